@@ -1,0 +1,1 @@
+"""gemmbench's built-in backends, one module each; installed as gemmbench.backends."""

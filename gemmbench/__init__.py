@@ -1,0 +1,45 @@
+"""gemmbench: measure GEMM/GEMV backends on the small matrix products neural vocoders run.
+
+The public API (what the CLI is built on):
+
+    suite = gemmbench.load_suite("suites/gru384.yaml")
+    outcome = gemmbench.run_suite(suite)            # rows written to results/<suite>-<run>.parquet
+    frame = gemmbench.load_results("results/")      # pandas DataFrame of every run under results/
+    gemmbench.backend_status()                      # registry status of each backend
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_suite", "run_suite", "RunOptions", "load_results", "backends",
+           "register_backend", "backend_status", "Backend", "Variant", "Case", "UsageError"]
+
+# Imported on first use so that `import gemmbench` (and each worker) stays light.
+_LAZY = {
+    "load_suite": ("gemmbench.suite", "load_suite"),
+    "run_suite": ("gemmbench.runner", "run_suite"),
+    "RunOptions": ("gemmbench.runner", "RunOptions"),
+    "load_results": ("gemmbench.results", "load_results"),
+    "register_backend": ("gemmbench.registry", "register"),
+    "Backend": ("gemmbench.backend", "Backend"),
+    "Variant": ("gemmbench.backend", "Variant"),
+    "Case": ("gemmbench.workload", "Case"),
+    "UsageError": ("gemmbench.errors", "UsageError"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'gemmbench' has no attribute {name!r}")
+
+
+def backend_status():
+    """The status of every registered backend: name, availability, reason, variants."""
+    from gemmbench import registry
+
+    return [registry.status(name) for name in registry.names()]

@@ -1,0 +1,11 @@
+"""Each CLI sub-command is a module with NAME, HELP, add_arguments(parser) and run(args) -> exit status."""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = ("run", "list_backends", "info", "validate")
+
+
+def load_all():
+    return [importlib.import_module(f"gemmbench.commands.{name}") for name in MODULES]

@@ -1,0 +1,43 @@
+"""The correctness gate: a backend's output against the float64 reference, before any timing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Largest relative error (||out - ref||_2 / ||ref||_2) accepted for the arithmetic a kernel uses.
+# float32 sums of a few thousand terms stay near 1e-6; Strassen levels add a little; int8 with
+# 7- or 8-bit weights lands near 1-2% (SNR 35-40 dB), so 5% (SNR 26 dB) means "broken", not "coarse".
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "int8": 5e-2}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    max_abs_err: float
+    rel_err: float
+    snr_db: float
+    tolerance: float
+    message: str = ""
+
+
+def check(output: np.ndarray, reference: np.ndarray, precision: str) -> Verdict:
+    tolerance = TOLERANCE[precision]
+    if output.shape != reference.shape:
+        return Verdict(False, math.nan, math.nan, math.nan, tolerance,
+                       f"output shape {output.shape} != reference shape {reference.shape}")
+    diff = output.astype(np.float64) - reference
+    if not np.all(np.isfinite(diff)):
+        bad = int(np.count_nonzero(~np.isfinite(diff)))
+        return Verdict(False, math.inf, math.inf, -math.inf, tolerance, f"{bad} non-finite output values")
+    max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
+    ref_norm = float(np.linalg.norm(reference))
+    err_norm = float(np.linalg.norm(diff))
+    rel = err_norm / ref_norm if ref_norm > 0 else err_norm
+    snr = 20 * math.log10(ref_norm / err_norm) if err_norm > 0 else math.inf
+    if rel <= tolerance:
+        return Verdict(True, max_abs, rel, snr, tolerance)
+    return Verdict(False, max_abs, rel, snr, tolerance,
+                   f"relative error {rel:.3g} exceeds the {precision} tolerance {tolerance:g}")

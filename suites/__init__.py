@@ -1,0 +1,1 @@
+"""The suites shipped with gemmbench (YAML files), installed as package data of gemmbench.suites."""

@@ -1,0 +1,83 @@
+"""The real CLI, end to end, in subprocesses."""
+
+import json
+
+from gemmbench.results import COLUMN_NAMES, load_results
+
+OPTIONAL_WHEN_NO_NATIVE = {"native_loops", "native_samples_ns", "native_median_ns", "native_iqr_ns"}
+
+
+def test_run_quick_end_to_end(cli, tmp_path):
+    result = cli("run", "quick", "-o", tmp_path, "--backend", "numpy")
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip().splitlines()[-1].split("results: ")[-1]
+    frame = load_results(path)
+    assert len(frame) == 4 and set(frame["status"]) == {"ok"}
+    assert "gemv_small" in result.stdout and "numpy:matmul" in result.stdout
+    filled = [c for c in COLUMN_NAMES if frame[c].notna().all()]
+    assert set(COLUMN_NAMES) - set(filled) <= OPTIONAL_WHEN_NO_NATIVE
+    assert "Traceback" not in result.stderr
+
+
+def test_quiet_prints_only_the_path(cli, tmp_path, write_suite):
+    suite = write_suite("name: q\nbackends: [numpy]\ncases: [{name: a, m: 8, k: 8}]\n")
+    result = cli("run", suite, "-o", tmp_path, "-q")
+    assert result.returncode == 0 and result.stdout.strip().endswith(".parquet")
+    assert len(result.stdout.strip().splitlines()) == 1
+
+
+def test_failed_rows_exit_1_and_are_saved(cli, tmp_path, write_suite, plugins):
+    suite = write_suite("name: q\nbackends: [test-wrong, numpy]\ncases: [{name: a, m: 8, k: 8}]\n")
+    result = cli("run", suite, "-o", tmp_path, "-q")
+    assert result.returncode == 1
+    frame = load_results(result.stdout.strip())
+    assert sorted(frame["status"]) == ["ok", "wrong"]
+
+
+def test_bad_suite_is_one_line_per_problem_exit_2(cli, write_suite):
+    suite = write_suite("name: q\ncases:\n  - {name: a, m: -1, k: 8, dtype: half}\n")
+    result = cli("validate", suite)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(l.startswith(f"gemmbench: error: {suite}: case 'a': field ") for l in lines)
+    assert cli("run", suite).returncode == 2
+
+
+def test_unknown_backend_is_bad_input(cli, write_suite):
+    suite = write_suite("name: q\nbackends: [nonesuch]\ncases: [{name: a, m: 8, k: 8}]\n")
+    result = cli("run", suite)
+    assert result.returncode == 2
+    assert "unknown backend 'nonesuch'; known backends: " in result.stderr and "Traceback" not in result.stderr
+    result = cli("run", "quick", "--backend", "numpy:nope")
+    assert result.returncode == 2 and "has no variant 'nope'; it has: matmul" in result.stderr
+
+
+def test_missing_suite_file(cli):
+    result = cli("run", "no/such.yaml")
+    assert result.returncode == 2 and "no/such.yaml: no such suite file" in result.stderr
+
+
+def test_validate_shipped_suites(cli):
+    result = cli("validate", "suites/gru384.yaml", "quick")
+    assert result.returncode == 0, result.stderr
+    assert "suite 'gru384'" in result.stdout and "suite 'quick'" in result.stdout
+
+
+def test_info_reports_machine_and_blas(cli):
+    result = cli("info", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["machine"]["cpu_model"] and info["machine"]["cores"] >= 1
+    assert any(lib["user_api"] == "blas" for lib in info["blas"])
+    text = cli("info").stdout
+    assert "cpu_flags" in text and "threadpool" in text and "feature_key" in text
+
+
+def test_console_script_matches_python_m(tmp_path):
+    import shutil
+    import subprocess
+
+    exe = shutil.which("gemmbench")
+    assert exe, "the gemmbench console script is installed with the package"
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("gemmbench ")

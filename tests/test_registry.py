@@ -1,0 +1,49 @@
+import pytest
+
+from gemmbench import registry
+from gemmbench.backend import Backend
+from gemmbench.errors import UsageError
+
+
+def test_builtin_numpy_comes_from_the_entry_point_group():
+    assert "numpy" in registry.names()
+    status = registry.status("numpy")
+    assert status.available and status.target == "gemmbench.backends.numpy_blas:NumpyBackend"
+
+
+def test_third_party_plugins_are_found_and_a_broken_one_is_only_unavailable(plugins):
+    assert {"test-good", "test-wrong", "test-broken-import"} <= set(registry.names())
+    broken = registry.status("test-broken-import")
+    assert not broken.available and "ModuleNotFoundError" in broken.reason
+    assert registry.status("test-good").available
+
+
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(UsageError, match="unknown backend 'nope'; known backends: .*numpy"):
+        registry.get("nope")
+
+
+def test_register_refuses_to_clobber_unless_asked():
+    class Mine(Backend):
+        name = "mine"
+
+    try:
+        registry.register("mine", Mine)
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register("mine", Mine)
+        registry.register("mine", Mine, clobber=True)
+        assert isinstance(registry.get("mine"), Mine)
+        with pytest.raises(ValueError):
+            registry.register("numpy", Mine)
+    finally:
+        registry._registered.pop("mine", None)
+        registry.refresh()
+
+
+def test_plugin_shows_in_the_real_cli_list(plugins, cli):
+    result = cli("list")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "available" in lines["test-good"]
+    assert "unavailable" in lines["test-broken-import"] and "ModuleNotFoundError" in lines["test-broken-import"]
+    assert "shipped suites: " in result.stdout and "gru384" in result.stdout

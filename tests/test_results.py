@@ -1,0 +1,94 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gemmbench.errors import UsageError
+from gemmbench.results import COLUMN_NAMES, SCHEMA_VERSION, ResultsFile, RunInfo, load_results, read_metadata
+
+
+def row(case: str, **extra) -> dict:
+    return {"run_id": "r1", "suite": "s", "case": case, "backend": "numpy", "variant": "matmul",
+            "status": "ok", "median_ns": 12.5, "samples_ns": [12.0, 12.5, 13.0], "m": 4, **extra}
+
+
+def test_round_trip_keeps_every_column_and_raw_samples(tmp_path):
+    path = tmp_path / "run.parquet"
+    results = ResultsFile(path, RunInfo("r1", "s", "2026-01-01T00:00:00"))
+    results.add([row("a")])
+    results.add([row("b", noisy=True)])
+    results.close()
+    frame = load_results(path)
+    assert list(frame.columns) == COLUMN_NAMES
+    assert list(frame["case"]) == ["a", "b"] and list(frame.iloc[0]["samples_ns"]) == [12.0, 12.5, 13.0]
+    meta = read_metadata(path)
+    assert meta["complete"] is True and meta["schema_version"] == SCHEMA_VERSION
+    assert [p.name for p in tmp_path.iterdir()] == ["run.parquet"]  # no temp files left
+
+
+def test_rows_are_on_disk_before_the_run_ends(tmp_path):
+    path = tmp_path / "run.parquet"
+    results = ResultsFile(path, RunInfo("r1", "s", "t"))
+    results.add([row("a")])
+    assert list(load_results(path)["case"]) == ["a"]
+    assert read_metadata(path)["complete"] is False
+
+
+def test_directories_are_read_recursively(tmp_path):
+    for i, sub in enumerate(["x", "y/z"]):
+        folder = tmp_path / sub
+        results = ResultsFile(folder / f"r{i}.parquet", RunInfo(f"r{i}", "s", "t"))
+        results.add([row(f"c{i}")])
+        results.close()
+    assert sorted(load_results(tmp_path)["case"]) == ["c0", "c1"]
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    with pytest.raises(UsageError, match="missing.parquet: no such results file"):
+        load_results(tmp_path / "missing.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="empty: no .parquet result files"):
+        load_results(tmp_path / "empty")
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(UsageError, match="junk.parquet: not a readable parquet results file"):
+        load_results(junk)
+
+
+def test_foreign_and_newer_files_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"a": [1]}), foreign)
+    with pytest.raises(UsageError, match="foreign.parquet: not a gemmbench results file"):
+        load_results(foreign)
+    newer = tmp_path / "newer.parquet"
+    meta = {b"gemmbench": json.dumps({"schema_version": SCHEMA_VERSION + 1}).encode()}
+    pq.write_table(pa.table({"case": ["a"]}).replace_schema_metadata(meta), newer)
+    with pytest.raises(UsageError, match="newer.parquet: written by a newer gemmbench"):
+        load_results(newer)
+
+
+def test_missing_columns_are_named(tmp_path):
+    path = tmp_path / "cut.parquet"
+    meta = {b"gemmbench": json.dumps({"schema_version": SCHEMA_VERSION}).encode()}
+    pq.write_table(pa.table({"case": ["a"], "run_id": ["r"]}).replace_schema_metadata(meta), path)
+    with pytest.raises(UsageError, match="cut.parquet: results file lacks column.*suite"):
+        load_results(path)
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "run.parquet"
+    results = ResultsFile(path, RunInfo("r1", "s", "t"))
+    results.add([row("a")])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UsageError, match="run.parquet: not a readable parquet results file"):
+        load_results(path)
+
+
+def test_readme_documents_every_column():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    undocumented = [name for name in COLUMN_NAMES if f"| `{name}` |" not in readme]
+    assert not undocumented
