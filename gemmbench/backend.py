@@ -20,7 +20,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gemmbench.errors import UsageError
 from gemmbench.workload import Case, Workload
+
+ISA_LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "amx")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Variant:
     name: str
     precision: str | None = None  # arithmetic when it is not the case dtype, e.g. "int8"
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
+    isa: str = ""  # ISA level its code targets (scalar, avx2, avx512, avx512vnni), '' when not one
     detail: str = ""  # what to record about it: compiler flags, scheme, library
 
 
@@ -46,10 +50,6 @@ class Backend:
 
     def variants(self) -> list[Variant]:
         return [Variant("default")]
-
-    def select_variants(self, variants: list[Variant], options: dict) -> list[Variant]:
-        """The variants to run given command-line options (e.g. an ISA cap); all by default."""
-        return variants
 
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         missing = [flag for flag in variant.requires if flag not in cpu_flags]
@@ -78,3 +78,23 @@ class Backend:
     def describe(self, prepared: Any, variant: Variant) -> str:
         """What actually ran, recorded on the row (library, ISA, flags, scheme)."""
         return variant.detail
+
+
+def parse_isa(spec: str) -> tuple[str, ...]:
+    """ISA levels to run: 'avx2' caps (scalar and avx2), 'scalar,avx512' names levels exactly."""
+    levels = tuple(part.strip() for part in spec.split(",") if part.strip())
+    unknown = [level for level in levels if level not in ISA_LEVELS]
+    if unknown or not levels:
+        raise UsageError(f"isa {spec!r}: unknown level {', '.join(unknown) or '(none)'}; "
+                         f"levels: {', '.join(ISA_LEVELS)}")
+    if len(levels) == 1:
+        return ISA_LEVELS[:ISA_LEVELS.index(levels[0]) + 1]
+    return levels
+
+
+def select_isa(variants: list[Variant], spec: str | None) -> list[Variant]:
+    """Variants allowed by an ISA spec; variants not tied to an ISA level always stay."""
+    if not spec:
+        return variants
+    levels = parse_isa(spec)
+    return [v for v in variants if not v.isa or v.isa in levels]

@@ -45,7 +45,7 @@ def not_run(status: str, message: str) -> dict:
 def measure(backend: Backend, variant: Variant, workload: Workload, ctx: Context) -> dict:
     """A row's measured columns; never raises for a backend's failure."""
     case = workload.case
-    row = {"variant": variant.name, **case_columns(case)}
+    row = {"variant": variant.name, "isa": variant.isa, **case_columns(case)}
     precision = variant.precision or case.dtype
     row.update(precision=precision, tolerance=verify.TOLERANCE[precision], detail=variant.detail)
     ok, reason = backend.variant_available(variant, ctx.cpu_flags)

@@ -29,6 +29,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("op", _str, "gemv, gemm, ..."),
     ("backend", _str, "backend name from the registry"),
     ("variant", _str, "kernel variant actually run (ISA level, scheme, cutoff)"),
+    ("isa", _str, "ISA level the variant's code targets: scalar, avx2, avx512, avx512vnni ('' when none)"),
     ("dtype", _str, "data type of weights, activations and output"),
     ("m", _int, "output rows"),
     ("k", _int, "input length (inner dimension)"),

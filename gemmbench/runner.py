@@ -8,11 +8,12 @@ import secrets
 import signal
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
 from gemmbench import registry
+from gemmbench.backend import parse_isa
 from gemmbench.errors import UsageError
 from gemmbench.machine import Machine, fingerprint
 from gemmbench.measure import case_columns
@@ -28,7 +29,7 @@ class RunOptions:
     out_dir: Path = Path("results")
     backends: tuple[Selection, ...] | None = None  # replaces the suite's choice
     threads: tuple[int, ...] | None = None  # replaces the suite's choice
-    backend_options: dict = field(default_factory=dict)  # e.g. {"isa": "avx2"}
+    isa: str | None = None  # replaces the suite's ISA choice ('avx2' caps, 'scalar,avx512' lists)
     progress: bool | None = None  # None: when stderr is a terminal
 
 
@@ -56,6 +57,7 @@ class _Group:
     backend: str
     threads: int
     variants: tuple[str, ...] | None
+    isa: str | None
     cases: tuple[SuiteCase, ...]
 
 
@@ -96,18 +98,18 @@ def plan(suite: Suite, options: RunOptions) -> list[_Group]:
                 by_backend[selection.backend] = None
             else:
                 by_backend.setdefault(selection.backend, set()).add(selection.variant)
+        isa = options.isa or suite_case.isa
         for threads in options.threads or suite_case.threads:
             for backend, variants in by_backend.items():
-                key = (backend, threads, tuple(sorted(variants)) if variants else None)
+                key = (backend, threads, tuple(sorted(variants)) if variants else None, isa)
                 groups.setdefault(key, []).append(suite_case)
-    return [_Group(b, t, v, tuple(cases)) for (b, t, v), cases in groups.items()]
+    return [_Group(b, t, v, i, tuple(cases)) for (b, t, v, i), cases in groups.items()]
 
 
 def _job(group: _Group, cpus: list[int], options: RunOptions) -> Job:
     entries = [{"case": case_to_dict(c.case), "timing": asdict(c.timing)} for c in group.cases]
     return Job(group.backend, group.threads, tuple(cpus[-group.threads:]), entries,
-               list(group.variants) if group.variants else None, dict(options.backend_options),
-               registry.registered_targets())
+               list(group.variants) if group.variants else None, group.isa, registry.registered_targets())
 
 
 def _common_columns(machine: Machine, run: RunInfo, group: _Group, cpus: list[int]) -> dict:
@@ -149,6 +151,8 @@ def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = Non
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     check_selections(suite, options)
+    if options.isa:
+        parse_isa(options.isa)
     machine = fingerprint()
     run, path = new_run(suite, Path(options.out_dir), machine)
     results = ResultsFile(path, run)

@@ -9,21 +9,22 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gemmbench.backend import ISA_LEVELS, parse_isa
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.timing import TimingSettings
 from gemmbench.workload import BLOCK_SHAPES, DTYPES, OPS, Case, Sparsity, freeze
 
-TOP_KEYS = ("name", "description", "defaults", "backends", "cases")
+TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))
 CASE_KEYS = ("name", "op", "m", "k", "n", "dtype", "seed", "density", "block", "keep_diagonal",
-             "threads", "backends", *TIMING_KEYS)
+             "threads", "backends", "isa", *TIMING_KEYS)
 LIST_VALUED = ("threads", "backends")  # lists here are the value, not a grid
 # Data is generated in float64 before the cast; refuse cases whose arrays would not fit.
 MEMORY_SHARE = 0.5
@@ -48,6 +49,7 @@ class SuiteCase:
     timing: TimingSettings
     threads: tuple[int, ...]
     backends: tuple[Selection, ...] | None  # None: every available backend
+    isa: str | None = None  # ISA levels of ISA-specific variants: 'avx2' caps, 'scalar,avx512' lists
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,9 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
     for key in defaults:
         if key not in CASE_KEYS or key == "name":
             _unknown_key(problems, "field 'defaults'", key, tuple(k for k in CASE_KEYS if k != "name"))
-    if "backends" in document:
-        defaults = {**defaults, "backends": document["backends"]}
+    for key in ("backends", "isa"):  # top-level shorthands for defaults
+        if key in document:
+            defaults = {**defaults, key: document[key]}
     raw_cases = document.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         problems.add("field 'cases'", "must be a non-empty list of cases")
@@ -261,6 +264,7 @@ def _build_case(name: str, values: dict, problems: _Problems) -> SuiteCase | Non
     timing = TimingSettings(**{key: _timing_value(f, key) for key in TIMING_KEYS})
     threads = _threads(f)
     backends = _backends(f)
+    isa = _isa(f)
     params = tuple((key, freeze(values[key])) for key in sorted(OPS[op].params) if key in values) if op in OPS else ()
     case = Case(name=name, op=op, m=m, k=k, n=n, dtype=dtype, seed=seed, sparsity=sparsity, params=params)
     if f.ok:
@@ -268,7 +272,7 @@ def _build_case(name: str, values: dict, problems: _Problems) -> SuiteCase | Non
         if op in OPS and OPS[op].validate is not None:
             for key, message in OPS[op].validate(case):
                 f.bad(key, message)
-    return SuiteCase(case, timing, threads, backends) if f.ok else None
+    return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
 
 
 def _timing_value(f: _Fields, key: str) -> float | int:
@@ -300,6 +304,18 @@ def _backends(f: _Fields) -> tuple[Selection, ...] | None:
         backend, _, variant = item.strip().partition(":")
         selections.append(Selection(backend, variant or None))
     return tuple(dict.fromkeys(selections))
+
+
+def _isa(f: _Fields) -> str | None:
+    value = f.values.get("isa")
+    if value is None:
+        return None
+    try:
+        parse_isa(value if isinstance(value, str) else "?")
+    except UsageError:
+        f.bad("isa", f"must be one ISA level (a cap) or a comma list of levels from {', '.join(ISA_LEVELS)}")
+        return None
+    return value
 
 
 def _parse_block(f: _Fields) -> tuple[int, int]:
@@ -366,5 +382,3 @@ def _check_memory(f: _Fields, case: Case) -> None:
         f.ok = False
 
 
-def with_threads(suite_case: SuiteCase, threads: tuple[int, ...]) -> SuiteCase:
-    return replace(suite_case, threads=threads)

@@ -39,12 +39,12 @@ class Job:
     cpus: tuple[int, ...]
     cases: list[dict]  # {"case": case_to_dict(...), "timing": {...}}
     variants: list[str] | None = None  # only these variants (None: all the backend offers)
-    options: dict = field(default_factory=dict)  # backend options from the command line (isa cap)
+    isa: str | None = None  # ISA levels to run ('avx2' caps, 'scalar,avx512' names them)
     registrations: dict[str, str] = field(default_factory=dict)  # register() calls made in the parent
 
     def payload(self, skip: set[tuple[str, str]]) -> bytes:
         return json.dumps({"backend": self.backend, "threads": self.threads, "cases": self.cases,
-                           "variants": self.variants, "options": self.options,
+                           "variants": self.variants, "isa": self.isa,
                            "registrations": self.registrations, "skip": sorted(skip)}).encode()
 
 
@@ -232,7 +232,7 @@ def _worker_main(fd: int) -> None:
     os.dup2(2, 1)  # whatever a backend prints goes to stderr, never into the pipe
 
     from gemmbench import registry
-    from gemmbench.backend import Variant
+    from gemmbench.backend import Variant, select_isa
     from gemmbench.machine import cpu_flags
     from gemmbench.timing import TimingSettings, timer_resolution_ns
     from gemmbench.workload import case_from_dict
@@ -241,7 +241,7 @@ def _worker_main(fd: int) -> None:
         registry.register(name, target, clobber=True)
     backend = registry.get(job["backend"])
     backend_ok, backend_reason = backend.available()
-    variants = backend.select_variants(backend.variants(), job["options"]) if backend_ok else [Variant("default")]
+    variants = select_isa(backend.variants(), job["isa"]) if backend_ok else [Variant("default")]
     if job["variants"] is not None and backend_ok:
         variants = [v for v in variants if v.name in job["variants"]]
     skip = {tuple(item) for item in job["skip"]}

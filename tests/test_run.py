@@ -104,3 +104,16 @@ def test_runtime_registration_reaches_the_workers(write_suite, tmp_path, plugins
         assert set(rows["status"]) == {"ok"} and set(rows["backend"]) == {"again-good"}
     finally:
         registry._registered.pop("again-good")
+
+
+def test_isa_cap_and_list_select_variants_and_missing_flags_are_unavailable(plugins, write_suite, tmp_path):
+    body = "name: isa\ncases:\n  - {name: small, m: 32, k: 16}\n"
+    everything = {r.variant: r for r in load_results(run(write_suite, tmp_path, "[test-isa]", body=body).path)
+                  .itertuples()}
+    assert set(everything) == {"scalar", "avx2", "avx512", "amx", "generic"}
+    amx = everything["amx"]
+    assert amx.status == "unavailable" and amx.message == "CPU lacks amx_tile, no_such_flag" and amx.isa == "amx"
+    capped = load_results(run(write_suite, tmp_path, "[test-isa]", body=body, isa="avx2").path)
+    assert set(capped["variant"]) == {"scalar", "avx2", "generic"}
+    listed = load_results(run(write_suite, tmp_path, "[test-isa]", body=body + "isa: scalar,amx\n").path)
+    assert set(listed["variant"]) == {"scalar", "amx", "generic"}

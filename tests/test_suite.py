@@ -143,3 +143,14 @@ def test_gru384_holds_the_lpcnet_shapes():
     for shape in [("gemv", 1152, 384, 1), ("gemv", 1152, 128, 1), ("gemv", 48, 384, 1), ("gemv", 48, 16, 1),
                   ("gemv", 512, 16, 1), ("gemm", 1152, 384, 16), ("gemm", 1152, 384, 64)]:
         assert shape in cases
+
+
+def test_isa_field_caps_or_lists_levels():
+    from gemmbench.backend import parse_isa
+
+    assert parse_isa("avx2") == ("scalar", "avx2")
+    assert parse_isa("scalar,avx512vnni") == ("scalar", "avx512vnni")
+    suite = parse_suite("name: t\nisa: avx512\ncases: [{name: a, m: 4, k: 4}, {name: b, m: 4, k: 4, isa: avx2}]\n")
+    assert [c.isa for c in suite.cases] == ["avx512", "avx2"]
+    lines = problems("name: t\ncases: [{name: a, m: 4, k: 4, isa: sse9}]\n")
+    assert len(lines) == 1 and "field 'isa': must be one ISA level" in lines[0] and "avx512vnni" in lines[0]

@@ -78,3 +78,14 @@ class DriftingBackend(GoodBackend):
         np.matmul(prepared["w"], x, out=out)
         if prepared["calls"] > 2:
             out += 1.0
+
+
+class IsaLevelsBackend(GoodBackend):
+    """numpy under ISA-level names: exercises ISA selection and CPU-flag checks without C."""
+
+    name = "test-isa"
+
+    def variants(self):
+        return [Variant("scalar", isa="scalar"), Variant("avx2", isa="avx2", requires=("avx2", "fma")),
+                Variant("avx512", isa="avx512", requires=("avx512f",)),
+                Variant("amx", isa="amx", requires=("amx_tile", "no_such_flag")), Variant("generic")]
