@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from gemmbench import timing, verify
 from gemmbench.backend import Backend, Variant
-from gemmbench.workload import Case, Workload, aligned_copy, case_to_dict
+from gemmbench.workload import OPS, Case, Workload, aligned_copy, case_to_dict
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ def not_run(status: str, message: str) -> dict:
 def measure(backend: Backend, variant: Variant, workload: Workload, ctx: Context) -> dict:
     """A row's measured columns; never raises for a backend's failure."""
     case = workload.case
+    compose = OPS[case.op].compose
+    if case.op not in backend.ops and compose is not None:
+        backend = compose(backend)  # a composite op built from the backend's primitives
     row = {"variant": variant.name, "isa": variant.isa, **case_columns(case)}
     precision = variant.precision or case.dtype
     row.update(precision=precision, tolerance=verify.TOLERANCE[precision], detail=variant.detail)
@@ -99,13 +102,27 @@ def _measure(backend: Backend, variant: Variant, workload: Workload, ctx: Contex
         native = timing.measure(lambda loops: backend.run_native(prepared, x, out, loops),
                                 ctx.timing, ctx.resolution_ns)
         columns.update(_timing_columns(native, "native_", ctx.resolution_ns))
+    part_ns = _time_parts(backend, prepared, x, ctx)
     # A kernel that is right once but drifts over repeated calls (state, accumulation) is wrong too.
     out.fill(float("nan"))
     backend.run(prepared, x, out)
     after = verified("wrong after repeated calls")
     if not after.ok:
         return {**columns, **_verdict_columns(after), **not_run("wrong", after.message)}
-    return {**columns, **_derived(workload.case, python.stats.median), "status": "ok", "message": ""}
+    columns.update(_derived(workload.case, python.stats.median))
+    derive = OPS[workload.case.op].derive
+    if derive is not None:
+        columns.update(derive(workload.case, columns, part_ns))
+    return {**columns, "status": "ok", "message": ""}
+
+
+def _time_parts(backend: Backend, prepared, x, ctx: Context) -> dict[str, float] | None:
+    """Median time per sample of each part a composite op's backend exposes, or None."""
+    parts = getattr(backend, "parts", None)
+    if parts is None:
+        return None
+    return {name: timing.measure(loop, ctx.timing, ctx.resolution_ns).stats.median * weight
+            for name, (loop, weight) in parts(prepared, x).items()}
 
 
 def _timing_columns(measurement: timing.Measurement, prefix: str, resolution_ns: float) -> dict:

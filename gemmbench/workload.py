@@ -114,6 +114,8 @@ class OpKind:
     bytes: Callable[[Case], int]
     params: frozenset[str] = frozenset()  # extra suite fields this op takes
     validate: Callable[[Case], list[tuple[str, str]]] | None = None  # (field, problem) pairs
+    compose: Callable[[Any], Any] | None = None  # wraps a backend lacking the op (composite ops)
+    derive: Callable[[Case, dict], dict] | None = None  # extra result columns from a measured row
 
 
 def _matrix_flops(case: Case) -> int:
@@ -239,3 +241,6 @@ def aligned_copy(array: np.ndarray, alignment: int = 64) -> np.ndarray:
     out = aligned_empty(array.shape, array.dtype, alignment)
     out[...] = array
     return out
+
+
+import gemmbench.vocoder  # noqa: E402,F401  (registers lpcnet_step; it builds on the names above)

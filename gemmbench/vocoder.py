@@ -1,0 +1,393 @@
+"""LPCNet's sample-rate network as a measured op: `lpcnet_step`, one or T audio samples.
+
+One step (Keras GRU with reset_after, as LPCNet trains it):
+
+    xa = table[0][s] + table[1][p] + table[2][e] + cond_a          per-sample input from tables
+    ra = Wa @ ha + ba                                              GRU-A product (dense/sparse/int8)
+    z, r = sigmoid(xa_z + ra_z), sigmoid(xa_r + ra_r)
+    ha = z * ha + (1 - z) * tanh(xa_h + r * ra_h)                  GRU-A gates
+    hb = gru(Wbi @ ha + cond_b, Wbr @ hb + bb)                     GRU-B
+    p  = softmax(a1 * tanh(Wo1 @ hb) + a2 * tanh(Wo2 @ hb))        dual output layer
+
+cond_a = Wca @ f and cond_b = Wcb @ f project the frame features: once per frame of 160
+samples (`conditioning: per_frame`, LPCNet's precomputation) or every sample (`per_sample`).
+The excitation/signal inputs are teacher-forced from a generated sequence, so float64,
+float32 and int8 paths see the same inputs and can be compared step for step (sampling
+would let one rounding flip send them down different trajectories).
+
+The measured call runs `steps` samples from the initial state in `x` and writes
+[ha, hb, p] (the final state and the last distribution) to `out`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+import numpy as np
+
+from gemmbench.timing import Loop, python_loop
+from gemmbench.workload import (Case, OpKind, Workload, generate_activations, generate_weights, prune,
+                                register_op)
+
+PARTS = ("conditioning", "gru_a_product", "gru_a_gates", "gru_b", "output")
+DEFAULTS = {"hidden_b": 16, "cond_size": 128, "levels": 256, "frame_size": 160, "steps": 1, "start": 0,
+            "sample_rate": 16000, "conditioning": "per_frame"}
+CONDITIONING = ("per_frame", "per_sample")
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Sizes of the network; GRU-A's recurrent matrix is the case's m x k (m = 3 k)."""
+
+    hidden_a: int
+    hidden_b: int
+    cond_size: int
+    levels: int
+    frame_size: int
+    steps: int
+    start: int  # index of the call's first sample in the sequence (a call continues a sequence)
+    sample_rate: int
+    conditioning: str
+
+    @classmethod
+    def of(cls, case: Case) -> "Dims":
+        values = {key: case.param(key, default) for key, default in DEFAULTS.items()}
+        return cls(hidden_a=case.k, **values)
+
+    @property
+    def samples(self) -> range:
+        return range(self.start, self.start + self.steps)
+
+    @property
+    def frames(self) -> int:
+        """Frames of features the sequence needs, from its very beginning."""
+        return (self.start + self.steps - 1) // self.frame_size + 1
+
+    def projects(self, t: int) -> bool:
+        """Whether sample t projects the conditioning (a call's first sample always does)."""
+        return self.conditioning == "per_sample" or t % self.frame_size == 0 or t == self.start
+
+    @property
+    def state_size(self) -> int:
+        return self.hidden_a + self.hidden_b
+
+    @property
+    def out_size(self) -> int:
+        return self.hidden_a + self.hidden_b + self.levels
+
+    @property
+    def projections(self) -> int:
+        """Conditioning projections per call."""
+        return sum(self.projects(t) for t in self.samples)
+
+    def matrices(self) -> dict[str, tuple[int, int]]:
+        na, nb, c = self.hidden_a, self.hidden_b, self.cond_size
+        return {"gru_a": (3 * na, na), "cond_a": (3 * na, c), "gru_b_in": (3 * nb, na),
+                "gru_b_rec": (3 * nb, nb), "cond_b": (3 * nb, c), "out": (2 * self.levels, nb)}
+
+
+def _flops(case: Case, gru_a_weights: int) -> int:
+    dims = Dims.of(case)
+    shapes = dims.matrices()
+    per_step = sum(2 * m * k for name, (m, k) in shapes.items() if name not in ("gru_a", "cond_a", "cond_b"))
+    per_projection = 2 * (shapes["cond_a"][0] + shapes["cond_b"][0]) * dims.cond_size
+    return dims.steps * (per_step + 2 * gru_a_weights) + dims.projections * per_projection
+
+
+def step_flops(case: Case) -> int:
+    return _flops(case, case.m * case.k)
+
+
+def step_useful_flops(case: Case) -> int:
+    return _flops(case, case.nonzeros)
+
+
+def step_bytes(case: Case) -> int:
+    """Weights read once per call (they stay cache-resident across steps) plus state in and out."""
+    dims = Dims.of(case)
+    weights = sum(m * k for m, k in dims.matrices().values())
+    tables = 3 * dims.levels * 3 * dims.hidden_a
+    return case.itemsize * (weights + tables + dims.state_size + dims.out_size)
+
+
+def validate(case: Case) -> list[tuple[str, str]]:
+    problems = []
+    if case.m != 3 * case.k:
+        problems.append(("m", f"lpcnet_step needs m = 3 k (three gates of GRU-A), k = {case.k} gives m = {3 * case.k}"))
+    dims = Dims.of(case)
+    for key in ("hidden_b", "cond_size", "levels", "frame_size", "steps", "sample_rate"):
+        value = getattr(dims, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append((key, "must be a positive integer"))
+    if isinstance(dims.start, bool) or not isinstance(dims.start, int) or dims.start < 0:
+        problems.append(("start", "must be a non-negative integer"))
+    if dims.conditioning not in CONDITIONING:
+        problems.append(("conditioning", f"must be one of {', '.join(CONDITIONING)}"))
+    return problems
+
+
+# ---------------------------------------------------------------- data and reference
+
+def make_step(case: Case) -> Workload:
+    dims = Dims.of(case)
+    # Separate streams, so a sequence's first samples and frames do not depend on its length.
+    rng, inputs_rng, features_rng, state_rng = (np.random.default_rng([case.seed, i]) for i in range(4))
+    mats = {name: generate_weights(rng, m, k) for name, (m, k) in dims.matrices().items()}
+    mask = diagonal = None
+    if case.sparsity is not None:
+        mats["gru_a"], mask, diagonal = prune(mats["gru_a"], case.sparsity)
+    extra = {name: np.ascontiguousarray(w, dtype=case.dtype) for name, w in mats.items()}
+    extra.update(
+        bias_a=rng.normal(0, 0.1, 3 * dims.hidden_a).astype(case.dtype),
+        bias_b=rng.normal(0, 0.1, 3 * dims.hidden_b).astype(case.dtype),
+        tables=(0.3 * rng.standard_normal((3, dims.levels, 3 * dims.hidden_a))).astype(case.dtype),
+        out_gain=rng.uniform(0.5, 1.5, (2, dims.levels)).astype(case.dtype),
+        features=generate_activations(features_rng, (dims.frames, dims.cond_size)).astype(case.dtype),
+        inputs=inputs_rng.integers(0, dims.levels, size=(dims.start + dims.steps, 3)).astype(np.int32),
+    )
+    state = (0.5 * generate_activations(state_rng, (dims.state_size,))).astype(case.dtype)
+    reference = run_reference(dims, extra, state)
+    if diagonal is not None:
+        diagonal = diagonal.astype(case.dtype)
+    return Workload(case, extra["gru_a"], state, reference, mask, diagonal, extra)
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _gru(h: np.ndarray, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    n = h.size
+    z = _sigmoid(x[:n] + r[:n])
+    reset = _sigmoid(x[n:2 * n] + r[n:2 * n])
+    return z * h + (1 - z) * np.tanh(x[2 * n:] + reset * r[2 * n:])
+
+
+def _softmax(v: np.ndarray) -> np.ndarray:
+    e = np.exp(v - v.max())
+    return e / e.sum()
+
+
+def run_reference(dims: Dims, extra: dict, state: np.ndarray) -> np.ndarray:
+    """The float64 answer: T steps from `state`, all arithmetic in float64."""
+    w = {k: v.astype(np.float64) for k, v in extra.items() if k != "inputs"}
+    ha = state[:dims.hidden_a].astype(np.float64)
+    hb = state[dims.hidden_a:].astype(np.float64)
+    p = np.zeros(dims.levels)
+    for t in dims.samples:
+        if dims.projects(t):
+            feature = w["features"][t // dims.frame_size]
+            cond_a, cond_b = w["cond_a"] @ feature, w["cond_b"] @ feature
+        s, pr, e = extra["inputs"][t]
+        xa = w["tables"][0, s] + w["tables"][1, pr] + w["tables"][2, e] + cond_a
+        ha = _gru(ha, xa, w["gru_a"] @ ha + w["bias_a"])
+        hb = _gru(hb, w["gru_b_in"] @ ha + cond_b, w["gru_b_rec"] @ hb + w["bias_b"])
+        o = w["out"] @ hb
+        p = _softmax(w["out_gain"][0] * np.tanh(o[:dims.levels]) + w["out_gain"][1] * np.tanh(o[dims.levels:]))
+    return np.concatenate([ha, hb, p])
+
+
+# ---------------------------------------------------------------- derived columns
+
+def derived_columns(case: Case, row: dict, part_ns: dict[str, float] | None = None) -> dict:
+    """Time per audio sample, real-time factor (time per sample x sample rate) and part shares.
+
+    Parts are compared with the native per-sample time where the step has a native loop
+    (its parts are then native loops too), else with the Python-call time.
+    """
+    dims = Dims.of(case)
+    columns = {"steps": dims.steps, "sample_rate": dims.sample_rate}
+    for prefix in ("", "native_"):
+        median = row.get(f"{prefix}median_ns")
+        if median is not None and not math.isnan(median):
+            per_sample = median / dims.steps
+            columns[f"{prefix}time_per_sample_ns"] = per_sample
+            columns[f"{prefix}rtf"] = per_sample * 1e-9 * dims.sample_rate
+    if part_ns:
+        whole = columns.get("native_time_per_sample_ns", columns.get("time_per_sample_ns"))
+        columns.update(part_columns(part_ns, whole))
+    return columns
+
+
+PARTS_TOLERANCE = 0.10  # parts that add up further than this from the whole step get a warning
+
+
+def part_columns(part_ns: dict[str, float], whole_step_ns: float) -> dict:
+    """Per-part time per step, shares of their sum, and how the sum compares with the whole."""
+    total = sum(part_ns.values())
+    columns = {f"part_{name}_ns": part_ns.get(name, 0.0) for name in PARTS}
+    columns.update({f"share_{name}": part_ns.get(name, 0.0) / total for name in PARTS})
+    ratio = total / whole_step_ns
+    columns["parts_ratio"] = ratio
+    columns["parts_warning"] = abs(ratio - 1.0) > PARTS_TOLERANCE
+    return columns
+
+
+# ---------------------------------------------------------------- composition over GEMV primitives
+
+def _sub_case(case: Case, name: str) -> Case:
+    """One of the step's matrices as a gemv case; only GRU-A's recurrent matrix is sparse."""
+    m, k = Dims.of(case).matrices()[name]
+    return Case(f"{case.name}/{name}", m, k, op="gemv", dtype=case.dtype, seed=case.seed,
+                sparsity=case.sparsity if name == "gru_a" else None)
+
+
+def _sub_workload(step: Workload, name: str) -> Workload:
+    """A step's matrix as a gemv workload a backend can prepare (x and reference unused)."""
+    sub = _sub_case(step.case, name)
+    x, reference = np.zeros(sub.k, dtype=sub.dtype), np.zeros(sub.m)
+    if name == "gru_a":
+        return Workload(sub, step.extra[name], x, reference, step.block_mask, step.diagonal)
+    return Workload(sub, step.extra[name], x, reference)
+
+
+class _Buffers:
+    """Every array a composed step writes, allocated once in prepare."""
+
+    def __init__(self, dims: Dims, dtype: str):
+        na, nb, levels = dims.hidden_a, dims.hidden_b, dims.levels
+        zeros = lambda n: np.zeros(n, dtype=dtype)  # noqa: E731
+        self.ha, self.hb = zeros(na), zeros(nb)
+        self.xa, self.ra, self.cond_a = zeros(3 * na), zeros(3 * na), zeros(3 * na)
+        self.xb, self.rb, self.cond_b = zeros(3 * nb), zeros(3 * nb), zeros(3 * nb)
+        self.ta, self.tb = zeros(3 * na), zeros(3 * nb)
+        self.o, self.logits, self.tmp = zeros(2 * levels), zeros(levels), zeros(levels)
+        self.feature = zeros(dims.cond_size)
+
+
+def _sigmoid_into(v: np.ndarray) -> None:
+    np.negative(v, out=v)
+    np.exp(v, out=v)
+    v += 1
+    np.reciprocal(v, out=v)
+
+
+def _gru_into(h: np.ndarray, x: np.ndarray, r: np.ndarray, t: np.ndarray) -> None:
+    """h <- GRU update from input part x and recurrent part r, using t as scratch; no allocation."""
+    n = h.size
+    np.add(x[:2 * n], r[:2 * n], out=t[:2 * n])
+    _sigmoid_into(t[:2 * n])  # t[:n] = z, t[n:2n] = reset gate
+    np.multiply(t[n:2 * n], r[2 * n:], out=t[2 * n:])
+    t[2 * n:] += x[2 * n:]
+    np.tanh(t[2 * n:], out=t[2 * n:])
+    h -= t[2 * n:]  # h = z h + (1 - z) c  ==  c + z (h - c)
+    h *= t[:n]
+    h += t[2 * n:]
+
+
+@dataclass
+class ComposedStep:
+    """A backend's prepared GEMVs plus the buffers the step's element-wise work needs."""
+
+    dims: Dims
+    extra: dict
+    prepared: dict
+    buffers: _Buffers
+
+
+class Composed:
+    """Runs `lpcnet_step` on any backend that offers gemv: the harness does the rest in numpy."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.ops = frozenset({"lpcnet_step"})
+        self.dtypes = inner.dtypes
+        self.run_native = None
+
+    def variant_available(self, variant, cpu_flags):
+        return self.inner.variant_available(variant, cpu_flags)
+
+    def skip_reason(self, case: Case, variant) -> str:
+        if "gemv" not in self.inner.ops:
+            return f"{self.name} offers neither lpcnet_step nor the gemv products to compose it from"
+        for name in Dims.of(case).matrices():
+            reason = self.inner.skip_reason(_sub_case(case, name), variant)
+            if reason:
+                return f"composing lpcnet_step: the {name} product: {reason}"
+        return ""
+
+    def prepare(self, workload: Workload, variant) -> ComposedStep:
+        dims = Dims.of(workload.case)
+        prepared = {name: self.inner.prepare(_sub_workload(workload, name), variant) for name in dims.matrices()}
+        return ComposedStep(dims, workload.extra, prepared, _Buffers(dims, workload.case.dtype))
+
+    def describe(self, prepared: ComposedStep, variant) -> str:
+        return f"composed in numpy over {self.name} gemv: {self.inner.describe(prepared.prepared['gru_a'], variant)}"
+
+    def _gemv(self, step: ComposedStep, name: str, x: np.ndarray, out: np.ndarray) -> None:
+        self.inner.run(step.prepared[name], x, out)
+
+    def project(self, step: ComposedStep, frame: int) -> None:
+        b = step.buffers
+        b.feature[:] = step.extra["features"][frame]
+        self._gemv(step, "cond_a", b.feature, b.cond_a)
+        self._gemv(step, "cond_b", b.feature, b.cond_b)
+
+    def gru_a_product(self, step: ComposedStep) -> None:
+        b = step.buffers
+        self._gemv(step, "gru_a", b.ha, b.ra)
+        b.ra += step.extra["bias_a"]
+
+    def gru_a_gates(self, step: ComposedStep, t: int) -> None:
+        b, tables = step.buffers, step.extra["tables"]
+        s, p, e = step.extra["inputs"][t]
+        np.add(tables[0, s], tables[1, p], out=b.xa)
+        b.xa += tables[2, e]
+        b.xa += b.cond_a
+        _gru_into(b.ha, b.xa, b.ra, b.ta)
+
+    def gru_b(self, step: ComposedStep) -> None:
+        b = step.buffers
+        self._gemv(step, "gru_b_in", b.ha, b.xb)
+        b.xb += b.cond_b
+        self._gemv(step, "gru_b_rec", b.hb, b.rb)
+        b.rb += step.extra["bias_b"]
+        _gru_into(b.hb, b.xb, b.rb, b.tb)
+
+    def output(self, step: ComposedStep) -> None:
+        b, gain, levels = step.buffers, step.extra["out_gain"], step.dims.levels
+        self._gemv(step, "out", b.hb, b.o)
+        np.tanh(b.o, out=b.o)
+        np.multiply(gain[0], b.o[:levels], out=b.logits)
+        np.multiply(gain[1], b.o[levels:], out=b.tmp)
+        b.logits += b.tmp
+        b.logits -= b.logits.max()
+        np.exp(b.logits, out=b.logits)
+        b.logits /= b.logits.sum()
+
+    def run(self, step: ComposedStep, x: np.ndarray, out: np.ndarray) -> None:
+        dims, b = step.dims, step.buffers
+        b.ha[:] = x[:dims.hidden_a]
+        b.hb[:] = x[dims.hidden_a:]
+        for t in dims.samples:
+            if dims.projects(t):
+                self.project(step, t // dims.frame_size)
+            self.gru_a_product(step)
+            self.gru_a_gates(step, t)
+            self.gru_b(step)
+            self.output(step)
+        out[:dims.hidden_a] = b.ha
+        out[dims.hidden_a:dims.state_size] = b.hb
+        out[dims.state_size:] = b.logits
+
+    def parts(self, step: ComposedStep, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
+        """Each part of a step as a timing loop, with how many of its calls one sample costs."""
+        dims, b = step.dims, step.buffers
+        b.ha[:] = x[:dims.hidden_a]
+        b.hb[:] = x[dims.hidden_a:]
+        first = dims.start
+        self.project(step, first // dims.frame_size)
+        calls = {
+            "conditioning": lambda: self.project(step, first // dims.frame_size),
+            "gru_a_product": lambda: self.gru_a_product(step),
+            "gru_a_gates": lambda: self.gru_a_gates(step, first),
+            "gru_b": lambda: self.gru_b(step),
+            "output": lambda: self.output(step),
+        }
+        weight = {"conditioning": dims.projections / dims.steps}  # amortised over the frame
+        return {name: (python_loop(call), weight.get(name, 1.0)) for name, call in calls.items()}
+
+
+register_op(OpKind("lpcnet_step", make_step, step_flops, step_useful_flops, step_bytes,
+                   params=frozenset(DEFAULTS), validate=validate, compose=Composed, derive=derived_columns))
