@@ -145,9 +145,11 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
     if not isinstance(defaults, dict):
         problems.add("field 'defaults'", "must be a mapping of case fields and timing settings")
         defaults = {}
+    default_keys = tuple(k for k in CASE_KEYS if k != "name") + tuple(sorted(set().union(
+        *(kind.params for kind in OPS.values()))))  # each case takes the defaults its op knows
     for key in defaults:
-        if key not in CASE_KEYS or key == "name":
-            _unknown_key(problems, "field 'defaults'", key, tuple(k for k in CASE_KEYS if k != "name"))
+        if key not in default_keys:
+            _unknown_key(problems, "field 'defaults'", key, default_keys)
     for key in ("backends", "isa"):  # top-level shorthands for defaults
         if key in document:
             defaults = {**defaults, key: document[key]}
