@@ -149,3 +149,17 @@ def test_fleet_job_without_a_baseline_says_so_and_passes(artifacts, tmp_path):
     assert compare.returncode == 0, compare.stderr
     assert f"No baseline for feature key {this_feature_key()}" in summary
 
+
+def test_the_committed_baseline_is_tracked_and_readable():
+    from gemmbench.results import load_results
+
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "results/baseline"], capture_output=True,
+                            text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [line for line in listed.stdout.splitlines() if line.endswith(".parquet")]
+    assert files, "a baseline is committed under results/baseline/<feature_key>/"
+    for name in files:
+        frame = load_results(ROOT / name)
+        assert Path(name).parent.name in set(frame["feature_key"])
+        assert set(frame["suite"]) == {"quick"} and set(frame["status"]) <= {"ok", "unavailable", "skipped"}
