@@ -259,26 +259,30 @@ def _order(pair: Pair) -> tuple:
     return (VERDICT_ORDER.index(pair.verdict), -(figure.ratio if figure else 0.0))
 
 
+def _cross_machine(base_rows: dict, new_rows: dict) -> list[tuple[tuple, tuple]]:
+    """(base, new) idents matching on everything but the feature key, unless both are paired already."""
+    base_by_key: dict[RowKey, list[tuple]] = defaultdict(list)
+    for ident in base_rows:
+        base_by_key[ident[0]].append(ident)
+    return [(b, n) for n in new_rows for b in base_by_key.get(n[0], [])
+            if b[1] != n[1] and not (b in new_rows and n in base_rows)]
+
+
+def _unmatched(rows: dict, used: set) -> tuple[Unmatched, ...]:
+    return tuple(Unmatched(key, feature, str(row.get("status")))
+                 for (key, feature), row in rows.items() if (key, feature) not in used)
+
+
 def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> Comparison:
     """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair."""
     base_rows, base_dropped = newest_rows(base)
     new_rows, new_dropped = newest_rows(new)
     same = [ident for ident in new_rows if ident in base_rows]
     pairs = [compare_rows(base_rows[i], new_rows[i], threshold, alpha) for i in same]
-    base_left = {i: r for i, r in base_rows.items() if i not in new_rows}
-    new_left = {i: r for i, r in new_rows.items() if i not in base_rows}
-    by_key: dict[RowKey, list[dict]] = defaultdict(list)
-    for (key, _), row in base_left.items():
-        by_key[key].append(row)
-    cross, crossed_base, crossed_new = [], set(), set()
-    for (key, feature), new_row in new_left.items():
-        for base_row in by_key.get(key, []):
-            cross.append(compare_rows(base_row, new_row, threshold, alpha))
-            crossed_base.add((key, str(base_row.get("feature_key") or "")))
-            crossed_new.add((key, feature))
-    added = [Unmatched(k, f, str(r.get("status"))) for (k, f), r in new_left.items() if (k, f) not in crossed_new]
-    removed = [Unmatched(k, f, str(r.get("status"))) for (k, f), r in base_left.items()
-               if (k, f) not in crossed_base]
+    crossed = _cross_machine(base_rows, new_rows)
+    cross = [compare_rows(base_rows[b], new_rows[n], threshold, alpha) for b, n in crossed]
+    used_base = set(same) | {b for b, _ in crossed}
+    used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
-                      tuple(added), tuple(removed), geometric_means(tuple(pairs) + tuple(cross)),
-                      base_dropped, new_dropped)
+                      _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
+                      geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped)

@@ -84,8 +84,22 @@ def test_another_feature_key_is_reported_cross_machine_and_never_gates(cli, quic
                for p in report["cross_machine"])
     assert report["added"] == [] and report["removed"] == []
     text = cli("compare", quick_results, other).stdout
-    assert "cross-machine, never gates: base amd" in text or "cross-machine, never gates: base " in text
-    assert "arm-neoverse-n2" in text and "nothing gated" in text
+    assert f"cross-machine, never gates: base {base.loc[0, 'feature_key']} vs new arm-neoverse-n2" in text
+    assert "nothing gated" in text
+
+
+def test_a_fleet_against_one_machine_pairs_its_own_key_and_crosses_the_others(base):
+    import pandas as pd
+
+    other = base.assign(feature_key="arm-neoverse-n2", samples_ns=scaled(base, 3.0))
+    comparison = compare_frames(base, pd.concat([base, other], ignore_index=True))
+    assert len(comparison.pairs) == len(base) and {p.verdict for p in comparison.pairs} == {"unchanged"}
+    assert len(comparison.cross_machine) == len(base) and not comparison.added
+    assert {p.new_feature_key for p in comparison.cross_machine} == {"arm-neoverse-n2"}
+    assert comparison.exit_status == 0
+    both = pd.concat([base, other], ignore_index=True)
+    fully_paired = compare_frames(both, both)  # every row has its own machine's partner: nothing crosses
+    assert not fully_paired.cross_machine and len(fully_paired.pairs) == 2 * len(base)
 
 
 def test_ok_to_wrong_is_a_regression_and_back_is_fixed(cli, quick_results, base, tmp_path):
