@@ -33,3 +33,14 @@ def duration(ns) -> str:
 
 def number(value, spec: str = ".3g") -> str:
     return "" if is_missing(value) else format(value, spec)
+
+
+def markdown(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    """A GitHub-flavoured markdown table; columns in `right` are right-aligned."""
+    right = right or set()
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    rule = ["---:" if i in right else "---" for i in range(len(headers))]
+    return "\n".join([line(headers), "|" + "|".join(rule) + "|", *map(line, rows)])

@@ -59,3 +59,38 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory) -> Path:
+    """A real results file: the quick suite's cases run by the real CLI on every available backend.
+
+    25 samples instead of quick's 7, so rank tests on copies derived from it have the power a
+    careful comparison would have (quick's 7 samples with one slow outlier cannot reach p < 0.01).
+    """
+    import yaml
+
+    folder = tmp_path_factory.mktemp("quick")
+    suite = yaml.safe_load((ROOT / "suites" / "quick.yaml").read_text())
+    suite["defaults"].update(samples=25, max_time=1.0)
+    path = folder / "quick.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    result = run_cli("run", path, "-o", folder / "results", "-q", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip())
+
+
+def write_results(frame, path: Path, run_id: str) -> Path:
+    """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
+    import pandas as pd
+
+    from gemmbench.results import ResultsFile, RunInfo
+
+    def value(v):
+        return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+
+    rows = [{k: value(v) for k, v in row.items()} for row in frame.assign(run_id=run_id).to_dict("records")]
+    results = ResultsFile(path, RunInfo(run_id, str(rows[0]["suite"]), str(rows[0]["timestamp"])))
+    results.add(rows)
+    results.close()
+    return path

@@ -1,0 +1,288 @@
+"""Comparing two sets of results: which rows got slower, faster, broke or were fixed.
+
+A change counts only when the ratio of medians passes the threshold *and* a Mann-Whitney U
+test on the raw samples agrees (p < alpha), as `asv compare` does. Rows pair up only within
+one CPU feature key; rows that match on everything but the feature key are a cross-machine
+comparison, shown for information and never gating.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from gemmbench.results import FAILED_STATUSES
+
+# What a row measured; two rows with equal keys (and feature keys) measured the same thing.
+MATCH_COLUMNS = ("suite", "case", "backend", "variant", "dtype", "op", "m", "k", "n", "sparsity", "threads")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240607  # fixed: the same inputs always print the same intervals
+
+GATING_VERDICTS = frozenset({"slower", "broke"})
+VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "insignificant", "unchanged", "not timed")
+
+
+@dataclass(frozen=True)
+class RowKey:
+    suite: str
+    case: str
+    backend: str
+    variant: str
+    dtype: str | None
+    op: str | None
+    m: int | None
+    k: int | None
+    n: int | None
+    sparsity: str | None
+    threads: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}:{self.variant}"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One timing compared: the Python-call samples or the native-loop samples."""
+
+    source: str  # "native" or "python"
+    base_median_ns: float
+    new_median_ns: float
+    ratio: float  # new / base: above 1 is slower
+    ci_low: float  # bootstrap confidence interval of the ratio, at level 1 - alpha
+    ci_high: float
+    p_value: float  # two-sided Mann-Whitney U; nan when there are too few samples to test
+    base_samples: int
+    new_samples: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    key: RowKey
+    base_feature_key: str
+    new_feature_key: str
+    base_status: str
+    new_status: str
+    verdict: str  # one of VERDICT_ORDER
+    python: Figure | None
+    native: Figure | None
+
+    @property
+    def cross_machine(self) -> bool:
+        return self.base_feature_key != self.new_feature_key
+
+    @property
+    def gated_by(self) -> str:
+        """Which figure the verdict rests on: native when both rows have it (no call noise)."""
+        figure = self.figure
+        return figure.source if figure else ""
+
+    @property
+    def figure(self) -> Figure | None:
+        return self.native or self.python
+
+    @property
+    def regressed(self) -> bool:
+        return not self.cross_machine and self.verdict in GATING_VERDICTS
+
+
+@dataclass(frozen=True)
+class GeoMean:
+    """Geometric mean of the gating ratios of the timed pairs in one group."""
+
+    base_feature_key: str
+    new_feature_key: str
+    group: str  # a backend, or backend:variant
+    pairs: int
+    ratio: float
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    key: RowKey
+    feature_key: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    threshold: float
+    alpha: float
+    pairs: tuple[Pair, ...]  # same feature key: these gate
+    cross_machine: tuple[Pair, ...]  # different feature keys: information only
+    added: tuple[Unmatched, ...]  # only in NEW
+    removed: tuple[Unmatched, ...]  # only in BASE
+    geomeans: tuple[GeoMean, ...]
+    base_duplicates: int  # older rows of the same key on one side, ignored for the newest
+    new_duplicates: int
+
+    @property
+    def regressions(self) -> tuple[Pair, ...]:
+        return tuple(p for p in self.pairs if p.regressed)
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.regressions else 0
+
+    def counts(self) -> dict[str, int]:
+        counts = {verdict: 0 for verdict in VERDICT_ORDER}
+        for pair in self.pairs:
+            counts[pair.verdict] += 1
+        return {k: v for k, v in counts.items() if v}
+
+
+def _clean(value):
+    """None for missing values (NaN, pandas NA), plain Python numbers otherwise: keys must hash equal."""
+    if value is None:
+        return None
+    try:
+        if value != value:  # NaN, pd.NA raises TypeError in bool context
+            return None
+    except TypeError:
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def row_key(row: dict) -> RowKey:
+    return RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
+
+
+def _samples(value) -> np.ndarray:
+    if value is None:
+        return np.empty(0)
+    array = np.asarray(value, dtype=float)
+    return array[np.isfinite(array)]
+
+
+def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, level: float,
+                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """Percentile interval of median(new*)/median(base*) over resamples of each side's samples."""
+    rng = np.random.default_rng(seed)
+    base_medians = np.median(rng.choice(base, size=(resamples, base.size)), axis=1)
+    new_medians = np.median(rng.choice(new, size=(resamples, new.size)), axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(new_medians / base_medians, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def compare_samples(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
+    from scipy.stats import mannwhitneyu
+
+    base_median, new_median = float(np.median(base)), float(np.median(new))
+    ci = bootstrap_ratio_ci(base, new, level=1 - alpha)
+    p_value = math.nan
+    if base.size >= 2 and new.size >= 2:
+        p_value = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
+    return Figure(source, base_median, new_median, new_median / base_median, ci[0], ci[1], p_value,
+                  int(base.size), int(new.size))
+
+
+def _figure(base_row: dict, new_row: dict, column: str, source: str, alpha: float) -> Figure | None:
+    base, new = _samples(base_row.get(column)), _samples(new_row.get(column))
+    if base.size == 0 or new.size == 0 or np.median(base) <= 0:
+        return None
+    return compare_samples(base, new, alpha, source)
+
+
+def verdict(base_status: str, new_status: str, figure: Figure | None, threshold: float, alpha: float) -> str:
+    """slower/faster only past the threshold with p < alpha; past it without, insignificant."""
+    if base_status == "ok" and new_status in FAILED_STATUSES:
+        return "broke"
+    if base_status in FAILED_STATUSES:
+        return "fixed" if new_status == "ok" else "failing"
+    if base_status != "ok" or new_status != "ok" or figure is None:
+        return "not timed"
+    if 1 / (1 + threshold) <= figure.ratio <= 1 + threshold:
+        return "unchanged"
+    if not figure.p_value < alpha:  # nan (too few samples) is not significant either
+        return "insignificant"
+    return "slower" if figure.ratio > 1 else "faster"
+
+
+def compare_rows(base_row: dict, new_row: dict, threshold: float, alpha: float) -> Pair:
+    both_ok = base_row.get("status") == "ok" and new_row.get("status") == "ok"
+    python = _figure(base_row, new_row, "samples_ns", "python", alpha) if both_ok else None
+    native = _figure(base_row, new_row, "native_samples_ns", "native", alpha) if both_ok else None
+    return Pair(row_key(base_row), str(base_row.get("feature_key") or ""), str(new_row.get("feature_key") or ""),
+                str(base_row.get("status")), str(new_row.get("status")),
+                verdict(str(base_row.get("status")), str(new_row.get("status")), native or python, threshold, alpha),
+                python, native)
+
+
+def newest_rows(frame) -> tuple[dict[tuple[RowKey, str], dict], int]:
+    """One row per (key, feature key): the newest by timestamp. Also returns how many were dropped."""
+    chosen: dict[tuple[RowKey, str], dict] = {}
+    records = frame.to_dict("records")
+    for row in records:
+        ident = (row_key(row), str(row.get("feature_key") or ""))
+        held = chosen.get(ident)
+        if held is None or _recency(row) >= _recency(held):
+            chosen[ident] = row
+    return chosen, len(records) - len(chosen)
+
+
+def _recency(row: dict) -> tuple:
+    stamp = row.get("timestamp")
+    return (0, "") if _clean(stamp) is None else (1, str(stamp), str(row.get("run_id")))
+
+
+def geometric_means(pairs: tuple[Pair, ...]) -> tuple[GeoMean, ...]:
+    """Per feature-key pair, per backend and per backend:variant (when a backend has several)."""
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    variants: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for pair in pairs:
+        figure = pair.figure  # only pairs timed on both sides have one
+        if figure is None:
+            continue
+        keys = (pair.base_feature_key, pair.new_feature_key)
+        groups[(*keys, pair.key.backend)].append(figure.ratio)
+        groups[(*keys, pair.key.label)].append(figure.ratio)
+        variants[(*keys, pair.key.backend)].add(pair.key.variant)
+    means = []
+    for (base_key, new_key, group), ratios in sorted(groups.items()):
+        backend = group.split(":")[0]
+        if ":" in group and len(variants[(base_key, new_key, backend)]) < 2:
+            continue
+        means.append(GeoMean(base_key, new_key, group, len(ratios), float(np.exp(np.mean(np.log(ratios))))))
+    return tuple(means)
+
+
+def _order(pair: Pair) -> tuple:
+    figure = pair.figure
+    return (VERDICT_ORDER.index(pair.verdict), -(figure.ratio if figure else 0.0))
+
+
+def _cross_machine(base_rows: dict, new_rows: dict) -> list[tuple[tuple, tuple]]:
+    """(base, new) idents matching on everything but the feature key, unless both are paired already."""
+    base_by_key: dict[RowKey, list[tuple]] = defaultdict(list)
+    for ident in base_rows:
+        base_by_key[ident[0]].append(ident)
+    return [(b, n) for n in new_rows for b in base_by_key.get(n[0], [])
+            if b[1] != n[1] and not (b in new_rows and n in base_rows)]
+
+
+def _unmatched(rows: dict, used: set) -> tuple[Unmatched, ...]:
+    return tuple(Unmatched(key, feature, str(row.get("status")))
+                 for (key, feature), row in rows.items() if (key, feature) not in used)
+
+
+def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> Comparison:
+    """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair."""
+    base_rows, base_dropped = newest_rows(base)
+    new_rows, new_dropped = newest_rows(new)
+    same = [ident for ident in new_rows if ident in base_rows]
+    pairs = [compare_rows(base_rows[i], new_rows[i], threshold, alpha) for i in same]
+    crossed = _cross_machine(base_rows, new_rows)
+    cross = [compare_rows(base_rows[b], new_rows[n], threshold, alpha) for b, n in crossed]
+    used_base = set(same) | {b for b, _ in crossed}
+    used_new = set(same) | {n for _, n in crossed}
+    return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
+                      _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
+                      geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped)

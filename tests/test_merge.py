@@ -1,0 +1,127 @@
+"""gemmbench merge: a real run (and a copy of it posing as a second machine, synthetic on purpose,
+since this machine has only one feature key) into a Hive-partitioned dataset read back by
+pyarrow.dataset, DuckDB when installed, and gemmbench.load_results."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+from conftest import ROOT, write_results
+
+from gemmbench.errors import UsageError
+from gemmbench.merge import merge_results
+from gemmbench.results import COLUMN_NAMES, load_results, read_metadata
+
+OTHER_KEY = "arm-neoverse-n2"
+
+
+@pytest.fixture
+def two_machines(quick_results, tmp_path):
+    """The real run, and a copy from 'another machine' measured a day later, in one folder."""
+    base = load_results(quick_results)
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / quick_results.name).write_bytes(quick_results.read_bytes())
+    other = base.assign(feature_key=OTHER_KEY, timestamp=base["timestamp"] + np.timedelta64(1, "D"))
+    write_results(other, folder / "other.parquet", run_id="derived-other-machine")
+    return folder, base
+
+
+def parts(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_merged_tree_is_a_hive_dataset(two_machines, tmp_path):
+    folder, base = two_machines
+    into = tmp_path / "fleet"
+    written = merge_results([folder], into)
+    assert sorted(w.action for w in written) == ["added", "added"]
+    key, run_id = base.loc[0, "feature_key"], base.loc[0, "run_id"]
+    date = base["timestamp"].min().date().isoformat()
+    assert f"feature_key={key}/date={date}/part-{run_id}.parquet" in parts(into)
+    assert any(p.startswith(f"feature_key={OTHER_KEY}/date=") for p in parts(into))
+    table = ds.dataset(into, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 2 * len(base)
+    assert {"feature_key", "date"} <= set(table.column_names)
+    frame = table.to_pandas()
+    assert sorted(frame["feature_key"].unique()) == sorted([key, OTHER_KEY])
+    assert set(frame.loc[frame["feature_key"] == key, "date"]) == {date}
+    assert sorted(frame.loc[frame["feature_key"] == key, "case"]) == sorted(base["case"])
+
+
+def test_load_results_reads_the_merged_tree(two_machines, tmp_path):
+    folder, base = two_machines
+    merge_results([folder], tmp_path / "fleet")
+    frame = load_results(tmp_path / "fleet")
+    assert list(frame.columns) == COLUMN_NAMES and len(frame) == 2 * len(base)
+    mine = frame[frame["feature_key"] == base.loc[0, "feature_key"]].reset_index(drop=True)
+    assert list(mine["samples_ns"][0]) == list(base["samples_ns"][0])
+    part = next((tmp_path / "fleet").rglob(f"part-{base.loc[0, 'run_id']}.parquet"))
+    assert read_metadata(part)["run_id"] == base.loc[0, "run_id"] and read_metadata(part)["complete"] is True
+
+
+def test_merging_again_adds_no_rows(two_machines, tmp_path):
+    folder, base = two_machines
+    into = tmp_path / "fleet"
+    merge_results([folder], into)
+    before = {p: (into / p).read_bytes() for p in parts(into)}
+    again = merge_results([folder, into], into)  # the same runs, and the dataset itself, once more
+    assert [w.action for w in again] == ["unchanged", "unchanged"]
+    assert {p: (into / p).read_bytes() for p in parts(into)} == before
+    assert len(load_results(into)) == 2 * len(base)
+
+
+def test_a_fuller_copy_of_a_run_replaces_a_partial_one(quick_results, tmp_path):
+    base = load_results(quick_results)
+    partial = tmp_path / "partial" / "run.parquet"
+    write_results(base.iloc[:2], partial, run_id=base.loc[0, "run_id"])
+    complete = tmp_path / "complete" / "run.parquet"
+    write_results(base, complete, run_id=base.loc[0, "run_id"])
+    into = tmp_path / "fleet"
+    assert [w.action for w in merge_results([partial], into)] == ["added"]
+    assert [w.action for w in merge_results([complete], into)] == ["replaced"]
+    assert [w.action for w in merge_results([partial], into)] == ["unchanged"]  # never loses rows
+    assert len(load_results(into)) == len(base)
+
+
+def test_unsafe_feature_key_is_refused(quick_results, tmp_path):
+    base = load_results(quick_results)
+    bad = write_results(base.assign(feature_key="../../etc"), tmp_path / "bad.parquet", run_id="bad")
+    with pytest.raises(UsageError, match=r"bad.parquet: feature_key '../../etc' cannot name a partition"):
+        merge_results([bad], tmp_path / "fleet")
+
+
+def test_merge_cli(cli, quick_results, tmp_path):
+    into = tmp_path / "fleet"
+    result = cli("merge", quick_results, "--into", into)
+    assert result.returncode == 0, result.stderr
+    assert "1 run file(s) in" in result.stdout and "1 added" in result.stdout
+    assert "1 unchanged" in cli("merge", quick_results, "--into", into, "-q").stdout
+    assert not [p for p in into.rglob("*") if p.name.startswith(".")]  # no temporary files left
+    missing = cli("merge", tmp_path / "nope", "--into", into)
+    assert missing.returncode == 2 and "nope: no such results file or directory" in missing.stderr
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    refused = cli("merge", quick_results, "--into", afile)
+    assert refused.returncode == 2 and "afile: --into must be a directory" in refused.stderr
+
+
+def readme_duckdb_query() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return re.search(r"```sql\n(.*?)```", readme, re.S).group(1)
+
+
+def test_readme_duckdb_query_runs_on_the_merged_tree(two_machines, tmp_path, monkeypatch):
+    duckdb = pytest.importorskip("duckdb")
+    folder, base = two_machines
+    merge_results([folder], tmp_path / "results" / "fleet")
+    monkeypatch.chdir(tmp_path)  # the README query names results/fleet
+    rows = duckdb.sql(readme_duckdb_query()).fetchall()
+    ok = base[base["status"] == "ok"]
+    key = base.loc[0, "feature_key"]
+    assert {(r[0], r[1]) for r in rows} == {(k, b) for k in (key, OTHER_KEY) for b in ok["backend"]}
+    mine = next(r for r in rows if r[:2] == (key, "numpy"))
+    numpy_ok = ok[ok["backend"] == "numpy"]
+    assert mine[2] == len(numpy_ok) and mine[3] == pytest.approx(numpy_ok["median_ns"].median())
