@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
@@ -90,17 +89,14 @@ def feature_key(model: str, flags: list[str] | frozenset[str]) -> str:
     return "+".join([slug or "unknown", *top])
 
 
-@functools.cache
 def compiler() -> str:
-    """First line of the C compiler's --version, or '' when there is none."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        return ""
+    """The C compiler's version line (what the C kernels are built with), or '' when there is none."""
+    from gemmbench.native import NativeBuildError, compiler_identity
+
     try:
-        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
+        return compiler_identity().version
+    except NativeBuildError:
         return ""
-    return out.stdout.splitlines()[0].strip() if out.stdout else ""
 
 
 @functools.cache

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from gemmbench.machine import cpu_flags
+
 # -ffp-contract=off: no silent a*b+c -> fma, so int8 dequantisation stays bit-exact with numpy.
-COMMON_FLAGS = ("-fPIC", "-shared", "-std=c11", "-ffp-contract=off", "-Wall")
+COMMON_FLAGS = ("-fPIC", "-shared", "-std=c11", "-ffp-contract=off")
 _AVX2 = ("-mavx2", "-mfma")
 _AVX512 = (*_AVX2, "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq")
 
@@ -74,6 +76,12 @@ def get_variant(name: str) -> IsaVariant:
         raise ValueError(f"unknown ISA variant {name!r} (known: {', '.join(VARIANTS)})") from None
 
 
+def compile_flags(variant: str | IsaVariant) -> tuple[str, ...]:
+    """Every flag the variant is compiled with, for the results."""
+    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
+    return (*isa.cflags, *COMMON_FLAGS)
+
+
 def find_compiler() -> list[str] | None:
     """The compiler command: $CC (may carry a wrapper, e.g. 'ccache gcc'), else cc or gcc on PATH."""
     env = os.environ.get("CC", "").strip()
@@ -119,7 +127,7 @@ def compile_command(compiler: Sequence[str], sources: Sequence[Path], variant: I
     c_files = [str(p) for p in sources if p.suffix == ".c"]
     include_dirs = sorted({str(p.parent) for p in sources})
     includes = [arg for d in include_dirs for arg in ("-I", d)]
-    return [*compiler, *variant.cflags, *COMMON_FLAGS, *includes, *c_files, "-o", output, "-lm"]
+    return [*compiler, *variant.cflags, *COMMON_FLAGS, *includes, *c_files, "-o", output]
 
 
 def cache_key(compiler: Sequence[str], sources: Sequence[Path], variant: IsaVariant, version: str) -> str:
@@ -146,7 +154,21 @@ def _first_error_line(stderr: str) -> str:
 
 
 def build(sources: Iterable[str | os.PathLike], variant: str | IsaVariant, name: str = "kernels") -> Path:
-    """Compile the .c files among `sources` (headers are hashed) for `variant`; cached path to the .so."""
+    """Compile the .c files among `sources` for `variant`; the path of the cached shared library.
+
+    List every header the .c files include among `sources`: only listed files enter the key.
+    """
+    target = library_path(sources, variant, name)
+    if target.exists():
+        return target
+    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _compile(find_compiler(), [Path(s).resolve() for s in sources], isa, target.parent, target)
+    return target
+
+
+def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaVariant, name: str = "kernels") -> Path:
+    """Where `build` puts (or finds) the library for these sources, variant and compiler."""
     isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
     paths = [Path(s).resolve() for s in sources]
     if not any(p.suffix == ".c" for p in paths):
@@ -155,13 +177,7 @@ def build(sources: Iterable[str | os.PathLike], variant: str | IsaVariant, name:
     if compiler is None:
         raise NativeBuildError("no C compiler found (set CC or put cc/gcc on PATH)")
     key = cache_key(compiler, paths, isa, _version_line(tuple(compiler)))
-    directory = cache_dir()
-    target = directory / f"{name}-{isa.name}-{key}.so"
-    if target.exists():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
-    _compile(compiler, paths, isa, directory, target)
-    return target
+    return cache_dir() / f"{name}-{isa.name}-{key}.so"
 
 
 def _compile(compiler: list[str], paths: list[Path], isa: IsaVariant, directory: Path, target: Path) -> None:
@@ -175,20 +191,6 @@ def _compile(compiler: list[str], paths: list[Path], isa: IsaVariant, directory:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """CPU flags from /proc/cpuinfo (empty where there is none: only `scalar` will load)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
 
 
 def missing_cpu_flags(variant: str | IsaVariant, flags: Iterable[str] | None = None) -> tuple[str, ...]:

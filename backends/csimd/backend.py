@@ -1,0 +1,98 @@
+"""The csimd backend: gemmbench's hand-written C kernels, one variant per ISA level and precision.
+
+float32 variants (scalar, avx2, avx512) run dense GEMV/GEMM and LPCNet's 16x1 block-sparse
+GEMV; int8 variants (scalar-int8, avx2-int8, avx512-int8, avx512vnni-int8) run dense int8
+GEMV and 8x4 block-sparse int8 GEMV. Which kernel runs follows from the case; a case no
+kernel of the variant fits is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from gemmbench import native
+from gemmbench.backend import Backend, Variant
+from gemmbench.backends.csimd import kernels
+from gemmbench.workload import Case, Workload
+
+FLOAT_ISAS = ("scalar", "avx2", "avx512")  # avx512vnni adds nothing to float32 code
+INT8_ISAS = ("scalar", "avx2", "avx512", "avx512vnni")
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A prepared kernel with its call and native-loop functions."""
+
+    name: str
+    prepared: object
+    call: Callable[[object, np.ndarray, np.ndarray], None]
+    time: Callable[[object, np.ndarray, np.ndarray, int], int]
+
+
+def _variant(isa: str, int8: bool) -> Variant:
+    flags = " ".join(native.compile_flags(isa))
+    if int8:
+        scheme = kernels.INT8_SCHEMES[isa]
+        return Variant(f"{isa}-int8", precision="int8", isa=isa, requires=native.VARIANTS[isa].cpu_flags,
+                       detail=f"int8 scheme {scheme}; cc {flags}")
+    return Variant(isa, isa=isa, requires=native.VARIANTS[isa].cpu_flags, detail=f"cc {flags}")
+
+
+class CSimdBackend(Backend):
+    name = "csimd"
+    ops = frozenset({"gemv", "gemm"})
+    dtypes = frozenset({"float32"})
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            native.build(kernels.sources(), "scalar", name="csimd")
+        except native.NativeBuildError as exc:
+            return False, str(exc)
+        return True, ""
+
+    def variants(self) -> list[Variant]:
+        return [_variant(isa, False) for isa in FLOAT_ISAS] + [_variant(isa, True) for isa in INT8_ISAS]
+
+    def skip_reason(self, case: Case, variant: Variant) -> str:
+        reason = super().skip_reason(case, variant)
+        if reason:
+            return reason
+        int8 = variant.precision == "int8"
+        block = case.sparsity.block if case.sparsity else None
+        if case.op == "gemm" and (int8 or block):
+            return "csimd has no int8 or sparse GEMM kernel; its GEMM is dense float32"
+        if case.op == "gemm" and case.n > MAX_BATCH:
+            return f"csimd's GEMM is tuned for small batches (n <= {MAX_BATCH}); n = {case.n}"
+        if block and int8 and block != (8, 4):
+            return f"the int8 sparse kernel takes 8x4 blocks; this case has {block[0]}x{block[1]}"
+        if block and not int8 and block != (16, 1):
+            return f"the float32 sparse kernel takes LPCNet's 16x1 blocks; this case has {block[0]}x{block[1]}"
+        return ""
+
+    def prepare(self, workload: Workload, variant: Variant) -> Kernel:
+        lib = kernels.load_kernels(variant.isa)
+        case, w = workload.case, workload.weights
+        if variant.precision == "int8":
+            if case.sparsity is not None:
+                p = kernels.prepare_sparse8x4_int8(lib, w, workload.block_mask, workload.diagonal)
+                return Kernel("sparse8x4_int8_gemv", p, kernels.sparse8x4_int8_gemv, kernels.sparse8x4_int8_gemv_time)
+            return Kernel("int8_gemv", kernels.prepare_int8(lib, w), kernels.int8_gemv, kernels.int8_gemv_time)
+        if case.sparsity is not None:
+            p = kernels.prepare_sparse16_from_dense(lib, w, workload.block_mask, workload.diagonal)
+            return Kernel("sparse16_sgemv", p, kernels.sparse16_sgemv, kernels.sparse16_sgemv_time)
+        if case.op == "gemm":
+            return Kernel("sgemm", kernels.pack_dense(lib, w), kernels.sgemm, kernels.sgemm_time)
+        return Kernel("sgemv", kernels.pack_dense(lib, w), kernels.sgemv, kernels.sgemv_time)
+
+    def run(self, prepared: Kernel, x: np.ndarray, out: np.ndarray) -> None:
+        prepared.call(prepared.prepared, x, out)
+
+    def run_native(self, prepared: Kernel, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+        return prepared.time(prepared.prepared, x, out, loops)
+
+    def describe(self, prepared: Kernel, variant: Variant) -> str:
+        return f"{prepared.name} ({variant.isa}); {variant.detail}"

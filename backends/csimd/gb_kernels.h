@@ -1,0 +1,86 @@
+/* gemmbench csimd kernels: the C ABI loaded by kernels.py through ctypes.
+ *
+ * One source tree, compiled once per ISA variant (see gemmbench/native.py); the
+ * predefined macros of the -m flags (__AVX512VNNI__, __AVX512F__, __AVX2__) select
+ * the intrinsics, and with none of them the portable scalar C runs.
+ *
+ * Shapes are int, sizes are int64_t. Buffers marked "aligned" must be 64-byte aligned
+ * (the wrapper allocates them so); x, y, diag and scales may be unaligned.
+ * Arguments fixed at prepare time come first, then x and y (then loops).
+ * Every kernel has a *_time twin running it `loops` times in C; it returns elapsed ns.
+ */
+#ifndef GB_KERNELS_H
+#define GB_KERNELS_H
+
+#include <stdint.h>
+
+#define GB_ABI_VERSION 1
+#define GB_PANEL 16 /* rows per packed panel, dense float and int8 */
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+#define GB_ISA "avx512vnni"
+#define GB_I8_WMAX 127
+#elif defined(__AVX512F__) && defined(__AVX512BW__)
+#define GB_ISA "avx512"
+#define GB_I8_WMAX 63 /* maddubs: 2 * 254 * 63 = 32004 < 32767, its int16 pair sums never saturate */
+#elif defined(__AVX2__) && defined(__FMA__)
+#define GB_ISA "avx2"
+#define GB_I8_WMAX 63
+#else
+#define GB_ISA "scalar"
+#define GB_I8_WMAX 127
+#endif
+
+/* Identity of the compiled variant. */
+int gb_abi_version(void);
+const char *gb_isa(void);
+/* Largest |weight| the int8 kernels take; -GB_I8_WMAX is the smallest, except that
+ * paths without maddubs (scalar, vnni) also take -128. */
+int gb_int8_weight_max(void);
+int gb_int8_weight_min(void);
+
+/* Dense float32: W (m x k row-major) packed into panels of 16 rows, rows padded with
+ * zeros to a multiple of 16; within a panel column j is 16 consecutive floats. */
+int64_t gb_dense_packed_floats(int m, int k);
+void gb_dense_pack(const float *w, int m, int k, float *packed /* aligned */);
+void gb_sgemv(const float *packed, int m, int k, const float *x, float *y);
+/* Y (m x n row-major) = W X, X (k x n row-major). */
+void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y);
+int64_t gb_sgemv_time(const float *packed, int m, int k, const float *x, float *y, int64_t loops);
+int64_t gb_sgemm_time(const float *packed, int m, int k, int n, const float *x, float *y, int64_t loops);
+
+/* LPCNet 16x1 block-sparse float32 (m % 16 == 0). For each block of 16 output rows:
+ * idx holds a count, then the input column of each nonzero 16x1 block; w holds 16
+ * floats per block in the same order (aligned). diag may be NULL; otherwise
+ * y[r] += diag[r] * x[r % k]. */
+void gb_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag,
+                       const float *x, float *y);
+int64_t gb_sparse16_sgemv_time(int m, int k, const int32_t *idx, const float *w, const float *diag,
+                               const float *x, float *y, int64_t loops);
+
+/* int8: activations u8 = 127 + rint(127 * clip(x, -1, 1)) (done inside the call, into
+ * xq, which needs gb_int8_xq_bytes(k) aligned bytes), weights s8, int32 accumulators,
+ * y[r] = (float)(acc[r] - corr[r]) * scale[r] with corr[r] = 127 * sum_j wq[r][j]. */
+int64_t gb_int8_xq_bytes(int k);
+void gb_quantize_u8(const float *x, int k, uint8_t *xq);
+
+/* Dense int8: panels of 16 rows x groups of 4 inputs, 64 bytes per group; rows padded
+ * to 16, inputs to 4, with zeros. */
+int64_t gb_int8_packed_bytes(int m, int k);
+void gb_int8_pack(const int8_t *wq, int m, int k, int8_t *packed /* aligned */);
+void gb_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
+                  const float *x, float *y);
+int64_t gb_int8_gemv_time(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
+                          uint8_t *xq, const float *x, float *y, int64_t loops);
+
+/* Block-sparse int8 with 8x4 blocks (m % 8 == 0, k % 4 == 0). For each block of 8
+ * output rows: idx holds a count, then the first input column (a multiple of 4) of
+ * each block; w holds 32 bytes per block, row-major 8x4 (aligned). diag as in 16x1,
+ * added in float after dequantisation. */
+void gb_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
+                            const int32_t *corr, const float *diag, uint8_t *xq, const float *x, float *y);
+int64_t gb_sparse8x4_int8_gemv_time(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
+                                    const int32_t *corr, const float *diag, uint8_t *xq, const float *x,
+                                    float *y, int64_t loops);
+
+#endif

@@ -1,0 +1,109 @@
+"""The csimd backend through real runs: real compiled C, real workers, real parquet."""
+
+import os
+
+import pytest
+
+from gemmbench import native
+from gemmbench.backends.csimd.backend import CSimdBackend
+from gemmbench.results import load_results
+from gemmbench.runner import RunOptions, run_suite
+from gemmbench.suite import load_suite
+
+SUITE = """
+name: csimd
+backends: [csimd]
+cases:
+  - {name: odd, m: 1000, k: 383}
+  - {name: tiny, m: 5, k: 3}
+  - {name: batch, op: gemm, m: 40, k: 24, n: 5}
+  - {name: lpcnet16x1, m: 96, k: 32, density: {u: 0.1, r: 0.1, s: 0.3}, block: 16x1, keep_diagonal: true}
+  - {name: sparse8x4, m: 64, k: 32, density: 0.2, block: 8x4}
+  - {name: f64, m: 16, k: 16, dtype: float64}
+"""
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("csimd")
+    (tmp / "s.yaml").write_text(SUITE.replace("backends:", "defaults: {warmup: 0.001, min_time: 0.0002, "
+                                                         "samples: 3, max_time: 0.05}\nbackends:"))
+    outcome = run_suite(load_suite(tmp / "s.yaml"), RunOptions(out_dir=tmp, progress=False))
+    return {(r.case, r.variant): r for r in load_results(outcome.path).itertuples()}
+
+
+def test_every_kernel_is_verified_and_timed_natively(rows):
+    ok = [r for r in rows.values() if r.status == "ok"]
+    assert {r.status for r in rows.values()} <= {"ok", "skipped", "unavailable"}
+    for r in ok:
+        assert r.native_median_ns > 0 and len(r.native_samples_ns) == 3 and r.native_loops >= 1
+        assert r.median_ns > 0 and r.isa and "cc -O" in r.detail
+    expected_ok = {
+        "odd": {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
+        "tiny": {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
+        "batch": {"scalar", "avx2", "avx512"},
+        "lpcnet16x1": {"scalar", "avx2", "avx512"},
+        "sparse8x4": {"scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
+        "f64": set(),
+    }
+    lacking = {isa for isa in native.VARIANTS if native.missing_cpu_flags(isa)}  # unavailable rows here
+    for case, variants in expected_ok.items():
+        got = {variant for (c, variant), r in rows.items() if c == case and r.status == "ok"}
+        assert got == {v for v in variants if v.split("-")[0] not in lacking}, case
+
+
+def test_int8_rows_are_judged_as_int8_and_carry_their_error(rows):
+    row = rows[("odd", "avx512vnni-int8")]
+    assert row.precision == "int8" and row.tolerance == 0.05
+    assert 0.001 < row.rel_err < 0.05 and row.snr_db > 26
+    assert "w127-row-u8off" in row.detail and "avx512vnni" in row.detail
+    assert "w63-row-u8off" in rows[("odd", "avx2-int8")].detail  # maddubs-safe 7-bit weights
+    assert rows[("odd", "avx512")].rel_err < 1e-6
+
+
+def test_skips_say_why(rows):
+    assert "int8 sparse kernel takes 8x4 blocks" in rows[("lpcnet16x1", "avx2-int8")].message
+    assert "float32 sparse kernel takes LPCNet's 16x1 blocks" in rows[("sparse8x4", "avx2")].message
+    assert "no int8 or sparse GEMM" in rows[("batch", "avx2-int8")].message
+    assert "does not take dtype float64" in rows[("f64", "avx2")].message
+
+
+def test_useful_flops_count_stored_weights(rows):
+    sparse = rows[("lpcnet16x1", "avx512")]
+    assert sparse.useful_flops < sparse.flops and sparse.density < 0.5
+    assert rows[("odd", "avx512")].useful_flops == rows[("odd", "avx512")].flops
+
+
+def test_a_missing_cpu_flag_makes_the_variant_unavailable_not_a_crash():
+    backend = CSimdBackend()
+    vnni = next(v for v in backend.variants() if v.name == "avx512vnni-int8")
+    ok, reason = backend.variant_available(vnni, frozenset({"avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                                            "avx512dq"}))
+    assert not ok and reason == "CPU lacks avx512_vnni"
+
+
+def test_isa_cap_runs_only_levels_up_to_it(write_suite, tmp_path):
+    suite = load_suite(write_suite("name: cap\nbackends: [csimd]\ncases: [{name: a, m: 32, k: 16}]\n"))
+    frame = load_results(run_suite(suite, RunOptions(out_dir=tmp_path, isa="avx2", progress=False)).path)
+    assert set(frame["variant"]) == {"scalar", "avx2", "scalar-int8", "avx2-int8"}
+
+
+def test_no_compiler_makes_csimd_unavailable_with_the_reason(cli, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CC"}
+    env.update(PATH=str(tmp_path), GEMMBENCH_CACHE=str(tmp_path / "cache"))
+    result = cli("list", env=env)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("csimd"))
+    assert "unavailable" in line and "no C compiler found" in line
+    numpy_line = next(l for l in result.stdout.splitlines() if l.startswith("numpy"))
+    assert " available" in numpy_line  # every other backend still runs
+
+
+def test_build_command_compiles_then_reuses(cli, tmp_path):
+    env = dict(os.environ, GEMMBENCH_CACHE=str(tmp_path))
+    first = cli("build", "--variant", "scalar", "--variant", "avx2", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("built in") == 2
+    second = cli("build", "--variant", "scalar", env=env)
+    assert "cached" in second.stdout and "built in" not in second.stdout
+    assert len(list(tmp_path.glob("csimd-*.so"))) == 2

@@ -1,0 +1,187 @@
+"""gemmbench.native: per-ISA compilation, the hash-keyed cache, CPU checks; real compiler, no fakes."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gemmbench import native
+from gemmbench.backends.csimd import kernels
+
+pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+
+TINY_C = textwrap.dedent("""\
+    #include "answer.h"
+    int answer(void) { return ANSWER; }
+    """)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("GEMMBENCH_CACHE", str(directory))
+    return directory
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> list[Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "answer.c").write_text(TINY_C)
+    (src / "answer.h").write_text("#define ANSWER 42\nint answer(void);\n")
+    return [src / "answer.c", src / "answer.h"]
+
+
+def libraries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.so"))
+
+
+def test_variant_table_flags() -> None:
+    assert list(native.VARIANTS) == ["scalar", "avx2", "avx512", "avx512vnni"]
+    scalar = native.VARIANTS["scalar"]
+    assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
+    assert scalar.cpu_flags == ()
+    assert {"-mavx2", "-mfma"} <= set(native.VARIANTS["avx2"].cflags)
+    assert {"avx512f", "avx512bw", "avx512vl"} <= set(native.VARIANTS["avx512"].cpu_flags)
+    assert "-mavx512vnni" in native.VARIANTS["avx512vnni"].cflags
+    assert "avx512_vnni" in native.VARIANTS["avx512vnni"].cpu_flags
+    every_flag = [f for v in native.VARIANTS.values() for f in (*v.cflags, *native.COMMON_FLAGS)]
+    assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)
+    assert all("-O3" in v.cflags for name, v in native.VARIANTS.items() if name != "scalar")
+    assert native.compile_flags("avx512vnni")[-4:] == native.COMMON_FLAGS
+    assert kernels.load_kernels("scalar").compile_flags == native.compile_flags("scalar")
+
+
+def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert native.cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv("GEMMBENCH_CACHE")
+    assert native.cache_dir() == tmp_path / "xdg" / "gemmbench"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert native.cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "gemmbench"
+
+
+def test_build_loads_and_is_reused(tiny: list[Path], cache: Path) -> None:
+    path = native.build(tiny, "scalar")
+    assert path.parent == cache
+    stat = path.stat()
+    assert ctypes.CDLL(str(path)).answer() == 42
+    again = native.build(tiny, "scalar")
+    assert again == path
+    assert again.stat().st_mtime_ns == stat.st_mtime_ns and again.stat().st_ino == stat.st_ino
+    assert libraries(cache) == [path]
+    assert not list(cache.glob("*.tmp"))
+
+
+def test_source_or_header_change_rebuilds(tiny: list[Path], cache: Path) -> None:
+    first = native.build(tiny, "scalar")
+    tiny[1].write_text("#define ANSWER 7\nint answer(void);\n")  # only the header changes
+    second = native.build(tiny, "scalar")
+    assert second != first
+    assert ctypes.CDLL(str(second)).answer() == 7
+    assert len(libraries(cache)) == 2
+
+
+def test_each_variant_has_its_own_library(tiny: list[Path]) -> None:
+    paths = {native.build(tiny, name) for name in native.VARIANTS}
+    assert len(paths) == len(native.VARIANTS)
+
+
+def test_compile_error_gives_first_error_line(tiny: list[Path], cache: Path) -> None:
+    tiny[0].write_text("int answer(void) { return undeclared_thing; }\n")
+    with pytest.raises(native.NativeBuildError, match="error.*undeclared_thing"):
+        native.build(tiny, "scalar")
+    assert not list(cache.glob("*.so")) and not list(cache.glob("*.tmp"))
+
+
+def test_no_compiler_on_path(tiny: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv("CC", raising=False)
+    assert native.find_compiler() is None
+    with pytest.raises(native.NativeBuildError, match="no C compiler found"):
+        native.build(tiny, "scalar")
+    with pytest.raises(native.NativeBuildError, match="no C compiler found"):
+        native.compiler_identity()
+
+
+def test_cc_environment_variable_is_used(tiny: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    monkeypatch.setenv("CC", gcc)
+    assert native.compiler_identity().path == gcc
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    with pytest.raises(native.NativeBuildError, match="no C compiler found"):
+        native.build(tiny, "scalar")
+
+
+def test_compiler_identity() -> None:
+    identity = native.compiler_identity()
+    assert Path(identity.path.split()[0]).is_file()
+    assert identity.version
+
+
+def test_unknown_variant() -> None:
+    with pytest.raises(ValueError, match="unknown ISA variant"):
+        native.get_variant("avx1024")
+
+
+def test_missing_cpu_flag_is_refused_before_loading(tiny: list[Path], cache: Path) -> None:
+    flags = native.cpu_flags() - {"avx512_vnni"}
+    with pytest.raises(native.UnsupportedCpuError, match="CPU lacks avx512_vnni"):
+        native.load(tiny, "avx512vnni", flags=flags)
+    with pytest.raises(native.UnsupportedCpuError, match="avx2"):
+        kernels.load_kernels("avx2", cpu_flags={"fma", "sse2"})
+    assert not libraries(cache)  # refused before compiling anything
+    assert native.load(tiny, "scalar", flags=set()).answer() == 42
+
+
+@pytest.mark.parametrize("variant", list(native.VARIANTS))
+def test_kernel_library_reports_its_isa(variant: str) -> None:
+    if native.missing_cpu_flags(variant):
+        pytest.skip(f"CPU lacks {native.missing_cpu_flags(variant)}")
+    lib = kernels.load_kernels(variant)
+    assert lib.lib.gb_isa().decode() == variant
+    assert lib.path.name.startswith(f"csimd-{variant}-")
+
+
+CONCURRENT_SCRIPT = textwrap.dedent("""\
+    import ctypes, os, sys, time
+    from gemmbench import native
+    from gemmbench.backends.csimd import kernels
+    go = sys.argv[1]
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    path = native.build(kernels.sources(), "scalar", name="csimd")
+    lib = ctypes.CDLL(str(path))
+    lib.gb_isa.restype = ctypes.c_char_p
+    print(path, lib.gb_isa().decode())
+    """)
+
+
+def test_two_processes_compile_into_one_empty_cache(tmp_path: Path, cache: Path) -> None:
+    script = tmp_path / "build_one.py"
+    script.write_text(CONCURRENT_SCRIPT)
+    go = tmp_path / "go"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    procs = [subprocess.Popen([sys.executable, str(script), str(go)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()  # both start compiling at the same moment
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    lines = {out.strip() for out, _ in outputs}
+    assert len(lines) == 1 and lines.pop().endswith(" scalar")
+    assert len(libraries(cache)) == 1 and not list(cache.glob("*.tmp"))
+    path = libraries(cache)[0]
+    mtime = path.stat().st_mtime_ns
+    assert native.build(kernels.sources(), "scalar", name="csimd") == path  # a hit, not a rebuild
+    assert path.stat().st_mtime_ns == mtime
+    assert ctypes.CDLL(str(path)).gb_abi_version() == 1
