@@ -75,6 +75,15 @@ class Backend:
 
     run_native = None  # optional: (prepared, x, out, loops) -> elapsed ns measured in native code
 
+    def bind(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> Any:
+        """Optional: tie the prepared state to the very arrays every later `run` gets.
+
+        Called once, after `prepare` and inside its timing, with the input and output arrays
+        the harness then passes to every `run` and `run_native`; views, wrapper tensors or
+        bound calls made here are not rebuilt in the measured call.
+        """
+        return prepared
+
     def describe(self, prepared: Any, variant: Variant) -> str:
         """What actually ran, recorded on the row (library, ISA, flags, scheme)."""
         return variant.detail
