@@ -96,3 +96,8 @@ def test_auto_levels_follow_the_cutoff(monkeypatch):
     monkeypatch.setenv(strassen.CUTOFF_VARIABLE, "many")
     assert StrassenBackend().available() == (False, f"{strassen.CUTOFF_VARIABLE}='many' is not a positive "
                                                     f"integer (unset it to use {strassen.AUTO_CUTOFF})")
+
+
+def test_crossover_measures_both_products():
+    (row,) = strassen.crossover((64,), ("float64",), repeat=1)
+    assert row[:2] == ("float64", 64) and row[2] > 0 and row[3] > 0
