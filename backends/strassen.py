@@ -28,7 +28,7 @@ Decisions:
   whose leaves would be narrower than MIN_LEAF: those cases are skipped with the reason.
 
 Error: each level adds the rounding of the sums, so the relative error against the float64
-reference grows with the levels (Higham, Accuracy and Stability of Numerical Algorithms, 23.2.2).
+reference grows with the levels (Higham, Accuracy and Stability of Numerical Algorithms, ch. 23).
 """
 
 from __future__ import annotations
