@@ -16,12 +16,14 @@ sub-microsecond kernels are timed without Python's call overhead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gemmbench.errors import UsageError
-from gemmbench.workload import Case, Workload
+
+if TYPE_CHECKING:  # workload registers composite ops that build on Backend: no import cycle
+    import numpy as np
+
+    from gemmbench.workload import Case, Workload
 
 ISA_LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "amx")
 
@@ -74,6 +76,15 @@ class Backend:
         raise NotImplementedError
 
     run_native = None  # optional: (prepared, x, out, loops) -> elapsed ns measured in native code
+
+    def bind(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> Any:
+        """Optional: tie the prepared state to the very arrays every later `run` gets.
+
+        Called once, after `prepare` and inside its timing, with the input and output arrays
+        the harness then passes to every `run` and `run_native`; views, wrapper tensors or
+        bound calls made here are not rebuilt in the measured call.
+        """
+        return prepared
 
     def describe(self, prepared: Any, variant: Variant) -> str:
         """What actually ran, recorded on the row (library, ISA, flags, scheme)."""

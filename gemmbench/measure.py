@@ -69,11 +69,11 @@ def _verdict_columns(verdict: verify.Verdict) -> dict:
 
 
 def _measure(backend: Backend, variant: Variant, workload: Workload, ctx: Context) -> dict:
-    start = time.perf_counter_ns()
-    prepared = backend.prepare(workload, variant)
-    prepare_ns = time.perf_counter_ns() - start
     x = aligned_copy(workload.x)
     out = workload.new_output()
+    start = time.perf_counter_ns()
+    prepared = backend.bind(backend.prepare(workload, variant), x, out)
+    prepare_ns = time.perf_counter_ns() - start
     columns = {"prepare_ns": float(prepare_ns), "detail": backend.describe(prepared, variant)}
     precision = variant.precision or workload.case.dtype
 

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 import numpy as np
 
+from gemmbench.backend import Backend
 from gemmbench.timing import Loop, python_loop
 from gemmbench.workload import (Case, OpKind, Workload, generate_activations, generate_weights, prune,
                                 register_op)
@@ -285,15 +286,20 @@ class ComposedStep:
     buffers: _Buffers
 
 
-class Composed:
+# Each product's input and output buffer (attributes of _Buffers): fixed, so backends may bind to them.
+PRODUCTS = {"gru_a": ("ha", "ra"), "cond_a": ("feature", "cond_a"), "gru_b_in": ("ha", "xb"),
+            "gru_b_rec": ("hb", "rb"), "cond_b": ("feature", "cond_b"), "out": ("hb", "o")}
+
+
+class Composed(Backend):
     """Runs `lpcnet_step` on any backend that offers gemv: the harness does the rest in numpy."""
 
-    def __init__(self, inner):
+    ops = frozenset({"lpcnet_step"})
+
+    def __init__(self, inner: Backend):
         self.inner = inner
         self.name = inner.name
-        self.ops = frozenset({"lpcnet_step"})
         self.dtypes = inner.dtypes
-        self.run_native = None
 
     def variant_available(self, variant, cpu_flags):
         return self.inner.variant_available(variant, cpu_flags)
@@ -309,25 +315,28 @@ class Composed:
 
     def prepare(self, workload: Workload, variant) -> ComposedStep:
         dims = Dims.of(workload.case)
-        prepared = {name: self.inner.prepare(_sub_workload(workload, name), variant) for name in dims.matrices()}
-        return ComposedStep(dims, workload.extra, prepared, _Buffers(dims, workload.case.dtype))
+        buffers = _Buffers(dims, workload.case.dtype)
+        prepared = {}
+        for name, (x, out) in PRODUCTS.items():
+            product = self.inner.prepare(_sub_workload(workload, name), variant)
+            prepared[name] = self.inner.bind(product, getattr(buffers, x), getattr(buffers, out))
+        return ComposedStep(dims, workload.extra, prepared, buffers)
 
     def describe(self, prepared: ComposedStep, variant) -> str:
         return f"composed in numpy over {self.name} gemv: {self.inner.describe(prepared.prepared['gru_a'], variant)}"
 
-    def _gemv(self, step: ComposedStep, name: str, x: np.ndarray, out: np.ndarray) -> None:
-        self.inner.run(step.prepared[name], x, out)
+    def _gemv(self, step: ComposedStep, name: str) -> None:
+        x, out = PRODUCTS[name]
+        self.inner.run(step.prepared[name], getattr(step.buffers, x), getattr(step.buffers, out))
 
     def project(self, step: ComposedStep, frame: int) -> None:
-        b = step.buffers
-        b.feature[:] = step.extra["features"][frame]
-        self._gemv(step, "cond_a", b.feature, b.cond_a)
-        self._gemv(step, "cond_b", b.feature, b.cond_b)
+        step.buffers.feature[:] = step.extra["features"][frame]
+        self._gemv(step, "cond_a")
+        self._gemv(step, "cond_b")
 
     def gru_a_product(self, step: ComposedStep) -> None:
-        b = step.buffers
-        self._gemv(step, "gru_a", b.ha, b.ra)
-        b.ra += step.extra["bias_a"]
+        self._gemv(step, "gru_a")
+        step.buffers.ra += step.extra["bias_a"]
 
     def gru_a_gates(self, step: ComposedStep, t: int) -> None:
         b, tables = step.buffers, step.extra["tables"]
@@ -339,15 +348,15 @@ class Composed:
 
     def gru_b(self, step: ComposedStep) -> None:
         b = step.buffers
-        self._gemv(step, "gru_b_in", b.ha, b.xb)
+        self._gemv(step, "gru_b_in")
         b.xb += b.cond_b
-        self._gemv(step, "gru_b_rec", b.hb, b.rb)
+        self._gemv(step, "gru_b_rec")
         b.rb += step.extra["bias_b"]
         _gru_into(b.hb, b.xb, b.rb, b.tb)
 
     def output(self, step: ComposedStep) -> None:
         b, gain, levels = step.buffers, step.extra["out_gain"], step.dims.levels
-        self._gemv(step, "out", b.hb, b.o)
+        self._gemv(step, "out")
         np.tanh(b.o, out=b.o)
         np.multiply(gain[0], b.o[:levels], out=b.logits)
         np.multiply(gain[1], b.o[levels:], out=b.tmp)

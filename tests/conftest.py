@@ -95,3 +95,44 @@ def write_results(frame, path: Path, run_id: str) -> Path:
     results.add(rows)
     results.close()
     return path
+
+
+@pytest.fixture
+def run_rows(write_suite, tmp_path):
+    """Run a suite body for real (workers, parquet) and return its rows keyed (case, backend, variant)."""
+    from gemmbench.results import load_results
+    from gemmbench.runner import RunOptions, run_suite
+    from gemmbench.suite import load_suite
+
+    def run(body: str, key: tuple[str, ...] = ("case", "backend", "variant"), **options):
+        outcome = run_suite(load_suite(write_suite(body)), RunOptions(out_dir=tmp_path / "out", progress=False,
+                                                                      **options))
+        rows = {tuple(getattr(r, column) for column in key): r for r in load_results(outcome.path).itertuples()}
+        assert len(rows) == len(load_results(outcome.path)), f"rows are not unique by {key}"
+        return rows
+
+    return run
+
+
+def bound_backend(backend, case, variant_name: str):
+    """A backend prepared and bound in this process, as a worker does: (prepared, workload, x, out)."""
+    from gemmbench.workload import aligned_copy, make_workload
+
+    variant = next(v for v in backend.variants() if v.name == variant_name)
+    workload = make_workload(case)
+    x, out = aligned_copy(workload.x), workload.new_output()
+    prepared = backend.bind(backend.prepare(workload, variant), x, out)
+    return prepared, workload, x, out
+
+
+def traced_peak(call) -> int:
+    """Peak bytes Python and numpy allocate during one call (after a warm-up call)."""
+    import tracemalloc
+
+    call()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -1,0 +1,41 @@
+"""The shipped gru384 suite with every registered backend: each gives every case a row that explains itself."""
+
+import yaml
+
+from gemmbench import registry
+from gemmbench.backends.torch_backend import INSTALL_HINT
+from gemmbench.suite import resolve
+
+FAST = {"warmup": 0.001, "min_time": 0.0002, "samples": 3, "max_time": 0.05}
+SPARSE_CASES = {"gru_a_sparse", "gru_a_sparse_lpcnet"}
+BATCH_CASES = {"gru_a_batch[n=16]", "gru_a_batch[n=64]"}
+
+
+def test_every_backend_has_a_meaningful_row_for_every_gru384_case(run_rows):
+    suite = yaml.safe_load(resolve("gru384").read_text())
+    assert "backends" not in suite  # the default: every registered backend
+    suite["defaults"].update(FAST)
+    rows = run_rows(yaml.safe_dump(suite), key=("case", "backend", "variant"))
+    cases = {r.case for r in rows.values()}
+    assert len(cases) == len(suite["cases"]) + 1  # gru_a_batch expands to n=16 and n=64
+    for name in registry.names():
+        status = registry.status(name)
+        variants = status.variants if status.available else ("default",)
+        for case in cases:
+            for variant in variants:
+                row = rows[(case, name, variant)]  # never a silent gap
+                assert row.status in {"ok", "skipped", "unavailable"}, row
+                assert (row.status == "ok") == (row.message == ""), row
+
+    def ok(backend):
+        return {(r.case, r.variant) for r in rows.values() if r.backend == backend and r.status == "ok"}
+
+    assert {case for case, _ in ok("numpy")} == cases
+    assert ok("scipy") == {(c, v) for c in SPARSE_CASES for v in ("csr", "bsr")}
+    assert ok("strassen") == {(c, v) for c in BATCH_CASES for v in ("levels1", "levels2")}
+    assert rows[("gru_a_batch[n=64]", "strassen", "auto")].status == "skipped"
+    torch_rows = [r for r in rows.values() if r.backend == "torch"]
+    if not registry.status("torch").available:
+        assert all(r.status == "unavailable" and INSTALL_HINT in r.message for r in torch_rows)
+    else:
+        assert {r.case for r in torch_rows if r.status == "skipped"} == {"gru_a_recurrent_f64"}
