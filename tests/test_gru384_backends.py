@@ -4,10 +4,9 @@ import yaml
 
 from gemmbench import registry
 from gemmbench.backends.torch_backend import INSTALL_HINT
-from gemmbench.suite import resolve
+from gemmbench.suite import load_suite, resolve
 
 FAST = {"warmup": 0.001, "min_time": 0.0002, "samples": 3, "max_time": 0.05}
-SPARSE_CASES = {"gru_a_sparse", "gru_a_sparse_lpcnet"}
 BATCH_CASES = {"gru_a_batch[n=16]", "gru_a_batch[n=64]"}
 
 
@@ -17,7 +16,10 @@ def test_every_backend_has_a_meaningful_row_for_every_gru384_case(run_rows):
     suite["defaults"].update(FAST)
     rows = run_rows(yaml.safe_dump(suite), key=("case", "backend", "variant"))
     cases = {r.case for r in rows.values()}
-    assert len(cases) == len(suite["cases"]) + 1  # gru_a_batch expands to n=16 and n=64
+    expanded = load_suite("gru384").cases
+    assert cases == {c.case.name for c in expanded}
+    sparse_cases = {c.case.name for c in expanded if c.case.sparsity is not None}
+    sparse16x1 = {c.case.name for c in expanded if c.case.sparsity and c.case.sparsity.block == (16, 1)}
     for name in registry.names():
         status = registry.status(name)
         variants = status.variants if status.available else ("default",)
@@ -31,7 +33,10 @@ def test_every_backend_has_a_meaningful_row_for_every_gru384_case(run_rows):
         return {(r.case, r.variant) for r in rows.values() if r.backend == backend and r.status == "ok"}
 
     assert {case for case, _ in ok("numpy")} == cases
-    assert ok("scipy") == {(c, v) for c in SPARSE_CASES for v in ("csr", "bsr")}
+    assert ok("scipy") == {(c, v) for c in sparse_cases for v in ("csr", "bsr")}
+    assert {c for c, v in ok("csimd") if v == "avx2"} == cases - BATCH_CASES - sparse_cases \
+        - {"gru_a_recurrent_f64"} | BATCH_CASES | sparse16x1
+    assert {c for c, v in ok("int8-numpy")} == cases - {"gru_a_recurrent_f64"}
     assert ok("strassen") == {(c, v) for c in BATCH_CASES for v in ("levels1", "levels2")}
     assert rows[("gru_a_batch[n=64]", "strassen", "auto")].status == "skipped"
     torch_rows = [r for r in rows.values() if r.backend == "torch"]
