@@ -84,6 +84,10 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("max_abs_err", _float, "largest absolute difference from the float64 reference"),
     ("rel_err", _float, "||out - ref||_2 / ||ref||_2"),
     ("snr_db", _float, "20 log10(||ref|| / ||out - ref||)"),
+    ("weight_bytes", _int, "bytes of weights (and block index) the kernel reads per call, as stored"),
+    ("roof_level", _str, "memory level the weights fit in: L1, L2, L3 or memory (runs with --roofline)"),
+    ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8): min(peak, intensity x bandwidth of roof_level)"),
+    ("roof_pct", _float, "achieved useful GFLOP/s (native time where measured) as a percentage of roof_gflops"),
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
     ("blas", _str, "BLAS library, version, core and threading layer (threadpoolctl)"),
     ("blas_threads", _int, "threads the BLAS reported after the per-case limit"),
@@ -144,10 +148,11 @@ class ResultsFile:
         self.path = path
         self.info = info
         self.rows: list[dict] = []
+        self.extra: dict = {}  # more file metadata, e.g. the roofline the run was measured against
 
     def metadata(self, complete: bool) -> dict:
         return {"schema_version": SCHEMA_VERSION, "complete": complete, "run_id": self.info.run_id,
-                "suite": self.info.suite, "started": self.info.started}
+                "suite": self.info.suite, "started": self.info.started, **self.extra}
 
     def add(self, rows: Iterable[dict]) -> None:
         self.rows.extend(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import signal
@@ -30,6 +31,7 @@ class RunOptions:
     backends: tuple[Selection, ...] | None = None  # replaces the suite's choice
     threads: tuple[int, ...] | None = None  # replaces the suite's choice
     isa: str | None = None  # replaces the suite's ISA choice ('avx2' caps, 'scalar,avx512' lists)
+    roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
     progress: bool | None = None  # None: when stderr is a terminal
 
 
@@ -168,8 +170,19 @@ def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = Non
             results.close(complete=False)
             raise
     show.close()
+    if options.roofline:
+        _attach_roofline(results)
     results.close(complete=True)
     return RunOutcome(path, results.rows)
+
+
+def _attach_roofline(results: ResultsFile) -> None:
+    from gemmbench import roofline
+
+    roof = roofline.load_or_measure()
+    for row in results.rows:
+        row.update(roofline.row_columns(roof, row))
+    results.extra["roofline"] = json.loads(roof.to_json())
 
 
 def _run_group(group: _Group, cpus: list[int], options: RunOptions, machine: Machine, run: RunInfo,

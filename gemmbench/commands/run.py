@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--isa", default=None, metavar="LEVEL[,LEVEL...]",
                         help="ISA levels of ISA-specific variants: one level caps (avx2 runs scalar and avx2), "
                              "a comma list runs exactly those (scalar,avx2,avx512,avx512vnni)")
+    parser.add_argument("--roofline", action="store_true",
+                        help="add each row's attainable bound (roof_gflops, roof_pct) from this machine's "
+                             "roofline, measured once and cached (see gemmbench roofline)")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show progress even when stderr is not a terminal")
@@ -68,7 +71,8 @@ def summary(rows: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
-                         threads=parse_threads(args.threads), isa=args.isa, progress=args.progress)
+                         threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
+                         progress=args.progress)
     outcome = run_suite(load_suite(args.suite), options)
     if not args.quiet:
         print(summary(outcome.rows))

@@ -1,0 +1,46 @@
+"""gemmbench roofline: measure (or show the cached) peak throughput and bandwidth of this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from gemmbench import roofline
+from gemmbench.textable import render
+
+NAME = "roofline"
+HELP = "measure this machine's roof: peak FLOP/s per ISA level, int8 dot-product peak, bandwidth per cache level"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--refresh", action="store_true", help="measure again even when a cached roof exists")
+    parser.add_argument("--max-size", type=int, default=roofline.SWEEP_MAX >> 20, metavar="MIB",
+                        help="largest working set of the bandwidth sweep, MiB (default 512)")
+    parser.add_argument("--json", action="store_true", help="print the roof as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    roof = roofline.load_or_measure(refresh=args.refresh, max_bytes=args.max_size << 20)
+    if args.json:
+        print(roof.to_json())
+        return 0
+    print(f"machine {roof.feature_key}, measured {roof.measured} on CPU {roof.cpu}; cached in "
+          f"{roofline.cache_file()}")
+    print()
+    isas = sorted(set(roof.peak_gflops) | set(roof.peak_int8_gops), key=list(roof.peak_int8_gops).index)
+    print(render(["ISA level", "float32 GFLOP/s", "int8 GOP/s"],
+                 [[isa, f"{roof.peak_gflops[isa]:.1f}" if isa in roof.peak_gflops else "(as avx512)",
+                   f"{roof.peak_int8_gops.get(isa, float('nan')):.1f}"] for isa in isas], right={1, 2}))
+    print()
+    rows = [[level, _size(roof.caches[level]) if level in roof.caches else "", f"{gbps:.1f}"]
+            for level, gbps in roof.bandwidth.items()]
+    print(render(["level", "size", "read GB/s"], rows, right={1, 2}))
+    print()
+    print("sweep: " + ", ".join(f"{_size(size)} {gbps:.0f}" for size, gbps in roof.sweep))
+    return 0
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} B"

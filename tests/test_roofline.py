@@ -1,0 +1,114 @@
+"""The roofline: real probes give ordered plateaus; rows get their attainable bound."""
+
+import json
+import os
+
+import pytest
+
+from gemmbench import native, roofline
+from gemmbench.results import load_results, read_metadata
+
+ROOF = roofline.Roof(
+    feature_key="test", measured="2026-01-01T00:00:00+00:00", cpu=0,
+    peak_gflops={"scalar": 10.0, "avx2": 100.0, "avx512": 200.0},
+    peak_int8_gops={"scalar": 10.0, "avx2": 200.0, "avx512": 400.0, "avx512vnni": 800.0},
+    sweep=[(16 << 10, 400.0), (256 << 10, 160.0), (4 << 20, 100.0), (512 << 20, 30.0)],
+    caches={"L1": 48 << 10, "L2": 1 << 20, "L3": 32 << 20},
+    bandwidth={"L1": 400.0, "L2": 160.0, "L3": 100.0, "memory": 30.0},
+)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMMBENCH_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_real_probes_give_plausible_ordered_ceilings(cache):
+    roof = roofline.measure(max_bytes=128 << 20)
+    bw = roof.bandwidth
+    assert {"L1", "L2", "memory"} <= set(bw)
+    assert bw["L1"] > bw["L2"] > bw["memory"] > 1
+    if "L3" in bw:
+        assert bw["L2"] > bw["L3"] > bw["memory"]
+    peaks = roof.peak_gflops
+    assert peaks["scalar"] > 0.5
+    wider = [isa for isa in ("scalar", "avx2", "avx512") if isa in peaks]
+    assert [peaks[isa] for isa in wider] == sorted(peaks[isa] for isa in wider)  # wider vectors, more flops
+    if "avx512vnni" in roof.peak_int8_gops:
+        assert roof.peak_int8_gops["avx512vnni"] > roof.peak_int8_gops["avx512"]  # one instruction, not two
+    assert [size for size, _ in roof.sweep] == sorted(size for size, _ in roof.sweep)
+    assert roof.sweep[0][0] == 16 << 10 and roof.sweep[-1][0] == 128 << 20
+
+
+def test_roof_is_cached_per_machine(cache):
+    roofline.cache_file().parent.mkdir(parents=True)
+    roofline.cache_file().write_text(ROOF.to_json())
+    assert roofline.load_or_measure() == ROOF  # the cached roof, not a new measurement
+    roofline.cache_file().write_text("{not json")
+    fresh = roofline.load_or_measure(max_bytes=1 << 20)  # unreadable cache: measured again
+    assert fresh.measured != ROOF.measured and json.loads(roofline.cache_file().read_text())
+
+
+def test_plateaus_use_sizes_well_inside_each_level():
+    sweep = [(16 << 10, 400.0), (32 << 10, 380.0), (64 << 10, 170.0), (512 << 10, 150.0), (1 << 20, 120.0),
+             (8 << 20, 100.0), (16 << 20, 90.0), (128 << 20, 30.0), (256 << 20, 32.0)]
+    got = roofline.plateaus(sweep, {"L1": 48 << 10, "L2": 1 << 20, "L3": 32 << 20})
+    assert got == {"L1": 400.0, "L2": 160.0, "L3": 95.0, "memory": 31.0}
+
+
+def row(**overrides):
+    base = dict(status="ok", op="gemv", backend="csimd", isa="avx512", precision="float32", dtype="float32",
+                m=1152, k=384, n=1, density=1.0, sparsity="", useful_flops=2 * 1152 * 384,
+                median_ns=25000.0, native_median_ns=20000.0)
+    return {**base, **overrides}
+
+
+def test_dense_float32_gemv_is_bound_by_the_level_its_weights_fit_in():
+    columns = roofline.row_columns(ROOF, row())
+    weights = 1152 * 384 * 4
+    assert columns["weight_bytes"] == weights and columns["roof_level"] == "L3"  # 1.77 MB > 1 MiB L2
+    intensity = 2 * 1152 * 384 / (weights + 384 * 4 + 1152 * 4)
+    assert columns["roof_gflops"] == pytest.approx(intensity * 100.0)
+    assert columns["roof_pct"] == pytest.approx(100 * (2 * 1152 * 384 / 20000.0) / columns["roof_gflops"])
+
+
+def test_int8_and_sparse_rows_read_what_their_format_stores():
+    int8 = roofline.row_columns(ROOF, row(precision="int8", isa="avx512vnni"))
+    assert int8["weight_bytes"] == 1152 * 384 and int8["roof_level"] == "L2"
+    sparse = row(sparsity="8x4@0.1", density=0.1, precision="int8", useful_flops=2 * round(0.1 * 1152 * 384))
+    blocks = round(0.1 * 1152 * 384) // 32
+    assert roofline.weight_bytes(sparse) == round(0.1 * 1152 * 384) + 4 * (blocks + 1152 // 8)
+    numpy_dense = row(backend="numpy", isa="", sparsity="16x1@0.1", density=0.1)
+    assert roofline.weight_bytes(numpy_dense) == 1152 * 384 * 4  # numpy multiplies the pruned matrix dense
+
+
+def test_compute_bound_rows_hit_the_peak_and_failed_rows_get_nothing():
+    batch = roofline.row_columns(ROOF, row(op="gemm", n=64, m=64, k=64, useful_flops=2 * 64 ** 3, isa="avx2"))
+    assert batch["roof_level"] == "L1" and batch["roof_gflops"] == 100.0  # the avx2 peak caps it
+    assert roofline.row_columns(ROOF, row(status="wrong")) == {}
+    assert roofline.row_columns(ROOF, row(op="lpcnet_step")) == {}
+    f64 = roofline.row_columns(ROOF, row(op="gemm", n=64, m=64, k=64, useful_flops=2 * 64 ** 3,
+                                         dtype="float64", precision="float64"))
+    assert f64["roof_gflops"] == 100.0  # half the float32 peak of avx512
+
+
+def test_run_with_roofline_fills_columns_and_stores_the_roof(cache, cli, write_suite, tmp_path):
+    roofline.cache_file().parent.mkdir(parents=True)
+    roofline.cache_file().write_text(ROOF.to_json())
+    suite = write_suite("name: r\nbackends: [numpy]\ncases: [{name: a, m: 64, k: 32}]\n")
+    result = cli("run", suite, "-o", tmp_path / "out", "-q", "--roofline", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    (r,) = load_results(path).itertuples()
+    assert r.roof_level == "L1" and r.roof_gflops > 0 and r.roof_pct > 0 and r.weight_bytes == 64 * 32 * 4
+    assert read_metadata(path)["roofline"]["bandwidth"]["L2"] == 160.0
+
+
+def test_roofline_command_prints_the_cached_roof(cache, cli):
+    roofline.cache_file().parent.mkdir(parents=True)
+    roofline.cache_file().write_text(ROOF.to_json())
+    result = cli("roofline", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert "avx512vnni" in result.stdout and "800.0" in result.stdout and "L3" in result.stdout
+    assert json.loads(cli("roofline", "--json", env=dict(os.environ)).stdout)["feature_key"] == "test"
