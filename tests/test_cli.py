@@ -5,6 +5,7 @@ import json
 from gemmbench.results import COLUMN_NAMES, load_results
 
 OPTIONAL_WHEN_NO_NATIVE = {"native_loops", "native_samples_ns", "native_median_ns", "native_iqr_ns"}
+ROOFLINE_ONLY = {"weight_bytes", "roof_level", "roof_gflops", "roof_pct"}  # runs with --roofline
 COMPOSITE_ONLY = {"steps", "sample_rate", "time_per_sample_ns", "rtf", "native_time_per_sample_ns", "native_rtf",
                   "parts_ratio", "parts_warning"} | {c for c in COLUMN_NAMES if c.startswith(("part_", "share_"))}
 
@@ -17,7 +18,7 @@ def test_run_quick_end_to_end(cli, tmp_path):
     assert len(frame) == 4 and set(frame["status"]) == {"ok"}
     assert "gemv_small" in result.stdout and "numpy:matmul" in result.stdout
     filled = [c for c in COLUMN_NAMES if frame[c].notna().all()]
-    assert set(COLUMN_NAMES) - set(filled) <= OPTIONAL_WHEN_NO_NATIVE | COMPOSITE_ONLY
+    assert set(COLUMN_NAMES) - set(filled) <= OPTIONAL_WHEN_NO_NATIVE | COMPOSITE_ONLY | ROOFLINE_ONLY
     assert "Traceback" not in result.stderr
 
 
