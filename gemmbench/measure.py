@@ -56,7 +56,7 @@ def measure(backend: Backend, variant: Variant, workload: Workload, ctx: Context
         return {**row, **not_run("skipped", reason)}
     try:
         row.update(_measure(backend, variant, workload, ctx))
-    except Exception as exc:  # a backend's bug costs its own row only
+    except (Exception, SystemExit) as exc:  # a backend's bug (even sys.exit) costs its own row only
         row.update(not_run("error", failure_message(exc)))
     return row
 
@@ -71,7 +71,7 @@ def _measure(backend: Backend, variant: Variant, workload: Workload, ctx: Contex
     prepare_ns = time.perf_counter_ns() - start
     x = aligned_copy(workload.x)
     out = workload.new_output()
-    columns = {"prepare_ns": float(prepare_ns), "detail": backend.describe(prepared, variant)}
+    columns = {"prepare_ns": float(prepare_ns), "detail": str(backend.describe(prepared, variant))}
     precision = variant.precision or workload.case.dtype
 
     def verified(what: str) -> verify.Verdict:
