@@ -225,8 +225,8 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: _Problems) -> l
     if not isinstance(raw, dict):
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
-    label = _label(raw["name"]) if isinstance(raw.get("name"), str) else f"#{index + 1}"
-    where = f"case '{label}'"
+    label = raw["name"] if isinstance(raw.get("name"), str) else f"#{index + 1}"
+    where = f"case '{_label(label)}'"
     if not _is_name(raw.get("name")):
         problems.add(where, f"field 'name': must be a non-empty string without control characters, "
                             f"got {brief(raw.get('name'))}")
@@ -264,7 +264,7 @@ class _Fields:
     """Typed access to one case's merged fields, reporting each bad one."""
 
     def __init__(self, name: str, values: dict, problems: _Problems):
-        self.where = f"case '{name}'"
+        self.where = f"case '{_label(name)}'"
         self.values = values
         self.problems = problems
         self.ok = True

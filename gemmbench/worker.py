@@ -64,7 +64,7 @@ def default_memory_limit() -> int:
 def format_bytes(count: int) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
         if count >= scale:
-            return f"{count / scale:.3g} {unit}"
+            return f"{count / scale:.4g} {unit}"
     return f"{count} bytes"
 
 
@@ -212,7 +212,10 @@ def _run_worker(job: Job, handled: set[tuple[str, str]], progress: _Progress, on
     with tempfile.TemporaryFile() as stderr:
         proc = fd = None
         try:
-            proc, fd = _spawn(job, handled, python, stderr)
+            try:
+                proc, fd = _spawn(job, handled, python, stderr)
+            except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
+                return "crashed", f"could not start a worker: {' '.join(str(exc).split())[:300]}"
             progress.deadline = time.monotonic() + job.startup_timeout
             failure = _read_messages(job, proc, fd, handled, progress, on_row, on_begin)
             _finish(proc, progress)

@@ -90,17 +90,24 @@ def test_the_worker_runs_under_the_memory_limit(plugins, write_suite, tmp_path, 
         result = cli("run", suite, "-o", tmp_path, "-q", *flag)
         assert result.returncode == 0, result.stderr
         limits[" ".join(flag)] = {int(d) for d in load_results(result.stdout.strip())["detail"]}
-    assert limits[""] == {int(physical_memory() * MEMORY_SHARE)}
-    assert limits["--memory-limit 1.5G"] == {int(1.5 * 2**30)}
-    assert limits["--memory-limit 25%"] == {int(physical_memory() * 0.25)}
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]  # a limit never exceeds the hard limit it inherits
+
+    def capped(limit):
+        return {limit if hard == resource.RLIM_INFINITY else min(limit, hard)}
+
+    assert limits[""] == capped(int(physical_memory() * MEMORY_SHARE))
+    assert limits["--memory-limit 1.5G"] == capped(int(1.5 * 2**30))
+    assert limits["--memory-limit 25%"] == capped(int(physical_memory() * 0.25))
     assert limits["--memory-limit none"] == {resource.RLIM_INFINITY}
 
 
-def test_forked_children_threads_and_subprocesses_do_not_outlive_their_worker(plugins, write_suite, tmp_path,
-                                                                              recorded):
-    outcome = run(write_suite, tmp_path, "test-fork")  # would hang if the run waited for them
+@pytest.mark.parametrize("variant", ["fork", "thread"])
+def test_what_a_backend_leaves_running_does_not_outlive_its_worker(plugins, write_suite, tmp_path, recorded,
+                                                                   variant):
+    outcome = run(write_suite, tmp_path, f"test-fork:{variant}")  # would hang if the run waited for them
     assert {row["status"] for row in outcome.rows} == {"ok"} and len(outcome.rows) == 2
-    assert len(recorded.pids()) == 4  # a forked child and a `sleep` per case
+    if variant == "fork":
+        assert len(recorded.pids()) == 4  # a forked child and a `sleep` per case
     assert recorded.wait_until_gone() == []
 
 
@@ -130,3 +137,15 @@ def test_bad_memory_limit_is_refused(cli, value):
     assert result.returncode == 2
     assert result.stderr == (f"gemmbench: error: --memory-limit: expected a size like 8G, 512M or 50%, "
                              f"or 'none' (at least 1M); got {value!r}\n")
+
+
+def test_a_worker_that_cannot_be_started_is_a_crashed_row(plugins):
+    from gemmbench.workload import Case, case_to_dict
+    from gemmbench.worker import Job, run_job
+
+    entry = {"case": case_to_dict(Case("small", 32, 16)), "timing": {"timeout": 5}}
+    rows = []
+    run_job(Job("test-good", 1, (), [entry]), rows.append, python="/no/such/python")
+    (row,) = rows
+    assert row["status"] == "crashed" and row["case"] == "small"
+    assert row["message"].startswith("could not start a worker: [Errno 2] No such file or directory")

@@ -3,6 +3,9 @@ nothing run or written."""
 
 import pytest
 
+from gemmbench.errors import SuiteError
+from gemmbench.suite import parse_suite
+
 DEEP = "name: t\ncases: " + "[" * 5000 + "]" * 5000 + "\n"
 GRID = "name: t\ncases: [{name: a, m: [" + ", ".join(map(str, range(1, 401))) + "], k: [" + \
        ", ".join(map(str, range(1, 401))) + "]}]\n"
@@ -73,6 +76,16 @@ def test_several_problems_give_one_line_each(cli, write_suite):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 4 and all(line.startswith(f"gemmbench: error: {suite}: case '") for line in lines)
+
+
+def test_long_names_are_kept_whole_and_only_shortened_in_messages():
+    name = "gru_" + "a" * 200
+    suite = parse_suite(f"name: t\ncases: [{{name: {name}, op: gemm, m: 4, k: 4, n: [1, 2]}}]\n", "s.yaml")
+    assert [c.case.name for c in suite.cases] == [f"{name}[n=1]", f"{name}[n=2]"]
+    with pytest.raises(SuiteError) as info:  # gemv takes n=1 only
+        parse_suite(f"name: t\ncases: [{{name: {name}, m: 4, k: 4, n: [1, 2]}}]\n", "s.yaml")
+    (line,) = info.value.problems
+    assert "field 'n': must be 1 for op gemv" in line and len(line) < 200
 
 
 def test_a_suite_that_is_not_text_is_one_line(cli, tmp_path):

@@ -177,11 +177,18 @@ class ExitingBackend(GoodBackend):
 
 
 class ForkingBackend(GoodBackend):
-    """Correct, but leaves a forked child, a subprocess and a non-daemon thread running forever."""
+    """Correct, but leaves processes running forever: 'fork' a forked child and a `sleep`
+    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting."""
 
     name = "test-fork"
 
+    def variants(self):
+        return [Variant("fork"), Variant("thread")]
+
     def prepare(self, workload, variant):
+        if variant.name == "thread":
+            threading.Thread(target=time.sleep, args=(3600,)).start()
+            return workload.weights
         child = os.fork()
         if child == 0:
             try:
@@ -190,7 +197,6 @@ class ForkingBackend(GoodBackend):
                 os._exit(0)
         record_pid(child)
         record_pid(subprocess.Popen(["sleep", "3600"]).pid)
-        threading.Thread(target=time.sleep, args=(3600,)).start()
         return workload.weights
 
 
