@@ -12,13 +12,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_suite", "run_suite", "RunOptions", "load_results", "backends",
+__all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions", "load_results", "backends",
            "register_backend", "backend_status", "Backend", "Variant", "Case", "UsageError"]
 
 # Imported on first use so that `import gemmbench` (and each worker) stays light.
 _LAZY = {
     "load_suite": ("gemmbench.suite", "load_suite"),
     "run_suite": ("gemmbench.runner", "run_suite"),
+    "resume_run": ("gemmbench.runner", "resume_run"),
     "RunOptions": ("gemmbench.runner", "RunOptions"),
     "load_results": ("gemmbench.results", "load_results"),
     "register_backend": ("gemmbench.registry", "register"),

@@ -1,6 +1,7 @@
 """The `gemmbench` command: argparse sub-commands over the public API.
 
-Bad input prints one line per problem and exits 2; Ctrl-C exits 130 after saving what finished.
+Bad input prints one line per problem and exits 2; Ctrl-C (SIGINT), SIGTERM and SIGHUP stop a
+run after saving what finished and exit 128 + the signal number (130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -36,5 +37,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gemmbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gemmbench: interrupted; completed rows were saved, the file is marked partial", file=sys.stderr)
+        print("gemmbench: interrupted", file=sys.stderr)
         return 130

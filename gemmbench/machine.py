@@ -136,6 +136,14 @@ def blas_summary(libraries: list[dict]) -> str:
     return "; ".join(parts) or "none"
 
 
+def physical_memory() -> int:
+    """Bytes of physical memory (1 TiB when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
 def gemmbench_version() -> str:
     from gemmbench import __version__
 

@@ -59,7 +59,7 @@ def measure(backend: Backend, variant: Variant, workload: Workload, ctx: Context
         return {**row, **not_run("skipped", reason)}
     try:
         row.update(_measure(backend, variant, workload, ctx))
-    except Exception as exc:  # a backend's bug costs its own row only
+    except (Exception, SystemExit) as exc:  # a backend's bug (even sys.exit) costs its own row only
         row.update(not_run("error", failure_message(exc)))
     return row
 
@@ -74,7 +74,7 @@ def _measure(backend: Backend, variant: Variant, workload: Workload, ctx: Contex
     start = time.perf_counter_ns()
     prepared = backend.bind(backend.prepare(workload, variant), x, out)
     prepare_ns = time.perf_counter_ns() - start
-    columns = {"prepare_ns": float(prepare_ns), "detail": backend.describe(prepared, variant)}
+    columns = {"prepare_ns": float(prepare_ns), "detail": str(backend.describe(prepared, variant))}
     precision = variant.precision or workload.case.dtype
 
     def verified(what: str) -> verify.Verdict:

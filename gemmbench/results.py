@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -118,6 +121,7 @@ class RunInfo:
     run_id: str
     suite: str
     started: str
+    resume: dict | None = None  # what `run --resume` needs: the expanded suite and the run options
 
 
 def _table(rows: list[dict], metadata: dict) -> pa.Table:
@@ -126,45 +130,164 @@ def _table(rows: list[dict], metadata: dict) -> pa.Table:
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
 
 
-def write_atomic(path: Path, table: pa.Table) -> None:
-    """Write to a temporary file beside `path`, then rename over it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def check_row(row: dict) -> None:
+    """Raise ValueError or TypeError unless the row's values fit the schema's columns."""
+    _table([row], {})
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_temp(path: Path, table: pa.Table) -> str:
+    """The table in a new, uniquely named, fsynced temporary file beside `path`."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a results file is as readable as any other
         with os.fdopen(fd, "wb") as handle:
             pq.write_table(table, handle)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomic(path: Path, table: pa.Table) -> None:
+    """Write to a temporary file beside `path`, then rename over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path, table)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-class ResultsFile:
-    """One run's parquet file, rewritten whole (atomically) as each row completes."""
+def write_new(path: Path, table: pa.Table) -> None:
+    """Like write_atomic, but never replaces a file: FileExistsError if `path` exists."""
+    tmp = _write_temp(path, table)
+    try:
+        try:
+            os.link(tmp, path)  # atomic and exclusive: two runs can never claim one name
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))  # no hard links here
+            os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
-    def __init__(self, path: Path, info: RunInfo):
+
+class ResultsFile:
+    """One run's parquet file, rewritten whole (atomically) as each row completes.
+
+    `create()` claims the file before anything runs, so an unwritable directory is reported
+    at once; a failed write leaves the previous version of the file (complete=false) in place.
+    """
+
+    def __init__(self, path: Path, info: RunInfo, rows: list[dict] | None = None):
         self.path = path
         self.info = info
-        self.rows: list[dict] = []
+        self.rows: list[dict] = list(rows or [])
+        self.saved = len(self.rows)  # rows in the file on disk
         self.extra: dict = {}  # more file metadata, e.g. the roofline the run was measured against
 
     def metadata(self, complete: bool) -> dict:
-        return {"schema_version": SCHEMA_VERSION, "complete": complete, "run_id": self.info.run_id,
+        meta = {"schema_version": SCHEMA_VERSION, "complete": complete, "run_id": self.info.run_id,
                 "suite": self.info.suite, "started": self.info.started, **self.extra}
+        return {**meta, "resume": self.info.resume} if self.info.resume is not None else meta
+
+    def create(self) -> None:
+        """Write the empty, partial file; FileExistsError when the name is taken."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_new(self.path, _table(self.rows, self.metadata(complete=False)))
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) and self.path.parent.is_dir():
+                raise
+            raise UsageError(f"{self.path.parent}: cannot write results here: "
+                             f"{exc.strerror or exc}") from None
 
     def add(self, rows: Iterable[dict]) -> None:
         self.rows.extend(rows)
-        write_atomic(self.path, _table(self.rows, self.metadata(complete=False)))
+        self._write(complete=False)
 
     def close(self, complete: bool = True) -> None:
-        write_atomic(self.path, _table(self.rows, self.metadata(complete=complete)))
+        self._write(complete)
+
+    def _write(self, complete: bool) -> None:
+        try:
+            write_atomic(self.path, _table(self.rows, self.metadata(complete)))
+        except OSError as exc:
+            raise UsageError(f"{self.path}: writing results failed: {exc.strerror or exc}; the {self.saved} "
+                             f"rows written before are in the file, marked partial (once the cause is fixed, "
+                             f"`gemmbench run --resume {self.path}` finishes it)") from None
+        self.saved = len(self.rows)
+
+
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """The sole right to write `path`, held while a run (or a resume) writes it.
+
+    A hidden lock file beside it carries an flock, which the kernel drops if the process dies;
+    temporary files left by a writer that was killed are removed once the lock is taken.
+    """
+    lock_path = path.with_name(f".{path.name}.lock")
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot lock it for writing: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(f"{path}: another gemmbench process is writing this file") from None
+        if lock_path.exists() and os.path.samestat(os.fstat(fd), os.stat(lock_path)):
+            break
+        os.close(fd)  # its previous holder removed it after we opened it: take the new one
+    try:
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _parse_metadata(schema: pa.Schema, path: Path) -> dict:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise UsageError(f"{path}: not a gemmbench results file (no gemmbench metadata)")
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = None
+    version = meta.get("schema_version") if isinstance(meta, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise UsageError(f"{path}: gemmbench metadata is damaged (no valid schema_version)")
+    if version > SCHEMA_VERSION:
+        raise UsageError(f"{path}: written by a newer gemmbench (schema {version}; this one reads "
+                         f"up to {SCHEMA_VERSION}); upgrade gemmbench to read it")
+    return meta
+
+
+def _unreadable(path: Path, exc: Exception) -> UsageError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return UsageError(f"{path}: not a readable parquet results file ({first})")
 
 
 def read_metadata(path: Path) -> dict:
-    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
-    return json.loads(raw) if raw else {}
+    """A results file's gemmbench metadata (schema_version, run_id, complete, ...), checked."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    return _parse_metadata(schema, path)
 
 
 def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -173,7 +296,7 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+            found = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(".") and p.is_file())
             if not found:
                 raise UsageError(f"{path}: no .parquet result files in this directory")
             files.extend(found)
@@ -185,26 +308,45 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def read_table(path: Path) -> pa.Table:
-    """One results file, checked and brought up to the current schema."""
+    """One results file, checked and brought up to the current schema.
+
+    Schema versions count changes to the column set. A file of an older version (lower
+    schema_version) reads with the columns added since filled with nulls; a newer one is refused.
+    """
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: not a readable parquet results file ({first})") from None
-    meta = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
-    version = meta.get("schema_version")
-    if version is None:
-        raise UsageError(f"{path}: not a gemmbench results file (no gemmbench metadata)")
-    if version > SCHEMA_VERSION:
-        raise UsageError(f"{path}: written by a newer gemmbench (schema {version}; this one reads "
-                         f"up to {SCHEMA_VERSION}); upgrade gemmbench to read it")
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    _parse_metadata(table.schema, path)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise UsageError(f"{path}: results file lacks column(s) {', '.join(missing)}")
-    for name, kind, _ in COLUMNS:  # older schema versions: columns added since read as null
-        if name not in table.column_names:
+    for name, kind, _ in COLUMNS:
+        if name not in table.column_names:  # older schema versions: columns added since read as null
             table = table.append_column(name, pa.nulls(table.num_rows, kind))
+        elif table.schema.field(name).type != kind:
+            table = _cast_column(table, name, kind, path)
     return table.select(COLUMN_NAMES + [c for c in table.column_names if c not in COLUMN_NAMES])
+
+
+def _cast_column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    try:
+        column = table.column(index).cast(kind)
+    except (pa.ArrowException, TypeError):
+        raise UsageError(f"{path}: column '{name}' has type {table.schema.field(name).type}, "
+                         f"expected {kind}") from None
+    return table.set_column(index, name, column)
+
+
+def find_run(out_dir: Path, run_id: str) -> Path:
+    """The results file of run `run_id` in `out_dir` (names end in '-<run_id>.parquet')."""
+    suffix = f"-{run_id}.parquet"
+    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix)) if out_dir.is_dir() else []
+    if not found:
+        raise UsageError(f"{run_id}: no results file of that run in {out_dir} (give the file's path, "
+                         f"or the directory it is in with --out)")
+    return found[0]
 
 
 def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike]):

@@ -1,15 +1,21 @@
-"""Running a suite: plan measurement groups, run each in a worker, stream rows to parquet."""
+"""Running a suite: plan measurement groups, run each in a worker, stream rows to parquet.
+
+A run claims its results file before anything runs and rewrites it atomically after each
+row. SIGINT, SIGTERM and SIGHUP stop it cleanly: the workers are killed, the completed rows
+stay in the file marked partial, and `resume_run` carries on where it stopped.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 import signal
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -19,9 +25,10 @@ from gemmbench.errors import UsageError
 from gemmbench.machine import Machine, fingerprint
 from gemmbench.measure import case_columns
 from gemmbench.progress import Progress
-from gemmbench.results import FAILED_STATUSES, ResultsFile, RunInfo
-from gemmbench.suite import Selection, Suite, SuiteCase, load_suite
-from gemmbench.worker import Job, run_job
+from gemmbench.results import (COLUMN_NAMES, FAILED_STATUSES, ResultsFile, RunInfo, find_run, read_metadata,
+                               read_table, writer_lock)
+from gemmbench.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
+from gemmbench.worker import STARTUP_TIMEOUT, Job, default_memory_limit, run_job
 from gemmbench.workload import case_to_dict
 
 
@@ -33,12 +40,29 @@ class RunOptions:
     isa: str | None = None  # replaces the suite's ISA choice ('avx2' caps, 'scalar,avx512' lists)
     roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
     progress: bool | None = None  # None: when stderr is a terminal
+    timeout: float | None = None  # seconds per row; replaces every case's timeout
+    memory_limit: int | None = field(default_factory=default_memory_limit)  # bytes per worker; None: no limit
+    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and send its plan
+
+    def as_dict(self) -> dict:
+        """What `resume_run` needs to carry on with the same settings."""
+        return {"backends": None if self.backends is None else [str(s) for s in self.backends],
+                "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
+                "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit}
+
+    @classmethod
+    def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
+        backends = data["backends"]
+        return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
+                   threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
+                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"], memory_limit=data["memory_limit"])
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     path: Path
     rows: list[dict]
+    complete: bool = True  # False: interrupted, the file is marked partial
 
     @property
     def failed(self) -> bool:
@@ -109,9 +133,11 @@ def plan(suite: Suite, options: RunOptions) -> list[_Group]:
 
 
 def _job(group: _Group, cpus: list[int], options: RunOptions) -> Job:
-    entries = [{"case": case_to_dict(c.case), "timing": asdict(c.timing)} for c in group.cases]
+    timeout = {} if options.timeout is None else {"timeout": options.timeout}
+    entries = [{"case": case_to_dict(c.case), "timing": {**asdict(c.timing), **timeout}} for c in group.cases]
     return Job(group.backend, group.threads, tuple(cpus[-group.threads:]), entries,
-               list(group.variants) if group.variants else None, group.isa, registry.registered_targets())
+               list(group.variants) if group.variants else None, group.isa, registry.registered_targets(),
+               options.memory_limit, options.startup_timeout)
 
 
 def _common_columns(machine: Machine, run: RunInfo, group: _Group, cpus: list[int]) -> dict:
@@ -122,58 +148,160 @@ def _common_columns(machine: Machine, run: RunInfo, group: _Group, cpus: list[in
     }
 
 
+def _safe(text: str, length: int) -> str:
+    """A file-name part: letters, digits, '-' and '_' only, so nothing escapes the output directory."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:length]
+
+
 def new_run(suite: Suite, out_dir: Path, machine: Machine) -> tuple[RunInfo, Path]:
     now = dt.datetime.now(dt.timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%S")
-    run_id = f"{stamp}-{machine.host}-{secrets.token_hex(3)}"
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in suite.name)
-    return RunInfo(run_id, suite.name, now.isoformat()), out_dir / f"{safe}-{run_id}.parquet"
+    run_id = f"{stamp}-{_safe(machine.host, 40)}-{secrets.token_hex(3)}"
+    name = _safe(suite.name, 80).lstrip("-") or "suite"
+    return RunInfo(run_id, suite.name, now.isoformat()), out_dir / f"{name}-{run_id}.parquet"
+
+
+def _claim(suite: Suite, options: RunOptions, machine: Machine) -> ResultsFile:
+    """A new results file, created before anything runs; two runs never share one."""
+    resume = {"suite": suite_to_dict(suite), "path": suite.path, "options": options.as_dict()}
+    for _ in range(100):
+        info, path = new_run(suite, Path(options.out_dir), machine)
+        results = ResultsFile(path, replace(info, resume=resume))
+        try:
+            results.create()
+        except FileExistsError:
+            continue
+        return results
+    raise UsageError(f"{options.out_dir}: no free results file name found")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal; `outcome` holds the rows saved in the (partial) file."""
+
+    def __init__(self, signum: int, outcome: RunOutcome | None = None):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.outcome = outcome
+
+
+INTERRUPTS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a run the way Ctrl-C does: completed rows are kept, the file marked partial."""
+def _interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop a run the way Ctrl-C does; the first one wins, the rest are ignored."""
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        for number in INTERRUPTS:  # cleanup (killing workers, writing the file) must not be cut short
+            signal.signal(number, signal.SIG_IGN)
+        raise RunInterrupted(signum)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        for number in INTERRUPTS:
+            if signal.getsignal(number) != signal.SIG_IGN:  # ignored by whoever started us (nohup): keep it so
+                previous[number] = signal.signal(number, interrupt)
     except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
-def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
-    """Run every case x backend x variant x threads of a suite; rows go to one parquet file."""
-    options = options or RunOptions()
-    if not isinstance(suite, Suite):
-        suite = load_suite(suite)
+def check_options(suite: Suite, options: RunOptions) -> None:
+    """Everything about a run that can be refused before it starts."""
     check_selections(suite, options)
     if options.isa:
         parse_isa(options.isa)
+    if options.timeout is not None and not (options.timeout > 0 and math.isfinite(options.timeout)):
+        raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
+    if options.memory_limit is not None and options.memory_limit <= 0:
+        raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
+
+
+def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
+    """Run every case x backend x variant x threads of a suite; rows go to one parquet file.
+
+    Raises RunInterrupted (a KeyboardInterrupt) on SIGINT/SIGTERM/SIGHUP, after saving.
+    """
+    options = options or RunOptions()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    check_options(suite, options)
     machine = fingerprint()
-    run, path = new_run(suite, Path(options.out_dir), machine)
-    results = ResultsFile(path, run)
+    results = _claim(suite, options, machine)
+    with writer_lock(results.path):
+        return _execute(suite, options, machine, results, frozenset())
+
+
+def resume_run(run: str | os.PathLike, out_dir: str | os.PathLike = "results",
+               suite: Suite | str | os.PathLike | None = None, progress: bool | None = None) -> RunOutcome:
+    """Finish an interrupted run in its own file, with its own suite and options.
+
+    `run` is the results file or its run id (looked up in out_dir). Rows already in the file
+    are kept whatever their status (crashed and timeout included); only items without a row
+    run. A `suite`, when given, must expand to exactly the suite the run started with.
+    """
+    path = Path(run) if Path(run).is_file() else find_run(Path(out_dir), str(run))
+    with writer_lock(path):
+        return _resume(path, suite, progress)
+
+
+def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool | None) -> RunOutcome:
+    table = read_table(path)  # checks the whole file, not only its metadata
+    meta = read_metadata(path)
+    if meta.get("complete"):
+        raise UsageError(f"{path}: run {meta.get('run_id')} is complete; nothing to resume")
+    resume = meta.get("resume")
+    if not isinstance(resume, dict):
+        raise UsageError(f"{path}: cannot resume: the file does not record its suite and options")
+    try:
+        stored = suite_from_dict(resume["suite"], resume["path"])
+        options = RunOptions.from_dict(resume["options"], path.parent, progress)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged ({type(exc).__name__}: {exc})") from None
+    if suite is not None:
+        given = suite if isinstance(suite, Suite) else load_suite(suite)
+        if suite_to_dict(given) != resume["suite"]:
+            raise UsageError(f"{path}: run {meta['run_id']} was started from a different suite than "
+                             f"{given.path} (its cases or settings differ); resume without naming a suite, "
+                             f"or start a new run")
+    check_options(stored, options)
+    rows = [{k: v for k, v in row.items() if k in COLUMN_NAMES} for row in table.to_pylist()]
+    machine = fingerprint()
+    _check_same_cpu(path, rows, machine)
+    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
+    done = frozenset((r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
+    return _execute(stored, options, machine, results, done)
+
+
+def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:
+    """One run, one kind of machine: its rows must stay comparable with each other."""
+    for row in rows[:1]:
+        if row["feature_key"] != machine.feature_key:
+            raise UsageError(f"{path}: measured on another CPU ({row['feature_key']}; this one is "
+                             f"{machine.feature_key}); resume a run on the kind of machine it started on")
+
+
+def _execute(suite: Suite, options: RunOptions, machine: Machine, results: ResultsFile,
+             done: frozenset[tuple]) -> RunOutcome:
     cpus = available_cpus()
-    groups = plan(suite, options)
     show = Progress(sys.stderr, options.progress)
-    with _sigterm_interrupts():
+    with _interrupts():
         try:
-            for group in groups:
-                _run_group(group, cpus, options, machine, run, results, show)
-        except KeyboardInterrupt:
+            for group in plan(suite, options):
+                _run_group(group, cpus, options, machine, results, show, done)
+        except KeyboardInterrupt as exc:
             show.close()
             results.close(complete=False)
-            raise
-    show.close()
-    if options.roofline:
-        _attach_roofline(results)
-    results.close(complete=True)
-    return RunOutcome(path, results.rows)
+            signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
+            raise RunInterrupted(signum, RunOutcome(results.path, results.rows, complete=False)) from None
+        show.close()
+        if options.roofline:
+            _attach_roofline(results)
+        results.close(complete=True)
+    return RunOutcome(results.path, results.rows)
 
 
 def _attach_roofline(results: ResultsFile) -> None:
@@ -185,9 +313,9 @@ def _attach_roofline(results: ResultsFile) -> None:
     results.extra["roofline"] = json.loads(roof.to_json())
 
 
-def _run_group(group: _Group, cpus: list[int], options: RunOptions, machine: Machine, run: RunInfo,
-               results: ResultsFile, show: Progress) -> None:
-    common = _common_columns(machine, run, group, cpus)
+def _run_group(group: _Group, cpus: list[int], options: RunOptions, machine: Machine, results: ResultsFile,
+               show: Progress, done: frozenset[tuple]) -> None:
+    common = _common_columns(machine, results.info, group, cpus)
 
     def add(row: dict) -> None:
         results.add([{**row, **common, "timestamp": dt.datetime.now(dt.timezone.utc)}])
@@ -195,8 +323,12 @@ def _run_group(group: _Group, cpus: list[int], options: RunOptions, machine: Mac
 
     if group.threads > len(cpus):
         for suite_case in group.cases:
-            add({"variant": "", **case_columns(suite_case.case), "status": "skipped",
-                 "message": f"needs {group.threads} CPUs; this machine offers {len(cpus)}"})
+            if (suite_case.case.name, group.backend, "", group.threads) not in done:
+                add({"variant": "", **case_columns(suite_case.case), "status": "skipped",
+                     "message": f"needs {group.threads} CPUs; this machine offers {len(cpus)}"})
         return
     job = _job(group, cpus, options)
-    run_job(job, add, lambda case, variant: show.begin(f"{case} · {group.backend}:{variant} · {group.threads}t"))
+    group_done = frozenset((case, variant) for case, backend, variant, threads in done
+                           if backend == group.backend and threads == group.threads)
+    run_job(job, add, lambda case, variant: show.begin(f"{case} · {group.backend}:{variant} · {group.threads}t"),
+            done=group_done)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import os
-from dataclasses import dataclass, fields
+import reprlib
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ import yaml
 
 from gemmbench.backend import ISA_LEVELS, parse_isa
 from gemmbench.errors import SuiteError, UsageError
+from gemmbench.machine import physical_memory
 from gemmbench.timing import TimingSettings
-from gemmbench.workload import BLOCK_SHAPES, DTYPES, OPS, Case, Sparsity, freeze
+from gemmbench.workload import BLOCK_SHAPES, DTYPES, OPS, Case, Sparsity, case_from_dict, case_to_dict, freeze
 
 TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))
@@ -28,6 +31,19 @@ CASE_KEYS = ("name", "op", "m", "k", "n", "dtype", "seed", "density", "block", "
 LIST_VALUED = ("threads", "backends")  # lists here are the value, not a grid
 # Data is generated in float64 before the cast; refuse cases whose arrays would not fit.
 MEMORY_SHARE = 0.5
+MAX_CASES = 100_000  # a grid larger than this is a typo, not a benchmark
+INT_LIMIT = 2**63  # integers are stored as int64
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 3, 60, 60, 40
+
+
+def brief(value: Any) -> str:
+    """A user-supplied value for a one-line message: bounded, control characters escaped."""
+    return _BRIEF.repr(value)
+
+
+def _label(value: Any) -> str:
+    return brief(value)[1:-1] if isinstance(value, str) else brief(value)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,12 @@ class Selection:
 
     def __str__(self) -> str:
         return self.backend + (f":{self.variant}" if self.variant else "")
+
+
+def parse_selection(text: str) -> Selection:
+    """'name' or 'name:variant'."""
+    backend, _, variant = text.strip().partition(":")
+    return Selection(backend, variant or None)
 
 
 @dataclass(frozen=True)
@@ -111,7 +133,15 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError([f"{path}: {where}: malformed YAML: {problem}"]) from None
+        if problem.startswith("could not determine a constructor for the tag"):
+            problem = f"tag {problem.rsplit(' ', 1)[-1]} refused: suites are plain data, nothing in them runs"
+        else:
+            problem = f"malformed YAML: {problem}"
+        raise SuiteError([f"{path}: {where}: {problem}"]) from None
+    except RecursionError:
+        raise SuiteError([f"{path}: YAML: nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = _Problems(path)
     suite = _build_suite(document, path, problems)
     if problems.lines:
@@ -123,7 +153,7 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
 def _unknown_key(problems: _Problems, where: str, key: Any, allowed: tuple[str, ...]) -> None:
     close = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    problems.add(where, f"unknown field '{key}'{hint}; allowed: {', '.join(allowed)}")
+    problems.add(where, f"unknown field '{_label(key)}'{hint}; allowed: {', '.join(allowed)}")
 
 
 def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
@@ -135,8 +165,8 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
         if key not in TOP_KEYS:
             _unknown_key(problems, "top level", key, TOP_KEYS)
     name = document.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.add("field 'name'", "must be a non-empty string")
+    if not _is_name(name):
+        problems.add("field 'name'", f"must be a non-empty string without control characters, got {brief(name)}")
         name = Path(path).stem
     description = document.get("description", "")
     if not isinstance(description, str):
@@ -159,6 +189,8 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
         return None
     expanded: list[SuiteCase] = []
     seen: set[str] = set()
+    if not _grid_fits(raw_cases, defaults, problems):
+        return None
     for index, raw in enumerate(raw_cases):
         for suite_case in _expand_case(raw, index, defaults, problems):
             if suite_case.case.name in seen:
@@ -170,22 +202,43 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
     return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded))
 
 
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
+
+
+def _grid_keys(merged: dict) -> list:
+    return [k for k, v in merged.items() if isinstance(v, list) and k not in LIST_VALUED and k != "name"]
+
+
+def _grid_fits(raw_cases: list, defaults: dict, problems: _Problems) -> bool:
+    """Refuse a grid too large to expand before expanding it."""
+    total = 0
+    for raw in raw_cases:
+        if isinstance(raw, dict):
+            merged = {**defaults, **raw}
+            total += math.prod(len(merged[k]) for k in _grid_keys(merged))
+    if total > MAX_CASES:
+        problems.add("field 'cases'", f"the grid expands to {total} cases; at most {MAX_CASES} are allowed")
+        return False
+    return True
+
+
 def _expand_case(raw: Any, index: int, defaults: dict, problems: _Problems) -> list[SuiteCase]:
     if not isinstance(raw, dict):
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
-    label = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
-    where = f"case '{label}'"
-    if not isinstance(raw.get("name"), str) or not raw.get("name", "").strip():
-        problems.add(where, "field 'name': must be a non-empty string")
+    label = raw["name"] if isinstance(raw.get("name"), str) else f"#{index + 1}"
+    where = f"case '{_label(label)}'"
+    if not _is_name(raw.get("name")):
+        problems.add(where, f"field 'name': must be a non-empty string without control characters, "
+                            f"got {brief(raw.get('name'))}")
     op = raw.get("op", defaults.get("op", "gemv"))
     allowed = CASE_KEYS + tuple(OPS[op].params) if isinstance(op, str) and op in OPS else CASE_KEYS
     for key in raw:
         if key not in allowed:
             _unknown_key(problems, where, key, allowed)
     merged = {**{k: v for k, v in defaults.items() if k in allowed}, **raw}
-    grid_keys = [k for k, v in merged.items()
-                 if isinstance(v, list) and k not in LIST_VALUED and k != "name"]
+    grid_keys = [k for k in _grid_keys(merged) if k in allowed]  # an unknown field is reported, not expanded
     for key in grid_keys:
         if not merged[key]:
             problems.add(where, f"field '{key}': empty list, so the grid has no cases")
@@ -205,34 +258,34 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: _Problems) -> l
 
 def _show(value: Any) -> str:
     if isinstance(value, dict):
-        return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value.values())
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        return "/".join(f"{v:g}" if isinstance(v, float) else _label(v) for v in value.values())
+    return f"{value:g}" if isinstance(value, float) else _label(value)
 
 
 class _Fields:
     """Typed access to one case's merged fields, reporting each bad one."""
 
     def __init__(self, name: str, values: dict, problems: _Problems):
-        self.where = f"case '{name}'"
+        self.where = f"case '{_label(name)}'"
         self.values = values
         self.problems = problems
         self.ok = True
 
     def bad(self, key: str, message: str) -> None:
         self.ok = False
-        self.problems.add(self.where, f"field '{key}': {message}, got {self.values.get(key)!r}")
+        self.problems.add(self.where, f"field '{key}': {message}, got {brief(self.values.get(key))}")
 
     def positive_int(self, key: str, default: int | None = None) -> int:
         value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.bad(key, "must be a positive integer")
+        if not _is_int(value) or not 0 < value < INT_LIMIT:
+            self.bad(key, "must be a positive integer" + (" below 2**63" if _is_int(value) and value > 0 else ""))
             return 1
         return value
 
     def int_(self, key: str, default: int) -> int:
         value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.bad(key, "must be a non-negative integer")
+        if not _is_int(value) or not 0 <= value < INT_LIMIT:
+            self.bad(key, "must be a non-negative integer" + (" below 2**63" if _is_int(value) and value > 0 else ""))
             return default
         return value
 
@@ -277,6 +330,10 @@ def _build_case(name: str, values: dict, problems: _Problems) -> SuiteCase | Non
     return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _timing_value(f: _Fields, key: str) -> float | int:
     default = getattr(TimingSettings(), key)
     if key == "samples":
@@ -287,7 +344,7 @@ def _timing_value(f: _Fields, key: str) -> float | int:
 def _threads(f: _Fields) -> tuple[int, ...]:
     value = f.values.get("threads", [1])
     items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(t, bool) or not isinstance(t, int) or t <= 0 for t in items):
+    if not items or any(not _is_int(t) or not 0 < t < INT_LIMIT for t in items):
         f.bad("threads", "must be a positive integer or a list of them")
         return (1,)
     return tuple(dict.fromkeys(items))
@@ -301,11 +358,7 @@ def _backends(f: _Fields) -> tuple[Selection, ...] | None:
     if not items or not all(isinstance(b, str) and b.strip() for b in items):
         f.bad("backends", "must be a backend name or a list of names ('name' or 'name:variant')")
         return None
-    selections = []
-    for item in items:
-        backend, _, variant = item.strip().partition(":")
-        selections.append(Selection(backend, variant or None))
-    return tuple(dict.fromkeys(selections))
+    return tuple(dict.fromkeys(parse_selection(item) for item in items))
 
 
 def _isa(f: _Fields) -> str | None:
@@ -367,20 +420,29 @@ def _sparsity(f: _Fields, m: int, k: int) -> Sparsity | None:
     return sparsity
 
 
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
-
-
 def _check_memory(f: _Fields, case: Case) -> None:
     elements = case.m * case.k + case.k * case.n + 2 * case.m * case.n
     needed = elements * 8 * 3  # float64 generation, the cast copy, a backend's packed copy
-    limit = _physical_memory() * MEMORY_SHARE
+    limit = physical_memory() * MEMORY_SHARE
     if needed > limit:
         f.problems.add(f.where, f"field 'm'/'k'/'n': buffers need {needed / 2**30:.1f} GiB, "
                                 f"more than the {limit / 2**30:.1f} GiB this machine can give a case")
         f.ok = False
 
 
+
+
+def suite_to_dict(suite: Suite) -> dict:
+    """The expanded suite as JSON-ready data: what a run measured, stored for --resume."""
+    return {"name": suite.name, "description": suite.description, "cases": [
+        {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
+         "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa}
+        for c in suite.cases]}
+
+
+def suite_from_dict(data: dict, path: str) -> Suite:
+    cases = tuple(SuiteCase(case_from_dict(c["case"]), TimingSettings(**c["timing"]), tuple(c["threads"]),
+                            None if c["backends"] is None else tuple(parse_selection(s) for s in c["backends"]),
+                            c["isa"])
+                  for c in data["cases"])
+    return Suite(data["name"], data["description"], path, cases)

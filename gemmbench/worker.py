@@ -1,11 +1,13 @@
 """Worker processes: one per measurement group (a backend at a thread count).
 
-The parent starts `python -m gemmbench.worker FD` with CPU affinity and the BLAS/OpenMP
-thread variables already set, so they are in force before numpy loads. The worker reads
-its job as JSON on stdin and writes JSON lines to the pipe FD: a plan of (case, variant)
-items, then `begin` and `row` for each. A worker that dies or stays silent past the
-item's timeout costs that item only: it becomes a `crashed` or `timeout` row, and a new
-worker picks up the rest.
+The parent starts `python -m gemmbench.worker FD` with CPU affinity, the memory limit and
+the BLAS/OpenMP thread variables already set, so they are in force before numpy loads. The
+worker reads its job as JSON on stdin and writes JSON lines to the pipe FD: a plan of
+(case, variant) items, then `begin` and `row` for each, then `done`. A worker that dies,
+stays silent past the item's timeout or breaks the protocol costs that item only: it
+becomes a `crashed` or `timeout` row, and a new worker picks up the rest. Each worker leads
+its own process group, and the whole group is killed when the worker is done with, so
+processes a backend forked never outlive it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gemmbench.machine import physical_memory
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and send its plan
+EXIT_GRACE = 2.0  # seconds a worker that has finished gets to exit before its group is killed
+POLL = 0.25  # seconds between checks that a silent worker is still alive
+MEMORY_SHARE = 0.75  # default memory limit of a worker, as a share of physical memory
 # `python -m` puts its working directory first on sys.path; starting the worker beside the
 # package that is running makes it import that same gemmbench, never a checkout in the cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -41,11 +48,24 @@ class Job:
     variants: list[str] | None = None  # only these variants (None: all the backend offers)
     isa: str | None = None  # ISA levels to run ('avx2' caps, 'scalar,avx512' names them)
     registrations: dict[str, str] = field(default_factory=dict)  # register() calls made in the parent
+    memory_limit: int | None = None  # bytes of address space (RLIMIT_AS); None: unlimited
+    startup_timeout: float = STARTUP_TIMEOUT
 
     def payload(self, skip: set[tuple[str, str]]) -> bytes:
         return json.dumps({"backend": self.backend, "threads": self.threads, "cases": self.cases,
-                           "variants": self.variants, "isa": self.isa,
+                           "variants": self.variants, "isa": self.isa, "memory_limit": self.memory_limit,
                            "registrations": self.registrations, "skip": sorted(skip)}).encode()
+
+
+def default_memory_limit() -> int:
+    return int(physical_memory() * MEMORY_SHARE)
+
+
+def format_bytes(count: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if count >= scale:
+            return f"{count / scale:.4g} {unit}"
+    return f"{count} bytes"
 
 
 # ---------------------------------------------------------------- parent side
@@ -55,30 +75,40 @@ class _Progress:
     plan: list[tuple[str, str]] | None = None
     current: tuple[str, str] | None = None
     deadline: float = 0.0
-    finished: bool = False
+    finished: bool = False  # the worker said `done`
+    retired: bool = False  # the worker asked to be replaced (after running out of memory)
+    peak_kib: int = 0  # the worker's peak resident memory, once it is reaped
 
 
 def run_job(job: Job, on_row: Callable[[dict], None], on_begin: Callable[[str, str], None] = lambda c, v: None,
-            python: str = sys.executable) -> None:
-    """Run a job to the end, restarting the worker after a crash or timeout."""
-    handled: set[tuple[str, str]] = set()
+            python: str = sys.executable, done: frozenset[tuple[str, str]] = frozenset()) -> None:
+    """Run a job to the end, restarting the worker after a crash or timeout.
+
+    `done` holds (case, variant) items that already have a row (variant '' for a whole case).
+    """
+    handled: set[tuple[str, str]] = set(done)
     while True:
         progress = _Progress()
         failure = _run_worker(job, handled, progress, on_row, on_begin, python)
         if failure is None:
-            return
+            if progress.finished:
+                return
+            continue  # retired: a fresh worker takes the rest
         status, message = failure
+        if progress.plan is None:  # it died before saying what it would run
+            for entry in job.cases:
+                if (entry["case"]["name"], "") not in handled:
+                    on_row(_failed_row(entry, "", status, message))
+            return
         item = progress.current or _next_item(progress.plan, handled)
-        if item is None:
-            for entry in job.cases:  # it died before saying what it would run
-                on_row(_failed_row(entry, "", status, message))
+        if item is None:  # it died after its last row: nothing was lost
             return
         on_row(_failed_row(_entry(job, item[0]), item[1], status, message))
         handled.add(item)
 
 
-def _next_item(plan: list[tuple[str, str]] | None, handled: set[tuple[str, str]]) -> tuple[str, str] | None:
-    remaining = [item for item in plan or [] if item not in handled]
+def _next_item(plan: list[tuple[str, str]], handled: set[tuple[str, str]]) -> tuple[str, str] | None:
+    remaining = [item for item in plan if item not in handled]
     return remaining[0] if remaining else None
 
 
@@ -100,19 +130,39 @@ def worker_environment(threads: int) -> dict[str, str]:
     return env
 
 
-def _spawn(job: Job, skip: set[tuple[str, str]], python: str, stderr) -> tuple[subprocess.Popen, int]:
-    read_fd, write_fd = os.pipe()
-    cpus = set(job.cpus)
+def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
+    """What the child does between fork and exec: limits that hold before any import."""
+    import ctypes
+    import resource
 
-    def pin() -> None:  # runs in the child before exec: affinity holds before any import
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    parent = os.getpid()
+
+    def setup() -> None:
+        if libc is not None:  # PR_SET_PDEATHSIG: the worker dies with the parent, even on SIGKILL
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(1)
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, cpus)
+        if memory_limit is not None:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            soft = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
+    return setup
+
+
+def _spawn(job: Job, skip: set[tuple[str, str]], python: str, stderr) -> tuple[subprocess.Popen, int]:
+    read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen([python, "-m", "gemmbench.worker", str(write_fd)], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=(write_fd,),
-                                env=worker_environment(job.threads), preexec_fn=pin, start_new_session=True,
-                                cwd=PACKAGE_PARENT)
+                                env=worker_environment(job.threads), start_new_session=True,
+                                preexec_fn=_child_setup(set(job.cpus), job.memory_limit), cwd=PACKAGE_PARENT)
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
     try:
@@ -123,64 +173,133 @@ def _spawn(job: Job, skip: set[tuple[str, str]], python: str, stderr) -> tuple[s
     return proc, read_fd
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _reap(proc: subprocess.Popen, progress: _Progress, block: bool) -> bool:
+    """Collect the worker's exit status and peak memory; False while it still runs."""
+    if proc.returncode is not None:
+        return True
+    try:
+        pid, status, usage = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        proc.returncode = 0
+        return True
+    if pid == 0:
+        return False
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    progress.peak_kib = usage.ru_maxrss
+    return True
+
+
+def _kill(proc: subprocess.Popen, progress: _Progress) -> None:
+    """Kill the worker's whole process group (what it forked too) and reap the worker."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    proc.wait()
+    _reap(proc, progress, block=True)
+
+
+def _finish(proc: subprocess.Popen, progress: _Progress) -> None:
+    """Let a worker that has stopped talking exit by itself, then sweep its group."""
+    deadline = time.monotonic() + EXIT_GRACE
+    while not _reap(proc, progress, block=False) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _kill(proc, progress)
 
 
 def _run_worker(job: Job, handled: set[tuple[str, str]], progress: _Progress, on_row, on_begin,
                 python: str) -> tuple[str, str] | None:
-    """Run one worker until it finishes (None) or fails ((status, message))."""
+    """Run one worker until it finishes or retires (None) or fails ((status, message))."""
     with tempfile.TemporaryFile() as stderr:
-        proc, fd = _spawn(job, handled, python, stderr)
-        progress.deadline = time.monotonic() + max(STARTUP_TIMEOUT, _max_timeout(job))
+        proc = fd = None
         try:
+            try:
+                proc, fd = _spawn(job, handled, python, stderr)
+            except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
+                return "crashed", f"could not start a worker: {' '.join(str(exc).split())[:300]}"
+            progress.deadline = time.monotonic() + job.startup_timeout
             failure = _read_messages(job, proc, fd, handled, progress, on_row, on_begin)
+            _finish(proc, progress)
         except BaseException:
-            _kill(proc)
+            if proc is not None:
+                _kill(proc, progress)
             raise
         finally:
-            os.close(fd)
-        if failure is not None:
+            if fd is not None:
+                os.close(fd)
+        if failure is not None or progress.finished or progress.retired:
             return failure
-        if not progress.finished:
-            proc.wait()
-            return "crashed", _death_message(proc.returncode, stderr)
-        proc.wait()
-        return None
-
-
-def _max_timeout(job: Job) -> float:
-    return max(entry["timing"]["timeout"] for entry in job.cases)
+        return "crashed", _death_message(proc.returncode, stderr, progress, job.memory_limit)
 
 
 def _read_messages(job, proc, fd, handled, progress, on_row, on_begin) -> tuple[str, str] | None:
+    """Read until the worker finishes, retires or goes away (None), or fails ((status, message))."""
     buffer = b""
     while True:
         wait = progress.deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(wait, 0))
+        if wait <= 0:
+            _kill(proc, progress)
+            return "timeout", _timeout_message(job, progress)
+        ready, _, _ = select.select([fd], [], [], min(wait, POLL))
         if not ready:
-            _kill(proc)
-            if progress.current is None:
-                return "timeout", f"worker sent nothing for {STARTUP_TIMEOUT:g} s while starting; killed"
-            timeout = _entry(job, progress.current[0])["timing"]["timeout"]
-            return "timeout", f"no result within the {timeout:g} s timeout; worker killed"
+            if _reap(proc, progress, block=False) and not select.select([fd], [], [], 0)[0]:
+                return None  # gone, all it wrote is read, and something it forked holds the pipe open
+            continue
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             return None
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            _handle(json.loads(line), job, handled, progress, on_row, on_begin)
+            try:
+                _handle(_message(line, job), job, handled, progress, on_row, on_begin)
+            except _ProtocolError as exc:
+                _kill(proc, progress)
+                return "crashed", f"worker broke the result protocol ({exc}); killed"
+            if progress.finished or progress.retired:
+                return None
+
+
+def _timeout_message(job: Job, progress: _Progress) -> str:
+    if progress.current is None:
+        return f"worker sent nothing for {job.startup_timeout:g} s while starting; killed"
+    timeout = _entry(job, progress.current[0])["timing"]["timeout"]
+    return f"no result within the {timeout:g} s timeout; worker killed"
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+def _message(line: bytes, job: Job) -> dict:
+    """One decoded, checked message; a backend that scribbles on the pipe must not crash the run."""
+    from gemmbench.results import FAILED_STATUSES, OK_STATUSES, check_row
+
+    try:
+        message = json.loads(line)
+        kind = message["type"]
+        if kind in ("begin", "row"):
+            item = message["row"] if kind == "row" else message
+            if not isinstance(item, dict) or not isinstance(item.get("variant"), str):
+                raise ValueError("no variant")
+            _entry(job, item["case"])
+            if kind == "row":
+                if item.get("status") not in OK_STATUSES | FAILED_STATUSES:
+                    raise ValueError(f"unknown status {item.get('status')!r}")
+                check_row(item)
+        elif kind == "plan":
+            message["items"] = [(str(case), str(variant)) for case, variant in message["items"]]
+        elif kind not in ("done", "retire"):
+            raise ValueError(f"unknown message type {kind!r}")
+    except (ValueError, TypeError, KeyError, StopIteration) as exc:
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
+        raise _ProtocolError(f"{what}; the message began {line[:60].decode(errors='replace')!r}") from None
+    return message
 
 
 def _handle(message: dict, job: Job, handled, progress: _Progress, on_row, on_begin) -> None:
     kind = message["type"]
     if kind == "plan":
-        progress.plan = [tuple(item) for item in message["items"]]
+        progress.plan = message["items"]
     elif kind == "begin":
         progress.current = (message["case"], message["variant"])
         timeout = _entry(job, message["case"])["timing"]["timeout"]
@@ -190,13 +309,15 @@ def _handle(message: dict, job: Job, handled, progress: _Progress, on_row, on_be
         row = message["row"]
         handled.add((row["case"], row["variant"]))
         progress.current = None
-        progress.deadline = time.monotonic() + STARTUP_TIMEOUT
+        progress.deadline = time.monotonic() + job.startup_timeout
         on_row(row)
     elif kind == "done":
         progress.finished = True
+    elif kind == "retire":
+        progress.retired = True
 
 
-def _death_message(returncode: int, stderr) -> str:
+def _death_message(returncode: int, stderr, progress: _Progress, memory_limit: int | None) -> str:
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -209,7 +330,10 @@ def _death_message(returncode: int, stderr) -> str:
     lines = [line.strip() for line in stderr.read().decode(errors="replace").splitlines() if line.strip()]
     # faulthandler's first line names the fault; a Python error's last line names the exception.
     detail = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
-    return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "")
+    memory = f"peak memory {format_bytes(progress.peak_kib * 1024)}"
+    if memory_limit is not None:
+        memory += f" of the {format_bytes(memory_limit)} limit (--memory-limit)"
+    return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
 # ---------------------------------------------------------------- worker side
@@ -247,13 +371,20 @@ def _worker_main(fd: int) -> None:
     skip = {tuple(item) for item in job["skip"]}
     cases = [(case_from_dict(e["case"]), TimingSettings(**e["timing"])) for e in job["cases"]]
     items = [(case, timing, variant) for case, timing in cases for variant in variants
-             if (case.name, variant.name) not in skip]
+             if (case.name, variant.name) not in skip and (case.name, "") not in skip]
     channel.send("plan", items=[[c.name, v.name] for c, _, v in items])
 
     state = _WorkerState(backend, backend_ok, backend_reason, job["threads"], cpu_flags(), timer_resolution_ns())
     for case, timing, variant in items:
         channel.send("begin", case=case.name, variant=variant.name)
-        channel.send("row", row=state.measure(case, timing, variant))
+        row = state.measure(case, timing, variant)
+        out_of_memory = row["status"] == "error" and "MemoryError" in row["message"]
+        if out_of_memory and job["memory_limit"] is not None:
+            row["message"] += f" [worker memory limit {format_bytes(job['memory_limit'])}; see --memory-limit]"
+        channel.send("row", row=row)
+        if out_of_memory:  # what the backend leaked stays with this process: start afresh
+            channel.send("retire")
+            return
     channel.send("done")
 
 

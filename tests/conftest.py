@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -10,8 +8,7 @@ import pytest
 
 from gemmbench import registry
 
-ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = Path(__file__).resolve().parent / "plugins"
+from gbtest import PLUGINS, ROOT, run_cli  # noqa: F401  (helpers shared with test modules)
 
 # Small, fast timing so tests exercise the real loop without costing seconds per row.
 FAST_DEFAULTS = """\
@@ -49,13 +46,6 @@ def write_suite(tmp_path):
     return write
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess, as a user would run it (from the repository root by default)."""
-    return subprocess.run([sys.executable, "-m", "gemmbench", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=timeout)
-
-
 @pytest.fixture
 def cli():
     return run_cli
@@ -81,22 +71,6 @@ def quick_results(tmp_path_factory) -> Path:
     return Path(result.stdout.strip())
 
 
-def write_results(frame, path: Path, run_id: str) -> Path:
-    """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
-    import pandas as pd
-
-    from gemmbench.results import ResultsFile, RunInfo
-
-    def value(v):
-        return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
-
-    rows = [{k: value(v) for k, v in row.items()} for row in frame.assign(run_id=run_id).to_dict("records")]
-    results = ResultsFile(path, RunInfo(run_id, str(rows[0]["suite"]), str(rows[0]["timestamp"])))
-    results.add(rows)
-    results.close()
-    return path
-
-
 @pytest.fixture
 def run_rows(write_suite, tmp_path):
     """Run a suite body for real (workers, parquet) and return its rows keyed (case, backend, variant)."""
@@ -112,27 +86,3 @@ def run_rows(write_suite, tmp_path):
         return rows
 
     return run
-
-
-def bound_backend(backend, case, variant_name: str):
-    """A backend prepared and bound in this process, as a worker does: (prepared, workload, x, out)."""
-    from gemmbench.workload import aligned_copy, make_workload
-
-    variant = next(v for v in backend.variants() if v.name == variant_name)
-    workload = make_workload(case)
-    x, out = aligned_copy(workload.x), workload.new_output()
-    prepared = backend.bind(backend.prepare(workload, variant), x, out)
-    return prepared, workload, x, out
-
-
-def traced_peak(call) -> int:
-    """Peak bytes Python and numpy allocate during one call (after a warm-up call)."""
-    import tracemalloc
-
-    call()
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()

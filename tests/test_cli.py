@@ -85,3 +85,11 @@ def test_console_script_is_installed_beside_python():
     assert exe.exists(), "the gemmbench console script is installed with the package"
     result = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("gemmbench ")
+
+
+def test_every_command_prints_its_help(cli):
+    from gemmbench.commands import load_all
+
+    for command in load_all():
+        result = cli(command.NAME, "--help")
+        assert result.returncode == 0 and result.stdout.startswith("usage: gemmbench"), result.stderr

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_results
+from gbtest import write_results
 
 from gemmbench.compare import compare_frames, verdict
 from gemmbench.results import load_results

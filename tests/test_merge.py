@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
-from conftest import ROOT, write_results
+from gbtest import ROOT, write_results
 
 from gemmbench.errors import UsageError
 from gemmbench.merge import merge_results

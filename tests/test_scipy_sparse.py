@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import bound_backend, traced_peak
+from gbtest import bound_backend, traced_peak
 
 from gemmbench.backends.scipy_sparse import ScipySparseBackend
 from gemmbench.workload import Case, Sparsity, make_workload

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from gbtest import ROOT
 
 from gemmbench.cli import build_parser
 from gemmbench.machine import fingerprint

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import re
+import signal
+import sys
 from pathlib import Path
 
 from gemmbench.errors import UsageError
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import Selection, load_suite
+from gemmbench.machine import physical_memory
+from gemmbench.runner import INTERRUPTS, RunInterrupted, RunOptions, resume_run, run_suite
+from gemmbench.suite import Selection, load_suite, parse_selection
 from gemmbench.textable import duration, number, render
+from gemmbench.worker import MEMORY_SHARE
 
 NAME = "run"
 HELP = "run a suite and write its results to a parquet file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", help="suite YAML file, or the name of a shipped suite (gru384, quick)")
+    parser.add_argument("suite", nargs="?", help="suite YAML file, or the name of a shipped suite (gru384, quick)")
     parser.add_argument("-o", "--out", default="results", type=Path,
                         help="directory for the results file (default: results/)")
     parser.add_argument("-b", "--backend", action="append", default=None, metavar="NAME[:VARIANT]",
@@ -28,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roofline", action="store_true",
                         help="add each row's attainable bound (roof_gflops, roof_pct) from this machine's "
                              "roofline, measured once and cached (see gemmbench roofline)")
+    parser.add_argument("--timeout", default=None, type=float, metavar="SECONDS",
+                        help="seconds a row may take, prepare included, before its worker is killed and the row "
+                             "is a timeout; replaces every case's (default: the suite's, else 60)")
+    parser.add_argument("--memory-limit", default=None, metavar="SIZE",
+                        help="address space each worker may use, e.g. 8G, 512M, 50%% (of physical memory) or "
+                             f"none; a backend that needs more gets an error or crashed row (default: "
+                             f"{MEMORY_SHARE * 100:.0f}%% of physical memory)")
+    parser.add_argument("--resume", default=None, metavar="RUN",
+                        help="finish an interrupted run: its results file, or its run id under --out; rows "
+                             "already saved are kept and only the missing ones run")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show progress even when stderr is not a terminal")
@@ -40,9 +55,7 @@ def parse_selections(values: list[str] | None) -> tuple[Selection, ...] | None:
         return None
     selections = []
     for value in values:
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            backend, _, variant = item.partition(":")
-            selections.append(Selection(backend, variant or None))
+        selections.extend(parse_selection(item) for item in value.split(",") if item.strip())
     return tuple(selections) or None
 
 
@@ -58,6 +71,25 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
+def parse_memory_limit(value: str | None) -> int | None:
+    """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default."""
+    from gemmbench.worker import default_memory_limit
+
+    if value is None:
+        return default_memory_limit()
+    text = value.strip().lower()
+    if text in ("none", "unlimited"):
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|[kmgt]?)(?:i?b)?", text)
+    if match:
+        number, unit = float(match[1]), match[2]
+        limit = physical_memory() * number / 100 if unit == "%" else number * 1024 ** " kmgt".index(unit or " ")
+        if limit >= 1 << 20:
+            return int(limit)
+    raise UsageError(f"--memory-limit: expected a size like 8G, 512M or 50%, or 'none' (at least 1M); "
+                     f"got {value!r}")
+
+
 def summary(rows: list[dict]) -> str:
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
@@ -69,15 +101,47 @@ def summary(rows: list[dict]) -> str:
     return render(headers, body, right={2, 4, 5, 6, 7})
 
 
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit")
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        outcome = _resume(args) if args.resume else _start(args)
+    except RunInterrupted as stop:
+        for number in INTERRUPTS:  # a second Ctrl-C must not cut the report short, nor kill us on exit
+            signal.signal(number, signal.SIG_IGN)
+        if stop.outcome is None:
+            raise
+        report(stop.outcome, args.quiet, f"partial results ({stop}): ")
+        print(f"gemmbench: {stop}; {len(stop.outcome.rows)} completed rows are saved in "
+              f"{stop.outcome.path}, marked partial; finish with: gemmbench run --resume {stop.outcome.path}",
+              file=sys.stderr)
+        return 128 + stop.signum
+    report(outcome, args.quiet, "results: ")
+    return outcome.exit_status
+
+
+def _start(args: argparse.Namespace):
+    if args.suite is None:
+        raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
-                         progress=args.progress)
-    outcome = run_suite(load_suite(args.suite), options)
-    if not args.quiet:
+                         progress=args.progress,
+                         timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit))
+    return run_suite(load_suite(args.suite), options)
+
+
+def _resume(args: argparse.Namespace):
+    given = [f"--{name.replace('_', '-')}" for name in RESUME_KEEPS if getattr(args, name) not in (None, False)]
+    if given:
+        raise UsageError(f"--resume continues a run with the options it started with; drop {', '.join(given)}")
+    return resume_run(args.resume, args.out, args.suite, args.progress)
+
+
+def report(outcome, quiet: bool, label: str) -> None:
+    if not quiet:
         print(summary(outcome.rows))
         print()
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
-        print(f"{len(outcome.rows)} rows, {failed} failed; results: ", end="")
+        print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
-    return outcome.exit_status

@@ -6,7 +6,13 @@ Put tests/plugins on PYTHONPATH and gemmbench finds them through the entry-point
 from __future__ import annotations
 
 import ctypes
+import json
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -89,3 +95,151 @@ class IsaLevelsBackend(GoodBackend):
         return [Variant("scalar", isa="scalar"), Variant("avx2", isa="avx2", requires=("avx2", "fma")),
                 Variant("avx512", isa="avx512", requires=("avx512f",)),
                 Variant("amx", isa="amx", requires=("amx_tile", "no_such_flag")), Variant("generic")]
+
+
+# ---------------------------------------------------------------- faults for tests/faults
+# Backends that leave processes behind record their pids, one file each, in the directory
+# named by GEMMBENCH_TEST_PIDS, so a test can check that nothing outlived the run.
+
+def record_pid(pid: int) -> None:
+    folder = os.environ.get("GEMMBENCH_TEST_PIDS")
+    if folder:
+        Path(folder, str(pid)).write_text(str(os.getpgid(pid)))
+
+
+class SlowBackend(GoodBackend):
+    """Correct, but takes GEMMBENCH_TEST_SLOW seconds (default 0.3) per row: a run to interrupt."""
+
+    name = "test-slow"
+
+    def prepare(self, workload, variant):
+        record_pid(os.getpid())
+        time.sleep(float(os.environ.get("GEMMBENCH_TEST_SLOW", "0.3")))
+        return workload.weights
+
+
+class LeakingBackend(GoodBackend):
+    """Leaks 32 MiB at a time, touched, and never lets go: only a memory limit stops it.
+
+    'python' leaks numpy arrays (MemoryError at the limit); 'native' leaks malloc'd memory
+    and, like careless C, writes through the NULL it finally gets (SIGSEGV).
+    """
+
+    name = "test-leak"
+    leaked: list = []
+
+    def variants(self):
+        return [Variant("python"), Variant("native")]
+
+    def prepare(self, workload, variant):
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        while True:
+            if variant.name == "python":
+                self.leaked.append(np.ones(4 << 20))
+            else:
+                block = libc.malloc(32 << 20)
+                ctypes.memset(block, 1, 32 << 20)
+
+
+class NoisyBackend(GoodBackend):
+    """Prints everywhere, protocol-like lines included: none of it may reach the result pipe."""
+
+    name = "test-noisy"
+
+    def prepare(self, workload, variant):
+        print('{"type": "done"}', flush=True)
+        os.write(1, b'{"type": "row", "row": {}}\n')
+        os.write(2, b"noise on stderr\n")
+        print("preparing", workload.case.name, flush=True)
+        print('{"type": "plan", "items": []}', file=sys.stderr, flush=True)
+        return workload.weights
+
+    def run(self, prepared, x, out):
+        os.write(1, b"x")
+        np.matmul(prepared, x, out=out)
+
+
+class ExitingBackend(GoodBackend):
+    """Ends its own process mid-row: os._exit(0) skips all cleanup, sys.exit(3) raises SystemExit."""
+
+    name = "test-exit"
+
+    def variants(self):
+        return [Variant("os_exit"), Variant("sys_exit"), Variant("fine")]
+
+    def prepare(self, workload, variant):
+        if variant.name == "os_exit":
+            os._exit(0)
+        if variant.name == "sys_exit":
+            sys.exit(3)
+        return workload.weights
+
+
+class ForkingBackend(GoodBackend):
+    """Correct, but leaves processes running forever: 'fork' a forked child and a `sleep`
+    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting."""
+
+    name = "test-fork"
+
+    def variants(self):
+        return [Variant("fork"), Variant("thread")]
+
+    def prepare(self, workload, variant):
+        if variant.name == "thread":
+            threading.Thread(target=time.sleep, args=(3600,)).start()
+            return workload.weights
+        child = os.fork()
+        if child == 0:
+            try:
+                time.sleep(3600)
+            finally:
+                os._exit(0)
+        record_pid(child)
+        record_pid(subprocess.Popen(["sleep", "3600"]).pid)
+        return workload.weights
+
+
+class LimitsBackend(GoodBackend):
+    """Correct; records the worker's address-space limit (RLIMIT_AS soft, -1 unlimited) in `detail`."""
+
+    name = "test-limits"
+
+    def describe(self, prepared, variant):
+        import resource
+
+        return str(resource.getrlimit(resource.RLIMIT_AS)[0])
+
+
+class ScribblingBackend(GoodBackend):
+    """Writes straight into the worker's result pipe: garbage, or a row whose values do not fit."""
+
+    name = "test-scribble"
+
+    def variants(self):
+        return [Variant("garbage"), Variant("bad_row")]
+
+    def prepare(self, workload, variant):
+        fake = {"type": "row", "row": {"case": workload.case.name, "variant": "x", "status": "ok", "m": "many"}}
+        os.write(int(sys.argv[1]), b"this is not json\n" if variant.name == "garbage" else
+                 json.dumps(fake).encode() + b"\n")
+        return workload.weights
+
+
+class HangAtStartBackend(GoodBackend):
+    """Never finishes starting (like an import waiting on a licence server) when GEMMBENCH_TEST_HANG_AT_START is set."""
+
+    name = "test-start-hang"
+
+    def __init__(self):
+        if os.environ.get("GEMMBENCH_TEST_HANG_AT_START"):
+            time.sleep(3600)
+
+
+class BulkyBackend(GoodBackend):
+    """Correct; records 16 kB of incompressible detail per row, so each row grows the results file a lot."""
+
+    name = "test-bulky"
+
+    def describe(self, prepared, variant):
+        return os.urandom(8192).hex()

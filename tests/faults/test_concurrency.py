@@ -1,0 +1,49 @@
+"""Runs started at once into one results directory never lose or share a file."""
+
+import pytest
+
+from faultkit import start_cli, temp_files
+from gemmbench import runner
+from gemmbench.results import ResultsFile, RunInfo, load_results, read_metadata
+from gemmbench.runner import RunOptions, run_suite
+from gemmbench.suite import load_suite
+
+SUITE = "name: together\nbackends: [test-good]\ncases: [{name: a, m: 16, k: 8, seed: [1, 2, 3]}]\n"
+
+
+def test_two_runs_at_once_into_one_directory_each_keep_their_file(plugins, write_suite, tmp_path):
+    out = tmp_path / "out"
+    suite = write_suite(SUITE)
+    procs = [start_cli("run", suite, "-o", out, "-q") for _ in range(2)]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], results
+    paths = sorted(stdout.strip() for stdout, _ in results)
+    assert len(set(paths)) == 2 and sorted(str(p) for p in out.iterdir()) == paths
+    for path in paths:
+        frame = load_results(path)
+        meta = read_metadata(path)
+        assert meta["complete"] is True and set(frame["run_id"]) == {meta["run_id"]} and len(frame) == 3
+    assert temp_files(out) == []
+
+
+def test_a_taken_name_is_never_overwritten(plugins, write_suite, tmp_path, monkeypatch):
+    """Two runs in the same second that drew the same random suffix still get two files."""
+    suite = load_suite(write_suite(SUITE))
+    options = RunOptions(out_dir=tmp_path, progress=False)
+    first = run_suite(suite, options)
+    taken = (RunInfo("taken", suite.name, "now"), first.path)
+    fresh = runner.new_run(suite, tmp_path, runner.fingerprint())
+    names = iter([taken, taken, fresh])
+    monkeypatch.setattr(runner, "new_run", lambda *args: next(names))
+    second = run_suite(suite, options)
+    assert second.path == fresh[1] != first.path
+    assert len(load_results(first.path)) == 3 and len(load_results(second.path)) == 3
+    assert read_metadata(first.path)["run_id"] != read_metadata(second.path)["run_id"]
+
+
+def test_creating_an_existing_results_file_fails_and_leaves_it_alone(tmp_path):
+    path = tmp_path / "run.parquet"
+    ResultsFile(path, RunInfo("r1", "s", "t")).create()
+    with pytest.raises(FileExistsError):
+        ResultsFile(path, RunInfo("r2", "s", "t")).create()
+    assert read_metadata(path)["run_id"] == "r1" and temp_files(tmp_path) == []

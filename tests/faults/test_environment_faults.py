@@ -1,0 +1,77 @@
+"""The machine fails the run: an output directory that cannot be written, a disk that fills up."""
+
+import ctypes
+import os
+import resource
+import subprocess
+import sys
+
+from faultkit import ROOT, temp_files
+from gemmbench.results import load_results, read_metadata
+
+SUITE = """
+name: disk
+backends: [{backend}]
+defaults: {{warmup: 0.001, min_time: 0.0002, samples: 3, max_time: 0.05}}
+cases: [{{name: c, m: 16, k: 8, seed: [1, 2, 3, 4, 5, 6]}}]
+"""
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+
+
+def as_ordinary_user() -> None:
+    """Root writes anywhere: drop the capabilities that let it ignore file permissions (Linux)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_an_unwritable_output_directory_is_refused_before_anything_runs(plugins, write_suite, tmp_path, recorded):
+    suite = write_suite(SUITE.format(backend="test-slow"), fast=False)
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o555)
+    result = subprocess.run([sys.executable, "-m", "gemmbench", "run", suite, "-o", out], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120, preexec_fn=as_ordinary_user)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"gemmbench: error: {out}: cannot write results here: Permission denied\n"
+    assert recorded.pids() == {}  # no worker ever started
+    assert list(out.iterdir()) == []
+
+
+def test_an_output_path_that_is_a_file_is_refused(cli, write_suite, tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("I am a file")
+    result = cli("run", write_suite("name: t\nbackends: [numpy]\ncases: [{name: a, m: 4, k: 4}]\n"),
+                 "-o", blocker / "sub")
+    assert result.returncode == 2
+    assert result.stderr == f"gemmbench: error: {blocker / 'sub'}: cannot write results here: Not a directory\n"
+
+
+def test_a_full_disk_mid_run_keeps_the_rows_already_written(plugins, write_suite, tmp_path, recorded, cli):
+    """RLIMIT_FSIZE makes the kernel refuse writes past a size, as a full disk refuses them: each row of
+    test-bulky adds about 16 kB, so the file with two rows (about 56 kB) fits and the third write fails."""
+    limit = 64_000
+    suite = write_suite(SUITE.format(backend="test-bulky, test-slow"), fast=False)
+    out = tmp_path / "out"
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "gemmbench", "run", suite, "-o", out], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120, preexec_fn=small_files)
+    (path,) = out.glob("*.parquet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (f"gemmbench: error: {path}: writing results failed: File too large; the 2 rows "
+                             f"written before are in the file, marked partial (once the cause is fixed, "
+                             f"`gemmbench run --resume {path}` finishes it)\n")
+    assert len(load_results(path)) == 2 and read_metadata(path)["complete"] is False
+    assert temp_files(out) == [] and list(out.iterdir()) == [path]
+    assert recorded.wait_until_gone() == []  # test-slow's worker never started; nothing else is left
+
+    finished = cli("run", "--resume", path, "-q")
+    assert finished.returncode == 0, finished.stderr
+    assert len(load_results(path)) == 12 and read_metadata(path)["complete"] is True

@@ -1,0 +1,96 @@
+"""Ctrl-C, SIGTERM, SIGHUP and SIGKILL sent to a real `gemmbench run`: completed rows stay on disk in a
+valid, partial file, the workers are gone, and `run --resume` finishes the same file."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from faultkit import start_cli, temp_files, wait_for_rows
+from gemmbench.results import load_results, read_metadata
+
+SLOW_SUITE = """
+name: slow
+backends: [test-slow]
+cases:
+  - {name: c, m: 16, k: 8, seed: [1, 2, 3, 4, 5, 6]}
+"""
+TOTAL = 6
+
+
+def interrupt(proc, how: str) -> None:
+    if how == "ctrl-c":  # what a terminal does: SIGINT to the whole foreground process group
+        os.killpg(proc.pid, signal.SIGINT)
+    elif how == "ctrl-c twice":
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(getattr(signal, how))
+
+
+@pytest.mark.parametrize("how, status, name", [
+    ("ctrl-c", 130, "SIGINT"), ("ctrl-c twice", 130, "SIGINT"), ("SIGTERM", 143, "SIGTERM"),
+    ("SIGHUP", 129, "SIGHUP"),
+])
+def test_a_signal_saves_completed_rows_marks_the_file_partial_and_kills_the_workers(
+        plugins, write_suite, tmp_path, recorded, how, status, name):
+    out = tmp_path / "out"
+    proc = start_cli("run", write_suite(SLOW_SUITE), "-o", out, "--no-progress")
+    path = wait_for_rows(out, 2, proc)
+    interrupt(proc, how)
+    stdout, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr
+    saved = load_results(path)
+    assert 2 <= len(saved) < TOTAL and set(saved["status"]) == {"ok"}
+    meta = read_metadata(path)
+    assert meta["complete"] is False
+    assert f"{len(saved)} rows, 0 failed; partial results (interrupted by {name}): {path}" in stdout
+    assert stderr == (f"gemmbench: interrupted by {name}; {len(saved)} completed rows are saved in {path}, "
+                      f"marked partial; finish with: gemmbench run --resume {path}\n")
+    assert temp_files(out) == [] and list(out.iterdir()) == [path]
+    workers = recorded.pids()
+    assert workers and recorded.wait_until_gone(seconds=2) == []
+
+
+def test_resume_by_path_finishes_the_same_file_and_keeps_the_saved_rows(plugins, write_suite, tmp_path, cli):
+    out = tmp_path / "out"
+    suite = write_suite(SLOW_SUITE)
+    proc = start_cli("run", suite, "-o", out, "--no-progress")
+    path = wait_for_rows(out, 2, proc)
+    interrupt(proc, "ctrl-c")
+    proc.communicate(timeout=60)
+    before = load_results(path)
+    run_id = read_metadata(path)["run_id"]
+
+    result = cli("run", "--resume", path, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f"{TOTAL} rows, 0 failed; results: {path}")
+    after = load_results(path)
+    meta = read_metadata(path)
+    assert meta["complete"] is True and meta["run_id"] == run_id and set(after["run_id"]) == {run_id}
+    assert sorted(after["case"]) == sorted(f"c[seed={s}]" for s in range(1, TOTAL + 1))  # each once
+    kept = after.iloc[:len(before)]
+    assert list(kept["case"]) == list(before["case"]) and list(kept["timestamp"]) == list(before["timestamp"])
+    assert list(out.iterdir()) == [path]
+
+
+def test_resume_by_run_id_after_sigkill(plugins, write_suite, tmp_path, recorded, cli):
+    """Even SIGKILL, which nothing can catch, leaves a valid file, and takes the workers with it."""
+    out = tmp_path / "out"
+    proc = start_cli("run", write_suite(SLOW_SUITE), "-o", out, "--no-progress")
+    path = wait_for_rows(out, 1, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert recorded.wait_until_gone() == []  # the worker dies with its parent (PR_SET_PDEATHSIG)
+    assert read_metadata(path)["complete"] is False and len(load_results(out)) >= 1  # hidden leftovers ignored
+
+    run_id = read_metadata(path)["run_id"]
+    result = cli("run", "--resume", run_id, "-o", out, "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(path)
+    assert read_metadata(path)["complete"] is True and len(load_results(path)) == TOTAL
+    assert list(out.iterdir()) == [path]  # the killed run's lock and temporary files are cleared

@@ -1,0 +1,57 @@
+"""Helpers the test modules import (named apart from conftest.py: tests/faults has its own)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as a user would run it (from the repository root by default)."""
+    return subprocess.run([sys.executable, "-m", "gemmbench", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+def write_results(frame, path: Path, run_id: str) -> Path:
+    """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
+    import pandas as pd
+
+    from gemmbench.results import ResultsFile, RunInfo
+
+    def value(v):
+        return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+
+    rows = [{k: value(v) for k, v in row.items()} for row in frame.assign(run_id=run_id).to_dict("records")]
+    results = ResultsFile(path, RunInfo(run_id, str(rows[0]["suite"]), str(rows[0]["timestamp"])))
+    results.add(rows)
+    results.close()
+    return path
+
+
+def bound_backend(backend, case, variant_name: str):
+    """A backend prepared and bound in this process, as a worker does: (prepared, workload, x, out)."""
+    from gemmbench.workload import aligned_copy, make_workload
+
+    variant = next(v for v in backend.variants() if v.name == variant_name)
+    workload = make_workload(case)
+    x, out = aligned_copy(workload.x), workload.new_output()
+    prepared = backend.bind(backend.prepare(workload, variant), x, out)
+    return prepared, workload, x, out
+
+
+def traced_peak(call) -> int:
+    """Peak bytes Python and numpy allocate during one call (after a warm-up call)."""
+    import tracemalloc
+
+    call()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
