@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show progress even when stderr is not a terminal")
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="list every row, skipped and unavailable ones too")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the path of the results file")
 
 
@@ -90,15 +92,35 @@ def parse_memory_limit(value: str | None) -> int | None:
                      f"got {value!r}")
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], every_row: bool = False) -> str:
+    """Measured rows (and failures) by case; rows that did not run are counted per backend."""
+    order = {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
+    shown = [row for row in rows if every_row or row["status"] not in NOT_RUN]
+    shown.sort(key=lambda row: order[row["case"]])
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
-    for row in rows:
+    for row in shown:
         note = row.get("message") or ("noisy (cv %.0f%%)" % (100 * row["cv"]) if row.get("noisy") else "")
         body.append([row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
                      duration(row.get("median_ns")), duration(row.get("native_median_ns")),
                      number(row.get("gflops"), ".1f"), number(row.get("rel_err"), ".1e"), note[:70]])
-    return render(headers, body, right={2, 4, 5, 6, 7})
+    text = render(headers, body, right={2, 4, 5, 6, 7}) if body else "no row was measured"
+    return text if every_row else text + _not_run(rows)
+
+
+NOT_RUN = ("skipped", "unavailable")
+
+
+def _not_run(rows: list[dict]) -> str:
+    """One line per backend with rows that did not run: how many, and the most common reason."""
+    lines = []
+    for backend in dict.fromkeys(row["backend"] for row in rows):
+        for status in NOT_RUN:
+            messages = [row["message"] for row in rows if row["backend"] == backend and row["status"] == status]
+            if messages:
+                common = max(set(messages), key=messages.count)
+                lines.append(f"  {backend}: {len(messages)} {status}, e.g. {common}")
+    return "\n\nnot run (-v lists every row):\n" + "\n".join(lines) if lines else ""
 
 
 RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit")
@@ -112,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(number, signal.SIG_IGN)
         if stop.outcome is None:
             raise
-        report(stop.outcome, args.quiet, f"partial results ({stop}): ")
+        report(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
         print(f"gemmbench: {stop}; {len(stop.outcome.rows)} completed rows are saved in "
               f"{stop.outcome.path}, marked partial; finish with: gemmbench run --resume {stop.outcome.path}",
               file=sys.stderr)
         return 128 + stop.signum
-    report(outcome, args.quiet, "results: ")
+    report(outcome, args.quiet, "results: ", args.verbose)
     return outcome.exit_status
 
 
@@ -138,9 +160,9 @@ def _resume(args: argparse.Namespace):
     return resume_run(args.resume, args.out, args.suite, args.progress)
 
 
-def report(outcome, quiet: bool, label: str) -> None:
+def report(outcome, quiet: bool, label: str, verbose: bool = False) -> None:
     if not quiet:
-        print(summary(outcome.rows))
+        print(summary(outcome.rows, verbose))
         print()
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
