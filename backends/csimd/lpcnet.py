@@ -13,7 +13,8 @@ variant, as LPCNet's frame-rate side is. Gates, the table gather, tanh and the s
 float32 (gb_vmath.h: its exp is within 2 ulp).
 
 The C step reads and writes only buffers owned by the prepared object (never the harness's
-arrays, except x at the first sample and out at the last), so every call starts again from x.
+arrays, except x at the first sample and out at the last), so every call starts again from x,
+and one prepared step must not run in two threads at once.
 """
 
 from __future__ import annotations
