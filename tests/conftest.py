@@ -32,6 +32,15 @@ def plugins(monkeypatch):
     registry.refresh()
 
 
+@pytest.fixture(scope="module")
+def native_cache(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh library cache for one test module: its kernels are compiled from the sources under test."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEMMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def write_suite(tmp_path):
     """Write a suite YAML (FAST_DEFAULTS prepended unless given) and return its path."""

@@ -8,23 +8,16 @@ import pytest
 from gemmbench import blocksparse, native, quant
 from gemmbench.backends.csimd import kernels as K
 
-pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"),
+              pytest.mark.usefixtures("native_cache")]
 
 SHAPES = [(1152, 384), (2688, 896), (1000, 383), (17, 1), (5, 7), (16, 16), (33, 130)]
 SPARSE_SHAPES = [(1152, 384), (2688, 896), (48, 20)]
 EPS32 = float(np.finfo(np.float32).eps)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GEMMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
-
-
 @pytest.fixture(scope="module", params=list(native.VARIANTS))
-def kern(request: pytest.FixtureRequest, cache) -> K.Kernels:
+def kern(request: pytest.FixtureRequest, native_cache) -> K.Kernels:
     missing = native.missing_cpu_flags(request.param)
     if missing:
         pytest.skip(f"CPU lacks {', '.join(missing)}")

@@ -3,7 +3,8 @@
 float32 variants (scalar, avx2, avx512) run dense GEMV/GEMM and LPCNet's 16x1 block-sparse
 GEMV; int8 variants (scalar-int8, avx2-int8, avx512-int8, avx512vnni-int8) run dense int8
 GEMV and 8x4 block-sparse int8 GEMV. Which kernel runs follows from the case; a case no
-kernel of the variant fits is skipped with the reason.
+kernel of the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
+(lpcnet.py), its GRU-A product on the kernel the case would get as a GEMV.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import numpy as np
 
 from gemmbench import native
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends.csimd import kernels
+from gemmbench.backends.csimd import kernels, lpcnet
+from gemmbench.timing import Loop
 from gemmbench.workload import Case, Workload
 
 FLOAT_ISAS = ("scalar", "avx2", "avx512")  # avx512vnni adds nothing to float32 code
 INT8_ISAS = ("scalar", "avx2", "avx512", "avx512vnni")
 MAX_BATCH = 64
+GEMV_CALLS = {
+    kernels.DenseF32: (kernels.sgemv, kernels.sgemv_time),
+    kernels.Sparse16F32: (kernels.sparse16_sgemv, kernels.sparse16_sgemv_time),
+    kernels.DenseInt8: (kernels.int8_gemv, kernels.int8_gemv_time),
+    kernels.Sparse8x4Int8: (kernels.sparse8x4_int8_gemv, kernels.sparse8x4_int8_gemv_time),
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ def _variant(isa: str, int8: bool) -> Variant:
 
 class CSimdBackend(Backend):
     name = "csimd"
-    ops = frozenset({"gemv", "gemm"})
+    ops = frozenset({"gemv", "gemm", "lpcnet_step"})
     dtypes = frozenset({"float32"})
 
     def available(self) -> tuple[bool, str]:
@@ -76,17 +84,15 @@ class CSimdBackend(Backend):
     def prepare(self, workload: Workload, variant: Variant) -> Kernel:
         lib = kernels.load_kernels(variant.isa)
         case, w = workload.case, workload.weights
-        if variant.precision == "int8":
-            if case.sparsity is not None:
-                p = kernels.prepare_sparse8x4_int8(lib, w, workload.block_mask, workload.diagonal)
-                return Kernel("sparse8x4_int8_gemv", p, kernels.sparse8x4_int8_gemv, kernels.sparse8x4_int8_gemv_time)
-            return Kernel("int8_gemv", kernels.prepare_int8(lib, w), kernels.int8_gemv, kernels.int8_gemv_time)
-        if case.sparsity is not None:
-            p = kernels.prepare_sparse16_from_dense(lib, w, workload.block_mask, workload.diagonal)
-            return Kernel("sparse16_sgemv", p, kernels.sparse16_sgemv, kernels.sparse16_sgemv_time)
+        int8 = variant.precision == "int8"
+        if case.op == "lpcnet_step":
+            step = lpcnet.prepare_step(lib, workload, int8)
+            return Kernel("lpcnet_step", step, lpcnet.run, lpcnet.run_time)
         if case.op == "gemm":
             return Kernel("sgemm", kernels.pack_dense(lib, w), kernels.sgemm, kernels.sgemm_time)
-        return Kernel("sgemv", kernels.pack_dense(lib, w), kernels.sgemv, kernels.sgemv_time)
+        mask = workload.block_mask if case.sparsity is not None else None
+        p = kernels.prepare_gemv(lib, w, int8, mask, workload.diagonal)
+        return Kernel(p.kernel, p, *GEMV_CALLS[type(p)])
 
     def run(self, prepared: Kernel, x: np.ndarray, out: np.ndarray) -> None:
         prepared.call(prepared.prepared, x, out)
@@ -94,5 +100,13 @@ class CSimdBackend(Backend):
     def run_native(self, prepared: Kernel, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return prepared.time(prepared.prepared, x, out, loops)
 
+    def parts(self, prepared: Kernel, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
+        """The fused step's parts as native loops; a GEMV has none."""
+        if isinstance(prepared.prepared, lpcnet.LpcnetStep):
+            return lpcnet.part_loops(prepared.prepared, x)
+        return {}
+
     def describe(self, prepared: Kernel, variant: Variant) -> str:
+        if isinstance(prepared.prepared, lpcnet.LpcnetStep):
+            return f"{lpcnet.describe(prepared.prepared)}; {variant.detail}"
         return f"{prepared.name} ({variant.isa}); {variant.detail}"

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 199309L
 #include <string.h>
 
+#include "gb_internal.h"
 #include "gb_kernels.h"
 #include "gb_simd.h"
 
@@ -130,6 +131,7 @@ static void sgemm(const float *restrict packed, int m, int k, int n, const float
 }
 
 void gb_sgemv(const float *packed, int m, int k, const float *x, float *y) { sgemv(packed, m, k, x, y); }
+void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y) { sgemv(packed, m, k, x, y); }
 
 void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y) { sgemm(packed, m, k, n, x, y); }
 

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#define GB_ABI_VERSION 1
+#define GB_ABI_VERSION 2
 #define GB_PANEL 16 /* rows per packed panel, dense float and int8 */
 
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
@@ -82,5 +82,54 @@ void gb_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, c
 int64_t gb_sparse8x4_int8_gemv_time(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
                                     const int32_t *corr, const float *diag, uint8_t *xq, const float *x,
                                     float *y, int64_t loops);
+
+/* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math is gemmbench/vocoder.py's) ----
+ *
+ * A product is one of the kernels above with its prepared arguments; the wrapper fills
+ * these structs (ctypes mirrors them: gb_lpcnet_struct_size checks the layout). */
+enum { GB_DENSE_F32 = 0, GB_SPARSE16_F32 = 1, GB_DENSE_INT8 = 2, GB_SPARSE8X4_INT8 = 3 };
+
+typedef struct {
+    int32_t kind, m, k, unused;
+    const void *w;          /* gb_dense_pack / 16x1 blocks / gb_int8_pack / 8x4 blocks */
+    const int32_t *idx;     /* sparse kinds */
+    const float *diag;      /* sparse kinds, may be NULL */
+    const float *scale;     /* int8 kinds */
+    const int32_t *corr;    /* int8 kinds */
+    uint8_t *xq;            /* int8 kinds: activation scratch, gb_int8_xq_bytes(k) */
+} gb_product;
+
+typedef struct {
+    int32_t hidden_a, hidden_b, cond_size, levels, frame_size;
+    int32_t per_sample;     /* project the conditioning every sample, else at frame starts */
+    int32_t start, steps;   /* the call's samples: start .. start + steps - 1 */
+    gb_product gru_a, cond_a, gru_b_in, gru_b_rec, cond_b, out;
+    const float *bias_a, *bias_b;
+    const float *tables;    /* (3, levels, 3 hidden_a) */
+    const float *out_gain;  /* (2, levels) */
+    const float *features;  /* (frames, cond_size) */
+    const int32_t *inputs;  /* (start + steps, 3): signal, prediction, excitation levels */
+    /* state and scratch the step writes */
+    float *ha, *hb;         /* (hidden_a), (hidden_b) */
+    float *ra, *cond_a_out; /* (3 hidden_a) */
+    float *xb, *rb, *cond_b_out; /* (3 hidden_b) */
+    float *o;               /* (2 levels) */
+    float *p;               /* (levels): the distribution */
+} gb_lpcnet;
+
+enum { GB_PART_CONDITIONING = 0, GB_PART_GRU_A_PRODUCT, GB_PART_GRU_A_GATES, GB_PART_GRU_B, GB_PART_OUTPUT };
+
+int64_t gb_lpcnet_struct_size(void);
+/* One sample t: from != NULL starts from the state [ha, hb] in it; to != NULL receives
+ * [ha, hb, p] afterwards. Conditioning is projected at t == start, at frame starts, or
+ * every sample (per_sample). */
+void gb_lpcnet_step(gb_lpcnet *net, int t, const float *from, float *to);
+/* The call's whole sequence from x into out, `loops` times; elapsed ns. */
+int64_t gb_lpcnet_run_time(gb_lpcnet *net, const float *x, float *out, int64_t loops);
+/* One part (GB_PART_*) `loops` times, t cycling over the call's samples; elapsed ns. Runs
+ * on the state the last step left; the parts' sum is one step. */
+int64_t gb_lpcnet_part_time(gb_lpcnet *net, int part, int64_t loops);
+/* The step's float32 approximations over n values: fn 0 exp, 1 sigmoid, 2 tanh. */
+void gb_activation(int fn, const float *x, int n, float *y);
 
 #endif

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 199309L
 #include <string.h>
 
+#include "gb_internal.h"
 #include "gb_kernels.h"
 #include "gb_simd.h"
 
@@ -181,6 +182,11 @@ static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *
 }
 #endif
 
+void gbi_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
+                   const float *x, float *y) {
+    int8_gemv(packed, m, k, scale, corr, xq, x, y);
+}
+
 void gb_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
                   const float *x, float *y) {
     int8_gemv(packed, m, k, scale, corr, xq, x, y);
@@ -238,6 +244,11 @@ static void sparse8x4(int m, int k, const int32_t *restrict idx, const int8_t *r
     }
 }
 #endif
+
+void gbi_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
+                             const int32_t *corr, const float *diag, uint8_t *xq, const float *x, float *y) {
+    sparse8x4(m, k, idx, w, scale, corr, diag, xq, x, y);
+}
 
 void gb_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
                             const int32_t *corr, const float *diag, uint8_t *xq, const float *x, float *y) {

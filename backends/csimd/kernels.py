@@ -40,7 +40,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 import numpy as np
 
@@ -75,8 +75,13 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_int8_gemv_time": (_I64, (_P, _I, _I, _P, _P, _P, _P, _P, _I64)),
     "gb_sparse8x4_int8_gemv": (None, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P)),
     "gb_sparse8x4_int8_gemv_time": (_I64, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _I64)),
+    "gb_lpcnet_struct_size": (_I64, ()),
+    "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
+    "gb_lpcnet_run_time": (_I64, (_P, _P, _P, _I64)),
+    "gb_lpcnet_part_time": (_I64, (_P, _I, _I64)),
+    "gb_activation": (None, (_I, _P, _I, _P)),
 }
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 def sources() -> list[Path]:
@@ -184,6 +189,7 @@ class _Prepared:
 
 @dataclass(frozen=True, eq=False)
 class DenseF32(_Prepared):
+    kernel: ClassVar[str] = "sgemv"  # the C kernel, as results name it
     packed: np.ndarray = field(default=None, repr=False)  # aligned, layout of gb_dense_pack
 
 
@@ -225,6 +231,7 @@ def sgemm_time(p: DenseF32, x: np.ndarray, y: np.ndarray, loops: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Sparse16F32(_Prepared):
+    kernel: ClassVar[str] = "sparse16_sgemv"  # the C kernel, as results name it
     index: np.ndarray = field(default=None, repr=False)  # int32
     weights: np.ndarray = field(default=None, repr=False)  # float32, aligned, 16 per block
     diagonal: np.ndarray | None = field(default=None, repr=False)
@@ -290,6 +297,7 @@ class _Int8Arrays:
 
 @dataclass(frozen=True, eq=False)
 class DenseInt8(_Prepared):
+    kernel: ClassVar[str] = "int8_gemv"  # the C kernel, as results name it
     packed: np.ndarray = field(default=None, repr=False)  # int8, aligned, layout of gb_int8_pack
     arrays: _Int8Arrays = field(default=None, repr=False)
     quantized: quant.QuantizedWeights = field(default=None, repr=False)  # what the reference needs
@@ -320,6 +328,7 @@ def int8_gemv_time(p: DenseInt8, x: np.ndarray, y: np.ndarray, loops: int) -> in
 
 @dataclass(frozen=True, eq=False)
 class Sparse8x4Int8(_Prepared):
+    kernel: ClassVar[str] = "sparse8x4_int8_gemv"  # the C kernel, as results name it
     index: np.ndarray = field(default=None, repr=False)  # int32: per 8 rows a count, then first input columns
     weights: np.ndarray = field(default=None, repr=False)  # int8, aligned, 32 bytes per block (row-major 8x4)
     diagonal: np.ndarray | None = field(default=None, repr=False)  # float32, added after dequantisation
@@ -360,6 +369,19 @@ def sparse8x4_int8_gemv(p: Sparse8x4Int8, x: np.ndarray, y: np.ndarray) -> None:
 
 def sparse8x4_int8_gemv_time(p: Sparse8x4Int8, x: np.ndarray, y: np.ndarray, loops: int) -> int:
     return p.kernels.lib.gb_sparse8x4_int8_gemv_time(*p.head, *p.xy(x, y), loops)
+
+
+def prepare_gemv(kernels: Kernels, weights: np.ndarray, int8: bool, mask: np.ndarray | None = None,
+                 diagonal: np.ndarray | None = None) -> DenseF32 | Sparse16F32 | DenseInt8 | Sparse8x4Int8:
+    """The GEMV kernel csimd runs for these weights: block-sparse when there is a mask (16x1
+    float32, 8x4 int8), else dense; int8 with the variant's scheme."""
+    if int8:
+        if mask is not None:
+            return prepare_sparse8x4_int8(kernels, weights, mask, diagonal)
+        return prepare_int8(kernels, weights)
+    if mask is not None:
+        return prepare_sparse16_from_dense(kernels, weights, mask, diagonal)
+    return pack_dense(kernels, weights)
 
 
 def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 /* LPCNet's 16x1 block-sparse float32 SGEMV (runtime layout: blocks run down 16 output rows). */
 #define _POSIX_C_SOURCE 199309L
+#include "gb_internal.h"
 #include "gb_kernels.h"
 #include "gb_simd.h"
 
@@ -37,6 +38,11 @@ static void sparse16(int m, int k, const int32_t *restrict idx, const float *res
     }
 }
 #endif
+
+void gbi_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag, const float *x,
+                        float *y) {
+    sparse16(m, k, idx, w, diag, x, y);
+}
 
 void gb_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag, const float *x,
                        float *y) {

@@ -1,0 +1,109 @@
+/* Internal: the element-wise float32 math of the fused LPCNet step on 16-lane vectors
+ * (gb_simd.h's v16f): exp, sigmoid, tanh and horizontal reductions.
+ *
+ * exp is Cephes' expf: n = round(x log2 e), r = x - n ln 2 in two parts (Cody-Waite),
+ * a degree-5 polynomial in r, times 2^n; x is clamped to [-87, 87], so every result is a
+ * normal float. sigmoid = 1 / (1 + exp(-x)) and tanh = 1 - 2 / (1 + exp(2x)), with true
+ * divisions (on Zen 5 the rcp14 estimate plus a Newton step measured slower than vdivps).
+ * Measured against float64 at 2e6 points over [-20, 20], the same on every ISA (the test
+ * asserts slightly looser bounds): exp within 1.26 ulp (relative 1.2e-7); sigmoid within
+ * 1.9e-7 relative (8.9e-8 absolute); tanh within 1.8e-7 absolute, 3e-7 relative where
+ * |x| >= 0.5; nearer 0 the subtraction 1 - 2 / (1 + e^2x) cancels and the relative error
+ * grows (1.4e-3 at worst, at tiny x) while the absolute one stays below 1.8e-7, which is
+ * what the step's norm-wise error sees.
+ */
+#ifndef GB_VMATH_H
+#define GB_VMATH_H
+
+#include "gb_simd.h"
+
+#if defined(__AVX512F__)
+GB_INLINE v16f v16_sub(v16f a, v16f b) { return _mm512_sub_ps(a, b); }
+GB_INLINE v16f v16_div(v16f a, v16f b) { return _mm512_div_ps(a, b); }
+GB_INLINE v16f v16_min(v16f a, v16f b) { return _mm512_min_ps(a, b); }
+GB_INLINE v16f v16_max(v16f a, v16f b) { return _mm512_max_ps(a, b); }
+GB_INLINE v16f v16_round(v16f a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* a * 2^n for integral n in [-126, 127] */
+GB_INLINE v16f v16_ldexp(v16f a, v16f n) { return _mm512_scalef_ps(a, n); }
+#elif defined(__AVX2__)
+#define GB_V16_BINARY(name, op) \
+    GB_INLINE v16f name(v16f a, v16f b) { return (v16f){op(a.lo, b.lo), op(a.hi, b.hi)}; }
+GB_V16_BINARY(v16_sub, _mm256_sub_ps)
+GB_V16_BINARY(v16_div, _mm256_div_ps)
+GB_V16_BINARY(v16_min, _mm256_min_ps)
+GB_V16_BINARY(v16_max, _mm256_max_ps)
+GB_INLINE __m256 round8(__m256 a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+GB_INLINE v16f v16_round(v16f a) { return (v16f){round8(a.lo), round8(a.hi)}; }
+GB_INLINE __m256 pow2_8(__m256 n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
+GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
+    return (v16f){_mm256_mul_ps(a.lo, pow2_8(n.lo)), _mm256_mul_ps(a.hi, pow2_8(n.hi))};
+}
+#else
+#include <string.h>
+#define GB_V16_BINARY(name, expr)                                       \
+    GB_INLINE v16f name(v16f a, v16f b) {                               \
+        for (int i = 0; i < 16; ++i) a.v[i] = (expr);                   \
+        return a;                                                       \
+    }
+GB_V16_BINARY(v16_sub, a.v[i] - b.v[i])
+GB_V16_BINARY(v16_div, a.v[i] / b.v[i])
+GB_V16_BINARY(v16_min, a.v[i] < b.v[i] ? a.v[i] : b.v[i])
+GB_V16_BINARY(v16_max, a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+/* Adding and removing 1.5 * 2^23 rounds to nearest even (|a| < 2^22), like roundscale. */
+GB_INLINE v16f v16_round(v16f a) {
+    for (int i = 0; i < 16; ++i) a.v[i] = (a.v[i] + 12582912.0f) - 12582912.0f;
+    return a;
+}
+GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
+    for (int i = 0; i < 16; ++i) {
+        uint32_t bits = (uint32_t)((int32_t)n.v[i] + 127) << 23;
+        float pow2;
+        memcpy(&pow2, &bits, sizeof pow2);
+        a.v[i] *= pow2;
+    }
+    return a;
+}
+#endif
+
+GB_INLINE v16f v16_exp(v16f x) {
+    x = v16_min(v16_max(x, v16_set1(-87.0f)), v16_set1(87.0f));
+    v16f n = v16_round(v16_mul(x, v16_set1(1.44269504088896341f)));
+    /* n ln 2 in two parts (Cody-Waite): n * 0.693359375 is exact for |n| < 2^15. */
+    v16f r = v16_fma(n, v16_set1(2.12194440e-4f), v16_fma(n, v16_set1(-0.693359375f), x));
+    v16f p = v16_fma(v16_set1(1.9875691500e-4f), r, v16_set1(1.3981999507e-3f));
+    p = v16_fma(p, r, v16_set1(8.3334519073e-3f));
+    p = v16_fma(p, r, v16_set1(4.1665795894e-2f));
+    p = v16_fma(p, r, v16_set1(1.6666665459e-1f));
+    p = v16_fma(p, r, v16_set1(5.0000001201e-1f));
+    p = v16_fma(v16_mul(p, r), r, v16_add(r, v16_set1(1.0f)));
+    return v16_ldexp(p, n);
+}
+
+GB_INLINE v16f v16_sigmoid(v16f x) {
+    v16f one = v16_set1(1.0f);
+    return v16_div(one, v16_add(one, v16_exp(v16_sub(v16_zero(), x))));
+}
+
+GB_INLINE v16f v16_tanh(v16f x) {
+    v16f one = v16_set1(1.0f);
+    return v16_sub(one, v16_div(v16_set1(2.0f), v16_add(one, v16_exp(v16_add(x, x)))));
+}
+
+GB_INLINE float v16_hsum(v16f a) {
+    float tmp[16], s = 0.0f;
+    v16_storeu(tmp, a);
+    for (int i = 0; i < 16; ++i) s += tmp[i];
+    return s;
+}
+
+GB_INLINE float v16_hmax(v16f a) {
+    float tmp[16], s;
+    v16_storeu(tmp, a);
+    s = tmp[0];
+    for (int i = 1; i < 16; ++i) s = tmp[i] > s ? tmp[i] : s;
+    return s;
+}
+
+#endif

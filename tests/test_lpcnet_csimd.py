@@ -1,0 +1,224 @@
+"""csimd's fused LPCNet step (lpcnet.c), real compiled C on every variant this CPU runs: against the
+composed step over numpy and the float64 reference, state carry, native loop, parts, real runs."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from gemmbench import native, verify
+from gemmbench.backend import Variant
+from gemmbench.backends.csimd import kernels as K
+from gemmbench.backends.csimd import lpcnet
+from gemmbench.backends.csimd.backend import FLOAT_ISAS, CSimdBackend
+from gemmbench.backends.numpy_blas import NumpyBackend
+from gemmbench.measure import Context, measure
+from gemmbench.results import load_results
+from gemmbench.runner import RunOptions, run_suite
+from gemmbench.suite import load_suite
+from gemmbench.timing import TimingSettings
+from gemmbench.vocoder import PARTS, Composed, Dims
+from gemmbench.workload import Case, Sparsity, make_workload
+
+pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"),
+              pytest.mark.usefixtures("native_cache")]
+
+BACKEND = CSimdBackend()
+LPCNET = dict(hidden_b=16, cond_size=128, levels=256, frame_size=160)
+# Sizes that are no multiple of 16 anywhere the step has a vector loop (gates, output, softmax).
+RAGGED = dict(hidden_b=8, cond_size=12, levels=40, frame_size=7)
+LPCNET_16X1 = Sparsity((0.05, 0.05, 0.2), (16, 1), True)
+# GRU-A's kernel per case: (name, k, sparsity, sizes)
+GRU_A = {
+    "dense": (384, None, LPCNET),
+    "dense-ragged": (40, None, RAGGED),
+    "16x1": (384, LPCNET_16X1, LPCNET),
+    "16x1-ragged": (48, LPCNET_16X1, RAGGED),
+    "8x4": (384, Sparsity((0.1,), (8, 4)), LPCNET),
+    "8x4-diag-ragged": (40, Sparsity((0.1, 0.1, 0.3), (8, 4), True), RAGGED),
+}
+
+
+def variants(int8: bool) -> list[Variant]:
+    """The csimd variants of one precision, as parameters; those this CPU lacks are skipped."""
+    chosen = [v for v in BACKEND.variants() if (v.precision == "int8") == int8]
+    return [pytest.param(v, id=v.name, marks=pytest.mark.skipif(bool(native.missing_cpu_flags(v.isa)),
+                                                               reason=f"CPU lacks {v.isa}")) for v in chosen]
+
+
+ALL_VARIANTS = variants(False) + variants(True)
+
+
+def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame") -> Case:
+    k, sparsity, sizes = GRU_A[gru_a]
+    params = dict(sizes, steps=steps, start=start, conditioning=conditioning)
+    return Case(gru_a, 3 * k, k, op="lpcnet_step", sparsity=sparsity, params=tuple(sorted(params.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def workload(case: Case):
+    return make_workload(case)
+
+
+@functools.lru_cache(maxsize=None)
+def composed(case: Case) -> np.ndarray:
+    backend, wl = Composed(NumpyBackend()), workload(case)
+    out = wl.new_output()
+    backend.run(backend.prepare(wl, Variant("matmul")), wl.x, out)
+    return out
+
+
+def fused(case: Case, variant: Variant, state: np.ndarray | None = None):
+    """(prepared kernel, output of one run from `state` or the workload's x)."""
+    wl = workload(case)
+    prepared = BACKEND.prepare(wl, variant)
+    out = np.full(wl.reference.shape, np.nan, np.float32)
+    BACKEND.run(prepared, wl.x if state is None else state, out)
+    return prepared, out
+
+
+def applies(case: Case, variant: Variant) -> None:
+    reason = BACKEND.skip_reason(case, variant)
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+@pytest.mark.parametrize("gru_a", list(GRU_A))
+@pytest.mark.parametrize("conditioning", ["per_frame", "per_sample"])
+@pytest.mark.parametrize("steps", [1, 320])
+def test_fused_step_matches_the_composed_step_and_the_reference(variant, gru_a, conditioning, steps):
+    case = step_case(gru_a, steps, conditioning=conditioning)
+    applies(case, variant)
+    precision = variant.precision or "float32"
+    _, out = fused(case, variant)
+    against_reference = verify.check(out, workload(case).reference, precision)
+    assert against_reference.ok, against_reference.message
+    against_composed = verify.check(out, composed(case).astype(np.float64), precision)
+    assert against_composed.ok, against_composed.message
+    if precision == "float32":  # the float32 step is as close as the numpy composition, not just within 1e-4
+        assert against_reference.rel_err < 2e-6
+    levels = Dims.of(case).levels
+    assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5) and (out[-levels:] > 0).all()
+
+
+@pytest.mark.parametrize("variant", variants(True))
+def test_int8_gru_a_with_float32_gru_b_and_output_passes_too(variant):
+    case = step_case("8x4", 320)
+    applies(case, variant)
+    step = lpcnet.prepare_step(K.load_kernels(variant.isa), workload(case), int8=True, small_int8=False)
+    out = workload(case).new_output()
+    lpcnet.run(step, workload(case).x, out)
+    assert not step.small_int8 and "GRU-B and output float32 dense" in lpcnet.describe(step)
+    assert verify.check(out, workload(case).reference, "int8").ok
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+@pytest.mark.parametrize("gru_a", ["dense-ragged", "16x1-ragged", "8x4-diag-ragged"])
+def test_two_runs_of_half_the_sequence_equal_one_run(variant, gru_a):
+    whole = step_case(gru_a, 30)
+    applies(whole, variant)
+    state_size = Dims.of(whole).state_size
+    _, first = fused(step_case(gru_a, 15), variant)
+    _, second = fused(step_case(gru_a, 15, start=15), variant, state=first[:state_size].copy())
+    _, one_run = fused(whole, variant)
+    np.testing.assert_array_equal(second, one_run)  # the same arithmetic on the same values
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+@pytest.mark.parametrize("gru_a", ["dense-ragged", "16x1-ragged", "8x4-diag-ragged"])
+def test_python_and_native_loops_agree_and_every_call_starts_again_from_x(variant, gru_a):
+    case = step_case(gru_a, 25, conditioning="per_sample")
+    applies(case, variant)
+    prepared, out = fused(case, variant)
+    x = workload(case).x.copy()
+    native_out = np.full_like(out, np.nan)
+    assert BACKEND.run_native(prepared, x, native_out, 3) > 0
+    np.testing.assert_array_equal(native_out, out)
+    again = np.full_like(out, np.nan)
+    BACKEND.run(prepared, x, again)
+    np.testing.assert_array_equal(again, out)
+    np.testing.assert_array_equal(x, workload(case).x)  # x is read, never written
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+def test_parts_are_native_loops_that_leave_the_step_right(variant):
+    case = step_case("8x4-diag-ragged" if variant.precision else "16x1-ragged", 20)
+    prepared, out = fused(case, variant)
+    parts = BACKEND.parts(prepared, workload(case).x)
+    assert tuple(parts) == PARTS
+    assert parts["conditioning"][1] == pytest.approx(Dims.of(case).projections / 20)
+    for name, (loop, weight) in parts.items():
+        assert loop(50) > 0 and (weight == 1.0 or name == "conditioning")
+    again = np.full_like(out, np.nan)
+    BACKEND.run(prepared, workload(case).x, again)
+    np.testing.assert_array_equal(again, out)
+
+
+def test_gemv_kernels_have_no_parts():
+    case = Case("g", 32, 16)
+    prepared = BACKEND.prepare(make_workload(case), Variant("scalar", isa="scalar"))
+    assert BACKEND.parts(prepared, np.zeros(16, np.float32)) == {}
+
+
+@pytest.mark.parametrize("isa", FLOAT_ISAS)
+def test_activations_stay_within_their_documented_error(isa):
+    if native.missing_cpu_flags(isa):
+        pytest.skip(f"CPU lacks {isa}")
+    kern = K.load_kernels(isa)
+    x = np.linspace(-20, 20, 400_001).astype(np.float32)
+    x64 = x.astype(np.float64)
+    exp = lpcnet.activation(kern, "exp", x).astype(np.float64)
+    sigmoid = lpcnet.activation(kern, "sigmoid", x).astype(np.float64)
+    tanh = lpcnet.activation(kern, "tanh", x).astype(np.float64)
+    ulp = np.spacing(np.exp(x64).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(exp - np.exp(x64)) / ulp) <= 2.0
+    assert np.max(np.abs(sigmoid - 1 / (1 + np.exp(-x64))) / (1 / (1 + np.exp(-x64)))) <= 2.5e-7
+    assert np.max(np.abs(tanh - np.tanh(x64))) <= 2.5e-7
+    away_from_zero = np.abs(x64) >= 0.5
+    assert np.max(np.abs(tanh - np.tanh(x64))[away_from_zero] / np.abs(np.tanh(x64[away_from_zero]))) <= 4e-7
+    extremes = np.float32([-1e4, -200, -88, 88, 200, 1e4])
+    assert np.isfinite(lpcnet.activation(kern, "exp", extremes)).all()
+    assert np.array_equal(lpcnet.activation(kern, "tanh", extremes), np.sign(extremes))
+    tiny_sigmoid = lpcnet.activation(kern, "sigmoid", extremes)
+    assert (tiny_sigmoid[:3] < 1e-37).all() and (tiny_sigmoid[:3] > 0).all() and (tiny_sigmoid[3:] == 1).all()
+
+
+def test_an_isa_the_cpu_lacks_is_an_unavailable_row_not_a_composition():
+    case = step_case("8x4", 1)
+    vnni = next(v for v in BACKEND.variants() if v.name == "avx512vnni-int8")
+    ctx = Context(TimingSettings(), 100.0, frozenset({"avx2", "fma"}))
+    row = measure(BACKEND, vnni, workload(case), ctx)
+    assert row["status"] == "unavailable" and "CPU lacks avx512f" in row["message"]
+
+
+def test_a_real_run_times_the_fused_step_and_its_parts(write_suite, tmp_path):
+    suite = load_suite(write_suite("""
+name: fused
+backends: [csimd]
+cases:
+  - {name: s8x4, op: lpcnet_step, m: 120, k: 40, hidden_b: 8, cond_size: 12, levels: 40, frame_size: 7,
+     steps: 30, density: 0.2, block: 8x4}
+  - {name: s16x1, op: lpcnet_step, m: 144, k: 48, hidden_b: 8, cond_size: 12, levels: 40, frame_size: 7,
+     steps: 30, density: {u: 0.1, r: 0.1, s: 0.3}, block: 16x1, keep_diagonal: true}
+"""))
+    outcome = run_suite(suite, RunOptions(out_dir=tmp_path, progress=False))
+    rows = {(r.case, r.variant): r for r in load_results(outcome.path).itertuples()}
+    lacking = {isa for isa in native.VARIANTS if native.missing_cpu_flags(isa)}
+    for (case, variant), row in rows.items():
+        int8 = variant.endswith("-int8")
+        if (case == "s8x4") != int8:
+            assert row.status == "skipped" and "sparse kernel takes" in row.message
+            continue
+        if variant.split("-")[0] in lacking:
+            assert row.status == "unavailable"
+            continue
+        assert row.status == "ok", row.message
+        assert row.detail.startswith("lpcnet_step fused in C") and "cc -O" in row.detail
+        assert ("GRU-A sparse8x4_int8_gemv" if int8 else "GRU-A sparse16_sgemv") in row.detail
+        assert row.native_median_ns > 0 and row.native_rtf == pytest.approx(row.native_median_ns / 30 * 16000e-9)
+        assert row.median_ns > 0 and row.rtf == pytest.approx(row.median_ns / 30 * 16000e-9)
+        shares = [getattr(row, f"share_{name}") for name in PARTS]
+        assert sum(shares) == pytest.approx(1.0) and min(shares) > 0 and row.parts_ratio > 0
