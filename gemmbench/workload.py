@@ -228,8 +228,10 @@ def freeze(value: Any) -> Any:
     return value
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: str | np.dtype, alignment: int = 64) -> np.ndarray:
-    """An uninitialised array whose data starts on an `alignment`-byte boundary."""
+def aligned_empty(shape: int | tuple[int, ...], dtype: str | np.dtype | type,
+                  alignment: int = 64) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     dtype = np.dtype(dtype)
     count = int(np.prod(shape)) if shape else 1
     raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
@@ -237,10 +239,8 @@ def aligned_empty(shape: tuple[int, ...], dtype: str | np.dtype, alignment: int 
     return raw[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
-def aligned_copy(array: np.ndarray, alignment: int = 64) -> np.ndarray:
-    out = aligned_empty(array.shape, array.dtype, alignment)
+def aligned_copy(array: np.ndarray, dtype: str | np.dtype | type | None = None, alignment: int = 64) -> np.ndarray:
+    """An aligned copy of `array`, converted to `dtype` when one is given."""
+    out = aligned_empty(array.shape, array.dtype if dtype is None else dtype, alignment)
     out[...] = array
     return out
-
-
-import gemmbench.vocoder  # noqa: E402,F401  (registers lpcnet_step; it builds on the names above)

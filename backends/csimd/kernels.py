@@ -45,9 +45,9 @@ from typing import ClassVar, Iterable
 import numpy as np
 
 from gemmbench import blocksparse, native, quant
+from gemmbench.workload import aligned_copy, aligned_empty  # noqa: F401  (lpcnet.py uses them through here)
 
 SOURCE_DIR = Path(__file__).resolve().parent
-ALIGN = 64
 INT8_SCHEMES = {"scalar": "w127-row-u8off", "avx2": "w63-row-u8off", "avx512": "w63-row-u8off",
                 "avx512vnni": "w127-row-u8off"}
 
@@ -131,21 +131,6 @@ def load_kernels(variant: str, cpu_flags: Iterable[str] | None = None) -> Kernel
 
 def available_variants(cpu_flags: Iterable[str] | None = None) -> list[str]:
     return [name for name in native.VARIANTS if not native.missing_cpu_flags(name, cpu_flags)]
-
-
-def aligned_empty(shape: int | tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape))
-    raw = np.empty(count * dtype.itemsize + ALIGN, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def aligned_copy(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
-    out = aligned_empty(values.shape, dtype)
-    out[...] = values
-    return out
 
 
 def _ptr(a: np.ndarray | None) -> int | None:
