@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("run", "list_backends", "info", "validate")
+MODULES = ("run", "list_backends", "info", "validate", "report", "plot")
 
 
 def load_all():

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="show progress even when stderr is not a terminal")
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the path of the results file")
+    parser.add_argument("--report", action="store_true",
+                        help="then write the HTML report to reports/<results name>.html and print its path")
 
 
 def parse_selections(values: list[str] | None) -> tuple[Selection, ...] | None:
@@ -76,4 +78,8 @@ def run(args: argparse.Namespace) -> int:
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; results: ", end="")
     print(outcome.path)
+    if args.report:
+        from gemmbench.report.html import write_report
+
+        print(("" if args.quiet else "report: ") + str(write_report([outcome.path])))
     return outcome.exit_status
