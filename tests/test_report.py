@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -243,8 +244,11 @@ def test_template_is_package_data():
 
 def test_wheel_ships_the_template(tmp_path):
     """A non-editable install gets the template: build the wheel and look inside."""
+    source = tmp_path / "src"  # a clean copy: a stale build/ in the checkout could hide a packaging slip
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "results", "reports"))
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                             "-w", tmp_path, ROOT], capture_output=True, text=True, timeout=300)
+                             "-w", tmp_path, source], capture_output=True, text=True, timeout=300)
     if result.returncode != 0 and "No module named pip" in result.stderr:
         pytest.skip("pip is not available to build a wheel")
     assert result.returncode == 0, result.stderr

@@ -125,8 +125,9 @@ def warnings(data: ReportData) -> list[Warning]:
 def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[Warning]:
     """One line per run, backend:variant and status; the first message stands for the others."""
     found = []
-    for (status, series, run), group in rows.groupby(["status", "series", "run_label"], sort=True):
-        where = f" in run {run}" if data.several_runs else ""
+    for (status, series), group in rows.groupby(["status", "series"], sort=True):
+        runs = list(dict.fromkeys(group.sort_values("run_order")["run_label"]))
+        where = f" in run{'s' if len(runs) > 1 else ''} {', '.join(runs)}" if data.several_runs else ""
         messages = list(dict.fromkeys(group["message"].fillna("")))
         reason = messages[0] + (f" (and {len(messages) - 1} other messages)" if len(messages) > 1 else "")
         severity = "warn" if status == "unavailable" else level
@@ -203,7 +204,8 @@ def _speedup(row: pd.Series) -> Cell:
     s = row["speedup"]
     if is_missing(s):
         return Cell("")
-    css = "faster" if s > 1.02 else "slower" if s < 0.98 else ""
+    # Coloured only when the row's whole interquartile span is on one side of 1x: noise stays grey.
+    css = "faster" if row["speedup_lo"] > 1 else "slower" if row["speedup_hi"] < 1 else ""
     return Cell(f"{s:.2f}×", repr(float(s)), css, f"IQR span {row['speedup_lo']:.2f}×–{row['speedup_hi']:.2f}×")
 
 
@@ -226,7 +228,7 @@ def case_sections(data: ReportData) -> list[CaseSection]:
     sections = []
     for case, rows in data.frame.groupby("case", sort=False):
         columns = _case_columns(data, rows)
-        rows = rows.sort_values(["threads", "backend", "variant", "run_label"], na_position="last")
+        rows = rows.sort_values(["threads", "backend", "variant", "run_order"], na_position="last")
         table = Table([c for c, _ in columns], [[make(r) for _, make in columns] for _, r in rows.iterrows()],
                       [f"status-{status}" for status in rows["status"]])
         described = rows[rows["op"].notna()]
@@ -246,7 +248,9 @@ def overview(data: ReportData) -> Table:
                 Column("timed", "rows timed of rows in this case")]
     rows = []
     frame = data.frame
-    for (run, case, threads), group in data.ok.groupby(["run_label", "case", "threads"], sort=False):
+    case_order = {case: i for i, case in enumerate(dict.fromkeys(frame["case"]))}
+    timed = data.ok.sort_values(["case", "threads", "run_order"], key=lambda c: c.map(case_order) if c.name == "case" else c)
+    for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False):
         best = group.loc[group["median_ns"].idxmin()]
         all_rows = frame[(frame["run_label"] == run) & (frame["case"] == case) & (frame["threads"] == threads)]
         cells = [Cell(case, case), Cell(case_shape(best)),

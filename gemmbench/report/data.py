@@ -69,10 +69,6 @@ class ReportData:
         frame = self.frame
         return frame[(frame["status"] == "ok") & frame["median_ns"].notna()]
 
-    def run_style(self, run_id: str) -> int:
-        """The run's index: picks line style, hatch and marker so runs stay apart in one plot."""
-        return [run.run_id for run in self.runs].index(run_id)
-
 
 def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE) -> ReportData:
     """Read result files (or directories of them) and prepare them for the report."""
@@ -102,6 +98,7 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     _check_baseline(frame, baseline)
     labels = run_labels(frame)
     frame["run_label"] = frame["run_id"].map(labels)
+    frame["run_order"] = frame["run_id"].map({run_id: i for i, run_id in enumerate(labels)})  # oldest file first
     frame["series"] = frame["backend"] + ":" + frame["variant"].fillna("")
     several = len(labels) > 1
     frame["label"] = frame["series"] + (" @ " + frame["run_label"] if several else "")

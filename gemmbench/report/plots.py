@@ -151,11 +151,11 @@ def speedup_plot(data: ReportData) -> Figure:
         axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
                   fontweight="bold", va="center", fontsize="small")
         y += 1
-        for _, row in group.sort_values(["series", "run_label"]).iterrows():
+        for _, row in group.sort_values(["series", "run_order"]).iterrows():
             s = row["speedup"]
             error = [[max(s - row["speedup_lo"], 0)], [max(row["speedup_hi"] - s, 0)]]
             axes.barh(y, s - 1, left=1, height=0.7, color=data.colors[row["series"]],
-                      hatch=HATCHES[data.run_style(row["run_id"]) % len(HATCHES)], edgecolor="white",
+                      hatch=HATCHES[int(row["run_order"]) % len(HATCHES)], edgecolor="white",
                       xerr=error, error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333"})
             axes.annotate(f"{s:.2f}×", (max(s, row["speedup_hi"]) if s >= 1 else min(s, row["speedup_lo"]), y),
                           xytext=(4 if s >= 1 else -4, 0), textcoords="offset points", va="center",
@@ -231,10 +231,10 @@ def sweep_plot(data: ReportData) -> Figure:
 def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
     base = None
     lines = {}
-    for label, rows in sweep.rows.groupby("label", sort=True):
+    for label, rows in sweep.rows.sort_values(["series", "run_order"]).groupby("label", sort=False):
         rows = rows.sort_values(sweep.x)
         first = rows.iloc[0]
-        run = data.run_style(first["run_id"])
+        run = int(first["run_order"])
         axes.plot(rows[sweep.x], rows["median_ns"], label=label, color=data.colors[first["series"]],
                   linestyle=LINESTYLES[run % len(LINESTYLES)], marker=MARKERS[run % len(MARKERS)], markersize=4)
         lines[label] = rows.groupby(sweep.x)["median_ns"].min()
@@ -291,7 +291,7 @@ def isa_plot(data: ReportData) -> Figure:
     if not panels:
         raise NoPlotData("no case ran at two or more ISA levels")
     figure, axes_list = panel_grid(len(panels), 2, 3.2)
-    groups = sorted(set(zip(rows["backend"], rows["precision"].fillna(rows["dtype"]), rows["run_label"])))
+    groups = sorted(set(zip(rows["backend"], rows["precision"].fillna(rows["dtype"]), rows["run_order"])))
     palette = [c for c in data.colors.values()] or ["#1f77b4"]
     colors = {group: palette[i % len(palette)] for i, group in enumerate(groups)}
     for ((case, threads), panel), axes in zip(panels, axes_list):
@@ -304,17 +304,17 @@ def isa_plot(data: ReportData) -> Figure:
 def draw_isa_panel(data: ReportData, panel: pd.DataFrame, axes: Axes, colors: dict) -> None:
     panel = panel.assign(precision=panel["precision"].fillna(panel["dtype"]))
     levels = sorted(set(panel["isa"]), key=lambda level: (isa_rank(level), level))
-    keys = sorted(set(zip(panel["backend"], panel["precision"], panel["run_label"])))
+    keys = sorted(set(zip(panel["backend"], panel["precision"], panel["run_order"])))
     width = 0.8 / len(keys)
     scale, unit = time_unit(panel["q3_ns"].max(skipna=True) if panel["q3_ns"].notna().any() else 1.0)
     timed = panel[(panel["status"] == "ok") & panel["median_ns"].notna()]
     lowest = {}  # (backend, run) -> median at its lowest ISA level: what the labels compare with
-    for (backend, run), group in timed.groupby(["backend", "run_label"]):
+    for (backend, run), group in timed.groupby(["backend", "run_order"]):
         lowest[backend, run] = group.loc[group["isa"].map(isa_rank).idxmin(), "median_ns"]
     for j, key in enumerate(keys):
         backend, precision, run = key
-        mine = panel[(panel["backend"] == backend) & (panel["precision"] == precision) & (panel["run_label"] == run)]
-        label = f"{backend} {precision}" + (f" @ {run}" if data.several_runs else "")
+        mine = panel[(panel["backend"] == backend) & (panel["precision"] == precision) & (panel["run_order"] == run)]
+        label = f"{backend} {precision}" + (f" @ {data.runs[run].label}" if data.several_runs else "")
         for _, row in mine.iterrows():
             x = levels.index(row["isa"]) - 0.4 + width * (j + 0.5)
             if row["status"] != "ok" or pd.isna(row["median_ns"]):
@@ -347,10 +347,10 @@ def thread_plot(data: ReportData) -> Figure:
     cases = list(rows.groupby("case", sort=False))
     figure, axes_list = panel_grid(len(cases), 3, 3.0)
     for (case, panel), axes in zip(cases, axes_list):
-        for label, line in panel.groupby("label"):
+        for label, line in panel.sort_values(["series", "run_order"]).groupby("label", sort=False):
             line = line.groupby("threads", as_index=False).agg(median_ns=("median_ns", "min"),
-                                                               series=("series", "first"), run_id=("run_id", "first"))
-            run = data.run_style(line["run_id"].iloc[0])
+                                                               series=("series", "first"), run_order=("run_order", "first"))
+            run = int(line["run_order"].iloc[0])
             axes.plot(line["threads"], line["median_ns"].iloc[0] / line["median_ns"], label=label,
                       color=data.colors[line["series"].iloc[0]], linestyle=LINESTYLES[run % len(LINESTYLES)],
                       marker=MARKERS[run % len(MARKERS)], markersize=4)
@@ -384,7 +384,7 @@ def accuracy_plot(data: ReportData) -> Figure:
     exact = (finite.max() if not finite.empty else 100.0) + 15
     for ((case, threads), panel), axes in zip(panels, axes_list):
         for _, row in panel.iterrows():
-            run = data.run_style(row["run_id"])
+            run = int(row["run_order"])
             snr = row["accuracy_db"] if np.isfinite(row["accuracy_db"]) else exact
             axes.scatter(row["median_ns"], snr, color=data.colors[row["series"]], label=row["label"],
                          marker=MARKERS[run % len(MARKERS)], s=36, zorder=3)
@@ -424,7 +424,7 @@ def samples_plot(data: ReportData) -> Figure:
     rng = np.random.default_rng(0)  # jitter only; fixed so the same results draw the same picture
     for (case, panel), axes in zip(cases, axes_list):
         distributions, names, colors = [], [], []
-        for _, row in panel.sort_values(["series", "threads", "run_label"]).iterrows():
+        for _, row in panel.sort_values(["series", "threads", "run_order"]).iterrows():
             name = row_label(data, row, with_threads)
             distributions.append(np.asarray(row["samples_ns"], dtype=float))
             names.append(f"{name}  (n={len(row['samples_ns'])})")
