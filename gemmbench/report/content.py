@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
@@ -37,7 +38,7 @@ class Table:
 
 
 @dataclass(frozen=True)
-class Warning:
+class ReportWarning:
     level: str  # 'error', 'warn' or 'info'
     text: str
     details: list[str] = field(default_factory=list)
@@ -104,25 +105,25 @@ def describe_case(row: pd.Series) -> str:
 # ---- warnings --------------------------------------------------------------------------------
 
 
-def warnings(data: ReportData) -> list[Warning]:
+def warnings(data: ReportData) -> list[ReportWarning]:
     frame = data.frame
-    found = [Warning("error", f"Run {run.label} is partial: its file ({run.file}) says complete=false — the run "
-                              f"was interrupted or is still going; {run.rows} rows are in it.")
+    found = [ReportWarning("error", f"Run {run.label} is partial: its file ({run.file}) says complete=false — "
+                                    f"the run was interrupted or is still going; {run.rows} rows are in it.")
              for run in data.runs if not run.complete]
     found += _grouped(failed_rows(frame), "error", data)
     found += _grouped(not_run_rows(frame), "info", data)
     found += _noisy(data)
     if frame["feature_key"].nunique() > 1:
-        found.append(Warning("warn", "These results come from different CPUs or ISA flag sets ("
+        found.append(ReportWarning("warn", "These results come from different CPUs or ISA flag sets ("
                              + "; ".join(sorted(set(frame["feature_key"].dropna()))) + "): speed-ups are computed "
                              "within each run only; compare absolute times across machines with care."))
     if not frame.empty and data.ok["baseline_ns"].notna().sum() == 0:
-        found.append(Warning("warn", f"The baseline {data.baseline} has no timed rows here, so speed-ups and "
+        found.append(ReportWarning("warn", f"The baseline {data.baseline} has no timed rows here, so speed-ups and "
                                      "pay-offs are blank; pick another with --baseline."))
     return found
 
 
-def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[Warning]:
+def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[ReportWarning]:
     """One line per run, backend:variant and status; the first message stands for the others."""
     found = []
     for (status, series), group in rows.groupby(["status", "series"], sort=True):
@@ -131,19 +132,19 @@ def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[Warning]:
         messages = list(dict.fromkeys(group["message"].fillna("")))
         reason = messages[0] + (f" (and {len(messages) - 1} other messages)" if len(messages) > 1 else "")
         severity = "warn" if status == "unavailable" else level
-        found.append(Warning(severity, f"{series} {status} on {len(group)} row(s){where}: {reason}",
+        found.append(ReportWarning(severity, f"{series} {status} on {len(group)} row(s){where}: {reason}",
                              [f"cases: {_cases(group['case'])}"]))
     return found
 
 
-def _noisy(data: ReportData) -> list[Warning]:
+def _noisy(data: ReportData) -> list[ReportWarning]:
     timed = data.ok
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
     details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
                for row in noisy.sort_values("cv", ascending=False).itertuples()]
-    return [Warning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
+    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
                             f"{100 * NOISY_CV:.0f}%): their medians are less certain — see the sample distributions.",
                     details)]
 
@@ -151,7 +152,7 @@ def _noisy(data: ReportData) -> list[Warning]:
 # ---- tables ----------------------------------------------------------------------------------
 
 
-def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, callable]]:
+def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, Callable[[pd.Series], Cell]]]:
     """(column, row -> Cell) for one case's table; columns no row of it fills are left out."""
     columns = [
         (Column("backend:variant", "backend and the kernel variant actually run; hover for the detail", False),
@@ -213,7 +214,8 @@ def _payoff(row: pd.Series) -> Cell:
     if row["is_baseline"] is True:
         return Cell("baseline", "")
     if not is_missing(row["payoff_calls"]):
-        return Cell(f"{row['payoff_calls']:,.0f} calls", repr(float(row["payoff_calls"])))
+        calls = row["payoff_calls"]
+        return Cell(f"{calls:,.0f} call" + ("" if calls == 1 else "s"), repr(float(calls)))
     if not is_missing(row["speedup"]) and row["speedup"] <= 1:
         return Cell("never", "1e308", title="not faster than the baseline: the preparation is never paid back")
     return Cell("")
@@ -249,7 +251,8 @@ def overview(data: ReportData) -> Table:
     rows = []
     frame = data.frame
     case_order = {case: i for i, case in enumerate(dict.fromkeys(frame["case"]))}
-    timed = data.ok.sort_values(["case", "threads", "run_order"], key=lambda c: c.map(case_order) if c.name == "case" else c)
+    timed = data.ok.sort_values(["case", "threads", "run_order"],
+                                key=lambda column: column.map(case_order) if column.name == "case" else column)
     for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False):
         best = group.loc[group["median_ns"].idxmin()]
         all_rows = frame[(frame["run_label"] == run) & (frame["case"] == case) & (frame["threads"] == threads)]

@@ -27,7 +27,6 @@ LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx")
 MARKERS = ("o", "s", "^", "D")
 GRID = {"color": "#d0d0d0", "linewidth": 0.6}
-SPARSE_WIN = 1.2  # a break-even is marked only for lines this much faster than the baseline at the lowest density
 
 
 class NoPlotData(Exception):
@@ -74,8 +73,9 @@ def case_title(data: ReportData, case: str, threads=None) -> str:
 def nice_log_ticks(low: float, high: float, most: int = 7) -> list[float]:
     """Three to `most` readable tick values between low and high for a log axis."""
     exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    mantissa_sets = ((1,), (1, 2, 5), (1, 3), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
     candidates = [[float(f"{m * 10.0 ** e:.6g}") for e in exponents for m in mantissas if low <= m * 10.0 ** e <= high]
-                  for mantissas in ((1,), (1, 2, 5), (1, 3), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))]
+                  for mantissas in mantissa_sets]
     decades = candidates[0]
     if len(decades) > most:
         return decades[::math.ceil(len(decades) / most)]
@@ -229,22 +229,24 @@ def sweep_plot(data: ReportData) -> Figure:
 
 
 def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
-    base = None
-    lines = {}
+    lines, bases = {}, {}  # label -> (run, quartiles by x); run -> the baseline's quartiles by x
     for label, rows in sweep.rows.sort_values(["series", "run_order"]).groupby("label", sort=False):
         rows = rows.sort_values(sweep.x)
         first = rows.iloc[0]
         run = int(first["run_order"])
         axes.plot(rows[sweep.x], rows["median_ns"], label=label, color=data.colors[first["series"]],
                   linestyle=LINESTYLES[run % len(LINESTYLES)], marker=MARKERS[run % len(MARKERS)], markersize=4)
-        lines[label] = rows.groupby(sweep.x)["median_ns"].min()
+        quartiles = rows.groupby(sweep.x)[["q1_ns", "median_ns", "q3_ns"]].min()
+        lines[label] = (run, quartiles)
         if first["backend"] == data.baseline.partition(":")[0]:
-            base = base if base is not None else lines[label]
+            bases.setdefault(run, quartiles)
     axes.set_xscale("log")
     log_time_axis(axes, "y")
     if sweep.x == "density":
         log_axis(axes, "x", lambda v: f"{v:g}")
-        mark_break_even(axes, lines, base)
+        for run, line in lines.values():
+            if run in bases and line is not bases[run]:
+                mark_break_even(axes, line, bases[run])
     else:
         log_axis(axes, "x", lambda v: f"{v:,.0f}", most=5)
         label_cases(axes, sweep.rows)
@@ -254,22 +256,23 @@ def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
     axes.grid(which="major", **GRID)
 
 
-def mark_break_even(axes: Axes, lines: dict[str, pd.Series], base: pd.Series | None) -> None:
-    """Where a line that beats the baseline when sparse loses to it when dense crosses it."""
-    if base is None:
+def mark_break_even(axes: Axes, line: pd.DataFrame, base: pd.DataFrame) -> None:
+    """Mark where a kernel that beats the baseline when sparse, and loses when dense, crosses it.
+
+    Both ends must be clear beyond the interquartile ranges, and the kernel itself must get faster as
+    density drops: two dense backends whose lines cross in the noise have no break-even."""
+    shared = line.index.intersection(base.index)
+    if len(shared) < 2:
         return
-    for label, line in lines.items():
-        shared = line.index.intersection(base.index)
-        if line is base or len(shared) < 2:
-            continue
-        ratio = (line[shared] / base[shared]).to_numpy()
-        if not (ratio[0] < 1 / SPARSE_WIN and ratio[-1] > 1):  # a crossing of noise between equals says nothing
-            continue
-        x = crossing(np.asarray(shared, dtype=float), line[shared].to_numpy(), base[shared].to_numpy())
-        if x is not None:
-            axes.axvline(x, color="#555", linestyle=":", linewidth=1)
-            axes.annotate(f"break-even ≈ {x:.2g}", (x, 0.97), xycoords=("data", "axes fraction"),
-                          xytext=(3, 0), textcoords="offset points", va="top", fontsize="x-small")
+    line, base = line.loc[shared], base.loc[shared]
+    sparse, dense = shared[0], shared[-1]
+    clear = (line.at[sparse, "q3_ns"] < base.at[sparse, "q1_ns"] and line.at[dense, "q1_ns"] > base.at[dense, "q3_ns"]
+             and line.at[sparse, "q3_ns"] < line.at[dense, "q1_ns"])
+    x = crossing(np.asarray(shared, dtype=float), line["median_ns"].to_numpy(), base["median_ns"].to_numpy())
+    if clear and x is not None:
+        axes.axvline(x, color="#555", linestyle=":", linewidth=1)
+        axes.annotate(f"break-even ≈ {x:.2g}", (x, 0.97), xycoords=("data", "axes fraction"),
+                      xytext=(3, 0), textcoords="offset points", va="top", fontsize="x-small")
 
 
 def label_cases(axes: Axes, rows: pd.DataFrame) -> None:
@@ -287,7 +290,8 @@ def isa_plot(data: ReportData) -> Figure:
     rows = data.frame[(data.frame["isa"] != "") & data.frame["case"].notna()]
     if rows.empty:
         raise NoPlotData("no row names an ISA level (the isa column is empty: no ISA-specific variants ran)")
-    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False) if panel["isa"].nunique() > 1]
+    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False)
+              if panel["isa"].nunique() > 1]
     if not panels:
         raise NoPlotData("no case ran at two or more ISA levels")
     figure, axes_list = panel_grid(len(panels), 2, 3.2)
@@ -348,8 +352,8 @@ def thread_plot(data: ReportData) -> Figure:
     figure, axes_list = panel_grid(len(cases), 3, 3.0)
     for (case, panel), axes in zip(cases, axes_list):
         for label, line in panel.sort_values(["series", "run_order"]).groupby("label", sort=False):
-            line = line.groupby("threads", as_index=False).agg(median_ns=("median_ns", "min"),
-                                                               series=("series", "first"), run_order=("run_order", "first"))
+            line = line.groupby("threads", as_index=False).agg(
+                median_ns=("median_ns", "min"), series=("series", "first"), run_order=("run_order", "first"))
             run = int(line["run_order"].iloc[0])
             axes.plot(line["threads"], line["median_ns"].iloc[0] / line["median_ns"], label=label,
                       color=data.colors[line["series"].iloc[0]], linestyle=LINESTYLES[run % len(LINESTYLES)],
