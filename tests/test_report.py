@@ -352,3 +352,18 @@ def test_crossing_interpolates_in_log_space():
     x = np.array([0.1, 1.0])
     assert plots.crossing(x, np.array([1.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(math.sqrt(0.1))
     assert plots.crossing(x, np.array([1.0, 2.0]), np.array([10.0, 10.0])) is None
+
+
+def test_a_file_with_only_the_required_columns_renders(tmp_path):
+    """A file holding only the required columns (as an older schema reads): blank cells, no crash.
+
+    The rows are written by hand because no run of this version leaves columns out."""
+    results = ResultsFile(tmp_path / "old.parquet", RunInfo("r1", "s", "2026-01-01T00:00:00+00:00"))
+    base = {"run_id": "r1", "suite": "s", "case": "a", "status": "ok"}
+    results.add([{**base, "backend": "numpy", "variant": "matmul", "median_ns": 12.0, "samples_ns": [11.0, 12.0, 13.0]},
+                 {**base, "backend": "other", "variant": "x", "median_ns": 10.0, "samples_ns": [9.0, 10.0, 10.5]}])
+    results.close()
+    loaded = report_data.load([tmp_path / "old.parquet"])
+    assert loaded.frame.set_index("backend").at["other", "speedup"] == pytest.approx(1.2)
+    assert plots.draw("speedup", loaded).get_axes() and plots.draw("samples", loaded).get_axes()
+    assert 'id="case-a"' in render_html(loaded)

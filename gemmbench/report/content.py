@@ -253,7 +253,7 @@ def overview(data: ReportData) -> Table:
     case_order = {case: i for i, case in enumerate(dict.fromkeys(frame["case"]))}
     timed = data.ok.sort_values(["case", "threads", "run_order"],
                                 key=lambda column: column.map(case_order) if column.name == "case" else column)
-    for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False):
+    for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False, dropna=False):
         best = group.loc[group["median_ns"].idxmin()]
         all_rows = frame[(frame["run_label"] == run) & (frame["case"] == case) & (frame["threads"] == threads)]
         cells = [Cell(case, case), Cell(case_shape(best)),

@@ -169,7 +169,8 @@ def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
         is_base &= frame["variant"] == variant
     keys = ["run_id", "case", "threads"]
     # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
-    base = frame[is_base].groupby(keys)["median_ns"].min().rename("baseline_ns")
+    # dropna=False: files of older schemas may lack threads, and their rows still have a baseline
+    base = frame[is_base].groupby(keys, dropna=False)["median_ns"].min().rename("baseline_ns")
     frame = frame.join(base, on=keys)
     frame["is_baseline"] = is_base & (frame["median_ns"] == frame["baseline_ns"])
     frame["speedup"] = frame["baseline_ns"] / frame["median_ns"]

@@ -142,7 +142,7 @@ def speedup_plot(data: ReportData) -> Figure:
     rows = ok[ok["baseline_ns"].notna() & ~ok["is_baseline"]]
     if rows.empty:
         raise NoPlotData(f"only the baseline {data.baseline} was timed: there is no other backend to compare")
-    groups = list(rows.groupby(["case", "threads"], sort=False))
+    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
     bars = len(rows) + len(groups)
     figure = new_figure(0.28 * bars + 1.2)
     axes = figure.subplots()
@@ -290,7 +290,7 @@ def isa_plot(data: ReportData) -> Figure:
     rows = data.frame[(data.frame["isa"] != "") & data.frame["case"].notna()]
     if rows.empty:
         raise NoPlotData("no row names an ISA level (the isa column is empty: no ISA-specific variants ran)")
-    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False)
+    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False, dropna=False)
               if panel["isa"].nunique() > 1]
     if not panels:
         raise NoPlotData("no case ran at two or more ISA levels")
@@ -379,10 +379,10 @@ def accuracy_plot(data: ReportData) -> Figure:
     keys = ["run_id", "case", "threads"]
     wanted = ok.set_index(keys).index.isin(ok[special].set_index(keys).index)
     rows = ok[wanted & ok["accuracy_db"].notna()]
-    rows = rows[rows.groupby(["case", "threads"])["label"].transform("nunique") > 1]
+    rows = rows[rows.groupby(["case", "threads"], dropna=False)["label"].transform("nunique") > 1]
     if rows.empty:
         raise NoPlotData("no int8 or sparse case has two or more timed backends or variants to compare")
-    panels = list(rows.groupby(["case", "threads"], sort=False))
+    panels = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
     figure, axes_list = panel_grid(len(panels), 2, 3.4)
     finite = rows["accuracy_db"][np.isfinite(rows["accuracy_db"])]
     exact = (finite.max() if not finite.empty else 100.0) + 15
