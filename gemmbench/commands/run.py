@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="list every row, skipped and unavailable ones too")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the path of the results file")
+    parser.add_argument("--report", action="store_true",
+                        help="then write the HTML report to reports/<results name>.html and print its path")
 
 
 def parse_selections(values: list[str] | None) -> tuple[Selection, ...] | None:
@@ -134,12 +136,14 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(number, signal.SIG_IGN)
         if stop.outcome is None:
             raise
-        report(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
+        print_outcome(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
         print(f"gemmbench: {stop}; {len(stop.outcome.rows)} completed rows are saved in "
               f"{stop.outcome.path}, marked partial; finish with: gemmbench run --resume {stop.outcome.path}",
               file=sys.stderr)
         return 128 + stop.signum
-    report(outcome, args.quiet, "results: ", args.verbose)
+    print_outcome(outcome, args.quiet, "results: ", args.verbose)
+    if args.report:
+        render_report(outcome, args.quiet)
     return outcome.exit_status
 
 
@@ -160,10 +164,16 @@ def _resume(args: argparse.Namespace):
     return resume_run(args.resume, args.out, args.suite, args.progress)
 
 
-def report(outcome, quiet: bool, label: str, verbose: bool = False) -> None:
+def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> None:
     if not quiet:
         print(summary(outcome.rows, verbose))
         print()
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
+
+
+def render_report(outcome, quiet: bool) -> None:
+    from gemmbench.report.html import write_report
+
+    print(("" if quiet else "report: ") + str(write_report([outcome.path])))

@@ -1,0 +1,40 @@
+"""gemmbench plot RESULTS... --kind K -o FILE.png|svg: one of the report's figures on its own."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gemmbench.commands.report import add_baseline
+from gemmbench.errors import UsageError
+from gemmbench.report.plots import KINDS
+
+NAME = "plot"
+HELP = "draw one kind of plot of results files or directories to a PNG or SVG file"
+FORMATS = ("png", "svg")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", help="parquet results files, or directories searched for them")
+    parser.add_argument("-k", "--kind", required=True, choices=list(KINDS),
+                        help="; ".join(f"{k.name}: {k.title.lower()}" for k in KINDS.values()))
+    parser.add_argument("-o", "--out", required=True, type=Path, help="image file to write: .png or .svg")
+    add_baseline(parser)
+    parser.add_argument("--dpi", type=int, default=150, help="resolution of a PNG (default: 150)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gemmbench.report import data, plots
+    from gemmbench.report.html import write_bytes_atomic
+
+    fmt = args.out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
+    results = data.load(args.results, args.baseline)
+    try:
+        figure = plots.draw(args.kind, results, titled=True)
+    except plots.NoPlotData as reason:
+        raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
+    write_bytes_atomic(args.out, plots.render(figure, fmt, args.dpi))
+    print(args.out)
+    return 0

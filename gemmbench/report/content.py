@@ -1,0 +1,266 @@
+"""What the report says, as plain data for the template: warnings, the overview, per-case tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from gemmbench.report.data import ReportData, failed_rows, not_run_rows, time_text
+from gemmbench.textable import is_missing
+from gemmbench.timing import NOISY_CV
+
+CASE_LIST_LIMIT = 6  # cases named in one warning line before '…'
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    sort: str = ""  # what the column sorts by ('' sorts last)
+    css: str = ""
+    title: str = ""  # shown on hover
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    title: str  # what it means, shown on hover
+    numeric: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[Column]
+    rows: list[list[Cell]]
+    row_css: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    level: str  # 'error', 'warn' or 'info'
+    text: str
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CaseSection:
+    name: str
+    anchor: str
+    description: str
+    table: Table
+
+
+# ---- formatting ------------------------------------------------------------------------------
+
+
+def _num(value, spec: str, suffix: str = "") -> Cell:
+    if is_missing(value):
+        return Cell("")
+    return Cell(format(value, spec) + suffix, repr(float(value)))
+
+
+def _time(ns) -> Cell:
+    return Cell("") if is_missing(ns) else Cell(time_text(ns), repr(float(ns)))
+
+
+def _snr(db) -> Cell:
+    if is_missing(db):
+        return Cell("")
+    if math.isinf(db):
+        return Cell("exact", "1e308", title="no difference from the float64 reference")
+    return Cell(f"{db:.1f}", repr(float(db)))
+
+
+def _cases(cases: pd.Series) -> str:
+    names = list(dict.fromkeys(cases))
+    shown = ", ".join(names[:CASE_LIST_LIMIT])
+    return shown + (f", … ({len(names)} cases)" if len(names) > CASE_LIST_LIMIT else "")
+
+
+def anchor(text: str) -> str:
+    return "case-" + "".join(c if c.isalnum() or c in "_-" else "-" for c in text).strip("-")
+
+
+def case_shape(row: pd.Series) -> str:
+    """gemv · 1152×384 · float32 · 16x1@0.1 (density 0.100)"""
+    if is_missing(row["op"]) or is_missing(row["m"]):
+        return ""
+    shape = f"{int(row['m'])}×{int(row['k'])}" + (f", n={int(row['n'])}" if row["n"] and row["n"] > 1 else "")
+    sparse = f"{row['sparsity']} (density {row['density']:.3f})" if row["sparsity"] else "dense"
+    return " · ".join([row["op"], shape, row["dtype"], sparse])
+
+
+def describe_case(row: pd.Series) -> str:
+    """The shape, then the work: 0.885 MFLOP dense-equivalent · 1.78 MB"""
+    parts = [case_shape(row)] if case_shape(row) else []
+    if not is_missing(row["flops"]):
+        parts.append(f"{row['flops'] / 1e6:.3g} MFLOP dense-equivalent")
+    if not is_missing(row["bytes"]):
+        parts.append(f"{row['bytes'] / 1e6:.3g} MB")
+    return " · ".join(parts)
+
+
+# ---- warnings --------------------------------------------------------------------------------
+
+
+def warnings(data: ReportData) -> list[ReportWarning]:
+    frame = data.frame
+    found = [ReportWarning("error", f"Run {run.label} is partial: its file ({run.file}) says complete=false — "
+                                    f"the run was interrupted or is still going; {run.rows} rows are in it.")
+             for run in data.runs if not run.complete]
+    found += _grouped(failed_rows(frame), "error", data)
+    found += _grouped(not_run_rows(frame), "info", data)
+    found += _noisy(data)
+    if frame["feature_key"].nunique() > 1:
+        found.append(ReportWarning("warn", "These results come from different CPUs or ISA flag sets ("
+                             + "; ".join(sorted(set(frame["feature_key"].dropna()))) + "): speed-ups are computed "
+                             "within each run only; compare absolute times across machines with care."))
+    if not frame.empty and data.ok["baseline_ns"].notna().sum() == 0:
+        found.append(ReportWarning("warn", f"The baseline {data.baseline} has no timed rows here, so speed-ups and "
+                                     "pay-offs are blank; pick another with --baseline."))
+    return found
+
+
+def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[ReportWarning]:
+    """One line per run, backend:variant and status; the first message stands for the others."""
+    found = []
+    for (status, series), group in rows.groupby(["status", "series"], sort=True):
+        runs = list(dict.fromkeys(group.sort_values("run_order")["run_label"]))
+        where = f" in run{'s' if len(runs) > 1 else ''} {', '.join(runs)}" if data.several_runs else ""
+        messages = list(dict.fromkeys(group["message"].fillna("")))
+        reason = messages[0] + (f" (and {len(messages) - 1} other messages)" if len(messages) > 1 else "")
+        severity = "warn" if status == "unavailable" else level
+        found.append(ReportWarning(severity, f"{series} {status} on {len(group)} row(s){where}: {reason}",
+                             [f"cases: {_cases(group['case'])}"]))
+    return found
+
+
+def _noisy(data: ReportData) -> list[ReportWarning]:
+    timed = data.ok
+    noisy = timed[timed["noisy"].fillna(False).astype(bool)]
+    if noisy.empty:
+        return []
+    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
+               for row in noisy.sort_values("cv", ascending=False).itertuples()]
+    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
+                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — see the sample distributions.",
+                    details)]
+
+
+# ---- tables ----------------------------------------------------------------------------------
+
+
+def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, Callable[[pd.Series], Cell]]]:
+    """(column, row -> Cell) for one case's table; columns no row of it fills are left out."""
+    columns = [
+        (Column("backend:variant", "backend and the kernel variant actually run; hover for the detail", False),
+         lambda r: Cell(r["series"], r["series"], title=r["detail"] if isinstance(r["detail"], str) else "")),
+        (Column("ISA", "ISA level the variant's code targets", False), lambda r: Cell(r["isa"], r["isa"]))
+        if (frame["isa"] != "").any() else None,
+        (Column("precision", "arithmetic the correctness gate judged", False),
+         lambda r: Cell(r["precision"] if isinstance(r["precision"], str) else ""))
+        if (frame["precision"].fillna(frame["dtype"]) != frame["dtype"]).any() else None,
+        (Column("threads", "threads requested"), lambda r: _num(r["threads"], ".0f")),
+        (Column("run", "which run (host and run id in the header)", False), lambda r: Cell(r["run_label"]))
+        if data.several_runs else None,
+        (Column("status", "ok, wrong, error, crashed, timeout, unavailable, skipped", False),
+         lambda r: Cell(r["status"], css=f"status-{r['status']}",
+                        title=r["message"] if isinstance(r["message"], str) else "")),
+        (Column("median", "median time per call, Python call included"), lambda r: _time(r["median_ns"])),
+        (Column("min", "fastest sample, per call"), lambda r: _time(r["min_ns"])),
+        (Column("IQR", "interquartile range of the samples"), lambda r: _time(r["iqr_ns"])),
+        (Column("cv", "coefficient of variation (std/mean); above 10% the row is noisy"),
+         lambda r: _cv(r["cv"], r["noisy"])),
+        (Column("native", "median time per call measured inside native code"), lambda r: _time(r["native_median_ns"]))
+        if frame["native_median_ns"].notna().any() else None,
+        (Column("overhead", "call overhead: median minus native median, what the Python call costs"),
+         lambda r: _time(r["overhead_ns"])) if frame["native_median_ns"].notna().any() else None,
+        (Column("GFLOP/s", "dense-equivalent operations (2·m·k·n) per second"), lambda r: _num(r["gflops"], ".3g")),
+        (Column("useful GFLOP/s", "operations on stored weights only, per second"),
+         lambda r: _num(r["useful_gflops"], ".3g")) if (frame["density"].fillna(1) < 1).any() else None,
+        (Column("GB/s", "dense-equivalent bytes of weights, input and output per second"),
+         lambda r: _num(r["gbps"], ".3g")),
+        (Column("speed-up", f"{data.baseline} median ÷ this median, same case, threads and run"),
+         _speedup),
+        (Column("max |err|", "largest absolute difference from the float64 reference"),
+         lambda r: _num(r["max_abs_err"], ".2g")),
+        (Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), lambda r: _num(r["rel_err"], ".2g")),
+        (Column("SNR dB", "20·log10(‖ref‖ / ‖out − ref‖)"), lambda r: _snr(r["accuracy_db"])),
+        (Column("prepare", "untimed preparation: packing, conversion, quantization"), lambda r: _time(r["prepare_ns"])),
+        (Column("pays off after", f"calls until the preparation is paid back by the time saved per call "
+                                  f"against {data.baseline}: prepare ÷ (baseline median − median)"), _payoff),
+        (Column("note", "why the status is what it is", False), _note),
+    ]
+    return [c for c in columns if c is not None]
+
+
+def _cv(cv, noisy) -> Cell:
+    cell = _num(None if is_missing(cv) else 100 * cv, ".0f", "%")
+    return Cell(cell.text, cell.sort, "noisy" if noisy is True else "")
+
+
+def _speedup(row: pd.Series) -> Cell:
+    s = row["speedup"]
+    if is_missing(s):
+        return Cell("")
+    # Coloured only when the row's whole interquartile span is on one side of 1x: noise stays grey.
+    css = "faster" if row["speedup_lo"] > 1 else "slower" if row["speedup_hi"] < 1 else ""
+    return Cell(f"{s:.2f}×", repr(float(s)), css, f"IQR span {row['speedup_lo']:.2f}×–{row['speedup_hi']:.2f}×")
+
+
+def _payoff(row: pd.Series) -> Cell:
+    if row["is_baseline"] is True:
+        return Cell("baseline", "")
+    if not is_missing(row["payoff_calls"]):
+        calls = row["payoff_calls"]
+        return Cell(f"{calls:,.0f} call" + ("" if calls == 1 else "s"), repr(float(calls)))
+    if not is_missing(row["speedup"]) and row["speedup"] <= 1:
+        return Cell("never", "1e308", title="not faster than the baseline: the preparation is never paid back")
+    return Cell("")
+
+
+def _note(row: pd.Series) -> Cell:
+    message = row["message"] if isinstance(row["message"], str) else ""
+    return Cell(message[:160], message, title=message if len(message) > 160 else "")
+
+
+def case_sections(data: ReportData) -> list[CaseSection]:
+    sections = []
+    for case, rows in data.frame.groupby("case", sort=False):
+        columns = _case_columns(data, rows)
+        rows = rows.sort_values(["threads", "backend", "variant", "run_order"], na_position="last")
+        table = Table([c for c, _ in columns], [[make(r) for _, make in columns] for _, r in rows.iterrows()],
+                      [f"status-{status}" for status in rows["status"]])
+        described = rows[rows["op"].notna()]
+        sections.append(CaseSection(case, anchor(case), describe_case(described.iloc[0]) if len(described) else "",
+                                    table))
+    return sections
+
+
+def overview(data: ReportData) -> Table:
+    """The fastest timed row of each case (per thread count and run), with its speed-up."""
+    columns = [Column("case", "case name", False), Column("shape", "op, m×k, dtype, sparsity", False),
+               Column("threads", "threads requested")]
+    columns += [Column("run", "which run", False)] if data.several_runs else []
+    columns += [Column("fastest", "fastest timed backend:variant", False),
+                Column("median", "its median time per call"), Column("GFLOP/s", "dense-equivalent GFLOP/s"),
+                Column(f"vs {data.baseline}", "its speed-up over the baseline"),
+                Column("timed", "rows timed of rows in this case")]
+    rows = []
+    frame = data.frame
+    case_order = {case: i for i, case in enumerate(dict.fromkeys(frame["case"]))}
+    timed = data.ok.sort_values(["case", "threads", "run_order"],
+                                key=lambda column: column.map(case_order) if column.name == "case" else column)
+    for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False, dropna=False):
+        best = group.loc[group["median_ns"].idxmin()]
+        all_rows = frame[(frame["run_label"] == run) & (frame["case"] == case) & (frame["threads"] == threads)]
+        cells = [Cell(case, case), Cell(case_shape(best)),
+                 _num(threads, ".0f")]
+        cells += [Cell(run)] if data.several_runs else []
+        cells += [Cell(best["series"], title=best["detail"] if isinstance(best["detail"], str) else ""),
+                  _time(best["median_ns"]), _num(best["gflops"], ".3g"), _speedup(best),
+                  Cell(f"{len(group)} / {len(all_rows)}", repr(len(group)))]
+        rows.append(cells)
+    return Table(columns, rows)

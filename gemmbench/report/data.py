@@ -1,0 +1,240 @@
+"""Results prepared for plots and the report: labels, quartiles, baseline speed-ups, pay-off, runs.
+
+Everything derived here is computed from stored columns; nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from gemmbench.backend import ISA_LEVELS
+from gemmbench.errors import UsageError
+from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
+from gemmbench.textable import duration
+
+DEFAULT_BASELINE = "numpy"
+# The CPU flags that decide which kernels can run, in the order a reader scans them.
+KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
+NOT_RUN_STATUSES = ("unavailable", "skipped")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as the report's header shows it: where, when, with what."""
+
+    run_id: str
+    label: str  # short name used in legends and tables when several runs are shown
+    suite: str
+    file: str
+    started: str
+    complete: bool
+    rows: int
+    hosts: str
+    cpu_model: str
+    flags_present: tuple[str, ...]
+    flags_missing: tuple[str, ...]
+    cores: str
+    threads: str
+    cpus: str
+    blas: str
+    compiler: str
+    os: str
+    versions: str
+    git_sha: str
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Every row of the results given, with the derived columns plots and tables use."""
+
+    frame: pd.DataFrame
+    runs: tuple[RunSummary, ...]
+    baseline: str  # 'backend' or 'backend:variant'
+    colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
+
+    @property
+    def several_runs(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """Timed rows: status ok and a median."""
+        frame = self.frame
+        return frame[(frame["status"] == "ok") & frame["median_ns"].notna()]
+
+
+def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE) -> ReportData:
+    """Read result files (or directories of them) and prepare them for the report."""
+    files = _unique(result_files(paths))
+    frames, metas = [], []
+    for path in files:
+        frames.append(read_table(path).to_pandas().assign(file=str(path)))
+        metas.append(read_metadata(path))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if frame.empty:
+        raise UsageError(f"{', '.join(map(str, files))}: no result rows to report (the run saved none)")
+    return prepare(frame, [(str(f), m) for f, m in zip(files, metas)], baseline)
+
+
+def _unique(files: list[Path]) -> list[Path]:
+    seen, unique = set(), []
+    for path in files:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -> ReportData:
+    frame = frame.copy()
+    _check_baseline(frame, baseline)
+    labels = run_labels(frame)
+    frame["run_label"] = frame["run_id"].map(labels)
+    frame["run_order"] = frame["run_id"].map({run_id: i for i, run_id in enumerate(labels)})  # oldest file first
+    frame["series"] = frame["backend"] + ":" + frame["variant"].fillna("")
+    several = len(labels) > 1
+    frame["label"] = frame["series"] + (" @ " + frame["run_label"] if several else "")
+    frame["isa"] = frame["isa"].fillna("")
+    frame["weights"] = frame["m"] * frame["k"]
+    frame["overhead_ns"] = frame["median_ns"] - frame["native_median_ns"]
+    quartiles = [_quartiles(s) for s in frame["samples_ns"]]
+    frame["q1_ns"] = [q[0] for q in quartiles]
+    frame["q3_ns"] = [q[1] for q in quartiles]
+    frame["accuracy_db"] = [_snr(s, r) for s, r in zip(frame["snr_db"], frame["rel_err"])]
+    frame = _speedups(frame, baseline)
+    runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
+                 for run_id, label in labels.items())
+    return ReportData(frame, runs, baseline, _colors(frame["series"]))
+
+
+def _check_baseline(frame: pd.DataFrame, baseline: str) -> None:
+    backend, _, variant = baseline.partition(":")
+    if baseline == DEFAULT_BASELINE:
+        return  # the default may be absent; the report then says so instead of failing
+    present = sorted(set(frame["backend"]))
+    if backend not in present:
+        raise UsageError(f"--baseline {baseline}: no rows of backend '{backend}' in these results; "
+                         f"backends present: {', '.join(present)}")
+    variants = sorted(set(frame.loc[frame["backend"] == backend, "variant"].dropna()))
+    if variant and variant not in variants:
+        raise UsageError(f"--baseline {baseline}: backend '{backend}' has no variant '{variant}' in these "
+                         f"results; it has: {', '.join(variants)}")
+
+
+def run_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """run_id -> a short label: the run's token, with host and commit when those differ between runs."""
+    runs = frame.drop_duplicates("run_id")[["run_id", "host", "git_sha"]].fillna("")
+    hosts_differ = runs["host"].nunique() > 1
+    shas_differ = runs["git_sha"].nunique() > 1
+    labels = {}
+    for run_id, host, sha in runs.itertuples(index=False):
+        parts = [host] if hosts_differ else []
+        parts += [sha[:7]] if shas_differ else []
+        labels[run_id] = " ".join(parts + [run_id.rsplit("-", 1)[-1]])
+    if len(set(labels.values())) < len(labels):
+        return {run_id: run_id for run_id in labels}
+    return labels
+
+
+def _quartiles(samples) -> tuple[float, float]:
+    if samples is None or len(samples) == 0:
+        return math.nan, math.nan
+    q1, q3 = np.percentile(np.asarray(samples, dtype=np.float64), [25, 75])
+    return float(q1), float(q3)
+
+
+def _snr(snr_db, rel_err) -> float:
+    """SNR in dB from snr_db, else from rel_err; inf when the result was exact."""
+    if snr_db is not None and not pd.isna(snr_db):
+        return float(snr_db)
+    if rel_err is None or pd.isna(rel_err):
+        return math.nan
+    return math.inf if rel_err == 0 else -20 * math.log10(rel_err)
+
+
+def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Baseline median of the same run, case and threads; speed-up, its IQR span, and pay-off."""
+    backend, _, variant = baseline.partition(":")
+    timed = (frame["status"] == "ok") & frame["median_ns"].notna()
+    is_base = timed & (frame["backend"] == backend)
+    if variant:
+        is_base &= frame["variant"] == variant
+    keys = ["run_id", "case", "threads"]
+    # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
+    # dropna=False: files of older schemas may lack threads, and their rows still have a baseline
+    base = frame[is_base].groupby(keys, dropna=False)["median_ns"].min().rename("baseline_ns")
+    frame = frame.join(base, on=keys)
+    frame["is_baseline"] = is_base & (frame["median_ns"] == frame["baseline_ns"])
+    frame["speedup"] = frame["baseline_ns"] / frame["median_ns"]
+    frame["speedup_lo"] = frame["baseline_ns"] / frame["q3_ns"]
+    frame["speedup_hi"] = frame["baseline_ns"] / frame["q1_ns"]
+    saved = frame["baseline_ns"] - frame["median_ns"]
+    frame["payoff_calls"] = np.where(saved > 0, np.ceil(frame["prepare_ns"] / saved.where(saved > 0)), np.nan)
+    return frame
+
+
+def _colors(series: pd.Series) -> dict[str, str]:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    names = sorted(set(series))
+    palette = colormaps["tab10" if len(names) <= 10 else "tab20"].colors
+    return {name: to_hex(palette[i % len(palette)]) for i, name in enumerate(names)}
+
+
+def _joined(values: pd.Series) -> str:
+    return ", ".join(sorted({str(v) for v in values.dropna() if str(v)}))
+
+
+def _run_summary(rows: pd.DataFrame, run_id: str, label: str, files: list[tuple[str, dict]]) -> RunSummary:
+    file, meta = next(((f, m) for f, m in files if m.get("run_id") == run_id),
+                      (_joined(rows["file"]), {}))
+    flags = set(" ".join(rows["cpu_flags"].dropna()).split())
+    threads = sorted({int(t) for t in rows["threads"].dropna()})
+    cpus = sorted({int(c) for value in rows["cpus"].dropna() for c in str(value).split(",") if c})
+    versions = ", ".join(f"{name} {_joined(rows[column])}" for name, column in
+                         (("gemmbench", "gemmbench_version"), ("numpy", "numpy_version"),
+                          ("Python", "python_version")) if _joined(rows[column]))
+    return RunSummary(
+        run_id=run_id, label=label, suite=_joined(rows["suite"]), file=file,
+        started=_when(meta.get("started") or rows["timestamp"].min()),
+        complete=bool(meta.get("complete", True)), rows=len(rows), hosts=_joined(rows["host"]),
+        cpu_model=_joined(rows["cpu_model"]),
+        flags_present=tuple(f for f in KEY_FLAGS if f in flags),
+        flags_missing=tuple(f for f in KEY_FLAGS if f not in flags),
+        cores=_joined(rows["cores"].astype("Int64")), threads=", ".join(map(str, threads)),
+        cpus=",".join(map(str, cpus)), blas=_joined(rows["blas"]), compiler=_joined(rows["compiler"]),
+        os=_joined(rows["os"]), versions=versions, git_sha=_joined(rows["git_sha"]))
+
+
+def _when(stamp) -> str:
+    try:
+        return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, TypeError):
+        return str(stamp)
+
+
+def isa_rank(level: str) -> int:
+    """Position of an ISA level in scalar < avx2 < avx512 < avx512vnni < amx; unknown levels last."""
+    return ISA_LEVELS.index(level) if level in ISA_LEVELS else len(ISA_LEVELS)
+
+
+def failed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"].isin(FAILED_STATUSES)]
+
+
+def not_run_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"].isin(NOT_RUN_STATUSES)]
+
+
+def time_text(ns) -> str:
+    """A duration for people: 523 ns, 12.3 µs, 4.56 ms."""
+    return duration(ns).replace(" us", " µs")

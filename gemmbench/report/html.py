@@ -1,0 +1,97 @@
+"""The self-contained HTML report: plots inlined as SVG data URIs, CSS and JS in the page, no network."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from gemmbench.report import content, plots
+from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
+
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class PlotSection:
+    name: str
+    title: str
+    description: str
+    image: str  # data: URI, '' when the kind had nothing to show
+    note: str  # why it is left out, '' when drawn
+
+
+def template_text() -> str:
+    """The Jinja2 template, read through the package so it is found from any kind of install."""
+    return resources.files("gemmbench.report").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
+
+
+def plot_sections(data: ReportData) -> list[PlotSection]:
+    sections = []
+    for kind in plots.KINDS.values():
+        try:
+            figure = plots.draw(kind.name, data)
+        except plots.NoPlotData as reason:
+            sections.append(PlotSection(kind.name, kind.title, kind.description, "", str(reason)))
+            continue
+        svg = base64.b64encode(plots.render(figure, "svg")).decode("ascii")
+        sections.append(PlotSection(kind.name, kind.title, kind.description, f"data:image/svg+xml;base64,{svg}", ""))
+    return sections
+
+
+def render_html(data: ReportData, title: str | None = None) -> str:
+    import jinja2
+
+    from gemmbench import __version__
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    suites = ", ".join(dict.fromkeys(run.suite for run in data.runs)) or "no runs"
+    return env.from_string(template_text()).render(
+        title=title or f"gemmbench report: {suites}",
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__, data=data, runs=data.runs, rows=len(data.frame), timed=len(data.ok),
+        warnings=content.warnings(data), overview=content.overview(data), plots=plot_sections(data),
+        cases=content.case_sections(data))
+
+
+def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
+    """reports/<results file name>.html for one run; named after the suites and newest run for several."""
+    if len(data.runs) == 1:
+        return folder / (Path(data.runs[0].file).stem + ".html")
+    suites = "+".join(dict.fromkeys(run.suite for run in data.runs))
+    newest = max(data.runs, key=lambda run: run.started)
+    return folder / f"{suites}-{len(data.runs)}runs-{newest.run_id}.html"
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    """Write beside `path`, then rename over it: nobody opens half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
+                 baseline: str = DEFAULT_BASELINE, title: str | None = None) -> Path:
+    """Read results (files or directories), write one self-contained HTML report, return its path."""
+    data = load(results, baseline)
+    path = Path(out) if out is not None else default_path(data)
+    write_bytes_atomic(path, render_html(data, title).encode("utf-8"))
+    return path

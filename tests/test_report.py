@@ -1,0 +1,380 @@
+"""The HTML report and the plots, from real runs through the real CLI."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
+from gemmbench.report import data as report_data
+from gemmbench.report import plots
+from gemmbench.report.html import TEMPLATE, render_html, template_text
+from gemmbench.results import ResultsFile, RunInfo, read_metadata
+from gemmbench.timing import statistics
+
+KINDS = list(plots.KINDS)
+
+
+def plugin_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))}
+
+
+def results_path(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.endswith(".parquet")).split("results: ")[-1]
+
+
+@pytest.fixture(scope="module")
+def quick_rich(tmp_path_factory) -> Path:
+    """A real run of quick.yaml with a second backend and ISA-level variants at 1 and 2 threads:
+    every plot kind has something to draw."""
+    out = tmp_path_factory.mktemp("quick_rich")
+    result = run_cli("run", "quick", "-o", out, "-q", "--backend", "numpy,test-good,test-isa", "--threads", "1,2",
+                     env=plugin_env())
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def troubled(tmp_path_factory) -> Path:
+    """A real run where rows go wrong, crash, raise, time out and are unavailable."""
+    out = tmp_path_factory.mktemp("troubled")
+    suite = out / "troubled.yaml"
+    suite.write_text(FAST_DEFAULTS.replace("timeout: 30", "timeout: 2") + "name: troubled\n"
+                     "backends: [numpy, test-wrong, test-segfault, test-raises, test-hang, test-broken-import]\n"
+                     "cases: [{name: small, m: 16, k: 8}]\n")
+    result = run_cli("run", suite, "-o", out, "-q", env=plugin_env())
+    assert result.returncode == 1, result.stderr
+    return Path(result.stdout.strip())
+
+
+class Page(HTMLParser):
+    """What the report's HTML references and shows."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.references: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.images: list[str] = []
+        self.ids: set[str] = set()
+        self.tags: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "data", "action", "srcset", "poster"):
+                self.references.append((tag, name, value or ""))
+            if name == "id":
+                self.ids.add(value)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def read_page(path: Path) -> tuple[str, Page]:
+    text = path.read_text(encoding="utf-8")
+    return text, Page(text)
+
+
+def assert_self_contained(page: Page) -> None:
+    for tag, attribute, value in page.references:
+        assert value.startswith(("data:", "#")), f"<{tag} {attribute}={value[:60]!r}> leaves the page"
+    assert "link" not in page.tags  # no external stylesheet
+    for src in page.images:
+        header, payload = src.split(",", 1)
+        assert header == "data:image/svg+xml;base64"
+        assert b"<svg" in base64.b64decode(payload)[:2000]
+
+
+def test_report_from_a_real_quick_run_embeds_every_plot(quick_rich, tmp_path):
+    out = tmp_path / "r.html"
+    result = run_cli("report", quick_rich, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert out.stat().st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))  # readable by others as the umask allows
+    text, page = read_page(out)
+    assert_self_contained(page)
+    assert {f"plot-{kind}" for kind in KINDS} <= page.ids
+    assert len(page.images) == len(KINDS) and "Left out" not in text
+    for case in ("gemv_small", "gru_b_recurrent", "gemm_small", "gemv_sparse"):
+        assert f'id="case-{case}"' in text
+    assert "numpy:matmul" in text and "test-isa:avx512" in text
+    row = report_data.load([quick_rich]).frame.iloc[0]
+    for header in (row["run_id"], row["cpu_model"], row["blas"], row["git_sha"], row["compiler"]):
+        assert f"<td>{header}</td>" in text, header
+
+
+def test_report_leaves_out_kinds_without_data_and_says_why(tmp_path):
+    result = run_cli("run", "quick", "-o", tmp_path, "-q", "--backend", "numpy")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "numpy.html"
+    assert run_cli("report", result.stdout.strip(), "-o", out).returncode == 0
+    text, page = read_page(out)
+    assert_self_contained(page)
+    assert "Left out: only the baseline numpy was timed" in text
+    assert "Left out: no case was run at several thread counts" in text
+    assert "Left out: no row names an ISA level" in text
+    assert len(page.images) == 2  # the size sweep and the sample distributions
+
+
+def test_failed_rows_render_with_warnings(troubled, tmp_path):
+    out = tmp_path / "t.html"
+    result = run_cli("report", troubled, "-o", out)
+    assert result.returncode == 0, result.stderr
+    text, page = read_page(out)
+    assert_self_contained(page)
+    warnings = text[text.index('id="warnings"'):text.index('id="runs"')]
+    assert "test-wrong:default wrong on 1 row(s): wrong result: relative error" in warnings
+    assert "test-segfault:crash crashed on 1 row(s): worker killed by SIGSEGV" in warnings
+    assert "test-raises:default error on 1 row(s): RuntimeError: deliberate failure in prepare" in warnings
+    assert "test-hang:default timeout on 1 row(s)" in warnings
+    assert "test-broken-import:default unavailable on 1 row(s): failed to load" in warnings
+    assert 'class="status-wrong"' in text and 'class="status-crashed"' in text
+
+
+def saved_rows(folder) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.ParquetFile(path).metadata.num_rows for path in folder.glob("*.parquet"))
+    except OSError:  # not there yet, or between two writes
+        return 0
+
+
+def test_a_partial_run_is_flagged(tmp_path):
+    """SIGTERM a real run after its first rows are saved: the file says complete=false, the report says so."""
+    suite = tmp_path / "partial.yaml"
+    suite.write_text(FAST_DEFAULTS + "name: partial\nbackends: [numpy, test-hang]\ncases: [{name: a, m: 8, k: 8}]\n")
+    process = subprocess.Popen([sys.executable, "-m", "gemmbench", "run", suite, "-o", tmp_path / "res", "-q"],
+                               cwd=ROOT, env=plugin_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not saved_rows(tmp_path / "res") and time.monotonic() < deadline:  # the file exists from the start
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    [path] = (tmp_path / "res").glob("*.parquet")
+    assert read_metadata(path)["complete"] is False
+    out = tmp_path / "p.html"
+    assert run_cli("report", path, "-o", out).returncode == 0
+    text = out.read_text()
+    assert "is partial: its file" in text and "complete=false" in text and "NO — partial run" in text
+
+
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_missing_and_corrupt_inputs_exit_2_naming_the_file(command, tmp_path):
+    extra = ["--kind", "samples", "-o", tmp_path / "x.png"] if command == "plot" else []
+    missing = run_cli(command, tmp_path / "nope.parquet", *extra)
+    assert missing.returncode == 2 and f"{tmp_path / 'nope.parquet'}: no such results file" in missing.stderr
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    bad = run_cli(command, corrupt, *extra)
+    assert bad.returncode == 2 and f"{corrupt}: not a readable parquet results file" in bad.stderr
+    assert "Traceback" not in missing.stderr + bad.stderr
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.html"))
+
+
+def test_unknown_baseline_is_refused(quick_rich, tmp_path):
+    result = run_cli("report", quick_rich, "--baseline", "nonesuch", "-o", tmp_path / "r.html")
+    assert result.returncode == 2
+    assert "--baseline nonesuch: no rows of backend 'nonesuch'" in result.stderr and "numpy" in result.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_plot_kind_renders_to_png(kind, quick_rich, tmp_path):
+    out = tmp_path / f"{kind}.png"
+    result = run_cli("plot", quick_rich, "--kind", kind, "-o", out, "--dpi", "60")
+    assert result.returncode == 0, result.stderr
+    payload = out.read_bytes()
+    assert payload.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(payload[16:20], "big"), int.from_bytes(payload[20:24], "big")
+    assert width == round(plots.WIDTH * 60) and height > 100
+
+
+def test_plot_svg_and_its_input_errors(quick_rich, tmp_path):
+    svg = tmp_path / "s.svg"
+    assert run_cli("plot", quick_rich, "--kind", "sweep", "-o", svg).returncode == 0
+    assert b"<svg" in svg.read_bytes()[:1000]
+    bad = run_cli("plot", quick_rich, "--kind", "sweep", "-o", tmp_path / "s.jpg")
+    assert bad.returncode == 2 and "s.jpg: unknown image format '.jpg'; use .png or .svg" in bad.stderr
+    single = run_cli("run", "quick", "-o", tmp_path, "-q", "--backend", "numpy")
+    none = run_cli("plot", single.stdout.strip(), "--kind", "threads", "-o", tmp_path / "t.png")
+    assert none.returncode == 2 and "no threads plot: no case was run at several thread counts" in none.stderr
+
+
+def test_run_with_report_leaves_the_html(tmp_path):
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(FAST_DEFAULTS + "name: tiny\nbackends: [numpy]\ncases: [{name: a, m: 8, k: 8}]\n")
+    result = run_cli("run", suite, "-o", "res", "--report", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report_line = result.stdout.strip().splitlines()[-1]
+    assert report_line.startswith("report: reports/tiny-") and report_line.endswith(".html")
+    text, page = read_page(tmp_path / report_line.removeprefix("report: "))
+    assert_self_contained(page)
+    assert 'id="case-a"' in text and "gemmbench report: tiny" in text
+    quiet = run_cli("run", suite, "-o", "res", "--report", "-q", cwd=tmp_path)
+    lines = quiet.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].endswith(".parquet") and (tmp_path / lines[1]).is_file()
+
+
+def test_several_runs_side_by_side(tmp_path):
+    paths = []
+    for _ in range(2):
+        result = run_cli("run", "quick", "-o", tmp_path / "res", "-q", "--backend", "numpy")
+        assert result.returncode == 0, result.stderr
+        paths.append(result.stdout.strip())
+    out = tmp_path / "both.html"
+    assert run_cli("report", tmp_path / "res", "-o", out).returncode == 0
+    text, page = read_page(out)
+    assert_self_contained(page)
+    loaded = report_data.load(paths)
+    assert len(loaded.runs) == 2 and len({run.label for run in loaded.runs}) == 2
+    for run in loaded.runs:
+        assert run.run_id in text and f"<th>{run.label}</th>" in text
+    assert set(loaded.frame["label"].str.split(" @ ").str[1]) == {run.label for run in loaded.runs}
+    assert "from 2 runs" in text
+
+
+def test_template_is_package_data():
+    """Found through importlib.resources, as from an installed package (the wheel test below checks shipping)."""
+    template = resources.files("gemmbench.report").joinpath("templates", TEMPLATE)
+    assert template.is_file() and "<!DOCTYPE html>" in template_text()
+
+
+def test_wheel_ships_the_template_and_every_data_file(tmp_path):
+    """A non-editable install gets the template, suites, C sources and probes: build the wheel and look inside."""
+    source = tmp_path / "src"  # a clean copy: a stale build/ in the checkout could hide a packaging slip
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "results", "reports"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                             "-w", tmp_path, source], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0 and "No module named pip" in result.stderr:
+        pytest.skip("pip is not available to build a wheel")
+    assert result.returncode == 0, result.stderr
+    import zipfile
+
+    [wheel] = tmp_path.glob("gemmbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gemmbench/report/templates/report.html.j2" in names
+    assert {"gemmbench/report/plots.py", "gemmbench/commands/report.py", "gemmbench/commands/plot.py"} <= set(names)
+    shipped = {f"gemmbench/suites/{p.name}" for p in (ROOT / "suites").glob("*.yaml")}
+    shipped |= {f"gemmbench/backends/csimd/{p.name}" for p in (ROOT / "backends" / "csimd").glob("*.[ch]")}
+    shipped |= {f"gemmbench/probes/{p.name}" for p in (ROOT / "gemmbench" / "probes").glob("*.c")}
+    assert shipped <= set(names) and len(shipped) > 10
+
+
+# ---- columns no real backend fills yet ------------------------------------------------------
+
+
+TIMED_COLUMNS = ("samples_ns", "median_ns", "min_ns", "mean_ns", "std_ns", "iqr_ns", "cv", "noisy", "loops",
+                 "prepare_ns", "max_abs_err", "rel_err", "snr_db")
+
+
+def synthetic_row(case: str, backend: str, variant: str, median_us: float, **extra) -> dict:
+    samples = [median_us * 1000 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04)]
+    stats = statistics(samples)
+    m, k = 1152, 384
+    row = {"run_id": "r1", "suite": "synthetic", "case": case, "op": "gemv", "backend": backend,
+           "variant": variant, "isa": "", "dtype": "float32", "m": m, "k": k, "n": 1, "threads": 1,
+           "status": "ok", "message": "", "loops": 100, "samples_ns": samples, "median_ns": stats.median,
+           "min_ns": stats.min, "mean_ns": stats.mean, "std_ns": stats.std, "iqr_ns": stats.iqr, "cv": stats.cv,
+           "noisy": stats.noisy, "prepare_ns": 50_000.0, "flops": 2 * m * k, "useful_flops": 2 * m * k,
+           "bytes": 4 * (m * k + k + m), "density": 1.0, "sparsity": "", "precision": "float32",
+           "tolerance": 1e-4, "max_abs_err": 1e-7, "rel_err": 1e-7, "snr_db": 140.0, "host": "h",
+           "cpu_model": "Test CPU", "cpu_flags": "avx2 avx512f avx512_vnni fma", "feature_key": "test-cpu",
+           "git_sha": "abc", "cores": 2, "cpus": "0"}
+    row.update(extra)
+    if row["median_ns"] is not None:
+        row.update(gflops=row["flops"] / row["median_ns"], useful_gflops=row["useful_flops"] / row["median_ns"],
+                   gbps=row["bytes"] / row["median_ns"])
+    return row
+
+
+def write_synthetic(path: Path) -> Path:
+    """Rows as the C, int8 and sparse backends will write them (native loop, ISA levels, int8 SNR).
+
+    This is the one place rows are made up rather than measured: no backend here produces these
+    columns yet. They go through the real ResultsFile writer."""
+    native = {"native_loops": 1000, "native_samples_ns": [9000.0, 9100.0, 9200.0], "native_median_ns": 9100.0,
+              "native_iqr_ns": 100.0}
+    int8 = {"precision": "int8", "tolerance": 5e-2, "rel_err": 0.012, "snr_db": 38.4, "max_abs_err": 0.02}
+    rows = [synthetic_row("gru_a", "numpy", "matmul", 30.0),
+            synthetic_row("gru_a", "csimd", "scalar", 60.0, isa="scalar", **native),
+            synthetic_row("gru_a", "csimd", "avx2", 20.0, isa="avx2"),
+            synthetic_row("gru_a", "csimd", "avx512", 12.0, isa="avx512"),
+            synthetic_row("gru_a", "csimd", "int8_avx512vnni", 10.0, isa="avx512vnni", **int8),
+            synthetic_row("gru_a", "csimd", "int8_amx", 1.0, isa="amx", status="unavailable",
+                          message="CPU lacks amx_int8", precision="int8", **{c: None for c in TIMED_COLUMNS})]
+    for density, sparse_us in ((0.05, 4.0), (0.1, 7.0), (0.2, 13.0), (0.5, 31.0)):
+        common = {"density": density, "sparsity": f"16x1@{density}", "useful_flops": int(2 * 1152 * 384 * density)}
+        rows += [synthetic_row(f"sparse[density={density}]", "numpy", "matmul", 30.0, **common),
+                 synthetic_row(f"sparse[density={density}]", "csparse", "avx2", sparse_us, isa="avx2", **common)]
+    results = ResultsFile(path, RunInfo("r1", "synthetic", "2026-01-01T00:00:00+00:00"))
+    results.add(rows)
+    results.close()
+    return path
+
+
+def test_derived_columns(tmp_path):
+    loaded = report_data.load([write_synthetic(tmp_path / "s.parquet")])
+    frame = loaded.frame.set_index(["case", "series"])
+    scalar = frame.loc[("gru_a", "csimd:scalar")]
+    assert scalar["overhead_ns"] == pytest.approx(60_000 - 9100)
+    assert scalar["speedup"] == pytest.approx(0.5) and math.isnan(scalar["payoff_calls"])
+    fast = frame.loc[("gru_a", "csimd:avx512")]
+    assert fast["speedup"] == pytest.approx(2.5)
+    assert fast["payoff_calls"] == math.ceil(50_000 / (30_000 - 12_000))
+    assert fast["speedup_lo"] < fast["speedup"] < fast["speedup_hi"]
+    assert frame.loc[("gru_a", "numpy:matmul"), "is_baseline"]
+    other = report_data.load([tmp_path / "s.parquet"], baseline="csimd:avx2").frame.set_index(["case", "series"])
+    assert other.loc[("gru_a", "numpy:matmul"), "speedup"] == pytest.approx(20 / 30)
+
+
+def test_new_columns_reach_the_report(tmp_path):
+    loaded = report_data.load([write_synthetic(tmp_path / "s.parquet")])
+    for kind in ("speedup", "sweep", "isa", "accuracy", "samples"):
+        assert plots.draw(kind, loaded).get_axes(), kind
+    text = render_html(loaded)
+    for header in ("native", "overhead", "ISA", "precision", "useful GFLOP/s", "pays off after"):
+        assert f">{header}</th>" in text, header
+    assert "50.9 µs" in text  # the call overhead of csimd:scalar, 60 µs - 9.1 µs
+    sweep = plots.draw("sweep", loaded)
+    notes = [t.get_text() for axes in sweep.get_axes() for t in axes.texts]
+    assert any(note.startswith("break-even ≈ 0.") for note in notes), notes
+    assert "csimd:int8_amx unavailable on 1 row(s): CPU lacks amx_int8" in text
+
+
+def test_isa_levels_are_ordered():
+    assert sorted(["amx", "avx512", "scalar", "avx512vnni", "avx2"], key=report_data.isa_rank) == \
+        ["scalar", "avx2", "avx512", "avx512vnni", "amx"]
+
+
+def test_crossing_interpolates_in_log_space():
+    import numpy as np
+
+    x = np.array([0.1, 1.0])
+    assert plots.crossing(x, np.array([1.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(math.sqrt(0.1))
+    assert plots.crossing(x, np.array([1.0, 2.0]), np.array([10.0, 10.0])) is None
+
+
+def test_a_file_with_only_the_required_columns_renders(tmp_path):
+    """A file holding only the required columns (as an older schema reads): blank cells, no crash.
+
+    The rows are written by hand because no run of this version leaves columns out."""
+    results = ResultsFile(tmp_path / "old.parquet", RunInfo("r1", "s", "2026-01-01T00:00:00+00:00"))
+    base = {"run_id": "r1", "suite": "s", "case": "a", "status": "ok"}
+    results.add([{**base, "backend": "numpy", "variant": "matmul", "median_ns": 12.0, "samples_ns": [11.0, 12.0, 13.0]},
+                 {**base, "backend": "other", "variant": "x", "median_ns": 10.0, "samples_ns": [9.0, 10.0, 10.5]}])
+    results.close()
+    loaded = report_data.load([tmp_path / "old.parquet"])
+    assert loaded.frame.set_index("backend").at["other", "speedup"] == pytest.approx(1.2)
+    assert plots.draw("speedup", loaded).get_axes() and plots.draw("samples", loaded).get_axes()
+    assert 'id="case-a"' in render_html(loaded)
