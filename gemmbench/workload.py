@@ -244,3 +244,6 @@ def aligned_copy(array: np.ndarray, dtype: str | np.dtype | type | None = None, 
     out = aligned_empty(array.shape, array.dtype if dtype is None else dtype, alignment)
     out[...] = array
     return out
+
+
+import gemmbench.vocoder  # noqa: E402,F401  (registers lpcnet_step; it builds on the names above)

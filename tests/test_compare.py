@@ -55,9 +55,9 @@ def test_twofold_slowdown_is_a_regression(cli, quick_results, base, tmp_path):
         assert pair["gated_by"] == "python" and pair["regressed"]
     assert [g["ratio"] for g in report["geomeans"]] == [pytest.approx(2.0)]
     text = cli("compare", quick_results, slower)
-    assert text.returncode == 1 and "REGRESSION in 4 row(s)" in text.stdout and "2.00x" in text.stdout
+    assert text.returncode == 1 and f"REGRESSION in {len(base)} row(s)" in text.stdout and "2.00x" in text.stdout
     faster = cli("compare", slower, quick_results)  # the same pair the other way round is an improvement
-    assert faster.returncode == 0 and "4 faster. No significant regression." in faster.stdout
+    assert faster.returncode == 0 and f"{len(base)} faster. No significant regression." in faster.stdout
 
 
 def test_noise_from_the_same_distribution_is_not_a_regression(cli, quick_results, base, tmp_path):

@@ -139,3 +139,12 @@ cases:
               row.share_output]
     assert sum(shares) == pytest.approx(1.0) and min(shares) > 0
     assert row.parts_ratio > 0 and row.detail.startswith("composed in numpy over numpy gemv")
+
+
+def test_a_fresh_process_knows_lpcnet_step_from_the_workload_module_alone():
+    import subprocess
+    import sys
+
+    code = "import gemmbench.workload as w; assert 'lpcnet_step' in w.OPS, sorted(w.OPS)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr  # workers import workload, never vocoder directly
