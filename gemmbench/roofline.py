@@ -218,6 +218,15 @@ def weight_bytes(row: dict) -> int:
     return nonzeros * element + INDEX_BYTES * (blocks + m // rows)
 
 
+def intensity(row: dict) -> float:
+    """Useful operations per byte moved: weights as stored, input in the kernel's precision, float32 output."""
+    precision = row.get("precision") or row["dtype"]
+    element = 1 if precision == "int8" else np.dtype(row["dtype"]).itemsize
+    n = int(row["n"])
+    moved = weight_bytes(row) + element * int(row["k"]) * n + np.dtype(row["dtype"]).itemsize * int(row["m"]) * n
+    return row["useful_flops"] / moved
+
+
 def level_of(size: int, roof: Roof) -> str:
     for level in LEVELS[:-1]:
         if level in roof.caches and level in roof.bandwidth and size <= roof.caches[level]:
@@ -235,12 +244,9 @@ def row_columns(roof: Roof, row: dict) -> dict:
     peak = peaks.get(isa) or max(peaks.values())
     if precision == "float64":
         peak /= 2
-    element = 1 if precision == "int8" else np.dtype(row["dtype"]).itemsize
     weights = weight_bytes(row)
-    moved = weights + element * int(row["k"]) * int(row["n"]) + 4 * int(row["m"]) * int(row["n"])
     level = level_of(weights, roof)
-    intensity = row["useful_flops"] / moved
-    attainable = min(peak, intensity * roof.bandwidth[level])
+    attainable = min(peak, intensity(row) * roof.bandwidth[level])
     time = row.get("native_median_ns")
     if time is None or (isinstance(time, float) and math.isnan(time)):
         time = row["median_ns"]

@@ -55,7 +55,8 @@ class RunOptions:
         backends = data["backends"]
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
                    threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
-                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"], memory_limit=data["memory_limit"])
+                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
+                   memory_limit=data["memory_limit"])
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
+from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
 from gemmbench.report import data as report_data
-from gemmbench.report import plots
+from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
 from gemmbench.results import ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
-KINDS = list(plots.KINDS)
+KINDS = list(kinds.KINDS)
 
 
 def plugin_env() -> dict:
@@ -36,11 +36,11 @@ def results_path(stdout: str) -> str:
 
 @pytest.fixture(scope="module")
 def quick_rich(tmp_path_factory) -> Path:
-    """A real run of quick.yaml with a second backend and ISA-level variants at 1 and 2 threads:
-    every plot kind has something to draw."""
+    """A real run of quick.yaml (its vocoder step included) with a second backend and ISA-level variants
+    at 1 and 2 threads, against this machine's roofline: every plot kind has something to draw."""
     out = tmp_path_factory.mktemp("quick_rich")
     result = run_cli("run", "quick", "-o", out, "-q", "--backend", "numpy,test-good,test-isa", "--threads", "1,2",
-                     env=plugin_env())
+                     "--roofline", env=plugin_env())
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
 
@@ -123,7 +123,8 @@ def test_report_leaves_out_kinds_without_data_and_says_why(tmp_path):
     assert "Left out: only the baseline numpy was timed" in text
     assert "Left out: no case was run at several thread counts" in text
     assert "Left out: no row names an ISA level" in text
-    assert len(page.images) == 2  # the size sweep and the sample distributions
+    assert "Left out: no run was measured with --roofline" in text
+    assert len(page.images) == 4  # the size sweep, the vocoder step's RTF and parts, the sample distributions
 
 
 def test_failed_rows_render_with_warnings(troubled, tmp_path):
@@ -341,12 +342,12 @@ def test_derived_columns(tmp_path):
 def test_new_columns_reach_the_report(tmp_path):
     loaded = report_data.load([write_synthetic(tmp_path / "s.parquet")])
     for kind in ("speedup", "sweep", "isa", "accuracy", "samples"):
-        assert plots.draw(kind, loaded).get_axes(), kind
+        assert kinds.draw(kind, loaded).get_axes(), kind
     text = render_html(loaded)
     for header in ("native", "overhead", "ISA", "precision", "useful GFLOP/s", "pays off after"):
         assert f">{header}</th>" in text, header
     assert "50.9 µs" in text  # the call overhead of csimd:scalar, 60 µs - 9.1 µs
-    sweep = plots.draw("sweep", loaded)
+    sweep = kinds.draw("sweep", loaded)
     notes = [t.get_text() for axes in sweep.get_axes() for t in axes.texts]
     assert any(note.startswith("break-even ≈ 0.") for note in notes), notes
     assert "csimd:int8_amx unavailable on 1 row(s): CPU lacks amx_int8" in text
@@ -376,5 +377,5 @@ def test_a_file_with_only_the_required_columns_renders(tmp_path):
     results.close()
     loaded = report_data.load([tmp_path / "old.parquet"])
     assert loaded.frame.set_index("backend").at["other", "speedup"] == pytest.approx(1.2)
-    assert plots.draw("speedup", loaded).get_axes() and plots.draw("samples", loaded).get_axes()
+    assert kinds.draw("speedup", loaded).get_axes() and kinds.draw("samples", loaded).get_axes()
     assert 'id="case-a"' in render_html(loaded)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gemmbench.commands.report import add_baseline
 from gemmbench.errors import UsageError
-from gemmbench.report.plots import KINDS
+from gemmbench.report.kinds import KINDS
 
 NAME = "plot"
 HELP = "draw one kind of plot of results files or directories to a PNG or SVG file"
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.report import data, plots
+    from gemmbench.report import data, kinds
     from gemmbench.report.html import write_bytes_atomic
 
     fmt = args.out.suffix.lower().lstrip(".")
@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
     results = data.load(args.results, args.baseline)
     try:
-        figure = plots.draw(args.kind, results, titled=True)
-    except plots.NoPlotData as reason:
+        figure = kinds.draw(args.kind, results, titled=True)
+    except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
-    write_bytes_atomic(args.out, plots.render(figure, fmt, args.dpi))
+    write_bytes_atomic(args.out, kinds.render(figure, fmt, args.dpi))
     print(args.out)
     return 0

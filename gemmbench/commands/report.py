@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gemmbench.report.data import DEFAULT_BASELINE
+from gemmbench.report import DEFAULT_BASELINE
 
 NAME = "report"
 HELP = "write a self-contained HTML report (plots, tables, warnings) of results files or directories"

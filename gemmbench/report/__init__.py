@@ -2,10 +2,25 @@
 
     from gemmbench.report import write_report, load, draw, render
     write_report(["results/"], "reports/latest.html", baseline="numpy")
+
+Names are imported on first use, so that listing plot kinds does not load matplotlib or pandas.
 """
 
-from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
-from gemmbench.report.html import write_report
-from gemmbench.report.plots import KINDS, NoPlotData, draw, render
+from __future__ import annotations
 
-__all__ = ["DEFAULT_BASELINE", "KINDS", "NoPlotData", "ReportData", "draw", "load", "render", "write_report"]
+import importlib
+
+DEFAULT_BASELINE = "numpy"  # the backend speed-ups are measured against unless told otherwise
+
+_LAZY = {"ReportData": "gemmbench.report.data",
+         "load": "gemmbench.report.data", "write_report": "gemmbench.report.html",
+         "KINDS": "gemmbench.report.kinds", "NoPlotData": "gemmbench.report.kinds", "draw": "gemmbench.report.kinds",
+         "render": "gemmbench.report.kinds"}
+
+__all__ = sorted([*_LAZY, "DEFAULT_BASELINE"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gemmbench.report' has no attribute {name!r}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -16,10 +16,10 @@ import pandas as pd
 
 from gemmbench.backend import ISA_LEVELS
 from gemmbench.errors import UsageError
+from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
 from gemmbench.textable import duration
 
-DEFAULT_BASELINE = "numpy"
 # The CPU flags that decide which kernels can run, in the order a reader scans them.
 KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 NOT_RUN_STATUSES = ("unavailable", "skipped")
@@ -58,6 +58,7 @@ class ReportData:
     runs: tuple[RunSummary, ...]
     baseline: str  # 'backend' or 'backend:variant'
     colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
+    roofs: dict[str, dict] = field(default_factory=dict)  # run_id -> the roofline stored with that run
 
     @property
     def several_runs(self) -> bool:
@@ -112,7 +113,8 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     frame = _speedups(frame, baseline)
     runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
                  for run_id, label in labels.items())
-    return ReportData(frame, runs, baseline, _colors(frame["series"]))
+    roofs = {meta["run_id"]: meta["roofline"] for _, meta in files if "roofline" in meta and "run_id" in meta}
+    return ReportData(frame, runs, baseline, _colors(frame["series"]), roofs)
 
 
 def _check_baseline(frame: pd.DataFrame, baseline: str) -> None:

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from gemmbench.report import content, plots
+from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
 
 TEMPLATE = "report.html.j2"
@@ -33,13 +33,13 @@ def template_text() -> str:
 
 def plot_sections(data: ReportData) -> list[PlotSection]:
     sections = []
-    for kind in plots.KINDS.values():
+    for kind in kinds.KINDS.values():
         try:
-            figure = plots.draw(kind.name, data)
-        except plots.NoPlotData as reason:
+            figure = kinds.draw(kind.name, data)
+        except kinds.NoPlotData as reason:
             sections.append(PlotSection(kind.name, kind.title, kind.description, "", str(reason)))
             continue
-        svg = base64.b64encode(plots.render(figure, "svg")).decode("ascii")
+        svg = base64.b64encode(kinds.render(figure, "svg")).decode("ascii")
         sections.append(PlotSection(kind.name, kind.title, kind.description, f"data:image/svg+xml;base64,{svg}", ""))
     return sections
 

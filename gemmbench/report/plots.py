@@ -2,13 +2,12 @@
 
 Figures are built with matplotlib.figure.Figure on the Agg canvas, never through pyplot, so
 nothing here touches global state. A kind with nothing to show raises NoPlotData with the reason
-the report prints in its place. To add a kind: write `def my_plot(data) -> Figure` and add a
-PlotKind to KINDS.
+the report prints in its place. To add a kind: write `def my_plot(data) -> Figure` (here or in a
+module of its own) and add a PlotKind to KINDS in gemmbench/report/kinds.py.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -21,24 +20,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from gemmbench.report.data import ReportData, isa_rank, time_text
+from gemmbench.report.kinds import NoPlotData
 
 WIDTH = 10.0  # inches; every figure shares it so the report's images line up
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx")
 MARKERS = ("o", "s", "^", "D")
 GRID = {"color": "#d0d0d0", "linewidth": 0.6}
-
-
-class NoPlotData(Exception):
-    """This kind of plot has nothing to show for these results; the message says why."""
-
-
-@dataclass(frozen=True)
-class PlotKind:
-    name: str
-    title: str
-    description: str
-    draw: Callable[[ReportData], Figure]
 
 
 # ---- shared helpers -------------------------------------------------------------------------
@@ -461,52 +449,3 @@ def draw_boxes(axes: Axes, distributions: list[np.ndarray], names: list[str], co
     axes.set_ylim(len(distributions) - 0.5, -0.5)
     log_time_axis(axes, "x")
     axes.grid(axis="x", which="both", **GRID)
-
-
-# ---- the table of kinds ---------------------------------------------------------------------
-
-KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
-    PlotKind("speedup", "Speed-up over the baseline",
-             "Each backend:variant against the baseline backend on the same case, thread count and run. "
-             "Bars start at 1× (right: faster, left: slower); whiskers span the row's interquartile range.",
-             speedup_plot),
-    PlotKind("sweep", "Time per call against size and density",
-             "Median time per call, log-log, one line per backend:variant: across densities of one shape "
-             "(where a sparse kernel's line crosses the baseline's is its break-even density) and across "
-             "dense sizes m·k.", sweep_plot),
-    PlotKind("isa", "ISA levels",
-             "Median time per call of each ISA level (scalar < avx2 < avx512 < avx512vnni < amx), by backend "
-             "and arithmetic precision; whiskers: interquartile range; labels: speed-up over the same backend's "
-             "lowest level timed (float32 or int8 alike).", isa_plot),
-    PlotKind("threads", "Thread scaling",
-             "Speed-up of each backend:variant over its own lowest thread count; the dashed line is linear scaling.",
-             thread_plot),
-    PlotKind("accuracy", "Accuracy against speed",
-             "Cases with int8 arithmetic or sparse weights: signal-to-noise ratio against the float64 reference "
-             "versus median time. Dotted red lines: the correctness gate of each precision.", accuracy_plot),
-    PlotKind("samples", "Sample distributions",
-             "Every timed sample of every row (per-call time), so noise and outliers are seen rather than "
-             "summarised away. Native-loop samples are shown beside the Python-call ones where present.",
-             samples_plot),
-)}
-
-
-def render(figure: Figure, fmt: str, dpi: int = 130) -> bytes:
-    """The figure as PNG or SVG bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
-    return buffer.getvalue()
-
-
-def draw(name: str, data: ReportData, titled: bool = False) -> Figure:
-    """The named kind's figure (raises NoPlotData when it has nothing to show)."""
-    kind = KINDS[name]
-    figure = kind.draw(data)
-    if titled and figure.legends:  # a suptitle would sit on top of an 'outside' legend
-        figure.legends[0].set_title(kind.title, prop={"weight": "bold", "size": "large"})
-    elif titled:
-        figure.suptitle(kind.title, fontweight="bold")
-    return figure
-
-
-__all__ = ["KINDS", "PlotKind", "NoPlotData", "draw", "render"]
