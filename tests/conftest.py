@@ -8,17 +8,8 @@ import pytest
 
 from gemmbench import registry
 
-from gbtest import PLUGINS, ROOT, run_cli  # noqa: F401  (helpers shared with test modules)
+from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli  # noqa: F401  (helpers shared with test modules)
 
-# Small, fast timing so tests exercise the real loop without costing seconds per row.
-FAST_DEFAULTS = """\
-defaults:
-  warmup: 0.001
-  min_time: 0.0002
-  samples: 3
-  max_time: 0.05
-  timeout: 30
-"""
 
 
 @pytest.fixture
@@ -32,9 +23,12 @@ def plugins(monkeypatch):
     registry.refresh()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def native_cache(tmp_path_factory: pytest.TempPathFactory):
-    """A fresh library cache for one test module: its kernels are compiled from the sources under test."""
+    """One fresh cache of compiled kernels (and roofline) for the session, for this process and the
+    workers and CLIs it starts: nothing is read from or left in the user's cache. The cache key
+    hashes the sources, so every library in it is built from the sources under test; tests of the
+    cache itself point GEMMBENCH_CACHE elsewhere."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GEMMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
     yield

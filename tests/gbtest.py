@@ -9,6 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
+# Small, fast timing so tests exercise the real loop without costing seconds per row.
+FAST_DEFAULTS = """\
+defaults:
+  warmup: 0.001
+  min_time: 0.0002
+  samples: 3
+  max_time: 0.05
+  timeout: 30
+"""
+
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess:

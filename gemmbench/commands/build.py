@@ -6,7 +6,6 @@ import argparse
 import time
 
 from gemmbench import native
-from gemmbench.backends.csimd import kernels
 from gemmbench.textable import render
 
 NAME = "build"
@@ -19,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_one(name: str) -> list[str]:
+    from gemmbench.backends.csimd import kernels
+
     missing = native.missing_cpu_flags(name)
     runs_here = "yes" if not missing else f"no: CPU lacks {', '.join(missing)}"
     try:

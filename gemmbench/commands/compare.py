@@ -7,10 +7,13 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from gemmbench.compare import Comparison, GeoMean, Pair, Unmatched, compare_frames
+from typing import TYPE_CHECKING
+
 from gemmbench.errors import UsageError
-from gemmbench.results import load_results
 from gemmbench.textable import duration, markdown, render
+
+if TYPE_CHECKING:  # scipy, pandas and pyarrow load when a comparison runs, not when the CLI starts
+    from gemmbench.compare import Comparison, GeoMean, Pair, Unmatched
 
 NAME = "compare"
 HELP = "compare two result sets (files or directories); exit 1 when a row regressed significantly"
@@ -40,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold: expected a fraction >= 0 such as 0.05; got {args.threshold}")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha: expected a probability between 0 and 1 such as 0.01; got {args.alpha}")
+    from gemmbench.compare import compare_frames
+    from gemmbench.results import load_results
+
     comparison = compare_frames(load_results(args.base), load_results(args.new), args.threshold, args.alpha)
     if not comparison.pairs and not comparison.cross_machine:
         raise UsageError(f"{args.base} and {args.new}: no row matches on suite, case, backend, variant, dtype, "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from gemmbench import registry
-from gemmbench.suite import shipped_suites
 from gemmbench.textable import render
 
 NAME = "list"
@@ -24,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append([name, state, ", ".join(status.variants), status.reason or status.target])
     print(render(["backend", "status", "variants", "reason / source"], rows))
     print()
+    from gemmbench.suite import shipped_suites
+
     suites = shipped_suites()
     print("shipped suites: " + (", ".join(sorted(suites)) if suites else "none"))
     return 0

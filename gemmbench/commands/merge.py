@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gemmbench.merge import merge_results
 from gemmbench.textable import render
 
 NAME = "merge"
@@ -20,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemmbench.merge import merge_results
+
     written = merge_results(args.results, args.into)
     if not args.quiet:
         rows = [[w.part.run_id, w.part.feature_key, w.part.date, str(w.part.table.num_rows),

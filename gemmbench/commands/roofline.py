@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gemmbench import roofline
 from gemmbench.textable import render
+
+SWEEP_MAX_MIB = 512  # gemmbench.roofline.SWEEP_MAX, without importing numpy to build the parser
 
 NAME = "roofline"
 HELP = "measure this machine's roof: peak FLOP/s per ISA level, int8 dot-product peak, bandwidth per cache level"
@@ -13,12 +14,14 @@ HELP = "measure this machine's roof: peak FLOP/s per ISA level, int8 dot-product
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true", help="measure again even when a cached roof exists")
-    parser.add_argument("--max-size", type=int, default=roofline.SWEEP_MAX >> 20, metavar="MIB",
+    parser.add_argument("--max-size", type=int, default=SWEEP_MAX_MIB, metavar="MIB",
                         help="largest working set of the bandwidth sweep, MiB (default 512)")
     parser.add_argument("--json", action="store_true", help="print the roof as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemmbench import roofline
+
     roof = roofline.load_or_measure(refresh=args.refresh, max_bytes=args.max_size << 20)
     if args.json:
         print(roof.to_json())

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from gemmbench.errors import UsageError
 from gemmbench.machine import physical_memory
-from gemmbench.runner import INTERRUPTS, RunInterrupted, RunOptions, resume_run, run_suite
-from gemmbench.suite import Selection, load_suite, parse_selection
 from gemmbench.textable import duration, number, render
 from gemmbench.worker import MEMORY_SHARE
+
+# The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
 NAME = "run"
 HELP = "run a suite and write its results to a parquet file"
@@ -54,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then write the HTML report to reports/<results name>.html and print its path")
 
 
-def parse_selections(values: list[str] | None) -> tuple[Selection, ...] | None:
+def parse_selections(values: list[str] | None) -> tuple | None:
+    from gemmbench.suite import parse_selection
+
     if not values:
         return None
     selections = []
@@ -129,6 +131,8 @@ RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limi
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemmbench.runner import INTERRUPTS, RunInterrupted
+
     try:
         outcome = _resume(args) if args.resume else _start(args)
     except RunInterrupted as stop:
@@ -148,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace):
+    from gemmbench.runner import RunOptions, run_suite
+    from gemmbench.suite import load_suite
+
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
@@ -161,6 +168,8 @@ def _resume(args: argparse.Namespace):
     given = [f"--{name.replace('_', '-')}" for name in RESUME_KEEPS if getattr(args, name) not in (None, False)]
     if given:
         raise UsageError(f"--resume continues a run with the options it started with; drop {', '.join(given)}")
+    from gemmbench.runner import resume_run
+
     return resume_run(args.resume, args.out, args.suite, args.progress)
 
 

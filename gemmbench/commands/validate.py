@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from gemmbench.errors import SuiteError, UsageError
-from gemmbench.runner import RunOptions, check_selections
-from gemmbench.suite import load_suite
 
 NAME = "validate"
 HELP = "check suite files and show how many cases their grids expand to"
@@ -17,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemmbench.runner import RunOptions, check_selections
+    from gemmbench.suite import load_suite
+
     problems: list[str] = []
     for path in args.suites:
         try:
