@@ -8,8 +8,7 @@ import pytest
 from gemmbench import blocksparse, native, quant
 from gemmbench.backends.csimd import kernels as K
 
-pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"),
-              pytest.mark.usefixtures("native_cache")]
+pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
 
 SHAPES = [(1152, 384), (2688, 896), (1000, 383), (17, 1), (5, 7), (16, 16), (33, 130)]
 SPARSE_SHAPES = [(1152, 384), (2688, 896), (48, 20)]
@@ -17,7 +16,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 
 
 @pytest.fixture(scope="module", params=list(native.VARIANTS))
-def kern(request: pytest.FixtureRequest, native_cache) -> K.Kernels:
+def kern(request: pytest.FixtureRequest) -> K.Kernels:
     missing = native.missing_cpu_flags(request.param)
     if missing:
         pytest.skip(f"CPU lacks {', '.join(missing)}")

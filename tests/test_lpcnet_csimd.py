@@ -22,8 +22,7 @@ from gemmbench.timing import TimingSettings
 from gemmbench.vocoder import PARTS, Composed, Dims
 from gemmbench.workload import Case, Sparsity, make_workload
 
-pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"),
-              pytest.mark.usefixtures("native_cache")]
+pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
 
 BACKEND = CSimdBackend()
 LPCNET = dict(hidden_b=16, cond_size=128, levels=256, frame_size=160)
