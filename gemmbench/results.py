@@ -146,8 +146,13 @@ def _write_temp(path: Path, table: pa.Table) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a results file is as readable as any other
+        # Encode in memory first: pyarrow writing into a Python file object calls back into Python,
+        # where a signal handler's exception could be swallowed mid-page and a torn file renamed
+        # into place. One write of finished bytes either completes or raises.
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
+            handle.write(sink.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
