@@ -20,7 +20,7 @@ from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
 from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
-from gemmbench.results import ResultsFile, RunInfo, read_metadata
+from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
 KINDS = list(kinds.KINDS)
@@ -108,6 +108,8 @@ def test_report_from_a_real_quick_run_embeds_every_plot(quick_rich, tmp_path):
     for case in ("gemv_small", "gru_b_recurrent", "gemm_small", "gemv_sparse"):
         assert f'id="case-{case}"' in text
     assert "numpy:matmul" in text and "test-isa:avx512" in text
+    thread_counts = len({*load_results(quick_rich)["threads"]})  # the amx variant at each thread count
+    assert f"test-isa: {thread_counts * 5} row(s) unavailable: CPU lacks amx_tile, no_such_flag" in text  # one line per backend
     row = report_data.load([quick_rich]).frame.iloc[0]
     for header in (row["run_id"], row["cpu_model"], row["blas"], row["git_sha"], row["compiler"]):
         assert f"<td>{header}</td>" in text, header
@@ -138,7 +140,7 @@ def test_failed_rows_render_with_warnings(troubled, tmp_path):
     assert "test-segfault:crash crashed on 1 row(s): worker killed by SIGSEGV" in warnings
     assert "test-raises:default error on 1 row(s): RuntimeError: deliberate failure in prepare" in warnings
     assert "test-hang:default timeout on 1 row(s)" in warnings
-    assert "test-broken-import:default unavailable on 1 row(s): failed to load" in warnings
+    assert "test-broken-import: 1 row(s) unavailable: failed to load" in warnings
     assert 'class="status-wrong"' in text and 'class="status-crashed"' in text
 
 
@@ -350,7 +352,7 @@ def test_new_columns_reach_the_report(tmp_path):
     sweep = kinds.draw("sweep", loaded)
     notes = [t.get_text() for axes in sweep.get_axes() for t in axes.texts]
     assert any(note.startswith("break-even ≈ 0.") for note in notes), notes
-    assert "csimd:int8_amx unavailable on 1 row(s): CPU lacks amx_int8" in text
+    assert "csimd: 1 row(s) unavailable: CPU lacks amx_int8" in text
 
 
 def test_isa_levels_are_ordered():

@@ -37,6 +37,9 @@ class Table:
     row_css: list[str] = field(default_factory=list)
 
 
+LEVELS = ("error", "warn", "info")
+
+
 @dataclass(frozen=True)
 class ReportWarning:
     level: str  # 'error', 'warn' or 'info'
@@ -73,10 +76,10 @@ def _snr(db) -> Cell:
     return Cell(f"{db:.1f}", repr(float(db)))
 
 
-def _cases(cases: pd.Series) -> str:
+def _cases(cases: pd.Series, noun: str = "cases") -> str:
     names = list(dict.fromkeys(cases))
     shown = ", ".join(names[:CASE_LIST_LIMIT])
-    return shown + (f", … ({len(names)} cases)" if len(names) > CASE_LIST_LIMIT else "")
+    return shown + (f", … ({len(names)} {noun})" if len(names) > CASE_LIST_LIMIT else "")
 
 
 def anchor(text: str) -> str:
@@ -111,7 +114,7 @@ def warnings(data: ReportData) -> list[ReportWarning]:
                                     f"the run was interrupted or is still going; {run.rows} rows are in it.")
              for run in data.runs if not run.complete]
     found += _grouped(failed_rows(frame), "error", data)
-    found += _grouped(not_run_rows(frame), "info", data)
+    found += _not_run(not_run_rows(frame), data)
     found += _noisy(data)
     if frame["feature_key"].nunique() > 1:
         found.append(ReportWarning("warn", "These results come from different CPUs or ISA flag sets ("
@@ -120,7 +123,7 @@ def warnings(data: ReportData) -> list[ReportWarning]:
     if not frame.empty and data.ok["baseline_ns"].notna().sum() == 0:
         found.append(ReportWarning("warn", f"The baseline {data.baseline} has no timed rows here, so speed-ups and "
                                      "pay-offs are blank; pick another with --baseline."))
-    return found
+    return sorted(found, key=lambda warning: LEVELS.index(warning.level))  # failures first, skipped rows last
 
 
 def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[ReportWarning]:
@@ -134,6 +137,22 @@ def _grouped(rows: pd.DataFrame, level: str, data: ReportData) -> list[ReportWar
         severity = "warn" if status == "unavailable" else level
         found.append(ReportWarning(severity, f"{series} {status} on {len(group)} row(s){where}: {reason}",
                              [f"cases: {_cases(group['case'])}"]))
+    return found
+
+
+def _not_run(rows: pd.DataFrame, data: ReportData) -> list[ReportWarning]:
+    """One line per backend and status: how many rows did not run, each distinct reason counted."""
+    found = []
+    for (status, backend), group in rows.groupby(["status", "backend"], sort=True):
+        reasons = group["message"].fillna("").value_counts()
+        runs = list(dict.fromkeys(group.sort_values("run_order")["run_label"]))
+        where = f" in run{'s' if len(runs) > 1 else ''} {', '.join(runs)}" if data.several_runs else ""
+        found.append(ReportWarning("warn" if status == "unavailable" else "info",
+                                   f"{backend}: {len(group)} row(s) {status}{where}: {reasons.index[0]}"
+                                   + (f" (and {len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""),
+                                   [f"{count} × {reason} — variants "
+                                    f"{_cases(group[group['message'] == reason]['variant'], 'variants')}"
+                                    for reason, count in reasons.items()]))
     return found
 
 
@@ -184,6 +203,13 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
          lambda r: _num(r["gbps"], ".3g")),
         (Column("speed-up", f"{data.baseline} median ÷ this median, same case, threads and run"),
          _speedup),
+        (Column("% of roof", "achieved useful rate (native time where measured) as a percentage of the attainable "
+                             "bound at the memory level its weights fit in (run --roofline)"),
+         lambda r: _num(r["roof_pct"], ".0f")) if frame["roof_pct"].notna().any() else None,
+        (Column("RTF", "vocoder steps: real-time factor (native loop where measured; below 1 is faster than "
+                       "real time)"),
+         lambda r: _num(r["native_rtf"] if r["native_rtf"] == r["native_rtf"] else r["rtf"], ".3g"))
+        if frame["rtf"].notna().any() else None,
         (Column("max |err|", "largest absolute difference from the float64 reference"),
          lambda r: _num(r["max_abs_err"], ".2g")),
         (Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), lambda r: _num(r["rel_err"], ".2g")),
