@@ -89,7 +89,8 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("snr_db", _float, "20 log10(||ref|| / ||out - ref||)"),
     ("weight_bytes", _int, "bytes of weights (and block index) the kernel reads per call, as stored"),
     ("roof_level", _str, "memory level the weights fit in: L1, L2, L3 or memory (runs with --roofline)"),
-    ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8): min(peak, intensity x bandwidth of roof_level)"),
+    ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8): min(peak, intensity x bandwidth the weights "
+                            "can be read at, each cache level keeping what it holds of them between calls)"),
     ("roof_pct", _float, "achieved useful GFLOP/s (native time where measured) as a percentage of roof_gflops"),
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
     ("blas", _str, "BLAS library, version, core and threading layer (threadpoolctl)"),

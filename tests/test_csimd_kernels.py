@@ -69,6 +69,15 @@ def test_sgemv(kern: K.Kernels, m: int, k: int) -> None:
     K.sgemv(p, x, y[:m])
     assert_float_close(y[:m], w, x)
     assert np.isnan(y[m]), "the ragged last panel wrote past row m"
+    assert_same_both_directions(lambda out: K.sgemv(p, x, out), y)
+
+
+def assert_same_both_directions(gemv, y: np.ndarray) -> None:
+    """Consecutive calls read the panels in opposite orders (L2 reuse); each must give y exactly."""
+    for _ in range(3):
+        again = np.full_like(y, np.nan)
+        gemv(again[:-1])
+        assert np.array_equal(again, y, equal_nan=True)
 
 
 @pytest.mark.parametrize("m,k", [(1152, 384), (1000, 383), (17, 5)])
@@ -147,6 +156,7 @@ def test_int8_dense_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: in
     K.int8_gemv(p, x, y[:m])
     check_int8(y[:m], p, w, x, min_snr(kern) if k > 1 else 20.0)
     assert np.isnan(y[m])
+    assert_same_both_directions(lambda out: K.int8_gemv(p, x, out), y)
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:

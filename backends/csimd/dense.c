@@ -59,7 +59,8 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
 /* One panel: four accumulators over j hide the FMA latency. The panels are read as one
  * sequential stream, which the hardware prefetcher follows; software prefetch 256 to 2048
  * floats ahead (T0 or T1) and two panels at once measured no faster. Once W outgrows L2
- * (1152 x 384 floats: 1.77 MB) the kernel runs at the L3 read bandwidth. */
+ * (1152 x 384 floats: 1.77 MB) the part of it that is not left in L2 by the previous call
+ * (see gb_panel_at) streams at the L3 read bandwidth. */
 GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x) {
     v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
     int j = 0;
@@ -76,8 +77,10 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
 
 /* Kernels are static and wrapped: an exported function may be interposed, so calls to it from the
  * timing loop could not be inlined and would go through the PLT. */
-static void sgemv(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y) {
-    for (int p = 0; p < panels(m); ++p) {
+static void sgemv(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y,
+                  int backwards) {
+    for (int i = 0; i < panels(m); ++i) {
+        int p = gb_panel_at(i, panels(m), backwards);
         v16f s = panel_dot(packed + (int64_t)p * GB_PANEL * k, k, x);
         v16_store_rows(y + p * GB_PANEL, s, m - p * GB_PANEL);
     }
@@ -114,7 +117,7 @@ GB_INLINE void panel_tile(const float *restrict a, int k, const float *restrict 
 
 static void sgemm(const float *restrict packed, int m, int k, int n, const float *restrict x, float *restrict y) {
     if (n == 1) { /* a column is a vector: the GEMV kernel hides the FMA latency over k */
-        sgemv(packed, m, k, x, y);
+        sgemv(packed, m, k, x, y, 0);
         return;
     }
     for (int p = 0; p < panels(m); ++p) {
@@ -130,13 +133,19 @@ static void sgemm(const float *restrict packed, int m, int k, int n, const float
     }
 }
 
-void gb_sgemv(const float *packed, int m, int k, const float *x, float *y) { sgemv(packed, m, k, x, y); }
-void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y) { sgemv(packed, m, k, x, y); }
+static _Thread_local int sgemv_backwards;
+
+void gb_sgemv(const float *packed, int m, int k, const float *x, float *y) {
+    sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards));
+}
+void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards) {
+    sgemv(packed, m, k, x, y, backwards);
+}
 
 void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y) { sgemm(packed, m, k, n, x, y); }
 
 int64_t gb_sgemv_time(const float *packed, int m, int k, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, sgemv(packed, m, k, x, y));
+    GB_TIME_LOOP(loops, sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards)));
 }
 
 int64_t gb_sgemm_time(const float *packed, int m, int k, int n, const float *x, float *y, int64_t loops) {

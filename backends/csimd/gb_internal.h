@@ -10,11 +10,25 @@
 
 #define GB_INTERNAL __attribute__((visibility("hidden")))
 
-GB_INTERNAL void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y);
+/* The dense GEMV kernels take `backwards` and read their panels last to first when it is set.
+ * A matrix larger than L2 read front to back on every call finds none of itself there (the
+ * scan evicts its own head before the next call wants it); alternating the direction, each
+ * call starts with the panels the previous one read last, still in L2. The arithmetic of a
+ * panel is the same either way, so the output is bit-identical. Callers alternate: lpcnet.c
+ * by sample, the exported entry points through gb_alternate on a per-thread flag. */
+static inline int gb_alternate(int *flag) {
+    int now = *flag;
+    *flag = !now;
+    return now;
+}
+
+static inline int gb_panel_at(int i, int panels, int backwards) { return backwards ? panels - 1 - i : i; }
+
+GB_INTERNAL void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards);
 GB_INTERNAL void gbi_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag,
                                     const float *x, float *y);
 GB_INTERNAL void gbi_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
-                               uint8_t *xq, const float *x, float *y);
+                               uint8_t *xq, const float *x, float *y, int backwards);
 GB_INTERNAL void gbi_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
                                          const int32_t *corr, const float *diag, uint8_t *xq, const float *x,
                                          float *y);

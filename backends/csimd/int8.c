@@ -138,9 +138,11 @@ void gb_int8_pack(const int8_t *restrict wq, int m, int k, int8_t *restrict pack
 #if defined(GB_SCALAR)
 /* Scalar: row by row (each row's 4 bytes per group are contiguous), sums in registers. */
 static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *restrict scale,
-                      const int32_t *restrict corr, uint8_t *restrict xq, const float *restrict x, float *restrict y) {
+                      const int32_t *restrict corr, uint8_t *restrict xq, const float *restrict x, float *restrict y,
+                      int backwards) {
     quantize_u8(x, k, xq);
     int groups = round_up(k, 4) / 4;
+    (void)backwards; /* row by row, the scalar build is compute bound */
     for (int row = 0; row < m; ++row) {
         const int8_t *a = packed + (int64_t)(row / GB_PANEL) * groups * 64 + 4 * (row % GB_PANEL);
         int32_t s0 = 0, s1 = 0;
@@ -154,10 +156,13 @@ static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *
 }
 #else
 static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *restrict scale,
-                      const int32_t *restrict corr, uint8_t *restrict xq, const float *restrict x, float *restrict y) {
+                      const int32_t *restrict corr, uint8_t *restrict xq, const float *restrict x, float *restrict y,
+                      int backwards) {
     quantize_u8(x, k, xq);
     int groups = round_up(k, 4) / 4;
-    for (int r0 = 0; r0 < m; r0 += GB_PANEL) {
+    int panels = round_up(m, GB_PANEL) / GB_PANEL;
+    for (int i = 0; i < panels; ++i) {
+        int r0 = gb_panel_at(i, panels, backwards) * GB_PANEL;
         const int8_t *a = packed + (int64_t)(r0 / GB_PANEL) * groups * 64;
         v16i s0 = v16i_zero(), s1 = v16i_zero(), s2 = v16i_zero(), s3 = v16i_zero();
         int g = 0;
@@ -183,18 +188,20 @@ static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *
 #endif
 
 void gbi_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
-                   const float *x, float *y) {
-    int8_gemv(packed, m, k, scale, corr, xq, x, y);
+                   const float *x, float *y, int backwards) {
+    int8_gemv(packed, m, k, scale, corr, xq, x, y, backwards);
 }
+
+static _Thread_local int int8_gemv_backwards;
 
 void gb_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
                   const float *x, float *y) {
-    int8_gemv(packed, m, k, scale, corr, xq, x, y);
+    int8_gemv(packed, m, k, scale, corr, xq, x, y, gb_alternate(&int8_gemv_backwards));
 }
 
 int64_t gb_int8_gemv_time(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
                           uint8_t *xq, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, int8_gemv(packed, m, k, scale, corr, xq, x, y));
+    GB_TIME_LOOP(loops, int8_gemv(packed, m, k, scale, corr, xq, x, y, gb_alternate(&int8_gemv_backwards)));
 }
 
 /* ---- 8x4 block-sparse ---- */

@@ -14,16 +14,17 @@
 
 int64_t gb_lpcnet_struct_size(void) { return (int64_t)sizeof(gb_lpcnet); }
 
-static void product(const gb_product *p, const float *x, float *y) {
+/* backwards: see gb_internal.h; a matrix multiplied once per sample alternates by sample. */
+static void product(const gb_product *p, const float *x, float *y, int backwards) {
     switch (p->kind) {
     case GB_DENSE_F32:
-        gbi_sgemv((const float *)p->w, p->m, p->k, x, y);
+        gbi_sgemv((const float *)p->w, p->m, p->k, x, y, backwards);
         break;
     case GB_SPARSE16_F32:
         gbi_sparse16_sgemv(p->m, p->k, p->idx, (const float *)p->w, p->diag, x, y);
         break;
     case GB_DENSE_INT8:
-        gbi_int8_gemv((const int8_t *)p->w, p->m, p->k, p->scale, p->corr, p->xq, x, y);
+        gbi_int8_gemv((const int8_t *)p->w, p->m, p->k, p->scale, p->corr, p->xq, x, y, backwards);
         break;
     case GB_SPARSE8X4_INT8:
         gbi_sparse8x4_int8_gemv(p->m, p->k, p->idx, (const int8_t *)p->w, p->scale, p->corr, p->diag, p->xq, x, y);
@@ -52,9 +53,10 @@ GB_INLINE void pad_rows(const float *src, int rows, float fill, float *dst /* 16
 }
 
 static void project(const gb_lpcnet *net, int t) {
-    const float *feature = net->features + (int64_t)(t / net->frame_size) * net->cond_size;
-    product(&net->cond_a, feature, net->cond_a_out);
-    product(&net->cond_b, feature, net->cond_b_out);
+    const int frame = t / net->frame_size, backwards = (net->per_sample ? t : frame) & 1;
+    const float *feature = net->features + (int64_t)frame * net->cond_size;
+    product(&net->cond_a, feature, net->cond_a_out, backwards);
+    product(&net->cond_b, feature, net->cond_b_out, backwards);
 }
 
 /* xa = t0 + t1 + t2 + cond (the table gather), ra + bias; the gates update 16 lanes of h. */
@@ -103,8 +105,8 @@ GB_INLINE void gru_b_slice(const float *xb, const float *cond, const float *rb, 
 
 static void gru_b(const gb_lpcnet *net) {
     const int n = net->hidden_b;
-    product(&net->gru_b_in, net->ha, net->xb);
-    product(&net->gru_b_rec, net->hb, net->rb);
+    product(&net->gru_b_in, net->ha, net->xb, 0); /* GRU-B and the output layer stay in L1 */
+    product(&net->gru_b_rec, net->hb, net->rb, 0);
     int i = 0;
     for (; i + 16 <= n; i += 16)
         gru_b_slice(net->xb + i, net->cond_b_out + i, net->rb + i, net->bias_b + i, n, net->hb + i);
@@ -128,7 +130,7 @@ static void output(const gb_lpcnet *net) {
     const int levels = net->levels, whole = levels / 16 * 16, rows = levels - whole;
     const float *a1 = net->out_gain, *a2 = net->out_gain + levels, *o1 = net->o, *o2 = net->o + levels;
     float *p = net->p;
-    product(&net->out, net->hb, net->o);
+    product(&net->out, net->hb, net->o, 0);
     v16f top = v16_set1(-3.4e38f);
     for (int i = 0; i < whole; i += 16) {
         v16f logit = logit_slice(a1 + i, a2 + i, o1 + i, o2 + i);
@@ -167,7 +169,7 @@ static int projects(const gb_lpcnet *net, int t) {
 
 static void step(const gb_lpcnet *net, int t) {
     if (projects(net, t)) project(net, t);
-    product(&net->gru_a, net->ha, net->ra);
+    product(&net->gru_a, net->ha, net->ra, t & 1);
     gru_a_gates(net, t);
     gru_b(net);
     output(net);
@@ -203,7 +205,7 @@ int64_t gb_lpcnet_run_time(gb_lpcnet *net, const float *x, float *out, int64_t l
 static void part(const gb_lpcnet *net, int which, int t) {
     switch (which) {
     case GB_PART_CONDITIONING: project(net, t); break;
-    case GB_PART_GRU_A_PRODUCT: product(&net->gru_a, net->ha, net->ra); break;
+    case GB_PART_GRU_A_PRODUCT: product(&net->gru_a, net->ha, net->ra, t & 1); break;
     case GB_PART_GRU_A_GATES: gru_a_gates(net, t); break;
     case GB_PART_GRU_B: gru_b(net); break;
     case GB_PART_OUTPUT: output(net); break;
