@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
@@ -91,8 +92,9 @@ def assert_self_contained(page: Page) -> None:
     assert "link" not in page.tags  # no external stylesheet
     for src in page.images:
         header, payload = src.split(",", 1)
-        assert header == "data:image/svg+xml;base64"
-        assert b"<svg" in base64.b64decode(payload)[:2000]
+        assert header in ("data:image/svg+xml;base64", "data:image/png;base64")
+        image = base64.b64decode(payload)
+        assert b"<svg" in image[:2000] if header.startswith("data:image/svg") else image.startswith(b"\x89PNG")
 
 
 def test_report_from_a_real_quick_run_embeds_every_plot(quick_rich, tmp_path):
@@ -361,8 +363,6 @@ def test_isa_levels_are_ordered():
 
 
 def test_crossing_interpolates_in_log_space():
-    import numpy as np
-
     x = np.array([0.1, 1.0])
     assert plots.crossing(x, np.array([1.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(math.sqrt(0.1))
     assert plots.crossing(x, np.array([1.0, 2.0]), np.array([10.0, 10.0])) is None
@@ -381,3 +381,20 @@ def test_a_file_with_only_the_required_columns_renders(tmp_path):
     assert loaded.frame.set_index("backend").at["other", "speedup"] == pytest.approx(1.2)
     assert kinds.draw("speedup", loaded).get_axes() and kinds.draw("samples", loaded).get_axes()
     assert 'id="case-a"' in render_html(loaded)
+
+
+def test_heavy_figures_are_embedded_as_png():
+    from matplotlib.figure import Figure
+
+    from gemmbench.report.html import SVG_LIMIT, image_uri
+
+    light, heavy = Figure(), Figure()
+    light.add_subplot().plot([1, 2, 3])
+    points = np.random.default_rng(0).random((2, 30_000))
+    heavy.add_subplot().scatter(*points, s=2)
+    svg_bytes = len(kinds.render(heavy, "svg"))
+    assert svg_bytes > SVG_LIMIT
+    assert image_uri(light).startswith("data:image/svg+xml;base64,")
+    png = image_uri(heavy)
+    assert png.startswith("data:image/png;base64,") and len(png) < svg_bytes / 3
+    assert base64.b64decode(png.split(",", 1)[1]).startswith(b"\x89PNG")

@@ -1,4 +1,4 @@
-"""The self-contained HTML report: plots inlined as SVG data URIs, CSS and JS in the page, no network."""
+"""The self-contained HTML report: plots inlined as data URIs, CSS and JS in the page, no network."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
 
 TEMPLATE = "report.html.j2"
+# A plot of many rows' samples draws tens of thousands of markers; as SVG that is megabytes
+# of text. Past this size a figure is also rendered as a PNG at screen resolution, and the
+# smaller of the two is embedded.
+SVG_LIMIT = 300_000
+PNG_DPI = 110
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,17 @@ def plot_sections(data: ReportData) -> list[PlotSection]:
         except kinds.NoPlotData as reason:
             sections.append(PlotSection(kind.name, kind.title, kind.description, "", str(reason)))
             continue
-        svg = base64.b64encode(kinds.render(figure, "svg")).decode("ascii")
-        sections.append(PlotSection(kind.name, kind.title, kind.description, f"data:image/svg+xml;base64,{svg}", ""))
+        sections.append(PlotSection(kind.name, kind.title, kind.description, image_uri(figure), ""))
     return sections
+
+
+def image_uri(figure) -> str:
+    """The figure as an SVG data URI, or PNG when the SVG weighs more than SVG_LIMIT bytes and the PNG less."""
+    svg = kinds.render(figure, "svg")
+    png = kinds.render(figure, "png", dpi=PNG_DPI) if len(svg) > SVG_LIMIT else None
+    if png is None or len(svg) <= len(png):
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def render_html(data: ReportData, title: str | None = None) -> str:
