@@ -20,7 +20,7 @@ HELP = "run a suite and write its results to a parquet file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", nargs="?", help="suite YAML file, or the name of a shipped suite (gru384, quick)")
+    parser.add_argument("suite", nargs="?", help="suite YAML file, or the name of a shipped suite (gemmbench list shows them)")
     parser.add_argument("-o", "--out", default="results", type=Path,
                         help="directory for the results file (default: results/)")
     parser.add_argument("-b", "--backend", action="append", default=None, metavar="NAME[:VARIANT]",
