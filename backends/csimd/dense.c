@@ -77,13 +77,19 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
 
 /* Kernels are static and wrapped: an exported function may be interposed, so calls to it from the
  * timing loop could not be inlined and would go through the PLT. */
+GB_INLINE void sgemv_panel(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y,
+                           int p) {
+    v16f s = panel_dot(packed + (int64_t)p * GB_PANEL * k, k, x);
+    v16_store_rows(y + p * GB_PANEL, s, m - p * GB_PANEL);
+}
+
+/* Two loops rather than a computed index, so the forward one compiles as it did alone. */
 static void sgemv(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y,
                   int backwards) {
-    for (int i = 0; i < panels(m); ++i) {
-        int p = gb_panel_at(i, panels(m), backwards);
-        v16f s = panel_dot(packed + (int64_t)p * GB_PANEL * k, k, x);
-        v16_store_rows(y + p * GB_PANEL, s, m - p * GB_PANEL);
-    }
+    if (backwards)
+        for (int p = panels(m) - 1; p >= 0; --p) sgemv_panel(packed, m, k, x, y, p);
+    else
+        for (int p = 0; p < panels(m); ++p) sgemv_panel(packed, m, k, x, y, p);
 }
 
 /* One panel times nt columns of X; lanes are rows, so each column's result is scattered.
@@ -133,10 +139,10 @@ static void sgemm(const float *restrict packed, int m, int k, int n, const float
     }
 }
 
-static _Thread_local int sgemv_backwards;
+static atomic_int sgemv_backwards;
 
 void gb_sgemv(const float *packed, int m, int k, const float *x, float *y) {
-    sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards));
+    sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * (int64_t)m * k));
 }
 void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards) {
     sgemv(packed, m, k, x, y, backwards);
@@ -145,7 +151,7 @@ void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int 
 void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y) { sgemm(packed, m, k, n, x, y); }
 
 int64_t gb_sgemv_time(const float *packed, int m, int k, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards)));
+    GB_TIME_LOOP(loops, sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * (int64_t)m * k)));
 }
 
 int64_t gb_sgemm_time(const float *packed, int m, int k, int n, const float *x, float *y, int64_t loops) {

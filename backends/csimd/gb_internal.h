@@ -4,6 +4,7 @@
 #ifndef GB_INTERNAL_H
 #define GB_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "gb_kernels.h"
@@ -15,14 +16,18 @@
  * scan evicts its own head before the next call wants it); alternating the direction, each
  * call starts with the panels the previous one read last, still in L2. The arithmetic of a
  * panel is the same either way, so the output is bit-identical. Callers alternate: lpcnet.c
- * by sample, the exported entry points through gb_alternate on a per-thread flag. */
-static inline int gb_alternate(int *flag) {
-    int now = *flag;
-    *flag = !now;
+ * by sample, the exported entry points through gb_alternate on a flag per kernel. The flag is
+ * a relaxed atomic, plain loads and stores: threads racing on it only share a direction, and
+ * a _Thread_local in a shared library costs a __tls_get_addr call (5 ns, a third of a 48x16
+ * GEMV). A matrix small enough to stay in L1 is always read forwards. */
+#define GB_ALTERNATE_BYTES (64 << 10)
+
+static inline int gb_alternate(atomic_int *flag, int64_t bytes) {
+    if (bytes <= GB_ALTERNATE_BYTES) return 0;
+    int now = atomic_load_explicit(flag, memory_order_relaxed);
+    atomic_store_explicit(flag, !now, memory_order_relaxed);
     return now;
 }
-
-static inline int gb_panel_at(int i, int panels, int backwards) { return backwards ? panels - 1 - i : i; }
 
 GB_INTERNAL void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards);
 GB_INTERNAL void gbi_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag,

@@ -155,35 +155,39 @@ static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *
     }
 }
 #else
+GB_INLINE void int8_panel(const int8_t *restrict packed, int m, int groups, const float *restrict scale,
+                          const int32_t *restrict corr, const uint8_t *restrict xq, float *restrict y, int r0) {
+    const int8_t *a = packed + (int64_t)(r0 / GB_PANEL) * groups * 64;
+    v16i s0 = v16i_zero(), s1 = v16i_zero(), s2 = v16i_zero(), s3 = v16i_zero();
+    int g = 0;
+    for (; g + 4 <= groups; g += 4, a += 256) {
+        s0 = v16i_dot4(s0, xb16_set(load4(xq + 4 * g)), a);
+        s1 = v16i_dot4(s1, xb16_set(load4(xq + 4 * g + 4)), a + 64);
+        s2 = v16i_dot4(s2, xb16_set(load4(xq + 4 * g + 8)), a + 128);
+        s3 = v16i_dot4(s3, xb16_set(load4(xq + 4 * g + 12)), a + 192);
+    }
+    for (; g < groups; ++g, a += 64) s0 = v16i_dot4(s0, xb16_set(load4(xq + 4 * g)), a);
+    v16i s = v16i_add(v16i_add(s0, s1), v16i_add(s2, s3));
+    if (r0 + GB_PANEL <= m) {
+        v16_storeu(y + r0, v16i_dequant(s, corr + r0, scale + r0));
+    } else { /* ragged last panel: pad corr/scale so the vector code reads no further */
+        int32_t c[16] = {0};
+        float sc[16] = {0};
+        memcpy(c, corr + r0, sizeof(int32_t) * (m - r0));
+        memcpy(sc, scale + r0, sizeof(float) * (m - r0));
+        v16_store_rows(y + r0, v16i_dequant(s, c, sc), m - r0);
+    }
+}
+
 static void int8_gemv(const int8_t *restrict packed, int m, int k, const float *restrict scale,
                       const int32_t *restrict corr, uint8_t *restrict xq, const float *restrict x, float *restrict y,
                       int backwards) {
     quantize_u8(x, k, xq);
-    int groups = round_up(k, 4) / 4;
-    int panels = round_up(m, GB_PANEL) / GB_PANEL;
-    for (int i = 0; i < panels; ++i) {
-        int r0 = gb_panel_at(i, panels, backwards) * GB_PANEL;
-        const int8_t *a = packed + (int64_t)(r0 / GB_PANEL) * groups * 64;
-        v16i s0 = v16i_zero(), s1 = v16i_zero(), s2 = v16i_zero(), s3 = v16i_zero();
-        int g = 0;
-        for (; g + 4 <= groups; g += 4, a += 256) {
-            s0 = v16i_dot4(s0, xb16_set(load4(xq + 4 * g)), a);
-            s1 = v16i_dot4(s1, xb16_set(load4(xq + 4 * g + 4)), a + 64);
-            s2 = v16i_dot4(s2, xb16_set(load4(xq + 4 * g + 8)), a + 128);
-            s3 = v16i_dot4(s3, xb16_set(load4(xq + 4 * g + 12)), a + 192);
-        }
-        for (; g < groups; ++g, a += 64) s0 = v16i_dot4(s0, xb16_set(load4(xq + 4 * g)), a);
-        v16i s = v16i_add(v16i_add(s0, s1), v16i_add(s2, s3));
-        if (r0 + GB_PANEL <= m) {
-            v16_storeu(y + r0, v16i_dequant(s, corr + r0, scale + r0));
-        } else { /* ragged last panel: pad corr/scale so the vector code reads no further */
-            int32_t c[16] = {0};
-            float sc[16] = {0};
-            memcpy(c, corr + r0, sizeof(int32_t) * (m - r0));
-            memcpy(sc, scale + r0, sizeof(float) * (m - r0));
-            v16_store_rows(y + r0, v16i_dequant(s, c, sc), m - r0);
-        }
-    }
+    const int groups = round_up(k, 4) / 4, last = round_up(m, GB_PANEL) - GB_PANEL;
+    if (backwards)
+        for (int r0 = last; r0 >= 0; r0 -= GB_PANEL) int8_panel(packed, m, groups, scale, corr, xq, y, r0);
+    else
+        for (int r0 = 0; r0 < m; r0 += GB_PANEL) int8_panel(packed, m, groups, scale, corr, xq, y, r0);
 }
 #endif
 
@@ -192,16 +196,17 @@ void gbi_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const
     int8_gemv(packed, m, k, scale, corr, xq, x, y, backwards);
 }
 
-static _Thread_local int int8_gemv_backwards;
+static atomic_int int8_gemv_backwards;
 
 void gb_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
                   const float *x, float *y) {
-    int8_gemv(packed, m, k, scale, corr, xq, x, y, gb_alternate(&int8_gemv_backwards));
+    int8_gemv(packed, m, k, scale, corr, xq, x, y, gb_alternate(&int8_gemv_backwards, (int64_t)m * k));
 }
 
 int64_t gb_int8_gemv_time(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
                           uint8_t *xq, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, int8_gemv(packed, m, k, scale, corr, xq, x, y, gb_alternate(&int8_gemv_backwards)));
+    GB_TIME_LOOP(loops, int8_gemv(packed, m, k, scale, corr, xq, x, y,
+                                  gb_alternate(&int8_gemv_backwards, (int64_t)m * k)));
 }
 
 /* ---- 8x4 block-sparse ---- */
