@@ -320,7 +320,10 @@ def read_table(path: Path) -> pa.Table:
     schema_version) reads with the columns added since filled with nulls; a newer one is refused.
     """
     try:
-        table = pq.read_table(path)
+        # One open file: given a path, pyarrow opens it again for the data after reading the
+        # footer, and a run renaming its next version into place in between mixes two files.
+        with pa.OSFile(str(path)) as source:
+            table = pq.read_table(source)
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     _parse_metadata(table.schema, path)

@@ -1,4 +1,8 @@
-"""Runs started at once into one results directory never lose or share a file."""
+"""Runs started at once into one results directory never lose or share a file, and a file read while
+its run rewrites it is always one whole version."""
+
+import subprocess
+import sys
 
 import pytest
 
@@ -47,3 +51,32 @@ def test_creating_an_existing_results_file_fails_and_leaves_it_alone(tmp_path):
     with pytest.raises(FileExistsError):
         ResultsFile(path, RunInfo("r2", "s", "t")).create()
     assert read_metadata(path)["run_id"] == "r1" and temp_files(tmp_path) == []
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from gemmbench.results import ResultsFile, RunInfo
+
+results = ResultsFile(Path(sys.argv[1]), RunInfo("race", "s", "t"))
+results.create()
+for i in range(int(sys.argv[2])):
+    results.add([{"run_id": "race", "suite": "s", "case": f"c{i}", "backend": "b", "variant": "v",
+                  "status": "ok", "median_ns": float(i), "samples_ns": [float(i)] * (i % 17 + 1)}])
+results.close()
+"""
+
+
+def test_reading_a_file_while_its_run_rewrites_it_never_sees_a_mix(tmp_path):
+    """Every read (report, compare, a watcher) sees one whole version: pyarrow given a path opens it
+    twice, and a rename between the two opens paired one version's footer with the next one's pages."""
+    path, rows = tmp_path / "live.parquet", 400
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(rows)], stderr=subprocess.PIPE)
+    seen, reads = 0, 0
+    while writer.poll() is None or reads == 0:
+        if path.exists():
+            count = len(load_results(path))
+            assert count >= seen  # versions only grow
+            seen, reads = count, reads + 1
+    assert writer.wait() == 0, writer.stderr.read()
+    assert reads > 50 and len(load_results(path)) == rows and temp_files(tmp_path) == []
