@@ -21,6 +21,7 @@ from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
 from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
+from gemmbench.report.select import RowFilter
 from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
@@ -398,3 +399,41 @@ def test_heavy_figures_are_embedded_as_png():
     png = image_uri(heavy)
     assert png.startswith("data:image/png;base64,") and len(png) < svg_bytes / 3
     assert base64.b64decode(png.split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+def test_rows_can_be_narrowed_to_cases_and_backends_keeping_the_baseline(quick_rich):
+    everything = report_data.load([quick_rich]).frame
+    narrowed = report_data.load([quick_rich], rows=RowFilter(("gemv_*", "gemm_small"), ("test-isa:avx2",))).frame
+    assert set(narrowed["case"]) == {"gemv_small", "gemv_sparse", "gemm_small"}
+    assert set(narrowed["series"]) == {"test-isa:avx2", "numpy:matmul"}  # numpy: the baseline stays
+    assert len(narrowed) == len(everything[everything["case"].isin(["gemv_small", "gemv_sparse", "gemm_small"])
+                                           & everything["series"].isin(["test-isa:avx2", "numpy:matmul"])])
+    assert narrowed["speedup"].notna().any()
+
+
+def test_a_grid_case_is_picked_by_its_exact_name_or_a_pattern():
+    import pandas as pd
+
+    frame = pd.DataFrame({"case": ["s[density=0.1]", "s[density=0.2]", "d"], "backend": "numpy",
+                          "variant": "matmul"})
+    exact = RowFilter(("s[density=0.1]",)).apply(frame, "numpy")  # brackets are not a character class here
+    assert list(exact["case"]) == ["s[density=0.1]"]
+    assert list(RowFilter(("s*",)).apply(frame, "numpy")["case"]) == ["s[density=0.1]", "s[density=0.2]"]
+
+
+def test_report_and_plot_filters_on_the_command_line(quick_rich, tmp_path):
+    out = tmp_path / "narrow.html"
+    result = run_cli("report", quick_rich, "--case", "gemv_*", "--backend", "test-isa", "-o", out)
+    assert result.returncode == 0, result.stderr
+    text, page = read_page(out)
+    assert_self_contained(page)
+    assert "Filtered: only cases gemv_*; backends test-isa (and the baseline)." in text
+    assert "test-good" not in text and 'id="case-gemm_small"' not in text and 'id="case-gemv_small"' in text
+    png = tmp_path / "narrow.png"
+    assert run_cli("plot", quick_rich, "--kind", "isa", "--case", "gemv_small", "-o", png).returncode == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+    no_case = run_cli("report", quick_rich, "--case", "nope*", "-o", out)
+    assert no_case.returncode == 2 and no_case.stderr.count("\n") == 1
+    assert "--case nope*: matches no case in these results; cases: gemm_small, gemv_small" in no_case.stderr
+    no_backend = run_cli("plot", quick_rich, "--kind", "speedup", "--backend", "torchx", "-o", png)
+    assert no_backend.returncode == 2 and "--backend torchx: no rows of it in these results; backends:" in no_backend.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gemmbench.commands.report import add_baseline
+from gemmbench.commands.report import add_row_options, row_filter
 from gemmbench.errors import UsageError
 from gemmbench.report.kinds import KINDS
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--kind", required=True, choices=list(KINDS),
                         help="; ".join(f"{k.name}: {k.title.lower()}" for k in KINDS.values()))
     parser.add_argument("-o", "--out", required=True, type=Path, help="image file to write: .png or .svg")
-    add_baseline(parser)
+    add_row_options(parser)
     parser.add_argument("--dpi", type=int, default=150, help="resolution of a PNG (default: 150)")
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
-    results = data.load(args.results, args.baseline)
+    results = data.load(args.results, args.baseline, row_filter(args))
     try:
         figure = kinds.draw(args.kind, results, titled=True)
     except kinds.NoPlotData as reason:

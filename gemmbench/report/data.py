@@ -5,6 +5,7 @@ Everything derived here is computed from stored columns; nothing is estimated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pandas as pd
 from gemmbench.backend import ISA_LEVELS
 from gemmbench.errors import UsageError
 from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.report.select import RowFilter
 from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
 from gemmbench.textable import duration
 
@@ -59,6 +61,7 @@ class ReportData:
     baseline: str  # 'backend' or 'backend:variant'
     colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
     roofs: dict[str, dict] = field(default_factory=dict)  # run_id -> the roofline stored with that run
+    shown: str = ""  # the row filter applied, described ('' when every row is shown)
 
     @property
     def several_runs(self) -> bool:
@@ -71,17 +74,20 @@ class ReportData:
         return frame[(frame["status"] == "ok") & frame["median_ns"].notna()]
 
 
-def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE) -> ReportData:
-    """Read result files (or directories of them) and prepare them for the report."""
+def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE,
+         rows: RowFilter = RowFilter()) -> ReportData:
+    """Read result files (or directories of them), keep the rows asked for, prepare them for the report."""
     files = _unique(result_files(paths))
     frames, metas = [], []
     for path in files:
         frames.append(read_table(path).to_pandas().assign(file=str(path)))
         metas.append(read_metadata(path))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = rows.apply(frame, baseline).reset_index(drop=True)
     if frame.empty:
         raise UsageError(f"{', '.join(map(str, files))}: no result rows to report (the run saved none)")
-    return prepare(frame, [(str(f), m) for f, m in zip(files, metas)], baseline)
+    data = prepare(frame, [(str(f), m) for f, m in zip(files, metas)], baseline)
+    return dataclasses.replace(data, shown=rows.describe())
 
 
 def _unique(files: list[Path]) -> list[Path]:

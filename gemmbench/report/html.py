@@ -13,6 +13,7 @@ from typing import Iterable
 
 from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
+from gemmbench.report.select import RowFilter
 
 TEMPLATE = "report.html.j2"
 # A plot of many rows' samples draws tens of thousands of markers; as SVG that is megabytes
@@ -102,9 +103,9 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
 
 
 def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
-                 baseline: str = DEFAULT_BASELINE, title: str | None = None) -> Path:
+                 baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter()) -> Path:
     """Read results (files or directories), write one self-contained HTML report, return its path."""
-    data = load(results, baseline)
+    data = load(results, baseline, rows)
     path = Path(out) if out is not None else default_path(data)
     write_bytes_atomic(path, render_html(data, title).encode("utf-8"))
     return path
