@@ -14,14 +14,13 @@ import os
 import secrets
 import signal
 import sys
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
-from gemmbench import registry
+from gemmbench import interrupts, registry
 from gemmbench.backend import parse_isa
 from gemmbench.errors import UsageError
+from gemmbench.interrupts import RunInterrupted
 from gemmbench.machine import Machine, fingerprint
 from gemmbench.measure import case_columns
 from gemmbench.progress import Progress
@@ -176,40 +175,6 @@ def _claim(suite: Suite, options: RunOptions, machine: Machine) -> ResultsFile:
     raise UsageError(f"{options.out_dir}: no free results file name found")
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """A run stopped by a signal; `outcome` holds the rows saved in the (partial) file."""
-
-    def __init__(self, signum: int, outcome: RunOutcome | None = None):
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
-        self.outcome = outcome
-
-
-INTERRUPTS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextmanager
-def _interrupts() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does; the first one wins, the rest are ignored."""
-    def interrupt(signum, frame):
-        for number in INTERRUPTS:  # cleanup (killing workers, writing the file) must not be cut short
-            signal.signal(number, signal.SIG_IGN)
-        raise RunInterrupted(signum)
-
-    previous = {}
-    try:
-        for number in INTERRUPTS:
-            if signal.getsignal(number) != signal.SIG_IGN:  # ignored by whoever started us (nohup): keep it so
-                previous[number] = signal.signal(number, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def check_options(suite: Suite, options: RunOptions) -> None:
     """Everything about a run that can be refused before it starts."""
     check_selections(suite, options)
@@ -289,7 +254,7 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
              done: frozenset[tuple]) -> RunOutcome:
     cpus = available_cpus()
     show = Progress(sys.stderr, options.progress)
-    with _interrupts():
+    with interrupts.catching():
         try:
             for group in plan(suite, options):
                 _run_group(group, cpus, options, machine, results, show, done)

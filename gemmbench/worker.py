@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gemmbench import interrupts
 from gemmbench.machine import physical_memory
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -139,6 +140,7 @@ def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]
     parent = os.getpid()
 
     def setup() -> None:
+        interrupts.release_in_child()
         if libc is not None:  # PR_SET_PDEATHSIG: the worker dies with the parent, even on SIGKILL
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:
@@ -156,10 +158,11 @@ def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]
 def _spawn(job: Job, skip: set[tuple[str, str]], python: str, stderr) -> tuple[subprocess.Popen, int]:
     read_fd, write_fd = os.pipe()
     try:
-        proc = subprocess.Popen([python, "-m", "gemmbench.worker", str(write_fd)], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=(write_fd,),
-                                env=worker_environment(job.threads), start_new_session=True,
-                                preexec_fn=_child_setup(set(job.cpus), job.memory_limit), cwd=PACKAGE_PARENT)
+        with interrupts.held():  # see gemmbench/interrupts.py: a signal during fork would be dropped
+            proc = subprocess.Popen([python, "-m", "gemmbench.worker", str(write_fd)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=(write_fd,),
+                                    env=worker_environment(job.threads), start_new_session=True,
+                                    preexec_fn=_child_setup(set(job.cpus), job.memory_limit), cwd=PACKAGE_PARENT)
     except BaseException:
         os.close(read_fd)
         raise
@@ -235,6 +238,7 @@ def _read_messages(job, proc, fd, handled, progress, on_row, on_begin) -> tuple[
     """Read until the worker finishes, retires or goes away (None), or fails ((status, message))."""
     buffer = b""
     while True:
+        interrupts.raise_if_pending()
         wait = progress.deadline - time.monotonic()
         if wait <= 0:
             _kill(proc, progress)

@@ -131,13 +131,13 @@ RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limi
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.runner import INTERRUPTS, RunInterrupted
+    from gemmbench.interrupts import INTERRUPTS, RunInterrupted
 
     try:
         outcome = _resume(args) if args.resume else _start(args)
     except RunInterrupted as stop:
-        for number in INTERRUPTS:  # a second Ctrl-C must not cut the report short, nor kill us on exit
-            signal.signal(number, signal.SIG_IGN)
+        for signum in INTERRUPTS:  # a second Ctrl-C must not cut the report short, nor kill us on exit
+            signal.signal(signum, signal.SIG_IGN)
         if stop.outcome is None:
             raise
         print_outcome(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)

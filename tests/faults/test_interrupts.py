@@ -3,11 +3,13 @@ valid, partial file, the workers are gone, and `run --resume` finishes the same 
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from faultkit import start_cli, temp_files, wait_for_rows
+from faultkit import ROOT, start_cli, temp_files, wait_for_rows
 from gemmbench.results import load_results, read_metadata
 
 SLOW_SUITE = """
@@ -94,3 +96,63 @@ def test_resume_by_run_id_after_sigkill(plugins, write_suite, tmp_path, recorded
     assert result.stdout.strip() == str(path)
     assert read_metadata(path)["complete"] is True and len(load_results(path)) == TOTAL
     assert list(out.iterdir()) == [path]  # the killed run's lock and temporary files are cleared
+
+
+SIGNAL_DURING_FORK = """
+import os, signal, sys
+from pathlib import Path
+
+from gemmbench.cli import main
+from gemmbench.results import load_results
+
+out, fired = Path(sys.argv[1]), []
+
+
+def after_fork_in_parent():
+    # The first fork after a row is saved starts the hanging worker: SIGTERM arrives right then.
+    # Unless signals are held during the fork, Python runs the handler inside this callback,
+    # where its exception can only be printed and dropped.
+    files = list(out.glob("*.parquet"))
+    if not fired and files and len(load_results(files[0])):
+        fired.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10000):  # safe points for the handler, inside the callback
+            pass
+
+
+os.register_at_fork(after_in_parent=after_fork_in_parent)
+sys.exit(main(["run", sys.argv[2], "-o", str(out), "-q"]))
+"""
+
+
+def test_a_signal_that_lands_while_a_worker_is_forked_still_stops_the_run(plugins, write_suite, tmp_path):
+    suite = write_suite("name: forked\nbackends: [numpy, test-hang]\ndefaults: {timeout: 20}\n"
+                        "cases: [{name: c, m: 16, k: 8}]\n")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_DURING_FORK, str(out), str(suite)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 143, proc.stderr
+    assert time.monotonic() - started < 15  # not once the hanging row timed out
+    assert "Exception ignored" not in proc.stderr
+    [path] = out.glob("*.parquet")
+    assert read_metadata(path)["complete"] is False and len(load_results(path)) == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped exception, on purpose
+def test_an_interrupt_dropped_by_a_finaliser_is_raised_at_the_next_check():
+    from gemmbench import interrupts
+
+    class Finalised:
+        def __del__(self):  # Python can only print an exception raised here, then drops it
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10000):  # safe points: the handler runs in here
+                pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    with interrupts.catching():
+        Finalised()
+        with pytest.raises(interrupts.RunInterrupted, match="interrupted by SIGTERM"):
+            interrupts.raise_if_pending()
+    assert signal.getsignal(signal.SIGTERM) == before
+    interrupts.raise_if_pending()  # outside a run nothing is pending
