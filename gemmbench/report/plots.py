@@ -118,6 +118,32 @@ def row_label(data: ReportData, row: pd.Series, with_threads: bool) -> str:
     return text + (f" @ {row['run_label']}" if data.several_runs else "")
 
 
+def grouped_bars(data: ReportData, rows: pd.DataFrame, row_height: float, margin: float, order,
+                 draw_row) -> tuple[Figure, Axes]:
+    """One horizontal bar row per result row, grouped by case and thread count under a bold title.
+
+    order(group) sorts a group's rows; draw_row(axes, y, row) draws the row at height y. The
+    figure grows with the rows; the y axis is labelled with each row's series and run.
+    """
+    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
+    figure = new_figure(row_height * (len(rows) + len(groups)) + margin)
+    axes = figure.subplots()
+    y, ticks, names = 0.0, [], []
+    for (case, threads), group in groups:
+        axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
+                  fontweight="bold", va="center", fontsize="small")
+        y += 1
+        for _, row in order(group).iterrows():
+            draw_row(axes, y, row)
+            ticks.append(y)
+            names.append(row_label(data, row, False))
+            y += 1
+        y += 0.4
+    axes.set_yticks(ticks, names, fontsize="small")
+    axes.set_ylim(y - 0.6, -0.8)
+    return figure, axes
+
+
 # ---- 1. speed-up over the baseline ----------------------------------------------------------
 
 
@@ -130,30 +156,19 @@ def speedup_plot(data: ReportData) -> Figure:
     rows = ok[ok["baseline_ns"].notna() & ~ok["is_baseline"]]
     if rows.empty:
         raise NoPlotData(f"only the baseline {data.baseline} was timed: there is no other backend to compare")
-    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
-    bars = len(rows) + len(groups)
-    figure = new_figure(0.28 * bars + 1.2)
-    axes = figure.subplots()
-    y, ticks, names = 0.0, [], []
-    for (case, threads), group in groups:
-        axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
-                  fontweight="bold", va="center", fontsize="small")
-        y += 1
-        for _, row in group.sort_values(["series", "run_order"]).iterrows():
-            s = row["speedup"]
-            error = [[max(s - row["speedup_lo"], 0)], [max(row["speedup_hi"] - s, 0)]]
-            axes.barh(y, s - 1, left=1, height=0.7, color=data.colors[row["series"]],
-                      hatch=HATCHES[int(row["run_order"]) % len(HATCHES)], edgecolor="white",
-                      xerr=error, error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333"})
-            axes.annotate(f"{s:.2f}×", (max(s, row["speedup_hi"]) if s >= 1 else min(s, row["speedup_lo"]), y),
-                          xytext=(4 if s >= 1 else -4, 0), textcoords="offset points", va="center",
-                          ha="left" if s >= 1 else "right", fontsize="small")
-            ticks.append(y)
-            names.append(row_label(data, row, False))
-            y += 1
-        y += 0.4
-    axes.set_yticks(ticks, names, fontsize="small")
-    axes.set_ylim(y - 0.6, -0.8)
+
+    def draw_row(axes: Axes, y: float, row: pd.Series) -> None:
+        s = row["speedup"]
+        error = [[max(s - row["speedup_lo"], 0)], [max(row["speedup_hi"] - s, 0)]]
+        axes.barh(y, s - 1, left=1, height=0.7, color=data.colors[row["series"]],
+                  hatch=HATCHES[int(row["run_order"]) % len(HATCHES)], edgecolor="white",
+                  xerr=error, error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333"})
+        axes.annotate(f"{s:.2f}×", (max(s, row["speedup_hi"]) if s >= 1 else min(s, row["speedup_lo"]), y),
+                      xytext=(4 if s >= 1 else -4, 0), textcoords="offset points", va="center",
+                      ha="left" if s >= 1 else "right", fontsize="small")
+
+    figure, axes = grouped_bars(data, rows, 0.28, 1.2, lambda group: group.sort_values(["series", "run_order"]),
+                                draw_row)
     low = min(rows["speedup_lo"].min(skipna=True), rows["speedup"].min(), 1.0)
     high = max(rows["speedup_hi"].max(skipna=True), rows["speedup"].max(), 1.0)
     axes.set_xscale("log")

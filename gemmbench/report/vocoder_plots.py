@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
-from gemmbench.report.plots import GRID, case_title, figure_legend, log_axis, new_figure, row_label
+from gemmbench.report.plots import GRID, figure_legend, grouped_bars, log_axis
 from gemmbench.vocoder import PARTS
 
 PART_COLORS = dict(zip(PARTS, ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")))
@@ -31,26 +32,17 @@ def _best_rtf(row: pd.Series) -> float:
 def rtf_plot(data: ReportData) -> Figure:
     """Bars: the real-time factor of the native loop where there is one; ticks: one Python call per sample."""
     rows = _vocoder_rows(data)
-    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
-    figure = new_figure(0.3 * (len(rows) + len(groups)) + 1.4)
-    axes = figure.subplots()
-    y, ticks, names = 0.0, [], []
-    for (case, threads), group in groups:
-        axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
-                  fontweight="bold", va="center", fontsize="small")
-        y += 1
-        for _, row in group.assign(best=group.apply(_best_rtf, axis=1)).sort_values("best").iterrows():
-            axes.barh(y, row["best"], height=0.7, color=data.colors[row["series"]])
-            axes.annotate(f"{row['best']:.3g}", (row["best"], y), xytext=(4, 0), textcoords="offset points",
-                          va="center", fontsize="x-small")
-            if pd.notna(row.get("native_rtf")):
-                axes.plot([row["rtf"]] * 2, [y - 0.38, y + 0.38], color="#222", linewidth=1.6)
-            ticks.append(y)
-            names.append(row_label(data, row, False))
-            y += 1
-        y += 0.4
-    axes.set_yticks(ticks, names, fontsize="small")
-    axes.set_ylim(y - 0.6, -0.8)
+
+    def draw_row(axes: Axes, y: float, row: pd.Series) -> None:
+        axes.barh(y, row["best"], height=0.7, color=data.colors[row["series"]])
+        axes.annotate(f"{row['best']:.3g}", (row["best"], y), xytext=(4, 0), textcoords="offset points",
+                      va="center", fontsize="x-small")
+        if pd.notna(row.get("native_rtf")):
+            axes.plot([row["rtf"]] * 2, [y - 0.38, y + 0.38], color="#222", linewidth=1.6)
+
+    figure, axes = grouped_bars(data, rows, 0.3, 1.4,
+                                lambda group: group.assign(best=group.apply(_best_rtf, axis=1)).sort_values("best"),
+                                draw_row)
     axes.set_xscale("log")
     low = min(rows["rtf"].min(), rows.apply(_best_rtf, axis=1).min(), 1.0)
     high = max(rows["rtf"].max(), 1.0)
@@ -72,34 +64,23 @@ def parts_plot(data: ReportData) -> Figure:
     rows = rows[rows[[f"share_{name}" for name in PARTS]].notna().all(axis=1)]
     if rows.empty:
         raise NoPlotData("no vocoder row carries a per-part profile")
-    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
-    figure = new_figure(0.3 * (len(rows) + len(groups)) + 1.6)
-    axes = figure.subplots()
-    y, ticks, names = 0.0, [], []
-    for (case, threads), group in groups:
-        axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
-                  fontweight="bold", va="center", fontsize="small")
-        y += 1
-        for _, row in group.sort_values("series").iterrows():
-            left = 0.0
-            for name in PARTS:
-                share = row[f"share_{name}"]
-                axes.barh(y, share, left=left, height=0.7, color=PART_COLORS[name])
-                if share >= 0.12:
-                    axes.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize="x-small",
-                              color="white")
-                left += share
-            whole = (row["native_time_per_sample_ns"] if pd.notna(row.get("native_time_per_sample_ns"))
-                     else row["time_per_sample_ns"])
-            warn = f"  ⚠ parts add up to {row['parts_ratio']:.0%}" if bool(row.get("parts_warning")) else ""
-            axes.annotate(f"{time_text(whole)} per sample{warn}", (1.0, y), xytext=(5, 0),
-                          textcoords="offset points", va="center", fontsize="x-small")
-            ticks.append(y)
-            names.append(row_label(data, row, False))
-            y += 1
-        y += 0.4
-    axes.set_yticks(ticks, names, fontsize="small")
-    axes.set_ylim(y - 0.6, -0.8)
+
+    def draw_row(axes: Axes, y: float, row: pd.Series) -> None:
+        left = 0.0
+        for name in PARTS:
+            share = row[f"share_{name}"]
+            axes.barh(y, share, left=left, height=0.7, color=PART_COLORS[name])
+            if share >= 0.12:
+                axes.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize="x-small",
+                          color="white")
+            left += share
+        whole = (row["native_time_per_sample_ns"] if pd.notna(row.get("native_time_per_sample_ns"))
+                 else row["time_per_sample_ns"])
+        warn = f"  ⚠ parts add up to {row['parts_ratio']:.0%}" if bool(row.get("parts_warning")) else ""
+        axes.annotate(f"{time_text(whole)} per sample{warn}", (1.0, y), xytext=(5, 0),
+                      textcoords="offset points", va="center", fontsize="x-small")
+
+    figure, axes = grouped_bars(data, rows, 0.3, 1.6, lambda group: group.sort_values("series"), draw_row)
     axes.set_xlim(0, 1.45)
     axes.set_xticks(np.linspace(0, 1, 6), [f"{v:.0%}" for v in np.linspace(0, 1, 6)])
     axes.grid(axis="x", **GRID)
