@@ -18,7 +18,7 @@ import pandas as pd
 from gemmbench.backend import ISA_LEVELS
 from gemmbench.errors import UsageError
 from gemmbench.report import DEFAULT_BASELINE
-from gemmbench.report.select import RowFilter
+from gemmbench.report.select import RowFilter, of_backend
 from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
 from gemmbench.textable import duration
 
@@ -170,11 +170,8 @@ def _snr(snr_db, rel_err) -> float:
 
 def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Baseline median of the same run, case and threads; speed-up, its IQR span, and pay-off."""
-    backend, _, variant = baseline.partition(":")
     timed = (frame["status"] == "ok") & frame["median_ns"].notna()
-    is_base = timed & (frame["backend"] == backend)
-    if variant:
-        is_base &= frame["variant"] == variant
+    is_base = timed & of_backend(frame, baseline)
     keys = ["run_id", "case", "threads"]
     # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
     # dropna=False: files of older schemas may lack threads, and their rows still have a baseline

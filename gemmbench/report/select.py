@@ -56,11 +56,17 @@ def _matching_cases(frame: pd.DataFrame, patterns: tuple[str, ...]) -> pd.Series
     return keep
 
 
+def of_backend(frame: pd.DataFrame, spec: str) -> pd.Series:
+    """Which rows belong to `spec`: a backend name, or name:variant."""
+    backend, _, variant = spec.partition(":")
+    hits = frame["backend"] == backend
+    return hits & (frame["variant"] == variant) if variant else hits
+
+
 def _matching_backends(frame: pd.DataFrame, specs: tuple[str, ...], strict: bool = True) -> pd.Series:
-    series = frame["backend"] + ":" + frame["variant"].fillna("")
     keep = pd.Series(False, index=frame.index)
     for spec in specs:
-        hits = series == spec if ":" in spec else frame["backend"] == spec
+        hits = of_backend(frame, spec)
         if strict and not hits.any():
             raise UsageError(f"--backend {spec}: no rows of it in these results; backends: "
                              f"{', '.join(sorted(set(frame['backend'])))}")
