@@ -28,10 +28,15 @@ class RunInterrupted(KeyboardInterrupt):
         self.outcome = outcome
 
 
+def ignore_all() -> None:
+    """From now on every interrupt signal is ignored: what follows (cleanup, the summary) must finish."""
+    for number in INTERRUPTS:
+        signal.signal(number, signal.SIG_IGN)
+
+
 def _interrupt(signum, frame) -> None:
     global _pending
-    for number in INTERRUPTS:  # cleanup (killing workers, writing the file) must not be cut short
-        signal.signal(number, signal.SIG_IGN)
+    ignore_all()  # cleanup (killing workers, writing the file) must not be cut short
     _pending = signum
     raise RunInterrupted(signum)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -131,13 +130,12 @@ RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limi
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.interrupts import INTERRUPTS, RunInterrupted
+    from gemmbench.interrupts import RunInterrupted, ignore_all
 
     try:
         outcome = _resume(args) if args.resume else _start(args)
     except RunInterrupted as stop:
-        for signum in INTERRUPTS:  # a second Ctrl-C must not cut the report short, nor kill us on exit
-            signal.signal(signum, signal.SIG_IGN)
+        ignore_all()  # a second Ctrl-C must not cut the report short, nor kill us on exit
         if stop.outcome is None:
             raise
         print_outcome(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
