@@ -60,7 +60,7 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
  * sequential stream, which the hardware prefetcher follows; software prefetch 256 to 2048
  * floats ahead (T0 or T1) and two panels at once measured no faster. Once W outgrows L2
  * (1152 x 384 floats: 1.77 MB) the part of it that is not left in L2 by the previous call
- * (see gb_panel_at) streams at the L3 read bandwidth. */
+ * (see gb_alternate in gb_internal.h) streams at the L3 read bandwidth. */
 GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x) {
     v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
     int j = 0;
