@@ -18,15 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gemmbench.errors import UsageError
+from gemmbench import isa
 
 if TYPE_CHECKING:  # workload registers composite ops that build on Backend: no import cycle
     import numpy as np
 
     from gemmbench.workload import Case, Workload
-
-ISA_LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "amx")
-
 
 @dataclass(frozen=True)
 class Variant:
@@ -35,7 +32,7 @@ class Variant:
     name: str
     precision: str | None = None  # arithmetic when it is not the case dtype, e.g. "int8"
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
-    isa: str = ""  # ISA level its code targets (scalar, avx2, avx512, avx512vnni), '' when not one
+    isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS), '' when not one
     detail: str = ""  # what to record about it: compiler flags, scheme, library
 
 
@@ -91,21 +88,9 @@ class Backend:
         return variant.detail
 
 
-def parse_isa(spec: str) -> tuple[str, ...]:
-    """ISA levels to run: 'avx2' caps (scalar and avx2), 'scalar,avx512' names levels exactly."""
-    levels = tuple(part.strip() for part in spec.split(",") if part.strip())
-    unknown = [level for level in levels if level not in ISA_LEVELS]
-    if unknown or not levels:
-        raise UsageError(f"isa {spec!r}: unknown level {', '.join(unknown) or '(none)'}; "
-                         f"levels: {', '.join(ISA_LEVELS)}")
-    if len(levels) == 1:
-        return ISA_LEVELS[:ISA_LEVELS.index(levels[0]) + 1]
-    return levels
-
-
 def select_isa(variants: list[Variant], spec: str | None) -> list[Variant]:
     """Variants allowed by an ISA spec; variants not tied to an ISA level always stay."""
     if not spec:
         return variants
-    levels = parse_isa(spec)
+    levels = isa.parse_spec(spec)
     return [v for v in variants if not v.isa or v.isa in levels]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Flag prefixes that decide which kernels can run; the rest of /proc/cpuinfo is noise here.
-SIMD_FLAG_PREFIXES = ("sse4", "ssse3", "avx", "fma", "f16c", "amx", "bmi2")
+SIMD_FLAG_PREFIXES = ("sse4", "ssse3", "avx", "fma", "f16c", "amx", "bmi2", "asimd", "sve", "i8mm", "bf16")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,10 @@ def simd_flags(flags: frozenset[str] | set[str] | list[str]) -> list[str]:
 
 def feature_key(model: str, flags: list[str] | frozenset[str]) -> str:
     """A short, filesystem-safe key naming a CPU model and the SIMD features it offers."""
-    top = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in set(flags)]
+    from gemmbench import isa
+
+    present = set(flags)
+    top = [f for f in isa.key_flags(isa.arch_of(present)) if f in present]
     slug = "".join(c if c.isalnum() else "-" for c in model.lower()).strip("-")
     while "--" in slug:
         slug = slug.replace("--", "-")

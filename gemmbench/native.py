@@ -5,7 +5,7 @@ path and `--version` line, and the full command line. The library is written to 
 file in the cache directory and moved into place with os.replace, so processes compiling
 the same key at once each publish a complete file and never a torn one.
 
-Compiler flags come only from `VARIANTS`; the variant, never -march=native, decides the ISA.
+Compiler flags come only from the ISA table (gemmbench.isa); the level, never -march=native, decides the ISA.
 """
 
 from __future__ import annotations
@@ -23,36 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from gemmbench import isa
+from gemmbench.isa import IsaLevel
 from gemmbench.machine import cpu_flags
 
 # -ffp-contract=off: no silent a*b+c -> fma, so int8 dequantisation stays bit-exact with numpy.
 COMMON_FLAGS = ("-fPIC", "-shared", "-std=c11", "-ffp-contract=off")
-_AVX2 = ("-mavx2", "-mfma")
-_AVX512 = (*_AVX2, "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq")
-
-
-@dataclass(frozen=True)
-class IsaVariant:
-    """An ISA level: the compiler flags that select it and the CPU flags it needs."""
-
-    name: str
-    cflags: tuple[str, ...]
-    cpu_flags: tuple[str, ...]  # as named in /proc/cpuinfo
-
-
-VARIANTS: dict[str, IsaVariant] = {
-    v.name: v
-    for v in (
-        IsaVariant("scalar", ("-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize"), ()),
-        IsaVariant("avx2", ("-O3", *_AVX2), ("avx2", "fma")),
-        IsaVariant("avx512", ("-O3", *_AVX512), ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq")),
-        IsaVariant(
-            "avx512vnni",
-            ("-O3", *_AVX512, "-mavx512vnni"),
-            ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"),
-        ),
-    )
-}
+COMPILE_TIMEOUT = 300  # seconds; a compiler that hangs must not hang the run
 
 
 class NativeBuildError(RuntimeError):
@@ -69,17 +46,14 @@ class CompilerIdentity:
     version: str  # first line of `--version`
 
 
-def get_variant(name: str) -> IsaVariant:
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown ISA variant {name!r} (known: {', '.join(VARIANTS)})") from None
+def _level(variant: str | IsaLevel) -> IsaLevel:
+    return variant if isinstance(variant, IsaLevel) else isa.get(variant)
 
 
-def compile_flags(variant: str | IsaVariant) -> tuple[str, ...]:
+def compile_flags(variant: str | IsaLevel) -> tuple[str, ...]:
     """Every flag the variant is compiled with, for the results."""
-    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
-    return (*isa.cflags, *COMMON_FLAGS)
+    level = _level(variant)
+    return (*level.cflags, *COMMON_FLAGS)
 
 
 def find_compiler() -> list[str] | None:
@@ -123,14 +97,14 @@ def cache_dir() -> Path:
     return Path(base) / "gemmbench"
 
 
-def compile_command(compiler: Sequence[str], sources: Sequence[Path], variant: IsaVariant, output: str) -> list[str]:
+def compile_command(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, output: str) -> list[str]:
     c_files = [str(p) for p in sources if p.suffix == ".c"]
     include_dirs = sorted({str(p.parent) for p in sources})
     includes = [arg for d in include_dirs for arg in ("-I", d)]
     return [*compiler, *variant.cflags, *COMMON_FLAGS, *includes, *c_files, "-o", output]
 
 
-def cache_key(compiler: Sequence[str], sources: Sequence[Path], variant: IsaVariant, version: str) -> str:
+def cache_key(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, version: str) -> str:
     """sha256 over sources (name + bytes), compiler path and version, and the command line.
 
     Sources enter the command by file name, not directory, so a copy of the same sources
@@ -153,38 +127,43 @@ def _first_error_line(stderr: str) -> str:
     return lines[0] if lines else "compiler failed without a message"
 
 
-def build(sources: Iterable[str | os.PathLike], variant: str | IsaVariant, name: str = "kernels") -> Path:
+def build(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, name: str = "kernels") -> Path:
     """Compile the .c files among `sources` for `variant`; the path of the cached shared library.
 
     List every header the .c files include among `sources`: only listed files enter the key.
     """
-    target = library_path(sources, variant, name)
+    paths = [Path(s).resolve() for s in sources]  # read once: `sources` may be a generator
+    target = library_path(paths, variant, name)
     if target.exists():
         return target
-    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _compile(find_compiler(), [Path(s).resolve() for s in sources], isa, target.parent, target)
+    _compile(find_compiler(), paths, _level(variant), target.parent, target)
     return target
 
 
-def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaVariant, name: str = "kernels") -> Path:
+def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, name: str = "kernels") -> Path:
     """Where `build` puts (or finds) the library for these sources, variant and compiler."""
-    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
+    level = _level(variant)
     paths = [Path(s).resolve() for s in sources]
     if not any(p.suffix == ".c" for p in paths):
         raise NativeBuildError("no .c file among the sources")
     compiler = find_compiler()
     if compiler is None:
         raise NativeBuildError("no C compiler found (set CC or put cc/gcc on PATH)")
-    key = cache_key(compiler, paths, isa, _version_line(tuple(compiler)))
-    return cache_dir() / f"{name}-{isa.name}-{key}.so"
+    key = cache_key(compiler, paths, level, _version_line(tuple(compiler)))
+    return cache_dir() / f"{name}-{level.name}-{key}.so"
 
 
-def _compile(compiler: list[str], paths: list[Path], isa: IsaVariant, directory: Path, target: Path) -> None:
+def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, directory: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.stem}-", suffix=".so.tmp")
     os.close(fd)
     try:
-        proc = subprocess.run(compile_command(compiler, paths, isa, tmp), capture_output=True, text=True)
+        try:
+            proc = subprocess.run(compile_command(compiler, paths, level, tmp), capture_output=True, text=True,
+                                  timeout=COMPILE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
+                                   f"killed") from None
         if proc.returncode != 0:
             raise NativeBuildError(_first_error_line(proc.stderr))
         os.replace(tmp, target)
@@ -193,22 +172,22 @@ def _compile(compiler: list[str], paths: list[Path], isa: IsaVariant, directory:
             os.unlink(tmp)
 
 
-def missing_cpu_flags(variant: str | IsaVariant, flags: Iterable[str] | None = None) -> tuple[str, ...]:
-    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
+def missing_cpu_flags(variant: str | IsaLevel, flags: Iterable[str] | None = None) -> tuple[str, ...]:
+    level = _level(variant)
     have = cpu_flags() if flags is None else frozenset(flags)
-    return tuple(f for f in isa.cpu_flags if f not in have)
+    return tuple(f for f in level.cpu_flags if f not in have)
 
 
-def check_cpu(variant: str | IsaVariant, flags: Iterable[str] | None = None) -> None:
-    isa = variant if isinstance(variant, IsaVariant) else get_variant(variant)
-    missing = missing_cpu_flags(isa, flags)
+def check_cpu(variant: str | IsaLevel, flags: Iterable[str] | None = None) -> None:
+    level = _level(variant)
+    missing = missing_cpu_flags(level, flags)
     if missing:
-        raise UnsupportedCpuError(f"CPU lacks {', '.join(missing)}: cannot run the {isa.name} variant")
+        raise UnsupportedCpuError(f"CPU lacks {', '.join(missing)}: cannot run the {level.name} variant")
 
 
 def load(
     sources: Iterable[str | os.PathLike],
-    variant: str | IsaVariant,
+    variant: str | IsaLevel,
     name: str = "kernels",
     flags: Iterable[str] | None = None,
 ) -> ctypes.CDLL:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench import native
+from gemmbench import isa, native
 from gemmbench.machine import cpu_model, feature_key, simd_flags, cpu_flags
 from gemmbench.workload import aligned_empty
 
@@ -61,8 +61,8 @@ class Roof:
 
 # ---------------------------------------------------------------- probes
 
-def _library(isa: str) -> ctypes.CDLL:
-    lib = native.load(PROBE_SOURCES, isa, name="roofline")
+def _library(level: str) -> ctypes.CDLL:
+    lib = native.load(PROBE_SOURCES, level, name="roofline")
     for fn, res, args in (("gb_probe_fma", ctypes.c_int64, [ctypes.c_int64, ctypes.c_void_p]),
                           ("gb_probe_int8", ctypes.c_int64, [ctypes.c_int64, ctypes.c_void_p]),
                           ("gb_probe_read", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -157,16 +157,17 @@ def _pinned_cpu() -> int:
 
 def measure(max_bytes: int = SWEEP_MAX) -> Roof:
     """Run the probes pinned to one CPU (the one single-threaded workers use)."""
-    usable = [isa for isa in native.VARIANTS if not native.missing_cpu_flags(isa)]
+    usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level)
+              and {"float32", "int8"} & set(level.gains)]
     cpu = _pinned_cpu()
     previous = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
     if previous is not None:
         os.sched_setaffinity(0, {cpu})
     try:
-        libs = {isa: _library(isa) for isa in usable}
-        peak = {isa: peak_fma(lib) for isa, lib in libs.items() if isa != "avx512vnni"}
-        int8 = {isa: peak_int8(lib) for isa, lib in libs.items()}
-        widest = libs[usable[-1]]
+        libs = {name: _library(name) for name in usable}
+        peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
+        int8 = {name: peak_int8(lib) for name, lib in libs.items()}
+        widest = libs[max(peak, key=isa.rank)]
         sizes = [SWEEP_MIN << i for i in range(int(math.log2(max_bytes // SWEEP_MIN)) + 1)]
         sweep = [(size, read_bandwidth(widest, size)) for size in sizes]
     finally:
@@ -258,8 +259,7 @@ def row_columns(roof: Roof, row: dict) -> dict:
         return {}
     precision = row.get("precision") or row["dtype"]
     peaks = roof.peak_int8_gops if precision == "int8" else roof.peak_gflops
-    isa = row.get("isa") or ""
-    peak = peaks.get(isa) or max(peaks.values())
+    peak = peaks.get(row.get("isa") or "") or max(peaks.values())
     if precision == "float64":
         peak /= 2
     weights = weight_bytes(row)

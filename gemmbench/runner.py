@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import interrupts, registry
-from gemmbench.backend import parse_isa
+from gemmbench.isa import parse_spec
 from gemmbench.errors import UsageError
 from gemmbench.interrupts import RunInterrupted
 from gemmbench.machine import Machine, fingerprint
@@ -179,7 +179,7 @@ def check_options(suite: Suite, options: RunOptions) -> None:
     """Everything about a run that can be refused before it starts."""
     check_selections(suite, options)
     if options.isa:
-        parse_isa(options.isa)
+        parse_spec(options.isa)
     if options.timeout is not None and not (options.timeout > 0 and math.isfinite(options.timeout)):
         raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
     if options.memory_limit is not None and options.memory_limit <= 0:

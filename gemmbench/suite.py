@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from gemmbench.backend import ISA_LEVELS, parse_isa
+from gemmbench import isa as isa_table
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.machine import physical_memory
 from gemmbench.timing import TimingSettings
@@ -366,9 +366,9 @@ def _isa(f: _Fields) -> str | None:
     if value is None:
         return None
     try:
-        parse_isa(value if isinstance(value, str) else "?")
+        isa_table.parse_spec(value if isinstance(value, str) else "?")
     except UsageError:
-        f.bad("isa", f"must be one ISA level (a cap) or a comma list of levels from {', '.join(ISA_LEVELS)}")
+        f.bad("isa", f"must be one ISA level (a cap) or a comma list of levels from {', '.join(isa_table.LEVELS)}")
         return None
     return value
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmbench import native
+from gemmbench import isa, native
 from gemmbench.backends.csimd import kernels
 
 pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
@@ -44,17 +44,18 @@ def libraries(cache: Path) -> list[Path]:
 
 
 def test_variant_table_flags() -> None:
-    assert list(native.VARIANTS) == ["scalar", "avx2", "avx512", "avx512vnni"]
-    scalar = native.VARIANTS["scalar"]
+    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni"]
+    scalar = isa.LEVELS["scalar"]
     assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
     assert scalar.cpu_flags == ()
-    assert {"-mavx2", "-mfma"} <= set(native.VARIANTS["avx2"].cflags)
-    assert {"avx512f", "avx512bw", "avx512vl"} <= set(native.VARIANTS["avx512"].cpu_flags)
-    assert "-mavx512vnni" in native.VARIANTS["avx512vnni"].cflags
-    assert "avx512_vnni" in native.VARIANTS["avx512vnni"].cpu_flags
-    every_flag = [f for v in native.VARIANTS.values() for f in (*v.cflags, *native.COMMON_FLAGS)]
+    assert {"-mavx2", "-mfma"} <= set(isa.LEVELS["avx2"].cflags)
+    assert {"avx512f", "avx512bw", "avx512vl"} <= set(isa.LEVELS["avx512"].cpu_flags)
+    assert "-mavx512vnni" in isa.LEVELS["avx512vnni"].cflags
+    assert "avx512_vnni" in isa.LEVELS["avx512vnni"].cpu_flags
+    x86 = [level for level in isa.LEVELS.values() if level.arch == "x86_64"]
+    every_flag = [f for v in x86 for f in (*v.cflags, *native.COMMON_FLAGS)]
     assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)
-    assert all("-O3" in v.cflags for name, v in native.VARIANTS.items() if name != "scalar")
+    assert all("-O3" in v.cflags for v in isa.LEVELS.values() if v.name != "scalar")
     assert native.compile_flags("avx512vnni")[-4:] == native.COMMON_FLAGS
     assert kernels.load_kernels("scalar").compile_flags == native.compile_flags("scalar")
 
@@ -90,8 +91,8 @@ def test_source_or_header_change_rebuilds(tiny: list[Path], cache: Path) -> None
 
 
 def test_each_variant_has_its_own_library(tiny: list[Path]) -> None:
-    paths = {native.build(tiny, name) for name in native.VARIANTS}
-    assert len(paths) == len(native.VARIANTS)
+    paths = {native.build(tiny, name) for name in kernels.LEVELS}
+    assert len(paths) == len(kernels.LEVELS)
 
 
 def test_compile_error_gives_first_error_line(tiny: list[Path], cache: Path) -> None:
@@ -129,8 +130,8 @@ def test_compiler_identity() -> None:
 
 
 def test_unknown_variant() -> None:
-    with pytest.raises(ValueError, match="unknown ISA variant"):
-        native.get_variant("avx1024")
+    with pytest.raises(ValueError, match="unknown ISA level"):
+        isa.get("avx1024")
 
 
 def test_missing_cpu_flag_is_refused_before_loading(tiny: list[Path], cache: Path) -> None:
@@ -143,7 +144,7 @@ def test_missing_cpu_flag_is_refused_before_loading(tiny: list[Path], cache: Pat
     assert native.load(tiny, "scalar", flags=set()).answer() == 42
 
 
-@pytest.mark.parametrize("variant", list(native.VARIANTS))
+@pytest.mark.parametrize("variant", kernels.LEVELS)
 def test_kernel_library_reports_its_isa(variant: str) -> None:
     if native.missing_cpu_flags(variant):
         pytest.skip(f"CPU lacks {native.missing_cpu_flags(variant)}")

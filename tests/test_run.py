@@ -110,10 +110,12 @@ def test_isa_cap_and_list_select_variants_and_missing_flags_are_unavailable(plug
     body = "name: isa\ncases:\n  - {name: small, m: 32, k: 16}\n"
     everything = {r.variant: r for r in load_results(run(write_suite, tmp_path, "[test-isa]", body=body).path)
                   .itertuples()}
-    assert set(everything) == {"scalar", "avx2", "avx512", "amx", "generic"}
-    amx = everything["amx"]
-    assert amx.status == "unavailable" and amx.message == "CPU lacks amx_tile, no_such_flag" and amx.isa == "amx"
+    assert set(everything) == {"scalar", "avx2", "avx512", "bf16", "generic"}
+    bf16 = everything["bf16"]
+    assert bf16.status == "unavailable" and bf16.message == "CPU lacks no_such_flag" and bf16.isa == "avx512bf16"
     capped = load_results(run(write_suite, tmp_path, "[test-isa]", body=body, isa="avx2").path)
     assert set(capped["variant"]) == {"scalar", "avx2", "generic"}
-    listed = load_results(run(write_suite, tmp_path, "[test-isa]", body=body + "isa: scalar,amx\n").path)
-    assert set(listed["variant"]) == {"scalar", "amx", "generic"}
+    listed = load_results(run(write_suite, tmp_path, "[test-isa]", body=body + "isa: scalar,avx512bf16\n").path)
+    assert set(listed["variant"]) == {"scalar", "bf16", "generic"}
+    branch = load_results(run(write_suite, tmp_path, "[test-isa]", body=body, isa="avx512bf16").path)
+    assert set(branch["variant"]) == {"scalar", "avx2", "avx512", "bf16", "generic"}  # the cap follows the table

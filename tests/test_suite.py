@@ -146,10 +146,12 @@ def test_gru384_holds_the_lpcnet_shapes():
 
 
 def test_isa_field_caps_or_lists_levels():
-    from gemmbench.backend import parse_isa
+    from gemmbench.isa import parse_spec
 
-    assert parse_isa("avx2") == ("scalar", "avx2")
-    assert parse_isa("scalar,avx512vnni") == ("scalar", "avx512vnni")
+    assert parse_spec("avx2") == {"scalar", "avx2"}
+    assert parse_spec("scalar,avx512vnni") == {"scalar", "avx512vnni"}
+    assert parse_spec("avx512bf16") == {"scalar", "avx2", "avx512", "avx512bf16"}  # branches, not a line
+    assert parse_spec("neon-dotprod") == {"scalar", "neon", "neon-dotprod"}
     suite = parse_suite("name: t\nisa: avx512\ncases: [{name: a, m: 4, k: 4}, {name: b, m: 4, k: 4, isa: avx2}]\n")
     assert [c.isa for c in suite.cases] == ["avx512", "avx2"]
     lines = problems("name: t\ncases: [{name: a, m: 4, k: 4, isa: sse9}]\n")

@@ -14,14 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench import native
+from gemmbench import isa, native
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.csimd import kernels, lpcnet
 from gemmbench.timing import Loop
 from gemmbench.workload import Case, Workload
 
-FLOAT_ISAS = ("scalar", "avx2", "avx512")  # avx512vnni adds nothing to float32 code
-INT8_ISAS = ("scalar", "avx2", "avx512", "avx512vnni")
 MAX_BATCH = 64
 GEMV_CALLS = {
     kernels.DenseF32: (kernels.sgemv, kernels.sgemv_time),
@@ -41,13 +39,13 @@ class Kernel:
     time: Callable[[object, np.ndarray, np.ndarray, int], int]
 
 
-def _variant(isa: str, int8: bool) -> Variant:
-    flags = " ".join(native.compile_flags(isa))
+def _variant(level: isa.IsaLevel, int8: bool) -> Variant:
+    flags = " ".join(native.compile_flags(level))
     if int8:
-        scheme = kernels.INT8_SCHEMES[isa]
-        return Variant(f"{isa}-int8", precision="int8", isa=isa, requires=native.VARIANTS[isa].cpu_flags,
+        scheme = kernels.int8_scheme_name(level.name)
+        return Variant(f"{level.name}-int8", precision="int8", isa=level.name, requires=level.cpu_flags,
                        detail=f"int8 scheme {scheme}; cc {flags}")
-    return Variant(isa, isa=isa, requires=native.VARIANTS[isa].cpu_flags, detail=f"cc {flags}")
+    return Variant(level.name, isa=level.name, requires=level.cpu_flags, detail=f"cc {flags}")
 
 
 class CSimdBackend(Backend):
@@ -63,7 +61,9 @@ class CSimdBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        return [_variant(isa, False) for isa in FLOAT_ISAS] + [_variant(isa, True) for isa in INT8_ISAS]
+        levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
+        return ([_variant(level, False) for level in levels if "float32" in level.gains]
+                + [_variant(level, True) for level in levels if "int8" in level.gains])
 
     def skip_reason(self, case: Case, variant: Variant) -> str:
         reason = super().skip_reason(case, variant)

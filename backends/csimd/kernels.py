@@ -28,7 +28,7 @@ refuse other shapes.
 int8: u8 activations (LPCNet: 127 + rint(127 x)) are quantized inside the measured call,
 as LPCNet does, into a scratch buffer owned by the prepared object (so one prepared
 object must not be called from two threads at once). The weight range depends on the
-variant (`INT8_SCHEMES`): 7-bit [-63, 63] where maddubs is used (avx2, avx512), so its
+variant (`int8_scheme_name`): 7-bit [-63, 63] where maddubs is used (avx2, avx512), so its
 int16 pair sums cannot saturate; [-127, 127] with VNNI and in scalar C. Results equal
 `gemmbench.quant.int8_gemv_reference` for the same scheme bit for bit.
 """
@@ -44,12 +44,17 @@ from typing import ClassVar, Iterable
 
 import numpy as np
 
-from gemmbench import blocksparse, native, quant
+from gemmbench import blocksparse, isa, native, quant
 from gemmbench.workload import aligned_copy, aligned_empty  # noqa: F401  (lpcnet.py uses them through here)
 
 SOURCE_DIR = Path(__file__).resolve().parent
-INT8_SCHEMES = {"scalar": "w127-row-u8off", "avx2": "w63-row-u8off", "avx512": "w63-row-u8off",
-                "avx512vnni": "w127-row-u8off"}
+LEVELS = ("scalar", "avx2", "avx512", "avx512vnni")  # the ISA levels (gemmbench.isa) these sources implement
+
+
+def int8_scheme_name(level: str) -> str:
+    """The int8 scheme a level's kernels implement: 7-bit weights where maddubs' int16 sums must not saturate."""
+    return "w63-row-u8off" if isa.get(level).int8_weight_max == 63 else "w127-row-u8off"
+
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int
@@ -97,7 +102,7 @@ class Kernels:
 
     @property
     def int8_scheme(self) -> quant.QuantScheme:
-        return quant.get_scheme(INT8_SCHEMES[self.variant])
+        return quant.get_scheme(int8_scheme_name(self.variant))
 
     @property
     def compile_flags(self) -> tuple[str, ...]:
@@ -127,10 +132,6 @@ def load_kernels(variant: str, cpu_flags: Iterable[str] | None = None) -> Kernel
     """The compiled variant; refuses (UnsupportedCpuError) when the CPU lacks one of its flags."""
     native.check_cpu(variant, cpu_flags)
     return _load(variant)
-
-
-def available_variants(cpu_flags: Iterable[str] | None = None) -> list[str]:
-    return [name for name in native.VARIANTS if not native.missing_cpu_flags(name, cpu_flags)]
 
 
 def _ptr(a: np.ndarray | None) -> int | None:

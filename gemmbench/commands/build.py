@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gemmbench import native
+from gemmbench import isa, native
 from gemmbench.textable import render
 
 NAME = "build"
@@ -13,7 +13,7 @@ HELP = "compile the C kernels for every ISA variant into the cache and report ea
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", action="append", choices=list(native.VARIANTS), default=None,
+    parser.add_argument("--variant", action="append", choices=list(isa.LEVELS), default=None,
                         help="build only this ISA variant (repeatable)")
 
 
@@ -33,7 +33,13 @@ def _build_one(name: str) -> list[str]:
     return [name, status, " ".join(native.compile_flags(name)), runs_here, str(target)]
 
 
+def kernels_levels() -> list[str]:
+    from gemmbench.backends.csimd import kernels
+
+    return [level.name for level in isa.levels_for() if level.name in kernels.LEVELS]
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = [_build_one(name) for name in args.variant or native.VARIANTS]
+    rows = [_build_one(name) for name in args.variant or kernels_levels()]
     print(render(["variant", "status", "flags", "runs here", "library / error"], rows))
     return 1 if any(row[1] == "failed" for row in rows) else 0

@@ -15,15 +15,13 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from gemmbench.backend import ISA_LEVELS
+from gemmbench import isa
 from gemmbench.errors import UsageError
 from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.report.select import RowFilter, of_backend
 from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
 from gemmbench.textable import duration
 
-# The CPU flags that decide which kernels can run, in the order a reader scans them.
-KEY_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 NOT_RUN_STATUSES = ("unavailable", "skipped")
 
 
@@ -213,8 +211,8 @@ def _run_summary(rows: pd.DataFrame, run_id: str, label: str, files: list[tuple[
         started=_when(meta.get("started") or rows["timestamp"].min()),
         complete=bool(meta.get("complete", True)), rows=len(rows), hosts=_joined(rows["host"]),
         cpu_model=_joined(rows["cpu_model"]),
-        flags_present=tuple(f for f in KEY_FLAGS if f in flags),
-        flags_missing=tuple(f for f in KEY_FLAGS if f not in flags),
+        flags_present=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f in flags),
+        flags_missing=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f not in flags),
         cores=_joined(rows["cores"].astype("Int64")), threads=", ".join(map(str, threads)),
         cpus=",".join(map(str, cpus)), blas=_joined(rows["blas"]), compiler=_joined(rows["compiler"]),
         os=_joined(rows["os"]), versions=versions, git_sha=_joined(rows["git_sha"]))
@@ -225,11 +223,6 @@ def _when(stamp) -> str:
         return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
     except (ValueError, TypeError):
         return str(stamp)
-
-
-def isa_rank(level: str) -> int:
-    """Position of an ISA level in scalar < avx2 < avx512 < avx512vnni < amx; unknown levels last."""
-    return ISA_LEVELS.index(level) if level in ISA_LEVELS else len(ISA_LEVELS)
 
 
 def failed_rows(frame: pd.DataFrame) -> pd.DataFrame:

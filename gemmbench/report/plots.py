@@ -19,7 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from gemmbench.report.data import ReportData, isa_rank, time_text
+from gemmbench.isa import rank as isa_rank
+from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
 
 WIDTH = 10.0  # inches; every figure shares it so the report's images line up

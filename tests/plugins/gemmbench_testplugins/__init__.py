@@ -94,7 +94,7 @@ class IsaLevelsBackend(GoodBackend):
     def variants(self):
         return [Variant("scalar", isa="scalar"), Variant("avx2", isa="avx2", requires=("avx2", "fma")),
                 Variant("avx512", isa="avx512", requires=("avx512f",)),
-                Variant("amx", isa="amx", requires=("amx_tile", "no_such_flag")), Variant("generic")]
+                Variant("bf16", isa="avx512bf16", requires=("no_such_flag",)), Variant("generic")]
 
 
 # ---------------------------------------------------------------- faults for tests/faults
