@@ -34,6 +34,7 @@ class Variant:
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
     isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS), '' when not one
     detail: str = ""  # what to record about it: compiler flags, scheme, library
+    ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
 
 
 class Backend:

@@ -23,8 +23,10 @@ class Verdict:
     message: str = ""
 
 
-def check(output: np.ndarray, reference: np.ndarray, precision: str) -> Verdict:
-    tolerance = TOLERANCE[precision]
+def check(output: np.ndarray, reference: np.ndarray, precision: str, tolerance: float | None = None) -> Verdict:
+    """Relative error of `output` against the float64 `reference`, judged at `tolerance`
+    (default: the precision's entry in TOLERANCE)."""
+    tolerance = TOLERANCE[precision] if tolerance is None else tolerance
     if output.shape != reference.shape:
         return Verdict(False, math.nan, math.nan, math.nan, tolerance,
                        f"output shape {output.shape} != reference shape {reference.shape}")

@@ -375,7 +375,8 @@ def _worker_main(fd: int) -> None:
     skip = {tuple(item) for item in job["skip"]}
     cases = [(case_from_dict(e["case"]), TimingSettings(**e["timing"])) for e in job["cases"]]
     items = [(case, timing, variant) for case, timing in cases for variant in variants
-             if (case.name, variant.name) not in skip and (case.name, "") not in skip]
+             if (case.name, variant.name) not in skip and (case.name, "") not in skip
+             and (variant.ops is None or case.op in variant.ops)]
     channel.send("plan", items=[[c.name, v.name] for c, _, v in items])
 
     state = _WorkerState(backend, backend_ok, backend_reason, job["threads"], cpu_flags(), timer_resolution_ns())
