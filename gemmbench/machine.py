@@ -69,11 +69,45 @@ def cpu_model() -> str:
 
 @functools.cache
 def cpu_flags() -> frozenset[str]:
-    """Every CPU flag the OS reports (names as in /proc/cpuinfo: avx2, avx512f, avx512_vnni, ...)."""
+    """Every CPU flag the code here can use (names as in /proc/cpuinfo: avx2, avx512f, avx512_vnni, ...).
+
+    Under valgrind the flags CPUID hides are taken away: valgrind runs no AVX-512, and its CPUID
+    says so while /proc/cpuinfo (the host's) does not."""
+    from gemmbench.instructions import under_valgrind
+
     flags = _proc_cpuinfo().get("flags")
-    if flags is not None:
-        return frozenset(flags.split())
-    return frozenset(_py_cpuinfo().get("flags", []))
+    flags = frozenset(flags.split()) if flags is not None else frozenset(_py_cpuinfo().get("flags", []))
+    if under_valgrind():
+        reported = cpuid_flags()
+        if reported is not None:
+            flags = flags - (frozenset(CPUID_FLAGS) - reported)
+    return flags
+
+
+# The bits gemmbench/probes/cpuid.c returns, in order.
+CPUID_FLAGS = ("fma", "avx2", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+               "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "avx_vnni")
+
+
+def cpuid_flags() -> frozenset[str] | None:
+    """The flags CPUID (with the OS's XGETBV state) reports, or None where it cannot be read."""
+    import ctypes
+    import platform
+
+    from gemmbench import native
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        lib = ctypes.CDLL(str(native.build([Path(__file__).resolve().parent / "probes" / "cpuid.c"], "scalar",
+                                           name="cpuid")))
+    except (native.NativeBuildError, OSError):
+        return None
+    lib.gb_cpuid_flags.restype = ctypes.c_uint64
+    bits = lib.gb_cpuid_flags()
+    if not bits >> 63:
+        return None
+    return frozenset(name for i, name in enumerate(CPUID_FLAGS) if bits >> i & 1)
 
 
 def simd_flags(flags: frozenset[str] | set[str] | list[str]) -> list[str]:
