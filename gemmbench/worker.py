@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from gemmbench import interrupts
-from gemmbench.machine import physical_memory
+from gemmbench.machine import physical_memory, worker_cpu_environment
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -128,6 +128,7 @@ def _failed_row(entry: dict, variant: str, status: str, message: str) -> dict:
 def worker_environment(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update({name: str(threads) for name in THREAD_VARIABLES})
+    env.update(worker_cpu_environment())
     return env
 
 
