@@ -3,7 +3,7 @@
 `cpu_flags()` is the one place every part of gemmbench asks which flags the CPU has: variant
 availability, --isa, native builds, the feature key and the roofline probes. Under a
 simulation (GEMMBENCH_CPU_FLAGS, gemmbench.cpusim) it answers with the simulated set, and
-`worker_cpu_environment()` tells the libraries a worker loads to see the same smaller CPU.
+`simulation_environment()` tells the libraries a worker loads to see the same smaller CPU.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def format1_key(cpu_model: str, cpu_flags: str | list[str]) -> str:
     return featurekey.format1(cpu_model, flags, _key_flags(flags))
 
 
-def worker_cpu_environment() -> dict[str, str]:
+def simulation_environment() -> dict[str, str]:
     """Variables a worker process needs so the libraries it loads see the simulated CPU ({} on a real one).
 
     numpy gets the dispatch targets the simulated CPU lacks (NPY_DISABLE_CPU_FEATURES, added to
@@ -151,11 +151,11 @@ def worker_cpu_environment() -> dict[str, str]:
     threadpoolctl reports into each row's `blas` column.
     """
     spec = os.environ.get(cpusim.ENV, "")
-    return dict(_worker_cpu_environment(spec, os.environ.get("NPY_DISABLE_CPU_FEATURES", ""))) if spec.strip() else {}
+    return dict(_simulation_environment(spec, os.environ.get("NPY_DISABLE_CPU_FEATURES", ""))) if spec.strip() else {}
 
 
 @functools.cache
-def _worker_cpu_environment(spec: str, user_disabled: str) -> tuple[tuple[str, str], ...]:
+def _simulation_environment(spec: str, user_disabled: str) -> tuple[tuple[str, str], ...]:
     from gemmbench import isa
 
     simulated = _simulation(spec)
@@ -231,6 +231,13 @@ def blas_summary(libraries: list[dict]) -> str:
     return "; ".join(parts) or "none"
 
 
+WORKER_MEMORY_SHARE = 0.75  # default memory limit of a worker, as a share of physical memory
+
+
+def default_worker_memory_limit() -> int:
+    return int(physical_memory() * WORKER_MEMORY_SHARE)
+
+
 def physical_memory() -> int:
     """Bytes of physical memory (1 TiB when the OS does not say)."""
     try:
@@ -285,4 +292,4 @@ def details() -> dict:
             "caches": [asdict(c) for c in found], "blas": blas_libraries(),
             "simulation": None if simulated is None else {
                 "spec": simulated.spec, "hidden": sorted(simulated.hidden),
-                "worker_environment": worker_cpu_environment()}}
+                "worker_environment": simulation_environment()}}

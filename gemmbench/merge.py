@@ -2,9 +2,9 @@
 
 Layout: DIR/feature_key=<key>/date=<YYYY-MM-DD>/part-<run_id>.parquet, one file per run and
 partition, so pyarrow.dataset, DuckDB and Spark read DIR as is and merging the same run again
-replaces its file instead of adding rows. A run on a simulated CPU (GEMMBENCH_CPU_FLAGS) is
-refused: a dataset of machines must never hold one as a machine's results. Each file keeps every column (feature_key too) and
+replaces its file instead of adding rows. Each file keeps every column (feature_key too) and
 the gemmbench metadata, so gemmbench.load_results reads the tree like any results directory.
+A run on a simulated CPU (GEMMBENCH_CPU_FLAGS) is refused: a dataset of machines never holds one.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gemmbench.atomic import write_bytes
 from gemmbench.errors import UsageError
 from gemmbench.featurekey import is_simulated
-from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, read_metadata, read_table, result_files, write_atomic
+from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, encode, read_metadata, read_table, result_files
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and pyarrow call a missing value
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -119,6 +120,6 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))
             continue
-        write_atomic(destination, _with_metadata(chosen))
+        write_bytes(destination, encode(_with_metadata(chosen)))
         written.append(Written(chosen, destination, "replaced" if existing else "added"))
     return written

@@ -447,7 +447,7 @@ def test_report_and_plot_filters_on_the_command_line(quick_rich, tmp_path):
     assert "Filtered: only cases gemv_*; backends test-isa (and the baseline)." in text
     assert "test-good" not in text and 'id="case-gemm_small"' not in text and 'id="case-gemv_small"' in text
     png = tmp_path / "narrow.png"
-    assert run_cli("plot", quick_rich, "--kind", "sweep", "--case", "gemv_small", "-o", png).returncode == 0
+    assert run_cli("plot", quick_rich, "--kind", "samples", "--case", "gemv_small", "-o", png).returncode == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     no_case = run_cli("report", quick_rich, "--case", "nope*", "-o", out)
     assert no_case.returncode == 2 and no_case.stderr.count("\n") == 1

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     flags = cpu_flags()
     rows = []
-    for name in registry.names():
+    for name in registry.backends.names():
         status = registry.status(name)
         state = "available" if status.available else "unavailable"
         rows.append([name, state, _variants(name, status, flags), status.reason or status.target])
@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
 def _variants(name: str, status: registry.BackendStatus, flags: frozenset[str]) -> str:
     if not status.available:
         return ", ".join(status.variants)
-    backend = registry.get(name)
+    backend = registry.backends.get(name)
     lacking = {v.name for v in backend.variants() if not backend.variant_available(v, flags)[0]}
     return ", ".join(v + (LACKING if v in lacking else "") for v in status.variants)
