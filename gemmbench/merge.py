@@ -19,7 +19,7 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gemmbench.atomic import write_bytes
+from gemmbench import atomic
 from gemmbench.errors import UsageError
 from gemmbench.featurekey import is_simulated
 from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, encode, read_metadata, read_table, result_files
@@ -120,6 +120,6 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))
             continue
-        write_bytes(destination, encode(_with_metadata(chosen)))
+        atomic.write_bytes(destination, encode(_with_metadata(chosen)))
         written.append(Written(chosen, destination, "replaced" if existing else "added"))
     return written

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gemmbench import atomic, isa, machine, native
 from gemmbench import caches as sysfs_caches
-from gemmbench import isa, machine, native
 from gemmbench.workload import aligned_empty
 
 PROBE_SOURCES = [Path(__file__).resolve().parent / "probes" / "roofline.c"]
@@ -329,10 +329,7 @@ def load_or_measure(refresh: bool = False, max_bytes: int = SWEEP_MAX) -> Roof:
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable cache is measured again
     roof = measure(max_bytes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(roof.to_json())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, roof.to_json().encode())
     return roof
 
 
