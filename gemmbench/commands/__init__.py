@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("run", "check", "list_backends", "info", "validate", "build", "roofline", "report", "plot", "compare",
-           "merge")
+           "merge", "baseline")
 
 
 def load_all():
