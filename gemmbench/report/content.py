@@ -204,7 +204,7 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("speed-up", f"{data.baseline} median ÷ this median, same case, threads and run"),
          _speedup),
         (Column("% of roof", "achieved useful rate (native time where measured) as a percentage of the attainable "
-                             "bound (run --roofline; README: The roofline)"),
+                             "bound (run --roofline; docs/roofline.md)"),
          lambda r: _num(r["roof_pct"], ".0f")) if frame["roof_pct"].notna().any() else None,
         (Column("RTF", "vocoder steps: real-time factor (native loop where measured; below 1 is faster than "
                        "real time)"),
