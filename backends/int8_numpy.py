@@ -46,6 +46,9 @@ class Int8NumpyBackend(Backend):
     name = "int8-numpy"
     ops = frozenset({"gemv", "gemm"})
     dtypes = frozenset({"float32"})
+    # The schemes in numpy are the bit-exact reference of the C int8 kernels, not a way to ship
+    # int8: gemmbench.decide never picks them as a case's best (they are shown on request).
+    reference_only = True
 
     def variants(self) -> list[Variant]:
         return [Variant(name, precision="int8", detail=f"int8 scheme {name}, int32 accumulation in numpy")
