@@ -24,8 +24,9 @@ def remaining_text(seconds: float) -> str:
 
 class Progress:
     def __init__(self, stream: TextIO, enabled: bool | None, total: int | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, unit: str = "rows"):
         self.stream = stream
+        self.unit = unit
         self.enabled = stream.isatty() if enabled is None else enabled
         self.total = total  # rows this run will produce, when the caller knows
         self.rows = 0
@@ -41,8 +42,8 @@ class Progress:
         self.stream.flush()
 
     def status(self) -> str:
-        """'123/437 rows, 2 failed, 1 min 05 s left' (the estimate once a row is done)."""
-        count = f"{self.rows}/{self.total} rows" if self.total else f"{self.rows} rows"
+        """'123/437 rows, 2 failed, 1 min 05 s left' (the estimate once one is done)."""
+        count = f"{self.rows}/{self.total} {self.unit}" if self.total else f"{self.rows} {self.unit}"
         parts = [count] + ([f"{self.failed} failed"] if self.failed else [])
         if self.total and 0 < self.rows < self.total:
             per_row = (self._clock() - self._started) / self.rows

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from gemmbench.commands import add_progress_options
 from gemmbench.errors import UsageError
 from gemmbench.machine import physical_memory
 from gemmbench.textable import duration, is_missing, number, render
@@ -42,10 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show progress even when stderr is not a terminal")
-    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+    add_progress_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="list every row, skipped and unavailable ones too")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the path of the results file")
