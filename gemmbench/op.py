@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ class Op(ABC):
     list_fields: ClassVar[frozenset[str]] = frozenset()  # fields whose list value is one value, not a grid
     columns: ClassVar[tuple[Column, ...]] = ()
     plots: ClassVar[tuple["PlotKind", ...]] = ()
+    size_fields: ClassVar[tuple[str, ...]] = ()  # the fields memory_bytes grows with, named when a case is too big
     stateful: ClassVar[bool] = False  # calls continue from the state the previous call left
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
 
@@ -189,10 +190,20 @@ class Op(ABC):
         return None
 
 
-@dataclass(frozen=True)
-class OpInfo:
-    """What `gemmbench list` shows of an op."""
+class BrokenOp(Op):
+    """Stands in for an op whose plugin could not be loaded: a suite naming it gets the reason."""
 
-    name: str
-    doc: str
-    fields: dict[str, str] = field(default_factory=dict)
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+
+    def spec(self, read: "FieldReader") -> Any:
+        from gemmbench.errors import UsageError
+
+        raise UsageError(self.reason)
+
+    def make(self, case: Case) -> Workload:
+        raise RuntimeError(self.reason)
+
+    def counts(self, case: Case) -> Counts:
+        raise RuntimeError(self.reason)

@@ -16,11 +16,22 @@ END = "<!-- end of generated columns -->"
 
 
 def columns_markdown() -> str:
-    from gemmbench.results import COLUMNS
+    """The core columns every row has, then the columns each installed op adds to its rows."""
+    from gemmbench.results import CORE_COLUMNS, op_columns
 
-    lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{name}` | {kind} | {_cell(doc)} |" for name, kind, doc in COLUMNS]
+    lines = ["Every row:", "", "| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {kind} | {_cell(doc)} |" for name, kind, doc in CORE_COLUMNS]
+    lines += ["", "Rows of these ops add (empty on other rows):", "", "| column | type | op | meaning |",
+              "|---|---|---|---|"]
+    lines += [f"| `{name}` | {kind} | {', '.join(_ops_declaring(name))} | {_cell(doc)} |"
+              for name, kind, doc, _ in op_columns()]
     return "\n".join(lines)
+
+
+def _ops_declaring(column: str) -> list[str]:
+    from gemmbench import registry
+
+    return [name for name in registry.ops.names() if any(c.name == column for c in registry.ops.get(name).columns)]
 
 
 def _cell(text: str) -> str:

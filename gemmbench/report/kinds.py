@@ -3,7 +3,7 @@
 Each kind names its drawing function by dotted path, imported on first use: the CLI lists the
 kinds without loading matplotlib or pandas. A drawing function returns one Figure or a list of
 them (pages): a figure never grows taller than plots.MAX_HEIGHT, however many rows there are.
-Kinds from elsewhere (an op's `plots`) join the built-in ones through `with_kinds`.
+Ops add their own kinds (`Op.plots`); `all_kinds()` is the core kinds and theirs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,7 +38,8 @@ class PlotKind:
         return list(drawn) if isinstance(drawn, (list, tuple)) else [drawn]
 
 
-BUILT_IN: tuple[PlotKind, ...] = (
+# The kinds every results file may have; each op adds the kinds that show its own columns (Op.plots).
+CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
     PlotKind("speedup", "Speed-up over the baseline",
              "Each backend:variant against the baseline backend on the same case, thread count and run, each by "
              "its time (native where measured, else the Python call). Bars start at 1× (right: faster, left: "
@@ -64,33 +65,23 @@ BUILT_IN: tuple[PlotKind, ...] = (
              "The machine's measured ceilings (peak per ISA level and precision; read bandwidth per cache level) "
              "and each matrix-product row at its arithmetic intensity and achieved rate (runs with --roofline).",
              "gemmbench.report.roofline_plot:roofline_plot"),
-    PlotKind("rtf", "Vocoder real-time factor",
-             "Time per audio sample × sample rate for each vocoder step; the red line is real time. Bars: the "
-             "whole sequence looped in native code where measured; ticks: one Python call per sample.",
-             "gemmbench.report.vocoder_plots:rtf_plot"),
-    PlotKind("parts", "Where a vocoder sample's time goes",
-             "Each part of a step timed alone (frame conditioning amortised, GRU-A product, GRU-A gates, GRU-B, "
-             "output layer), stacked, against the whole step's time per sample.",
-             "gemmbench.report.vocoder_plots:parts_plot"),
     PlotKind("samples", "Sample distributions",
              "Every sample of every row (per-call time; box: quartiles, whiskers: 1.5 IQR, dots: the samples), "
              "native-loop samples beside the Python-call ones where present.",
              "gemmbench.report.plots:samples_plot",
              on_demand="the tables summarise the samples (min, IQR, cv); gemmbench report --samples draws every one"),
-)
+)}
 
 
-def with_kinds(extra: Iterable[PlotKind] = ()) -> dict[str, PlotKind]:
-    """The built-in kinds, then `extra` (an op's plot kinds); a name taken twice is refused."""
-    kinds: dict[str, PlotKind] = {}
-    for kind in (*BUILT_IN, *extra):
-        if kind.name in kinds:
-            raise ValueError(f"plot kind {kind.name!r} is defined twice ({kinds[kind.name].target}, {kind.target})")
-        kinds[kind.name] = kind
-    return kinds
+def all_kinds() -> dict[str, PlotKind]:
+    """The core kinds, then those of every installed op (an op's kind may not take a core kind's name)."""
+    from gemmbench import registry
 
-
-KINDS: dict[str, PlotKind] = with_kinds()
+    found = dict(CORE_KINDS)
+    for op_name in registry.ops.names():
+        for kind in registry.ops.get(op_name).plots:
+            found.setdefault(kind.name, kind)
+    return found
 
 
 def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
@@ -107,7 +98,7 @@ def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
 def pages(name: str, data: "ReportData", titled: bool = False,
           kinds: dict[str, PlotKind] | None = None) -> list["Figure"]:
     """The named kind's figures, one per page (raises NoPlotData when it has nothing to show)."""
-    kind = (kinds or KINDS)[name]
+    kind = (kinds or all_kinds())[name]
     figures = kind.draw(data)
     for number, figure in enumerate(figures, 1):
         title = kind.title + (f" ({number}/{len(figures)})" if len(figures) > 1 else "")
@@ -123,4 +114,4 @@ def draw(name: str, data: "ReportData", titled: bool = False) -> "Figure":
     return pages(name, data, titled)[0]
 
 
-__all__ = ["KINDS", "BUILT_IN", "PlotKind", "NoPlotData", "draw", "pages", "render", "with_kinds"]
+__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "all_kinds", "draw", "pages", "render"]
