@@ -6,9 +6,9 @@ else the median of the Python calls. A vocoder built on these kernels calls them
 code, so a Python call's overhead (1-2 µs) is not part of what it pays; a backend without a
 native loop cannot shed it, so its Python-call time is its time. Both figures are always shown.
 
-Rows of reference-only backends (`reference_only = True` on the backend class, such as the
-nine int8 schemes of int8-numpy, there to check the C kernels bit for bit) are never a choice:
-they are counted, and shown on request.
+Rows of reference-only variants (`Variant(reference_only=True)`, such as the nine int8 schemes
+of int8-numpy, there to check the C kernels bit for bit) are never a choice: they are counted,
+and shown on request.
 
 The speed-up of a row is the baseline's time over the row's time, each by the same figure;
 its interval comes from `speedup()`, the one place the project computes one.
@@ -139,7 +139,7 @@ class Choice:
 class Decision:
     baseline: str
     choices: tuple[Choice, ...]
-    folded: tuple[tuple[str, int], ...]  # reference-only backends and their timed rows, left out
+    folded: tuple[tuple[str, int], ...]  # backends with reference-only variants, and their timed rows left out
     untimed: tuple[str, ...]  # cases with no timed row to choose from
 
     @property
@@ -155,19 +155,24 @@ class Decision:
         return len({c.run_id for c in self.choices}) > 1
 
     def folded_text(self) -> str:
-        """'int8-numpy: 153 timed rows' for each reference-only backend left out; '' when none."""
+        """'int8-numpy: 153 timed rows' for each backend whose reference-only rows were left out; '' when none."""
         return "; ".join(f"{backend}: {count} timed row{'s' if count != 1 else ''}" for backend, count in self.folded)
 
 
-def reference_only(backend: str) -> bool:
-    """Whether a backend declares its rows a reference rather than a choice (unknown backends: no)."""
+def reference_only(backend: str, variant: str) -> bool:
+    """Whether the backend declares this variant a reference rather than a choice.
+
+    Asked of the installed backend (a backend not installed here, or failing, says no)."""
     from gemmbench import registry
-    from gemmbench.errors import UsageError
 
     try:
-        return bool(getattr(registry.get(backend), "reference_only", False))
-    except UsageError:
+        return any(v.name == variant and v.reference_only for v in registry.backends.get(backend).variants())
+    except Exception:  # an unknown or broken backend: its rows are contenders like any other
         return False
+
+
+def _series(row: Mapping) -> tuple[str, str]:
+    return str(row.get("backend")), str(row.get("variant") or "")
 
 
 def _of_backend(row: Mapping, spec: str) -> bool:
@@ -192,10 +197,10 @@ def _precision_rank(precision: str) -> tuple[int, str]:
 
 
 def decide(rows: Iterable[Mapping] | pd.DataFrame, baseline: str = DEFAULT_BASELINE,
-           is_reference: Callable[[str], bool] = reference_only) -> Decision:
+           is_reference: Callable[[str, str], bool] = reference_only) -> Decision:
     """Per case, thread count and run: the best timed row of each precision, in the order rows came."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
-    reference = {name: is_reference(name) for name in dict.fromkeys(str(r.get("backend")) for r in records)}
+    reference = {series: is_reference(*series) for series in dict.fromkeys(_series(r) for r in records)}
     groups: dict[tuple, list[Mapping]] = {}
     for row in records:
         groups.setdefault(_key(row), []).append(row)
@@ -203,9 +208,9 @@ def decide(rows: Iterable[Mapping] | pd.DataFrame, baseline: str = DEFAULT_BASEL
     for key, members in groups.items():
         timed = [r for r in members if _timed(r)]
         for r in timed:
-            if reference[str(r["backend"])]:
+            if reference[_series(r)]:
                 folded[r["backend"]] = folded.get(r["backend"], 0) + 1
-        candidates = [r for r in timed if not reference[str(r["backend"])]]
+        candidates = [r for r in timed if not reference[_series(r)]]
         if not candidates:
             untimed.append(key[1])
             continue

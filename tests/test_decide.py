@@ -26,7 +26,7 @@ def choices(decision) -> dict:
 def test_native_time_decides_not_the_python_call():
     """numpy's Python call (1.2 us) beats csimd's (1.5 us), but csimd's native loop takes 25 ns."""
     rows = [row("numpy", "matmul", 1200.0), row("csimd", "avx2", 1500.0, 25.0)]
-    best = choices(decide(rows, is_reference=lambda b: False))[("gru_b", "float32")]
+    best = choices(decide(rows, is_reference=lambda b, v: False))[("gru_b", "float32")]
     assert best.series == "csimd:avx2" and best.figure == "native"
     assert (best.native_ns, best.python_ns) == (25.0, 1500.0)  # both shown
     assert best.speedup.ratio == pytest.approx(1200 / 25)
@@ -37,7 +37,7 @@ def test_one_best_per_precision_and_reference_rows_are_folded_away():
     rows = [row("numpy", "matmul", 30000.0), row("csimd", "avx512", 20000.0, 16000.0),
             row("csimd", "avx512vnni-int8", 5000.0, 3000.0, precision="int8", snr_db=41.8),
             row("int8-numpy", "w127-row-u8off", 200.0, precision="int8")]  # a (pretend) fast reference
-    decision = decide(rows, is_reference=lambda b: b == "int8-numpy")
+    decision = decide(rows, is_reference=lambda b, v: b == "int8-numpy")
     found = choices(decision)
     assert list(found) == [("gru_b", "float32"), ("gru_b", "int8")]
     assert found[("gru_b", "int8")].series == "csimd:avx512vnni-int8" and found[("gru_b", "int8")].snr_db == 41.8
@@ -48,7 +48,7 @@ def test_one_best_per_precision_and_reference_rows_are_folded_away():
 def test_the_baseline_can_be_best_and_untimed_cases_are_named():
     rows = [row("numpy", "matmul", 100.0), row("csimd", "avx2", 900.0, 300.0),
             {**row("csimd", "avx2", math.nan, case="other"), "status": "wrong"}]
-    decision = decide(rows, is_reference=lambda b: False)
+    decision = decide(rows, is_reference=lambda b, v: False)
     best = choices(decision)[("gru_b", "float32")]
     assert best.is_baseline and best.series == "numpy:matmul"
     assert decision.untimed == ("other",)
@@ -56,7 +56,7 @@ def test_the_baseline_can_be_best_and_untimed_cases_are_named():
 
 def test_vocoder_steps_carry_the_real_time_factor_of_the_winning_figure():
     step = row("csimd", "avx2", 80_000.0, 40_000.0, case="lpcnet", rtf=0.08, native_rtf=0.04)
-    best = choices(decide([step], is_reference=lambda b: False))[("lpcnet", "float32")]
+    best = choices(decide([step], is_reference=lambda b, v: False))[("lpcnet", "float32")]
     assert best.rtf == 0.04 and best.speedup is None  # no baseline row: no speed-up
 
 
@@ -68,5 +68,6 @@ def test_speedup_of_rows_without_samples_has_no_interval():
     assert time_of({"median_ns": 5.0, "native_median_ns": math.nan}) == (5.0, "python")
 
 
-def test_int8_numpy_declares_itself_reference_only():
-    assert reference_only("int8-numpy") and not reference_only("csimd") and not reference_only("no-such-backend")
+def test_int8_numpy_declares_its_schemes_reference_only():
+    assert reference_only("int8-numpy", "w127-row-u8off") and not reference_only("csimd", "avx2")
+    assert not reference_only("no-such-backend", "x") and not reference_only("int8-numpy", "no-such-scheme")

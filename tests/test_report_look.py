@@ -127,7 +127,7 @@ def many(tmp_path_factory):
 
 def test_no_figure_is_taller_than_a_page(many):
     loaded = report_data.load([many], every_sample=True)
-    for name in kinds.KINDS:
+    for name in kinds.all_kinds():
         try:
             figures = kinds.pages(name, loaded)
         except kinds.NoPlotData:
@@ -206,11 +206,9 @@ def test_writing_a_report_shows_progress_on_request(tmp_path, capsys):
     assert re.search(r"\[\d+/\d+ plots[^\]]*\] drawing speedup", capsys.readouterr().err)
 
 
-def test_a_kind_from_elsewhere_joins_the_built_in_ones():
-    extra = kinds.PlotKind("iir", "IIR banks", "", "gemmbench.report.plots:speedup_plot")
-    assert list(kinds.with_kinds([extra]))[-1] == "iir"
-    with pytest.raises(ValueError, match="plot kind 'isa' is defined twice"):
-        kinds.with_kinds([kinds.PlotKind("isa", "", "", "x:y")])
+def test_the_kinds_are_the_core_ones_then_the_ops_ones():
+    names = list(kinds.all_kinds())
+    assert names[:len(kinds.CORE_KINDS)] == list(kinds.CORE_KINDS) and {"rtf", "parts"} <= set(names)
 
 
 def test_plot_writes_every_page(many, tmp_path):

@@ -308,8 +308,9 @@ def _left_out(rows: pd.DataFrame) -> str:
 
 def decision_table(data: ReportData) -> tuple[Table, Decision]:
     """Per case (thread count, run) and precision the project's best row (gemmbench.decide)."""
-    reference = dict(zip(data.frame["backend"], data.frame["reference_only"]))
-    decision = decide(data.frame, data.baseline, is_reference=lambda backend: bool(reference.get(backend)))
+    reference = dict(zip(zip(data.frame["backend"], data.frame["variant"].fillna("")), data.frame["reference_only"]))
+    decision = decide(data.frame, data.baseline,
+                      is_reference=lambda backend, variant: bool(reference.get((backend, variant))))
     several_runs = decision.several_runs
     columns = [Column("case", "case name; click for its table", False),
                Column("shape", "op, m×k (n), sparsity", False)]
@@ -367,7 +368,7 @@ def _interval(choice) -> Cell:
 
 
 def reference_table(data: ReportData) -> Table:
-    """The timed rows of reference-only backends (never a choice), with their accuracy."""
+    """The timed rows of reference-only variants (never a choice), with their accuracy."""
     rows = data.ok[data.ok["reference_only"]]
     columns = [Column("case", "case name", False), Column("backend:variant", "reference backend and scheme", False),
                Column("Python call", "median time per call from Python"), Column("SNR dB", "against float64"),

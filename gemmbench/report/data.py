@@ -65,7 +65,7 @@ class ReportData:
 
     @property
     def plotted(self) -> pd.DataFrame:
-        """Timed rows the plots show: reference-only backends only when every sample is asked for."""
+        """Timed rows the plots show: reference-only variants only when every sample is asked for."""
         ok = self.ok
         return ok if self.every_sample else ok[~ok["reference_only"]]
 
@@ -123,7 +123,9 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     frame["q3_ns"] = [q[1] for q in quartiles]
     _time_columns(frame)
     frame["accuracy_db"] = [decide.snr_of(row) for row in frame[["snr_db", "rel_err"]].to_dict("records")]
-    frame["reference_only"] = frame["backend"].map({b: decide.reference_only(b) for b in set(frame["backend"])})
+    pairs = list(zip(frame["backend"], frame["variant"].fillna("")))
+    reference = {pair: decide.reference_only(*pair) for pair in set(pairs)}
+    frame["reference_only"] = [reference[pair] for pair in pairs]
     frame = _speedups(frame, baseline)
     runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
                  for run_id, label in labels.items())
