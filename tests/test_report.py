@@ -38,11 +38,12 @@ def results_path(stdout: str) -> str:
 
 @pytest.fixture(scope="module")
 def quick_rich(tmp_path_factory) -> Path:
-    """A real run of quick.yaml (its vocoder step included) with a second backend and ISA-level variants
-    at 1 and 2 threads, against this machine's roofline: every plot kind has something to draw."""
+    """A real run of quick.yaml (its vocoder step included) with a second backend, ISA-level variants and
+    an int8 scheme at 1 and 2 threads, against this machine's roofline: every plot kind has something to draw."""
     out = tmp_path_factory.mktemp("quick_rich")
-    result = run_cli("run", "quick", "-o", out, "-q", "--backend", "numpy,test-good,test-isa", "--threads", "1,2",
-                     "--roofline", env=plugin_env())
+    result = run_cli("run", "quick", "-o", out, "-q", "--backend",
+                     "numpy,test-good,test-isa,int8-numpy:w127-row-u8off", "--threads", "1,2", "--roofline",
+                     env=plugin_env())
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
 

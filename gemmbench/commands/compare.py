@@ -117,12 +117,16 @@ def _by_feature_keys(pairs: tuple[Pair, ...]) -> dict[tuple[str, str], tuple[Pai
     return {keys: tuple(group) for keys, group in groups.items()}
 
 
-def _geomean_section(means: tuple[GeoMean, ...]) -> Section:
-    rows = [[m.base_feature_key if m.base_feature_key == m.new_feature_key
-             else f"{m.base_feature_key} -> {m.new_feature_key}", m.group, str(m.pairs), f"{m.ratio:.3f}x"]
-            for m in means]
-    return Section("geometric mean of new/base per backend (the figure each row was judged on)",
-                   ["feature key", "backend", "rows", "ratio"], rows, {2, 3})
+def _geomean_sections(means: tuple[GeoMean, ...]) -> list[Section]:
+    """One table per pair of feature keys, the keys in its title."""
+    sections = []
+    for keys in dict.fromkeys((m.base_feature_key, m.new_feature_key) for m in means):
+        rows = [[m.group, str(m.pairs), f"{m.ratio:.3f}x"] for m in means
+                if (m.base_feature_key, m.new_feature_key) == keys]
+        where = keys[0] if keys[0] == keys[1] else f"{keys[0]} -> {keys[1]}"
+        sections.append(Section(f"geometric mean of new/base per backend (the figure each row was judged on), "
+                                f"feature key {where}", ["backend", "rows", "ratio"], rows, {1, 2}))
+    return sections
 
 
 def _unmatched_sections(title: str, rows: tuple[Unmatched, ...], verbose: bool) -> list[Section]:
@@ -149,11 +153,13 @@ def sections(comparison: Comparison, verbose: bool = False) -> list[Section]:
     for (base_key, new_key), pairs in _by_feature_keys(comparison.cross_machine).items():
         found.append(_pair_section(f"cross-machine, never gates: base {base_key} vs new {new_key}",
                                    pairs, comparison.alpha, verbose))
-    if comparison.geomeans:
-        found.append(_geomean_section(comparison.geomeans))
+    found += _geomean_sections(comparison.geomeans)
     found += _unmatched_sections("only in NEW (added)", comparison.added, verbose)
     found += _unmatched_sections("only in BASE (removed)", comparison.removed, verbose)
     return found
+
+
+NAMED_REGRESSIONS = 5  # regressions the last line names; the table above lists them all
 
 
 def conclusion(comparison: Comparison) -> list[str]:
@@ -166,8 +172,11 @@ def conclusion(comparison: Comparison) -> list[str]:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in comparison.counts().items())
     regressions = comparison.regressions
     if regressions:
-        named = "; ".join(f"{p.key.case} {p.key.label} thr={p.key.threads} ({p.verdict})" for p in regressions)
-        lines.append(f"{counts}. REGRESSION in {len(regressions)} row(s): {named}")
+        named = "; ".join(f"{p.key.case} {p.key.label} thr={p.key.threads} ({p.verdict})"
+                          for p in regressions[:NAMED_REGRESSIONS])
+        more = f"; and {len(regressions) - NAMED_REGRESSIONS} more (listed above)" \
+            if len(regressions) > NAMED_REGRESSIONS else ""
+        lines.append(f"{counts}. REGRESSION in {len(regressions)} row(s): {named}{more}")
     elif counts:
         lines.append(f"{counts}. No significant regression.")
     return lines

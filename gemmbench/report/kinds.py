@@ -50,16 +50,17 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
              "one shape and block pattern (where a sparse kernel's line crosses the baseline's is its break-even "
              "density) and across dense sizes m·k.", "gemmbench.report.plots:sweep_plot"),
     PlotKind("isa", "ISA levels",
-             "Time per call (native where measured) at each ISA level a variant targets, lowest level first, by "
-             "backend and arithmetic precision; whiskers: interquartile range; labels: speed-up over the same "
-             "backend's lowest level timed (float32 or int8 alike).", "gemmbench.report.plots:isa_plot"),
+             "A row per case, backend and arithmetic precision timed at two ISA levels or more, a column per "
+             "level (lowest first): the time per call (native where measured) and the speed-up over the same "
+             "backend's lowest level timed in that case (float32 or int8 alike, so an int8 row shows what the "
+             "precision bought too).", "gemmbench.report.plots:isa_plot"),
     PlotKind("threads", "Thread scaling",
              "Speed-up of each backend:variant over its own lowest thread count; the dashed line is linear scaling.",
              "gemmbench.report.plots:thread_plot"),
     PlotKind("accuracy", "Accuracy against speed",
-             "Cases with int8 arithmetic or sparse weights: signal-to-noise ratio against the float64 reference "
-             "versus time per call (native where measured). Dotted red lines: the correctness gate of each "
-             "precision.",
+             "Cases timed in two precisions or more (int8 beside float32): signal-to-noise ratio against the "
+             "float64 reference versus time per call (native where measured), reference int8 schemes included. "
+             "Dotted red lines: the correctness gate of each precision.",
              "gemmbench.report.plots:accuracy_plot"),
     PlotKind("roofline", "Roofline",
              "The machine's measured ceilings (peak per ISA level and precision; read bandwidth per cache level) "

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from gemmbench.isa import rank as isa_rank
-from gemmbench.report.data import ReportData, distinct_colors, time_text
+from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
 
 WIDTH = 10.0  # inches; every figure shares it so the report's images line up
@@ -359,61 +359,77 @@ def label_cases(axes: Axes, rows: pd.DataFrame) -> None:
 # ---- 3. ISA levels --------------------------------------------------------------------------
 
 
-def isa_plot(data: ReportData) -> list[Figure]:
+@dataclass(frozen=True)
+class IsaRow:
+    """One heat-map row: a backend at one precision in one case, across ISA levels."""
+
+    label: str
+    cells: dict  # ISA level -> (text, speed-up over the lowest level timed, or nan when not timed)
+
+
+def isa_rows(data: ReportData, levels: list[str]) -> list[IsaRow]:
+    """Rows of (case, threads, run, backend, precision) timed at two ISA levels or more.
+
+    A speed-up is over the same backend's lowest level timed in that case, float32 or int8 alike,
+    so an int8 row shows what the change of precision bought as well."""
     frame = data.frame if data.every_sample else data.frame[~data.frame["reference_only"]]
     rows = frame[(frame["isa"] != "") & frame["case"].notna()]
-    if rows.empty:
+    rows = rows.assign(precision=rows["precision"].fillna(rows["dtype"]),
+                       timed=(rows["status"] == "ok") & rows["time_ns"].notna())
+    found = []
+    for (case, threads, run, backend), group in rows.groupby(["case", "threads", "run_order", "backend"], sort=False,
+                                                              dropna=False):
+        timed = group[group["timed"]]
+        if timed.empty:
+            continue
+        lowest = timed.loc[timed["isa"].map(isa_rank).idxmin(), "time_ns"]
+        for precision, mine in group.groupby("precision", sort=True):
+            if mine.loc[mine["timed"], "isa"].nunique() < 2:
+                continue  # one level, or none, timed: nothing to compare across levels
+            cells = {}
+            for _, row in mine.iterrows():
+                cells[row["isa"]] = ((f"{time_text(row['time_ns'])}  {lowest / row['time_ns']:.2g}×", lowest / row["time_ns"])
+                                     if row["timed"] else (str(row["status"]), math.nan))
+            label = f"{case_title(data, case, threads)} · {backend} {precision}"
+            found.append(IsaRow(label + (f" @ {data.runs[int(run)].label}" if data.several_runs else ""), cells))
+    return found
+
+
+def isa_plot(data: ReportData) -> list[Figure]:
+    """A heat map: a row per case, backend and precision; a column per ISA level; time and speed-up in each cell."""
+    if not (data.frame["isa"] != "").any():
         raise NoPlotData("no row names an ISA level (the isa column is empty: no ISA-specific variants ran)")
-    timed = (rows["status"] == "ok") & rows["time_ns"].notna()
-    # A panel needs two ISA levels that were timed: a case every level skipped has nothing to draw.
-    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False, dropna=False)
-              if panel.loc[timed.loc[panel.index], "isa"].nunique() > 1]
-    if not panels:
+    levels = sorted(set(data.frame.loc[data.frame["isa"] != "", "isa"]), key=lambda level: (isa_rank(level), level))
+    rows = isa_rows(data, levels)
+    if not rows:
         raise NoPlotData("no case was timed at two or more ISA levels")
-    groups = sorted(set(zip(rows["backend"], rows["precision"].fillna(rows["dtype"]), rows["run_order"])))
-    colors = distinct_colors(groups)
-
-    def draw(keyed, axes: Axes) -> None:
-        (case, threads), panel = keyed
-        draw_isa_panel(data, panel, axes, colors)
-        axes.set_title(case_title(data, case, threads), fontsize="medium")
-
-    return paged_panels(panels, 2, 3.2, draw)
-
-
-def draw_isa_panel(data: ReportData, panel: pd.DataFrame, axes: Axes, colors: dict) -> None:
-    panel = panel.assign(precision=panel["precision"].fillna(panel["dtype"]))
-    levels = sorted(set(panel["isa"]), key=lambda level: (isa_rank(level), level))
-    keys = sorted(set(zip(panel["backend"], panel["precision"], panel["run_order"])))
-    width = 0.8 / len(keys)
-    scale, unit = time_unit(panel["time_q3_ns"].max(skipna=True) if panel["time_q3_ns"].notna().any() else 1.0)
-    timed = panel[(panel["status"] == "ok") & panel["time_ns"].notna()]
-    lowest = {}  # (backend, run) -> time at its lowest ISA level: what the labels compare with
-    for (backend, run), group in timed.groupby(["backend", "run_order"]):
-        lowest[backend, run] = group.loc[group["isa"].map(isa_rank).idxmin(), "time_ns"]
-    for j, key in enumerate(keys):
-        backend, precision, run = key
-        mine = panel[(panel["backend"] == backend) & (panel["precision"] == precision) & (panel["run_order"] == run)]
-        label = f"{backend} {precision}" + (f" @ {data.runs[run].label}" if data.several_runs else "")
-        for _, row in mine.iterrows():
-            x = levels.index(row["isa"]) - 0.4 + width * (j + 0.5)
-            if row["status"] != "ok" or pd.isna(row["time_ns"]):
-                axes.text(x, 0, f" {row['status']}", rotation=90, ha="center", va="bottom", fontsize="x-small",
-                          color="#a00" if row["status"] not in ("unavailable", "skipped") else "#666")
-                continue
-            time = row["time_ns"] / scale
-            error = [[max(time - row["time_q1_ns"] / scale, 0)], [max(row["time_q3_ns"] / scale - time, 0)]]
-            axes.bar(x, time, width * 0.9, color=colors[key], label=label, yerr=error,
-                     error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333"})
-            axes.annotate(f"{lowest[backend, run] / row['time_ns']:.2g}×", (x, row["time_q3_ns"] / scale),
-                          xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
-    axes.set_xticks(range(len(levels)), levels)
-    axes.set_xlim(-0.6, len(levels) - 0.4)
-    axes.set_ylim(bottom=0)
-    axes.margins(y=0.15)
-    axes.set_ylabel(f"time per call ({unit}; native where measured)")
-    axes.grid(axis="y", **GRID)
-    axes.set_axisbelow(True)
+    speedups = [v for row in rows for _, v in row.cells.values() if not math.isnan(v)]
+    span = max(abs(math.log2(min(speedups))), abs(math.log2(max(speedups))), 1.0)
+    row_height, margin = 0.3, 1.3
+    figures = []
+    for page in paginate([row_height] * len(rows), MAX_HEIGHT - margin):
+        chosen = [rows[i] for i in page]
+        figure = new_figure(row_height * len(chosen) + margin)
+        axes = figure.subplots()
+        values = np.array([[math.log2(row.cells[level][1]) if level in row.cells and not math.isnan(row.cells[level][1])
+                            else np.nan for level in levels] for row in chosen])
+        axes.imshow(np.ma.masked_invalid(values), cmap="PuOr", vmin=-span, vmax=span, aspect="auto")
+        axes.set_facecolor("#eeeeee")  # cells not timed (skipped, unavailable, failed) stay grey
+        for y, row in enumerate(chosen):
+            for x, level in enumerate(levels):
+                text, value = row.cells.get(level, ("", math.nan))
+                dark = not math.isnan(value) and abs(math.log2(value)) > 0.6 * span
+                axes.text(x, y, text, ha="center", va="center", fontsize="x-small",
+                          color="white" if dark else "#a00" if text not in ("skipped", "unavailable", "") and
+                          math.isnan(value) else "#222")
+        axes.set_xticks(range(len(levels)), levels)
+        axes.xaxis.tick_top()
+        axes.set_yticks(range(len(chosen)), [row.label for row in chosen], fontsize="small")
+        axes.tick_params(length=0)
+        axes.set_xlabel("time per call (native where measured) and speed-up over the backend's lowest level timed "
+                        "(purple: faster, orange: slower; grey: not timed)")
+        figures.append(figure)
+    return figures
 
 
 # ---- 4. thread scaling ----------------------------------------------------------------------
@@ -451,14 +467,15 @@ def draw_threads(data: ReportData, case: str, panel: pd.DataFrame, axes: Axes) -
 
 
 def accuracy_plot(data: ReportData) -> list[Figure]:
-    ok = data.plotted
-    special = (ok["precision"] == "int8") | (ok["density"].fillna(1.0) < 1.0)
+    ok = data.ok  # reference-only rows too: what each int8 scheme costs in accuracy is what they are for
+    ok = ok[ok["accuracy_db"].notna()].assign(arithmetic=ok["precision"].fillna(ok["dtype"]))
+    # Accuracy is a choice only where precisions differ: every float32 kernel lands near float32's
+    # rounding, so a case timed in one precision has nothing to trade.
     keys = ["run_id", "case", "threads"]
-    wanted = ok.set_index(keys).index.isin(ok[special].set_index(keys).index)
-    rows = ok[wanted & ok["accuracy_db"].notna()]
-    rows = rows[rows.groupby(["case", "threads"], dropna=False)["label"].transform("nunique") > 1]
+    rows = ok[ok.groupby(keys, dropna=False)["arithmetic"].transform("nunique") > 1]
     if rows.empty:
-        raise NoPlotData("no int8 or sparse case has two or more timed backends or variants to compare")
+        raise NoPlotData("no case was timed at two or more precisions (int8 beside float32) to trade accuracy for "
+                         "speed")
     finite = rows["accuracy_db"][np.isfinite(rows["accuracy_db"])]
     exact = (finite.max() if not finite.empty else 100.0) + 15
 
