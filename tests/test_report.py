@@ -45,12 +45,12 @@ needs_avx2 = pytest.mark.skipif(not HAS_AVX2, reason="this CPU lacks avx2/fma: t
 @pytest.fixture(scope="module")
 def quick_rich(tmp_path_factory) -> Path:
     """A real run of quick.yaml (its vocoder step included) with a second backend, ISA-level variants and
-    an int8 scheme at 1 and 2 threads, against this machine's roofline: every plot kind has something to
+    an int8 kernel at 1 and 2 threads, against this machine's roofline: every plot kind has something to
     draw. The CPU is simulated without AVX-512 (GEMMBENCH_CPU_FLAGS=avx2,fma), so what is unavailable is
     the same anywhere."""
     out = tmp_path_factory.mktemp("quick_rich")
     result = run_cli("run", "quick", "-o", out, "-q", "--backend",
-                     "numpy,test-good,test-isa,int8-numpy:w127-row-u8off", "--threads", "1,2", "--roofline",
+                     "numpy,test-good,test-isa,csimd:scalar-int8", "--threads", "1,2", "--roofline",
                      env={**plugin_env(), "GEMMBENCH_CPU_FLAGS": SIMULATED_CPU})
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())

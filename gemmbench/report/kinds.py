@@ -59,7 +59,7 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
              "gemmbench.report.plots:thread_plot"),
     PlotKind("accuracy", "Accuracy against speed",
              "Cases timed in two precisions or more (int8 beside float32): signal-to-noise ratio against the "
-             "float64 reference versus time per call (native where measured), reference int8 schemes included. "
+             "float64 reference versus time per call (native where measured). "
              "Dotted red lines: the correctness gate of each precision.",
              "gemmbench.report.plots:accuracy_plot"),
     PlotKind("roofline", "Roofline",

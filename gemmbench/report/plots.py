@@ -467,7 +467,7 @@ def draw_threads(data: ReportData, case: str, panel: pd.DataFrame, axes: Axes) -
 
 
 def accuracy_plot(data: ReportData) -> list[Figure]:
-    ok = data.ok  # reference-only rows too: what each int8 scheme costs in accuracy is what they are for
+    ok = data.plotted
     ok = ok[ok["accuracy_db"].notna()].assign(arithmetic=ok["precision"].fillna(ok["dtype"]))
     # Accuracy is a choice only where precisions differ: every float32 kernel lands near float32's
     # rounding, so a case timed in one precision has nothing to trade.
