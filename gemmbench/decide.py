@@ -90,21 +90,34 @@ def _ratio_text(value: float) -> str:
 def speedup(row: Mapping, baseline: Mapping, level: float = INTERVAL_LEVEL) -> Interval | None:
     """How many times faster `row` is than `baseline`, each by its time (native where measured).
 
-    The interval resamples each row's samples of that figure (bootstrap of the ratio of medians).
+    Rows measured in the same rounds (one run, one repeat: every row of a case is) are paired
+    round by round: the speed-up is the median of the per-round ratios, its interval a bootstrap
+    over the rounds (gemmbench.paired), so drift that moved both rows cancels. Rows without
+    rounds (files of older versions) fall back to the ratio of medians, each side resampled.
     The one place a speed-up's interval is computed: the report, `run` and the docs all get it here.
     """
+    from gemmbench import paired
     from gemmbench.compare import bootstrap_ratio_ci
 
     row_ns, row_source = time_of(row)
     base_ns, base_source = time_of(baseline)
     if not (row_ns > 0 and base_ns > 0):
         return None
+    pair = paired.paired_ratio(row, baseline, level) if _same_rounds(row, baseline) else None
+    if pair is not None and pair.rounds >= 2:
+        return Interval(1 / pair.ratio, 1 / pair.high, 1 / pair.low, level)
     ratio = base_ns / row_ns
     mine, theirs = samples_of(row, row_source), samples_of(baseline, base_source)
     if mine.size < 2 or theirs.size < 2:
         return Interval(ratio, math.nan, math.nan, level)
     low, high = bootstrap_ratio_ci(theirs, mine, level)  # row / baseline: its inverse is the speed-up
     return Interval(ratio, 1 / high, 1 / low, level)
+
+
+def _same_rounds(row: Mapping, baseline: Mapping) -> bool:
+    """Whether the two rows' rounds are the same rounds: the same run, repeat and case."""
+    return all(row.get(key) == baseline.get(key) for key in ("run_id", "case")) and \
+        (row.get("repeat") or 0) == (baseline.get("repeat") or 0)
 
 
 @dataclass(frozen=True)

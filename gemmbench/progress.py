@@ -57,6 +57,11 @@ class Progress:
         self.rows += 1
         self.failed += status in FAILED_STATUSES
 
+    def unit_done(self, statuses: list[str]) -> None:
+        """One unit (a case of a run) done, with the statuses of the rows it produced."""
+        self.rows += 1
+        self.failed += sum(status in FAILED_STATUSES for status in statuses)
+
     def close(self) -> None:
         if self.enabled:
             self._show("")

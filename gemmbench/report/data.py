@@ -180,8 +180,25 @@ def _time_columns(frame: pd.DataFrame) -> None:
     frame["time_q3_ns"] = [q[1] for q in quartiles]
 
 
+def _paired_speedups(frame: pd.DataFrame, keys: list[str]) -> list:
+    """Each row's speed-up over its baseline row with the interval gemmbench.decide gives it (paired
+    round by round where both were measured in the same rounds)."""
+    columns = [c for c in ("run_id", "repeat", "case", "threads", "median_ns", "native_median_ns", "samples_ns",
+                           "native_samples_ns", "sample_rounds") if c in frame]
+    records = frame[columns].to_dict("records")
+    def key(record: dict) -> tuple:  # NaN and None alike: files of older schemas lack repeat (and threads)
+        return tuple(None if pd.isna(record.get(k)) else record.get(k) for k in (*keys, "repeat"))
+
+    baselines = {key(record): record for record, chosen in zip(records, frame["is_baseline"]) if chosen}
+    out = []
+    for record, base_ns in zip(records, frame["baseline_ns"]):
+        base = baselines.get(key(record))
+        out.append(decide.speedup(record, base) if base is not None and base_ns == base_ns else None)
+    return out
+
+
 def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Baseline time of the same run, case and threads; speed-up, its IQR span, and pay-off.
+    """Baseline time of the same run, case and threads; speed-up with its interval, and pay-off.
 
     Times are the project's figure (gemmbench.decide: native where measured, else the Python call)."""
     timed = (frame["status"] == "ok") & frame["time_ns"].notna()
@@ -192,9 +209,10 @@ def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     base = frame[is_base].groupby(keys, dropna=False)["time_ns"].min().rename("baseline_ns")
     frame = frame.join(base, on=keys)
     frame["is_baseline"] = is_base & (frame["time_ns"] == frame["baseline_ns"])
-    frame["speedup"] = frame["baseline_ns"] / frame["time_ns"]
-    frame["speedup_lo"] = frame["baseline_ns"] / frame["time_q3_ns"]
-    frame["speedup_hi"] = frame["baseline_ns"] / frame["time_q1_ns"]
+    intervals = _paired_speedups(frame, keys)
+    frame["speedup"] = [i.ratio if i else math.nan for i in intervals]
+    frame["speedup_lo"] = [i.low if i else math.nan for i in intervals]
+    frame["speedup_hi"] = [i.high if i else math.nan for i in intervals]
     saved = frame["baseline_ns"] - frame["time_ns"]
     frame["payoff_calls"] = np.where(saved > 0, np.ceil(frame["prepare_ns"] / saved.where(saved > 0)), np.nan)
     return frame

@@ -43,7 +43,8 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
     PlotKind("speedup", "Speed-up over the baseline",
              "Each backend:variant against the baseline backend on the same case, thread count and run, each by "
              "its time (native where measured, else the Python call). Bars start at 1× (right: faster, left: "
-             "slower); whiskers span the row's interquartile range.",
+             "slower); whiskers: the 95% interval of the speed-up, paired round by round with the baseline where both "
+             "were measured in the same rounds.",
              "gemmbench.report.plots:speedup_plot"),
     PlotKind("sweep", "Time per call against size and density",
              "Time per call (native where measured), log-log, one line per backend:variant: across densities of "

@@ -225,7 +225,7 @@ def speedup_plot(data: ReportData) -> list[Figure]:
         axes.grid(axis="x", **GRID)
         axes.set_axisbelow(True)
         axes.set_xlabel(f"speed-up over {data.baseline} (its time ÷ the row's, native where measured; bars from 1×, "
-                        "whiskers: the row's interquartile range)")
+                        "whiskers: 95% interval, paired round by round)")
         figures.append(figure)
     return figures
 
