@@ -360,25 +360,29 @@ typedef struct {
 
 int64_t gb_winograd_struct_size(void) { return (int64_t)sizeof(gb_winograd_plan); }
 
-/* Tiles j0 .. j0+nj-1 of x into v[xi][j][c] = sum_a B^T[xi][a] x[frame j m + a - left][c]. */
-static void winograd_input(const gb_winograd_plan *g, const float *restrict x, int j0, int nj) {
-    int alpha = g->alpha, c_in = g->c_in;
-    int tiles = g->tiles_per_block;
+/* Tiles j0 .. j0+nj-1 of x into v[xi][j][c] = sum_a B^T[xi][a] x[frame j m + a - left][c].
+ * alpha is a constant at each call site (see winograd_block), so the loops unroll and the
+ * coefficients stay in registers across the channel loop. */
+GB_INLINE void winograd_input(const gb_winograd_plan *g, const float *restrict x, int j0, int nj, int alpha) {
+    int c_in = g->c_in, tiles = g->tiles_per_block;
+    v16f bt[WINO_MAX_ALPHA][WINO_MAX_ALPHA];
+    for (int xi = 0; xi < alpha; ++xi)
+        for (int a = 0; a < alpha; ++a) bt[xi][a] = v16_set1(g->bt[xi * alpha + a]);
     for (int j = 0; j < nj; ++j) {
         int f0 = (j0 + j) * g->m - g->left;
+        int inside = f0 >= 0 && f0 + alpha <= g->t_in;
         for (int c0 = 0; c0 < c_in; c0 += 16) {
             int n = c_in - c0;
+            const float *xc = x + (int64_t)c0 * g->x_channel;
             v16f dv[WINO_MAX_ALPHA];
             for (int a = 0; a < alpha; ++a) {
                 int f = f0 + a;
-                dv[a] = (f < 0 || f >= g->t_in) ? v16_zero()
-                        : v16_gather_n(x + (int64_t)f * g->x_frame + (int64_t)c0 * g->x_channel, g->x_channel, n);
+                dv[a] = (!inside && (f < 0 || f >= g->t_in)) ? v16_zero()
+                        : v16_gather_n(xc + (int64_t)f * g->x_frame, g->x_channel, n);
             }
             for (int xi = 0; xi < alpha; ++xi) {
-                const float *b = g->bt + xi * alpha;
-                v16f s = v16_zero();
-                for (int a = 0; a < alpha; ++a)
-                    if (b[a] != 0.0f) s = v16_fma(v16_set1(b[a]), dv[a], s);
+                v16f s = v16_mul(bt[xi][0], dv[0]);
+                for (int a = 1; a < alpha; ++a) s = v16_fma(bt[xi][a], dv[a], s);
                 v16_store_n(g->v + ((int64_t)xi * tiles + j) * c_in + c0, s, n);
             }
         }
@@ -386,37 +390,46 @@ static void winograd_input(const gb_winograd_plan *g, const float *restrict x, i
 }
 
 /* y[frame j m + i][o] = sum_xi A^T[i][xi] mprod[xi][j][o], for the frames below t_out. */
-static void winograd_output(const gb_winograd_plan *g, float *restrict y, int j0, int nj) {
-    int alpha = g->alpha, c_out = g->c_out, tiles = g->tiles_per_block;
+GB_INLINE void winograd_output(const gb_winograd_plan *g, float *restrict y, int j0, int nj, int alpha) {
+    int m = alpha - 2, c_out = g->c_out, tiles = g->tiles_per_block;
+    v16f at[WINO_MAX_ALPHA - 2][WINO_MAX_ALPHA];
+    for (int i = 0; i < m; ++i)
+        for (int xi = 0; xi < alpha; ++xi) at[i][xi] = v16_set1(g->at[i * alpha + xi]);
     for (int j = 0; j < nj; ++j) {
+        int f0 = (j0 + j) * m, rows = g->t_out - f0 < m ? g->t_out - f0 : m;
         for (int o0 = 0; o0 < c_out; o0 += 16) {
             int n = c_out - o0;
             v16f mv[WINO_MAX_ALPHA];
             for (int xi = 0; xi < alpha; ++xi)
                 mv[xi] = v16_load_range(g->mprod + ((int64_t)xi * tiles + j) * c_out + o0, 0, n);
-            for (int i = 0; i < g->m; ++i) {
-                int f = (j0 + j) * g->m + i;
-                if (f >= g->t_out) break;
-                const float *a = g->at + i * alpha;
-                v16f s = v16_zero();
-                for (int xi = 0; xi < alpha; ++xi)
-                    if (a[xi] != 0.0f) s = v16_fma(v16_set1(a[xi]), mv[xi], s);
-                v16_scatter_n(y + (int64_t)f * g->y_frame + (int64_t)o0 * g->y_channel, g->y_channel, s, n);
+            for (int i = 0; i < rows; ++i) {
+                v16f s = v16_mul(at[i][0], mv[0]);
+                for (int xi = 1; xi < alpha; ++xi) s = v16_fma(at[i][xi], mv[xi], s);
+                v16_scatter_n(y + (int64_t)(f0 + i) * g->y_frame + (int64_t)o0 * g->y_channel, g->y_channel, s, n);
             }
         }
     }
+}
+
+GB_INLINE void winograd_block(const gb_winograd_plan *g, const float *restrict x, float *restrict y, int j0, int nj,
+                              int alpha) {
+    winograd_input(g, x, j0, nj, alpha);
+    for (int xi = 0; xi < alpha; ++xi)  /* (nj x c_in) by (c_in x c_out): a one-tap convolution */
+        conv1d_cl(g->u + xi * g->u_floats, g->c_out, g->c_in, 1, 1, 0, nj, nj,
+                  g->v + (int64_t)xi * g->tiles_per_block * g->c_in,
+                  g->mprod + (int64_t)xi * g->tiles_per_block * g->c_out);
+    winograd_output(g, y, j0, nj, alpha);
 }
 
 static void winograd(const gb_winograd_plan *g, const float *restrict x, float *restrict y) {
     int tiles = (g->t_out + g->m - 1) / g->m;
     for (int j0 = 0; j0 < tiles; j0 += g->tiles_per_block) {
         int nj = tiles - j0 < g->tiles_per_block ? tiles - j0 : g->tiles_per_block;
-        winograd_input(g, x, j0, nj);
-        for (int xi = 0; xi < g->alpha; ++xi)  /* (nj x c_in) by (c_in x c_out): a one-tap convolution */
-            conv1d_cl(g->u + xi * g->u_floats, g->c_out, g->c_in, 1, 1, 0, nj, nj,
-                      g->v + (int64_t)xi * g->tiles_per_block * g->c_in,
-                      g->mprod + (int64_t)xi * g->tiles_per_block * g->c_out);
-        winograd_output(g, y, j0, nj);
+        switch (g->alpha) {  /* F(2,3), F(4,3), F(6,3) */
+        case 4: winograd_block(g, x, y, j0, nj, 4); break;
+        case 6: winograd_block(g, x, y, j0, nj, 6); break;
+        default: winograd_block(g, x, y, j0, nj, 8); break;
+        }
     }
 }
 

@@ -343,6 +343,13 @@ class Conv1d(Op):
     def verify(self, workload: Workload, calls: Calls, precision: str, native: bool = False) -> "Verdict":
         return verify(workload, calls, precision, self.tolerance(workload.case, precision), native)
 
+    def compose(self, backend: Any) -> Any:
+        """The backend's convolution methods (its conv1d variants) as a backend of this op."""
+        from gemmbench.backends.conv1d.backend import ConvBackend
+        from gemmbench.backends.conv1d.variants import variants
+
+        return ConvBackend(backend) if variants(backend.name) else None
+
 
 def shape_label(spec: Conv1dSpec) -> str:
     dil = f" d={spec.dilation}" if spec.dilation != 1 else ""
