@@ -120,10 +120,10 @@ def test_validate_refuses_inconsistent_fields(fields, field, words):
 
 
 def test_spec_reads_fields_and_names_allowed_values():
-    from gemmbench.suite import _Fields, _Problems
+    from gemmbench.fields import FieldReader, Problems
 
-    problems = _Problems("suite.yaml")
-    read = _Fields("c", {"c_in": 4, "c_out": 8, "k": 3, "t": 1, "mode": "streaming", "layout": "rows"}, problems)
+    problems = Problems("suite.yaml")
+    read = FieldReader("c", {"c_in": 4, "c_out": 8, "k": 3, "t": 1, "mode": "streaming", "layout": "rows"}, problems)
     spec = op.Conv1d().spec(read)
     assert (spec.padding, spec.mode) == ("causal", "streaming")  # streaming's default padding
     assert problems.lines == ["suite.yaml: case 'c': field 'layout': must be one of channels-first, "

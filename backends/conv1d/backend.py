@@ -24,7 +24,7 @@ class ConvBackend(Backend):
         self.name = base.name
         self.dtypes = frozenset({"float32"}) if base.name in ("csimd", "torch") else base.dtypes
         self.install_hint = base.install_hint
-        self.run_native = None  # set per prepared method: only the C methods loop natively
+        self.native = False  # whether the method prepared last loops natively (the C methods do)
 
     def available(self) -> tuple[bool, str]:
         return self.base.available()
@@ -40,18 +40,28 @@ class ConvBackend(Backend):
             return f"{self.name}'s convolution methods run op conv1d only"
         if case.dtype not in self.dtypes:
             return f"{self.name}'s convolution methods take {', '.join(sorted(self.dtypes))}; this case is {case.dtype}"
+        if variant.name not in {v.name for v in self.variants()}:
+            methods = ", ".join(v.name for v in self.variants())
+            return f"{variant.name} is not one of {self.name}'s convolution methods ({methods})"
         return table.skip_reason(table.entry(self.name, variant.name), case.spec)
 
     def prepare(self, workload: Any, variant: Variant) -> Method:
         method = table.build(table.entry(self.name, variant.name), workload)
-        self.run_native = self._native if method.has_native else None
+        self.native = method.has_native
         return method
 
     def run(self, prepared: Method, x: np.ndarray, out: np.ndarray) -> None:
         prepared.run(x, out)
 
-    def _native(self, prepared: Method, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+    def run_native(self, prepared: Method, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return prepared.time(x, out, loops)
+
+    def offers(self, capability: str) -> bool:
+        """run_native only for the methods that have a native loop: one composed backend serves
+        one item (variant), and its method is known once prepared."""
+        if capability == "run_native":
+            return self.native
+        return super().offers(capability)
 
     def reset(self, prepared: Method) -> None:
         prepared.reset()

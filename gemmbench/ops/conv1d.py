@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gemmbench.op import Calls, Case, Column, Counts, Op, Workload
+from gemmbench.verify import TOLERANCE as verify_tolerance
 
 if TYPE_CHECKING:
+    from gemmbench.fields import FieldReader
     from gemmbench.verify import Verdict
 
 PADDINGS = ("same", "valid", "causal")
@@ -44,8 +46,7 @@ MODES = ("conv", "transpose", "streaming")
 # Winograd F(m, 3) adds the rounding of its transforms, whose coefficients grow with m: measured
 # on LPCNet's 128-channel conv, relative errors are about 1.5x (F(2,3)), 3x (F(4,3)) and 10-20x
 # (F(6,3), points +-1/2 and +-2) the direct kernel's 1e-7; the gate keeps float32's margin over each.
-TOLERANCE = {"float32": 1e-4, "float64": 1e-10,
-             "f32-winograd2": 2e-4, "f32-winograd4": 5e-4, "f32-winograd6": 2e-3}
+TOLERANCE = {**verify_tolerance, "f32-winograd2": 2e-4, "f32-winograd4": 5e-4, "f32-winograd6": 2e-3}
 
 
 @dataclass(frozen=True)
@@ -258,10 +259,10 @@ def _flops(spec: Conv1dSpec) -> int:
 
 def facts_columns(facts: MethodFacts, spec: Conv1dSpec) -> dict:
     """The op's method columns of a row, from the facts its backend reported."""
-    return {"method": facts.method, "workspace_bytes": facts.workspace_bytes, "copy_bytes": facts.copy_bytes,
-            "method_weight_bytes": facts.weight_bytes,
-            "method_flops": _flops(spec) if facts.flops is None else facts.flops,
-            "first_call_ns": facts.first_call_ns, "method_note": facts.note}
+    return {"method": facts.method, "workspace_bytes": int(facts.workspace_bytes), "copy_bytes": int(facts.copy_bytes),
+            "method_weight_bytes": int(facts.weight_bytes),
+            "method_flops": int(_flops(spec) if facts.flops is None else facts.flops),
+            "first_call_ns": float(facts.first_call_ns), "method_note": facts.note}
 
 
 class Conv1d(Op):
@@ -295,11 +296,11 @@ class Conv1d(Op):
     dtypes = ("float32", "float64")
     spec_type = Conv1dSpec
 
-    def spec(self, read: Any) -> Conv1dSpec:
+    def spec(self, read: "FieldReader") -> Conv1dSpec:
         return Conv1dSpec(
             c_in=read.positive_int("c_in"), c_out=read.positive_int("c_out"), k=read.positive_int("k"),
             t=read.positive_int("t"), dilation=read.positive_int("dilation", 1),
-            padding=read.choice("padding", PADDINGS, "causal" if read.values.get("mode") == "streaming" else "same"),
+            padding=read.choice("padding", PADDINGS, "causal" if read.get("mode") == "streaming" else "same"),
             layout=read.choice("layout", LAYOUTS, "channels-first"),
             stride=read.positive_int("stride", 1), mode=read.choice("mode", MODES, "conv"))
 
