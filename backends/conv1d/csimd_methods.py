@@ -16,10 +16,29 @@ from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts
 TILES_PER_BLOCK = 64  # Winograd tiles transformed at once: alpha x 64 x (c_in + c_out) floats stay in L2
 
 
-class Direct(Method):
-    """Register-blocked direct convolution: no workspace, the padding masked in the edge tiles."""
+class Native(Method):
+    """A method whose C entry takes (plan, x, y): the arguments fixed at prepare time in a struct."""
 
     has_native = True
+    entry = "gb_conv1d"  # and entry + "_time", its native loop
+
+    def bind(self, lib, plan) -> None:
+        self.lib, self.plan, self.plan_address = lib, plan, ctypes.addressof(plan)
+        self.call, self.loop = getattr(lib, self.entry), getattr(lib, self.entry + "_time")
+        self.addresses = native.Addresses()
+
+    def xy(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
+        return self.addresses.of(x, self.geometry.x_shape), self.addresses.of(out, self.geometry.out_shape)
+
+    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+        self.call(self.plan_address, *self.xy(x, out))
+
+    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+        return self.loop(self.plan_address, *self.xy(x, out), loops)
+
+
+class Direct(Native):
+    """Register-blocked direct convolution: no workspace, the padding masked in the edge tiles."""
 
     def __init__(self, level: str, g: Geometry, weights: np.ndarray):
         self.geometry, self.lib = g, native.library(level)
@@ -30,29 +49,15 @@ class Direct(Method):
         self.packed = native.aligned(floats)
         (self.lib.gb_conv1d_cl_pack if cl else self.lib.gb_conv1d_cf_pack)(
             w.ctypes.data, g.c_out, g.c_in, g.k, self.packed.ctypes.data)
-        self.call = self.lib.gb_conv1d_cl if cl else self.lib.gb_conv1d_cf
-        self.loop = self.lib.gb_conv1d_cl_time if cl else self.lib.gb_conv1d_cf_time
-        self.head = (self.packed.ctypes.data, g.c_out, g.c_in, g.k, g.dilation, g.left, g.t_in, g.t_out)
-        self.addresses = native.Addresses()
-        tile = (f"{self.lib.gb_conv1d_cl_panel()} channels x frames" if cl
-                else f"{self.lib.gb_conv1d_cf_rows()} channels x frames")
+        self.bind(self.lib, native.plan(native.DIRECT, g, self.packed))
+        lanes = (f"lanes over output channels, panels of {self.lib.gb_conv1d_cl_panel()}" if cl
+                 else f"lanes over frames, {self.lib.gb_conv1d_cf_rows()} output channels per tile")
         self.facts = MethodFacts("direct", weight_bytes=self.packed.nbytes,
-                                 note=f"register tile of {tile}; no workspace, padding masked")
-
-    def xy(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
-        return self.addresses.of(x, self.geometry.x_shape), self.addresses.of(out, self.geometry.out_shape)
-
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        self.call(*self.head, *self.xy(x, out))
-
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        return self.loop(*self.head, *self.xy(x, out), loops)
+                                 note=f"register-blocked ({lanes}); no workspace, padding masked")
 
 
-class Stream(Method):
+class Stream(Native):
     """Streaming: a GEMV of W2 (c_out, k c_in) over the taps' frames, read in place from a ring."""
-
-    has_native = True
 
     def __init__(self, level: str, spec: Conv1dSpec, weights: np.ndarray, history: np.ndarray):
         self.spec, self.lib = spec, native.library(level)
@@ -64,10 +69,7 @@ class Stream(Method):
         self.dense = kernels.pack_dense(kern, w2)
         self.history = np.ascontiguousarray(history, dtype=np.float32)
         self.ring = native.aligned((spec.span + 1, spec.c_in))
-        self.position = np.zeros(1, dtype=np.int32)
-        self.head = (self.dense.packed.ctypes.data, spec.c_out, spec.c_in, spec.k, spec.dilation, spec.t,
-                     int(spec.channels_last), self.ring.ctypes.data, self.position.ctypes.data)
-        self.addresses = native.Addresses()
+        self.bind(self.lib, native.plan(native.STREAM, self.geometry, self.dense.packed, ring=self.ring))
         self.facts = MethodFacts("stream-gemv", weight_bytes=self.dense.packed.nbytes,
                                  note=f"GEMV of [{spec.c_out}, {spec.k}x{spec.c_in}] over a ring of "
                                       f"{spec.span + 1} frames (state, no stacking copy)")
@@ -77,16 +79,7 @@ class Stream(Method):
         """Slot 0 takes the next frame; slots 1.. hold the history, oldest first."""
         frames = self.history if self.spec.channels_last else self.history.T
         self.ring[1:] = frames
-        self.position[0] = 0
-
-    def xy(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
-        return self.addresses.of(x, self.geometry.x_shape), self.addresses.of(out, self.geometry.out_shape)
-
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        self.lib.gb_conv1d_stream(*self.head, *self.xy(x, out))
-
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        return self.lib.gb_conv1d_stream_time(*self.head, *self.xy(x, out), loops)
+        self.plan.head = 0
 
 
 def winograd_skip_reason(g: Geometry) -> str:
@@ -97,8 +90,8 @@ def winograd_skip_reason(g: Geometry) -> str:
     return ""
 
 
-class Winograd(Method):
-    has_native = True
+class Winograd(Native):
+    entry = "gb_winograd"
 
     def __init__(self, level: str, m: int, g: Geometry, weights: np.ndarray):
         self.geometry, self.lib = g, native.library(level)
@@ -116,14 +109,13 @@ class Winograd(Method):
         self.v = native.aligned((alpha, tiles, g.c_in))
         self.mprod = native.aligned((alpha, tiles, g.c_out))
         cl = g.channels_last
-        self.plan = native.WinogradPlan(
+        plan = native.WinogradPlan(
             m=m, alpha=alpha, c_in=g.c_in, c_out=g.c_out, left=g.left, t_in=g.t_in, t_out=g.t_out,
             tiles_per_block=tiles, x_frame=g.c_in if cl else 1, x_channel=1 if cl else g.t_in,
             y_frame=g.c_out if cl else 1, y_channel=1 if cl else g.t_out, bt=self.bt.ctypes.data,
             at=self.at.ctypes.data, u=self.u.ctypes.data, u_floats=per, v=self.v.ctypes.data,
             mprod=self.mprod.ctypes.data)
-        self.plan_address = ctypes.addressof(self.plan)
-        self.addresses = native.Addresses()
+        self.bind(self.lib, plan)
         flops = 2 * t.products(g.c_in, g.c_out, g.t_out) + t.transform_flops(g.c_in, g.c_out, g.t_out)
         all_tiles = -(-g.t_out // m)
         self.facts = MethodFacts(
@@ -132,20 +124,9 @@ class Winograd(Method):
             note=f"F({m},3): {alpha} products per {m} outputs ({3 * m / alpha:.2f}x fewer); tiles in blocks of "
                  f"{tiles}" + ("" if cl else "; channels-first transforms gather and scatter across channels"))
 
-    def xy(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
-        return self.addresses.of(x, self.geometry.x_shape), self.addresses.of(out, self.geometry.out_shape)
 
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        self.lib.gb_winograd(self.plan_address, *self.xy(x, out))
-
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        return self.lib.gb_winograd_time(self.plan_address, *self.xy(x, out), loops)
-
-
-class Im2colGemm(Method):
+class Im2colGemm(Native):
     """im2col in C, then csimd's GEMM (16-row panels, tuned for few columns) over t_out columns."""
-
-    has_native = True
 
     def __init__(self, level: str, g: Geometry, weights: np.ndarray):
         self.geometry, self.lib = g, native.library(level)
@@ -154,20 +135,11 @@ class Im2colGemm(Method):
         self.dense = kernels.pack_dense(kern, w2)
         self.lowered = native.aligned((g.c_in * g.k, g.t_out))
         self.scratch = native.aligned((g.c_out, g.t_out) if g.channels_last else 1)
-        self.head = (self.dense.packed.ctypes.data, g.c_out, g.c_in, g.k, g.dilation, g.left, g.t_in, g.t_out,
-                     int(g.channels_last), self.lowered.ctypes.data, self.scratch.ctypes.data)
-        self.addresses = native.Addresses()
+        self.bind(self.lib, native.plan(native.IM2COL, g, self.dense.packed, lowered=self.lowered,
+                                        scratch=self.scratch))
         transpose = g.c_out * g.t_out * 4 if g.channels_last else 0
         self.facts = MethodFacts("im2col", workspace_bytes=self.lowered.nbytes + (transpose and self.scratch.nbytes),
                                  copy_bytes=self.lowered.nbytes + transpose, weight_bytes=self.dense.packed.nbytes,
                                  note="lowered in C, csimd's sgemm" + ("; its (c_out, t) product transposed into out"
                                                                        if g.channels_last else ""))
 
-    def xy(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
-        return self.addresses.of(x, self.geometry.x_shape), self.addresses.of(out, self.geometry.out_shape)
-
-    def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        self.lib.gb_conv1d_im2col_gemm(*self.head, *self.xy(x, out))
-
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        return self.lib.gb_conv1d_im2col_gemm_time(*self.head, *self.xy(x, out), loops)

@@ -17,29 +17,30 @@ import numpy as np
 from gemmbench.backends.csimd import kernels
 
 _P, _I, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
-_DIRECT = (_P, _I, _I, _I, _I, _I, _I, _I, _P, _P)  # packed, c_out, c_in, k, d, left, t_in, t_out, x, y
-_STREAM = (_P, _I, _I, _I, _I, _I, _I, _P, _P, _P, _P)  # packed, c_out, c_in, k, d, t, cl, ring, head, x, y
-_IM2COL = (_P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _P, _P, _P)
 SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_conv1d_cl_panel": (_I, ()),
     "gb_conv1d_cl_packed_floats": (_I64, (_I, _I, _I)),
     "gb_conv1d_cl_pack": (None, (_P, _I, _I, _I, _P)),
-    "gb_conv1d_cl": (None, _DIRECT),
-    "gb_conv1d_cl_time": (_I64, (*_DIRECT, _I64)),
     "gb_conv1d_cf_rows": (_I, ()),
     "gb_conv1d_cf_packed_floats": (_I64, (_I, _I, _I)),
     "gb_conv1d_cf_pack": (None, (_P, _I, _I, _I, _P)),
-    "gb_conv1d_cf": (None, _DIRECT),
-    "gb_conv1d_cf_time": (_I64, (*_DIRECT, _I64)),
-    "gb_conv1d_stream": (None, _STREAM),
-    "gb_conv1d_stream_time": (_I64, (*_STREAM, _I64)),
+    "gb_conv1d_plan_size": (_I64, ()),
+    "gb_conv1d": (None, (_P, _P, _P)),
+    "gb_conv1d_time": (_I64, (_P, _P, _P, _I64)),
     "gb_winograd_struct_size": (_I64, ()),
     "gb_winograd_max_alpha": (_I, ()),
     "gb_winograd": (None, (_P, _P, _P)),
     "gb_winograd_time": (_I64, (_P, _P, _P, _I64)),
-    "gb_conv1d_im2col_gemm": (None, _IM2COL),
-    "gb_conv1d_im2col_gemm_time": (_I64, (*_IM2COL, _I64)),
 }
+DIRECT, STREAM, IM2COL = 0, 1, 2  # gb_conv1d_plan.method
+
+
+class ConvPlan(ctypes.Structure):
+    """Mirror of gb_conv1d_plan in conv1d.c (its size is checked against the library's)."""
+
+    _fields_ = [(name, ctypes.c_int32) for name in
+                ("method", "c_in", "c_out", "k", "dilation", "left", "t_in", "t_out", "channels_last", "head")] + [
+        (name, ctypes.c_void_p) for name in ("packed", "ring", "lowered", "scratch")]
 
 
 class WinogradPlan(ctypes.Structure):
@@ -59,9 +60,9 @@ def library(level: str) -> ctypes.CDLL:
     for name, (restype, argtypes) in SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, list(argtypes)
-    if lib.gb_winograd_struct_size() != ctypes.sizeof(WinogradPlan):
-        raise RuntimeError(f"gb_winograd_plan is {lib.gb_winograd_struct_size()} bytes in C, "
-                           f"{ctypes.sizeof(WinogradPlan)} in ctypes")
+    for size, struct in ((lib.gb_winograd_struct_size(), WinogradPlan), (lib.gb_conv1d_plan_size(), ConvPlan)):
+        if size != ctypes.sizeof(struct):
+            raise RuntimeError(f"{struct.__name__} is {size} bytes in C, {ctypes.sizeof(struct)} in ctypes")
     return lib
 
 
@@ -81,6 +82,13 @@ class Addresses:
             self.cache.clear()
         self.cache[id(a)] = (a, a.ctypes.data)
         return a.ctypes.data
+
+
+def plan(method: int, geometry, packed: np.ndarray, **buffers: np.ndarray) -> ConvPlan:
+    g = geometry
+    return ConvPlan(method=method, c_in=g.c_in, c_out=g.c_out, k=g.k, dilation=g.dilation, left=g.left,
+                    t_in=g.t_in, t_out=g.t_out, channels_last=int(g.channels_last), head=0,
+                    packed=packed.ctypes.data, **{name: a.ctypes.data for name, a in buffers.items()})
 
 
 def aligned(shape: int | tuple[int, ...]) -> np.ndarray:

@@ -192,20 +192,6 @@ static void conv1d_cl(const float *restrict packed, int c_out, int c_in, int k, 
     }
 }
 
-void gb_conv1d_cl(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
-                  const float *x, float *y) {
-    conv1d_cl(packed, c_out, c_in, k, d, left, t_in, t_out, x, y);
-}
-
-int64_t gb_conv1d_cl_time(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
-                          const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        conv1d_cl(packed, c_out, c_in, k, d, left, t_in, t_out, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
-}
 
 /* ================================================================ channels-first direct */
 
@@ -271,20 +257,6 @@ static void conv1d_cf(const float *restrict packed, int c_out, int c_in, int k, 
     }
 }
 
-void gb_conv1d_cf(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
-                  const float *x, float *y) {
-    conv1d_cf(packed, c_out, c_in, k, d, left, t_in, t_out, x, y);
-}
-
-int64_t gb_conv1d_cf_time(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
-                          const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        conv1d_cf(packed, c_out, c_in, k, d, left, t_in, t_out, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
-}
 
 /* ================================================================ streaming */
 
@@ -329,20 +301,6 @@ static void conv1d_stream(const float *restrict packed, int c_out, int c_in, int
     }
 }
 
-void gb_conv1d_stream(const float *packed, int c_out, int c_in, int k, int d, int t, int channels_last, float *ring,
-                      int32_t *head, const float *x, float *y) {
-    conv1d_stream(packed, c_out, c_in, k, d, t, channels_last, ring, head, x, y);
-}
-
-int64_t gb_conv1d_stream_time(const float *packed, int c_out, int c_in, int k, int d, int t, int channels_last,
-                              float *ring, int32_t *head, const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        conv1d_stream(packed, c_out, c_in, k, d, t, channels_last, ring, head, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
-}
 
 /* ================================================================ Winograd F(m, 3) */
 
@@ -474,17 +432,44 @@ static void im2col_gemm(const float *packed, int c_out, int c_in, int k, int d, 
             for (int t = 0; t < t_out; ++t) y[(int64_t)t * c_out + o] = scratch[(int64_t)o * t_out + t];
 }
 
-void gb_conv1d_im2col_gemm(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
-                           int channels_last, float *lowered, float *scratch, const float *x, float *y) {
-    im2col_gemm(packed, c_out, c_in, k, d, left, t_in, t_out, channels_last, lowered, scratch, x, y);
+/* ================================================================ the entry point */
+
+enum { GB_CONV_DIRECT = 0, GB_CONV_STREAM = 1, GB_CONV_IM2COL = 2 };
+
+/* One prepared method (its arguments fixed at prepare time: three ctypes arguments per call
+ * instead of a dozen, which matters for a streaming call of a few hundred ns). */
+typedef struct {
+    int32_t method, c_in, c_out, k, dilation, left, t_in, t_out, channels_last;
+    int32_t head;             /* stream: ring slot the next frame goes to (state) */
+    const float *packed;      /* direct: gb_conv1d_{cl,cf}_pack; stream, im2col: gb_dense_pack of W2 */
+    float *ring;              /* stream: span + 1 frames of c_in */
+    float *lowered, *scratch; /* im2col: (c_in k, t_out); channels-last: (c_out, t_out) */
+} gb_conv1d_plan;
+
+int64_t gb_conv1d_plan_size(void) { return (int64_t)sizeof(gb_conv1d_plan); }
+
+GB_INLINE void conv1d(gb_conv1d_plan *p, const float *x, float *y) {
+    switch (p->method) {
+    case GB_CONV_DIRECT:
+        (p->channels_last ? conv1d_cl : conv1d_cf)(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->left,
+                                                   p->t_in, p->t_out, x, y);
+        break;
+    case GB_CONV_STREAM:
+        conv1d_stream(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->t_out, p->channels_last, p->ring,
+                      &p->head, x, y);
+        break;
+    default:
+        im2col_gemm(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->left, p->t_in, p->t_out, p->channels_last,
+                    p->lowered, p->scratch, x, y);
+    }
 }
 
-int64_t gb_conv1d_im2col_gemm_time(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in,
-                                   int t_out, int channels_last, float *lowered, float *scratch, const float *x,
-                                   float *y, int64_t loops) {
+void gb_conv1d(gb_conv1d_plan *p, const float *x, float *y) { conv1d(p, x, y); }
+
+int64_t gb_conv1d_time(gb_conv1d_plan *p, const float *x, float *y, int64_t loops) {
     int64_t t0 = gb_now_ns();
     for (int64_t i = 0; i < loops; ++i) {
-        im2col_gemm(packed, c_out, c_in, k, d, left, t_in, t_out, channels_last, lowered, scratch, x, y);
+        conv1d(p, x, y);
         GB_BARRIER();
     }
     return gb_now_ns() - t0;
