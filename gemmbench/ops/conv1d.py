@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gemmbench.op import Calls, Case, Column, Counts, Op, Workload
+from gemmbench.report.kinds import PlotKind
 from gemmbench.verify import TOLERANCE as verify_tolerance
 
 if TYPE_CHECKING:
@@ -291,7 +292,10 @@ class Conv1d(Op):
         Column("first_call_ns", "float64", "time of a library's first call, apart from the steady state"),
         Column("method_note", "string", "what the method's figures mean (a zero-copy view, ...)"),
     )
-    plots = ()  # set below, once the plot kind type is importable without a cycle
+    plots = (PlotKind("conv1d-methods", "Convolution methods: time, workspace, error",
+                      "Per conv1d case, every method fastest first: median time per call, the workspace it keeps "
+                      "beyond weights, input and output, and its relative error against float64 with the gate.",
+                      "gemmbench.ops.conv1d_plot:methods_plot"),)
     stateful = True  # only streaming cases carry state; verify resets first either way
     dtypes = ("float32", "float64")
     spec_type = Conv1dSpec
