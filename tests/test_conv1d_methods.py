@@ -178,3 +178,16 @@ def test_facts_columns_report_workspace():
     assert cols["direct-scalar"]["workspace_bytes"] == cols["shifted"]["workspace_bytes"] == 0
     assert cols["mec"]["workspace_bytes"] == 4 * 2 * 3 * 16  # the two padded windows only
     assert cols["im2col"]["method_flops"] == 2 * 16 * 8 * 3 * 50
+
+
+@pytest.mark.parametrize("backend,variant", rows(("numpy", "scipy")))
+@pytest.mark.parametrize("mode", ["conv", "streaming", "transpose"])
+def test_numpy_methods_run_float64_at_its_tolerance(backend, variant, mode):
+    spec = Conv1dSpec(6, 9, 3, 11, 1, "causal", "channels-last", 2 if mode == "transpose" else 1, mode)
+    got = run_once(backend, variant, Case("f64", "conv1d", spec, "float64", 4))
+    if got is None:
+        pytest.skip("the variant skips this case")
+    _, _, workload, _, out, _ = got
+    assert out.dtype == np.float64
+    verdict = check(out, workload.reference, "float64", CONV.tolerance(workload.case, "float64"))
+    assert verdict.ok, verdict.message

@@ -22,7 +22,7 @@ class Im2col(Method):
             self.lowered = np.zeros((g.c_in, g.k, g.t_out), dtype=dtype)
             self.w2 = np.ascontiguousarray(weights.reshape(g.c_out, g.c_in * g.k))
         self.flat = self.lowered.reshape(g.t_out, -1) if g.channels_last else self.lowered.reshape(-1, g.t_out)
-        self.copies = []  # (destination view, source frames) per tap
+        self.copies = []  # (tap, first output, last output + 1, input frame - output frame)
         for tap in range(g.k):
             lo, hi = g.tap_range(tap)
             self.copies.append((tap, lo, hi, g.shift(tap)))

@@ -43,10 +43,6 @@ class ZeroInsert(Method):
             weight_bytes=inner.weight_bytes, flops=g.dense_flops if inner.flops is None else inner.flops,
             note=f"{spec.stride - 1} zero frame(s) inserted per frame; {inner.note}".rstrip("; "))
 
-    @property
-    def has_native(self) -> bool:  # the upsampling copy is Python's: no native loop of the whole
-        return False
-
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
         np.copyto(self.slots, x)
         self.inner.run(self.upsampled, out)

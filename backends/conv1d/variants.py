@@ -79,7 +79,7 @@ def _entries(backend: str) -> list[Entry]:
         return [Entry(Variant("fft", ops=OPS, detail="scipy.fft overlap-save, one complex GEMM per bin"),
                       lambda g, w, wl: fft.Fft(g, w))]
     if backend == "torch":
-        return [Entry(Variant("conv1d", ops=OPS, precision=None, detail="torch.nn.functional.conv1d"),
+        return [Entry(Variant("conv1d", ops=OPS, detail="torch.nn.functional.conv1d"),
                       lambda g, w, wl: torch_conv.TorchConv(g, w, _window_x(g, wl)),
                       transpose=lambda wl: torch_conv.TorchTranspose(wl.spec, wl.weights, wl.x))]
     if backend == "csimd":
