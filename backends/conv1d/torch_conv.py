@@ -17,6 +17,26 @@ from gemmbench.backends.conv1d.method import Geometry, Method
 from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts
 
 
+class Tensors:
+    """torch views of the harness's arrays, made once per array object (from_numpy costs a
+    microsecond or two, a visible share of a T = 1 call): x as (1, c_in, t), out as (c_out, t_out)."""
+
+    def __init__(self, channels_last: bool):
+        self.channels_last, self.cache = channels_last, {}
+
+    def of(self, a: np.ndarray, batch: bool):
+        import torch
+
+        hit = self.cache.get((id(a), batch))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        if len(self.cache) >= 8:
+            self.cache.clear()
+        t = torch.from_numpy(a.T if self.channels_last else a)
+        self.cache[(id(a), batch)] = (a, t[None] if batch else t)
+        return self.cache[(id(a), batch)][1]
+
+
 def _threads() -> int:
     from gemmbench.backends.torch_backend import set_threads
 
@@ -29,6 +49,7 @@ class TorchConv(Method):
         import torch.nn.functional as F
 
         self.geometry, self.threads = g, _threads()
+        self.tensors = Tensors(g.channels_last)
         self.weight = torch.from_numpy(np.ascontiguousarray(weights))
         right = max(0, g.t_out + g.span - g.left - g.t_in)
         symmetric = g.left == right
@@ -50,12 +71,8 @@ class TorchConv(Method):
         return float(time.perf_counter_ns() - start)
 
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        import torch
-
-        xt = torch.from_numpy(x.T if self.geometry.channels_last else x)[None]
-        y = self.conv(xt)[0]
-        target = torch.from_numpy(out)
-        (target.T if self.geometry.channels_last else target).copy_(y[:, :self.geometry.t_out])
+        y = self.conv(self.tensors.of(x, True))[0]
+        self.tensors.of(out, False).copy_(y[:, :self.geometry.t_out])
 
 
 class TorchTranspose(Method):
@@ -64,6 +81,7 @@ class TorchTranspose(Method):
         import torch.nn.functional as F
 
         self.spec, self.threads = spec, _threads()
+        self.tensors = Tensors(spec.channels_last)
         self.geometry = Geometry(spec.c_in, spec.c_out, spec.k, spec.dilation, 0, spec.t, spec.t_out,
                                  spec.channels_last)
         self.weight = torch.from_numpy(np.ascontiguousarray(weights))
@@ -76,9 +94,5 @@ class TorchTranspose(Method):
                                  note=f"F.conv_transpose1d uncropped, {self.threads} thread(s); allocates its result")
 
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
-        import torch
-
-        xt = torch.from_numpy(x.T if self.spec.channels_last else x)[None]
-        y = self.conv(xt)[0, :, self.spec.crop:self.spec.crop + self.spec.t_out]
-        target = torch.from_numpy(out)
-        (target.T if self.spec.channels_last else target).copy_(y)
+        y = self.conv(self.tensors.of(x, True))[0, :, self.spec.crop:self.spec.crop + self.spec.t_out]
+        self.tensors.of(out, False).copy_(y)
