@@ -279,7 +279,6 @@ class Conv1d(Op):
         "mode": f"one of {', '.join(MODES)} (default conv)",
     }
     columns = (
-        Column("conv_shape", "string", "C_in->C_out k=K d=D T=T, padding, layout, mode"),
         Column("t_out", "int64", "output frames per call"),
         Column("method", "string", "the lowering: direct, im2col, shifted, mec, winograd-f2/f4/f6, fft, torch, "
                                    "zero-insert, col2im, stream-gemv"),
@@ -334,7 +333,7 @@ class Conv1d(Op):
         return Counts(flops=_flops(spec), bytes=size * (elements + state), useful_flops=useful)
 
     def case_columns(self, case: Case) -> dict:
-        return {"conv_shape": shape_label(case.spec), "t_out": case.spec.t_out}
+        return {"t_out": case.spec.t_out}
 
     def derive(self, case: Case, row: dict, parts: dict[str, float] | None) -> dict:
         median, flops = row.get("median_ns"), row.get("method_flops")
