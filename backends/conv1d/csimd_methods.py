@@ -57,7 +57,7 @@ class Direct(Native):
 
 
 class Stream(Native):
-    """Streaming: a GEMV of W2 (c_out, k c_in) over the taps' frames, read in place from a ring."""
+    """Streaming: a GEMV of W2 (c_out, k c_in) over the taps' frames, read in place from a doubled ring."""
 
     def __init__(self, level: str, spec: Conv1dSpec, weights: np.ndarray, history: np.ndarray):
         self.spec, self.lib = spec, native.library(level)
@@ -68,17 +68,18 @@ class Stream(Native):
                                   dtype=np.float32)
         self.dense = kernels.pack_dense(kern, w2)
         self.history = np.ascontiguousarray(history, dtype=np.float32)
-        self.ring = native.aligned((spec.span + 1, spec.c_in))
+        self.ring = native.aligned((2 * (spec.span + 1), spec.c_in))  # every frame twice: see conv1d.c
         self.bind(self.lib, native.plan(native.STREAM, self.geometry, self.dense.packed, ring=self.ring))
         self.facts = MethodFacts("stream-gemv", weight_bytes=self.dense.packed.nbytes,
-                                 note=f"GEMV of [{spec.c_out}, {spec.k}x{spec.c_in}] over a ring of "
-                                      f"{spec.span + 1} frames (state, no stacking copy)")
+                                 note=f"GEMV of [{spec.c_out}, {spec.k}x{spec.c_in}] over the last {spec.span + 1} frames, "
+                                      f"contiguous in a doubled ring (each new frame written twice)")
         self.reset()
 
     def reset(self) -> None:
-        """Slot 0 takes the next frame; slots 1.. hold the history, oldest first."""
+        """Slot 0 (and its twin) takes the next frame; slots 1..span and their twins hold the history."""
         frames = self.history if self.spec.channels_last else self.history.T
-        self.ring[1:] = frames
+        slots = self.spec.span + 1
+        self.ring[1:slots] = self.ring[slots + 1:] = frames
         self.plan.head = 0
 
 

@@ -260,47 +260,57 @@ static void conv1d_cf(const float *restrict packed, int c_out, int c_in, int k, 
 
 /* ================================================================ streaming */
 
-/* t new frames: each is written into the ring at *head, then y = W2 [ring frames at the taps].
+/* y += panel (16 rows x n columns, gb_dense_pack layout from a) x xr[0..n): four accumulators over
+ * the columns, as csimd's GEMV; returns a past the columns read. */
+GB_INLINE const float *panel_segment(const float *restrict a, const float *restrict xr, int n, v16f s[4]) {
+    int c = 0;
+    for (; c + 4 <= n; c += 4, a += 64) {
+        s[0] = v16_fma(v16_load(a), v16_set1(xr[c]), s[0]);
+        s[1] = v16_fma(v16_load(a + 16), v16_set1(xr[c + 1]), s[1]);
+        s[2] = v16_fma(v16_load(a + 32), v16_set1(xr[c + 2]), s[2]);
+        s[3] = v16_fma(v16_load(a + 48), v16_set1(xr[c + 3]), s[3]);
+    }
+    for (; c < n; ++c, a += 16) s[0] = v16_fma(v16_load(a), v16_set1(xr[c]), s[0]);
+    return a;
+}
+
+/* t new frames, each written into the ring, then y = W2 [the taps' frames].
  * packed: gb_dense_pack of W2 (c_out, k c_in), W2[o][kk c_in + c] = w[o][c][kk] (16-row panels).
- * ring: span + 1 frames of c_in; tap kk reads slot (head - (k-1-kk) d) mod (span + 1). */
+ * ring: 2 (span + 1) frames of c_in. A frame goes to slot h and h + span + 1, so the last
+ * span + 1 frames, oldest first, always lie contiguous from slot h + 1: tap kk is slot
+ * h + 1 + kk d, no index wraps, and with dilation 1 the stacked input is one vector, read
+ * exactly as the GEMV of W2 reads x. */
 static void conv1d_stream(const float *restrict packed, int c_out, int c_in, int k, int d, int t, int channels_last,
                           float *restrict ring, int32_t *restrict head, const float *restrict x, float *restrict y) {
     int slots = (k - 1) * d + 1;
     int64_t cols = (int64_t)k * c_in;
     for (int tt = 0; tt < t; ++tt) {
         int h = *head;
-        float *slot = ring + (int64_t)h * c_in;
-        if (channels_last)
+        float *slot = ring + (int64_t)h * c_in, *twin = slot + (int64_t)slots * c_in;
+        if (channels_last) {
             memcpy(slot, x + (int64_t)tt * c_in, sizeof(float) * (size_t)c_in);
-        else
+        } else {
             for (int c = 0; c < c_in; ++c) slot[c] = x[(int64_t)c * t + tt];
+        }
+        memcpy(twin, slot, sizeof(float) * (size_t)c_in);
+        const float *window = ring + (int64_t)(h + 1) * c_in;
         for (int64_t p = 0; p < blocks_of(c_out, 16); ++p) {
             const float *a = packed + p * 16 * cols;
-            v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
-            for (int kk = 0; kk < k; ++kk) {
-                int f = h - (k - 1 - kk) * d;
-                if (f < 0) f += slots;
-                const float *xr = ring + (int64_t)f * c_in;
-                int c = 0;
-                for (; c + 4 <= c_in; c += 4, a += 64) {
-                    s0 = v16_fma(v16_load(a), v16_set1(xr[c]), s0);
-                    s1 = v16_fma(v16_load(a + 16), v16_set1(xr[c + 1]), s1);
-                    s2 = v16_fma(v16_load(a + 32), v16_set1(xr[c + 2]), s2);
-                    s3 = v16_fma(v16_load(a + 48), v16_set1(xr[c + 3]), s3);
-                }
-                for (; c < c_in; ++c, a += 16) s0 = v16_fma(v16_load(a), v16_set1(xr[c]), s0);
-            }
-            v16f s = v16_add(v16_add(s0, s1), v16_add(s2, s3));
+            v16f s[4] = {v16_zero(), v16_zero(), v16_zero(), v16_zero()};
+            if (d == 1)
+                panel_segment(a, window, (int)cols, s);
+            else
+                for (int kk = 0; kk < k; ++kk) a = panel_segment(a, window + (int64_t)kk * d * c_in, c_in, s);
+            v16f sum = v16_add(v16_add(s[0], s[1]), v16_add(s[2], s[3]));
             int rows = c_out - (int)p * 16;
             if (channels_last)
-                v16_store_n(y + (int64_t)tt * c_out + p * 16, s, rows);
+                v16_store_n(y + (int64_t)tt * c_out + p * 16, sum, rows);
             else
-                v16_scatter_n(y + p * 16 * (int64_t)t + tt, t, s, rows);
+                v16_scatter_n(y + p * 16 * (int64_t)t + tt, t, sum, rows);
         }
         *head = h + 1 == slots ? 0 : h + 1;
     }
 }
-
 
 /* ================================================================ Winograd F(m, 3) */
 
