@@ -45,6 +45,9 @@
 #define CF_V 1
 #endif
 #define CL_P (16 * CL_V)
+/* Outputs computed by every panel before the next ones: the input frames they read (192 x c_in
+ * floats) stay in L2 while all the weight panels pass over them; a multiple of every tile width. */
+#define TIME_BLOCK 192
 #define WINO_MAX_ALPHA 8
 
 /* ---- loads and stores of part of a vector ---- */
@@ -167,26 +170,30 @@ static void conv1d_cl(const float *restrict packed, int c_out, int c_in, int k, 
     /* outputs whose whole window lies in x: [first, last) */
     int first = left, last = t_in - span + left;
     if (last > t_out) last = t_out;
-    for (int64_t p = 0; p < blocks_of(c_out, CL_P); ++p) {
-        const float *a = packed + p * CL_P * (int64_t)c_in * k;
-        int rows = c_out - (int)p * CL_P;
-        float *yp = y + p * CL_P;
-        int t = 0;
-        while (t < t_out) {
-            const float *xt = x + ((int64_t)t - left) * c_in;
-            float *yt = yp + (int64_t)t * c_out;
-            if (t >= first && t + CL_T <= last) {
-                cl_tile(a, c_in, k, d, xt, yt, c_out, rows, CL_T);
-                t += CL_T;
-            } else if (t >= first && t + 4 <= last) {
-                cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 4);
-                t += 4;
-            } else if (t >= first && t < last) {
-                cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 1);
-                t += 1;
-            } else {
-                cl_edge(a, c_in, k, d, x, t_in, t - left, yt, rows);
-                t += 1;
+    for (int tb = 0; tb < t_out; tb += TIME_BLOCK) {
+        int end = tb + TIME_BLOCK < t_out ? tb + TIME_BLOCK : t_out;
+        int lim = last < end ? last : end;
+        for (int64_t p = 0; p < blocks_of(c_out, CL_P); ++p) {
+            const float *a = packed + p * CL_P * (int64_t)c_in * k;
+            int rows = c_out - (int)p * CL_P;
+            float *yp = y + p * CL_P;
+            int t = tb;
+            while (t < end) {
+                const float *xt = x + ((int64_t)t - left) * c_in;
+                float *yt = yp + (int64_t)t * c_out;
+                if (t >= first && t + CL_T <= lim) {
+                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, CL_T);
+                    t += CL_T;
+                } else if (t >= first && t + 4 <= lim) {
+                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 4);
+                    t += 4;
+                } else if (t >= first && t < lim) {
+                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 1);
+                    t += 1;
+                } else {
+                    cl_edge(a, c_in, k, d, x, t_in, t - left, yt, rows);
+                    t += 1;
+                }
             }
         }
     }
@@ -244,15 +251,18 @@ GB_INLINE void cf_tile(const float *restrict a, int c_in, int k, int d, int left
 static void conv1d_cf(const float *restrict packed, int c_out, int c_in, int k, int d, int left, int t_in,
                       int t_out, const float *restrict x, float *restrict y) {
     int span = (k - 1) * d, width = 16 * CF_V;
-    for (int64_t b = 0; b < blocks_of(c_out, CF_R); ++b) {
-        const float *a = packed + b * CF_R * (int64_t)c_in * k;
-        float *yb = y + b * CF_R * (int64_t)t_out;
-        int rows = c_out - (int)b * CF_R;
-        for (int t0 = 0; t0 < t_out; t0 += width) {
-            if (t0 >= left && t0 + width <= t_out && t0 + width - 1 + span - left < t_in)
-                cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 1);
-            else
-                cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 0);
+    for (int tb = 0; tb < t_out; tb += TIME_BLOCK) {
+        int end = tb + TIME_BLOCK < t_out ? tb + TIME_BLOCK : t_out;
+        for (int64_t b = 0; b < blocks_of(c_out, CF_R); ++b) {
+            const float *a = packed + b * CF_R * (int64_t)c_in * k;
+            float *yb = y + b * CF_R * (int64_t)t_out;
+            int rows = c_out - (int)b * CF_R;
+            for (int t0 = tb; t0 < end; t0 += width) {
+                if (t0 >= left && t0 + width <= t_out && t0 + width - 1 + span - left < t_in)
+                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 1);
+                else
+                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 0);
+            }
         }
     }
 }
