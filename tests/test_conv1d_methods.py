@@ -61,6 +61,7 @@ ODD = [  # (c_in, c_out, k, t, dilation)
     (5, 19, 3, 7, 3),  # dilated: T shorter than the span 6
     (2, 7, 4, 61, 2),  # even kernel: same padding is asymmetric
     (40, 3, 1, 13, 1),  # one tap
+    (9, 20, 3, 401, 3),  # past the direct kernels' blocks of 192 frames
 ]
 
 
@@ -106,7 +107,7 @@ def test_every_mode_has_rows_beyond_the_skips():
         runs[v] = sum(not variants.skip_reason(e, Conv1dSpec(*s, padding="same", layout="channels-last"))
                       for s in ODD)
     assert runs["direct-scalar"] == len(ODD) and runs["im2col"] == len(ODD)
-    assert runs["mec"] == 3  # channels-last, dilation 1 only
+    assert runs["mec"] == 3  # channels-last, dilation 1 only (three of the odd shapes)
     assert runs["col2im"] == 0  # transposed layers only
 
 
