@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gemmbench.errors import UsageError
-from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, read_metadata, read_table, result_files, write_atomic
+from gemmbench import atomic
+from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, encode, read_metadata, read_table, result_files
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and pyarrow call a missing value
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -114,6 +115,6 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))
             continue
-        write_atomic(destination, _with_metadata(chosen))
+        atomic.write_bytes(destination, encode(_with_metadata(chosen)))
         written.append(Written(chosen, destination, "replaced" if existing else "added"))
     return written

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench import atomic, isa, native
 from gemmbench.machine import cpu_model, feature_key, simd_flags, cpu_flags
 from gemmbench.workload import aligned_empty
 
@@ -197,10 +197,7 @@ def load_or_measure(refresh: bool = False, max_bytes: int = SWEEP_MAX) -> Roof:
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable cache is measured again
     roof = measure(max_bytes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(roof.to_json())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, roof.to_json().encode())
     return roof
 
 

@@ -16,16 +16,17 @@ import os
 import secrets
 import signal
 import sys
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import interrupts, registry
 from gemmbench.errors import UsageError
+from gemmbench.fields import did_you_mean
 from gemmbench.interrupts import RunInterrupted
 from gemmbench.isa import parse_spec
 from gemmbench.machine import Machine, default_worker_memory_limit, fingerprint
 from gemmbench.progress import Progress
+from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
 from gemmbench.rows import finished_row, not_run_row
@@ -96,19 +97,25 @@ def _selections(suite_case: SuiteCase, options: RunOptions) -> tuple[Selection, 
 
 
 def check_selections(suite: Suite, options: RunOptions) -> None:
-    """Unknown backends or variants are bad input: refuse before anything runs."""
+    """Unknown backends or variants are bad input: refuse before anything runs, saying where they came from."""
     known = registry.backends.names()
+    for selection in options.backends or ():
+        if selection.backend not in known:
+            raise UsageError(f"--backend: unknown backend '{selection.backend}'"
+                             f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
     for suite_case in suite.cases:
         for selection in _selections(suite_case, options):
-            if selection.backend not in known:
-                raise UsageError(f"{suite.path}: case '{suite_case.case.name}': unknown backend "
-                                 f"'{selection.backend}'; known backends: {', '.join(known) or 'none'}")
+            where = "--backend" if options.backends else f"{suite.path}: case '{suite_case.case.name}': field 'backends'"
+            if selection.backend not in known:  # a suite's own names were checked when it was loaded
+                raise UsageError(f"{where}: unknown backend '{selection.backend}'"
+                                 f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
             if selection.variant is None:
                 continue
             status = registry.status(selection.backend)
             if status.available and selection.variant not in status.variants:
-                raise UsageError(f"{suite.path}: case '{suite_case.case.name}': backend '{selection.backend}' "
-                                 f"has no variant '{selection.variant}'; it has: {', '.join(status.variants)}")
+                raise UsageError(f"{where}: backend '{selection.backend}' has no variant '{selection.variant}'"
+                                 f"{did_you_mean(selection.variant, status.variants)}; it has: "
+                                 f"{', '.join(status.variants)}")
 
 
 def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
@@ -120,8 +127,10 @@ def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
         else:
             by_backend.setdefault(selection.backend, set()).add(selection.variant)
     isa = options.isa or suite_case.isa
-    return [Group(backend, threads, tuple(sorted(variants)) if variants else None, isa)
-            for threads in options.threads or suite_case.threads for backend, variants in by_backend.items()]
+    # The baseline first: a run cut short still has what the speed-ups are measured against.
+    backends = sorted(by_backend, key=lambda name: name != DEFAULT_BASELINE)
+    return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa)
+            for threads in options.threads or suite_case.threads for backend in backends]
 
 
 def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int) -> dict:
@@ -244,15 +253,16 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
     show = Progress(sys.stderr, options.progress)
     with interrupts.catching():
         try:
-            results.extra.update(round_seed=options.seed, builds=_build(suite, options, show))
             roof = _roofline(options)
             for repeat in range(options.repeat):
                 supervisor = Supervisor(_settings(options), on_begin=show.begin)
+                results.extra["round_seed"] = options.seed
                 try:
                     for suite_case in suite.cases:
                         _run_case(suite_case, repeat, supervisor, options, machine, results, done, roof, show)
                 finally:
                     supervisor.close()
+                    results.extra["builds"] = {**supervisor.builds, **results.extra.get("builds", {})}
         except KeyboardInterrupt as exc:
             show.close()
             results.close(complete=False)
@@ -269,24 +279,6 @@ def _settings(options: RunOptions) -> Settings:
     return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
                     op_registrations=registry.ops.registered_targets(), environment=simulation_environment())
-
-
-def _build(suite: Suite, options: RunOptions, show: Progress) -> dict[str, str]:
-    """Each backend's build() before any row, so compiling is never part of a row's prepare time."""
-    names = dict.fromkeys(s.backend for case in suite.cases for s in _selections(case, options))
-    built = {}
-    for name in names:
-        backend = registry.backends.get(name)
-        if not backend.offers("build") or not backend.available()[0]:
-            continue
-        show.begin(f"building {name}")
-        start = time.perf_counter()
-        try:
-            what = backend.build()
-        except Exception as exc:  # its rows will say what is wrong; the run goes on
-            what = f"build failed: {type(exc).__name__}: {exc}"
-        built[name] = f"{what} ({time.perf_counter() - start:.1f} s)" if what else ""
-    return built
 
 
 def _roofline(options: RunOptions):

@@ -37,6 +37,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready
 EXIT_GRACE = 2.0  # seconds a worker told to quit gets to exit before its group is killed
 POLL = 0.25  # seconds between checks that a silent worker is still alive
+SILENT_START = "worker sent nothing for {timeout:g} s while starting; killed"
+NO_RESULT = "no result within the {timeout:g} s timeout; worker killed"
 # `python -m` puts its working directory first on sys.path; starting the worker beside the
 # package that is running makes it import that same gemmbench, never a checkout in the cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -106,8 +108,7 @@ class WorkerProcess:
         self.buffer = b""
         self.peak_kib = 0
         self.proc, self.fd = self._spawn()
-        self.resolution_ns = self.expect("ready", settings.startup_timeout,
-                                         "sent nothing while starting")["resolution_ns"]
+        self.resolution_ns = self.expect("ready", settings.startup_timeout, SILENT_START)["resolution_ns"]
 
     def _spawn(self) -> tuple[subprocess.Popen, int]:
         read_fd, write_fd = os.pipe()
@@ -146,9 +147,9 @@ class WorkerProcess:
     def send(self, **command) -> None:
         self._write(command)
 
-    def messages(self, timeout: float, what: str) -> Iterator[dict]:
-        """Messages as they come; WorkerFailed when the worker dies, stays silent `timeout` s or scribbles.
-        The deadline starts again with every message."""
+    def messages(self, timeout: float, silence: str = NO_RESULT) -> Iterator[dict]:
+        """Messages as they come; WorkerFailed when the worker dies, scribbles, or stays silent `timeout`
+        seconds (then `silence`, formatted with the timeout, says so). Each message restarts the clock."""
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self.buffer:
@@ -159,7 +160,7 @@ class WorkerProcess:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 self.kill()
-                raise WorkerFailed("timeout", f"worker {what} for {timeout:g} s; killed")
+                raise WorkerFailed("timeout", silence.format(timeout=timeout))
             ready, _, _ = select.select([self.fd], [], [], min(wait, POLL))
             if not ready:
                 if self._reap(block=False) and not select.select([self.fd], [], [], 0)[0]:
@@ -171,8 +172,8 @@ class WorkerProcess:
                 raise WorkerFailed("crashed", self._death_message())
             self.buffer += chunk
 
-    def expect(self, kind: str, timeout: float, what: str) -> dict:
-        for message in self.messages(timeout, what):
+    def expect(self, kind: str, timeout: float, silence: str = NO_RESULT) -> dict:
+        for message in self.messages(timeout, silence):
             if message["type"] == kind:
                 return message
             raise self._protocol(f"expected {kind!r}, got {message['type']!r}")
@@ -188,7 +189,7 @@ class WorkerProcess:
                 if not isinstance(message["variant"], str) or not isinstance(message["row"], dict):
                     raise ValueError("a started row needs a variant and a row")
                 check_row(message["row"])
-            elif kind not in ("ready", "plan", "begin", "prepared", "retire", "sample", "finished", "done"):
+            elif kind not in ("ready", "built", "plan", "begin", "prepared", "retire", "sample", "finished", "done"):
                 raise ValueError(f"unknown message type {kind!r}")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             what = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
@@ -262,7 +263,7 @@ class WorkerProcess:
         memory = f"peak memory {size(self.peak_kib * 1024)}"
         if self.settings.memory_limit is not None:
             memory += f" of the {size(self.settings.memory_limit)} limit (--memory-limit)"
-        return what + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
+        return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
 def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
@@ -297,6 +298,8 @@ class Supervisor:
     def __init__(self, settings: Settings, on_begin: Callable[[str], None] = lambda label: None):
         self.settings = settings
         self.workers: dict[Group, WorkerProcess] = {}
+        self.unstartable: dict[Group, WorkerFailed] = {}  # a worker that could not start is not tried again
+        self.builds: dict[str, str] = {}  # backend -> what its build() did, in its first worker
         self.on_begin = on_begin
         self.resolution_ns = 0.0
 
@@ -333,10 +336,26 @@ class Supervisor:
         return slots
 
     def _worker(self, group: Group) -> WorkerProcess:
+        if group in self.unstartable:
+            raise self.unstartable[group]
         if group not in self.workers:
-            self.workers[group] = WorkerProcess(group, self.settings)
-            self.resolution_ns = self.workers[group].resolution_ns
+            try:
+                worker = self.workers[group] = WorkerProcess(group, self.settings)
+            except WorkerFailed as failure:
+                self.unstartable[group] = failure
+                raise
+            self.resolution_ns = worker.resolution_ns
+            if group.backend not in self.builds:
+                self.builds[group.backend] = self._build(worker)
         return self.workers[group]
+
+    def _build(self, worker: WorkerProcess) -> str:
+        """The backend's build() (compiling its kernels) in its first worker, before its first row is
+        prepared: compiling is never part of a row's prepare time."""
+        self.on_begin(f"building {worker.group.backend}")
+        worker.send(cmd="build")
+        reply = worker.expect("built", self.settings.startup_timeout, "worker did not finish building in {timeout:g} s; killed")
+        return f"{reply['what']} ({reply['seconds']:.1f} s)" if reply["what"] else ""
 
     def _drop(self, group: Group) -> None:
         worker = self.workers.pop(group, None)
@@ -352,12 +371,11 @@ class Supervisor:
         new: list[Slot] = []
         while True:
             settled = skip | {v for v, s in mine.items() if not s.live} | {s.variant for s in new if not s.live}
-            current = None
+            current = plan = None
             try:
                 worker = self._worker(group)
                 worker.send(cmd="prepare", case=case_to_dict(case), timing=asdict(timing), skip=sorted(settled))
-                plan = None
-                for message in worker.messages(timing.timeout, "sent nothing while preparing"):
+                for message in worker.messages(timing.timeout):
                     kind = message["type"]
                     if kind == "plan":
                         plan = message["variants"]
@@ -383,6 +401,8 @@ class Supervisor:
                     mine[failed].failure = _failure_row(failed, failure)
                 else:
                     new.append(Slot(group, failed, {}, failure=_failure_row(failed, failure)))
+                if plan is None:  # it died before saying what it would run: that row stands for them all
+                    return new
 
     @staticmethod
     def _started(group: Group, message: dict, mine: dict[str, Slot], new: list[Slot]) -> None:
@@ -418,7 +438,7 @@ class Supervisor:
                     return
             worker = self.workers[slot.group]
             worker.send(cmd="sample", variant=slot.variant)
-            reply = worker.expect("sample", timing.timeout, f"took no sample of {slot.variant}")
+            reply = worker.expect("sample", timing.timeout)
         except WorkerFailed as failure:
             self._drop(slot.group)
             slot.failure = _failure_row(slot.variant, failure, f" (sampling round {round_index + 1})")
@@ -440,7 +460,7 @@ class Supervisor:
                     self._prepare(group, case, timing, set(), slots)
                 worker = self.workers[group]
                 worker.send(cmd="finish")
-                for message in worker.messages(timing.timeout, "did not finish its checks"):
+                for message in worker.messages(timing.timeout):
                     if message["type"] == "done":
                         return
                     if message["type"] == "begin":

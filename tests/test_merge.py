@@ -12,7 +12,7 @@ from gbtest import ROOT, write_results
 
 from gemmbench.errors import UsageError
 from gemmbench.merge import merge_results
-from gemmbench.results import COLUMN_NAMES, load_results, read_metadata
+from gemmbench.results import column_names, load_results, read_metadata
 
 OTHER_KEY = "arm-neoverse-n2"
 
@@ -55,7 +55,7 @@ def test_load_results_reads_the_merged_tree(two_machines, tmp_path):
     folder, base = two_machines
     merge_results([folder], tmp_path / "fleet")
     frame = load_results(tmp_path / "fleet")
-    assert list(frame.columns) == COLUMN_NAMES and len(frame) == 2 * len(base)
+    assert list(frame.columns) == column_names() and len(frame) == 2 * len(base)
     mine = frame[frame["feature_key"] == base.loc[0, "feature_key"]].reset_index(drop=True)
     assert list(mine["samples_ns"][0]) == list(base["samples_ns"][0])
     part = next((tmp_path / "fleet").rglob(f"part-{base.loc[0, 'run_id']}.parquet"))

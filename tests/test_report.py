@@ -25,7 +25,7 @@ from gemmbench.report.select import RowFilter
 from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
-KINDS = list(kinds.KINDS)
+KINDS = list(kinds.all_kinds())
 
 
 def plugin_env() -> dict:

@@ -220,7 +220,7 @@ class ScribblingBackend(GoodBackend):
         return [Variant("garbage"), Variant("bad_row")]
 
     def prepare(self, workload, variant):
-        fake = {"type": "row", "row": {"case": workload.case.name, "variant": "x", "status": "ok", "m": "many"}}
+        fake = {"type": "started", "variant": "x", "row": {"status": "ok", "m": "many"}}
         os.write(int(sys.argv[1]), b"this is not json\n" if variant.name == "garbage" else
                  json.dumps(fake).encode() + b"\n")
         return workload.weights
