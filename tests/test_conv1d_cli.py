@@ -64,13 +64,16 @@ def test_every_method_row_is_verified_and_timed(results):
     assert set(matmul["status"]) == {"skipped"}
 
 
-def test_methods_plot_draws_the_rows(results):
+def test_methods_plot_draws_the_rows(results, tmp_path):
     from gemmbench.ops.conv1d import Conv1d
     from gemmbench.report.data import load
 
     path, frame = results
     figure = Conv1d.plots[0].draw(load([path]))
     assert len(figure.subfigs) == frame[frame["method"].notna()]["case"].nunique()
+    done = run_cli("plot", path, "--kind", "conv1d-methods", "-o", tmp_path / "methods.png")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "methods.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("fields,message", [

@@ -295,6 +295,7 @@ class Conv1d(Op):
                       "Per conv1d case, every method fastest first: median time per call, the workspace it keeps "
                       "beyond weights, input and output, and its relative error against float64 with the gate.",
                       "gemmbench.ops.conv1d_plot:methods_plot"),)
+    size_fields = ("c_in", "c_out", "k", "t")
     stateful = True  # only streaming cases carry state; verify resets first either way
     dtypes = ("float32", "float64")
     spec_type = Conv1dSpec
