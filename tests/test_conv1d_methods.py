@@ -82,7 +82,8 @@ def test_method_matches_reference(backend, variant, shape, padding, layout):
 
 
 @pytest.mark.parametrize("backend,variant", rows())
-@pytest.mark.parametrize("shape", [(4, 6, 4, 5, 1, 2), (3, 17, 16, 3, 1, 8), (5, 2, 3, 4, 2, 3)],
+@pytest.mark.parametrize("shape", [(4, 6, 4, 5, 1, 2), (3, 17, 16, 3, 1, 8), (5, 2, 3, 4, 2, 3),
+                                   (3, 5, 3, 70, 2, 2)],  # dilation 2, stride 2: odd phases get no tap
                          ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("padding", op.PADDINGS)
 @pytest.mark.parametrize("layout", op.LAYOUTS)
@@ -192,3 +193,15 @@ def test_numpy_methods_run_float64_at_its_tolerance(backend, variant, mode):
     assert out.dtype == np.float64
     verdict = check(out, workload.reference, "float64", CONV.tolerance(workload.case, "float64"))
     assert verdict.ok, verdict.message
+
+
+def test_polyphase_transposed_layer_multiplies_no_inserted_zero():
+    spec = Conv1dSpec(16, 8, 16, 40, 1, "same", "channels-last", 8, "transpose")
+    case = Case("hifigan", "conv1d", spec, "float32", 5)
+    polyphase, prepared, workload, _, out, _ = run_once("csimd", "direct-scalar", case)
+    im2col, zero_insert, *_ = run_once("numpy", "im2col", case)
+    assert prepared.facts.method == "polyphase" and prepared.facts.workspace_bytes == 0
+    assert zero_insert.facts.method == "zero-insert+im2col"
+    # every phase product is one of the layer's own (dense count, less the products cropped away)
+    assert prepared.facts.flops <= CONV.counts(case).flops < zero_insert.facts.flops / 4
+    assert check(out, workload.reference, "float32").ok

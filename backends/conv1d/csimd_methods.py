@@ -5,6 +5,7 @@ native loop (`time`), so its rows carry the call overhead apart."""
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 
@@ -37,18 +38,23 @@ class Native(Method):
         return self.loop(self.plan_address, *self.xy(x, out), loops)
 
 
+def pack_direct(lib, g: Geometry, weights: np.ndarray) -> np.ndarray:
+    """Weights (c_out, c_in, k) in the direct kernel's layout for g's layout."""
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    cl = g.channels_last
+    packed = native.aligned((lib.gb_conv1d_cl_packed_floats if cl else lib.gb_conv1d_cf_packed_floats)(
+        g.c_out, g.c_in, g.k))
+    (lib.gb_conv1d_cl_pack if cl else lib.gb_conv1d_cf_pack)(w.ctypes.data, g.c_out, g.c_in, g.k, packed.ctypes.data)
+    return packed
+
+
 class Direct(Native):
     """Register-blocked direct convolution: no workspace, the padding masked in the edge tiles."""
 
     def __init__(self, level: str, g: Geometry, weights: np.ndarray):
         self.geometry, self.lib = g, native.library(level)
-        w = np.ascontiguousarray(weights, dtype=np.float32)
         cl = g.channels_last
-        floats = (self.lib.gb_conv1d_cl_packed_floats if cl else self.lib.gb_conv1d_cf_packed_floats)(
-            g.c_out, g.c_in, g.k)
-        self.packed = native.aligned(floats)
-        (self.lib.gb_conv1d_cl_pack if cl else self.lib.gb_conv1d_cf_pack)(
-            w.ctypes.data, g.c_out, g.c_in, g.k, self.packed.ctypes.data)
+        self.packed = pack_direct(self.lib, g, weights)
         self.bind(self.lib, native.plan(native.DIRECT, g, self.packed))
         lanes = (f"lanes over output channels, panels of {self.lib.gb_conv1d_cl_panel()}" if cl
                  else f"lanes over frames, {self.lib.gb_conv1d_cf_rows()} output channels per tile")
@@ -144,3 +150,53 @@ class Im2colGemm(Native):
                                  note="lowered in C, csimd's sgemm" + ("; its (c_out, t) product transposed into out"
                                                                        if g.channels_last else ""))
 
+
+def phases(spec: Conv1dSpec, weights: np.ndarray) -> list[tuple[Geometry, np.ndarray, int]]:
+    """A transposed layer as `stride` direct convolutions, one per output phase r (frames q s + r).
+
+    Output q s + r takes tap k from input frame q + (r + crop - k d) / s where that divides: the taps
+    of a phase are k_max, k_max - s', ... (s' = s / gcd(s, d)), reading frames d / gcd(s, d) apart,
+    so each phase is a plain convolution of x with its taps reversed. A phase no tap reaches is a
+    one-tap convolution by zeros. Returns (geometry, weights (c_out, c_in, taps), r) per phase."""
+    s, d, crop = spec.stride, spec.dilation, spec.crop
+    step = math.gcd(s, d)
+    out = []
+    for r in range(s):
+        frames = -(-(spec.t_out - r) // s)
+        if frames <= 0:
+            continue
+        taps = sorted((k for k in range(spec.k) if (r + crop - k * d) % s == 0), reverse=True)
+        if taps:
+            first = (r + crop - taps[0] * d) // s
+            w = np.ascontiguousarray(weights[:, :, taps].transpose(1, 0, 2))
+            g = Geometry(spec.c_in, spec.c_out, len(taps), d // step, -first, spec.t, frames, spec.channels_last)
+        else:
+            w = np.zeros((spec.c_out, spec.c_in, 1), dtype=weights.dtype)
+            g = Geometry(spec.c_in, spec.c_out, 1, 1, 0, spec.t, frames, spec.channels_last)
+        out.append((g, w, r))
+    return out
+
+
+class Polyphase(Native):
+    """A transposed layer without zero insertion: each output phase a direct convolution over x with
+    its share of the taps, writing every s-th output frame in place (no workspace, no product with
+    an inserted zero)."""
+
+    entry = "gb_conv1d_group"
+
+    def __init__(self, level: str, spec: Conv1dSpec, weights: np.ndarray):
+        self.spec, self.lib = spec, native.library(level)
+        self.geometry = Geometry(spec.c_in, spec.c_out, spec.k, spec.dilation, 0, spec.t, spec.t_out,
+                                 spec.channels_last)
+        parts = phases(spec, weights)
+        self.packed = [pack_direct(self.lib, g, w) for g, w, _ in parts]
+        s, cl = spec.stride, spec.channels_last
+        outputs = [(s * spec.c_out, 1, r * spec.c_out) if cl else (s, spec.t_out, r) for _, _, r in parts]
+        self.plans = (native.ConvPlan * len(parts))(*[native.plan(native.DIRECT, g, p, o) for (g, _, _), p, o
+                                                      in zip(parts, self.packed, outputs)])
+        self.bind(self.lib, native.PlanGroup(count=len(parts), plans=ctypes.addressof(self.plans)))
+        products = sum(g.k * g.t_out for g, w, _ in parts if w.any())
+        self.facts = MethodFacts("polyphase", weight_bytes=sum(p.nbytes for p in self.packed),
+                                 flops=2 * spec.c_in * spec.c_out * products,
+                                 note=f"{len(parts)} phases, each a direct convolution with its share of the "
+                                      f"{spec.k} taps writing every {s}th frame; no workspace")

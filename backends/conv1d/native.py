@@ -27,6 +27,9 @@ SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_conv1d_plan_size": (_I64, ()),
     "gb_conv1d": (None, (_P, _P, _P)),
     "gb_conv1d_time": (_I64, (_P, _P, _P, _I64)),
+    "gb_conv1d_plans_size": (_I64, ()),
+    "gb_conv1d_group": (None, (_P, _P, _P)),
+    "gb_conv1d_group_time": (_I64, (_P, _P, _P, _I64)),
     "gb_winograd_struct_size": (_I64, ()),
     "gb_winograd_max_alpha": (_I, ()),
     "gb_winograd": (None, (_P, _P, _P)),
@@ -40,7 +43,14 @@ class ConvPlan(ctypes.Structure):
 
     _fields_ = [(name, ctypes.c_int32) for name in
                 ("method", "c_in", "c_out", "k", "dilation", "left", "t_in", "t_out", "channels_last", "head")] + [
+        (name, ctypes.c_int64) for name in ("y_frame", "y_channel", "y_offset")] + [
         (name, ctypes.c_void_p) for name in ("packed", "ring", "lowered", "scratch")]
+
+
+class PlanGroup(ctypes.Structure):
+    """Mirror of gb_conv1d_plans: plans run one after the other (a transposed layer's phases)."""
+
+    _fields_ = [("count", ctypes.c_int32), ("unused", ctypes.c_int32), ("plans", ctypes.c_void_p)]
 
 
 class WinogradPlan(ctypes.Structure):
@@ -60,7 +70,8 @@ def library(level: str) -> ctypes.CDLL:
     for name, (restype, argtypes) in SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, list(argtypes)
-    for size, struct in ((lib.gb_winograd_struct_size(), WinogradPlan), (lib.gb_conv1d_plan_size(), ConvPlan)):
+    for size, struct in ((lib.gb_winograd_struct_size(), WinogradPlan), (lib.gb_conv1d_plan_size(), ConvPlan),
+                         (lib.gb_conv1d_plans_size(), PlanGroup)):
         if size != ctypes.sizeof(struct):
             raise RuntimeError(f"{struct.__name__} is {size} bytes in C, {ctypes.sizeof(struct)} in ctypes")
     return lib
@@ -84,11 +95,18 @@ class Addresses:
         return a.ctypes.data
 
 
-def plan(method: int, geometry, packed: np.ndarray, **buffers: np.ndarray) -> ConvPlan:
+def plan(method: int, geometry, packed: np.ndarray, output: tuple[int, int, int] | None = None,
+         **buffers: np.ndarray) -> ConvPlan:
+    """A plan for `geometry`; `output` = (frame stride, channel stride, offset) of y when it is not
+    the geometry's own layout (a phase of a transposed layer writes every s-th frame)."""
     g = geometry
+    if output is None:
+        output = (g.c_out, 1, 0) if g.channels_last else (1, g.t_out, 0)
+    y_frame, y_channel, y_offset = output
     return ConvPlan(method=method, c_in=g.c_in, c_out=g.c_out, k=g.k, dilation=g.dilation, left=g.left,
-                    t_in=g.t_in, t_out=g.t_out, channels_last=int(g.channels_last), head=0,
-                    packed=packed.ctypes.data, **{name: a.ctypes.data for name, a in buffers.items()})
+                    t_in=g.t_in, t_out=g.t_out, channels_last=int(g.channels_last), head=0, y_frame=y_frame,
+                    y_channel=y_channel, y_offset=y_offset, packed=packed.ctypes.data,
+                    **{name: a.ctypes.data for name, a in buffers.items()})
 
 
 def aligned(shape: int | tuple[int, ...]) -> np.ndarray:

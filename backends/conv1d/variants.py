@@ -48,8 +48,10 @@ def _csimd_entries() -> list[Entry]:
         def variant(method: str, what: str, precision: str | None = None) -> Variant:
             return Variant(f"{method}-{name}", precision=precision, isa=name, requires=level.cpu_flags, ops=OPS,
                            detail=f"{what}; cc {flags}")
-        entries.append(Entry(variant("direct", "direct convolution in C (conv1d.c); streaming: ring GEMV"),
+        entries.append(Entry(variant("direct", "direct convolution in C (conv1d.c); streaming: ring GEMV; "
+                                               "transposed: polyphase"),
                              lambda g, w, wl, n=name: csimd_methods.Direct(n, g, w),
+                             transpose=lambda wl, n=name: csimd_methods.Polyphase(n, wl.spec, wl.weights),
                              stream=lambda wl, n=name: csimd_methods.Stream(n, wl.spec, wl.weights, wl.history)))
         if name == "scalar":
             continue

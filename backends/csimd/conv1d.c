@@ -126,7 +126,7 @@ void gb_conv1d_cl_pack(const float *restrict w, int c_out, int c_in, int k, floa
 /* nt frames (a constant at each call site) with every tap inside x; x at the tile's first
  * frame minus left, y at its first output. */
 GB_INLINE void cl_tile(const float *restrict a, int c_in, int k, int d, const float *restrict x, float *restrict y,
-                       int ldy, int rows, int nt) {
+                       int64_t ldy, int rows, int nt) {
     v16f acc[CL_T][CL_V];
     for (int j = 0; j < nt; ++j)
         for (int v = 0; v < CL_V; ++v) acc[j][v] = v16_zero();
@@ -164,8 +164,9 @@ static void cl_edge(const float *restrict a, int c_in, int k, int d, const float
     for (int v = 0; v < CL_V; ++v) v16_store_n(y + 16 * v, acc[v], rows - 16 * v);
 }
 
+/* y frame t at y + t yf (yf = c_out, or s c_out for one phase of a transposed layer). */
 static void conv1d_cl(const float *restrict packed, int c_out, int c_in, int k, int d, int left, int t_in,
-                      int t_out, const float *restrict x, float *restrict y) {
+                      int t_out, const float *restrict x, float *restrict y, int64_t yf) {
     int span = (k - 1) * d;
     /* outputs whose whole window lies in x: [first, last) */
     int first = left, last = t_in - span + left;
@@ -180,15 +181,15 @@ static void conv1d_cl(const float *restrict packed, int c_out, int c_in, int k, 
             int t = tb;
             while (t < end) {
                 const float *xt = x + ((int64_t)t - left) * c_in;
-                float *yt = yp + (int64_t)t * c_out;
+                float *yt = yp + (int64_t)t * yf;
                 if (t >= first && t + CL_T <= lim) {
-                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, CL_T);
+                    cl_tile(a, c_in, k, d, xt, yt, yf, rows, CL_T);
                     t += CL_T;
                 } else if (t >= first && t + 4 <= lim) {
-                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 4);
+                    cl_tile(a, c_in, k, d, xt, yt, yf, rows, 4);
                     t += 4;
                 } else if (t >= first && t < lim) {
-                    cl_tile(a, c_in, k, d, xt, yt, c_out, rows, 1);
+                    cl_tile(a, c_in, k, d, xt, yt, yf, rows, 1);
                     t += 1;
                 } else {
                     cl_edge(a, c_in, k, d, x, t_in, t - left, yt, rows);
@@ -222,7 +223,8 @@ void gb_conv1d_cf_pack(const float *restrict w, int c_out, int c_in, int k, floa
 /* CF_R channels x CF_V vectors of frames from output t0. `full`: every load inside x and every
  * frame an output (a constant at each call site); else loads and stores are masked. */
 GB_INLINE void cf_tile(const float *restrict a, int c_in, int k, int d, int left, int t_in, int t_out,
-                       const float *restrict x, float *restrict y, int t0, int rows, int full) {
+                       const float *restrict x, float *restrict y, int64_t yf, int64_t yc, int t0, int rows,
+                       int full) {
     v16f acc[CF_R][CF_V];
     for (int r = 0; r < CF_R; ++r)
         for (int v = 0; v < CF_V; ++v) acc[r][v] = v16_zero();
@@ -245,23 +247,25 @@ GB_INLINE void cf_tile(const float *restrict a, int c_in, int k, int d, int left
     }
     for (int r = 0; r < CF_R && r < rows; ++r)
         for (int v = 0; v < CF_V; ++v)
-            v16_store_n(y + (int64_t)r * t_out + t0 + 16 * v, acc[r][v], full ? 16 : t_out - t0 - 16 * v);
+            v16_scatter_n(y + (int64_t)r * yc + (int64_t)(t0 + 16 * v) * yf, yf, acc[r][v],
+                          full ? 16 : t_out - t0 - 16 * v);
 }
 
+/* y (frame t, channel o) at y[o yc + t yf]: yf = 1, yc = t_out, or a phase's strides. */
 static void conv1d_cf(const float *restrict packed, int c_out, int c_in, int k, int d, int left, int t_in,
-                      int t_out, const float *restrict x, float *restrict y) {
+                      int t_out, const float *restrict x, float *restrict y, int64_t yf, int64_t yc) {
     int span = (k - 1) * d, width = 16 * CF_V;
     for (int tb = 0; tb < t_out; tb += TIME_BLOCK) {
         int end = tb + TIME_BLOCK < t_out ? tb + TIME_BLOCK : t_out;
         for (int64_t b = 0; b < blocks_of(c_out, CF_R); ++b) {
             const float *a = packed + b * CF_R * (int64_t)c_in * k;
-            float *yb = y + b * CF_R * (int64_t)t_out;
+            float *yb = y + b * CF_R * yc;
             int rows = c_out - (int)b * CF_R;
             for (int t0 = tb; t0 < end; t0 += width) {
                 if (t0 >= left && t0 + width <= t_out && t0 + width - 1 + span - left < t_in)
-                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 1);
+                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, yf, yc, t0, rows, 1);
                 else
-                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, t0, rows, 0);
+                    cf_tile(a, c_in, k, d, left, t_in, t_out, x, yb, yf, yc, t0, rows, 0);
             }
         }
     }
@@ -395,7 +399,7 @@ GB_INLINE void winograd_block(const gb_winograd_plan *g, const float *restrict x
     for (int xi = 0; xi < alpha; ++xi)  /* (nj x c_in) by (c_in x c_out): a one-tap convolution */
         conv1d_cl(g->u + xi * g->u_floats, g->c_out, g->c_in, 1, 1, 0, nj, nj,
                   g->v + (int64_t)xi * g->tiles_per_block * g->c_in,
-                  g->mprod + (int64_t)xi * g->tiles_per_block * g->c_out);
+                  g->mprod + (int64_t)xi * g->tiles_per_block * g->c_out, g->c_out);
     winograd_output(g, y, j0, nj, alpha);
 }
 
@@ -461,6 +465,7 @@ enum { GB_CONV_DIRECT = 0, GB_CONV_STREAM = 1, GB_CONV_IM2COL = 2 };
 typedef struct {
     int32_t method, c_in, c_out, k, dilation, left, t_in, t_out, channels_last;
     int32_t head;             /* stream: ring slot the next frame goes to (state) */
+    int64_t y_frame, y_channel, y_offset; /* direct: output (frame t, channel o) at y[y_offset + t y_frame + o y_channel] */
     const float *packed;      /* direct: gb_conv1d_{cl,cf}_pack; stream, im2col: gb_dense_pack of W2 */
     float *ring;              /* stream: span + 1 frames of c_in */
     float *lowered, *scratch; /* im2col: (c_in k, t_out); channels-last: (c_out, t_out) */
@@ -471,8 +476,12 @@ int64_t gb_conv1d_plan_size(void) { return (int64_t)sizeof(gb_conv1d_plan); }
 GB_INLINE void conv1d(gb_conv1d_plan *p, const float *x, float *y) {
     switch (p->method) {
     case GB_CONV_DIRECT:
-        (p->channels_last ? conv1d_cl : conv1d_cf)(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->left,
-                                                   p->t_in, p->t_out, x, y);
+        if (p->channels_last)
+            conv1d_cl(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->left, p->t_in, p->t_out, x,
+                      y + p->y_offset, p->y_frame);
+        else
+            conv1d_cf(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->left, p->t_in, p->t_out, x,
+                      y + p->y_offset, p->y_frame, p->y_channel);
         break;
     case GB_CONV_STREAM:
         conv1d_stream(p->packed, p->c_out, p->c_in, p->k, p->dilation, p->t_out, p->channels_last, p->ring,
@@ -490,6 +499,32 @@ int64_t gb_conv1d_time(gb_conv1d_plan *p, const float *x, float *y, int64_t loop
     int64_t t0 = gb_now_ns();
     for (int64_t i = 0; i < loops; ++i) {
         conv1d(p, x, y);
+        GB_BARRIER();
+    }
+    return gb_now_ns() - t0;
+}
+
+/* ================================================================ polyphase transposed layers */
+
+/* Plans run one after the other on the same x and y: the phases of a transposed layer, each a
+ * direct convolution with its share of the taps writing every s-th output frame. */
+typedef struct {
+    int32_t count, unused;
+    gb_conv1d_plan *plans;
+} gb_conv1d_plans;
+
+int64_t gb_conv1d_plans_size(void) { return (int64_t)sizeof(gb_conv1d_plans); }
+
+GB_INLINE void conv1d_group(gb_conv1d_plans *g, const float *x, float *y) {
+    for (int i = 0; i < g->count; ++i) conv1d(g->plans + i, x, y);
+}
+
+void gb_conv1d_group(gb_conv1d_plans *g, const float *x, float *y) { conv1d_group(g, x, y); }
+
+int64_t gb_conv1d_group_time(gb_conv1d_plans *g, const float *x, float *y, int64_t loops) {
+    int64_t t0 = gb_now_ns();
+    for (int64_t i = 0; i < loops; ++i) {
+        conv1d_group(g, x, y);
         GB_BARRIER();
     }
     return gb_now_ns() - t0;
