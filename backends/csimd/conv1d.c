@@ -104,6 +104,19 @@ GB_INLINE void v16_scatter_n(float *p, int64_t stride, v16f a, int n) {
 
 static int64_t blocks_of(int n, int b) { return (n + b - 1) / b; }
 
+/* The native loop of every entry point here: `loops` calls of fn(plan, x, y), elapsed ns. fn is a
+ * constant at each call site, so the call inlines. */
+typedef void (*conv_call)(void *plan, const float *x, float *y);
+
+GB_INLINE int64_t time_calls(conv_call fn, void *plan, const float *x, float *y, int64_t loops) {
+    int64_t t0 = gb_now_ns();
+    for (int64_t i = 0; i < loops; ++i) {
+        fn(plan, x, y);
+        GB_BARRIER();
+    }
+    return gb_now_ns() - t0;
+}
+
 /* ================================================================ channels-last direct */
 
 int gb_conv1d_cl_panel(void) { return CL_P; }
@@ -419,13 +432,10 @@ int gb_winograd_max_alpha(void) { return WINO_MAX_ALPHA; }
 
 void gb_winograd(const gb_winograd_plan *g, const float *x, float *y) { winograd(g, x, y); }
 
+static void winograd_call(void *plan, const float *x, float *y) { winograd((const gb_winograd_plan *)plan, x, y); }
+
 int64_t gb_winograd_time(const gb_winograd_plan *g, const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        winograd(g, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
+    return time_calls(winograd_call, (void *)g, x, y, loops);
 }
 
 /* ================================================================ im2col + csimd's GEMM */
@@ -495,13 +505,10 @@ GB_INLINE void conv1d(gb_conv1d_plan *p, const float *x, float *y) {
 
 void gb_conv1d(gb_conv1d_plan *p, const float *x, float *y) { conv1d(p, x, y); }
 
+static void conv1d_call(void *plan, const float *x, float *y) { conv1d((gb_conv1d_plan *)plan, x, y); }
+
 int64_t gb_conv1d_time(gb_conv1d_plan *p, const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        conv1d(p, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
+    return time_calls(conv1d_call, (void *)p, x, y, loops);
 }
 
 /* ================================================================ polyphase transposed layers */
@@ -521,11 +528,8 @@ GB_INLINE void conv1d_group(gb_conv1d_plans *g, const float *x, float *y) {
 
 void gb_conv1d_group(gb_conv1d_plans *g, const float *x, float *y) { conv1d_group(g, x, y); }
 
+static void conv1d_group_call(void *plan, const float *x, float *y) { conv1d_group((gb_conv1d_plans *)plan, x, y); }
+
 int64_t gb_conv1d_group_time(gb_conv1d_plans *g, const float *x, float *y, int64_t loops) {
-    int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        conv1d_group(g, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
+    return time_calls(conv1d_group_call, (void *)g, x, y, loops);
 }
