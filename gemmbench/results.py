@@ -231,6 +231,7 @@ class ResultsFile:
         """The rows, then a commit line: a reader takes rows up to the last commit only, so a batch cut
         short by a full disk or a kill is not half-read."""
         if not self.journal_checked:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             _cut_to_last_commit(journal_path(self.path))
             self.journal_checked = True
         lines = "".join(json.dumps(row, default=_json_value) + "\n" for row in rows)

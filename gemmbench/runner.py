@@ -34,6 +34,9 @@ from gemmbench.suite import Selection, Suite, SuiteCase, load_suite, parse_selec
 from gemmbench.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
 
 
+METRICS = ("time", "instructions")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     out_dir: Path = Path("results")
@@ -46,6 +49,8 @@ class RunOptions:
     memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
     startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
     repeat: int = 1  # the suite measured this many times, each in fresh worker processes
+    check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
+    metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
     seed: int | None = None  # of the round order; None: a new one, recorded
 
     def as_dict(self) -> dict:
@@ -53,7 +58,7 @@ class RunOptions:
         return {"backends": None if self.backends is None else [str(s) for s in self.backends],
                 "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
                 "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit,
-                "repeat": self.repeat, "seed": self.seed}
+                "repeat": self.repeat, "seed": self.seed, "metric": self.metric}
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
@@ -61,7 +66,8 @@ class RunOptions:
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
                    threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
                    roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
-                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"))
+                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"),
+                   metric=data.get("metric", "time"))
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,10 @@ def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
             for threads in options.threads or suite_case.threads for backend in backends]
 
 
-def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int) -> dict:
+def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int,
+                    metric: str) -> dict:
     return {**machine.as_dict(), "feature_key": machine.feature_key, "run_id": run.run_id, "suite": run.suite,
-            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": "time",
+            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": metric,
             "cpus": ",".join(str(c) for c in cpus[-group.threads:])}
 
 
@@ -177,6 +184,14 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
     if options.repeat < 1:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
+    if options.metric not in METRICS:
+        raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
+    if options.metric == "instructions":
+        from gemmbench import instructions
+
+        usable, reason = instructions.available()
+        if not usable:
+            raise UsageError(f"--metric instructions: {reason}")
 
 
 def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
@@ -254,6 +269,11 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
     with interrupts.catching():
         try:
             roof = _roofline(options)
+            if options.check:
+                from gemmbench.noise import observe
+
+                show.begin("checking how noisy the machine is")
+                results.extra["noise_check"] = observe(seconds=0.5).as_dict()
             for repeat in range(options.repeat):
                 supervisor = Supervisor(_settings(options), on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
@@ -278,7 +298,8 @@ def _settings(options: RunOptions) -> Settings:
 
     return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
-                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment())
+                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment(),
+                    metric=options.metric)
 
 
 def _roofline(options: RunOptions):
@@ -312,7 +333,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             if row.get("status") == "ok":
                 row.update(op_of(case).roof(case, row, roof))
     now = dt.datetime.now(dt.timezone.utc)
-    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat), "timestamp": now}
+    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat, options.metric), "timestamp": now}
                  for group, row in rows])
     for _, row in rows:
         show.row_done(row["status"])
@@ -320,6 +341,8 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
 
 def _row(case, slot: Slot, resolution_ns: float) -> dict:
     started = {**slot.started, **(slot.failure or {}), "variant": slot.variant}
+    if slot.counts is not None:
+        return {**finished_row(case, started, [], [], None, dict(slot.finish or {}), resolution_ns), **slot.counts}
     if not slot.samples:
         return {**not_run_row(case, slot.variant, "error", ""), **started}
     return finished_row(case, started, slot.samples, slot.rounds, slot.native or None, dict(slot.finish or {}),

@@ -64,6 +64,7 @@ class Slot:
     samples: list[float] = field(default_factory=list)
     native: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    counts: dict | None = None  # instructions per call and cache misses (metric instructions)
     finish: dict | None = None  # the worker's last checks, after the samples
     failure: dict | None = None  # status and message when the worker was lost on this row
 
@@ -71,6 +72,10 @@ class Slot:
     def live(self) -> bool:
         """Prepared, verified and still taking samples."""
         return self.failure is None and self.finish is None and self.started.get("status") == "ok"
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.samples) or self.counts is not None
 
 
 class WorkerFailed(Exception):
@@ -94,6 +99,14 @@ class Settings:
     op_registrations: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # more variables for every worker
     python: str = sys.executable
+    metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
+
+    @property
+    def slowdown(self) -> float:
+        """How much longer than usual a worker may take for anything (valgrind is slow)."""
+        from gemmbench.instructions import SLOWDOWN
+
+        return SLOWDOWN if self.metric == "instructions" else 1.0
 
 
 # ---------------------------------------------------------------- one worker process
@@ -105,16 +118,19 @@ class WorkerProcess:
         self.group, self.settings = group, settings
         self.cpus = settings.cpus[-group.threads:]
         self.stderr = tempfile.TemporaryFile()
+        self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
+            if settings.metric == "instructions" else None
         self.buffer = b""
         self.peak_kib = 0
         self.proc, self.fd = self._spawn()
-        self.resolution_ns = self.expect("ready", settings.startup_timeout, SILENT_START)["resolution_ns"]
+        self.resolution_ns = self.expect("ready", settings.startup_timeout * settings.slowdown,
+                                         SILENT_START)["resolution_ns"]
 
     def _spawn(self) -> tuple[subprocess.Popen, int]:
         read_fd, write_fd = os.pipe()
         try:
             with interrupts.held():  # see gemmbench/interrupts.py: a signal during fork would be dropped
-                proc = subprocess.Popen([self.settings.python, "-m", "gemmbench.worker", str(write_fd)],
+                proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.worker", str(write_fd)],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
                                         preexec_fn=_child_setup(set(self.cpus), self.settings.memory_limit),
@@ -132,8 +148,19 @@ class WorkerProcess:
         self._write(job)
         return proc, read_fd
 
+    def _prefix(self) -> list[str]:
+        if self.counts_dir is None:
+            return []
+        from gemmbench.instructions import worker_prefix
+
+        return worker_prefix(Path(self.counts_dir.name))
+
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.settings.environment}
+        if self.counts_dir is not None:
+            from gemmbench.instructions import DIRECTORY_VARIABLE
+
+            env[DIRECTORY_VARIABLE] = self.counts_dir.name
         env.update({name: str(self.group.threads) for name in THREAD_VARIABLES})
         return env
 
@@ -189,7 +216,8 @@ class WorkerProcess:
                 if not isinstance(message["variant"], str) or not isinstance(message["row"], dict):
                     raise ValueError("a started row needs a variant and a row")
                 check_row(message["row"])
-            elif kind not in ("ready", "built", "plan", "begin", "prepared", "retire", "sample", "finished", "done"):
+            elif kind not in ("ready", "built", "plan", "begin", "prepared", "retire", "sample", "counted", "finished",
+                              "done"):
                 raise ValueError(f"unknown message type {kind!r}")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             what = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
@@ -220,6 +248,8 @@ class WorkerProcess:
         self._reap(block=True)
 
     def close(self) -> None:
+        if self.counts_dir is not None:
+            self.counts_dir.cleanup()
         for handle in (self.proc.stdin, self.stderr):
             try:
                 handle.close()
@@ -325,12 +355,15 @@ class Supervisor:
         """Prepare every group's rows of `case`, sample them in shuffled rounds, finish them.
 
         `done` holds (group, variant) rows that already have a result (a resumed run)."""
-        if self.settings.timeout is not None:
-            timing = TimingSettings(**{**asdict(timing), "timeout": self.settings.timeout})
+        timeout = self.settings.timeout if self.settings.timeout is not None else timing.timeout
+        timing = TimingSettings(**{**asdict(timing), "timeout": timeout * self.settings.slowdown})
         slots: list[Slot] = []
         for group in groups:
             slots += self._prepare(group, case, timing, {v for g, v in done if g == group}, slots)
-        self._rounds(case, timing, slots, repeat)
+        if self.settings.metric == "instructions":
+            self._count(case, timing, slots)
+        else:
+            self._rounds(case, timing, slots, repeat)
         for group in dict.fromkeys(slot.group for slot in slots if slot.live):
             self._finish(group, case, timing, slots)
         return slots
@@ -447,6 +480,24 @@ class Supervisor:
         if reply.get("native_ns") is not None:
             slot.native.append(float(reply["native_ns"]))
         slot.rounds.append(round_index)
+
+    def _count(self, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
+        """Instruction counts are the same every time: one count per row, no rounds."""
+        for slot in slots:
+            if not slot.live:
+                continue
+            self.on_begin(f"{case.name} · {slot.group.backend}:{slot.variant} · counting instructions")
+            try:
+                if slot.group not in self.workers:
+                    self._prepare(slot.group, case, timing, set(), slots)
+                    if not slot.live:
+                        continue
+                worker = self.workers[slot.group]
+                worker.send(cmd="count", variant=slot.variant)
+                slot.counts = worker.expect("counted", timing.timeout)["columns"]
+            except WorkerFailed as failure:
+                self._drop(slot.group)
+                slot.failure = _failure_row(slot.variant, failure, " (counting instructions)")
 
     def _finish(self, group: Group, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
         """The worker's last checks of the group's rows; rows lost with a worker are prepared again."""

@@ -11,6 +11,7 @@ reads JSON lines on stdin, its job first and then commands, and answers on the p
                 "row"}; then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
     build    {"cmd": "build"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
     sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
+    count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
     finish   {"cmd": "finish"} -> {"type": "finished", "variant", "columns"} per item, {"type": "done"}
     quit     {"cmd": "quit"}
 
@@ -134,6 +135,9 @@ class Worker:
         ns, native_ns = self.items[variant].sample()
         self.channel.send("sample", variant=variant, ns=ns, native_ns=native_ns)
 
+    def count(self, variant: str) -> None:
+        self.channel.send("counted", variant=variant, columns=self.items[variant].count())
+
     def finish(self) -> None:
         for name, item in self.items.items():
             self.channel.send("begin", variant=name)
@@ -168,6 +172,8 @@ def main(fd: int) -> None:
             worker.build()
         elif kind == "sample":
             worker.sample(command["variant"])
+        elif kind == "count":
+            worker.count(command["variant"])
         elif kind == "finish":
             worker.finish()
         elif kind == "quit":

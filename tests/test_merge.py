@@ -93,6 +93,16 @@ def test_unsafe_feature_key_is_refused(quick_results, tmp_path):
         merge_results([bad], tmp_path / "fleet")
 
 
+def test_a_simulated_cpu_s_run_is_never_merged(cli, quick_results, tmp_path):
+    base = load_results(quick_results)
+    key = base.loc[0, "feature_key"] + "+simulated"
+    simulated = write_results(base.assign(feature_key=key), tmp_path / "sim.parquet", run_id="sim")
+    result = cli("merge", quick_results, simulated, "--into", tmp_path / "fleet")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"sim.parquet: run sim ran on a simulated CPU ({key}, GEMMBENCH_CPU_FLAGS)" in result.stderr
+    assert not (tmp_path / "fleet").exists()
+
+
 def test_merge_cli(cli, quick_results, tmp_path):
     into = tmp_path / "fleet"
     result = cli("merge", quick_results, "--into", into)

@@ -87,14 +87,15 @@ class DriftingBackend(GoodBackend):
 
 
 class IsaLevelsBackend(GoodBackend):
-    """numpy under ISA-level names: exercises ISA selection and CPU-flag checks without C."""
+    """numpy under ISA-level names: exercises ISA selection and CPU-flag checks without C. Tests
+    choose which of them the CPU has with GEMMBENCH_CPU_FLAGS (a simulation only takes flags away)."""
 
     name = "test-isa"
 
     def variants(self):
         return [Variant("scalar", isa="scalar"), Variant("avx2", isa="avx2", requires=("avx2", "fma")),
                 Variant("avx512", isa="avx512", requires=("avx512f",)),
-                Variant("bf16", isa="avx512bf16", requires=("no_such_flag",)), Variant("generic")]
+                Variant("bf16", isa="avx512bf16", requires=("avx512_bf16",)), Variant("generic")]
 
 
 # ---------------------------------------------------------------- faults for tests/faults
