@@ -81,8 +81,8 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("max_abs_err", _float, "largest absolute difference from the float64 reference"),
     ("rel_err", _float, "||out - ref||_2 / ||ref||_2"),
     ("snr_db", _float, "20 log10(||ref|| / ||out - ref||)"),
-    ("roof_level", _str, "memory level the data is read from at best, or the bound that limits the row "
-                         "(runs with --roofline)"),
+    ("roof_level", _str, "memory level the data is read from at best (by the reach the sweep measured), or "
+                         "the bound that limits the row (runs with --roofline)"),
     ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8) by the roofline model of the row's op"),
     ("roof_pct", _float, "achieved useful GFLOP/s (native time where measured) as a percentage of roof_gflops"),
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
@@ -92,8 +92,11 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("timer_resolution_ns", _float, "resolution of the timer the samples came from"),
     ("host", _str, "host name"),
     ("cpu_model", _str, "CPU model name"),
-    ("cpu_flags", _str, "SIMD-relevant CPU flags"),
-    ("feature_key", _str, "CPU model + key ISA flags: rows compare only within one key"),
+    ("cpu_flags", _str, "SIMD-relevant CPU flags (what the run could use: a simulation's, when one was asked for)"),
+    ("cpu_id", _str, "vendor-family-model of the CPU (x86), implementer-part (aarch64)"),
+    ("cpu_simulation", _str, "the flags GEMMBENCH_CPU_FLAGS hid ('' on a real CPU)"),
+    ("feature_key", _str, "CPU identity + key ISA flags (+simulated for a simulation): rows compare only "
+                          "within one key"),
     ("cores", _int, "CPUs available to the run"),
     ("os", _str, "operating system and kernel"),
     ("compiler", _str, "C compiler version line"),

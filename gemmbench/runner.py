@@ -268,7 +268,10 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
     show = Progress(sys.stderr, options.progress)
     with interrupts.catching():
         try:
-            roof = _roofline(options)
+            roof = _roofline(options, results)
+            if machine.cpu_simulation:
+                results.extra["cpu_simulation"] = {"hidden": machine.cpu_simulation,
+                                                   "worker_environment": _settings(options).environment}
             if options.check:
                 from gemmbench.noise import observe
 
@@ -302,12 +305,15 @@ def _settings(options: RunOptions) -> Settings:
                     metric=options.metric)
 
 
-def _roofline(options: RunOptions):
+def _roofline(options: RunOptions, results: ResultsFile):
+    """The machine's roof the rows are measured against (kept in the file), or None without --roofline."""
     if not options.roofline:
         return None
     from gemmbench import roofline
 
-    return roofline.load_or_measure()
+    roof = roofline.load_or_measure()
+    results.extra["roofline"] = json.loads(roof.to_json())
+    return roof
 
 
 def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, options: RunOptions, machine: Machine,

@@ -183,9 +183,27 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
     if not quiet:
         print(summary(outcome.rows, verbose))
         print()
+        warning = noise_warning(outcome.path)
+        if warning:
+            print(warning)
+        if outcome.kept:
+            print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
+                  f"measured now")
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
+
+
+def noise_warning(path) -> str:
+    """A line when the run's own noise check found the machine noisy ('' when it was quiet or not checked)."""
+    from gemmbench.results import read_metadata
+
+    check = read_metadata(path).get("noise_check")
+    if not check or check.get("verdict") == "quiet":
+        return ""
+    noisy = [f"{f['name']}: {f['value']}" for f in check["findings"] if f["noisy"]]
+    return (f"warning: the machine looked {check['verdict']} when the run started ({'; '.join(noisy)}); "
+            f"ratios paired by round hold better than single times; see gemmbench check")
 
 
 def render_report(outcome, quiet: bool) -> None:
