@@ -15,7 +15,9 @@ class NumpyBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
 
     def variants(self) -> list[Variant]:
-        return [Variant("matmul", detail="np.matmul(W, x, out=out)")]
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+
+        return [Variant("matmul", detail="np.matmul(W, x, out=out)"), *conv1d_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> np.ndarray:
         # Sparse cases run dense here: the baseline sparse formats must beat. 64-byte aligned like
