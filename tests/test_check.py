@@ -20,7 +20,7 @@ def test_check_reports_each_finding_and_a_verdict(cli):
 def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, write_suite, tmp_path):
     result = cli("run", write_suite("name: t\nbackends: [numpy]\ncases: [{name: a, m: 8, k: 8}]\n"), "-o", tmp_path)
     assert result.returncode == 0, result.stderr
-    path = result.stdout.strip().splitlines()[-1].split("results: ")[-1]
+    path = next(line for line in result.stdout.splitlines() if "results: " in line).split("results: ")[-1]
     check = read_metadata(path)["noise_check"]
     assert check["verdict"] in ("quiet", "noisy", "very noisy")
     assert ("machine looked" in result.stdout) == (check["verdict"] != "quiet")
