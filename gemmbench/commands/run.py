@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time the calls (default), or count their instructions under valgrind: deterministic "
                              "figures for CI on shared machines (slow; AVX-512 variants are unavailable under it)")
     parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip the half-second noise check (gemmbench check) a run starts with")
+                        help="skip the short noise check (gemmbench check, about 0.3 s) a run starts with")
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
