@@ -331,7 +331,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             groups.append(group)
     finished = {(g, v) for g in groups for (r, c, b, v, t) in done
                 if (r, c, b, t) == (repeat, case.name, g.backend, g.threads)}
-    slots = supervisor.measure(case, suite_case.timing, groups, finished, repeat)
+    slots = supervisor.measure_case(case, suite_case.timing, groups, finished, repeat)
     rows += [(slot.group, _row(case, slot, supervisor.resolution_ns)) for slot in slots]
     if roof is not None:
         from gemmbench.workload import op_of

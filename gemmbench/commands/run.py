@@ -251,7 +251,9 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
         if outcome.kept:
             print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
                   f"measured now")
-        failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
+        from gemmbench.results import FAILED_STATUSES
+
+        failed = sum(row["status"] in FAILED_STATUSES for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
 
