@@ -49,7 +49,7 @@ LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
     IsaLevel("avx512vnni", "x86_64", (*_AVX512_FLAGS, "avx512_vnni"), ("-O3", *_AVX512, "-mavx512vnni"),
              ("avx512",), "avx512_vnni", gains=("int8",), doc="vpdpbusd u8 x s8 dot products, 8-bit weights"),
     IsaLevel("avx512bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16"), ("-O3", *_AVX512, "-mavx512bf16"),
-             ("avx512",), "avx512_bf16", gains=("bf16",), doc="vdpbf16ps bf16 dot products"),
+             ("avx512",), "avx512_bf16", gains=("bf16",), int8_weight_max=63, doc="vdpbf16ps bf16 dot products"),
     IsaLevel("neon", "aarch64", ("asimd",), ("-O3", "-march=armv8-a"), ("scalar",), "asimd",
              doc="128-bit Advanced SIMD, float FMA (every Armv8-A core)"),
     IsaLevel("neon-dotprod", "aarch64", ("asimd", "asimddp"), ("-O3", "-march=armv8.2-a+dotprod"), ("neon",),

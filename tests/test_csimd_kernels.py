@@ -234,7 +234,47 @@ def test_timing_entries_return_elapsed_ns(kern: K.Kernels) -> None:
               lambda n: K.sparse16_sgemv_time(s16, x, y, n), lambda n: K.int8_gemv_time(i8, x, y, n),
               lambda n: K.sparse8x4_int8_gemv_time(s84, x, y, n)]
     for timer in timers:
-        assert timer(0) >= 0
+        y.fill(np.nan), Y.fill(np.nan)
+        timer(0)
+        assert np.isnan(y).all() and np.isnan(Y).all(), "zero loops must not run the kernel"
         assert timer(200) > 0
+        assert not (np.isnan(y).all() and np.isnan(Y).all())
     K.sparse8x4_int8_gemv_time(s84, x, y, 3)
     assert np.array_equal(y, K.int8_reference(s84, x))  # the timed loop computes the real result
+
+
+# ---- the ABI: struct mirrors and int64 integers ----
+
+def test_struct_mirrors_match_the_c_layout_field_by_field(kern: K.Kernels) -> None:
+    from gemmbench.backends.csimd import lpcnet
+
+    for name, mirror in (("gb_product", lpcnet._Product), ("gb_lpcnet", lpcnet._Net)):
+        K.check_layout(kern, name, mirror)
+        size, fields = K.c_layout(kern, name)
+        assert (size, fields) == K.mirror_layout(mirror)
+        assert len(fields) == len(mirror._fields_) > 5
+
+
+def test_a_mirror_with_two_pointer_fields_swapped_is_refused(kern: K.Kernels) -> None:
+    """Same size, same field types: a size check alone would pass it."""
+    import ctypes
+
+    from gemmbench.backends.csimd import lpcnet
+
+    fields = list(lpcnet._Product._fields_)
+    i, j = [n for n, _ in fields].index("scale"), [n for n, _ in fields].index("corr")
+    fields[i], fields[j] = fields[j], fields[i]
+    swapped = type("Swapped", (ctypes.Structure,), {"_fields_": fields})
+    assert ctypes.sizeof(swapped) == ctypes.sizeof(lpcnet._Product)
+    with pytest.raises(RuntimeError, match=r"gb_product field .*'scale'.*'corr'"):
+        K.check_layout(kern, "gb_product", swapped)
+    with pytest.raises(ValueError, match="does not describe a struct gb_nothing"):
+        K.c_layout(kern, "gb_nothing")
+
+
+def test_shapes_and_sizes_cross_the_abi_as_int64(kern: K.Kernels) -> None:
+    """A shape past 2^31 reaches C whole and its size comes back whole (no int truncation)."""
+    m, k = (1 << 31) + 16, 3
+    assert kern.lib.gb_dense_packed_floats(m, k) == m * k
+    assert kern.lib.gb_int8_packed_bytes(m, 5) == m * 8
+    assert kern.lib.gb_int8_xq_bytes(1 << 33) == 1 << 33

@@ -29,12 +29,12 @@ static inline int gb_alternate(atomic_int *flag, int64_t bytes) {
     return now;
 }
 
-GB_INTERNAL void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards);
-GB_INTERNAL void gbi_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag,
+GB_INTERNAL void gbi_sgemv(const float *packed, int64_t m, int64_t k, const float *x, float *y, int backwards);
+GB_INTERNAL void gbi_sparse16_sgemv(int64_t m, int64_t k, const int32_t *idx, const float *w, const float *diag,
                                     const float *x, float *y);
-GB_INTERNAL void gbi_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
+GB_INTERNAL void gbi_int8_gemv(const int8_t *packed, int64_t m, int64_t k, const float *scale, const int32_t *corr,
                                uint8_t *xq, const float *x, float *y, int backwards);
-GB_INTERNAL void gbi_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
+GB_INTERNAL void gbi_sparse8x4_int8_gemv(int64_t m, int64_t k, const int32_t *idx, const int8_t *w, const float *scale,
                                          const int32_t *corr, const float *diag, uint8_t *xq, const float *x,
                                          float *y);
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterable
@@ -57,36 +58,36 @@ def int8_scheme_name(level: str) -> str:
 
 
 _P = ctypes.c_void_p
-_I = ctypes.c_int
-_I64 = ctypes.c_int64
+_I = ctypes.c_int64  # every integer crossing the ABI is int64_t (gb_kernels.h)
 _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_abi_version": (_I, ()),
     "gb_isa": (ctypes.c_char_p, ()),
     "gb_int8_weight_max": (_I, ()),
     "gb_int8_weight_min": (_I, ()),
-    "gb_dense_packed_floats": (_I64, (_I, _I)),
+    "gb_dense_packed_floats": (_I, (_I, _I)),
     "gb_dense_pack": (None, (_P, _I, _I, _P)),
     "gb_sgemv": (None, (_P, _I, _I, _P, _P)),
     "gb_sgemm": (None, (_P, _I, _I, _I, _P, _P)),
-    "gb_sgemv_time": (_I64, (_P, _I, _I, _P, _P, _I64)),
-    "gb_sgemm_time": (_I64, (_P, _I, _I, _I, _P, _P, _I64)),
+    "gb_sgemv_time": (_I, (_P, _I, _I, _P, _P, _I)),
+    "gb_sgemm_time": (_I, (_P, _I, _I, _I, _P, _P, _I)),
     "gb_sparse16_sgemv": (None, (_I, _I, _P, _P, _P, _P, _P)),
-    "gb_sparse16_sgemv_time": (_I64, (_I, _I, _P, _P, _P, _P, _P, _I64)),
-    "gb_int8_xq_bytes": (_I64, (_I,)),
+    "gb_sparse16_sgemv_time": (_I, (_I, _I, _P, _P, _P, _P, _P, _I)),
+    "gb_int8_xq_bytes": (_I, (_I,)),
     "gb_quantize_u8": (None, (_P, _I, _P)),
-    "gb_int8_packed_bytes": (_I64, (_I, _I)),
+    "gb_int8_packed_bytes": (_I, (_I, _I)),
     "gb_int8_pack": (None, (_P, _I, _I, _P)),
     "gb_int8_gemv": (None, (_P, _I, _I, _P, _P, _P, _P, _P)),
-    "gb_int8_gemv_time": (_I64, (_P, _I, _I, _P, _P, _P, _P, _P, _I64)),
+    "gb_int8_gemv_time": (_I, (_P, _I, _I, _P, _P, _P, _P, _P, _I)),
     "gb_sparse8x4_int8_gemv": (None, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P)),
-    "gb_sparse8x4_int8_gemv_time": (_I64, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _I64)),
-    "gb_lpcnet_struct_size": (_I64, ()),
+    "gb_sparse8x4_int8_gemv_time": (_I, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _I)),
+    "gb_struct_size": (_I, (ctypes.c_char_p,)),
+    "gb_struct_field": (ctypes.c_char_p, (ctypes.c_char_p, _I, _P, _P)),
     "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
-    "gb_lpcnet_run_time": (_I64, (_P, _P, _P, _I64)),
-    "gb_lpcnet_part_time": (_I64, (_P, _I, _I64)),
+    "gb_lpcnet_run_time": (_I, (_P, _P, _P, _I)),
+    "gb_lpcnet_part_time": (_I, (_P, _I, _I)),
     "gb_activation": (None, (_I, _P, _I, _P)),
 }
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 def sources() -> list[Path]:
@@ -126,6 +127,36 @@ def _load(variant: str) -> Kernels:
         raise native.NativeBuildError(f"library {path.name} reports ISA {isa} ABI {lib.gb_abi_version()}, "
                                       f"expected {variant} ABI {ABI_VERSION}")
     return Kernels(variant, path, lib, (lib.gb_int8_weight_min(), lib.gb_int8_weight_max()))
+
+
+def c_layout(kernels: Kernels, type_name: str) -> tuple[int, list[tuple[str, int, int]]]:
+    """A struct as the compiled library lays it out: its size and each field's (name, offset, size)."""
+    lib, name = kernels.lib, type_name.encode()
+    size = lib.gb_struct_size(name)
+    if size < 0:
+        raise ValueError(f"{kernels.path.name} does not describe a struct {type_name}")
+    fields, offset, width = [], ctypes.c_int64(), ctypes.c_int64()
+    while (field_name := lib.gb_struct_field(name, len(fields), ctypes.byref(offset), ctypes.byref(width))):
+        fields.append((field_name.decode(), offset.value, width.value))
+    return size, fields
+
+
+def mirror_layout(struct: type[ctypes.Structure]) -> tuple[int, list[tuple[str, int, int]]]:
+    """The same for a ctypes mirror."""
+    return ctypes.sizeof(struct), [(f[0], getattr(struct, f[0]).offset, getattr(struct, f[0]).size)
+                                   for f in struct._fields_]
+
+
+def check_layout(kernels: Kernels, type_name: str, struct: type[ctypes.Structure]) -> None:
+    """Refuse a ctypes mirror that differs from the C struct in any field's name, offset or size."""
+    (c_size, c_fields), (py_size, py_fields) = c_layout(kernels, type_name), mirror_layout(struct)
+    for c, py in itertools.zip_longest(c_fields, py_fields):
+        if c != py:
+            raise RuntimeError(f"{type_name} field (name, offset, size) is {c} in {kernels.path.name} but {py} "
+                               f"in the ctypes mirror {struct.__name__}: gb_kernels.h and its mirror disagree")
+    if c_size != py_size:
+        raise RuntimeError(f"{type_name} is {c_size} bytes in {kernels.path.name} but {py_size} in the ctypes "
+                           f"mirror {struct.__name__}")
 
 
 def load_kernels(variant: str, cpu_flags: Iterable[str] | None = None) -> Kernels:

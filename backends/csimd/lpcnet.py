@@ -41,12 +41,14 @@ ACTIVATIONS = {"exp": 0, "sigmoid": 1, "tanh": 2}  # gb_activation's fn codes
 KINDS = {K.DenseF32: 0, K.Sparse16F32: 1, K.DenseInt8: 2, K.Sparse8x4Int8: 3}  # GB_DENSE_F32 ...
 
 _P = ctypes.c_void_p
-_I32 = ctypes.c_int32
+_I = ctypes.c_int64
 
 
 class _Product(ctypes.Structure):
-    _fields_ = [("kind", _I32), ("m", _I32), ("k", _I32), ("unused", _I32), ("w", _P), ("idx", _P),
-                ("diag", _P), ("scale", _P), ("corr", _P), ("xq", _P)]
+    """gb_product, field for field."""
+
+    _fields_ = [("kind", _I), ("m", _I), ("k", _I), ("w", _P), ("idx", _P), ("diag", _P), ("scale", _P),
+                ("corr", _P), ("xq", _P)]
 
 
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")
@@ -57,7 +59,7 @@ BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p")
 class _Net(ctypes.Structure):
     """gb_lpcnet, field for field."""
 
-    _fields_ = ([(name, _I32) for name in ("hidden_a", "hidden_b", "cond_size", "levels", "frame_size",
+    _fields_ = ([(name, _I) for name in ("hidden_a", "hidden_b", "cond_size", "levels", "frame_size",
                                              "per_sample", "start", "steps")]
                 + [(name, _Product) for name in PRODUCTS]
                 + [(name, _P) for name in INPUTS + BUFFERS])
@@ -65,16 +67,14 @@ class _Net(ctypes.Structure):
 
 @functools.lru_cache(maxsize=None)
 def _check_layout(kernels: K.Kernels) -> None:
-    size = kernels.lib.gb_lpcnet_struct_size()
-    if size != ctypes.sizeof(_Net):
-        raise RuntimeError(f"gb_lpcnet is {size} bytes in {kernels.path.name} but {ctypes.sizeof(_Net)} in "
-                           f"the ctypes mirror: gb_kernels.h and lpcnet.py disagree")
+    K.check_layout(kernels, "gb_product", _Product)
+    K.check_layout(kernels, "gb_lpcnet", _Net)
 
 
 def _product(p: K.DenseF32 | K.Sparse16F32 | K.DenseInt8 | K.Sparse8x4Int8) -> _Product:
     arrays = getattr(p, "arrays", None)
     weights = p.packed if hasattr(p, "packed") else p.weights
-    return _Product(KINDS[type(p)], p.m, p.k, 0, weights.ctypes.data, K._ptr(getattr(p, "index", None)),
+    return _Product(KINDS[type(p)], p.m, p.k, weights.ctypes.data, K._ptr(getattr(p, "index", None)),
                     K._ptr(getattr(p, "diagonal", None)), K._ptr(arrays and arrays.scale),
                     K._ptr(arrays and arrays.corr), K._ptr(arrays and arrays.xq))
 
