@@ -12,9 +12,6 @@
 #define GB_SGEMM_NT 4 /* avx2 holds a column in two ymm: 8 of its 16 registers accumulate */
 #endif
 
-int64_t gb_abi_version(void) { return GB_ABI_VERSION; }
-const char *gb_isa(void) { return GB_ISA; }
-
 static int64_t panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
 
 int64_t gb_dense_packed_floats(int64_t m, int64_t k) { return panels(m) * GB_PANEL * k; }
@@ -85,7 +82,7 @@ GB_INLINE void sgemv_panel(const float *restrict packed, int64_t m, int64_t k, c
 
 /* Two loops rather than a computed index, so the forward one compiles as it did alone. */
 static void sgemv(const float *restrict packed, int64_t m, int64_t k, const float *restrict x, float *restrict y,
-                  int backwards) {
+                  int64_t backwards) {
     if (backwards)
         for (int64_t p = panels(m) - 1; p >= 0; --p) sgemv_panel(packed, m, k, x, y, p);
     else
@@ -122,10 +119,6 @@ GB_INLINE void panel_tile(const float *restrict a, int64_t k, const float *restr
 }
 
 static void sgemm(const float *restrict packed, int64_t m, int64_t k, int64_t n, const float *restrict x, float *restrict y) {
-    if (n == 1) { /* a column is a vector: the GEMV kernel hides the FMA latency over k */
-        sgemv(packed, m, k, x, y, 0);
-        return;
-    }
     for (int64_t p = 0; p < panels(m); ++p) {
         const float *a = packed + p * GB_PANEL * k;
         int64_t rows = m - p * GB_PANEL < GB_PANEL ? m - p * GB_PANEL : GB_PANEL;
@@ -139,31 +132,10 @@ static void sgemm(const float *restrict packed, int64_t m, int64_t k, int64_t n,
     }
 }
 
-static atomic_int sgemv_backwards;
-
-void gb_sgemv(const float *packed, int64_t m, int64_t k, const float *x, float *y) {
-    sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * m * k));
-}
-void gbi_sgemv(const float *packed, int64_t m, int64_t k, const float *x, float *y, int backwards) {
-    sgemv(packed, m, k, x, y, backwards);
-}
-
-void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y) { sgemm(packed, m, k, n, x, y); }
-
-int64_t gb_sgemv_time(const float *packed, int64_t m, int64_t k, const float *x, float *y, int64_t loops) {
-    const int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * m * k));
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
-}
-
-int64_t gb_sgemm_time(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y, int64_t loops) {
-    const int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        sgemm(packed, m, k, n, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
+/* A single column is a vector: the GEMV kernel hides the FMA latency over k. */
+void gbi_dense_f32(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    if (n == 1)
+        sgemv(a->w, a->m, a->k, x, y, backwards);
+    else
+        sgemm(a->w, a->m, a->k, n, x, y);
 }

@@ -23,12 +23,6 @@
 #define GB_I8_WMAX 63 /* maddubs: 2 * 254 * 63 = 32004 < 32767, its int16 pair sums never saturate */
 #endif
 
-#if defined(__AVX2__)
-#define GB_INT8_CHAINS 4
-#else
-#define GB_INT8_CHAINS 1
-#endif
-
 /* The 4 activation bytes at p as one int32: the unit a dot4 broadcasts to every lane. */
 GB_INLINE int32_t gb_load4(const uint8_t *p) {
     int32_t v;

@@ -13,12 +13,15 @@ typedef struct {
 } field;
 
 #define FIELD(type, f) {#f, offsetof(type, f), sizeof(((type *)0)->f)}
-#define END {NULL, 0, 0}
+#define END {.name = NULL}
 
 static const field product_fields[] = {
-    FIELD(gb_product, kind), FIELD(gb_product, m), FIELD(gb_product, k), FIELD(gb_product, w),
-    FIELD(gb_product, idx), FIELD(gb_product, diag), FIELD(gb_product, scale), FIELD(gb_product, corr),
-    FIELD(gb_product, xq), END};
+    FIELD(gb_product, kind),  FIELD(gb_product, m),     FIELD(gb_product, k),    FIELD(gb_product, bytes),
+    FIELD(gb_product, w),     FIELD(gb_product, idx),   FIELD(gb_product, diag), FIELD(gb_product, scale),
+    FIELD(gb_product, corr),  FIELD(gb_product, act),   END};
+
+static const field call_fields[] = {
+    FIELD(gb_call, a), FIELD(gb_call, n), FIELD(gb_call, x), FIELD(gb_call, y), FIELD(gb_call, backwards), END};
 
 static const field lpcnet_fields[] = {
     FIELD(gb_lpcnet, hidden_a), FIELD(gb_lpcnet, hidden_b), FIELD(gb_lpcnet, cond_size),
@@ -36,6 +39,7 @@ static const struct {
     const field *fields;
 } structs[] = {
     {"gb_product", sizeof(gb_product), product_fields},
+    {"gb_call", sizeof(gb_call), call_fields},
     {"gb_lpcnet", sizeof(gb_lpcnet), lpcnet_fields},
 };
 

@@ -13,21 +13,8 @@
 #include "gb_vmath.h"
 
 /* backwards: see gb_internal.h; a matrix multiplied once per sample alternates by sample. */
-static void product(const gb_product *p, const float *x, float *y, int backwards) {
-    switch (p->kind) {
-    case GB_DENSE_F32:
-        gbi_sgemv((const float *)p->w, p->m, p->k, x, y, backwards);
-        break;
-    case GB_SPARSE16_F32:
-        gbi_sparse16_sgemv(p->m, p->k, p->idx, (const float *)p->w, p->diag, x, y);
-        break;
-    case GB_DENSE_INT8:
-        gbi_int8_gemv((const int8_t *)p->w, p->m, p->k, p->scale, p->corr, p->xq, x, y, backwards);
-        break;
-    case GB_SPARSE8X4_INT8:
-        gbi_sparse8x4_int8_gemv(p->m, p->k, p->idx, (const int8_t *)p->w, p->scale, p->corr, p->diag, p->xq, x, y);
-        break;
-    }
+GB_INLINE void product(const gb_product *p, const float *x, float *y, int64_t backwards) {
+    gbi_product(p, x, y, 1, backwards);
 }
 
 /* Keras' GRU with reset_after: h = z h + (1 - z) c, written c + z (h - c) as vocoder.py does. */

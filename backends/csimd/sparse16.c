@@ -39,22 +39,7 @@ static void sparse16(int64_t m, int64_t k, const int32_t *restrict idx, const fl
 }
 #endif
 
-void gbi_sparse16_sgemv(int64_t m, int64_t k, const int32_t *idx, const float *w, const float *diag, const float *x,
-                        float *y) {
-    sparse16(m, k, idx, w, diag, x, y);
-}
-
-void gb_sparse16_sgemv(int64_t m, int64_t k, const int32_t *idx, const float *w, const float *diag, const float *x,
-                       float *y) {
-    sparse16(m, k, idx, w, diag, x, y);
-}
-
-int64_t gb_sparse16_sgemv_time(int64_t m, int64_t k, const int32_t *idx, const float *w, const float *diag,
-                               const float *x, float *y, int64_t loops) {
-    const int64_t t0 = gb_now_ns();
-    for (int64_t i = 0; i < loops; ++i) {
-        sparse16(m, k, idx, w, diag, x, y);
-        GB_BARRIER();
-    }
-    return gb_now_ns() - t0;
+void gbi_sparse16_f32(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    (void)n, (void)backwards;
+    sparse16(a->m, a->k, a->idx, a->w, a->diag, x, y);
 }
