@@ -20,7 +20,7 @@
  * A matrix small enough to stay in L1 is always read forwards. The sparse kernels read
  * forwards only: their variable-length rows cannot be walked backwards without an extra
  * index, and at vocoder sizes (under 1 MB at 10% density) they stay in L2 anyway. */
-#define GB_ALTERNATE_BYTES (64 << 10)
+#define GB_ALTERNATE_BYTES (32 << 10)
 
 /* Every kernel: y = a x (Y = A X with n columns where the kind has a GEMM). */
 typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards);

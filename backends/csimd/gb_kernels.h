@@ -108,13 +108,14 @@ void gb_int8_pack(const int8_t *wq, int64_t m, int64_t k, int8_t *packed /* alig
  * into groups of GB_8X4_GROUP block rows that run in lockstep, one step taking one block of
  * each; a group's shorter rows are padded with zero blocks (column 0) to its longest. For
  * each group idx holds its step count, then the first output row of each of its block rows,
- * then per step the first input column of each of its blocks; w holds 32 bytes per block,
+ * then per step the first input column of each of its blocks as uint16 (k <= 65536), two to
+ * an int32 of idx; w holds 32 bytes per block,
  * row-major 8x4, in the same order. m % (8 GB_8X4_GROUP) need not be 0: the last group is
  * filled up with empty rows pointing at row 0 whose results are never stored. scale, corr
  * and diag stay per output row in row order. From the usual form (per block row: a count,
  * then the columns; w in that order): the sizes of the layout (int32s of idx, blocks of w),
  * then the layout itself. */
-#define GB_8X4_GROUP 8
+#define GB_8X4_GROUP 8 /* the kernel names its eight accumulators */
 void gb_sparse8x4_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *blocks);
 void gb_sparse8x4_pack(int64_t m, const int32_t *idx, const int8_t *w, int32_t *index, int8_t *packed /* aligned */);
 

@@ -14,12 +14,10 @@ int64_t gb_int8_weight_min(void) { return GB_I8_WMAX == 127 ? -128 : -GB_I8_WMAX
 
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-int64_t gb_int8_xq_bytes(int64_t k) { return round_up(k, 64); }
-
 /* ---- activations: u8 = 127 + rint(127 * clip(x, -1, 1)), round half to even ---- */
 static void quantize_u8(const float *restrict x, int64_t k, uint8_t *restrict xq) {
     int64_t j = 0;
-    for (; j + 16 <= k; j += 16) v16_quantize_u8(v16_loadu(x + j), xq + j);
+    for (; j + 32 <= k; j += 32) v32_quantize_u8(x + j, xq + j);
     for (; j < k; ++j) xq[j] = gb_quantize_one(x[j]);
     for (; j % 4; ++j) xq[j] = 0; /* padded inputs meet zero weights */
 }
@@ -84,8 +82,13 @@ void gbi_dense_int8(const gb_product *a, const float *x, float *y, int64_t n, in
  * One block row alone runs a loop of its own length, different from row to row: its exit
  * mispredicts on most rows, and its one accumulator chain waits on the dot-product latency.
  * A group of GB_8X4_GROUP rows sorted by length shares one loop: one exit per group, and
- * GB_8X4_GROUP independent accumulators in flight. */
+ * GB_8X4_GROUP independent accumulators in flight. The groups are walked backwards on every
+ * other call (gb_internal.h: alternation): GRU-A's 50 KB of blocks and index just miss a
+ * 48 KB L1, and read in the same order each call an LRU cache keeps none of them; reversed,
+ * each call starts on what the last one read last. */
 #define GROUP GB_8X4_GROUP
+#define GROUP_HEAD (1 + GROUP)   /* steps, then the output row of each block row */
+#define STEP_INTS (GROUP / 2)    /* a step's columns, uint16 two to an int32 */
 
 /* The block rows in the order the groups take them: by count, most first, ties in row order
  * (a counting sort, so stable); counts[] and starts[] (first block of each row) by row. */
@@ -115,68 +118,130 @@ static void free_order(row_order o) { free(o.order), free(o.counts), free(o.star
 
 static int64_t groups_of(int64_t rows) { return (rows + GROUP - 1) / GROUP; }
 
+/* A group's ints: its head, its steps' columns, and its step count once more at its end (so
+ * the groups can be walked backwards). */
+static int64_t group_ints(int64_t steps) { return GROUP_HEAD + steps * STEP_INTS + 1; }
+
 void gb_sparse8x4_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *blocks) {
     row_order o = sort_rows(m, idx);
-    *index_ints = *blocks = 0;
+    *index_ints = 2, *blocks = 0;
     for (int64_t g = 0; g < groups_of(o.rows); ++g) {
         const int64_t steps = o.counts[o.order[g * GROUP]];
-        *index_ints += 1 + GROUP + steps * GROUP;
+        *index_ints += group_ints(steps);
         *blocks += steps * GROUP;
     }
     free_order(o);
 }
 
-/* Columns of the usual form: per row a count, then the columns; the block b of row r is at
- * cols[r] + b, where cols[r] is one past its count. */
+/* In the usual form, per row a count, then the columns: block s of row r is at idx[r + 1 +
+ * starts[r] + s]. A step's eight columns are stored as uint16 (k <= 65536), so one 8-byte load
+ * brings four of them: loads are what this kernel runs out of (each block also loads its weights
+ * and broadcasts its activations). The stream starts with its length in ints after these two,
+ * and the number of blocks stored. */
 void gb_sparse8x4_pack(int64_t m, const int32_t *idx, const int8_t *w, int32_t *index, int8_t *packed) {
+    int64_t ints, blocks;
+    gb_sparse8x4_layout(m, idx, &ints, &blocks);
+    *index++ = (int32_t)(ints - 2), *index++ = (int32_t)blocks;
     row_order o = sort_rows(m, idx);
     for (int64_t g = 0; g < groups_of(o.rows); ++g) {
         const int64_t first = g * GROUP, steps = o.counts[o.order[first]];
         *index++ = (int32_t)steps;
         for (int64_t i = 0; i < GROUP; ++i) *index++ = first + i < o.rows ? (int32_t)(8 * o.order[first + i]) : -1;
-        for (int64_t s = 0; s < steps; ++s)
+        for (int64_t s = 0; s < steps; ++s, index += STEP_INTS) {
+            uint16_t columns[GROUP];
             for (int64_t i = 0; i < GROUP; ++i, packed += 32) {
                 const int64_t r = first + i < o.rows ? o.order[first + i] : -1;
                 const int real = r >= 0 && s < o.counts[r];
-                const int64_t block = real ? o.starts[r] + s : 0;
-                *index++ = real ? idx[r + 1 + o.starts[r] + s] : 0;
-                memcpy(packed, w + 32 * block, 32);
-                if (!real) memset(packed, 0, 32);
+                columns[i] = (uint16_t)(real ? idx[r + 1 + o.starts[r] + s] : 0);
+                if (real)
+                    memcpy(packed, w + 32 * (o.starts[r] + s), 32);
+                else
+                    memset(packed, 0, 32);
             }
+            memcpy(index, columns, sizeof columns);
+        }
+        *index++ = (int32_t)steps;
     }
     free_order(o);
 }
-/* y[dst .. dst + 8) from one block row's accumulator: dequantised, plus the diagonal term. */
-GB_INLINE void store_row(const gb_product *a, const float *x, float *y, v8i acc, int64_t dst) {
-    const int64_t c0 = dst % a->k;
-    const float *xr = x + c0;
+
+/* y[dst .. dst + 8) from one block row's accumulator: dequantised, plus the diagonal term (its
+ * x[(dst + i) % k] costs a division, paid only where there is a diagonal). */
+typedef struct {
+    const int32_t *restrict corr;
+    const float *restrict scale, *restrict diag, *restrict x;
+    float *restrict y;
+    int64_t k;
+} row_out;
+
+GB_INLINE void store_row(const row_out *o, v8i acc, int32_t dst, const int diag) {
+    if (dst < 0) return; /* a row filling up the last group */
+    if (!diag) {
+        v8i_dequant_store(o->y + dst, acc, o->corr + dst, o->scale + dst, NULL, NULL);
+        return;
+    }
+    const int64_t c0 = dst % o->k;
+    const float *xr = o->x + c0;
     float xs[8];
-    if (a->diag && c0 + 8 > a->k) {
-        for (int64_t i = 0; i < 8; ++i) xs[i] = x[(dst + i) % a->k];
+    if (c0 + 8 > o->k) {
+        for (int64_t i = 0; i < 8; ++i) xs[i] = o->x[(dst + i) % o->k];
         xr = xs;
     }
-    v8i_dequant_store(y + dst, acc, a->corr + dst, a->scale + dst, a->diag ? a->diag + dst : NULL, xr);
+    v8i_dequant_store(o->y + dst, acc, o->corr + dst, o->scale + dst, o->diag + dst, xr);
 }
 
-static void sparse8x4(const gb_product *a, const float *restrict x, float *restrict y) {
+/* One group from its head: the eight accumulators are named, not an array (gcc keeps an
+ * unrolled array of vectors in registers but copies every one of them at each step). */
+GB_INLINE void group(const int32_t *restrict head, const int8_t *restrict w, const uint8_t *restrict xq,
+                     const row_out *o, const int diag) {
+    const int64_t steps = head[0];
+    const int32_t *restrict dst = head + 1, *restrict idx = head + GROUP_HEAD;
+    v8i s0 = v8i_zero(), s1 = v8i_zero(), s2 = v8i_zero(), s3 = v8i_zero();
+    v8i s4 = v8i_zero(), s5 = v8i_zero(), s6 = v8i_zero(), s7 = v8i_zero();
+    for (int64_t s = 0; s < steps; ++s, idx += STEP_INTS, w += 32 * GROUP) {
+        uint64_t c0, c1;
+        memcpy(&c0, idx, 8), memcpy(&c1, idx + 2, 8);
+        s0 = v8i_dot4(s0, xq + (uint16_t)c0, w);
+        s1 = v8i_dot4(s1, xq + (uint16_t)(c0 >> 16), w + 32);
+        s2 = v8i_dot4(s2, xq + (uint16_t)(c0 >> 32), w + 64);
+        s3 = v8i_dot4(s3, xq + (c0 >> 48), w + 96);
+        s4 = v8i_dot4(s4, xq + (uint16_t)c1, w + 128);
+        s5 = v8i_dot4(s5, xq + (uint16_t)(c1 >> 16), w + 160);
+        s6 = v8i_dot4(s6, xq + (uint16_t)(c1 >> 32), w + 192);
+        s7 = v8i_dot4(s7, xq + (c1 >> 48), w + 224);
+    }
+    store_row(o, s0, dst[0], diag), store_row(o, s1, dst[1], diag), store_row(o, s2, dst[2], diag);
+    store_row(o, s3, dst[3], diag), store_row(o, s4, dst[4], diag), store_row(o, s5, dst[5], diag);
+    store_row(o, s6, dst[6], diag), store_row(o, s7, dst[7], diag);
+}
+
+/* `diag` is a constant at each call site, so each case compiles to its own loops. */
+GB_INLINE void sparse8x4_groups(const gb_product *a, const uint8_t *restrict xq, const row_out *o, const int diag,
+                                int64_t backwards) {
+    const int64_t ints = a->idx[0], stored = a->idx[1];
+    const int32_t *idx = a->idx + 2, *end = idx + ints;
+    const int8_t *w = a->w, *w_end = w + 32 * stored;
+    if (backwards)
+        while (end > idx) {
+            const int64_t steps = end[-1];
+            end -= group_ints(steps), w_end -= 32 * GROUP * steps;
+            group(end, w_end, xq, o, diag);
+        }
+    else
+        for (; idx < end; w += 32 * GROUP * idx[0], idx += group_ints(idx[0])) group(idx, w, xq, o, diag);
+}
+
+static void sparse8x4(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
     uint8_t *restrict xq = a->act;
     quantize_u8(x, a->k, xq);
-    const int32_t *restrict idx = a->idx;
-    const int8_t *restrict w = a->w;
-    for (int64_t g = 0; g < groups_of(a->m / 8); ++g) {
-        const int64_t steps = *idx++;
-        const int32_t *dst = idx;
-        idx += GROUP;
-        v8i acc[GROUP];
-        GB_UNROLL for (int i = 0; i < GROUP; ++i) acc[i] = v8i_zero();
-        for (int64_t s = 0; s < steps; ++s, idx += GROUP, w += 32 * GROUP)
-            GB_UNROLL for (int i = 0; i < GROUP; ++i) acc[i] = v8i_dot4(acc[i], xq + idx[i], w + 32 * i);
-        for (int i = 0; i < GROUP; ++i)
-            if (dst[i] >= 0) store_row(a, x, y, acc[i], dst[i]);
-    }
+    const row_out o = {a->corr, a->scale, a->diag, x, y, a->k};
+    if (a->diag)
+        sparse8x4_groups(a, xq, &o, 1, backwards);
+    else
+        sparse8x4_groups(a, xq, &o, 0, backwards);
 }
 
 void gbi_sparse8x4_int8(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
-    (void)n, (void)backwards;
-    sparse8x4(a, x, y);
+    (void)n;
+    sparse8x4(a, x, y, backwards);
 }

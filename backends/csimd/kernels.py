@@ -59,7 +59,7 @@ LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16")  # the ISA lev
 ABI_VERSION = 4
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16")
-GROUP_8X4 = 8  # GB_8X4_GROUP: block rows per lockstep group of the 8x4 layout
+MAX_K_8X4 = 1 << 16  # the 8x4 layout stores input columns as uint16
 ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cycling through inputs)
 
 
@@ -361,6 +361,8 @@ def prepare_sparse8x4_int8(kernels: Kernels, weights: np.ndarray, mask: np.ndarr
     """Quantize the block part (per-row scales over its kept blocks) and lay it out as 8x4 int8
     blocks in lockstep groups (gb_sparse8x4_layout)."""
     w = np.asarray(weights, dtype=np.float32)
+    if w.ndim == 2 and w.shape[1] > MAX_K_8X4:
+        raise ValueError(f"the 8x4 int8 kernel takes k <= {MAX_K_8X4} (its columns are uint16); k = {w.shape[1]}")
     float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (8, 4))  # validates shape and orientation
     block_part = blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None))
     qw = quant.quantize_weights(block_part, _int8_scheme(kernels, scheme))
