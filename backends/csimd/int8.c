@@ -42,14 +42,15 @@ GB_INLINE void int8_panel(const int8_t *restrict packed, int64_t m, int64_t grou
                           const int32_t *restrict corr, const uint8_t *restrict xq, float *restrict y, int64_t r0) {
     const int8_t *a = packed + r0 / GB_PANEL * groups * 64;
     v16i s0 = v16i_zero(), s1 = v16i_zero(), s2 = v16i_zero(), s3 = v16i_zero();
-    int64_t g = 0;
-    for (; g + 4 <= groups; g += 4, a += 256) {
-        s0 = v16i_dot4(s0, xq + 4 * g, a);
-        s1 = v16i_dot4(s1, xq + 4 * g + 4, a + 64);
-        s2 = v16i_dot4(s2, xq + 4 * g + 8, a + 128);
-        s3 = v16i_dot4(s3, xq + 4 * g + 12, a + 192);
+    const uint8_t *xg = xq, *const whole = xq + 16 * (groups / 4), *const end = xq + 4 * groups;
+    for (; xg < whole; xg += 16, a += 256) {
+        s0 = v16i_dot4(s0, xg, a);
+        s1 = v16i_dot4(s1, xg + 4, a + 64);
+        s2 = v16i_dot4(s2, xg + 8, a + 128);
+        s3 = v16i_dot4(s3, xg + 12, a + 192);
+        v16i_pin(&s0, &s1, &s2, &s3);
     }
-    for (; g < groups; ++g, a += 64) s0 = v16i_dot4(s0, xq + 4 * g, a);
+    for (; xg < end; xg += 4, a += 64) s0 = v16i_dot4(s0, xg, a);
     v16i s = v16i_add(v16i_add(s0, s1), v16i_add(s2, s3));
     if (r0 + GB_PANEL <= m) {
         v16_storeu(y + r0, v16i_dequant(s, corr + r0, scale + r0));
