@@ -9,6 +9,7 @@
 
 #include "gb_internal.h"
 #include "gb_kernels.h"
+#include "gb_rows16.h"
 #include "gb_simd.h"
 #include "gb_simd_bf16.h"
 
@@ -114,61 +115,50 @@ void gbi_dense_bf16(const gb_product *a, const float *x, float *y, int64_t n, in
     dense_bf16(a, x, y, backwards);
 }
 
-/* ---- 16x1 block-sparse, blocks in pairs ---- */
+/* ---- 16x1 block-sparse: blocks in pairs, block rows in lockstep groups of 8 (groups.c) ---- */
 
-void gb_sparse16_bf16_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *pairs) {
-    *index_ints = *pairs = 0;
-    for (int64_t r0 = 0; r0 < m; r0 += 16) {
-        const int64_t count = *idx, row_pairs = (count + 1) / 2;
-        *index_ints += 1 + 2 * row_pairs;
-        *pairs += row_pairs;
-        idx += 1 + count;
-    }
-}
+#define GROUP GBI_GROUP
 
-void gb_sparse16_bf16_pack(int64_t m, const int32_t *idx, const uint16_t *w, int32_t *index, uint16_t *packed) {
-    for (int64_t r0 = 0; r0 < m; r0 += 16) {
-        const int64_t count = *idx++, row_pairs = (count + 1) / 2;
-        *index++ = (int32_t)row_pairs;
-        for (int64_t q = 0; q < row_pairs; ++q, packed += 32) {
-            const int64_t b0 = 2 * q, b1 = 2 * q + 1 < count ? 2 * q + 1 : -1;
-            *index++ = idx[b0];
-            *index++ = b1 >= 0 ? idx[b1] : idx[b0];
-            for (int64_t r = 0; r < 16; ++r) {
-                packed[2 * r] = w[16 * b0 + r];
-                packed[2 * r + 1] = b1 >= 0 ? w[16 * b1 + r] : 0;
-            }
-        }
-        idx += count;
-        w += 16 * count;
-    }
-}
-
-static void sparse16_bf16(const gb_product *a, const float *restrict x, float *restrict y) {
-    const int32_t *restrict idx = a->idx;
-    const uint16_t *restrict w = a->w;
+/* One pair of a block row: its two blocks' weights times their two activations. */
+GB_INLINE v16f pair(const rows16 *c, v16f s, uint32_t columns, const uint16_t *w) {
+    const uint32_t c0 = columns & 0xffffu, c1 = columns >> 16;
 #if defined(GB_BF16_DOT)
-    const uint16_t *act = a->act;
-    round_activations(x, a->k, a->act);
-#endif
-    for (int64_t r0 = 0; r0 < a->m; r0 += 16) {
-        const int64_t row_pairs = *idx++;
-        v16f s0 = a->diag ? v16_diag_term(a->diag, x, a->k, r0) : v16_zero(), s1 = v16_zero();
-        for (int64_t q = 0; q < row_pairs; ++q, idx += 2, w += 32) {
-#if defined(GB_BF16_DOT)
-            s0 = v16_dot_bf16(s0, (uint32_t)act[idx[0]] | (uint32_t)act[idx[1]] << 16, w);
+    return v16_dot_bf16(s, (uint32_t)c->act[c0] | (uint32_t)c->act[c1] << 16, w);
 #else
-            v16f even, odd;
-            v16_widen_pairs(w, &even, &odd);
-            s0 = v16_fma(even, v16_set1(x[idx[0]]), s0);
-            s1 = v16_fma(odd, v16_set1(x[idx[1]]), s1);
+    v16f even, odd;
+    v16_widen_pairs(w, &even, &odd);
+    return v16_fma(odd, v16_set1(c->x[c1]), v16_fma(even, v16_set1(c->x[c0]), s));
 #endif
-        }
-        v16_storeu(y + r0, v16_add(s0, s1));
-    }
 }
+
+/* One group: eight named accumulators, one per block row (an array of vectors gets copied). */
+GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, const rows16 *c, const int diag) {
+    const int64_t steps = head[0];
+    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GROUP;
+    v16f s0 = rows16_start(c, dst[0], diag), s1 = rows16_start(c, dst[1], diag), s2 = rows16_start(c, dst[2], diag);
+    v16f s3 = rows16_start(c, dst[3], diag), s4 = rows16_start(c, dst[4], diag), s5 = rows16_start(c, dst[5], diag);
+    v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
+    for (int64_t s = 0; s < steps; ++s, idx += GROUP, w += 32 * GROUP) {
+        s0 = pair(c, s0, (uint32_t)idx[0], w), s1 = pair(c, s1, (uint32_t)idx[1], w + 32);
+        s2 = pair(c, s2, (uint32_t)idx[2], w + 64), s3 = pair(c, s3, (uint32_t)idx[3], w + 96);
+        s4 = pair(c, s4, (uint32_t)idx[4], w + 128), s5 = pair(c, s5, (uint32_t)idx[5], w + 160);
+        s6 = pair(c, s6, (uint32_t)idx[6], w + 192), s7 = pair(c, s7, (uint32_t)idx[7], w + 224);
+    }
+    rows16_finish(c, dst[0], s0), rows16_finish(c, dst[1], s1), rows16_finish(c, dst[2], s2), rows16_finish(c, dst[3], s3);
+    rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
+}
+
+static void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
+static void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
 
 void gbi_sparse16_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
-    (void)n, (void)backwards;
-    sparse16_bf16(a, x, y);
+    (void)n;
+#if defined(GB_BF16_DOT)
+    round_activations(x, a->k, a->act);
+#endif
+    const rows16 c = {x, a->diag, a->act, y, a->k};
+    if (a->diag)
+        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_diag, &c);
+    else
+        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_plain, &c);
 }

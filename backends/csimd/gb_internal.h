@@ -28,6 +28,61 @@ typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n
 GB_INTERNAL gbi_kernel gbi_dense_f32, gbi_sparse16_f32, gbi_dense_int8, gbi_sparse8x4_int8, gbi_dense_bf16,
     gbi_sparse16_bf16;
 
+/* ---- block rows in lockstep groups (groups.c): the layout of the block-sparse kinds ----
+ *
+ * The block rows, sorted by how many units they hold (a unit: `per_unit` blocks stored
+ * together, 1 or 2), are cut into groups of `group` rows that one loop runs in lockstep, a
+ * step taking one unit of each; a group's shorter rows are padded with zero units (column 0),
+ * and the last group is filled up with empty rows (output row -1, never stored). The index
+ * stream: the number of ints after these first two, the number of units stored; then per
+ * group its step count, the first output row of each of its rows, per step the input column
+ * of each block of each unit as uint16 (two to an int32), and the step count once more, so
+ * the groups can be walked backwards too. The weights: unit_bytes per unit, in step order. */
+typedef struct {
+    int64_t rows;       /* block rows */
+    int64_t height;     /* output rows per block row */
+    int64_t group;      /* block rows per group; group * per_unit is even */
+    int64_t per_unit;   /* blocks per unit */
+    int64_t unit_bytes; /* bytes of weights per unit */
+} gbi_groups;
+
+#define GBI_GROUPS_HEAD 2
+
+static inline int64_t gbi_step_ints(int64_t group, int64_t per_unit) { return group * per_unit / 2; }
+static inline int64_t gbi_group_ints(int64_t group, int64_t per_unit, int64_t steps) {
+    return 1 + group + steps * gbi_step_ints(group, per_unit) + 1;
+}
+
+#define GBI_GROUP 8 /* block rows per group: the kernels name eight accumulators */
+
+/* Writes one unit from its `real` blocks (0 .. per_unit; the rest are zero blocks). */
+typedef void gbi_put_unit(const gbi_groups *g, void *dst, const void *const blocks[2], int64_t real);
+
+GB_INTERNAL void gbi_groups_layout(const gbi_groups *g, const int32_t *idx, int64_t *ints, int64_t *units);
+GB_INTERNAL void gbi_groups_pack(const gbi_groups *g, const int32_t *idx, const void *w, int64_t block_bytes,
+                                 gbi_put_unit *put, int32_t *index, void *packed);
+
+/* One group from its head (step count, output rows, columns) and its weights. */
+typedef void gbi_group_fn(const int32_t *head, const uint8_t *w, const void *ctx);
+
+/* Every group of a stream, first to last or last to first; `fn` is inlined where it is a constant. */
+static inline __attribute__((always_inline)) void gbi_for_groups(const int32_t *stream, const void *weights,
+                                                                 int64_t group, int64_t per_unit, int64_t unit_bytes,
+                                                                 int64_t backwards, gbi_group_fn *fn, const void *ctx) {
+    const int64_t ints = stream[0], units = stream[1];
+    const int32_t *idx = stream + GBI_GROUPS_HEAD, *end = idx + ints;
+    const uint8_t *w = weights, *w_end = w + unit_bytes * units;
+    if (backwards)
+        while (end > idx) {
+            const int64_t steps = end[-1];
+            end -= gbi_group_ints(group, per_unit, steps), w_end -= unit_bytes * group * steps;
+            fn(end, w_end, ctx);
+        }
+    else
+        for (; idx < end; w += unit_bytes * group * idx[0], idx += gbi_group_ints(group, per_unit, idx[0]))
+            fn(idx, w, ctx);
+}
+
 /* The kernel of a product's kind. */
 GB_INTERNAL void gbi_product(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards);
 

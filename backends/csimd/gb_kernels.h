@@ -38,19 +38,23 @@ int64_t gb_bf16_rounds_activations(void);
  * GB_DENSE_F32     W (m x k) in panels of 16 rows (rows padded with zeros to a multiple of
  *                  16); within a panel column j is 16 consecutive floats. Runs GEMV (n = 1)
  *                  and small-batch GEMM: Y (m x n) = W X, X (k x n), both row-major.
- * GB_SPARSE16_F32  LPCNet's 16x1 blocks (m % 16 == 0): per block row of 16 output rows, idx
- *                  holds a count, then the input column of each block; w holds 16 floats per
- *                  block in the same order.
+ * GB_SPARSE16_F32  LPCNet's 16x1 blocks (m % 16 == 0), block rows in lockstep groups of 8
+ *                  (gb_internal.h: the groups layout; gb_sparse_layout/pack below).
  * GB_DENSE_INT8    panels of 16 rows x groups of 4 inputs, 64 bytes per group (rows padded
  *                  to 16, inputs to 4, with zeros).
- * GB_SPARSE8X4_INT8  8x4 blocks (m % 8 == 0, k % 4 == 0), block rows in groups run in
- *                  lockstep (gb_sparse8x4_layout below).
+ * GB_SPARSE8X4_INT8  8x4 blocks (m % 8 == 0, k % 4 == 0), 32 bytes each, row-major, block
+ *                  rows in lockstep groups of 8.
  * GB_DENSE_BF16    bf16 weights in panels of 16 rows x pairs of inputs: for pair p, lane r
  *                  holds (w[r][2p], w[r][2p+1]), 64 bytes per pair (k padded to even).
- * GB_SPARSE16_BF16 16x1 blocks of bf16, paired: per block row, idx holds the count of block
- *                  pairs, then the two input columns of each pair; w holds 64 bytes per pair,
- *                  lane r = (first block's w[r], second block's w[r]). A block row with an
- *                  odd count pairs its last block with a zero block (column repeated).
+ * GB_SPARSE16_BF16 16x1 blocks of bf16 in pairs of a block row's blocks, 64 bytes a pair:
+ *                  lane r = (first block's w[r], second block's w[r]); block rows in lockstep
+ *                  groups of 8, a step taking one pair of each; an odd count's last block is
+ *                  paired with a zero block (its column repeated).
+ *
+ * The block-sparse kinds share one layout (gb_internal.h: block rows in lockstep groups):
+ * columns are stored as uint16, so k <= 65536. Each is made from the usual LPCNet form (per
+ * block row: a count, then the first input column of each block; the blocks' weights in that
+ * order) by gb_sparse_layout and gb_sparse_pack.
  *
  * int8 kinds: activations u8 = 127 + rint(127 * clip(x, -1, 1)), made inside the call into
  * `act` (gb_act_bytes(kind, k) aligned bytes); y[r] = (float)(acc[r] - corr[r]) * scale[r]
@@ -104,31 +108,16 @@ void gb_quantize_u8(const float *x, int64_t k, uint8_t *xq);
 int64_t gb_int8_packed_bytes(int64_t m, int64_t k);
 void gb_int8_pack(const int8_t *wq, int64_t m, int64_t k, int8_t *packed /* aligned */);
 
-/* 8x4 int8: block rows are sorted by block count (most first, ties in row order) and cut
- * into groups of GB_8X4_GROUP block rows that run in lockstep, one step taking one block of
- * each; a group's shorter rows are padded with zero blocks (column 0) to its longest. For
- * each group idx holds its step count, then the first output row of each of its block rows,
- * then per step the first input column of each of its blocks as uint16 (k <= 65536), two to
- * an int32 of idx; w holds 32 bytes per block,
- * row-major 8x4, in the same order. m % (8 GB_8X4_GROUP) need not be 0: the last group is
- * filled up with empty rows pointing at row 0 whose results are never stored. scale, corr
- * and diag stay per output row in row order. From the usual form (per block row: a count,
- * then the columns; w in that order): the sizes of the layout (int32s of idx, blocks of w),
- * then the layout itself. */
-#define GB_8X4_GROUP 8 /* the kernel names its eight accumulators */
-void gb_sparse8x4_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *blocks);
-void gb_sparse8x4_pack(int64_t m, const int32_t *idx, const int8_t *w, int32_t *index, int8_t *packed /* aligned */);
+/* A block-sparse kind's layout from the usual form: how many int32 of index and units of
+ * weights (returns the bytes of a unit; -1 for a kind that is not block-sparse), then the
+ * layout itself into index and packed (aligned). */
+int64_t gb_sparse_layout(int64_t kind, int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *units);
+void gb_sparse_pack(int64_t kind, int64_t m, const int32_t *idx, const void *w, int32_t *index, void *packed);
 
 /* bf16: round float32 to the nearest bf16, ties to even (NaN stays NaN). */
 void gb_round_bf16(const float *x, int64_t n, uint16_t *out);
 int64_t gb_bf16_packed_bytes(int64_t m, int64_t k);
 void gb_bf16_pack(const uint16_t *w, int64_t m, int64_t k, uint16_t *packed /* aligned */);
-/* 16x1 bf16 from the usual 16x1 form (per block row a count, then columns; 16 bf16 per block):
- * the sizes of the paired layout, then the layout itself. */
-void gb_sparse16_bf16_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *pairs);
-void gb_sparse16_bf16_pack(int64_t m, const int32_t *idx, const uint16_t *w, int32_t *index,
-                           uint16_t *packed /* aligned */);
-
 /* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math: gemmbench/ops/lpcnet_step.py) ----
  *
  * Each matrix is a gb_product; the wrapper fills this struct. */

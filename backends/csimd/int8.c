@@ -1,7 +1,6 @@
 /* int8 GEMV, dense and 8x4 block-sparse: u8 activations x s8 weights, int32 accumulators,
  * written against the int8 vector layer (gb_simd_int8.h). */
 #define _POSIX_C_SOURCE 199309L
-#include <stdlib.h>
 #include <string.h>
 
 #include "gb_internal.h"
@@ -78,93 +77,12 @@ void gbi_dense_int8(const gb_product *a, const float *x, float *y, int64_t n, in
     int8_gemv(a, x, y, backwards);
 }
 
-/* ---- 8x4 block-sparse: block rows in groups run in lockstep (layout: gb_kernels.h) ----
+/* ---- 8x4 block-sparse: block rows in lockstep groups of 8 (groups.c) ----
  *
- * One block row alone runs a loop of its own length, different from row to row: its exit
- * mispredicts on most rows, and its one accumulator chain waits on the dot-product latency.
- * A group of GB_8X4_GROUP rows sorted by length shares one loop: one exit per group, and
- * GB_8X4_GROUP independent accumulators in flight. The groups are walked backwards on every
- * other call (gb_internal.h: alternation): GRU-A's 50 KB of blocks and index just miss a
- * 48 KB L1, and read in the same order each call an LRU cache keeps none of them; reversed,
- * each call starts on what the last one read last. */
-#define GROUP GB_8X4_GROUP
-#define GROUP_HEAD (1 + GROUP)   /* steps, then the output row of each block row */
-#define STEP_INTS (GROUP / 2)    /* a step's columns, uint16 two to an int32 */
-
-/* The block rows in the order the groups take them: by count, most first, ties in row order
- * (a counting sort, so stable); counts[] and starts[] (first block of each row) by row. */
-typedef struct {
-    int64_t rows, *order, *counts, *starts;
-} row_order;
-
-static row_order sort_rows(int64_t m, const int32_t *idx) {
-    row_order o = {m / 8, malloc(sizeof(int64_t) * (m / 8 + 1)), malloc(sizeof(int64_t) * (m / 8 + 1)),
-                   malloc(sizeof(int64_t) * (m / 8 + 1))};
-    int64_t most = 0, blocks = 0;
-    for (int64_t r = 0; r < o.rows; ++r) {
-        o.counts[r] = *idx;
-        o.starts[r] = blocks;
-        blocks += *idx;
-        idx += 1 + *idx;
-        most = o.counts[r] > most ? o.counts[r] : most;
-    }
-    int64_t at = 0;
-    for (int64_t c = most; c >= 0; --c)
-        for (int64_t r = 0; r < o.rows; ++r)
-            if (o.counts[r] == c) o.order[at++] = r;
-    return o;
-}
-
-static void free_order(row_order o) { free(o.order), free(o.counts), free(o.starts); }
-
-static int64_t groups_of(int64_t rows) { return (rows + GROUP - 1) / GROUP; }
-
-/* A group's ints: its head, its steps' columns, and its step count once more at its end (so
- * the groups can be walked backwards). */
-static int64_t group_ints(int64_t steps) { return GROUP_HEAD + steps * STEP_INTS + 1; }
-
-void gb_sparse8x4_layout(int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *blocks) {
-    row_order o = sort_rows(m, idx);
-    *index_ints = 2, *blocks = 0;
-    for (int64_t g = 0; g < groups_of(o.rows); ++g) {
-        const int64_t steps = o.counts[o.order[g * GROUP]];
-        *index_ints += group_ints(steps);
-        *blocks += steps * GROUP;
-    }
-    free_order(o);
-}
-
-/* In the usual form, per row a count, then the columns: block s of row r is at idx[r + 1 +
- * starts[r] + s]. A step's eight columns are stored as uint16 (k <= 65536), so one 8-byte load
- * brings four of them: loads are what this kernel runs out of (each block also loads its weights
- * and broadcasts its activations). The stream starts with its length in ints after these two,
- * and the number of blocks stored. */
-void gb_sparse8x4_pack(int64_t m, const int32_t *idx, const int8_t *w, int32_t *index, int8_t *packed) {
-    int64_t ints, blocks;
-    gb_sparse8x4_layout(m, idx, &ints, &blocks);
-    *index++ = (int32_t)(ints - 2), *index++ = (int32_t)blocks;
-    row_order o = sort_rows(m, idx);
-    for (int64_t g = 0; g < groups_of(o.rows); ++g) {
-        const int64_t first = g * GROUP, steps = o.counts[o.order[first]];
-        *index++ = (int32_t)steps;
-        for (int64_t i = 0; i < GROUP; ++i) *index++ = first + i < o.rows ? (int32_t)(8 * o.order[first + i]) : -1;
-        for (int64_t s = 0; s < steps; ++s, index += STEP_INTS) {
-            uint16_t columns[GROUP];
-            for (int64_t i = 0; i < GROUP; ++i, packed += 32) {
-                const int64_t r = first + i < o.rows ? o.order[first + i] : -1;
-                const int real = r >= 0 && s < o.counts[r];
-                columns[i] = (uint16_t)(real ? idx[r + 1 + o.starts[r] + s] : 0);
-                if (real)
-                    memcpy(packed, w + 32 * (o.starts[r] + s), 32);
-                else
-                    memset(packed, 0, 32);
-            }
-            memcpy(index, columns, sizeof columns);
-        }
-        *index++ = (int32_t)steps;
-    }
-    free_order(o);
-}
+ * The groups are walked backwards on every other call (gb_internal.h: alternation): GRU-A's
+ * 50 KB of blocks and index just miss a 48 KB L1, and read in the same order each call an
+ * LRU cache keeps none of them; reversed, each call starts on what the last one read last. */
+#define GROUP GBI_GROUP
 
 /* y[dst .. dst + 8) from one block row's accumulator: dequantised, plus the diagonal term (its
  * x[(dst + i) % k] costs a division, paid only where there is a diagonal). */
@@ -191,15 +109,20 @@ GB_INLINE void store_row(const row_out *o, v8i acc, int32_t dst, const int diag)
     v8i_dequant_store(o->y + dst, acc, o->corr + dst, o->scale + dst, o->diag + dst, xr);
 }
 
+typedef struct {
+    row_out out;
+    const uint8_t *restrict xq;
+} group_ctx;
+
 /* One group from its head: the eight accumulators are named, not an array (gcc keeps an
  * unrolled array of vectors in registers but copies every one of them at each step). */
-GB_INLINE void group(const int32_t *restrict head, const int8_t *restrict w, const uint8_t *restrict xq,
-                     const row_out *o, const int diag) {
+GB_INLINE void group(const int32_t *restrict head, const int8_t *restrict w, const group_ctx *c, const int diag) {
+    const uint8_t *restrict xq = c->xq;
     const int64_t steps = head[0];
-    const int32_t *restrict dst = head + 1, *restrict idx = head + GROUP_HEAD;
+    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GROUP;
     v8i s0 = v8i_zero(), s1 = v8i_zero(), s2 = v8i_zero(), s3 = v8i_zero();
     v8i s4 = v8i_zero(), s5 = v8i_zero(), s6 = v8i_zero(), s7 = v8i_zero();
-    for (int64_t s = 0; s < steps; ++s, idx += STEP_INTS, w += 32 * GROUP) {
+    for (int64_t s = 0; s < steps; ++s, idx += GROUP / 2, w += 32 * GROUP) {
         uint64_t c0, c1;
         memcpy(&c0, idx, 8), memcpy(&c1, idx + 2, 8);
         s0 = v8i_dot4(s0, xq + (uint16_t)c0, w);
@@ -211,35 +134,24 @@ GB_INLINE void group(const int32_t *restrict head, const int8_t *restrict w, con
         s6 = v8i_dot4(s6, xq + (uint16_t)(c1 >> 32), w + 192);
         s7 = v8i_dot4(s7, xq + (c1 >> 48), w + 224);
     }
+    const row_out *o = &c->out;
     store_row(o, s0, dst[0], diag), store_row(o, s1, dst[1], diag), store_row(o, s2, dst[2], diag);
     store_row(o, s3, dst[3], diag), store_row(o, s4, dst[4], diag), store_row(o, s5, dst[5], diag);
     store_row(o, s6, dst[6], diag), store_row(o, s7, dst[7], diag);
 }
 
-/* `diag` is a constant at each call site, so each case compiles to its own loops. */
-GB_INLINE void sparse8x4_groups(const gb_product *a, const uint8_t *restrict xq, const row_out *o, const int diag,
-                                int64_t backwards) {
-    const int64_t ints = a->idx[0], stored = a->idx[1];
-    const int32_t *idx = a->idx + 2, *end = idx + ints;
-    const int8_t *w = a->w, *w_end = w + 32 * stored;
-    if (backwards)
-        while (end > idx) {
-            const int64_t steps = end[-1];
-            end -= group_ints(steps), w_end -= 32 * GROUP * steps;
-            group(end, w_end, xq, o, diag);
-        }
-    else
-        for (; idx < end; w += 32 * GROUP * idx[0], idx += group_ints(idx[0])) group(idx, w, xq, o, diag);
-}
+/* With and without a diagonal: each its own loops, without a test per row. */
+static void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 1); }
+static void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 0); }
 
 static void sparse8x4(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
     uint8_t *restrict xq = a->act;
     quantize_u8(x, a->k, xq);
-    const row_out o = {a->corr, a->scale, a->diag, x, y, a->k};
+    const group_ctx c = {{a->corr, a->scale, a->diag, x, y, a->k}, xq};
     if (a->diag)
-        sparse8x4_groups(a, xq, &o, 1, backwards);
+        gbi_for_groups(a->idx, a->w, GROUP, 1, 32, backwards, group_diag, &c);
     else
-        sparse8x4_groups(a, xq, &o, 0, backwards);
+        gbi_for_groups(a->idx, a->w, GROUP, 1, 32, backwards, group_plain, &c);
 }
 
 void gbi_sparse8x4_int8(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {

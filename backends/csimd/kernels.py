@@ -59,7 +59,7 @@ LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16")  # the ISA lev
 ABI_VERSION = 4
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16")
-MAX_K_8X4 = 1 << 16  # the 8x4 layout stores input columns as uint16
+MAX_K_SPARSE = 1 << 16  # the block-sparse layouts store input columns as uint16
 ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cycling through inputs)
 
 
@@ -101,13 +101,11 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_quantize_u8": (None, (_P, _I, _P)),
     "gb_int8_packed_bytes": (_I, (_I, _I)),
     "gb_int8_pack": (None, (_P, _I, _I, _P)),
-    "gb_sparse8x4_layout": (None, (_I, _P, _P, _P)),
-    "gb_sparse8x4_pack": (None, (_I, _P, _P, _P, _P)),
+    "gb_sparse_layout": (_I, (_I, _I, _P, _P, _P)),
+    "gb_sparse_pack": (None, (_I, _I, _P, _P, _P, _P)),
     "gb_round_bf16": (None, (_P, _I, _P)),
     "gb_bf16_packed_bytes": (_I, (_I, _I)),
     "gb_bf16_pack": (None, (_P, _I, _I, _P)),
-    "gb_sparse16_bf16_layout": (None, (_I, _P, _P, _P)),
-    "gb_sparse16_bf16_pack": (None, (_I, _P, _P, _P, _P)),
     "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
     "gb_lpcnet_run_time": (_I, (_P, _P, _P, _I)),
     "gb_lpcnet_part_time": (_I, (_P, _I, _I)),
@@ -284,11 +282,29 @@ class Sparse16F32(Operand):
 def prepare_sparse16(kernels: Kernels, sparse: blocksparse.BlockSparse) -> Sparse16F32:
     if sparse.block != (16, 1):
         raise ValueError(f"the 16x1 kernel needs 16x1 blocks, got {sparse.block[0]}x{sparse.block[1]}")
-    index = aligned_copy(sparse.index, np.int32)
-    weights = aligned_copy(sparse.weights.reshape(-1), np.float32)
+    _check_columns(sparse.k)
+    index, weights = _grouped(kernels, Sparse16F32.kind, sparse.m, sparse.index,
+                              np.ascontiguousarray(sparse.weights, np.float32), np.float32)
     diag = None if sparse.diagonal is None else aligned_copy(sparse.diagonal, np.float32)
     return _operand(Sparse16F32, kernels, sparse.m, sparse.k, w=weights, idx=index, diag=diag,
                     nblocks=sparse.nblocks)
+
+
+def _check_columns(k: int) -> None:
+    if k > MAX_K_SPARSE:
+        raise ValueError(f"the block-sparse kernels take k <= {MAX_K_SPARSE} (their columns are uint16); k = {k}")
+
+
+def _grouped(kernels: Kernels, kind: str, m: int, usual_index: np.ndarray, blocks: np.ndarray,
+             dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """The lockstep-groups layout (gb_internal.h) of blocks in the usual form: (index, weights)."""
+    lib, code = kernels.lib, KINDS.index(kind)
+    idx = np.ascontiguousarray(usual_index, np.int32)
+    ints, units = ctypes.c_int64(), ctypes.c_int64()
+    unit_bytes = lib.gb_sparse_layout(code, m, idx.ctypes.data, ctypes.byref(ints), ctypes.byref(units))
+    index, packed = aligned_empty(ints.value, np.int32), aligned_empty(unit_bytes * units.value, np.uint8).view(dtype)
+    lib.gb_sparse_pack(code, m, idx.ctypes.data, blocks.ctypes.data, index.ctypes.data, packed.ctypes.data)
+    return index, packed
 
 
 def prepare_sparse16_from_dense(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
@@ -359,20 +375,16 @@ def prepare_sparse8x4_int8(kernels: Kernels, weights: np.ndarray, mask: np.ndarr
                            diagonal: np.ndarray | None = None,
                            scheme: quant.QuantScheme | str | None = None) -> Sparse8x4Int8:
     """Quantize the block part (per-row scales over its kept blocks) and lay it out as 8x4 int8
-    blocks in lockstep groups (gb_sparse8x4_layout)."""
+    blocks in lockstep groups (gb_sparse_layout)."""
     w = np.asarray(weights, dtype=np.float32)
-    if w.ndim == 2 and w.shape[1] > MAX_K_8X4:
-        raise ValueError(f"the 8x4 int8 kernel takes k <= {MAX_K_8X4} (its columns are uint16); k = {w.shape[1]}")
     float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (8, 4))  # validates shape and orientation
+    _check_columns(w.shape[1])
     block_part = blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None))
     qw = quant.quantize_weights(block_part, _int8_scheme(kernels, scheme))
     usual = blocksparse.to_block_sparse(qw.q, float_blocks.block_mask(), None, (8, 4))
     m, k = w.shape
-    idx, blocks = np.ascontiguousarray(usual.index, np.int32), np.ascontiguousarray(usual.weights, np.int8)
-    ints, stored = ctypes.c_int64(), ctypes.c_int64()
-    kernels.lib.gb_sparse8x4_layout(m, idx.ctypes.data, ctypes.byref(ints), ctypes.byref(stored))
-    index, packed = aligned_empty(ints.value, np.int32), aligned_empty(32 * stored.value, np.int8)
-    kernels.lib.gb_sparse8x4_pack(m, idx.ctypes.data, blocks.ctypes.data, index.ctypes.data, packed.ctypes.data)
+    index, packed = _grouped(kernels, Sparse8x4Int8.kind, m, usual.index, np.ascontiguousarray(usual.weights, np.int8),
+                             np.int8)
     diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
     return _operand(Sparse8x4Int8, kernels, m, k, w=packed, idx=index, diag=diag,
                     act=_scratch(kernels, Sparse8x4Int8.kind, k), nblocks=usual.nblocks, quantized=qw, diagonal=diag,
@@ -434,17 +446,13 @@ class Sparse16Bf16(Operand):
 
 def prepare_sparse16_bf16(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
                           diagonal: np.ndarray | None = None) -> Sparse16Bf16:
-    """The 16x1 blocks with bf16 weights, paired two blocks to 64 bytes (gb_sparse16_bf16_pack)."""
+    """The 16x1 blocks with bf16 weights, paired two blocks to 64 bytes (gb_sparse_pack)."""
     w = np.asarray(weights, dtype=np.float32)
     float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (16, 1))
     rounded = round_bf16(kernels, blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None)))
-    idx = np.ascontiguousarray(float_blocks.index, np.int32)
-    blocks = round_bf16(kernels, float_blocks.weights)
-    ints, pairs = ctypes.c_int64(), ctypes.c_int64()
-    kernels.lib.gb_sparse16_bf16_layout(w.shape[0], idx.ctypes.data, ctypes.byref(ints), ctypes.byref(pairs))
-    index, packed = aligned_empty(ints.value, np.int32), aligned_empty(32 * pairs.value, np.uint16)
-    kernels.lib.gb_sparse16_bf16_pack(w.shape[0], idx.ctypes.data, blocks.ctypes.data, index.ctypes.data,
-                                      packed.ctypes.data)
+    _check_columns(w.shape[1])
+    index, packed = _grouped(kernels, Sparse16Bf16.kind, w.shape[0], float_blocks.index,
+                             round_bf16(kernels, float_blocks.weights), np.uint16)
     diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
     return _operand(Sparse16Bf16, kernels, *w.shape, w=packed, idx=index, diag=diag,
                     act=_bf16_scratch(kernels, Sparse16Bf16.kind, w.shape[1]), nblocks=float_blocks.nblocks,
