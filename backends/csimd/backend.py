@@ -97,9 +97,10 @@ class CSimdBackend(Backend):
         return prepared
 
     def run(self, prepared: kernels.Call | lpcnet.LpcnetStep, x: np.ndarray, out: np.ndarray) -> None:
-        if x is not prepared.x or out is not prepared.y:
+        fn, arg, bound_x, bound_out = prepared.state
+        if x is not bound_x or out is not bound_out:
             prepared.bind(x, out)
-        prepared.fn(prepared.arg)
+        fn(arg)
 
     def run_native(self, prepared: kernels.Call | lpcnet.LpcnetStep, x: np.ndarray, out: np.ndarray,
                    loops: int) -> int:

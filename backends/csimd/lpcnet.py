@@ -71,14 +71,14 @@ class LpcnetStep:
     """A prepared fused step: the C struct, every array its pointers point into, and (as
     kernels.Call does) the x and out it is bound to, so `fn(arg)` runs the call."""
 
-    __slots__ = ("kernels", "dims", "net", "products", "arrays", "x", "y", "fn", "arg", "addresses", "_from", "_to")
+    __slots__ = ("kernels", "dims", "net", "products", "arrays", "state", "addresses", "_from", "_to")
 
     def __init__(self, kernels: K.Kernels, dims: StepSpec, net: _Net, products: dict, arrays: dict):
         self.kernels, self.dims, self.net = kernels, dims, net
         self.products = products  # name -> prepared operand (owns the weights)
         self.arrays = arrays  # inputs and buffers, kept alive for the C pointers
-        self.x = self.y = self._from = self._to = None
-        self.fn, self.arg = _run_samples, self
+        self._from = self._to = None
+        self.state = (_run_samples, self, None, None)  # as kernels.Call's: (fn, arg, x, out)
         self.addresses = K.AddressBook()
 
     @property
@@ -96,7 +96,7 @@ class LpcnetStep:
     def bind(self, x: np.ndarray, out: np.ndarray) -> None:
         self._from = self.addresses.of(x, (self.dims.state_size,), "x")
         self._to = self.addresses.of(out, (self.dims.out_size,), "out")
-        self.x, self.y = x, out
+        self.state = (_run_samples, self, x, out)
 
 
 def prepare_step(kernels: K.Kernels, workload: Workload, precision: str = "float32",
@@ -136,14 +136,14 @@ def _run_samples(step: LpcnetStep) -> None:
 
 def run(step: LpcnetStep, x: np.ndarray, out: np.ndarray) -> None:
     """The whole call from x into out (binding them first when they are new)."""
-    if x is not step.x or out is not step.y:
+    if x is not step.state[2] or out is not step.state[3]:
         step.bind(x, out)
     _run_samples(step)
 
 
 def run_time(step: LpcnetStep, x: np.ndarray, out: np.ndarray, loops: int) -> int:
     """The whole call (all `steps` samples from x) `loops` times inside C; elapsed ns."""
-    if x is not step.x or out is not step.y:
+    if x is not step.state[2] or out is not step.state[3]:
         step.bind(x, out)
     return step.kernels.lib.gb_lpcnet_run_time(step.address, step._from, step._to, loops)
 
