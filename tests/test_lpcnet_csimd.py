@@ -15,14 +15,14 @@ from gemmbench.backends.csimd import lpcnet
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.numpy_blas import NumpyBackend
 from gemmbench.item import Context, Item
-from gemmbench.op import Case
-from gemmbench.ops.lpcnet_step import PARTS, Composed, StepSpec
-from gemmbench.ops.matrix import MatrixSpec, Sparsity
 from gemmbench.results import load_results
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite
 from gemmbench.timing import TimingSettings
-from gemmbench.workload import make_workload, op_of
+from gemmbench.op import Case
+from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec
+from gemmbench.ops.matrix import Sparsity, matrix_case
+from gemmbench.workload import make_workload
 
 pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
 
@@ -63,8 +63,8 @@ def pairs(kinds) -> list:
 
 def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame") -> Case:
     k, sparsity, sizes = GRU_A[gru_a]
-    spec = StepSpec(3 * k, k, sparsity=sparsity, steps=steps, start=start, conditioning=conditioning, **sizes)
-    return Case(gru_a, "lpcnet_step", spec)
+    return Case(gru_a, "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **sizes, steps=steps, start=start,
+                                               conditioning=conditioning))
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,7 +156,7 @@ def test_parts_are_native_loops_that_leave_the_step_right(variant):
 
 
 def test_gemv_kernels_have_no_parts():
-    case = Case("g", "gemv", MatrixSpec(32, 16))
+    case = matrix_case("g", 32, 16)
     prepared = BACKEND.prepare(make_workload(case), Variant("scalar", isa="scalar"))
     assert BACKEND.parts(prepared, np.zeros(16, np.float32)) == {}
 
@@ -188,7 +188,7 @@ def test_an_isa_the_cpu_lacks_is_an_unavailable_row_not_a_composition():
     case = step_case("8x4", 1)
     vnni = next(v for v in BACKEND.variants() if v.name == "avx512vnni-int8")
     ctx = Context(TimingSettings(), 100.0, frozenset({"avx2", "fma"}))
-    row = Item(op_of(case), BACKEND, vnni, workload(case), ctx).start()
+    row = Item(LpcnetStep(), BACKEND, vnni, workload(case), ctx).start()
     assert row["status"] == "unavailable" and "CPU lacks avx512f" in row["message"]
 
 
