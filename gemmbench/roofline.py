@@ -144,10 +144,18 @@ def peak_int8(lib: ctypes.CDLL) -> float:
     return _best_rate(lambda iters: lib.gb_probe_int8(iters, ctypes.byref(sink)), ops)
 
 
+CLOCK_CHAIN = 20_000  # multiplies per clock sample: about 15 us, short enough to run between preemptions
+CLOCK_SAMPLES = 200
+
+
 def clock_ghz(lib: ctypes.CDLL) -> float:
-    """The core clock in GHz, from the fastest of a few timings of a dependent multiply chain (0: unknown)."""
+    """The core clock in GHz (0: unknown), from the fastest of many short timings of a dependent
+    multiply chain: on a shared machine most long samples are preempted, some short ones are not."""
     cycles, sink = lib.gb_probe_clock_cycles(), ctypes.c_int64()
-    return _best_rate(lambda iters: lib.gb_probe_clock(iters, ctypes.byref(sink)), cycles) if cycles else 0.0
+    if not cycles:
+        return 0.0
+    fastest = min(lib.gb_probe_clock(CLOCK_CHAIN, ctypes.byref(sink)) for _ in range(CLOCK_SAMPLES))
+    return cycles * CLOCK_CHAIN / max(fastest, 1)
 
 
 def read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
