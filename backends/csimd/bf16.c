@@ -148,8 +148,8 @@ GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, c
     rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
 }
 
-static void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
-static void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
+GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
+GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
 
 void gbi_sparse16_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
     (void)n;

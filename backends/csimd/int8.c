@@ -141,8 +141,8 @@ GB_INLINE void group(const int32_t *restrict head, const int8_t *restrict w, con
 }
 
 /* With and without a diagonal: each its own loops, without a test per row. */
-static void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 1); }
-static void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 0); }
+GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 1); }
+GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const int8_t *)w, c, 0); }
 
 static void sparse8x4(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
     uint8_t *restrict xq = a->act;

@@ -56,8 +56,8 @@ GB_INLINE void group(const int32_t *restrict head, const float *restrict w, cons
 }
 #endif
 
-static void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const float *)w, c, 1); }
-static void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const float *)w, c, 0); }
+GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const float *)w, c, 1); }
+GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const float *)w, c, 0); }
 
 void gbi_sparse16_f32(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
     (void)n;
