@@ -255,6 +255,11 @@ class DenseF32(Operand):
     kernel: ClassVar[str] = "sgemv"
     batched: ClassVar[bool] = True
 
+    @property
+    def packed(self) -> np.ndarray:
+        """The panels (gb_dense_pack's layout), for C code that multiplies by them itself (conv1d.c)."""
+        return self.arrays[0]
+
 
 def pack_dense(kernels: Kernels, weights: np.ndarray) -> DenseF32:
     w = np.ascontiguousarray(weights, dtype=np.float32)
