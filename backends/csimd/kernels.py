@@ -543,9 +543,9 @@ class Call:
         n = x.shape[1] if batch else 1
         if n < 1:
             raise ValueError(f"X must be (k, n) with n >= 1, got shape {x.shape}")
-        self.block.x = self.addresses.of(x, (a.k, n) if batch else (a.k,), "X" if batch else "x")
-        self.block.y = self.addresses.of(y, (a.m, n) if batch else (a.m,), "Y" if batch else "y")
-        self.block.n = n
+        x_at = self.addresses.of(x, (a.k, n) if batch else (a.k,), "X" if batch else "x")
+        y_at = self.addresses.of(y, (a.m, n) if batch else (a.m,), "Y" if batch else "y")
+        self.block.x, self.block.y, self.block.n = x_at, y_at, n  # only once both are checked
         self.state = (*self.state[:2], x, y)
 
 
