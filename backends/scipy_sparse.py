@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
+from gemmbench.backends import iir
 from gemmbench.blocksparse import diagonal_positions
 from gemmbench.workload import Workload
 
@@ -126,7 +127,7 @@ def public_product(weights: SparseWeights, x: np.ndarray) -> np.ndarray:
 
 class ScipySparseBackend(Backend):
     name = "scipy"
-    ops = frozenset({"gemv", "gemm"})
+    ops = frozenset({"gemv", "gemm", "iir_bank"})  # iir_bank: scipy.signal.sosfilt (backends/iir)
     sparse_only = True
 
     def available(self) -> tuple[bool, str]:
@@ -137,10 +138,23 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        return [Variant("csr", detail="scipy csr_array of the kept blocks"),
-                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape")]
+        matrix = frozenset({"gemv", "gemm"})
+        return [Variant("csr", detail="scipy csr_array of the kept blocks", ops=matrix),
+                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape", ops=matrix),
+                *iir.scipy_variants()]
 
-    def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
+    def skip_reason(self, case, variant: Variant) -> str:
+        if case.op == "iir_bank":
+            return iir.skip_reason(case, variant)
+        return super().skip_reason(case, variant)
+
+    def reset(self, prepared) -> None:
+        if isinstance(prepared, iir.BankRun):
+            prepared.reset()
+
+    def prepare(self, workload: Workload, variant: Variant) -> SparseWeights | iir.BankRun:
+        if workload.case.op == "iir_bank":
+            return iir.prepare(workload, variant)
         block = workload.case.sparsity.block
         values = block_values(workload)
         convert = to_bsr if variant.name == "bsr" else to_csr
@@ -148,7 +162,9 @@ class ScipySparseBackend(Backend):
         diagonal = to_dia(workload.diagonal, workload.case.k) if workload.diagonal is not None else None
         return SparseWeights(blocks, diagonal)
 
-    def bind(self, prepared: SparseWeights, x: np.ndarray, out: np.ndarray) -> SparseWeights:
+    def bind(self, prepared: SparseWeights | iir.BankRun, x: np.ndarray, out: np.ndarray):
+        if isinstance(prepared, iir.BankRun):
+            return prepared.bind(x, out)
         parts = [prepared.blocks] + ([prepared.diagonal] if prepared.diagonal is not None else [])
         try:
             bound = replace(prepared, kernels=tuple(_accumulating_kernel(part, x, out) for part in parts))
@@ -159,7 +175,10 @@ class ScipySparseBackend(Backend):
             return replace(prepared, fallback="private sparsetools did not write into the output array")
         return bound
 
-    def run(self, prepared: SparseWeights, x: np.ndarray, out: np.ndarray) -> None:
+    def run(self, prepared: SparseWeights | iir.BankRun, x: np.ndarray, out: np.ndarray) -> None:
+        if isinstance(prepared, iir.BankRun):
+            prepared.run(x, out)
+            return
         if not prepared.kernels:
             np.copyto(out, public_product(prepared, x))
             return
@@ -167,8 +186,11 @@ class ScipySparseBackend(Backend):
         for kernel in prepared.kernels:
             kernel()
 
-    def describe(self, prepared: SparseWeights, variant: Variant) -> str:
+    def describe(self, prepared: SparseWeights | iir.BankRun, variant: Variant) -> str:
         import scipy
+
+        if isinstance(prepared, iir.BankRun):
+            return f"{prepared.detail}; scipy {scipy.__version__}"
 
         blocks = prepared.blocks
         what = f"scipy {scipy.__version__} {blocks.format}"

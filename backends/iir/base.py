@@ -34,6 +34,13 @@ class BankRun(ABC):
     def reset(self) -> None:
         """Back to the zero state prepare left."""
 
-    def parts(self, x: np.ndarray, out: np.ndarray) -> dict[str, tuple[Callable[[int], int], float]]:
+    run_native = None  # optional: (x, out, loops) -> ns, the call looped inside native code
+
+    def bind(self, x: np.ndarray, out: np.ndarray) -> "BankRun":
+        """Remember the arrays every later call gets (parts time against the same output)."""
+        self.bound = (x, out)
+        return self
+
+    def parts(self, x: np.ndarray) -> dict[str, tuple[Callable[[int], int], float]]:
         """Parts worth timing apart (a write floor, an input expansion), as timing loops."""
         return {}

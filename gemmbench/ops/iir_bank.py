@@ -228,8 +228,9 @@ class IirBank(Op):
         median = row["median_ns"]
         columns = {"filter_samples_per_s": s.b * s.f * s.t / median * 1e9,
                    "rtf_signal": (median / s.b) / (s.t / s.sample_rate * 1e9)}
-        floor = (parts or {}).get("write_once")
-        if floor:
+        floors = [ns for name, ns in (parts or {}).items() if name.startswith("write_once")]
+        if floors:
+            floor = min(floors)
             columns.update(write_floor_ns=floor, floor_ratio=median / floor)
         return columns
 
