@@ -14,7 +14,7 @@ import numpy as np
 
 from gemmbench import quant
 from gemmbench.backend import Backend, Variant
-from gemmbench.workload import Workload
+from gemmbench.op import Workload
 
 # Per-row and per-tensor scales, restricted and full range, both activation kinds; and the
 # 7-bit weights the maddubs C kernels use.

@@ -11,7 +11,7 @@ import numpy as np
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends import iir
 from gemmbench.machine import blas_libraries, blas_summary
-from gemmbench.workload import Workload
+from gemmbench.op import Workload
 
 
 class NumpyBackend(Backend):

@@ -3,7 +3,7 @@
 What is stored, in both formats, is what LPCNet stores: every kept block whole (the pattern is
 `workload.block_mask`; a kept block over a diagonal position holds an explicit zero there) and,
 with keep_diagonal, the diagonal apart as a DIA matrix. So the stored values are
-kept blocks x block size + m = `case.nonzeros`, and `useful_flops` (2 x nonzeros x n) counts
+kept blocks x block size + m = `case.spec.nonzeros`, and `useful_flops` (2 x nonzeros x n) counts
 exactly the multiply-adds scipy does. Converting the pruned matrix naively would store
 something else: `csr_array(weights)` merges each diagonal entry into the blocks, and
 `bsr_array(weights, blocksize=(16, 1))` stores a whole block, 15 zeros, for each of the m
@@ -28,7 +28,7 @@ import numpy as np
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends import iir
 from gemmbench.blocksparse import diagonal_positions
-from gemmbench.workload import Workload
+from gemmbench.op import Workload
 
 FORMATS = ("csr", "bsr")
 
@@ -155,11 +155,11 @@ class ScipySparseBackend(Backend):
     def prepare(self, workload: Workload, variant: Variant) -> SparseWeights | iir.BankRun:
         if workload.case.op == "iir_bank":
             return iir.prepare(workload, variant)
-        block = workload.case.sparsity.block
+        block = workload.case.spec.sparsity.block
         values = block_values(workload)
         convert = to_bsr if variant.name == "bsr" else to_csr
         blocks = convert(values, workload.block_mask, block)
-        diagonal = to_dia(workload.diagonal, workload.case.k) if workload.diagonal is not None else None
+        diagonal = to_dia(workload.diagonal, workload.case.spec.k) if workload.diagonal is not None else None
         return SparseWeights(blocks, diagonal)
 
     def bind(self, prepared: SparseWeights | iir.BankRun, x: np.ndarray, out: np.ndarray):

@@ -43,7 +43,8 @@ import numpy as np
 
 from gemmbench.backend import Backend, Variant
 from gemmbench.machine import blas_libraries, blas_summary
-from gemmbench.workload import Case, Workload, aligned_empty
+from gemmbench.op import Case, Workload
+from gemmbench.workload import aligned_empty
 
 # Where one level starts to pay, measured with `python -m gemmbench.backends.strassen` on this
 # machine (AMD EPYC Zen 5, OpenBLAS 0.3.31 Haswell kernels, 1 thread, shared so noisy), square
@@ -260,7 +261,7 @@ class StrassenBackend(Backend):
     def levels(self, case: Case, variant: Variant) -> int:
         if variant.name in FIXED_LEVELS:
             return FIXED_LEVELS[variant.name]
-        return auto_levels(case.m, case.k, case.n, configured_cutoff())
+        return auto_levels(case.spec.m, case.spec.k, case.spec.n, configured_cutoff())
 
     def skip_reason(self, case: Case, variant: Variant) -> str:
         if case.op == "gemv":
@@ -271,16 +272,16 @@ class StrassenBackend(Backend):
             return reason
         levels = self.levels(case, variant)
         if levels == 0:
-            return (f"{case.m}x{case.k}x{case.n} is below the cutoff {configured_cutoff()} (smallest of m, k, n) "
+            return (f"{case.spec.m}x{case.spec.k}x{case.spec.n} is below the cutoff {configured_cutoff()} (smallest of m, k, n) "
                     f"where Strassen starts to pay on this machine; with 0 levels it is plain np.matmul")
-        smallest = min(case.m, case.k, case.n)
+        smallest = min(case.spec.m, case.spec.k, case.spec.n)
         if math.ceil(smallest / 2 ** levels) < MIN_LEAF:
             return (f"{levels} Strassen level(s) would cut the smallest dimension ({smallest}) below {MIN_LEAF}: "
                     f"each level halves m, k and n, and such leaf products are all padding and call overhead")
         return ""
 
     def prepare(self, workload: Workload, variant: Variant) -> StrassenPlan:
-        return plan(workload.weights, workload.case.n, self.levels(workload.case, variant))
+        return plan(workload.weights, workload.case.spec.n, self.levels(workload.case, variant))
 
     def bind(self, prepared: StrassenPlan, x: np.ndarray, out: np.ndarray) -> StrassenPlan:
         return replace(prepared, calls=bind_calls(prepared, x, out))

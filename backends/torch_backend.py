@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.workload import Workload
+from gemmbench.op import Workload
 
 INSTALL_HINT = "pip install gemmbench[torch]"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions", "load_results", "backends",
-           "register_backend", "backend_status", "Backend", "Variant", "Case", "UsageError"]
+__all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions", "load_results",
+           "register_backend", "register_op", "backend_status", "Backend", "Variant", "Op", "Case", "UsageError"]
 
 # Imported on first use so that `import gemmbench` (and each worker) stays light.
 _LAZY = {
@@ -22,10 +22,12 @@ _LAZY = {
     "resume_run": ("gemmbench.runner", "resume_run"),
     "RunOptions": ("gemmbench.runner", "RunOptions"),
     "load_results": ("gemmbench.results", "load_results"),
-    "register_backend": ("gemmbench.registry", "register"),
+    "register_backend": ("gemmbench.registry", "register_backend"),
+    "register_op": ("gemmbench.registry", "register_op"),
     "Backend": ("gemmbench.backend", "Backend"),
     "Variant": ("gemmbench.backend", "Variant"),
-    "Case": ("gemmbench.workload", "Case"),
+    "Op": ("gemmbench.op", "Op"),
+    "Case": ("gemmbench.op", "Case"),
     "UsageError": ("gemmbench.errors", "UsageError"),
 }
 
@@ -43,4 +45,4 @@ def backend_status():
     """The status of every registered backend: name, availability, reason, variants."""
     from gemmbench import registry
 
-    return [registry.status(name) for name in registry.names()]
+    return [registry.status(name) for name in registry.backends.names()]

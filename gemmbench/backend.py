@@ -9,40 +9,54 @@
         def run(self, prepared, x, out):         # the measured call; no allocation in it
             np.matmul(prepared, x, out=out)
 
-Optionally `run_native(prepared, x, out, loops) -> ns` loops inside native code, so
-sub-microsecond kernels are timed without Python's call overhead.
+`prepare` and `run` are required; a class without them fails to load and its rows say so.
+The optional capabilities are methods of this base class that a backend overrides:
+
+- `build()`: compile or fetch what it needs, ahead of any row (`gemmbench build`, and a
+  run before its first row), never counted in prepare_ns;
+- `run_native(prepared, x, out, loops) -> ns`: the call looped inside native code, so
+  sub-microsecond kernels are timed without Python's call overhead;
+- `parts(prepared, x)`: timing loops of a composite op's parts (a vocoder step's products);
+- `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls.
+
+`offers("run_native")` tells whether a backend overrides one of them.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from gemmbench import isa
 
-if TYPE_CHECKING:  # workload registers composite ops that build on Backend: no import cycle
+if TYPE_CHECKING:
     import numpy as np
 
-    from gemmbench.workload import Case, Workload
+    from gemmbench.op import Case, Workload
+
+OPTIONAL = ("build", "run_native", "parts", "reset")
+
 
 @dataclass(frozen=True)
 class Variant:
     """One kernel variant; each becomes its own result row."""
 
     name: str
-    precision: str | None = None  # arithmetic when it is not the case dtype, e.g. "int8"
+    precision: str | None = None  # arithmetic judged by the correctness gate when not the case dtype: int8, bf16
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
-    isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS), '' when not one
+    isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS): --isa selects on it
     detail: str = ""  # what to record about it: compiler flags, scheme, library
     ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
+    reference_only: bool = False  # a bit-exact reference of a scheme, not a contender: folded away in summaries
 
 
-class Backend:
+class Backend(ABC):
     name: ClassVar[str] = ""
     ops: ClassVar[frozenset[str]] = frozenset({"gemv", "gemm"})
     dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
-    install_hint: ClassVar[str] = ""
+    install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""
@@ -63,17 +77,17 @@ class Backend:
             return f"{self.name} does not implement op '{case.op}' (it has: {', '.join(sorted(self.ops))})"
         if case.dtype not in self.dtypes:
             return f"{self.name} does not take dtype {case.dtype} (it takes: {', '.join(sorted(self.dtypes))})"
-        if self.sparse_only and case.sparsity is None:
+        if self.sparse_only and getattr(case.spec, "sparsity", None) is None:
             return f"{self.name} is a sparse format; this case is dense"
         return ""
 
+    @abstractmethod
     def prepare(self, workload: Workload, variant: Variant) -> Any:
-        raise NotImplementedError
+        """Everything per case that is not the measured call; timed apart (prepare_ns)."""
 
+    @abstractmethod
     def run(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> None:
-        raise NotImplementedError
-
-    run_native = None  # optional: (prepared, x, out, loops) -> elapsed ns measured in native code
+        """The measured call; no allocation in it."""
 
     def bind(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> Any:
         """Optional: tie the prepared state to the very arrays every later `run` gets.
@@ -87,6 +101,29 @@ class Backend:
     def describe(self, prepared: Any, variant: Variant) -> str:
         """What actually ran, recorded on the row (library, ISA, flags, scheme)."""
         return variant.detail
+
+    # ---- optional capabilities (see the module docstring)
+
+    def build(self) -> str:
+        """Compile or fetch ahead of any row; returns what was done ('' when nothing)."""
+        return ""
+
+    def run_native(self, prepared: Any, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+        """Run the call `loops` times inside native code; elapsed ns."""
+        raise NotImplementedError
+
+    def parts(self, prepared: Any, x: np.ndarray) -> dict[str, tuple[Callable[[int], int], float]]:
+        """name -> (timing loop, calls per measured call) for each part of a composite op."""
+        raise NotImplementedError
+
+    def reset(self, prepared: Any) -> None:
+        """Restore the state `prepare` left (ops whose calls carry state)."""
+
+    def offers(self, capability: str) -> bool:
+        """Whether this backend overrides the optional `capability` (one of OPTIONAL)."""
+        if capability not in OPTIONAL:
+            raise ValueError(f"unknown capability {capability!r}; known: {', '.join(OPTIONAL)}")
+        return getattr(type(self), capability) is not getattr(Backend, capability)
 
 
 def select_isa(variants: list[Variant], spec: str | None) -> list[Variant]:

@@ -139,6 +139,18 @@ def blas_summary(libraries: list[dict]) -> str:
     return "; ".join(parts) or "none"
 
 
+def simulation_environment() -> dict[str, str]:
+    """Environment variables a worker needs so that its libraries see the CPU the run simulates."""
+    return {}
+
+
+WORKER_MEMORY_SHARE = 0.75  # default memory limit of a worker, as a share of physical memory
+
+
+def default_worker_memory_limit() -> int:
+    return int(physical_memory() * WORKER_MEMORY_SHARE)
+
+
 def physical_memory() -> int:
     """Bytes of physical memory (1 TiB when the OS does not say)."""
     try:

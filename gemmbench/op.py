@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 if TYPE_CHECKING:
@@ -189,10 +189,20 @@ class Op(ABC):
         return None
 
 
-@dataclass(frozen=True)
-class OpInfo:
-    """What `gemmbench list` shows of an op."""
+class BrokenOp(Op):
+    """Stands in for an op whose plugin could not be loaded: a suite naming it gets the reason."""
 
-    name: str
-    doc: str
-    fields: dict[str, str] = field(default_factory=dict)
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+
+    def spec(self, read: "FieldReader") -> Any:
+        from gemmbench.errors import UsageError
+
+        raise UsageError(self.reason)
+
+    def make(self, case: Case) -> Workload:
+        raise RuntimeError(self.reason)
+
+    def counts(self, case: Case) -> Counts:
+        raise RuntimeError(self.reason)

@@ -1,8 +1,10 @@
-"""Backend discovery: names map to `module:Class` targets, imported only when first needed.
+"""Discovery of backends and ops: names map to `module:Class` targets, imported on first use.
 
-Built-in backends and third-party plugins are both declared in the `gemmbench.backends`
-entry-point group; `register()` adds more at run time. A backend whose import fails is
-not an error for anyone else: it shows up as unavailable, with the import error as reason.
+Built-in backends and ops are declared in the entry-point groups `gemmbench.backends` and
+`gemmbench.ops`, the groups a third-party package uses, and entry points are read lazily, on
+the first lookup. `register()` adds more at run time; registering a taken name is refused
+unless asked for. A backend whose import fails is not an error for anyone else: it shows up
+as unavailable, with the import error (and its install hint) as the reason.
 """
 
 from __future__ import annotations
@@ -11,47 +13,77 @@ import functools
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Callable, Generic, TypeVar
 
 from gemmbench.backend import Backend, Variant
 from gemmbench.errors import UsageError
+from gemmbench.op import BrokenOp, Op
 
-GROUP = "gemmbench.backends"
-
-_registered: dict[str, str | type] = {}
-_instances: dict[str, Backend] = {}
+T = TypeVar("T")
 
 
-@functools.cache
-def _entry_point_targets() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+class Registry(Generic[T]):
+    """Names -> plugin classes of one kind, from an entry-point group and run-time registrations."""
 
+    def __init__(self, group: str, kind: str, on_failure: Callable[[str, str, str], T]):
+        self.group = group
+        self.kind = kind  # 'backend', 'op': for messages
+        self._on_failure = on_failure  # (name, target, reason) -> stand-in, or raises
+        self._registered: dict[str, str | type] = {}
+        self._instances: dict[str, T] = {}
 
-def refresh() -> None:
-    """Forget what was discovered, so newly installed plugins are seen."""
-    _entry_point_targets.cache_clear()
-    _instances.clear()
+    @functools.cached_property
+    def _entry_points(self) -> dict[str, str]:
+        return {ep.name: ep.value for ep in entry_points(group=self.group)}
 
+    def refresh(self) -> None:
+        """Forget what was discovered, so newly installed plugins are seen."""
+        self.__dict__.pop("_entry_points", None)
+        self._instances.clear()
 
-def registered_targets() -> dict[str, str]:
-    """Run-time registrations as importable 'module:Class' paths, for worker processes."""
-    targets = {}
-    for name, target in _registered.items():
-        if not isinstance(target, str):
-            target = f"{target.__module__}:{target.__qualname__}"
-        targets[name] = target
-    return targets
+    def names(self) -> list[str]:
+        return sorted(set(self._entry_points) | set(self._registered))
 
+    def target(self, name: str) -> str:
+        target = self._registered.get(name) or self._entry_points.get(name, "")
+        return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
-def names() -> list[str]:
-    return sorted(set(_entry_point_targets()) | set(_registered))
+    def registered_targets(self) -> dict[str, str]:
+        """Run-time registrations as importable 'module:Class' paths, for worker processes."""
+        return {name: self.target(name) for name in self._registered}
 
+    def register(self, name: str, target: str | type, *, clobber: bool = False) -> None:
+        """Add a plugin under `name`: a class or its 'module:Class' path."""
+        if not clobber and name in self.names():
+            raise ValueError(f"{self.kind} {name!r} is already registered; pass clobber=True to replace it")
+        self._registered[name] = target
+        self._instances.pop(name, None)
 
-def register(name: str, target: str | type, *, clobber: bool = False) -> None:
-    """Add a backend under `name`: a Backend subclass or its 'module:Class' path."""
-    if not clobber and name in names():
-        raise ValueError(f"backend {name!r} is already registered; pass clobber=True to replace it")
-    _registered[name] = target
-    _instances.pop(name, None)
+    def unregister(self, name: str) -> None:
+        self._registered.pop(name, None)
+        self._instances.pop(name, None)
+
+    def get(self, name: str) -> T:
+        if name not in self._instances:
+            if name not in self.names():
+                raise UsageError(f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self.names()) or 'none'}")
+            self._instances[name] = self._load(name)
+        return self._instances[name]
+
+    def _load(self, name: str) -> T:
+        target = self._registered.get(name) or self._entry_points[name]
+        try:
+            if isinstance(target, str):
+                module_name, _, attr = target.partition(":")
+                cls = getattr(importlib.import_module(module_name), attr)
+            else:
+                cls = target
+            plugin = cls()
+        except Exception as exc:  # a broken plugin must not break list or run
+            return self._on_failure(name, self.target(name), f"{type(exc).__name__}: {exc}")
+        if not plugin.name:
+            plugin.name = name
+        return plugin
 
 
 class BrokenBackend(Backend):
@@ -64,32 +96,34 @@ class BrokenBackend(Backend):
     def available(self) -> tuple[bool, str]:
         return False, self._reason
 
-    def variants(self) -> list[Variant]:
-        return [Variant("default")]
+    def prepare(self, workload, variant):
+        raise RuntimeError(self._reason)
+
+    def run(self, prepared, x, out):
+        raise RuntimeError(self._reason)
 
 
-def _load(name: str, target: str | type) -> Backend:
+def _broken_backend(name: str, target: str, reason: str) -> Backend:
+    hint = _install_hint(target)
+    return BrokenBackend(name, f"failed to load {target!r}: {reason}" + (f" ({hint})" if hint else ""))
+
+
+def _install_hint(target: str) -> str:
+    """The install hint of the backend class, when its module imports but the class fails."""
+    module_name, _, attr = target.partition(":")
     try:
-        if isinstance(target, str):
-            module_name, _, attr = target.partition(":")
-            cls = getattr(importlib.import_module(module_name), attr)
-        else:
-            cls = target
-        backend = cls()
-    except Exception as exc:  # a broken plugin must not break list or run
-        return BrokenBackend(name, f"failed to load {target!r}: {type(exc).__name__}: {exc}")
-    if not backend.name:
-        backend.name = name
-    return backend
+        cls = getattr(importlib.import_module(module_name), attr)
+    except Exception:
+        return ""
+    return getattr(cls, "install_hint", "")
 
 
-def get(name: str) -> Backend:
-    if name not in _instances:
-        target = _registered.get(name) or _entry_point_targets().get(name)
-        if target is None:
-            raise UsageError(f"unknown backend {name!r}; known backends: {', '.join(names()) or 'none'}")
-        _instances[name] = _load(name, target)
-    return _instances[name]
+def _broken_op(name: str, target: str, reason: str) -> Op:
+    return BrokenOp(name, f"op {name!r} could not be loaded from {target!r}: {reason}")
+
+
+backends: Registry[Backend] = Registry("gemmbench.backends", "backend", _broken_backend)
+ops: Registry[Op] = Registry("gemmbench.ops", "op", _broken_op)
 
 
 @dataclass(frozen=True)
@@ -102,11 +136,25 @@ class BackendStatus:
 
 
 def status(name: str) -> BackendStatus:
-    backend = get(name)
+    backend = backends.get(name)
     try:
         ok, reason = backend.available()
+        if not ok and backend.install_hint and backend.install_hint not in reason:
+            reason = f"{reason} ({backend.install_hint})"
         variants = tuple(v.name for v in backend.variants())
     except Exception as exc:  # available() must not raise; if it does, say so
         ok, reason, variants = False, f"available() raised {type(exc).__name__}: {exc}", ()
-    target = _registered.get(name) or _entry_point_targets().get(name, "")
-    return BackendStatus(name, ok, reason, variants, target if isinstance(target, str) else repr(target))
+    return BackendStatus(name, ok, reason, variants, backends.target(name))
+
+
+def refresh() -> None:
+    backends.refresh()
+    ops.refresh()
+
+
+def register_backend(name: str, target: str | type, *, clobber: bool = False) -> None:
+    backends.register(name, target, clobber=clobber)
+
+
+def register_op(name: str, target: str | type, *, clobber: bool = False) -> None:
+    ops.register(name, target, clobber=clobber)

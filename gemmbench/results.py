@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import errno
+import datetime as dt
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,33 +14,41 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gemmbench import atomic
 from gemmbench.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: op columns moved out of the core; seq, shape, sample_rounds, repeat, metric columns
 METADATA_KEY = b"gemmbench"
+JOURNAL_SHARE = 0.25  # rows in the journal before the parquet file is rewritten, as a share of those in it
+JOURNAL_MIN = 64
 
 _str, _int, _float, _bool = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _samples = pa.list_(pa.float64())
+TYPES = {"string": _str, "int64": _int, "float64": _float, "bool": _bool, "list<float64>": _samples,
+         "list<int64>": pa.list_(pa.int64())}
 
-# (name, type, meaning). README's results table documents exactly these columns.
-COLUMNS: list[tuple[str, pa.DataType, str]] = [
+# (name, type, meaning): the columns every row has, whatever its op. Each op adds its own
+# (gemmbench.op.Column); a file's schema is the union (`schema()`), documented in docs/results.md.
+CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("run_id", _str, "identifier shared by every row of one run"),
+    ("seq", _int, "position of the row in its run's file (rows are written case by case)"),
     ("timestamp", pa.timestamp("us", tz="UTC"), "when the row was measured"),
     ("suite", _str, "suite name"),
     ("case", _str, "case name, with its grid point, e.g. gru_a_batch[n=16]"),
-    ("op", _str, "gemv, gemm, ..."),
+    ("op", _str, "gemv, gemm, lpcnet_step, ... (gemmbench list shows the ops)"),
+    ("shape", _str, "the problem's size as its op labels it, e.g. 1152x384 16x1@0.1"),
     ("backend", _str, "backend name from the registry"),
     ("variant", _str, "kernel variant actually run (ISA level, scheme, cutoff)"),
-    ("isa", _str, "ISA level the variant's code targets: scalar, avx2, avx512, avx512vnni ('' when none)"),
+    ("isa", _str, "ISA level the variant's code targets, from gemmbench/isa.py ('' when none)"),
     ("dtype", _str, "data type of weights, activations and output"),
-    ("m", _int, "output rows"),
-    ("k", _int, "input length (inner dimension)"),
-    ("n", _int, "columns of the right-hand side (1 for gemv)"),
     ("threads", _int, "threads requested"),
+    ("repeat", _int, "which repeat of the suite (run --repeat N), from 0"),
     ("status", _str, "ok, wrong, error, crashed, timeout, unavailable, skipped"),
     ("message", _str, "why the status is what it is ('' when ok)"),
+    ("metric", _str, "what was measured: time (ns per call) or instructions (valgrind, per call)"),
     ("loops", _int, "calls per timed sample (calibrated)"),
     ("samples_ns", _samples, "time per call in each sample, ns (raw)"),
+    ("sample_rounds", pa.list_(pa.int64()), "the round each sample (Python and native alike) was taken in"),
     ("median_ns", _float, "median time per call, ns, Python call included"),
     ("min_ns", _float, "fastest sample, ns per call"),
     ("mean_ns", _float, "mean of the samples, ns per call"),
@@ -49,48 +56,34 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("iqr_ns", _float, "interquartile range of the samples, ns"),
     ("cv", _float, "coefficient of variation std/mean"),
     ("noisy", _bool, "cv above 10%: treat the figure with care"),
-    ("prepare_ns", _float, "time of the untimed preparation (packing, conversion, quantization), ns"),
+    ("prepare_ns", _float, "time of the untimed preparation (packing, conversion, quantization), ns; "
+                           "compilation is never part of it"),
     ("native_loops", _int, "calls per sample of the loop run inside native code"),
     ("native_samples_ns", _samples, "time per call measured inside native code, each sample, ns"),
     ("native_median_ns", _float, "median of native_samples_ns; median_ns minus this is call overhead"),
     ("native_iqr_ns", _float, "interquartile range of native_samples_ns"),
-    ("flops", _int, "floating-point operations of the dense-equivalent product (2*m*k*n)"),
-    ("useful_flops", _int, "operations on stored weights only (2*nonzeros*n); equals flops when dense"),
-    ("bytes", _int, "bytes of weights, activations and output in the case dtype, dense-equivalent"),
+    ("call_floor_ns", _float, "a bare ctypes call of a one-argument C function, timed like the rows in this "
+                              "run: the least any call from Python costs"),
+    ("instructions", _float, "instructions per call counted by valgrind (metric instructions)"),
+    ("d1_misses", _float, "simulated L1 data cache misses per call (metric instructions)"),
+    ("ll_misses", _float, "simulated last-level cache misses per call (metric instructions)"),
+    ("est_cycles", _float, "estimated cycles per call: instructions + 10 x L1 misses + 100 x LL misses"),
+    ("flops", _int, "floating-point (or integer) operations per call, dense-equivalent, as the op counts"),
+    ("useful_flops", _int, "operations per call that change the result (nonzero weights, fewer multiplies)"),
+    ("bytes", _int, "bytes a call must at least read and write, as the op counts"),
     ("gflops", _float, "flops / median_ns"),
     ("useful_gflops", _float, "useful_flops / median_ns"),
     ("gbps", _float, "bytes / median_ns, GB/s"),
-    ("density", _float, "fraction of weights stored (1.0 when dense)"),
-    ("sparsity", _str, "block shape and per-gate densities, e.g. 16x1@0.05/0.05/0.2+diag; '' when dense"),
     ("seed", _int, "seed of the generated data"),
-    ("params", _str, "op-specific settings as JSON"),
-    ("steps", _int, "composite ops: audio samples one call computes"),
-    ("sample_rate", _int, "composite ops: audio sample rate the real-time factor refers to, Hz"),
-    ("time_per_sample_ns", _float, "composite ops: median_ns / steps"),
-    ("rtf", _float, "real-time factor: time_per_sample_ns x sample_rate (below 1 is faster than real time)"),
-    ("native_time_per_sample_ns", _float, "composite ops: native_median_ns / steps"),
-    ("native_rtf", _float, "real-time factor of the native loop"),
-    ("part_conditioning_ns", _float, "time per sample of the frame-conditioning projection (amortised)"),
-    ("part_gru_a_product_ns", _float, "time per sample of GRU-A's recurrent matrix product"),
-    ("part_gru_a_gates_ns", _float, "time per sample of GRU-A's input gather and gates"),
-    ("part_gru_b_ns", _float, "time per sample of GRU-B (products and gates)"),
-    ("part_output_ns", _float, "time per sample of the dual output layer and softmax"),
-    ("share_conditioning", _float, "part_conditioning_ns over the sum of the parts"),
-    ("share_gru_a_product", _float, "part_gru_a_product_ns over the sum of the parts"),
-    ("share_gru_a_gates", _float, "part_gru_a_gates_ns over the sum of the parts"),
-    ("share_gru_b", _float, "part_gru_b_ns over the sum of the parts"),
-    ("share_output", _float, "part_output_ns over the sum of the parts"),
-    ("parts_ratio", _float, "sum of the parts over the whole step's time per sample"),
-    ("parts_warning", _bool, "parts_ratio more than 10% away from 1: the parts do not explain the whole"),
-    ("precision", _str, "arithmetic judged by the correctness gate: float32, float64 or int8"),
-    ("tolerance", _float, "largest relative error accepted for that precision"),
+    ("params", _str, "the case's op fields as JSON (its spec)"),
+    ("precision", _str, "arithmetic judged by the correctness gate: float32, float64, int8, bf16"),
+    ("tolerance", _float, "largest relative error accepted for that precision and op"),
     ("max_abs_err", _float, "largest absolute difference from the float64 reference"),
     ("rel_err", _float, "||out - ref||_2 / ||ref||_2"),
     ("snr_db", _float, "20 log10(||ref|| / ||out - ref||)"),
-    ("weight_bytes", _int, "bytes of weights (and block index) the kernel reads per call, as stored"),
-    ("roof_level", _str, "memory level the weights fit in: L1, L2, L3 or memory (runs with --roofline)"),
-    ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8): min(peak, intensity x bandwidth the weights "
-                            "can be read at, each cache level keeping what it holds of them between calls)"),
+    ("roof_level", _str, "memory level the data is read from at best, or the bound that limits the row "
+                         "(runs with --roofline)"),
+    ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8) by the roofline model of the row's op"),
     ("roof_pct", _float, "achieved useful GFLOP/s (native time where measured) as a percentage of roof_gflops"),
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
     ("blas", _str, "BLAS library, version, core and threading layer (threadpoolctl)"),
@@ -109,12 +102,45 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("gemmbench_version", _str, "gemmbench version"),
     ("git_sha", _str, "git revision of gemmbench ('+dirty' with local changes)"),
 ]
-
-SCHEMA = pa.schema([(name, kind) for name, kind, _ in COLUMNS])
-COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 REQUIRED = ("run_id", "suite", "case", "backend", "variant", "status", "median_ns")
 OK_STATUSES = frozenset({"ok", "unavailable", "skipped"})
 FAILED_STATUSES = frozenset({"wrong", "error", "crashed", "timeout"})
+NOT_RUN_STATUSES = frozenset({"unavailable", "skipped"})
+
+
+def op_columns() -> list[tuple[str, pa.DataType, str, str]]:
+    """(name, type, meaning, op) of every column the installed ops add; a name two ops declare
+    with different types is a plugin error, named here."""
+    from gemmbench import registry
+
+    core = {name for name, _, _ in CORE_COLUMNS}
+    found: dict[str, tuple[str, pa.DataType, str, str]] = {}
+    for op_name in registry.ops.names():
+        for column in registry.ops.get(op_name).columns:
+            kind = TYPES.get(column.type)
+            if kind is None or column.name in core:
+                raise UsageError(f"op {op_name}: column {column.name!r} " + (
+                    f"has type {column.type!r}; types: {', '.join(TYPES)}" if kind is None else
+                    "is a core column; an op adds columns of its own"))
+            seen = found.get(column.name)
+            if seen is not None and seen[1] != kind:
+                raise UsageError(f"ops {seen[3]} and {op_name} both declare column {column.name!r} "
+                                 f"with different types ({seen[1]}, {kind})")
+            found.setdefault(column.name, (column.name, kind, column.doc, op_name))
+    return list(found.values())
+
+
+def columns() -> list[tuple[str, pa.DataType, str]]:
+    """Every column a results file of the installed ops has: the core's, then the ops'."""
+    return [*CORE_COLUMNS, *((name, kind, doc) for name, kind, doc, _ in op_columns())]
+
+
+def schema() -> pa.Schema:
+    return pa.schema([(name, kind) for name, kind, _ in columns()])
+
+
+def column_names() -> list[str]:
+    return [name for name, _, _ in columns()]
 
 
 @dataclass(frozen=True)
@@ -126,8 +152,8 @@ class RunInfo:
 
 
 def _table(rows: list[dict], metadata: dict) -> pa.Table:
-    table = pa.Table.from_pylist([{name: row.get(name) for name in COLUMN_NAMES} for row in rows],
-                                 schema=SCHEMA)
+    names, kinds = column_names(), schema()
+    table = pa.Table.from_pylist([{name: row.get(name) for name in names} for row in rows], schema=kinds)
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
 
 
@@ -136,61 +162,27 @@ def check_row(row: dict) -> None:
     _table([row], {})
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def encode(table: pa.Table) -> bytes:
+    """The table as parquet bytes, encoded in memory first: pyarrow writing into a Python file
+    object calls back into Python, where a signal handler's exception could be swallowed
+    mid-page and a torn file published. One write of finished bytes completes or raises."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
-def _write_temp(path: Path, table: pa.Table) -> str:
-    """The table in a new, uniquely named, fsynced temporary file beside `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a results file is as readable as any other
-        # Encode in memory first: pyarrow writing into a Python file object calls back into Python,
-        # where a signal handler's exception could be swallowed mid-page and a torn file renamed
-        # into place. One write of finished bytes either completes or raises.
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(sink.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def write_atomic(path: Path, table: pa.Table) -> None:
-    """Write to a temporary file beside `path`, then rename over it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, table)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_new(path: Path, table: pa.Table) -> None:
-    """Like write_atomic, but never replaces a file: FileExistsError if `path` exists."""
-    tmp = _write_temp(path, table)
-    try:
-        try:
-            os.link(tmp, path)  # atomic and exclusive: two runs can never claim one name
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))  # no hard links here
-            os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def journal_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.journal")
 
 
 class ResultsFile:
-    """One run's parquet file, rewritten whole (atomically) as each row completes.
+    """One run's parquet file and the journal of rows not yet in it.
 
+    Rows are appended to a journal beside the file (one JSON line each, fsynced per batch),
+    and the parquet file is rewritten atomically only when the journal holds a quarter as
+    many rows as the file: linear cost, a file that is valid parquet at every moment, and
+    every row on disk before `add` returns. Readers (`read_table`) add the journal's rows of
+    a partial run; `close` folds the journal in and removes it.
     `create()` claims the file before anything runs, so an unwritable directory is reported
     at once; a failed write leaves the previous version of the file (complete=false) in place.
     """
@@ -199,7 +191,7 @@ class ResultsFile:
         self.path = path
         self.info = info
         self.rows: list[dict] = list(rows or [])
-        self.saved = len(self.rows)  # rows in the file on disk
+        self.saved = len(self.rows)  # rows in the parquet file on disk
         self.extra: dict = {}  # more file metadata, e.g. the roofline the run was measured against
 
     def metadata(self, complete: bool) -> dict:
@@ -210,8 +202,7 @@ class ResultsFile:
     def create(self) -> None:
         """Write the empty, partial file; FileExistsError when the name is taken."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_new(self.path, _table(self.rows, self.metadata(complete=False)))
+            atomic.write_bytes(self.path, encode(_table(self.rows, self.metadata(complete=False))), exclusive=True)
         except OSError as exc:
             if isinstance(exc, FileExistsError) and self.path.parent.is_dir():
                 raise
@@ -219,20 +210,66 @@ class ResultsFile:
                              f"{exc.strerror or exc}") from None
 
     def add(self, rows: Iterable[dict]) -> None:
-        self.rows.extend(rows)
-        self._write(complete=False)
+        rows = list(rows)
+        for row in rows:
+            row["seq"] = len(self.rows)
+            self.rows.append(row)
+        self._guarded(self._append_journal, rows)
+        if len(self.rows) - self.saved >= max(JOURNAL_MIN, JOURNAL_SHARE * self.saved):
+            self._guarded(self._write, False)
 
     def close(self, complete: bool = True) -> None:
-        self._write(complete)
+        self._guarded(self._write, complete)
+        journal_path(self.path).unlink(missing_ok=True)
+
+    def _append_journal(self, rows: list[dict]) -> None:
+        lines = "".join(json.dumps(row, default=_json_value) + "\n" for row in rows)
+        with open(journal_path(self.path), "a") as journal:
+            journal.write(lines)  # one write: a reader sees whole lines, at worst a torn last one
+            journal.flush()
+            os.fsync(journal.fileno())
 
     def _write(self, complete: bool) -> None:
+        atomic.write_bytes(self.path, encode(_table(self.rows, self.metadata(complete))))
+        self.saved = len(self.rows)
+        # The rows are in the file now; a journal left longer by a kill here is deduplicated by seq.
+        with open(journal_path(self.path), "w"):
+            pass
+
+    def _guarded(self, write, *args) -> None:
         try:
-            write_atomic(self.path, _table(self.rows, self.metadata(complete)))
+            write(*args)
         except OSError as exc:
             raise UsageError(f"{self.path}: writing results failed: {exc.strerror or exc}; the {self.saved} "
                              f"rows written before are in the file, marked partial (once the cause is fixed, "
                              f"`gemmbench run --resume {self.path}` finishes it)") from None
-        self.saved = len(self.rows)
+
+
+def _json_value(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not a results value")
+
+
+def journal_rows(path: Path, after_seq: int) -> list[dict]:
+    """Rows of a partial run's journal that are not in its parquet file yet (a torn last line is skipped)."""
+    try:
+        text = journal_path(path).read_text()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the line a killed writer was appending
+        if isinstance(row, dict) and isinstance(row.get("seq"), int) and row["seq"] > after_seq:
+            if isinstance(row.get("timestamp"), str):
+                row["timestamp"] = dt.datetime.fromisoformat(row["timestamp"])
+            rows.append(row)
+    return rows
 
 
 @contextmanager
@@ -257,7 +294,7 @@ def writer_lock(path: Path) -> Iterator[None]:
             break
         os.close(fd)  # its previous holder removed it after we opened it: take the new one
     try:
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # not the journal: it holds rows
             stale.unlink(missing_ok=True)
         yield
     finally:
@@ -326,16 +363,30 @@ def read_table(path: Path) -> pa.Table:
             table = pq.read_table(source)
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
-    _parse_metadata(table.schema, path)
+    meta = _parse_metadata(table.schema, path)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise UsageError(f"{path}: results file lacks column(s) {', '.join(missing)}")
-    for name, kind, _ in COLUMNS:
+    for name, kind, _ in columns():
         if name not in table.column_names:  # older schema versions: columns added since read as null
             table = table.append_column(name, pa.nulls(table.num_rows, kind))
         elif table.schema.field(name).type != kind:
             table = _cast_column(table, name, kind, path)
-    return table.select(COLUMN_NAMES + [c for c in table.column_names if c not in COLUMN_NAMES])
+    if not meta.get("complete"):
+        table = _with_journal(table, path)
+    names = column_names()
+    return table.select(names + [c for c in table.column_names if c not in names])
+
+
+def _with_journal(table: pa.Table, path: Path) -> pa.Table:
+    """A partial run's file with the rows its journal holds beyond it."""
+    seqs = [s for s in table.column("seq").to_pylist() if s is not None]
+    pending = journal_rows(path, max(seqs, default=-1))
+    if not pending:
+        return table
+    extra = pa.Table.from_pylist([{name: row.get(name) for name in table.column_names} for row in pending],
+                                 schema=table.schema.remove_metadata())
+    return pa.concat_tables([table, extra.replace_schema_metadata(table.schema.metadata)])
 
 
 def _cast_column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> pa.Table:

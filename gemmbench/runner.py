@@ -1,8 +1,10 @@
-"""Running a suite: plan measurement groups, run each in a worker, stream rows to parquet.
+"""Running a suite: build what backends need, measure case after case, stream rows to parquet.
 
-A run claims its results file before anything runs and rewrites it atomically after each
-row. SIGINT, SIGTERM and SIGHUP stop it cleanly: the workers are killed, the completed rows
-stay in the file marked partial, and `resume_run` carries on where it stopped.
+A run claims its results file before anything runs. Each backend's `build()` runs first (so
+compiling never lands in a row's prepare time); then every case is measured by the
+supervisor in interleaved rounds over all of its rows, and the case's rows are written.
+SIGINT, SIGTERM and SIGHUP stop it cleanly: the workers are killed, the completed rows stay
+in the file marked partial, and `resume_run` carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ import os
 import secrets
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import interrupts, registry
-from gemmbench.isa import parse_spec
 from gemmbench.errors import UsageError
 from gemmbench.interrupts import RunInterrupted
-from gemmbench.machine import Machine, fingerprint
-from gemmbench.measure import case_columns
+from gemmbench.isa import parse_spec
+from gemmbench.machine import Machine, default_worker_memory_limit, fingerprint
 from gemmbench.progress import Progress
-from gemmbench.results import (COLUMN_NAMES, FAILED_STATUSES, ResultsFile, RunInfo, find_run, read_metadata,
+from gemmbench.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
+from gemmbench.rows import finished_row, not_run_row
 from gemmbench.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
-from gemmbench.worker import STARTUP_TIMEOUT, Job, default_memory_limit, run_job
-from gemmbench.workload import case_to_dict
+from gemmbench.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,17 @@ class RunOptions:
     roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
     progress: bool | None = None  # None: when stderr is a terminal
     timeout: float | None = None  # seconds per row; replaces every case's timeout
-    memory_limit: int | None = field(default_factory=default_memory_limit)  # bytes per worker; None: no limit
-    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and send its plan
+    memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
+    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
+    repeat: int = 1  # the suite measured this many times, each in fresh worker processes
+    seed: int | None = None  # of the round order; None: a new one, recorded
 
     def as_dict(self) -> dict:
         """What `resume_run` needs to carry on with the same settings."""
         return {"backends": None if self.backends is None else [str(s) for s in self.backends],
                 "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
-                "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit}
+                "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit,
+                "repeat": self.repeat, "seed": self.seed}
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
@@ -55,7 +60,7 @@ class RunOptions:
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
                    threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
                    roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
-                   memory_limit=data["memory_limit"])
+                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class RunOutcome:
     path: Path
     rows: list[dict]
     complete: bool = True  # False: interrupted, the file is marked partial
+    kept: int = 0  # rows a resumed run found in its file and kept
 
     @property
     def failed(self) -> bool:
@@ -78,15 +84,6 @@ class RunOutcome:
         return load_results(self.path)
 
 
-@dataclass(frozen=True)
-class _Group:
-    backend: str
-    threads: int
-    variants: tuple[str, ...] | None
-    isa: str | None
-    cases: tuple[SuiteCase, ...]
-
-
 def available_cpus() -> list[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
@@ -95,12 +92,12 @@ def available_cpus() -> list[int]:
 
 def _selections(suite_case: SuiteCase, options: RunOptions) -> tuple[Selection, ...]:
     chosen = options.backends or suite_case.backends
-    return chosen if chosen is not None else tuple(Selection(name) for name in registry.names())
+    return chosen if chosen is not None else tuple(Selection(name) for name in registry.backends.names())
 
 
 def check_selections(suite: Suite, options: RunOptions) -> None:
     """Unknown backends or variants are bad input: refuse before anything runs."""
-    known = registry.names()
+    known = registry.backends.names()
     for suite_case in suite.cases:
         for selection in _selections(suite_case, options):
             if selection.backend not in known:
@@ -114,38 +111,23 @@ def check_selections(suite: Suite, options: RunOptions) -> None:
                                  f"has no variant '{selection.variant}'; it has: {', '.join(status.variants)}")
 
 
-def plan(suite: Suite, options: RunOptions) -> list[_Group]:
-    """Measurement groups: one worker per backend, thread count and variant choice."""
-    groups: dict[tuple, list[SuiteCase]] = {}
-    for suite_case in suite.cases:
-        by_backend: dict[str, set[str] | None] = {}
-        for selection in _selections(suite_case, options):
-            if selection.variant is None or by_backend.get(selection.backend, set()) is None:
-                by_backend[selection.backend] = None
-            else:
-                by_backend.setdefault(selection.backend, set()).add(selection.variant)
-        isa = options.isa or suite_case.isa
-        for threads in options.threads or suite_case.threads:
-            for backend, variants in by_backend.items():
-                key = (backend, threads, tuple(sorted(variants)) if variants else None, isa)
-                groups.setdefault(key, []).append(suite_case)
-    return [_Group(b, t, v, i, tuple(cases)) for (b, t, v, i), cases in groups.items()]
+def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
+    """The workers a case's rows need: one per backend, thread count and variant choice."""
+    by_backend: dict[str, set[str] | None] = {}
+    for selection in _selections(suite_case, options):
+        if selection.variant is None or by_backend.get(selection.backend, set()) is None:
+            by_backend[selection.backend] = None
+        else:
+            by_backend.setdefault(selection.backend, set()).add(selection.variant)
+    isa = options.isa or suite_case.isa
+    return [Group(backend, threads, tuple(sorted(variants)) if variants else None, isa)
+            for threads in options.threads or suite_case.threads for backend, variants in by_backend.items()]
 
 
-def _job(group: _Group, cpus: list[int], options: RunOptions) -> Job:
-    timeout = {} if options.timeout is None else {"timeout": options.timeout}
-    entries = [{"case": case_to_dict(c.case), "timing": {**asdict(c.timing), **timeout}} for c in group.cases]
-    return Job(group.backend, group.threads, tuple(cpus[-group.threads:]), entries,
-               list(group.variants) if group.variants else None, group.isa, registry.registered_targets(),
-               options.memory_limit, options.startup_timeout)
-
-
-def _common_columns(machine: Machine, run: RunInfo, group: _Group, cpus: list[int]) -> dict:
-    return {
-        **{k: v for k, v in machine.as_dict().items()}, "feature_key": machine.feature_key,
-        "run_id": run.run_id, "suite": run.suite, "backend": group.backend, "threads": group.threads,
-        "cpus": ",".join(str(c) for c in cpus[-group.threads:]),
-    }
+def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int) -> dict:
+    return {**machine.as_dict(), "feature_key": machine.feature_key, "run_id": run.run_id, "suite": run.suite,
+            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": "time",
+            "cpus": ",".join(str(c) for c in cpus[-group.threads:])}
 
 
 def _safe(text: str, length: int) -> str:
@@ -184,6 +166,8 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
     if options.memory_limit is not None and options.memory_limit <= 0:
         raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
+    if options.repeat < 1:
+        raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
 
 
 def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
@@ -195,6 +179,8 @@ def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = Non
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
     check_options(suite, options)
+    if options.seed is None:
+        options = replace(options, seed=secrets.randbits(31))
     machine = fingerprint()
     results = _claim(suite, options, machine)
     with writer_lock(results.path):
@@ -234,12 +220,15 @@ def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool 
                              f"{given.path} (its cases or settings differ); resume without naming a suite, "
                              f"or start a new run")
     check_options(stored, options)
-    rows = [{k: v for k, v in row.items() if k in COLUMN_NAMES} for row in table.to_pylist()]
+    names = set(column_names())
+    rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
     machine = fingerprint()
     _check_same_cpu(path, rows, machine)
     results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
-    done = frozenset((r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
-    return _execute(stored, options, machine, results, done)
+    results.extra = {k: meta[k] for k in ("round_seed", "builds") if k in meta}
+    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
+    outcome = _execute(stored, options, machine, results, done)
+    return replace(outcome, kept=len(rows))
 
 
 def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:
@@ -252,49 +241,94 @@ def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:
 
 def _execute(suite: Suite, options: RunOptions, machine: Machine, results: ResultsFile,
              done: frozenset[tuple]) -> RunOutcome:
-    cpus = available_cpus()
     show = Progress(sys.stderr, options.progress)
     with interrupts.catching():
         try:
-            for group in plan(suite, options):
-                _run_group(group, cpus, options, machine, results, show, done)
+            results.extra.update(round_seed=options.seed, builds=_build(suite, options, show))
+            roof = _roofline(options)
+            for repeat in range(options.repeat):
+                supervisor = Supervisor(_settings(options), on_begin=show.begin)
+                try:
+                    for suite_case in suite.cases:
+                        _run_case(suite_case, repeat, supervisor, options, machine, results, done, roof, show)
+                finally:
+                    supervisor.close()
         except KeyboardInterrupt as exc:
             show.close()
             results.close(complete=False)
             signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
             raise RunInterrupted(signum, RunOutcome(results.path, results.rows, complete=False)) from None
         show.close()
-        if options.roofline:
-            _attach_roofline(results)
         results.close(complete=True)
     return RunOutcome(results.path, results.rows)
 
 
-def _attach_roofline(results: ResultsFile) -> None:
+def _settings(options: RunOptions) -> Settings:
+    from gemmbench.machine import simulation_environment
+
+    return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
+                    timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
+                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment())
+
+
+def _build(suite: Suite, options: RunOptions, show: Progress) -> dict[str, str]:
+    """Each backend's build() before any row, so compiling is never part of a row's prepare time."""
+    names = dict.fromkeys(s.backend for case in suite.cases for s in _selections(case, options))
+    built = {}
+    for name in names:
+        backend = registry.backends.get(name)
+        if not backend.offers("build") or not backend.available()[0]:
+            continue
+        show.begin(f"building {name}")
+        start = time.perf_counter()
+        try:
+            what = backend.build()
+        except Exception as exc:  # its rows will say what is wrong; the run goes on
+            what = f"build failed: {type(exc).__name__}: {exc}"
+        built[name] = f"{what} ({time.perf_counter() - start:.1f} s)" if what else ""
+    return built
+
+
+def _roofline(options: RunOptions):
+    if not options.roofline:
+        return None
     from gemmbench import roofline
 
-    roof = roofline.load_or_measure()
-    for row in results.rows:
-        row.update(roofline.row_columns(roof, row))
-    results.extra["roofline"] = json.loads(roof.to_json())
+    return roofline.load_or_measure()
 
 
-def _run_group(group: _Group, cpus: list[int], options: RunOptions, machine: Machine, results: ResultsFile,
-               show: Progress, done: frozenset[tuple]) -> None:
-    common = _common_columns(machine, results.info, group, cpus)
+def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, options: RunOptions, machine: Machine,
+              results: ResultsFile, done: frozenset[tuple], roof, show: Progress) -> None:
+    """Every row of one case, measured in interleaved rounds, written together."""
+    case, cpus = suite_case.case, supervisor.settings.cpus
+    groups, rows = [], []
+    for group in groups_of(suite_case, options):
+        if group.threads > len(cpus):
+            if (repeat, case.name, group.backend, "", group.threads) not in done:
+                rows.append((group, not_run_row(case, "", "skipped",
+                                                f"needs {group.threads} CPUs; this machine offers {len(cpus)}")))
+        else:
+            groups.append(group)
+    finished = {(g, v) for g in groups for (r, c, b, v, t) in done
+                if (r, c, b, t) == (repeat, case.name, g.backend, g.threads)}
+    slots = supervisor.measure(case, suite_case.timing, groups, finished, repeat)
+    rows += [(slot.group, _row(case, slot, supervisor.resolution_ns)) for slot in slots]
+    if roof is not None:
+        from gemmbench.workload import op_of
 
-    def add(row: dict) -> None:
-        results.add([{**row, **common, "timestamp": dt.datetime.now(dt.timezone.utc)}])
+        for _, row in rows:
+            if row.get("status") == "ok":
+                row.update(op_of(case).roof(case, row, roof))
+    now = dt.datetime.now(dt.timezone.utc)
+    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat), "timestamp": now}
+                 for group, row in rows])
+    for _, row in rows:
         show.row_done(row["status"])
 
-    if group.threads > len(cpus):
-        for suite_case in group.cases:
-            if (suite_case.case.name, group.backend, "", group.threads) not in done:
-                add({"variant": "", **case_columns(suite_case.case), "status": "skipped",
-                     "message": f"needs {group.threads} CPUs; this machine offers {len(cpus)}"})
-        return
-    job = _job(group, cpus, options)
-    group_done = frozenset((case, variant) for case, backend, variant, threads in done
-                           if backend == group.backend and threads == group.threads)
-    run_job(job, add, lambda case, variant: show.begin(f"{case} · {group.backend}:{variant} · {group.threads}t"),
-            done=group_done)
+
+def _row(case, slot: Slot, resolution_ns: float) -> dict:
+    started = {**slot.started, **(slot.failure or {}), "variant": slot.variant}
+    if not slot.samples:
+        return {**not_run_row(case, slot.variant, "error", ""), **started}
+    return finished_row(case, started, slot.samples, slot.rounds, slot.native or None, dict(slot.finish or {}),
+                        resolution_ns)

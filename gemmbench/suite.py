@@ -10,7 +10,6 @@ import difflib
 import itertools
 import math
 import os
-import reprlib
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -19,31 +18,22 @@ from typing import Any
 import yaml
 
 from gemmbench import isa as isa_table
+from gemmbench import registry
 from gemmbench.errors import SuiteError, UsageError
+from gemmbench.fields import INT_LIMIT, FieldReader, Problems, brief, is_int
+from gemmbench.fields import label as _label
 from gemmbench.machine import physical_memory
+from gemmbench.op import Case, Op
 from gemmbench.timing import TimingSettings
-from gemmbench.workload import BLOCK_SHAPES, DTYPES, OPS, Case, Sparsity, case_from_dict, case_to_dict, freeze
+from gemmbench.workload import DTYPES, case_from_dict, case_to_dict
 
 TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))
-CASE_KEYS = ("name", "op", "m", "k", "n", "dtype", "seed", "density", "block", "keep_diagonal",
-             "threads", "backends", "isa", *TIMING_KEYS)
+HARNESS_KEYS = ("name", "op", "dtype", "seed", "threads", "backends", "isa", *TIMING_KEYS)  # every op takes these
 LIST_VALUED = ("threads", "backends")  # lists here are the value, not a grid
-# Data is generated in float64 before the cast; refuse cases whose arrays would not fit.
-MEMORY_SHARE = 0.5
+DEFAULT_OP = "gemv"
+MEMORY_SHARE = 0.5  # a case's data may take this share of physical memory
 MAX_CASES = 100_000  # a grid larger than this is a typo, not a benchmark
-INT_LIMIT = 2**63  # integers are stored as int64
-_BRIEF = reprlib.Repr()
-_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 3, 60, 60, 40
-
-
-def brief(value: Any) -> str:
-    """A user-supplied value for a one-line message: bounded, control characters escaped."""
-    return _BRIEF.repr(value)
-
-
-def _label(value: Any) -> str:
-    return brief(value)[1:-1] if isinstance(value, str) else brief(value)
 
 
 @dataclass(frozen=True)
@@ -84,15 +74,6 @@ class Suite:
     def backend_names(self) -> list[str]:
         named = {s.backend for c in self.cases for s in (c.backends or ())}
         return sorted(named)
-
-
-class _Problems:
-    def __init__(self, path: str):
-        self.path = path
-        self.lines: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.lines.append(f"{self.path}: {where}: {message}")
 
 
 def shipped_suites() -> dict[str, Path]:
@@ -142,7 +123,7 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
         raise SuiteError([f"{path}: YAML: nested too deeply"]) from None
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
-    problems = _Problems(path)
+    problems = Problems(path)
     suite = _build_suite(document, path, problems)
     if problems.lines:
         raise SuiteError(problems.lines)
@@ -150,13 +131,13 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
     return suite
 
 
-def _unknown_key(problems: _Problems, where: str, key: Any, allowed: tuple[str, ...]) -> None:
+def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, ...]) -> None:
     close = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     problems.add(where, f"unknown field '{_label(key)}'{hint}; allowed: {', '.join(allowed)}")
 
 
-def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
+def _build_suite(document: Any, path: str, problems: Problems) -> Suite | None:
     if not isinstance(document, dict):
         problems.add("top level", f"must be a mapping with fields {', '.join(TOP_KEYS)}, "
                                   f"got {type(document).__name__}")
@@ -175,8 +156,8 @@ def _build_suite(document: Any, path: str, problems: _Problems) -> Suite | None:
     if not isinstance(defaults, dict):
         problems.add("field 'defaults'", "must be a mapping of case fields and timing settings")
         defaults = {}
-    default_keys = tuple(k for k in CASE_KEYS if k != "name") + tuple(sorted(set().union(
-        *(kind.params for kind in OPS.values()))))  # each case takes the defaults its op knows
+    default_keys = tuple(k for k in HARNESS_KEYS if k != "name") + tuple(sorted(set().union(
+        *(_op(name).fields for name in registry.ops.names()))))  # each case takes the defaults its op knows
     for key in defaults:
         if key not in default_keys:
             _unknown_key(problems, "field 'defaults'", key, default_keys)
@@ -206,11 +187,17 @@ def _is_name(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip()) and value.isprintable()
 
 
+def _op(name: str) -> Op:
+    return registry.ops.get(name)
+
+
 def _grid_keys(merged: dict) -> list:
-    return [k for k, v in merged.items() if isinstance(v, list) and k not in LIST_VALUED and k != "name"]
+    op = merged.get("op", DEFAULT_OP)
+    single = LIST_VALUED + tuple(_op(op).list_fields if op in registry.ops.names() else ())
+    return [k for k, v in merged.items() if isinstance(v, list) and k not in single and k != "name"]
 
 
-def _grid_fits(raw_cases: list, defaults: dict, problems: _Problems) -> bool:
+def _grid_fits(raw_cases: list, defaults: dict, problems: Problems) -> bool:
     """Refuse a grid too large to expand before expanding it."""
     total = 0
     for raw in raw_cases:
@@ -223,7 +210,7 @@ def _grid_fits(raw_cases: list, defaults: dict, problems: _Problems) -> bool:
     return True
 
 
-def _expand_case(raw: Any, index: int, defaults: dict, problems: _Problems) -> list[SuiteCase]:
+def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems) -> list[SuiteCase]:
     if not isinstance(raw, dict):
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
@@ -232,8 +219,9 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: _Problems) -> l
     if not _is_name(raw.get("name")):
         problems.add(where, f"field 'name': must be a non-empty string without control characters, "
                             f"got {brief(raw.get('name'))}")
-    op = raw.get("op", defaults.get("op", "gemv"))
-    allowed = CASE_KEYS + tuple(OPS[op].params) if isinstance(op, str) and op in OPS else CASE_KEYS
+    op = raw.get("op", defaults.get("op", DEFAULT_OP))
+    known_op = isinstance(op, str) and op in registry.ops.names()
+    allowed = HARNESS_KEYS + (tuple(_op(op).fields) if known_op else ())
     for key in raw:
         if key not in allowed:
             _unknown_key(problems, where, key, allowed)
@@ -262,95 +250,49 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else _label(value)
 
 
-class _Fields:
-    """Typed access to one case's merged fields, reporting each bad one."""
-
-    def __init__(self, name: str, values: dict, problems: _Problems):
-        self.where = f"case '{_label(name)}'"
-        self.values = values
-        self.problems = problems
-        self.ok = True
-
-    def bad(self, key: str, message: str) -> None:
-        self.ok = False
-        self.problems.add(self.where, f"field '{key}': {message}, got {brief(self.values.get(key))}")
-
-    def positive_int(self, key: str, default: int | None = None) -> int:
-        value = self.values.get(key, default)
-        if not _is_int(value) or not 0 < value < INT_LIMIT:
-            self.bad(key, "must be a positive integer" + (" below 2**63" if _is_int(value) and value > 0 else ""))
-            return 1
-        return value
-
-    def int_(self, key: str, default: int) -> int:
-        value = self.values.get(key, default)
-        if not _is_int(value) or not 0 <= value < INT_LIMIT:
-            self.bad(key, "must be a non-negative integer" + (" below 2**63" if _is_int(value) and value > 0 else ""))
-            return default
-        return value
-
-    def positive_number(self, key: str, default: float) -> float:
-        value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-                or value == float("inf"):
-            self.bad(key, "must be a positive number")
-            return default
-        return float(value)
-
-    def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
-        value = self.values.get(key, default)
-        if value not in allowed:
-            self.bad(key, f"must be one of {', '.join(allowed)}")
-            return default
-        return value
-
-
-def _build_case(name: str, values: dict, problems: _Problems) -> SuiteCase | None:
-    f = _Fields(name, values, problems)
-    op = f.choice("op", tuple(OPS), "gemv")
-    m = f.positive_int("m")
-    k = f.positive_int("k")
-    n = f.positive_int("n", 1)
-    if op == "gemv" and "n" in values and n != 1:
-        f.bad("n", "must be 1 for op gemv (use op gemm for n > 1)")
+def _build_case(name: str, values: dict, problems: Problems) -> SuiteCase | None:
+    f = FieldReader(name, values, problems)
+    op_name = f.choice("op", tuple(registry.ops.names()), DEFAULT_OP)
     dtype = f.choice("dtype", DTYPES, "float32")
     seed = f.int_("seed", 0)
-    sparsity = _sparsity(f, m, k)
     timing = TimingSettings(**{key: _timing_value(f, key) for key in TIMING_KEYS})
     threads = _threads(f)
     backends = _backends(f)
     isa = _isa(f)
-    params = tuple((key, freeze(values[key])) for key in sorted(OPS[op].params) if key in values) if op in OPS else ()
-    case = Case(name=name, op=op, m=m, k=k, n=n, dtype=dtype, seed=seed, sparsity=sparsity, params=params)
+    op = _op(op_name)
+    try:
+        spec = op.spec(f)
+    except UsageError as exc:  # an op plugin that failed to load
+        f.problem(str(exc))
+        return None
+    if f.ok and dtype not in op.dtypes:
+        f.bad("dtype", f"op {op_name} takes {', '.join(op.dtypes)}")
     if f.ok:
-        _check_memory(f, case)
-        if op in OPS and OPS[op].validate is not None:
-            for key, message in OPS[op].validate(case):
-                f.bad(key, message)
+        for key, message in op.validate(spec, dtype):
+            f.bad(key, message)
+    if f.ok:
+        _check_memory(f, op.memory_bytes(spec, dtype))
+    case = Case(name, op_name, spec, dtype, seed)
     return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _timing_value(f: _Fields, key: str) -> float | int:
+def _timing_value(f: FieldReader, key: str) -> float | int:
     default = getattr(TimingSettings(), key)
     if key == "samples":
         return f.positive_int(key, default)
     return f.positive_number(key, default)
 
 
-def _threads(f: _Fields) -> tuple[int, ...]:
+def _threads(f: FieldReader) -> tuple[int, ...]:
     value = f.values.get("threads", [1])
     items = value if isinstance(value, list) else [value]
-    if not items or any(not _is_int(t) or not 0 < t < INT_LIMIT for t in items):
+    if not items or any(not is_int(t) or not 0 < t < INT_LIMIT for t in items):
         f.bad("threads", "must be a positive integer or a list of them")
         return (1,)
     return tuple(dict.fromkeys(items))
 
 
-def _backends(f: _Fields) -> tuple[Selection, ...] | None:
+def _backends(f: FieldReader) -> tuple[Selection, ...] | None:
     value = f.values.get("backends")
     if value is None:
         return None
@@ -361,7 +303,7 @@ def _backends(f: _Fields) -> tuple[Selection, ...] | None:
     return tuple(dict.fromkeys(parse_selection(item) for item in items))
 
 
-def _isa(f: _Fields) -> str | None:
+def _isa(f: FieldReader) -> str | None:
     value = f.values.get("isa")
     if value is None:
         return None
@@ -373,61 +315,11 @@ def _isa(f: _Fields) -> str | None:
     return value
 
 
-def _parse_block(f: _Fields) -> tuple[int, int]:
-    raw = f.values.get("block", "16x1")
-    allowed = ", ".join(f"{r}x{c}" for r, c in BLOCK_SHAPES)
-    try:
-        rows, cols = (int(part) for part in str(raw).lower().split("x"))
-    except ValueError:
-        f.bad("block", f"must be ROWSxCOLS, one of {allowed}")
-        return (16, 1)
-    if (rows, cols) not in BLOCK_SHAPES:
-        f.bad("block", f"must be one of {allowed}")
-        return (16, 1)
-    return rows, cols
-
-
-def _sparsity(f: _Fields, m: int, k: int) -> Sparsity | None:
-    raw = f.values.get("density")
-    sparse_keys = [key for key in ("block", "keep_diagonal") if key in f.values]
-    if raw is None:
-        if sparse_keys:
-            f.bad(sparse_keys[0], "only applies with a 'density' field")
-        return None
-    if isinstance(raw, dict):
-        densities = list(raw.values())
-        if not raw:
-            f.bad("density", "a per-gate mapping needs at least one gate")
-            return None
-    else:
-        densities = [raw]
-    if any(isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d <= 1 for d in densities):
-        f.bad("density", "must be a number in (0, 1] or a mapping gate -> number in (0, 1]")
-        return None
-    block = _parse_block(f)
-    keep_diagonal = f.values.get("keep_diagonal", False)
-    if not isinstance(keep_diagonal, bool):
-        f.bad("keep_diagonal", "must be true or false")
-        keep_diagonal = False
-    sparsity = Sparsity(tuple(float(d) for d in densities), block, keep_diagonal)
-    gates = sparsity.gates
-    if m % gates or (m // gates) % block[0]:
-        f.bad("block", f"{block[0]}-row blocks must divide each of the {gates} gate(s) of m={m}")
-    elif k % block[1]:
-        f.bad("block", f"{block[1]}-column blocks must divide k={k}")
-    if keep_diagonal and m // gates != k:
-        f.bad("keep_diagonal", f"needs square gates (m/gates = {m // gates} must equal k = {k})")
-    return sparsity
-
-
-def _check_memory(f: _Fields, case: Case) -> None:
-    elements = case.m * case.k + case.k * case.n + 2 * case.m * case.n
-    needed = elements * 8 * 3  # float64 generation, the cast copy, a backend's packed copy
+def _check_memory(f: FieldReader, needed: int) -> None:
     limit = physical_memory() * MEMORY_SHARE
     if needed > limit:
-        f.problems.add(f.where, f"field 'm'/'k'/'n': buffers need {needed / 2**30:.1f} GiB, "
-                                f"more than the {limit / 2**30:.1f} GiB this machine can give a case")
-        f.ok = False
+        f.problem(f"its sizes need {needed / 2**30:.1f} GiB of buffers, more than the "
+                  f"{limit / 2**30:.1f} GiB this machine can give a case")
 
 
 

@@ -31,6 +31,16 @@ def duration(ns) -> str:
     return f"{ns:.3g} ns"
 
 
+def size(count) -> str:
+    """1.5 GiB, 3 MiB, 48 KiB, 512 bytes."""
+    if is_missing(count):
+        return ""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.4g} {unit}"
+    return f"{int(count)} bytes"
+
+
 def number(value, spec: str = ".3g") -> str:
     return "" if is_missing(value) else format(value, spec)
 

@@ -20,7 +20,7 @@ def test_every_backend_has_a_meaningful_row_for_every_gru384_case(run_rows):
     assert cases == {c.case.name for c in expanded}
     sparse_cases = {c.case.name for c in expanded if c.case.sparsity is not None}
     sparse16x1 = {c.case.name for c in expanded if c.case.sparsity and c.case.sparsity.block == (16, 1)}
-    for name in registry.names():
+    for name in registry.backends.names():
         status = registry.status(name)
         variants = status.variants if status.available else ("default",)
         for case in cases:

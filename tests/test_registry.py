@@ -6,13 +6,13 @@ from gemmbench.errors import UsageError
 
 
 def test_builtin_numpy_comes_from_the_entry_point_group():
-    assert "numpy" in registry.names()
+    assert "numpy" in registry.backends.names()
     status = registry.status("numpy")
     assert status.available and status.target == "gemmbench.backends.numpy_blas:NumpyBackend"
 
 
 def test_third_party_plugins_are_found_and_a_broken_one_is_only_unavailable(plugins):
-    assert {"test-good", "test-wrong", "test-broken-import"} <= set(registry.names())
+    assert {"test-good", "test-wrong", "test-broken-import"} <= set(registry.backends.names())
     broken = registry.status("test-broken-import")
     assert not broken.available and "ModuleNotFoundError" in broken.reason
     assert registry.status("test-good").available
@@ -20,7 +20,7 @@ def test_third_party_plugins_are_found_and_a_broken_one_is_only_unavailable(plug
 
 def test_unknown_backend_lists_the_known_ones():
     with pytest.raises(UsageError, match="unknown backend 'nope'; known backends: .*numpy"):
-        registry.get("nope")
+        registry.backends.get("nope")
 
 
 def test_register_refuses_to_clobber_unless_asked():
@@ -28,15 +28,15 @@ def test_register_refuses_to_clobber_unless_asked():
         name = "mine"
 
     try:
-        registry.register("mine", Mine)
+        registry.backends.register("mine", Mine)
         with pytest.raises(ValueError, match="already registered"):
-            registry.register("mine", Mine)
-        registry.register("mine", Mine, clobber=True)
-        assert isinstance(registry.get("mine"), Mine)
+            registry.backends.register("mine", Mine)
+        registry.backends.register("mine", Mine, clobber=True)
+        assert isinstance(registry.backends.get("mine"), Mine)
         with pytest.raises(ValueError):
-            registry.register("numpy", Mine)
+            registry.backends.register("numpy", Mine)
     finally:
-        registry._registered.pop("mine", None)
+        registry.backends.unregister("mine")
         registry.refresh()
 
 

@@ -98,12 +98,12 @@ def test_threads_beyond_the_machine_are_skipped(write_suite, tmp_path):
 def test_runtime_registration_reaches_the_workers(write_suite, tmp_path, plugins):
     from gemmbench import registry
 
-    registry.register("again-good", "gemmbench_testplugins:GoodBackend")
+    registry.backends.register("again-good", "gemmbench_testplugins:GoodBackend")
     try:
         rows = load_results(run(write_suite, tmp_path, "[again-good]").path)
         assert set(rows["status"]) == {"ok"} and set(rows["backend"]) == {"again-good"}
     finally:
-        registry._registered.pop("again-good")
+        registry.backends.unregister("again-good")
 
 
 def test_isa_cap_and_list_select_variants_and_missing_flags_are_unavailable(plugins, write_suite, tmp_path):

@@ -19,7 +19,7 @@ from gemmbench.backend import Backend, Variant
 from gemmbench.backends import iir
 from gemmbench.backends.csimd import kernels, lpcnet
 from gemmbench.timing import Loop
-from gemmbench.workload import Case, Workload
+from gemmbench.op import Case, Workload
 
 MAX_BATCH = 64
 MATRIX_OPS = frozenset({"gemv", "gemm", "lpcnet_step"})
@@ -62,6 +62,17 @@ class CSimdBackend(Backend):
             return False, str(exc)
         return True, ""
 
+    def build(self) -> str:
+        """Compile the kernels of every level this CPU runs (cached: a second build compiles nothing)."""
+        built = []
+        for level in kernels.LEVELS:
+            if native.missing_cpu_flags(level):
+                continue
+            cached = native.library_path(kernels.sources(), level, name="csimd").exists()
+            native.build(kernels.sources(), level, name="csimd")
+            built.append(f"{level} ({'cached' if cached else 'compiled'})")
+        return "csimd kernels: " + ", ".join(built)
+
     def variants(self) -> list[Variant]:
         levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
         return ([_variant(level, False) for level in levels if "float32" in level.gains]
@@ -73,11 +84,11 @@ class CSimdBackend(Backend):
         if reason or case.op == "iir_bank":
             return reason or iir.skip_reason(case, variant)
         int8 = variant.precision == "int8"
-        block = case.sparsity.block if case.sparsity else None
+        block = case.spec.sparsity.block if case.spec.sparsity else None
         if case.op == "gemm" and (int8 or block):
             return "csimd has no int8 or sparse GEMM kernel; its GEMM is dense float32"
-        if case.op == "gemm" and case.n > MAX_BATCH:
-            return f"csimd's GEMM is tuned for small batches (n <= {MAX_BATCH}); n = {case.n}"
+        if case.op == "gemm" and case.spec.n > MAX_BATCH:
+            return f"csimd's GEMM is tuned for small batches (n <= {MAX_BATCH}); n = {case.spec.n}"
         if block and int8 and block != (8, 4):
             return f"the int8 sparse kernel takes 8x4 blocks; this case has {block[0]}x{block[1]}"
         if block and not int8 and block != (16, 1):
@@ -95,7 +106,7 @@ class CSimdBackend(Backend):
             return Kernel("lpcnet_step", step, lpcnet.run, lpcnet.run_time)
         if case.op == "gemm":
             return Kernel("sgemm", kernels.pack_dense(lib, w), kernels.sgemm, kernels.sgemm_time)
-        mask = workload.block_mask if case.sparsity is not None else None
+        mask = workload.block_mask if case.spec.sparsity is not None else None
         p = kernels.prepare_gemv(lib, w, int8, mask, workload.diagonal)
         return Kernel(p.kernel, p, *GEMV_CALLS[type(p)])
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.timing import Loop
-from gemmbench.vocoder import PARTS, Dims
-from gemmbench.workload import Workload
+from gemmbench.ops.lpcnet_step import PARTS, StepSpec
+from gemmbench.op import Workload
 
 # GRU-B (48x384, 48x16) and the output layer (512x16) in int8 too, in int8 variants. It pays:
 # on the development machine (Zen 5, 10%-sparse 8x4 GRU-A, 1600 samples, part loops pinned to
@@ -79,7 +79,7 @@ def _product(p: K.DenseF32 | K.Sparse16F32 | K.DenseInt8 | K.Sparse8x4Int8) -> _
                     K._ptr(arrays and arrays.corr), K._ptr(arrays and arrays.xq))
 
 
-def _buffers(dims: Dims) -> dict[str, np.ndarray]:
+def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
     na, nb, levels = dims.hidden_a, dims.hidden_b, dims.levels
     sizes = {"ha": na, "hb": nb, "ra": 3 * na, "cond_a_out": 3 * na, "xb": 3 * nb, "rb": 3 * nb,
              "cond_b_out": 3 * nb, "o": 2 * levels, "p": levels}
@@ -94,7 +94,7 @@ class LpcnetStep:
     """A prepared fused step: the C struct, and every array its pointers point into."""
 
     kernels: K.Kernels
-    dims: Dims
+    dims: StepSpec
     net: _Net = field(repr=False)
     products: dict = field(repr=False)  # name -> prepared kernel (owns the weights)
     arrays: dict = field(repr=False)  # inputs and buffers, kept alive for the C pointers
@@ -117,8 +117,8 @@ def prepare_step(kernels: K.Kernels, workload: Workload, int8: bool, small_int8:
     """Pack every matrix for the C step; int8 selects the variant's int8 kernels for GRU-A
     and, with small_int8, for GRU-B and the output layer."""
     _check_layout(kernels)
-    dims, extra = Dims.of(workload.case), workload.extra
-    mask = workload.block_mask if workload.case.sparsity is not None else None
+    dims, extra = workload.case.spec, workload.extra
+    mask = workload.block_mask if workload.case.spec.sparsity is not None else None
     products = {"gru_a": K.prepare_gemv(kernels, extra["gru_a"], int8, mask, workload.diagonal)}
     for name in ("cond_a", "cond_b"):
         products[name] = K.prepare_gemv(kernels, extra[name], False)

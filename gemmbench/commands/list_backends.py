@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     rows = []
-    for name in registry.names():
+    for name in registry.backends.names():
         status = registry.status(name)
         state = "available" if status.available else "unavailable"
         rows.append([name, state, ", ".join(status.variants), status.reason or status.target])

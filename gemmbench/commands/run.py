@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 from gemmbench.errors import UsageError
-from gemmbench.machine import physical_memory
+from gemmbench.machine import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
 from gemmbench.textable import duration, number, render
-from gemmbench.worker import MEMORY_SHARE
 
 # The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
@@ -38,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", default=None, metavar="SIZE",
                         help="address space each worker may use, e.g. 8G, 512M, 50%% (of physical memory) or "
                              f"none; a backend that needs more gets an error or crashed row (default: "
-                             f"{MEMORY_SHARE * 100:.0f}%% of physical memory)")
+                             f"{WORKER_MEMORY_SHARE * 100:.0f}%% of physical memory)")
+    parser.add_argument("--repeat", default=1, type=int, metavar="N",
+                        help="measure the whole suite N times, each in fresh worker processes, into one file "
+                             "(rows carry a repeat column); compare then tests on run-level figures")
+    parser.add_argument("--seed", default=None, type=int, metavar="N",
+                        help="seed of the shuffled round order (default: a new one, recorded in the file)")
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
@@ -78,10 +82,8 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
 
 def parse_memory_limit(value: str | None) -> int | None:
     """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default."""
-    from gemmbench.worker import default_memory_limit
-
     if value is None:
-        return default_memory_limit()
+        return default_worker_memory_limit()
     text = value.strip().lower()
     if text in ("none", "unlimited"):
         return None
@@ -126,7 +128,7 @@ def _not_run(rows: list[dict]) -> str:
     return "\n\nnot run (-v lists every row):\n" + "\n".join(lines) if lines else ""
 
 
-RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit")
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,7 +160,8 @@ def _start(args: argparse.Namespace):
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
-                         timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit))
+                         timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
+                         repeat=args.repeat, seed=args.seed)
     return run_suite(load_suite(args.suite), options)
 
 

@@ -26,34 +26,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from gemmbench.backend import Backend
+from gemmbench.fields import FieldReader
+from gemmbench.op import Case, Column, Counts, Op, Workload
+from gemmbench.ops.matrix import (MATRIX_COLUMNS, MATRIX_FIELDS, MatrixSpec, MatrixWorkload, Sparsity,
+                                  generate_activations, generate_weights, matrix_columns, matrix_label, prune,
+                                  read_sparsity)
+from gemmbench.report.kinds import PlotKind
 from gemmbench.timing import Loop, python_loop
-from gemmbench.workload import (Case, OpKind, Workload, generate_activations, generate_weights, prune,
-                                register_op)
 
 PARTS = ("conditioning", "gru_a_product", "gru_a_gates", "gru_b", "output")
-DEFAULTS = {"hidden_b": 16, "cond_size": 128, "levels": 256, "frame_size": 160, "steps": 1, "start": 0,
-            "sample_rate": 16000, "conditioning": "per_frame"}
 CONDITIONING = ("per_frame", "per_sample")
 
 
 @dataclass(frozen=True)
-class Dims:
-    """Sizes of the network; GRU-A's recurrent matrix is the case's m x k (m = 3 k)."""
+class StepSpec(MatrixSpec):
+    """Sizes of the network; GRU-A's recurrent matrix is m x k (m = 3 k, hidden_a = k)."""
 
-    hidden_a: int
-    hidden_b: int
-    cond_size: int
-    levels: int
-    frame_size: int
-    steps: int
-    start: int  # index of the call's first sample in the sequence (a call continues a sequence)
-    sample_rate: int
-    conditioning: str
+    hidden_b: int = 16
+    cond_size: int = 128
+    levels: int = 256
+    frame_size: int = 160
+    steps: int = 1
+    start: int = 0  # index of the call's first sample in the sequence (a call continues a sequence)
+    sample_rate: int = 16000
+    conditioning: str = "per_frame"
 
-    @classmethod
-    def of(cls, case: Case) -> "Dims":
-        values = {key: case.param(key, default) for key, default in DEFAULTS.items()}
-        return cls(hidden_a=case.k, **values)
+    @property
+    def hidden_a(self) -> int:
+        return self.k
 
     @property
     def samples(self) -> range:
@@ -87,56 +87,37 @@ class Dims:
                 "gru_b_rec": (3 * nb, nb), "cond_b": (3 * nb, c), "out": (2 * self.levels, nb)}
 
 
-def _flops(case: Case, gru_a_weights: int) -> int:
-    dims = Dims.of(case)
+def _flops(dims: StepSpec, gru_a_weights: int) -> int:
     shapes = dims.matrices()
     per_step = sum(2 * m * k for name, (m, k) in shapes.items() if name not in ("gru_a", "cond_a", "cond_b"))
     per_projection = 2 * (shapes["cond_a"][0] + shapes["cond_b"][0]) * dims.cond_size
     return dims.steps * (per_step + 2 * gru_a_weights) + dims.projections * per_projection
 
 
-def step_flops(case: Case) -> int:
-    return _flops(case, case.m * case.k)
-
-
-def step_useful_flops(case: Case) -> int:
-    return _flops(case, case.nonzeros)
-
-
-def step_bytes(case: Case) -> int:
+def step_bytes(dims: StepSpec, itemsize: int) -> int:
     """Weights read once per call (they stay cache-resident across steps) plus state in and out."""
-    dims = Dims.of(case)
     weights = sum(m * k for m, k in dims.matrices().values())
     tables = 3 * dims.levels * 3 * dims.hidden_a
-    return case.itemsize * (weights + tables + dims.state_size + dims.out_size)
-
-
-def validate(case: Case) -> list[tuple[str, str]]:
-    problems = []
-    if case.m != 3 * case.k:
-        problems.append(("m", f"lpcnet_step needs m = 3 k (three gates of GRU-A), k = {case.k} gives m = {3 * case.k}"))
-    dims = Dims.of(case)
-    for key in ("hidden_b", "cond_size", "levels", "frame_size", "steps", "sample_rate"):
-        value = getattr(dims, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            problems.append((key, "must be a positive integer"))
-    if isinstance(dims.start, bool) or not isinstance(dims.start, int) or dims.start < 0:
-        problems.append(("start", "must be a non-negative integer"))
-    if dims.conditioning not in CONDITIONING:
-        problems.append(("conditioning", f"must be one of {', '.join(CONDITIONING)}"))
-    return problems
+    return itemsize * (weights + tables + dims.state_size + dims.out_size)
 
 
 # ---------------------------------------------------------------- data and reference
 
-def make_step(case: Case) -> Workload:
-    dims = Dims.of(case)
+@dataclass(frozen=True, eq=False)
+class StepWorkload(MatrixWorkload):
+    """GRU-A's matrix as a MatrixWorkload (weights, block_mask, diagonal), with every other array in `extra`."""
+
+    extra: dict = None
+
+
+def make_step(case: Case) -> StepWorkload:
+    dims: StepSpec = case.spec
     # Separate streams, so a sequence's first samples and frames do not depend on its length.
     rng, inputs_rng, features_rng, state_rng = (np.random.default_rng([case.seed, i]) for i in range(4))
     mats = {name: generate_weights(rng, m, k) for name, (m, k) in dims.matrices().items()}
     mask = diagonal = None
-    if case.sparsity is not None:
-        mats["gru_a"], mask, diagonal = prune(mats["gru_a"], case.sparsity)
+    if dims.sparsity is not None:
+        mats["gru_a"], mask, diagonal = prune(mats["gru_a"], dims.sparsity)
     extra = {name: np.ascontiguousarray(w, dtype=case.dtype) for name, w in mats.items()}
     extra.update(
         bias_a=rng.normal(0, 0.1, 3 * dims.hidden_a).astype(case.dtype),
@@ -150,7 +131,7 @@ def make_step(case: Case) -> Workload:
     reference = run_reference(dims, extra, state)
     if diagonal is not None:
         diagonal = diagonal.astype(case.dtype)
-    return Workload(case, extra["gru_a"], state, reference, mask, diagonal, extra)
+    return StepWorkload(case, state, reference, extra["gru_a"], mask, diagonal, extra)
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
@@ -169,7 +150,7 @@ def _softmax(v: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def run_reference(dims: Dims, extra: dict, state: np.ndarray) -> np.ndarray:
+def run_reference(dims: StepSpec, extra: dict, state: np.ndarray) -> np.ndarray:
     """The float64 answer: T steps from `state`, all arithmetic in float64."""
     w = {k: v.astype(np.float64) for k, v in extra.items() if k != "inputs"}
     ha = state[:dims.hidden_a].astype(np.float64)
@@ -190,13 +171,12 @@ def run_reference(dims: Dims, extra: dict, state: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- derived columns
 
-def derived_columns(case: Case, row: dict, part_ns: dict[str, float] | None = None) -> dict:
+def derived_columns(dims: StepSpec, row: dict, part_ns: dict[str, float] | None = None) -> dict:
     """Time per audio sample, real-time factor (time per sample x sample rate) and part shares.
 
     Parts are compared with the native per-sample time where the step has a native loop
     (its parts are then native loops too), else with the Python-call time.
     """
-    dims = Dims.of(case)
     columns = {"steps": dims.steps, "sample_rate": dims.sample_rate}
     for prefix in ("", "native_"):
         median = row.get(f"{prefix}median_ns")
@@ -228,24 +208,24 @@ def part_columns(part_ns: dict[str, float], whole_step_ns: float) -> dict:
 
 def _sub_case(case: Case, name: str) -> Case:
     """One of the step's matrices as a gemv case; only GRU-A's recurrent matrix is sparse."""
-    m, k = Dims.of(case).matrices()[name]
-    return Case(f"{case.name}/{name}", m, k, op="gemv", dtype=case.dtype, seed=case.seed,
-                sparsity=case.sparsity if name == "gru_a" else None)
+    m, k = case.spec.matrices()[name]
+    sparsity = case.spec.sparsity if name == "gru_a" else None
+    return Case(f"{case.name}/{name}", "gemv", MatrixSpec(m, k, 1, sparsity), case.dtype, case.seed)
 
 
-def _sub_workload(step: Workload, name: str) -> Workload:
+def _sub_workload(step: StepWorkload, name: str) -> MatrixWorkload:
     """A step's matrix as a gemv workload a backend can prepare (x and reference unused)."""
     sub = _sub_case(step.case, name)
-    x, reference = np.zeros(sub.k, dtype=sub.dtype), np.zeros(sub.m)
+    x, reference = np.zeros(sub.spec.k, dtype=sub.dtype), np.zeros(sub.spec.m)
     if name == "gru_a":
-        return Workload(sub, step.extra[name], x, reference, step.block_mask, step.diagonal)
-    return Workload(sub, step.extra[name], x, reference)
+        return MatrixWorkload(sub, x, reference, step.extra[name], step.block_mask, step.diagonal)
+    return MatrixWorkload(sub, x, reference, step.extra[name])
 
 
 class _Buffers:
     """Every array a composed step writes, allocated once in prepare."""
 
-    def __init__(self, dims: Dims, dtype: str):
+    def __init__(self, dims: StepSpec, dtype: str):
         na, nb, levels = dims.hidden_a, dims.hidden_b, dims.levels
         zeros = lambda n: np.zeros(n, dtype=dtype)  # noqa: E731
         self.ha, self.hb = zeros(na), zeros(nb)
@@ -280,7 +260,7 @@ def _gru_into(h: np.ndarray, x: np.ndarray, r: np.ndarray, t: np.ndarray) -> Non
 class ComposedStep:
     """A backend's prepared GEMVs plus the buffers the step's element-wise work needs."""
 
-    dims: Dims
+    dims: StepSpec
     extra: dict
     prepared: dict
     buffers: _Buffers
@@ -307,14 +287,14 @@ class Composed(Backend):
     def skip_reason(self, case: Case, variant) -> str:
         if "gemv" not in self.inner.ops:
             return f"{self.name} offers neither lpcnet_step nor the gemv products to compose it from"
-        for name in Dims.of(case).matrices():
+        for name in case.spec.matrices():
             reason = self.inner.skip_reason(_sub_case(case, name), variant)
             if reason:
                 return f"composing lpcnet_step: the {name} product: {reason}"
         return ""
 
-    def prepare(self, workload: Workload, variant) -> ComposedStep:
-        dims = Dims.of(workload.case)
+    def prepare(self, workload: StepWorkload, variant) -> ComposedStep:
+        dims = workload.case.spec
         buffers = _Buffers(dims, workload.case.dtype)
         prepared = {}
         for name, (x, out) in PRODUCTS.items():
@@ -398,5 +378,86 @@ class Composed(Backend):
         return {name: (python_loop(call), weight.get(name, 1.0)) for name, call in calls.items()}
 
 
-register_op(OpKind("lpcnet_step", make_step, step_flops, step_useful_flops, step_bytes,
-                   params=frozenset(DEFAULTS), validate=validate, compose=Composed, derive=derived_columns))
+# ---------------------------------------------------------------- the op
+
+STEP_FIELDS = {
+    "hidden_b": "GRU-B units (LPCNet: 16)", "cond_size": "frame-feature length the conditioning projects (128)",
+    "levels": "output levels of the dual softmax (256, mu-law)", "frame_size": "samples per feature frame (160)",
+    "steps": "audio samples one measured call computes", "start": "index of the call's first sample in the sequence",
+    "sample_rate": "audio sample rate the real-time factor refers to, Hz (16000)",
+    "conditioning": f"project the frame features {' or '.join(CONDITIONING)}",
+}
+PART_DOCS = {"conditioning": "the frame-conditioning projection (amortised)",
+             "gru_a_product": "GRU-A's recurrent matrix product", "gru_a_gates": "GRU-A's input gather and gates",
+             "gru_b": "GRU-B (products and gates)", "output": "the dual output layer and softmax"}
+STEP_COLUMNS = (
+    Column("steps", "int64", "audio samples one call computes"),
+    Column("sample_rate", "int64", "audio sample rate the real-time factor refers to, Hz"),
+    Column("time_per_sample_ns", "float64", "median_ns / steps"),
+    Column("rtf", "float64", "real-time factor: time_per_sample_ns x sample_rate (below 1 is faster than real time)"),
+    Column("native_time_per_sample_ns", "float64", "native_median_ns / steps"),
+    Column("native_rtf", "float64", "real-time factor of the native loop"),
+    *(Column(f"part_{name}_ns", "float64", f"time per sample of {doc}") for name, doc in PART_DOCS.items()),
+    *(Column(f"share_{name}", "float64", f"part_{name}_ns over the sum of the parts") for name in PART_DOCS),
+    Column("parts_ratio", "float64", "sum of the parts over the whole step's time per sample"),
+    Column("parts_warning", "bool", "parts_ratio more than 10% away from 1: the parts do not explain the whole"),
+)
+
+
+class LpcnetStep(Op):
+    name = "lpcnet_step"
+    doc = "LPCNet's sample-rate network: GRU-A, GRU-B and the dual softmax, one or many audio samples per call"
+    fields = {**MATRIX_FIELDS, **STEP_FIELDS}
+    columns = (*MATRIX_COLUMNS, *STEP_COLUMNS)
+    spec_type = StepSpec
+
+    def spec(self, read: FieldReader) -> StepSpec:
+        m, k = read.positive_int("m"), read.positive_int("k")
+        defaults = StepSpec(m, k)
+        sizes = {key: read.positive_int(key, getattr(defaults, key))
+                 for key in ("hidden_b", "cond_size", "levels", "frame_size", "steps", "sample_rate")}
+        return StepSpec(m, k, 1, read_sparsity(read, m, k), **sizes, start=read.int_("start", 0),
+                        conditioning=read.choice("conditioning", CONDITIONING, "per_frame"))
+
+    def spec_from_dict(self, data: dict) -> StepSpec:
+        return StepSpec(**{**data, "sparsity": Sparsity.from_dict(data.get("sparsity"))})
+
+    def validate(self, spec: StepSpec, dtype: str) -> list[tuple[str, str]]:
+        if spec.m != 3 * spec.k:
+            return [("m", f"lpcnet_step needs m = 3 k (three gates of GRU-A), k = {spec.k} gives m = {3 * spec.k}")]
+        return []
+
+    def memory_bytes(self, spec: StepSpec, dtype: str) -> int:
+        weights = sum(m * k for m, k in spec.matrices().values())
+        return 8 * 3 * (weights + spec.frames * spec.cond_size + 3 * spec.levels * 3 * spec.hidden_a)
+
+    def label(self, case: Case) -> str:
+        return f"{matrix_label(case.spec)} x{case.spec.steps}"
+
+    def counts(self, case: Case) -> Counts:
+        spec: StepSpec = case.spec
+        return Counts(flops=_flops(spec, spec.m * spec.k), useful_flops=_flops(spec, spec.nonzeros),
+                      bytes=step_bytes(spec, np.dtype(case.dtype).itemsize))
+
+    def make(self, case: Case) -> StepWorkload:
+        return make_step(case)
+
+    def case_columns(self, case: Case) -> dict:
+        return {**matrix_columns(case.spec), "steps": case.spec.steps, "sample_rate": case.spec.sample_rate}
+
+    def derive(self, case: Case, row: dict, parts: dict[str, float] | None) -> dict:
+        return derived_columns(case.spec, row, parts)
+
+    def compose(self, backend: Backend) -> Backend:
+        return Composed(backend)
+
+    plots = (
+        PlotKind("rtf", "Vocoder real-time factor",
+                 "Time per audio sample × sample rate for each vocoder step; the red line is real time. Bars: "
+                 "the whole sequence looped in native code where measured; ticks: one Python call per sample.",
+                 "gemmbench.report.vocoder_plots:rtf_plot"),
+        PlotKind("parts", "Where a vocoder sample's time goes",
+                 "Each part of a step timed alone (frame conditioning amortised, GRU-A product, GRU-A gates, "
+                 "GRU-B, output layer), stacked, against the whole step's time per sample.",
+                 "gemmbench.report.vocoder_plots:parts_plot"),
+    )
