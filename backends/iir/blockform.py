@@ -11,7 +11,8 @@ normal, so ||A_k^L||_2 = r^L: powers never grow and the block matrices stay well
 however long the block (a companion or direct-form realisation has powers whose entries grow
 like 1 / sin(theta) and worse for the repeated poles of a cascade). Sections chain through their
 outputs, which makes the cascade's A block lower-triangular with these normal blocks on the
-diagonal. Everything is computed in float64 from the coefficients the backend is given, then
+diagonal; the coupling below the diagonal makes it mildly non-normal (||A^16||_2 = 1.006 for
+three sections at r = 0.999), nothing like a companion form's growth. Everything is computed in float64 from the coefficients the backend is given, then
 rounded once to the kernel's dtype.
 """
 
