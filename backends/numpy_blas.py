@@ -41,6 +41,10 @@ class NumpyBackend(Backend):
         if isinstance(prepared, iir.BankRun):
             prepared.reset()
 
+    def parts(self, prepared, x: np.ndarray) -> dict:
+        """A block-form bank's Toeplitz products alone (its sgemm comparison); nothing for a matmul."""
+        return prepared.parts(x) if isinstance(prepared, iir.BankRun) else {}
+
     def describe(self, prepared: np.ndarray | iir.BankRun, variant: Variant) -> str:
         what = prepared.detail if isinstance(prepared, iir.BankRun) else variant.detail
         return f"{what} via {blas_summary(blas_libraries())}"

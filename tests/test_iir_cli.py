@@ -45,6 +45,9 @@ def test_every_method_is_verified_timed_and_described(results):
     assert (ok["coef_rounding_err"] > 0).all() and (ok["pole_radius_max"] < 1).all()
     csimd = ok[ok["backend"] == "csimd"]
     assert (csimd["native_median_ns"] > 0).all() and csimd["detail"].str.contains("FTZ").all()
+    block = ok[ok["variant"].str.startswith("block-L")]
+    assert sorted(set(block["block_length"])) == [16, 32, 64, 128]
+    assert (block["gemm_gflops"] > 0).all() and (block["sgemm_gflops"] > 0).all()
     full = csimd[csimd["case"].str.contains("full")]
     assert (full["write_floor_ns"] > 0).all() and (full["floor_ratio"] > 0).all()
 

@@ -65,7 +65,7 @@ GB_INLINE vf vf_mul(vf a, vf b) { return a * b; }
 
 #define MAX_CHAINS 8
 #ifndef TILE
-#define TILE 64
+#define TILE 32
 #endif
 #ifndef FULL_CHAINS
 #define FULL_CHAINS(S) CHAINS(S)
@@ -190,22 +190,23 @@ GB_INLINE void transpose(vf r[8]) {
 GB_INLINE void transpose(vf r[1]) { (void)r; }
 #endif
 
-/* Store the tile's first `lanes` filters x `count` samples at out (row stride `samples`): whole
- * LANES x LANES squares transposed in registers, a ragged end element by element. */
-GB_INLINE void store_tile(const float *tile, float *out, int64_t samples, int lanes, int count, int stream) {
-    int whole = count / LANES * LANES;
-    for (int j0 = 0; j0 < whole; j0 += LANES) {
-        vf r[LANES];
-        for (int j = 0; j < LANES; ++j) r[j] = vf_load(tile + (j0 + j) * LANES);
-        transpose(r);
-        if (stream) {
-            for (int i = 0; i < lanes; ++i) vf_stream(out + i * samples + j0, r[i]);
-        } else {
-            for (int i = 0; i < lanes; ++i) vf_store(out + i * samples + j0, r[i]);
-        }
+/* Store one LANES x LANES square of a tile (rows: samples, columns: filters) as `lanes` filter rows
+ * of `count` samples at out (row stride `samples`): transposed in registers when whole, element
+ * by element at the ragged end of a call. */
+GB_INLINE void store_square(const float *square, float *out, int64_t samples, int lanes, int count, int stream) {
+    if (count < LANES) {
+        for (int i = 0; i < lanes; ++i)
+            for (int j = 0; j < count; ++j) out[i * samples + j] = square[j * LANES + i];
+        return;
     }
-    for (int i = 0; i < lanes; ++i)
-        for (int j = whole; j < count; ++j) out[i * samples + j] = tile[j * LANES + i];
+    vf r[LANES];
+    for (int j = 0; j < LANES; ++j) r[j] = vf_load(square + j * LANES);
+    transpose(r);
+    if (stream) {
+        for (int i = 0; i < lanes; ++i) vf_stream(out + i * samples, r[i]);
+    } else {
+        for (int i = 0; i < lanes; ++i) vf_store(out + i * samples, r[i]);
+    }
 }
 
 /* ---- a set of chains over the whole call */
@@ -250,20 +251,45 @@ GB_INLINE void set_energy(const chain *ch, int samples, int frame, const int C, 
     save_state(ch, s1, s2, C, S);
 }
 
+/* A tile of TILE samples per chain fills while the previous tile's squares go out, a few after
+ * each sample: the output streams to memory at an even pace while the FMAs run, instead of in
+ * bursts that stall the core on a full store buffer between silent stretches. */
+typedef struct {
+    int t0, count, squares; /* the previous tile: first sample, samples, squares per chain */
+    int done;               /* squares of it stored so far, over all chains */
+} pending;
+
+GB_INLINE void store_pending(const chain *ch, float (*tile)[TILE * LANES], pending *p, int until,
+                             int64_t samples, int stream) {
+    for (; p->done < until; ++p->done) {
+        int c = p->done / p->squares, j0 = (p->done % p->squares) * LANES;
+        if (!ch[c].out) continue;
+        int count = p->count - j0 < LANES ? p->count - j0 : LANES;
+        store_square(tile[c] + j0 * LANES, ch[c].out + p->t0 + j0, samples, ch[c].lanes, count, stream);
+    }
+}
+
 GB_INLINE void set_full(const chain *ch, int samples, int stream, const int C, const int S) {
     vf s1[MAX_CHAINS][GB_IIR_MAX_SECTIONS], s2[MAX_CHAINS][GB_IIR_MAX_SECTIONS];
-    float tile[MAX_CHAINS][TILE * LANES] __attribute__((aligned(64)));
+    float tiles[2][MAX_CHAINS][TILE * LANES] __attribute__((aligned(64)));
+    pending prev = {0, 0, 0, 0};
+    int buf = 0;
     load_state(ch, s1, s2, C, S);
     for (int t0 = 0; t0 < samples; t0 += TILE) {
         int count = samples - t0 < TILE ? samples - t0 : TILE;
-        for (int j = 0; j < count; ++j)
+        int total = C * prev.squares;
+        for (int j = 0; j < count; ++j) {
             for (int c = 0; c < C; ++c) {
                 vf y = cascade_step(ch[c].coef, s1[c], s2[c], vf_set1(ch[c].x[t0 + j]), S);
-                vf_store(tile[c] + j * LANES, y);
+                vf_store(tiles[buf][c] + j * LANES, y);
             }
-        for (int c = 0; c < C; ++c)
-            if (ch[c].out) store_tile(tile[c], ch[c].out + t0, samples, ch[c].lanes, count, stream);
+            store_pending(ch, tiles[!buf], &prev, (j + 1) * total / TILE, samples, stream);
+        }
+        store_pending(ch, tiles[!buf], &prev, total, samples, stream);
+        prev = (pending){t0, count, (count + LANES - 1) / LANES, 0};
+        buf = !buf;
     }
+    store_pending(ch, tiles[!buf], &prev, C * prev.squares, samples, stream);
     save_state(ch, s1, s2, C, S);
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gemmbench.backend import Variant
 from gemmbench.backends.iir.base import OPS, BankRun
+from gemmbench.ops.iir_bank import BLOCK_PREFIX, block_length
 
 
 def numpy_variants() -> list[Variant]:
@@ -47,8 +48,8 @@ def prepare(workload, variant: Variant) -> BankRun:
         from gemmbench.backends.iir.numpy_loop import NumpyLoop
 
         return NumpyLoop(workload)
-    if name.startswith("block-L"):
-        from gemmbench.backends.iir.numpy_block import NumpyBlock, block_length
+    if name.startswith(BLOCK_PREFIX):
+        from gemmbench.backends.iir.numpy_block import NumpyBlock
 
         return NumpyBlock(workload, block_length(name), variant.detail)
     if name == "sosfilt":

@@ -9,6 +9,11 @@ Per call, with X the input cut into blocks (B, T/L, L) and each filter's block m
 3. per signal, Y = X T_L^T + S O_L^T: stacked GEMMs (F of (T/L x L) @ (L x L)) written straight
    into (B, F, T) when L divides T;
 4. the last T mod L samples run the state-space recurrence sample by sample.
+
+The GEMMs of a call do 2 L + 4n + ... multiply-adds per filter-sample against the recurrence's
+9 FLOPs per section-sample (iir_bank.block_gemm_flops); the part `sgemm_same_shape` times step 3's Toeplitz
+products alone (np.matmul at the same shapes), so a row sets the block path's GEMM rate beside
+the machine's sgemm at that shape.
 """
 
 from __future__ import annotations
@@ -18,15 +23,12 @@ import numpy as np
 from gemmbench.backends.iir import blockform
 from gemmbench.backends.iir.base import BankRun, variant
 from gemmbench.ops import iir_reference
-from gemmbench.ops.iir_bank import IirBankWorkload
+from gemmbench.ops.iir_bank import BLOCK_PREFIX, IirBankWorkload
+from gemmbench.timing import Loop, python_loop
 
 LENGTHS = (16, 32, 64, 128)
-VARIANTS = tuple(variant(f"block-L{length}", f"block form, L = {length}: stacked np.matmul (BLAS) per signal, "
+VARIANTS = tuple(variant(f"{BLOCK_PREFIX}{length}", f"block form, L = {length}: stacked np.matmul (BLAS) per signal, "
                                              f"state scan over blocks in numpy") for length in LENGTHS)
-
-
-def block_length(name: str) -> int:
-    return int(name.rsplit("L", 1)[1])
 
 
 class NumpyBlock(BankRun):
@@ -58,6 +60,17 @@ class NumpyBlock(BankRun):
 
     def reset(self) -> None:
         self.state.fill(0)
+
+    def parts(self, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
+        """The Toeplitz products alone (np.matmul at the shapes the call uses), for the sgemm comparison."""
+        s, length = self.spec, self.length
+        blocks = x[:, :self.blocks * length].reshape(s.b, self.blocks, length)
+
+        def toeplitz_products() -> None:
+            for b in range(s.b):
+                np.matmul(blocks[b], self.tt, out=self.y)
+
+        return {"sgemm_same_shape": (python_loop(toeplitz_products), 1.0)}
 
     def _scan(self) -> None:
         state, step = self.state, self.step

@@ -89,6 +89,20 @@ class IirBankWorkload(Workload):
         return reference.filter_bank(self.sos, self.x, s.output, s.frame, self.state).out
 
 
+BLOCK_PREFIX = "block-L"  # variants running the block form name their block length: block-L32
+
+
+def block_length(variant: str) -> int:
+    return int(variant[len(BLOCK_PREFIX):])
+
+
+def block_gemm_flops(spec: IirBankSpec, length: int) -> int:
+    """FLOPs of a block-form call's matrix products: the Toeplitz (L x L, dense as BLAS runs it), the
+    state's push (n x L) and read-out (L x n) per block and filter; the scan and the tail left out."""
+    blocks, n = spec.t // length, 2 * spec.s
+    return 2 * spec.b * spec.f * blocks * (length * length + 2 * n * length)
+
+
 def tolerance(max_radius: float, precision: str) -> float:
     from gemmbench.verify import TOLERANCE
 
@@ -162,6 +176,11 @@ class IirBank(Op):
         Column("pole_radius_max", "float64", "largest pole radius of the given coefficients"),
         Column("write_floor_ns", "float64", "time to write the output once (full output; csimd measures it)"),
         Column("floor_ratio", "float64", "median time over write_floor_ns"),
+        Column("block_length", "int64", "L of a block-form (GEMM) variant"),
+        Column("gemm_gflops", "float64", "block form: its matrix products' FLOPs (Toeplitz as dense) over the median "
+                                         "time"),
+        Column("sgemm_gflops", "float64", "block form: the same Toeplitz products timed alone with np.matmul (part "
+                                          "sgemm_same_shape)"),
     )
 
     plots = (PlotKind("filterbank", "Which way to run a filter bank",
@@ -238,6 +257,14 @@ class IirBank(Op):
         if floors:
             floor = min(floors)
             columns.update(write_floor_ns=floor, floor_ratio=median / floor)
+        variant = str(row.get("variant") or "")
+        if variant.startswith(BLOCK_PREFIX):
+            length = block_length(variant)
+            columns.update(block_length=length, gemm_gflops=block_gemm_flops(s, length) / median)
+            sgemm = (parts or {}).get("sgemm_same_shape")
+            if sgemm:
+                toeplitz = 2 * s.b * s.f * (s.t // length) * length * length
+                columns["sgemm_gflops"] = toeplitz / sgemm
         return columns
 
     def roof(self, case: Case, row: dict, roof: Any) -> dict:
