@@ -26,8 +26,16 @@ def level_or_skip(level: str) -> str:
     return level
 
 
+def torch_or_skip(name: str):
+    torch_lfilter = pytest.importorskip("gemmbench.backends.iir.torch_lfilter")
+    pytest.importorskip("torchaudio" if name == "TorchLfilter" else "torch")
+    return getattr(torch_lfilter, name)
+
+
 IMPLEMENTATIONS = {
     "numpy-loop": NumpyLoop,
+    "torch-lfilter": lambda w: torch_or_skip("TorchLfilter")(w),
+    "torch-loop": lambda w: torch_or_skip("TorchLoop")(w),
     "numpy-block16": lambda w: NumpyBlock(w, 16, ""),
     "numpy-block128": lambda w: NumpyBlock(w, 128, ""),
     "scipy": ScipySosfilt,

@@ -10,7 +10,7 @@ from gemmbench.results import load_results
 
 SUITE = """\
 name: bank
-backends: [numpy, scipy, csimd]
+backends: [numpy, scipy, csimd, torch]
 cases:
   - name: odd
     op: iir_bank

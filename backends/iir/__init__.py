@@ -30,6 +30,19 @@ def csimd_variants() -> list[Variant]:
     return csimd_direct.variants()
 
 
+def torch_variants() -> list[Variant]:
+    from gemmbench.backends.iir import torch_lfilter
+
+    return list(torch_lfilter.VARIANTS)
+
+
+def torch_available(variant: Variant) -> tuple[bool, str]:
+    """The plain loop needs torch (the backend checks it); lfilter needs torchaudio too."""
+    from gemmbench.backends.iir import torch_lfilter
+
+    return torch_lfilter.available() if variant.name == torch_lfilter.LFILTER.name else (True, "")
+
+
 def skip_reason(case, variant: Variant) -> str:
     """Why a filter-bank variant cannot run the case ('' when it can)."""
     if case.dtype != "float32" and variant.isa:
@@ -56,6 +69,10 @@ def prepare(workload, variant: Variant) -> BankRun:
         from gemmbench.backends.iir.scipy_sosfilt import ScipySosfilt
 
         return ScipySosfilt(workload)
+    if name in ("lfilter", "loop"):
+        from gemmbench.backends.iir import torch_lfilter
+
+        return (torch_lfilter.TorchLfilter if name == "lfilter" else torch_lfilter.TorchLoop)(workload)
     if name.startswith("iir-") and variant.isa:
         from gemmbench.backends.iir.csimd_direct import CsimdDirect
 
@@ -63,4 +80,5 @@ def prepare(workload, variant: Variant) -> BankRun:
     raise ValueError(f"no filter-bank implementation for variant {name!r}")
 
 
-__all__ = ["OPS", "BankRun", "numpy_variants", "scipy_variants", "csimd_variants", "skip_reason", "prepare"]
+__all__ = ["OPS", "BankRun", "numpy_variants", "scipy_variants", "csimd_variants", "torch_variants",
+           "torch_available", "skip_reason", "prepare"]
