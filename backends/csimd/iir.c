@@ -65,7 +65,7 @@ GB_INLINE vf vf_mul(vf a, vf b) { return a * b; }
 
 #define MAX_CHAINS 8
 #ifndef TILE
-#define TILE 32
+#define TILE 32 /* samples per tile: a multiple of UNIT */
 #endif
 #ifndef FULL_CHAINS
 #define FULL_CHAINS(S) CHAINS(S)
@@ -251,21 +251,52 @@ GB_INLINE void set_energy(const chain *ch, int samples, int frame, const int C, 
     save_state(ch, s1, s2, C, S);
 }
 
+/* A unit of stores: UNIT samples of each filter row, one cache line, written back to back so a
+ * non-temporal line is whole at once (avx2: two 8 x 8 squares per row; a write-combining buffer
+ * holding half a line while others open is evicted half written, at a heavy cost). */
+#define UNIT 16
+
+GB_INLINE void store_unit(const float *tile, float *out, int64_t samples, int lanes, int count, int stream) {
+#if LANES == 8
+    if (count == UNIT) {
+        vf r[8], q[8];
+        for (int j = 0; j < 8; ++j) {
+            r[j] = vf_load(tile + j * 8);
+            q[j] = vf_load(tile + (8 + j) * 8);
+        }
+        transpose(r);
+        transpose(q);
+        for (int i = 0; i < lanes; ++i) {
+            if (stream) {
+                vf_stream(out + i * samples, r[i]);
+                vf_stream(out + i * samples + 8, q[i]);
+            } else {
+                vf_store(out + i * samples, r[i]);
+                vf_store(out + i * samples + 8, q[i]);
+            }
+        }
+        return;
+    }
+#endif
+    for (int j0 = 0; j0 < count; j0 += LANES)
+        store_square(tile + j0 * LANES, out + j0, samples, lanes, count - j0 < LANES ? count - j0 : LANES, stream);
+}
+
 /* A tile of TILE samples per chain fills while the previous tile's squares go out, a few after
  * each sample: the output streams to memory at an even pace while the FMAs run, instead of in
  * bursts that stall the core on a full store buffer between silent stretches. */
 typedef struct {
-    int t0, count, squares; /* the previous tile: first sample, samples, squares per chain */
-    int done;               /* squares of it stored so far, over all chains */
+    int t0, count, units; /* the previous tile: first sample, samples, store units per chain */
+    int done;             /* units of it stored so far, over all chains */
 } pending;
 
 GB_INLINE void store_pending(const chain *ch, float (*tile)[TILE * LANES], pending *p, int until,
                              int64_t samples, int stream) {
     for (; p->done < until; ++p->done) {
-        int c = p->done / p->squares, j0 = (p->done % p->squares) * LANES;
+        int c = p->done / p->units, j0 = (p->done % p->units) * UNIT;
         if (!ch[c].out) continue;
-        int count = p->count - j0 < LANES ? p->count - j0 : LANES;
-        store_square(tile[c] + j0 * LANES, ch[c].out + p->t0 + j0, samples, ch[c].lanes, count, stream);
+        int count = p->count - j0 < UNIT ? p->count - j0 : UNIT;
+        store_unit(tile[c] + j0 * LANES, ch[c].out + p->t0 + j0, samples, ch[c].lanes, count, stream);
     }
 }
 
@@ -277,7 +308,7 @@ GB_INLINE void set_full(const chain *ch, int samples, int stream, const int C, c
     load_state(ch, s1, s2, C, S);
     for (int t0 = 0; t0 < samples; t0 += TILE) {
         int count = samples - t0 < TILE ? samples - t0 : TILE;
-        int total = C * prev.squares;
+        int total = C * prev.units;
         for (int j = 0; j < count; ++j) {
             for (int c = 0; c < C; ++c) {
                 vf y = cascade_step(ch[c].coef, s1[c], s2[c], vf_set1(ch[c].x[t0 + j]), S);
@@ -286,10 +317,10 @@ GB_INLINE void set_full(const chain *ch, int samples, int stream, const int C, c
             store_pending(ch, tiles[!buf], &prev, (j + 1) * total / TILE, samples, stream);
         }
         store_pending(ch, tiles[!buf], &prev, total, samples, stream);
-        prev = (pending){t0, count, (count + LANES - 1) / LANES, 0};
+        prev = (pending){t0, count, (count + UNIT - 1) / UNIT, 0};
         buf = !buf;
     }
-    store_pending(ch, tiles[!buf], &prev, C * prev.squares, samples, stream);
+    store_pending(ch, tiles[!buf], &prev, C * prev.units, samples, stream);
     save_state(ch, s1, s2, C, S);
 }
 
