@@ -40,6 +40,9 @@ IMPLEMENTATIONS = {
     "numpy-block128": lambda w: NumpyBlock(w, 128, ""),
     "scipy": ScipySosfilt,
     **{f"csimd-{level}": (lambda w, level=level: CsimdDirect(w, level_or_skip(level))) for level in LEVELS},
+    **{f"csimd-block{length}-{level}": (lambda w, level=level, length=length:
+                                        CsimdDirect(w, level_or_skip(level), length=length))
+       for level in ("avx2", "avx512") for length in (16, 128)},
 }
 # T = 1001: a multiple of neither 16 nor 8 nor any block length; F = 21: of neither 8 nor 16; S > 1
 ODD = [IirBankSpec(b=3, t=1001, f=21, s=2, output="full"),

@@ -31,6 +31,13 @@ int gb_iir_bank(const float *packed, float *state, int signals, int samples, int
                 const float *x, float *out, int energy, int frame, int flags);
 int64_t gb_iir_bank_time(const float *packed, float *state, int signals, int samples, int filters, int sections,
                          const float *x, float *out, int energy, int frame, int flags, int64_t loops);
+/* The block form (L = length samples per block): packed per group as iir.c describes, state the
+ * modal state (2S words per chain); the rest as gb_iir_bank. */
+int64_t gb_iir_block_floats(int filters, int sections, int length);
+int gb_iir_block(const float *packed, float *state, int signals, int samples, int filters, int sections, int length,
+                 const float *x, float *out, int energy, int frame, int flags);
+int64_t gb_iir_block_time(const float *packed, float *state, int signals, int samples, int filters, int sections,
+                          int length, const float *x, float *out, int energy, int frame, int flags, int64_t loops);
 /* Writes `count` floats into out `loops` times (non-temporal stores when `stream` and out is
  * aligned): the floor of any full-output kernel. */
 int64_t gb_iir_write_time(float *out, int64_t count, int stream, int64_t loops);

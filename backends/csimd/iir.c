@@ -35,8 +35,10 @@ GB_INLINE vf vf_zero(void) { return _mm512_setzero_ps(); }
 GB_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 GB_INLINE vf vf_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
 GB_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+GB_INLINE vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 /* Chains per set by sections: registers hold 2S states (+1 energy sum) per chain. */
 #define CHAINS(S) ((S) == 1 ? 8 : (S) == 2 ? 6 : 4)
+#define BLOCK_CHAINS 4 /* 2n states, n pending pushes and 4 partial sums per chain */
 #elif defined(__AVX2__)
 #define LANES 8
 typedef __m256 vf;
@@ -48,7 +50,9 @@ GB_INLINE vf vf_zero(void) { return _mm256_setzero_ps(); }
 GB_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 GB_INLINE vf vf_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 GB_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+GB_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 #define CHAINS(S) ((S) == 1 ? 4 : 3) /* 16 ymm registers */
+#define BLOCK_CHAINS 2
 #else
 #define LANES 1
 typedef float vf;
@@ -60,7 +64,9 @@ GB_INLINE vf vf_zero(void) { return 0.0f; }
 GB_INLINE vf vf_fma(vf a, vf b, vf c) { return a * b + c; }
 GB_INLINE vf vf_fnma(vf a, vf b, vf c) { return c - a * b; }
 GB_INLINE vf vf_mul(vf a, vf b) { return a * b; }
+GB_INLINE vf vf_add(vf a, vf b) { return a + b; }
 #define CHAINS(S) 4
+#define BLOCK_CHAINS 4
 #endif
 
 #define MAX_CHAINS 8
@@ -211,34 +217,95 @@ GB_INLINE void store_square(const float *square, float *out, int64_t samples, in
 
 /* ---- a set of chains over the whole call */
 
-GB_INLINE void load_state(const chain *ch, vf s1[][GB_IIR_MAX_SECTIONS], vf s2[][GB_IIR_MAX_SECTIONS],
-                          const int C, const int S) {
+/* A chain's registers: direct form, s1 and s2 of each section; block form, the modal state v
+ * (2S words) in s1 and the next block's pending input push w in s2 (zero at every call boundary,
+ * since a call's last block ends with the call). Both keep 2S words per chain between calls. */
+#define REGS (2 * GB_IIR_MAX_SECTIONS)
+
+GB_INLINE void load_state(const chain *ch, vf s1[][REGS], vf s2[][REGS], const int C, const int S, const int block) {
     for (int c = 0; c < C; ++c)
         for (int k = 0; k < S; ++k) {
-            s1[c][k] = vf_load(ch[c].state + (2 * k) * LANES);
-            s2[c][k] = vf_load(ch[c].state + (2 * k + 1) * LANES);
+            if (block) {
+                s1[c][2 * k] = vf_load(ch[c].state + (2 * k) * LANES);
+                s1[c][2 * k + 1] = vf_load(ch[c].state + (2 * k + 1) * LANES);
+                s2[c][2 * k] = s2[c][2 * k + 1] = vf_zero();
+            } else {
+                s1[c][k] = vf_load(ch[c].state + (2 * k) * LANES);
+                s2[c][k] = vf_load(ch[c].state + (2 * k + 1) * LANES);
+            }
         }
 }
 
-GB_INLINE void save_state(const chain *ch, vf s1[][GB_IIR_MAX_SECTIONS], vf s2[][GB_IIR_MAX_SECTIONS],
-                          const int C, const int S) {
+GB_INLINE void save_state(const chain *ch, vf s1[][REGS], vf s2[][REGS], const int C, const int S, const int block) {
     for (int c = 0; c < C; ++c)
         for (int k = 0; k < S; ++k) {
-            vf_store(ch[c].state + (2 * k) * LANES, s1[c][k]);
-            vf_store(ch[c].state + (2 * k + 1) * LANES, s2[c][k]);
+            vf_store(ch[c].state + (2 * k) * LANES, block ? s1[c][2 * k] : s1[c][k]);
+            vf_store(ch[c].state + (2 * k + 1) * LANES, block ? s1[c][2 * k + 1] : s2[c][k]);
         }
 }
 
-GB_INLINE void set_energy(const chain *ch, int samples, int frame, const int C, const int S) {
-    vf s1[MAX_CHAINS][GB_IIR_MAX_SECTIONS], s2[MAX_CHAINS][GB_IIR_MAX_SECTIONS];
-    load_state(ch, s1, s2, C, S);
+/* ---- the block form, lane per filter (backends/iir/blockform.py): per group, for block length L
+ * and n = 2S modal states, [H (L) | O (L x n) | Cb (L x n) | P (n x n) | Cr (L x n) | Pr (n x n)]
+ * of LANES-wide vectors: the impulse response, the state's read-out C A^j, its push A^(L-1-j) B
+ * per input, A^L; Cr and Pr the same for the call's last, shorter block (r = T mod L samples). */
+
+typedef struct {
+    int length;  /* L; 0 for the direct form */
+    int samples; /* T */
+} form;
+
+int64_t gb_iir_block_floats(int filters, int sections, int length) {
+    int n = 2 * sections;
+    return (int64_t)groups(filters) * (length * (1 + 3 * n) + 2 * n * n) * LANES;
+}
+
+/* y at sample t: O[j] v + sum_{i <= j} H[j - i] x[t0 + i]; the input's push on the next state
+ * accumulates in w sample by sample, and the block's last sample moves the state on. */
+GB_INLINE vf block_step(const chain *ch, vf *v, vf *w, int t, form fm, const int n) {
+    const int L = fm.length;
+    const int t0 = t / L * L, j = t - t0;
+    const int partial = t0 + L > fm.samples, len = partial ? fm.samples - t0 : L;
+    const float *h = ch->coef, *o = h + L * LANES, *cb = o + L * n * LANES, *p = cb + L * n * LANES;
+    if (partial) {
+        cb = p + n * n * LANES;
+        p = cb + L * n * LANES;
+    }
+    vf acc[4] = {vf_zero(), vf_zero(), vf_zero(), vf_zero()};
+    for (int k = 0; k < n; ++k) acc[k & 3] = vf_fma(vf_load(o + (j * n + k) * LANES), v[k], acc[k & 3]);
+    const float *x = ch->x + t0;
+    for (int i = 0; i <= j; ++i) acc[i & 3] = vf_fma(vf_load(h + (j - i) * LANES), vf_set1(x[i]), acc[i & 3]);
+    vf xt = vf_set1(x[j]);
+    for (int k = 0; k < n; ++k) w[k] = vf_fma(vf_load(cb + (j * n + k) * LANES), xt, w[k]);
+    if (j == len - 1) {
+        vf next[REGS];
+        for (int k = 0; k < n; ++k) {
+            next[k] = w[k];
+            for (int m = 0; m < n; ++m) next[k] = vf_fma(vf_load(p + (k * n + m) * LANES), v[m], next[k]);
+        }
+        for (int k = 0; k < n; ++k) {
+            v[k] = next[k];
+            w[k] = vf_zero();
+        }
+    }
+    return vf_add(vf_add(acc[0], acc[1]), vf_add(acc[2], acc[3]));
+}
+
+GB_INLINE vf step(const chain *ch, vf *s1, vf *s2, int t, form fm, const int S, const int block) {
+    if (block) return block_step(ch, s1, s2, t, fm, 2 * S);
+    return cascade_step(ch->coef, s1, s2, vf_set1(ch->x[t]), S);
+}
+
+GB_INLINE void set_energy(const chain *ch, int samples, int frame, form fm, const int C, const int S,
+                          const int block) {
+    vf s1[MAX_CHAINS][REGS], s2[MAX_CHAINS][REGS];
+    load_state(ch, s1, s2, C, S, block);
     int frames = samples / frame;
     for (int f = 0; f < frames; ++f) {
         vf acc[MAX_CHAINS];
         for (int c = 0; c < C; ++c) acc[c] = vf_zero();
         for (int t = f * frame; t < (f + 1) * frame; ++t)
             for (int c = 0; c < C; ++c) {
-                vf y = cascade_step(ch[c].coef, s1[c], s2[c], vf_set1(ch[c].x[t]), S);
+                vf y = step(&ch[c], s1[c], s2[c], t, fm, S, block);
                 acc[c] = vf_fma(y, y, acc[c]);
             }
         for (int c = 0; c < C; ++c) {
@@ -248,7 +315,7 @@ GB_INLINE void set_energy(const chain *ch, int samples, int frame, const int C, 
             for (int i = 0; i < ch[c].lanes; ++i) ch[c].out[(int64_t)i * frames + f] = sums[i];
         }
     }
-    save_state(ch, s1, s2, C, S);
+    save_state(ch, s1, s2, C, S, block);
 }
 
 /* A unit of stores: UNIT samples of each filter row, one cache line, written back to back so a
@@ -300,18 +367,19 @@ GB_INLINE void store_pending(const chain *ch, float (*tile)[TILE * LANES], pendi
     }
 }
 
-GB_INLINE void set_full(const chain *ch, int samples, int stream, const int C, const int S) {
-    vf s1[MAX_CHAINS][GB_IIR_MAX_SECTIONS], s2[MAX_CHAINS][GB_IIR_MAX_SECTIONS];
+GB_INLINE void set_full(const chain *ch, int samples, int stream, form fm, const int C, const int S,
+                        const int block) {
+    vf s1[MAX_CHAINS][REGS], s2[MAX_CHAINS][REGS];
     float tiles[2][MAX_CHAINS][TILE * LANES] __attribute__((aligned(64)));
     pending prev = {0, 0, 0, 0};
     int buf = 0;
-    load_state(ch, s1, s2, C, S);
+    load_state(ch, s1, s2, C, S, block);
     for (int t0 = 0; t0 < samples; t0 += TILE) {
         int count = samples - t0 < TILE ? samples - t0 : TILE;
         int total = C * prev.units;
         for (int j = 0; j < count; ++j) {
             for (int c = 0; c < C; ++c) {
-                vf y = cascade_step(ch[c].coef, s1[c], s2[c], vf_set1(ch[c].x[t0 + j]), S);
+                vf y = step(&ch[c], s1[c], s2[c], t0 + j, fm, S, block);
                 vf_store(tiles[buf][c] + j * LANES, y);
             }
             store_pending(ch, tiles[!buf], &prev, (j + 1) * total / TILE, samples, stream);
@@ -321,15 +389,16 @@ GB_INLINE void set_full(const chain *ch, int samples, int stream, const int C, c
         buf = !buf;
     }
     store_pending(ch, tiles[!buf], &prev, C * prev.units, samples, stream);
-    save_state(ch, s1, s2, C, S);
+    save_state(ch, s1, s2, C, S, block);
 }
 
-/* Every chain of the call, CHAINS(S) at a time; item i is group i / B, signal i % B. */
+/* Every chain of the call, a set at a time; item i is group i / B, signal i % B. */
 GB_INLINE void run_bank(const float *packed, float *state, int signals, int samples, int filters, const float *x,
-                        float *out, int frame, int stream, const int energy, const int S) {
-    const int C = energy ? CHAINS(S) : FULL_CHAINS(S);
+                        float *out, int frame, int stream, form fm, const int energy, const int S, const int block) {
+    const int C = block ? BLOCK_CHAINS : energy ? CHAINS(S) : FULL_CHAINS(S);
     const int ngroups = groups(filters), items = ngroups * signals;
     const int64_t per_t = energy ? samples / frame : samples;
+    const int64_t per_group = block ? gb_iir_block_floats(LANES, S, fm.length) : S * COEFFS * LANES;
     float dummy_state[MAX_CHAINS][GB_IIR_MAX_SECTIONS * 2 * LANES];
     for (int first = 0; first < items; first += C) {
         chain ch[MAX_CHAINS];
@@ -343,39 +412,42 @@ GB_INLINE void run_bank(const float *packed, float *state, int signals, int samp
                 continue;
             }
             int g = item / signals, b = item % signals;
-            ch[c].coef = packed + (int64_t)g * S * COEFFS * LANES;
+            ch[c].coef = packed + (int64_t)g * per_group;
             ch[c].x = x + (int64_t)b * samples;
             ch[c].state = state + ((int64_t)b * ngroups + g) * S * 2 * LANES;
             ch[c].out = out + ((int64_t)b * filters + (int64_t)g * LANES) * per_t;
             ch[c].lanes = filters - g * LANES < LANES ? filters - g * LANES : LANES;
         }
         if (energy)
-            set_energy(ch, samples, frame, C, S);
+            set_energy(ch, samples, frame, fm, C, S, block);
         else
-            set_full(ch, samples, stream, C, S);
+            set_full(ch, samples, stream, fm, C, S, block);
     }
 }
 
-int gb_iir_bank(const float *packed, float *state, int signals, int samples, int filters, int sections,
-                const float *x, float *out, int energy, int frame, int flags) {
-    if (sections < 1 || sections > GB_IIR_MAX_SECTIONS) return -1;
+static int call_bank(const float *packed, float *state, int signals, int samples, int filters, int sections,
+                     int length, const float *x, float *out, int energy, int frame, int flags) {
+    if (sections < 1 || sections > GB_IIR_MAX_SECTIONS || length < 0) return -1;
     if (energy && (frame < 1 || samples % frame)) return -1;
     /* rows start on cache lines only when out does and a row is whole cache lines */
     int stream = (flags & GB_IIR_STREAM) && !energy && LANES > 1 && ((uintptr_t)out % 64 == 0) &&
                  ((int64_t)samples * 4 % 64 == 0);
+    form fm = {length, samples};
     fp_control saved = fp_get();
     if (flags & GB_IIR_FTZ) fp_set(fp_flushing(saved));
-#define RUN(E, S) run_bank(packed, state, signals, samples, filters, x, out, frame, stream, E, S)
-    switch (sections * 2 + !!energy) {
-    case 2: RUN(0, 1); break;
-    case 3: RUN(1, 1); break;
-    case 4: RUN(0, 2); break;
-    case 5: RUN(1, 2); break;
-    case 6: RUN(0, 3); break;
-    case 7: RUN(1, 3); break;
-    case 8: RUN(0, 4); break;
-    default: RUN(1, 4); break;
+#define RUN(E, S, B) run_bank(packed, state, signals, samples, filters, x, out, frame, stream, fm, E, S, B)
+#define SECTIONS(S)                                                                                   \
+    case 4 * (S - 1): RUN(0, S, 0); break;                                                            \
+    case 4 * (S - 1) + 1: RUN(0, S, 1); break;                                                        \
+    case 4 * (S - 1) + 2: RUN(1, S, 0); break;                                                        \
+    case 4 * (S - 1) + 3: RUN(1, S, 1); break;
+    switch (4 * (sections - 1) + 2 * !!energy + (length > 0)) {
+        SECTIONS(1)
+        SECTIONS(2)
+        SECTIONS(3)
+        SECTIONS(4)
     }
+#undef SECTIONS
 #undef RUN
 #if defined(__x86_64__) || defined(__i386__)
     if (stream) _mm_sfence();
@@ -384,11 +456,32 @@ int gb_iir_bank(const float *packed, float *state, int signals, int samples, int
     return 0;
 }
 
+int gb_iir_bank(const float *packed, float *state, int signals, int samples, int filters, int sections,
+                const float *x, float *out, int energy, int frame, int flags) {
+    return call_bank(packed, state, signals, samples, filters, sections, 0, x, out, energy, frame, flags);
+}
+
+int gb_iir_block(const float *packed, float *state, int signals, int samples, int filters, int sections, int length,
+                 const float *x, float *out, int energy, int frame, int flags) {
+    if (length < 1) return -1;
+    return call_bank(packed, state, signals, samples, filters, sections, length, x, out, energy, frame, flags);
+}
+
 int64_t gb_iir_bank_time(const float *packed, float *state, int signals, int samples, int filters, int sections,
                          const float *x, float *out, int energy, int frame, int flags, int64_t loops) {
     int64_t t0 = gb_now_ns();
     for (int64_t i = 0; i < loops; ++i) {
-        gb_iir_bank(packed, state, signals, samples, filters, sections, x, out, energy, frame, flags);
+        call_bank(packed, state, signals, samples, filters, sections, 0, x, out, energy, frame, flags);
+        GB_BARRIER();
+    }
+    return gb_now_ns() - t0;
+}
+
+int64_t gb_iir_block_time(const float *packed, float *state, int signals, int samples, int filters, int sections,
+                          int length, const float *x, float *out, int energy, int frame, int flags, int64_t loops) {
+    int64_t t0 = gb_now_ns();
+    for (int64_t i = 0; i < loops; ++i) {
+        call_bank(packed, state, signals, samples, filters, sections, length, x, out, energy, frame, flags);
         GB_BARRIER();
     }
     return gb_now_ns() - t0;

@@ -61,6 +61,10 @@ def prepare(workload, variant: Variant) -> BankRun:
         from gemmbench.backends.iir.numpy_loop import NumpyLoop
 
         return NumpyLoop(workload)
+    if name.startswith(BLOCK_PREFIX) and variant.isa:
+        from gemmbench.backends.iir.csimd_direct import CsimdDirect
+
+        return CsimdDirect(workload, variant.isa, length=block_length(name))
     if name.startswith(BLOCK_PREFIX):
         from gemmbench.backends.iir.numpy_block import NumpyBlock
 

@@ -89,11 +89,11 @@ class IirBankWorkload(Workload):
         return reference.filter_bank(self.sos, self.x, s.output, s.frame, self.state).out
 
 
-BLOCK_PREFIX = "block-L"  # variants running the block form name their block length: block-L32
+BLOCK_PREFIX = "block-L"  # variants running the block form name their block length: block-L32, block-L32-avx2
 
 
 def block_length(variant: str) -> int:
-    return int(variant[len(BLOCK_PREFIX):])
+    return int(variant[len(BLOCK_PREFIX):].split("-")[0])
 
 
 def block_gemm_flops(spec: IirBankSpec, length: int) -> int:
