@@ -4,6 +4,10 @@ A change counts only when the ratio of medians passes the threshold *and* a Mann
 test on the raw samples agrees (p < alpha), as `asv compare` does. Rows pair up only within
 one CPU feature key; rows that match on everything but the feature key are a cross-machine
 comparison, shown for information and never gating.
+
+BASE rows stored under a first-format feature key (brand string + flags, see
+gemmbench.featurekey) pair with NEW rows of the same brand string and flags, whose key has
+since changed format; the comparison says so. Keys of simulated CPUs are named as such.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gemmbench.featurekey import is_simulated
+from gemmbench.machine import format1_key
 from gemmbench.results import FAILED_STATUSES
 
 # What a row measured; two rows with equal keys (and feature keys) measured the same thing.
@@ -108,6 +114,20 @@ class Unmatched:
 
 
 @dataclass(frozen=True)
+class KeyMatch:
+    """BASE rows under an old-format key, compared as NEW's rows of the same CPU."""
+
+    old: str
+    new: str
+    cpu_model: str
+
+    def describe(self) -> str:
+        return (f"BASE's feature key {self.old} is the first key format (brand string and flags; it records no "
+                f"family/model); its rows are compared with NEW's {self.new}, which has the same CPU model string "
+                f"{self.cpu_model!r} and the same flags")
+
+
+@dataclass(frozen=True)
 class Comparison:
     threshold: float
     alpha: float
@@ -118,6 +138,13 @@ class Comparison:
     geomeans: tuple[GeoMean, ...]
     base_duplicates: int  # older rows of the same key on one side, ignored for the newest
     new_duplicates: int
+    key_matches: tuple[KeyMatch, ...] = ()  # old-format BASE keys read as NEW's keys
+
+    @property
+    def simulated_keys(self) -> tuple[str, ...]:
+        """Feature keys of simulated CPUs among the compared rows."""
+        keys = {k for pair in self.pairs + self.cross_machine for k in (pair.base_feature_key, pair.new_feature_key)}
+        return tuple(sorted(k for k in keys if is_simulated(k)))
 
     @property
     def regressions(self) -> tuple[Pair, ...]:
@@ -273,8 +300,29 @@ def _unmatched(rows: dict, used: set) -> tuple[Unmatched, ...]:
                  for (key, feature), row in rows.items() if (key, feature) not in used)
 
 
+def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
+    """BASE with its first-format feature keys replaced by NEW's key for the same CPU (same brand
+    string and flags), where NEW has rows of that CPU and BASE none under the new key."""
+    if not {"feature_key", "cpu_model", "cpu_flags"} <= set(base.columns) & set(new.columns):
+        return base, ()
+    base_keys = set(base["feature_key"].dropna())
+    matches = {}
+    for key, model, flags in new[["feature_key", "cpu_model", "cpu_flags"]].dropna().drop_duplicates().itertuples(
+            index=False):
+        old = format1_key(model, flags)
+        if old != key and old in base_keys and key not in base_keys and not is_simulated(key):
+            matches[old] = KeyMatch(old, key, model)
+    if not matches:
+        return base, ()
+    genuine = [format1_key(m, f) == k if isinstance(m, str) and isinstance(f, str) else False
+               for k, m, f in zip(base["feature_key"], base["cpu_model"], base["cpu_flags"])]
+    keys = [matches[k].new if ok and k in matches else k for k, ok in zip(base["feature_key"], genuine)]
+    return base.assign(feature_key=keys), tuple(matches.values())
+
+
 def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> Comparison:
     """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair."""
+    base, key_matches = match_old_keys(base, new)
     base_rows, base_dropped = newest_rows(base)
     new_rows, new_dropped = newest_rows(new)
     same = [ident for ident in new_rows if ident in base_rows]
@@ -285,4 +333,4 @@ def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> C
     used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
                       _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
-                      geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped)
+                      geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped, key_matches)

@@ -8,6 +8,7 @@ three mistakes reports three lines.
 
 from __future__ import annotations
 
+import difflib
 import math
 import reprlib
 from typing import Any
@@ -25,6 +26,12 @@ def brief(value: Any) -> str:
 def label(value: Any) -> str:
     """brief() without the quotes of a string."""
     return brief(value)[1:-1] if isinstance(value, str) else brief(value)
+
+
+def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """" (did you mean 'x'?)" for the closest known name, or ''."""
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def is_int(value: Any) -> bool:

@@ -128,6 +128,14 @@ class Item:
         native = timing.rewarmed_sample(self.native_loop, self.native_loops, REWARM_SHARE) if self.native else None
         return python, native
 
+    def count(self) -> dict:
+        """Instructions per call under callgrind (the worker runs under it): the native loop where there is one."""
+        from gemmbench import instructions
+
+        loop = self.native_loop if self.native else self.python_loop
+        label = f"{self.workload.case.name}/{self.variant.name}"
+        return instructions.count(loop, label).columns()
+
     def finish(self) -> dict:
         """After the samples: the output checked once more, and the parts of a composite op timed."""
         columns: dict = {}

@@ -4,6 +4,7 @@ Layout: DIR/feature_key=<key>/date=<YYYY-MM-DD>/part-<run_id>.parquet, one file 
 partition, so pyarrow.dataset, DuckDB and Spark read DIR as is and merging the same run again
 replaces its file instead of adding rows. Each file keeps every column (feature_key too) and
 the gemmbench metadata, so gemmbench.load_results reads the tree like any results directory.
+A run on a simulated CPU (GEMMBENCH_CPU_FLAGS) is refused: a dataset of machines never holds one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gemmbench import atomic
 from gemmbench.errors import UsageError
-from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, read_metadata, read_table, result_files, write_atomic
+from gemmbench.featurekey import is_simulated
+from gemmbench.results import METADATA_KEY, SCHEMA_VERSION, encode, read_metadata, read_table, result_files
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and pyarrow call a missing value
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -76,6 +79,9 @@ def run_parts(path: Path) -> list[RunPart]:
         run = table.filter(pc.equal(table["run_id"], run_id))
         date = _partition_value(_run_date(run, meta), path, "date")
         for feature_key in pc.unique(run["feature_key"]).to_pylist():
+            if is_simulated(feature_key):
+                raise UsageError(f"{path}: run {run_id} ran on a simulated CPU ({feature_key}, GEMMBENCH_CPU_FLAGS); "
+                                 f"a merged dataset holds real machines' results only")
             same = pc.is_null(run["feature_key"]) if feature_key is None else pc.equal(run["feature_key"], feature_key)
             rows = run.filter(same)
             parts.append(RunPart(str(run_id), _partition_value(feature_key, path, "feature_key"), date, path,
@@ -114,6 +120,6 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))
             continue
-        write_atomic(destination, _with_metadata(chosen))
+        atomic.write_bytes(destination, encode(_with_metadata(chosen)))
         written.append(Written(chosen, destination, "replaced" if existing else "added"))
     return written

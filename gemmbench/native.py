@@ -18,12 +18,11 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from gemmbench import isa
+from gemmbench import atomic, isa
 from gemmbench.isa import IsaLevel
 from gemmbench.machine import cpu_flags
 
@@ -136,8 +135,7 @@ def build(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, name: s
     target = library_path(paths, variant, name)
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _compile(find_compiler(), paths, _level(variant), target.parent, target)
+    _compile(find_compiler(), paths, _level(variant), target)
     return target
 
 
@@ -154,22 +152,16 @@ def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, 
     return cache_dir() / f"{name}-{level.name}-{key}.so"
 
 
-def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, directory: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.stem}-", suffix=".so.tmp")
-    os.close(fd)
-    try:
+def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, target: Path) -> None:
+    with atomic.publishing(target) as tmp:
         try:
-            proc = subprocess.run(compile_command(compiler, paths, level, tmp), capture_output=True, text=True,
+            proc = subprocess.run(compile_command(compiler, paths, level, str(tmp)), capture_output=True, text=True,
                                   timeout=COMPILE_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
                                    f"killed") from None
         if proc.returncode != 0:
             raise NativeBuildError(_first_error_line(proc.stderr))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def missing_cpu_flags(variant: str | IsaLevel, flags: Iterable[str] | None = None) -> tuple[str, ...]:

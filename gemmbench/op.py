@@ -115,6 +115,7 @@ class Op(ABC):
     list_fields: ClassVar[frozenset[str]] = frozenset()  # fields whose list value is one value, not a grid
     columns: ClassVar[tuple[Column, ...]] = ()
     plots: ClassVar[tuple["PlotKind", ...]] = ()
+    size_fields: ClassVar[tuple[str, ...]] = ()  # the fields memory_bytes grows with, named when a case is too big
     stateful: ClassVar[bool] = False  # calls continue from the state the previous call left
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
 

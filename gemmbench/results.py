@@ -81,8 +81,8 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("max_abs_err", _float, "largest absolute difference from the float64 reference"),
     ("rel_err", _float, "||out - ref||_2 / ||ref||_2"),
     ("snr_db", _float, "20 log10(||ref|| / ||out - ref||)"),
-    ("roof_level", _str, "memory level the data is read from at best, or the bound that limits the row "
-                         "(runs with --roofline)"),
+    ("roof_level", _str, "memory level the data is read from at best (by the reach the sweep measured), or "
+                         "the bound that limits the row (runs with --roofline)"),
     ("roof_gflops", _float, "attainable GFLOP/s (GOP/s for int8) by the roofline model of the row's op"),
     ("roof_pct", _float, "achieved useful GFLOP/s (native time where measured) as a percentage of roof_gflops"),
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
@@ -92,8 +92,11 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("timer_resolution_ns", _float, "resolution of the timer the samples came from"),
     ("host", _str, "host name"),
     ("cpu_model", _str, "CPU model name"),
-    ("cpu_flags", _str, "SIMD-relevant CPU flags"),
-    ("feature_key", _str, "CPU model + key ISA flags: rows compare only within one key"),
+    ("cpu_flags", _str, "SIMD-relevant CPU flags (what the run could use: a simulation's, when one was asked for)"),
+    ("cpu_id", _str, "vendor-family-model of the CPU (x86), implementer-part (aarch64)"),
+    ("cpu_simulation", _str, "the flags GEMMBENCH_CPU_FLAGS hid ('' on a real CPU)"),
+    ("feature_key", _str, "CPU identity + key ISA flags (+simulated for a simulation): rows compare only "
+                          "within one key"),
     ("cores", _int, "CPUs available to the run"),
     ("os", _str, "operating system and kernel"),
     ("compiler", _str, "C compiler version line"),
@@ -179,10 +182,11 @@ class ResultsFile:
     """One run's parquet file and the journal of rows not yet in it.
 
     Rows are appended to a journal beside the file (one JSON line each, fsynced per batch),
-    and the parquet file is rewritten atomically only when the journal holds a quarter as
-    many rows as the file: linear cost, a file that is valid parquet at every moment, and
-    every row on disk before `add` returns. Readers (`read_table`) add the journal's rows of
-    a partial run; `close` folds the journal in and removes it.
+    and the parquet file is rewritten atomically only when a quarter more rows than it holds
+    have come: linear cost, a file that is valid parquet at every moment, and every row on
+    disk before `add` returns. The journal only grows while the run lasts, so a reader that
+    takes the file and then the journal's rows beyond it (`read_table`) never sees fewer rows
+    than a reader before it; `close` writes the complete file, then removes the journal.
     `create()` claims the file before anything runs, so an unwritable directory is reported
     at once; a failed write leaves the previous version of the file (complete=false) in place.
     """
@@ -192,6 +196,8 @@ class ResultsFile:
         self.info = info
         self.rows: list[dict] = list(rows or [])
         self.saved = len(self.rows)  # rows in the parquet file on disk
+        self.durable = len(self.rows)  # rows on disk, in the file or committed to its journal
+        self.journal_checked = False  # a journal left by an interrupted writer is cut back to its last commit once
         self.extra: dict = {}  # more file metadata, e.g. the roofline the run was measured against
 
     def metadata(self, complete: bool) -> dict:
@@ -211,6 +217,8 @@ class ResultsFile:
 
     def add(self, rows: Iterable[dict]) -> None:
         rows = list(rows)
+        if not rows:
+            return
         for row in rows:
             row["seq"] = len(self.rows)
             self.rows.append(row)
@@ -223,24 +231,29 @@ class ResultsFile:
         journal_path(self.path).unlink(missing_ok=True)
 
     def _append_journal(self, rows: list[dict]) -> None:
+        """The rows, then a commit line: a reader takes rows up to the last commit only, so a batch cut
+        short by a full disk or a kill is not half-read."""
+        if not self.journal_checked:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _cut_to_last_commit(journal_path(self.path))
+            self.journal_checked = True
         lines = "".join(json.dumps(row, default=_json_value) + "\n" for row in rows)
-        with open(journal_path(self.path), "a") as journal:
-            journal.write(lines)  # one write: a reader sees whole lines, at worst a torn last one
+        lines += json.dumps({"commit": rows[-1]["seq"]}) + "\n"
+        with open(journal_path(self.path), "ab") as journal:
+            journal.write(lines.encode())
             journal.flush()
             os.fsync(journal.fileno())
+        self.durable = len(self.rows)
 
     def _write(self, complete: bool) -> None:
         atomic.write_bytes(self.path, encode(_table(self.rows, self.metadata(complete))))
         self.saved = len(self.rows)
-        # The rows are in the file now; a journal left longer by a kill here is deduplicated by seq.
-        with open(journal_path(self.path), "w"):
-            pass
 
     def _guarded(self, write, *args) -> None:
         try:
             write(*args)
         except OSError as exc:
-            raise UsageError(f"{self.path}: writing results failed: {exc.strerror or exc}; the {self.saved} "
+            raise UsageError(f"{self.path}: writing results failed: {exc.strerror or exc}; the {self.durable} "
                              f"rows written before are in the file, marked partial (once the cause is fixed, "
                              f"`gemmbench run --resume {self.path}` finishes it)") from None
 
@@ -253,19 +266,42 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not a results value")
 
 
-def journal_rows(path: Path, after_seq: int) -> list[dict]:
-    """Rows of a partial run's journal that are not in its parquet file yet (a torn last line is skipped)."""
+def _committed_lines(data: bytes) -> tuple[list[dict], int]:
+    """The journal's rows up to its last commit line, and the byte length of that committed part."""
+    rows, pending, end, offset = [], [], 0, 0
+    for line in data.splitlines(keepends=True):
+        offset += len(line)
+        try:
+            entry = json.loads(line) if line.endswith(b"\n") else None
+        except ValueError:
+            entry = None  # a line cut short: only an uncommitted batch can end in one
+        if isinstance(entry, dict) and "commit" in entry:
+            rows, pending, end = rows + pending, [], offset
+        elif isinstance(entry, dict):
+            pending.append(entry)
+    return rows, end
+
+
+def _cut_to_last_commit(path: Path) -> None:
     try:
-        text = journal_path(path).read_text()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    _, end = _committed_lines(data)
+    if end < len(data):
+        with open(path, "r+b") as journal:
+            journal.truncate(end)
+
+
+def journal_rows(path: Path, after_seq: int) -> list[dict]:
+    """Committed rows of a partial run's journal that are not in its parquet file yet."""
+    try:
+        data = journal_path(path).read_bytes()
     except OSError:
         return []
     rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # the line a killed writer was appending
-        if isinstance(row, dict) and isinstance(row.get("seq"), int) and row["seq"] > after_seq:
+    for row in _committed_lines(data)[0]:
+        if isinstance(row.get("seq"), int) and row["seq"] > after_seq:
             if isinstance(row.get("timestamp"), str):
                 row["timestamp"] = dt.datetime.fromisoformat(row["timestamp"])
             rows.append(row)
@@ -356,6 +392,22 @@ def read_table(path: Path) -> pa.Table:
     Schema versions count changes to the column set. A file of an older version (lower
     schema_version) reads with the columns added since filled with nulls; a newer one is refused.
     """
+    table, meta = _read_checked(path)
+    if not meta.get("complete"):
+        with_journal = _with_journal(table, path)
+        # No journal: the writer closed the file between our two reads (or never wrote one); what
+        # the file holds now has every row it wrote.
+        table = with_journal if with_journal is not None else _read_checked(path)[0]
+    for name, kind, _ in columns():
+        if name not in table.column_names:  # older schema versions: columns added since read as null
+            table = table.append_column(name, pa.nulls(table.num_rows, kind))
+        elif table.schema.field(name).type != kind:
+            table = _cast_column(table, name, kind, path)
+    names = column_names()
+    return table.select(names + [c for c in table.column_names if c not in names])
+
+
+def _read_checked(path: Path) -> tuple[pa.Table, dict]:
     try:
         # One open file: given a path, pyarrow opens it again for the data after reading the
         # footer, and a run renaming its next version into place in between mixes two files.
@@ -367,19 +419,14 @@ def read_table(path: Path) -> pa.Table:
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise UsageError(f"{path}: results file lacks column(s) {', '.join(missing)}")
-    for name, kind, _ in columns():
-        if name not in table.column_names:  # older schema versions: columns added since read as null
-            table = table.append_column(name, pa.nulls(table.num_rows, kind))
-        elif table.schema.field(name).type != kind:
-            table = _cast_column(table, name, kind, path)
-    if not meta.get("complete"):
-        table = _with_journal(table, path)
-    names = column_names()
-    return table.select(names + [c for c in table.column_names if c not in names])
+    return table, meta
 
 
-def _with_journal(table: pa.Table, path: Path) -> pa.Table:
-    """A partial run's file with the rows its journal holds beyond it."""
+def _with_journal(table: pa.Table, path: Path) -> pa.Table | None:
+    """A partial run's file with the rows its journal holds beyond it; None when the journal went
+    away after the file was read (the run has just written its complete file)."""
+    if not journal_path(path).exists():
+        return None
     seqs = [s for s in table.column("seq").to_pylist() if s is not None]
     pending = journal_rows(path, max(seqs, default=-1))
     if not pending:

@@ -3,8 +3,14 @@
 Small C probes (gemmbench/probes/roofline.c, compiled per ISA level like the kernels) run
 pinned to one CPU: a multiply-add loop with enough independent chains to reach peak
 throughput, an int8 dot-product loop (VNNI `vpdpbusd`, else maddubs), and a read sweep over
-working sets from 16 KiB to 512 MiB. Plateaus are read per cache level: the median
-bandwidth of the working sets that fit well inside a level and not in the level below.
+working sets from 16 KiB to 512 MiB (at most a quarter of the machine's memory).
+
+The levels come from the sweep itself: its plateaus (runs of working sets read at about the
+same bandwidth) and the knees between them. The cache sizes sysfs reports only name them, and
+the bound uses the reach each plateau showed, never more than sysfs says: on a VM the L3
+share one tenant gets can be far below the L3 sysfs reports. The memory level is measured
+only when the sweep goes past the last cache plateau; otherwise it is reported as not
+measured and the bound uses the last level measured beyond it (an optimistic roof).
 
 A row's attainable bound follows the roofline model: min(peak of its arithmetic, intensity x
 the bandwidth its weights can be read at), with intensity = useful operations over the bytes
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -27,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench import isa, native
-from gemmbench.machine import cpu_model, feature_key, simd_flags, cpu_flags
+from gemmbench import atomic, isa, machine, native
+from gemmbench import caches as sysfs_caches
 from gemmbench.workload import aligned_empty
 
 PROBE_SOURCES = [Path(__file__).resolve().parent / "probes" / "roofline.c"]
@@ -39,6 +46,31 @@ SAMPLE_NS = 10_000_000  # each probe sample runs about this long
 
 
 @dataclass(frozen=True)
+class Plateau:
+    """A run of the sweep read at about one bandwidth."""
+
+    first: int  # smallest working set on it, bytes
+    last: int  # largest
+    values: tuple[float, ...]  # GB/s of each working set on it
+
+    @property
+    def gbps(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass(frozen=True)
+class Level:
+    """A plateau of the sweep, named after the cache (or memory) that serves it."""
+
+    name: str  # L1, L2, L3 or memory
+    gbps: float  # median bandwidth of its plateau
+    first: int  # smallest and largest working set measured on its plateau
+    last: int
+    reach: int | None  # bytes it serves at that bandwidth (knee to the next plateau, at most sysfs' size); None: memory
+    cache: int | None  # the size sysfs reports for it (None: memory, or sysfs silent)
+
+
+@dataclass(frozen=True)
 class Roof:
     feature_key: str
     measured: str  # ISO timestamp
@@ -46,8 +78,10 @@ class Roof:
     peak_gflops: dict[str, float]  # float32 multiply-add, by ISA level
     peak_int8_gops: dict[str, float]  # u8 x s8 dot products (2 ops per multiply-add), by ISA level
     sweep: list[tuple[int, float]]  # (working set bytes, GB/s)
-    caches: dict[str, int]  # cache level -> bytes (per core for L1/L2)
-    bandwidth: dict[str, float]  # level -> GB/s plateau
+    caches: dict[str, int]  # cache level -> bytes of one cache, as sysfs says (per core for L1/L2)
+    bandwidth: dict[str, float]  # level -> GB/s of its plateau in the sweep (measured levels only)
+    levels: tuple[Level, ...] = ()  # the plateaus found in the sweep, named
+    notes: tuple[str, ...] = ()  # levels not measured, and what the bound uses instead
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -56,7 +90,18 @@ class Roof:
     def from_json(cls, text: str) -> "Roof":
         data = json.loads(text)
         data["sweep"] = [tuple(p) for p in data["sweep"]]
+        data["levels"] = tuple(Level(**level) for level in data.get("levels", ()))
+        data["notes"] = tuple(data.get("notes", ()))
         return cls(**data)
+
+    def hierarchy(self) -> list[tuple[str, float, int | None]]:
+        """(level, GB/s, bytes it serves at that rate; None for memory) from the fastest level out.
+
+        Roofs cached before levels came from the sweep's knees use the sysfs sizes."""
+        if self.levels:
+            return [(level.name, level.gbps, level.reach) for level in self.levels]
+        return [(name, self.bandwidth[name], self.caches.get(name)) for name in LEVELS
+                if name in self.bandwidth and (name == "memory" or name in self.caches)]
 
 
 # ---------------------------------------------------------------- probes
@@ -117,42 +162,126 @@ def read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
 
 
 def cache_sizes() -> dict[str, int]:
-    """Data/unified cache sizes of CPU 0 from sysfs (L1, L2 per core; L3 shared)."""
-    sizes: dict[str, int] = {}
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(base.glob("index*")) if base.exists() else []:
-        try:
-            kind = (index / "type").read_text().strip()
-            level = int((index / "level").read_text())
-            size = (index / "size").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction":
-            continue
-        multiplier = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
-        sizes[f"L{level}"] = int(size.rstrip("KMG")) * multiplier
-    return sizes
+    """Data/unified cache sizes from sysfs: bytes of one cache per level (L1, L2 per core; L3 shared)."""
+    return sysfs_caches.data_cache_sizes(sysfs_caches.caches())
 
 
-def plateaus(sweep: list[tuple[int, float]], caches: dict[str, int]) -> dict[str, float]:
-    """Median bandwidth of working sets well inside each level (at most half of it, above the
-    level below); memory: working sets at least four times the last level."""
-    result = {}
-    lower = 0
-    for level in [lv for lv in LEVELS[:-1] if lv in caches]:
-        inside = [bw for size, bw in sweep if lower < size <= caches[level] // 2]
-        if inside:
-            result[level] = statistics.median(inside)
-        lower = caches[level]
-    far = [bw for size, bw in sweep if size >= 4 * lower] if lower else []
-    if far:
-        result["memory"] = statistics.median(far)
-    return result
+# ---------------------------------------------------------------- levels from the sweep
+
+# Two runs of the sweep are told apart as levels when their bandwidths differ by more than about
+# this factor: cache levels differ by 1.5-5x, the noise and slope within one level by less.
+STEP = 1.4
+_SPLIT_COST = math.log(STEP) ** 2  # squared log-bandwidth error a new segment must save
+
+
+def _segments(logs: list[float]) -> list[tuple[int, int]]:
+    """The piecewise-constant fit of `logs` with least squared error plus _SPLIT_COST per segment."""
+    n = len(logs)
+
+    def error(i: int, j: int) -> float:
+        part = logs[i:j]
+        mean = sum(part) / len(part)
+        return sum((v - mean) ** 2 for v in part)
+
+    best = [0.0] + [math.inf] * n
+    start = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + error(i, j) + _SPLIT_COST
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    bounds, j = [], n
+    while j > 0:
+        bounds.append((start[j], j))
+        j = start[j]
+    return bounds[::-1]
+
+
+def _running_median(values: list[float]) -> list[float]:
+    """Median of each value and its neighbours: drops a lone outlier (another tenant's burst), keeps every step."""
+    inner = [statistics.median(values[i - 1:i + 2]) for i in range(1, len(values) - 1)]
+    return [values[0], *inner, values[-1]] if len(values) > 1 else list(values)
+
+
+def find_plateaus(sweep: list[tuple[int, float]]) -> list[Plateau]:
+    """Plateaus of a bandwidth sweep, fastest first. A lone working set between two plateaus is
+    a knee, not a level (except the first one: the sweep starts inside L1); neighbours within
+    STEP of each other, or out of order, are one level seen twice (noise, TLB reach)."""
+    points = sorted((size, bw) for size, bw in sweep if bw > 0)
+    if not points:
+        return []
+    runs = [points[i:j] for i, j in _segments(_running_median([math.log(bw) for _, bw in points]))]
+    runs = [run for index, run in enumerate(runs) if len(run) > 1 or index == 0]
+    plateaus: list[Plateau] = []
+    for run in runs:
+        here = Plateau(run[0][0], run[-1][0], tuple(bw for _, bw in run))
+        if plateaus and here.gbps * STEP > plateaus[-1].gbps:
+            previous = plateaus.pop()
+            here = Plateau(previous.first, here.last, previous.values + here.values)
+        plateaus.append(here)
+    return plateaus
+
+
+def _knee(plateau: Plateau, following: Plateau | None) -> int | None:
+    """Where a plateau ends: midway (geometrically) between its last working set and the next plateau's first."""
+    return None if following is None else int(math.sqrt(plateau.last * following.first))
+
+
+def _cache_names(plateaus: list[Plateau], caches: dict[str, int], memory: Plateau | None) -> list[str]:
+    """A cache name for each cache plateau, in order: the in-order naming whose caches' sizes lie
+    nearest the plateaus' knees (a plateau the sweep ended on has no knee and fits any)."""
+    names = sorted(caches, key=caches.get)
+    names += [f"L{len(names) + i + 1}" for i in range(len(plateaus) - len(names))]  # levels sysfs does not name
+    followers = [*plateaus[1:], memory]
+    knees = [_knee(plateau, following) for plateau, following in zip(plateaus, followers)]
+
+    def misfit(naming: tuple[str, ...]) -> float:
+        return sum(abs(math.log(knee / caches[name])) for knee, name in zip(knees, naming) if knee and name in caches)
+
+    return list(min(itertools.combinations(names, len(plateaus)), key=misfit))
+
+
+def levels(sweep: list[tuple[int, float]], caches: dict[str, int]) -> tuple[list[Level], list[str]]:
+    """The sweep's plateaus named as cache levels and memory, and notes on what was not measured.
+
+    The last plateau is memory when it starts at or beyond the largest cache sysfs names, or when
+    there are more plateaus than caches.
+    """
+    plateaus = find_plateaus(sweep)
+    if not plateaus:
+        return [], ["the bandwidth sweep measured nothing"]
+    beyond = bool(caches) and plateaus[-1].first >= max(caches.values())  # a full cache thrashes
+    memory = plateaus[-1] if len(plateaus) > 1 and (beyond or len(plateaus) > len(caches)) else None
+    cached = plateaus[:-1] if memory else plateaus
+    names = _cache_names(cached, caches, memory)
+    found = []
+    for plateau, name, following in zip(cached, names, [*cached[1:], memory]):
+        knee = _knee(plateau, following)
+        reach = min(knee, caches.get(name, knee)) if knee else caches.get(name, plateau.last)
+        found.append(Level(name, plateau.gbps, plateau.first, plateau.last, reach, caches.get(name)))
+    tried = sysfs_caches.format_size(max(size for size, _ in sweep))
+    notes = [f"{name}: not measured (" + (f"the sweep stopped at {tried})" if size > cached[-1].last else
+                                          "no plateau of its own in the sweep: not told apart from its neighbours)")
+             for name, size in caches.items() if name not in names]
+    if memory is not None:
+        found.append(Level("memory", memory.gbps, memory.first, memory.last, None, None))
+    else:
+        last = found[-1]
+        notes.append(f"memory: not measured (the sweep, up to {tried}, found no plateau beyond {last.name}'s); "
+                     f"beyond {last.name} the bound uses {last.name}'s {last.gbps:.0f} GB/s, an optimistic roof")
+    return found, notes
 
 
 def _pinned_cpu() -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     return cpus[-1]  # the CPU single-thread workers use
+
+
+def sweep_sizes(max_bytes: int = SWEEP_MAX, memory: int | None = None) -> list[int]:
+    """Working sets of the sweep: doubling from SWEEP_MIN to max_bytes, and to at most a quarter of memory."""
+    memory = machine.physical_memory() if memory is None else memory
+    top = min(max_bytes, memory // 4)
+    return [SWEEP_MIN << i for i in range(int(math.log2(max(top, SWEEP_MIN) // SWEEP_MIN)) + 1)]
 
 
 def measure(max_bytes: int = SWEEP_MAX) -> Roof:
@@ -168,18 +297,21 @@ def measure(max_bytes: int = SWEEP_MAX) -> Roof:
         peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
         int8 = {name: peak_int8(lib) for name, lib in libs.items()}
         widest = libs[max(peak, key=isa.rank)]
-        sizes = [SWEEP_MIN << i for i in range(int(math.log2(max_bytes // SWEEP_MIN)) + 1)]
-        sweep = [(size, read_bandwidth(widest, size)) for size in sizes]
+        sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
     finally:
         if previous is not None:
             os.sched_setaffinity(0, previous)
     caches = cache_sizes()
+    found, notes = levels(sweep, caches)
+    if sweep[-1][0] < max_bytes:
+        notes.append(f"the sweep stopped at {sysfs_caches.format_size(sweep[-1][0])}, a quarter of this machine's "
+                     f"memory, short of the {sysfs_caches.format_size(max_bytes)} asked for")
     return Roof(machine_key(), dt.datetime.now(dt.timezone.utc).isoformat(), cpu, peak, int8, sweep, caches,
-                plateaus(sweep, caches))
+                {level.name: level.gbps for level in found}, tuple(found), tuple(notes))
 
 
 def machine_key() -> str:
-    return feature_key(cpu_model(), simd_flags(cpu_flags()))
+    return machine.machine_key()
 
 
 def cache_file() -> Path:
@@ -197,10 +329,7 @@ def load_or_measure(refresh: bool = False, max_bytes: int = SWEEP_MAX) -> Roof:
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable cache is measured again
     roof = measure(max_bytes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(roof.to_json())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, roof.to_json().encode())
     return roof
 
 
@@ -232,24 +361,26 @@ def intensity(row: dict) -> float:
 
 
 def level_of(size: int, roof: Roof) -> str:
-    for level in LEVELS[:-1]:
-        if level in roof.caches and level in roof.bandwidth and size <= roof.caches[level]:
-            return level
-    return "memory"
+    """The level `size` bytes fit in: the first measured cache level whose reach holds them, else memory."""
+    return next((name for name, _, reach in roof.hierarchy() if reach is not None and size <= reach), "memory")
 
 
 def attainable_bandwidth(size: int, roof: Roof) -> float:
-    """GB/s for reading `size` bytes once per call when each level keeps what it holds of them."""
-    seconds, served = 0.0, 0
-    for level in LEVELS:
-        if level not in roof.bandwidth or (level != "memory" and level not in roof.caches):
-            continue
-        holds = size if level == "memory" else min(size, roof.caches[level])
+    """GB/s for reading `size` bytes once per call when each level keeps what it holds of them.
+
+    Where memory was not measured, what the caches cannot hold is read at the last measured
+    level's bandwidth: still an upper bound, only a looser one.
+    """
+    seconds, served, gbps = 0.0, 0, 0.0
+    for _, gbps, reach in roof.hierarchy():
+        holds = size if reach is None else min(size, reach)
         if holds > served:
-            seconds += (holds - served) / roof.bandwidth[level]
+            seconds += (holds - served) / gbps
             served = holds
         if served == size:
             break
+    if served < size:
+        seconds += (size - served) / gbps
     return size / seconds
 
 

@@ -16,21 +16,25 @@ import os
 import secrets
 import signal
 import sys
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import interrupts, registry
 from gemmbench.errors import UsageError
+from gemmbench.fields import did_you_mean
 from gemmbench.interrupts import RunInterrupted
 from gemmbench.isa import parse_spec
 from gemmbench.machine import Machine, default_worker_memory_limit, fingerprint
 from gemmbench.progress import Progress
+from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
 from gemmbench.rows import finished_row, not_run_row
 from gemmbench.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
 from gemmbench.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
+
+
+METRICS = ("time", "instructions")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class RunOptions:
     memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
     startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
     repeat: int = 1  # the suite measured this many times, each in fresh worker processes
+    check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
+    metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
     seed: int | None = None  # of the round order; None: a new one, recorded
 
     def as_dict(self) -> dict:
@@ -52,7 +58,7 @@ class RunOptions:
         return {"backends": None if self.backends is None else [str(s) for s in self.backends],
                 "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
                 "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit,
-                "repeat": self.repeat, "seed": self.seed}
+                "repeat": self.repeat, "seed": self.seed, "metric": self.metric}
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
@@ -60,7 +66,8 @@ class RunOptions:
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
                    threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
                    roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
-                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"))
+                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"),
+                   metric=data.get("metric", "time"))
 
 
 @dataclass(frozen=True)
@@ -96,19 +103,25 @@ def _selections(suite_case: SuiteCase, options: RunOptions) -> tuple[Selection, 
 
 
 def check_selections(suite: Suite, options: RunOptions) -> None:
-    """Unknown backends or variants are bad input: refuse before anything runs."""
+    """Unknown backends or variants are bad input: refuse before anything runs, saying where they came from."""
     known = registry.backends.names()
+    for selection in options.backends or ():
+        if selection.backend not in known:
+            raise UsageError(f"--backend: unknown backend '{selection.backend}'"
+                             f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
     for suite_case in suite.cases:
         for selection in _selections(suite_case, options):
-            if selection.backend not in known:
-                raise UsageError(f"{suite.path}: case '{suite_case.case.name}': unknown backend "
-                                 f"'{selection.backend}'; known backends: {', '.join(known) or 'none'}")
+            where = "--backend" if options.backends else f"{suite.path}: case '{suite_case.case.name}': field 'backends'"
+            if selection.backend not in known:  # a suite's own names were checked when it was loaded
+                raise UsageError(f"{where}: unknown backend '{selection.backend}'"
+                                 f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
             if selection.variant is None:
                 continue
             status = registry.status(selection.backend)
             if status.available and selection.variant not in status.variants:
-                raise UsageError(f"{suite.path}: case '{suite_case.case.name}': backend '{selection.backend}' "
-                                 f"has no variant '{selection.variant}'; it has: {', '.join(status.variants)}")
+                raise UsageError(f"{where}: backend '{selection.backend}' has no variant '{selection.variant}'"
+                                 f"{did_you_mean(selection.variant, status.variants)}; it has: "
+                                 f"{', '.join(status.variants)}")
 
 
 def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
@@ -120,13 +133,16 @@ def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
         else:
             by_backend.setdefault(selection.backend, set()).add(selection.variant)
     isa = options.isa or suite_case.isa
-    return [Group(backend, threads, tuple(sorted(variants)) if variants else None, isa)
-            for threads in options.threads or suite_case.threads for backend, variants in by_backend.items()]
+    # The baseline first: a run cut short still has what the speed-ups are measured against.
+    backends = sorted(by_backend, key=lambda name: name != DEFAULT_BASELINE)
+    return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa)
+            for threads in options.threads or suite_case.threads for backend in backends]
 
 
-def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int) -> dict:
+def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int,
+                    metric: str) -> dict:
     return {**machine.as_dict(), "feature_key": machine.feature_key, "run_id": run.run_id, "suite": run.suite,
-            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": "time",
+            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": metric,
             "cpus": ",".join(str(c) for c in cpus[-group.threads:])}
 
 
@@ -168,6 +184,14 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
     if options.repeat < 1:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
+    if options.metric not in METRICS:
+        raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
+    if options.metric == "instructions":
+        from gemmbench import instructions
+
+        usable, reason = instructions.available()
+        if not usable:
+            raise UsageError(f"--metric instructions: {reason}")
 
 
 def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
@@ -244,15 +268,24 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
     show = Progress(sys.stderr, options.progress)
     with interrupts.catching():
         try:
-            results.extra.update(round_seed=options.seed, builds=_build(suite, options, show))
-            roof = _roofline(options)
+            roof = _roofline(options, results)
+            if machine.cpu_simulation:
+                results.extra["cpu_simulation"] = {"hidden": machine.cpu_simulation,
+                                                   "worker_environment": _settings(options).environment}
+            if options.check:
+                from gemmbench.noise import observe
+
+                show.begin("checking how noisy the machine is")
+                results.extra["noise_check"] = observe(seconds=0.5).as_dict()
             for repeat in range(options.repeat):
                 supervisor = Supervisor(_settings(options), on_begin=show.begin)
+                results.extra["round_seed"] = options.seed
                 try:
                     for suite_case in suite.cases:
                         _run_case(suite_case, repeat, supervisor, options, machine, results, done, roof, show)
                 finally:
                     supervisor.close()
+                    results.extra["builds"] = {**supervisor.builds, **results.extra.get("builds", {})}
         except KeyboardInterrupt as exc:
             show.close()
             results.close(complete=False)
@@ -268,33 +301,19 @@ def _settings(options: RunOptions) -> Settings:
 
     return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
-                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment())
+                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment(),
+                    metric=options.metric)
 
 
-def _build(suite: Suite, options: RunOptions, show: Progress) -> dict[str, str]:
-    """Each backend's build() before any row, so compiling is never part of a row's prepare time."""
-    names = dict.fromkeys(s.backend for case in suite.cases for s in _selections(case, options))
-    built = {}
-    for name in names:
-        backend = registry.backends.get(name)
-        if not backend.offers("build") or not backend.available()[0]:
-            continue
-        show.begin(f"building {name}")
-        start = time.perf_counter()
-        try:
-            what = backend.build()
-        except Exception as exc:  # its rows will say what is wrong; the run goes on
-            what = f"build failed: {type(exc).__name__}: {exc}"
-        built[name] = f"{what} ({time.perf_counter() - start:.1f} s)" if what else ""
-    return built
-
-
-def _roofline(options: RunOptions):
+def _roofline(options: RunOptions, results: ResultsFile):
+    """The machine's roof the rows are measured against (kept in the file), or None without --roofline."""
     if not options.roofline:
         return None
     from gemmbench import roofline
 
-    return roofline.load_or_measure()
+    roof = roofline.load_or_measure()
+    results.extra["roofline"] = json.loads(roof.to_json())
+    return roof
 
 
 def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, options: RunOptions, machine: Machine,
@@ -320,7 +339,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             if row.get("status") == "ok":
                 row.update(op_of(case).roof(case, row, roof))
     now = dt.datetime.now(dt.timezone.utc)
-    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat), "timestamp": now}
+    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat, options.metric), "timestamp": now}
                  for group, row in rows])
     for _, row in rows:
         show.row_done(row["status"])
@@ -328,6 +347,8 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
 
 def _row(case, slot: Slot, resolution_ns: float) -> dict:
     started = {**slot.started, **(slot.failure or {}), "variant": slot.variant}
+    if slot.counts is not None:
+        return {**finished_row(case, started, [], [], None, dict(slot.finish or {}), resolution_ns), **slot.counts}
     if not slot.samples:
         return {**not_run_row(case, slot.variant, "error", ""), **started}
     return finished_row(case, started, slot.samples, slot.rounds, slot.native or None, dict(slot.finish or {}),

@@ -6,7 +6,6 @@ all problems are collected before anything is raised, so one edit fixes them all
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import os
@@ -20,7 +19,7 @@ import yaml
 from gemmbench import isa as isa_table
 from gemmbench import registry
 from gemmbench.errors import SuiteError, UsageError
-from gemmbench.fields import INT_LIMIT, FieldReader, Problems, brief, is_int
+from gemmbench.fields import INT_LIMIT, FieldReader, Problems, brief, did_you_mean, is_int
 from gemmbench.fields import label as _label
 from gemmbench.machine import physical_memory
 from gemmbench.op import Case, Op
@@ -132,9 +131,7 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
 
 
 def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, ...]) -> None:
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    problems.add(where, f"unknown field '{_label(key)}'{hint}; allowed: {', '.join(allowed)}")
+    problems.add(where, f"unknown field '{_label(key)}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
 
 def _build_suite(document: Any, path: str, problems: Problems) -> Suite | None:
@@ -221,7 +218,7 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems) -> li
                             f"got {brief(raw.get('name'))}")
     op = raw.get("op", defaults.get("op", DEFAULT_OP))
     known_op = isinstance(op, str) and op in registry.ops.names()
-    allowed = HARNESS_KEYS + (tuple(_op(op).fields) if known_op else ())
+    allowed = HARNESS_KEYS + (tuple(_op(op).fields) if known_op else tuple(raw))  # an unknown op is the problem
     for key in raw:
         if key not in allowed:
             _unknown_key(problems, where, key, allowed)
@@ -253,6 +250,8 @@ def _show(value: Any) -> str:
 def _build_case(name: str, values: dict, problems: Problems) -> SuiteCase | None:
     f = FieldReader(name, values, problems)
     op_name = f.choice("op", tuple(registry.ops.names()), DEFAULT_OP)
+    if not f.ok:  # an unknown op: its fields cannot be judged
+        return None
     dtype = f.choice("dtype", DTYPES, "float32")
     seed = f.int_("seed", 0)
     timing = TimingSettings(**{key: _timing_value(f, key) for key in TIMING_KEYS})
@@ -265,13 +264,12 @@ def _build_case(name: str, values: dict, problems: Problems) -> SuiteCase | None
     except UsageError as exc:  # an op plugin that failed to load
         f.problem(str(exc))
         return None
-    if f.ok and dtype not in op.dtypes:
+    if dtype not in op.dtypes:
         f.bad("dtype", f"op {op_name} takes {', '.join(op.dtypes)}")
+    for key, message in op.validate(spec, dtype):  # every problem at once, not one per attempt
+        f.bad(key, message)
     if f.ok:
-        for key, message in op.validate(spec, dtype):
-            f.bad(key, message)
-    if f.ok:
-        _check_memory(f, op.memory_bytes(spec, dtype))
+        _check_memory(f, op.memory_bytes(spec, dtype), op.size_fields)
     case = Case(name, op_name, spec, dtype, seed)
     return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
 
@@ -300,7 +298,13 @@ def _backends(f: FieldReader) -> tuple[Selection, ...] | None:
     if not items or not all(isinstance(b, str) and b.strip() for b in items):
         f.bad("backends", "must be a backend name or a list of names ('name' or 'name:variant')")
         return None
-    return tuple(dict.fromkeys(parse_selection(item) for item in items))
+    selections = tuple(dict.fromkeys(parse_selection(item) for item in items))
+    known = registry.backends.names()
+    for selection in selections:
+        if selection.backend not in known:
+            f.problem(f"field 'backends': unknown backend '{_label(selection.backend)}'"
+                      f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
+    return selections
 
 
 def _isa(f: FieldReader) -> str | None:
@@ -315,10 +319,11 @@ def _isa(f: FieldReader) -> str | None:
     return value
 
 
-def _check_memory(f: FieldReader, needed: int) -> None:
+def _check_memory(f: FieldReader, needed: int, size_fields: tuple[str, ...]) -> None:
     limit = physical_memory() * MEMORY_SHARE
     if needed > limit:
-        f.problem(f"its sizes need {needed / 2**30:.1f} GiB of buffers, more than the "
+        where = f"field {'/'.join(repr(name) for name in size_fields)}: " if size_fields else ""
+        f.problem(f"{where}buffers need {needed / 2**30:.1f} GiB, more than the "
                   f"{limit / 2**30:.1f} GiB this machine can give a case")
 
 

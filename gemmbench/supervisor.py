@@ -37,6 +37,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready
 EXIT_GRACE = 2.0  # seconds a worker told to quit gets to exit before its group is killed
 POLL = 0.25  # seconds between checks that a silent worker is still alive
+SILENT_START = "worker sent nothing for {timeout:g} s while starting; killed"
+NO_RESULT = "no result within the {timeout:g} s timeout; worker killed"
 # `python -m` puts its working directory first on sys.path; starting the worker beside the
 # package that is running makes it import that same gemmbench, never a checkout in the cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -62,6 +64,7 @@ class Slot:
     samples: list[float] = field(default_factory=list)
     native: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    counts: dict | None = None  # instructions per call and cache misses (metric instructions)
     finish: dict | None = None  # the worker's last checks, after the samples
     failure: dict | None = None  # status and message when the worker was lost on this row
 
@@ -69,6 +72,10 @@ class Slot:
     def live(self) -> bool:
         """Prepared, verified and still taking samples."""
         return self.failure is None and self.finish is None and self.started.get("status") == "ok"
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.samples) or self.counts is not None
 
 
 class WorkerFailed(Exception):
@@ -92,6 +99,14 @@ class Settings:
     op_registrations: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # more variables for every worker
     python: str = sys.executable
+    metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
+
+    @property
+    def slowdown(self) -> float:
+        """How much longer than usual a worker may take for anything (valgrind is slow)."""
+        from gemmbench.instructions import SLOWDOWN
+
+        return SLOWDOWN if self.metric == "instructions" else 1.0
 
 
 # ---------------------------------------------------------------- one worker process
@@ -103,17 +118,19 @@ class WorkerProcess:
         self.group, self.settings = group, settings
         self.cpus = settings.cpus[-group.threads:]
         self.stderr = tempfile.TemporaryFile()
+        self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
+            if settings.metric == "instructions" else None
         self.buffer = b""
         self.peak_kib = 0
         self.proc, self.fd = self._spawn()
-        self.resolution_ns = self.expect("ready", settings.startup_timeout,
-                                         "sent nothing while starting")["resolution_ns"]
+        self.resolution_ns = self.expect("ready", settings.startup_timeout * settings.slowdown,
+                                         SILENT_START)["resolution_ns"]
 
     def _spawn(self) -> tuple[subprocess.Popen, int]:
         read_fd, write_fd = os.pipe()
         try:
             with interrupts.held():  # see gemmbench/interrupts.py: a signal during fork would be dropped
-                proc = subprocess.Popen([self.settings.python, "-m", "gemmbench.worker", str(write_fd)],
+                proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.worker", str(write_fd)],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
                                         preexec_fn=_child_setup(set(self.cpus), self.settings.memory_limit),
@@ -131,8 +148,19 @@ class WorkerProcess:
         self._write(job)
         return proc, read_fd
 
+    def _prefix(self) -> list[str]:
+        if self.counts_dir is None:
+            return []
+        from gemmbench.instructions import worker_prefix
+
+        return worker_prefix(Path(self.counts_dir.name))
+
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.settings.environment}
+        if self.counts_dir is not None:
+            from gemmbench.instructions import DIRECTORY_VARIABLE
+
+            env[DIRECTORY_VARIABLE] = self.counts_dir.name
         env.update({name: str(self.group.threads) for name in THREAD_VARIABLES})
         return env
 
@@ -146,9 +174,9 @@ class WorkerProcess:
     def send(self, **command) -> None:
         self._write(command)
 
-    def messages(self, timeout: float, what: str) -> Iterator[dict]:
-        """Messages as they come; WorkerFailed when the worker dies, stays silent `timeout` s or scribbles.
-        The deadline starts again with every message."""
+    def messages(self, timeout: float, silence: str = NO_RESULT) -> Iterator[dict]:
+        """Messages as they come; WorkerFailed when the worker dies, scribbles, or stays silent `timeout`
+        seconds (then `silence`, formatted with the timeout, says so). Each message restarts the clock."""
         deadline = time.monotonic() + timeout
         while True:
             while b"\n" in self.buffer:
@@ -159,7 +187,7 @@ class WorkerProcess:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 self.kill()
-                raise WorkerFailed("timeout", f"worker {what} for {timeout:g} s; killed")
+                raise WorkerFailed("timeout", silence.format(timeout=timeout))
             ready, _, _ = select.select([self.fd], [], [], min(wait, POLL))
             if not ready:
                 if self._reap(block=False) and not select.select([self.fd], [], [], 0)[0]:
@@ -171,8 +199,8 @@ class WorkerProcess:
                 raise WorkerFailed("crashed", self._death_message())
             self.buffer += chunk
 
-    def expect(self, kind: str, timeout: float, what: str) -> dict:
-        for message in self.messages(timeout, what):
+    def expect(self, kind: str, timeout: float, silence: str = NO_RESULT) -> dict:
+        for message in self.messages(timeout, silence):
             if message["type"] == kind:
                 return message
             raise self._protocol(f"expected {kind!r}, got {message['type']!r}")
@@ -188,7 +216,8 @@ class WorkerProcess:
                 if not isinstance(message["variant"], str) or not isinstance(message["row"], dict):
                     raise ValueError("a started row needs a variant and a row")
                 check_row(message["row"])
-            elif kind not in ("ready", "plan", "begin", "prepared", "retire", "sample", "finished", "done"):
+            elif kind not in ("ready", "built", "plan", "begin", "prepared", "retire", "sample", "counted", "finished",
+                              "done"):
                 raise ValueError(f"unknown message type {kind!r}")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             what = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
@@ -219,6 +248,8 @@ class WorkerProcess:
         self._reap(block=True)
 
     def close(self) -> None:
+        if self.counts_dir is not None:
+            self.counts_dir.cleanup()
         for handle in (self.proc.stdin, self.stderr):
             try:
                 handle.close()
@@ -262,7 +293,7 @@ class WorkerProcess:
         memory = f"peak memory {size(self.peak_kib * 1024)}"
         if self.settings.memory_limit is not None:
             memory += f" of the {size(self.settings.memory_limit)} limit (--memory-limit)"
-        return what + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
+        return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
 def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
@@ -297,6 +328,8 @@ class Supervisor:
     def __init__(self, settings: Settings, on_begin: Callable[[str], None] = lambda label: None):
         self.settings = settings
         self.workers: dict[Group, WorkerProcess] = {}
+        self.unstartable: dict[Group, WorkerFailed] = {}  # a worker that could not start is not tried again
+        self.builds: dict[str, str] = {}  # backend -> what its build() did, in its first worker
         self.on_begin = on_begin
         self.resolution_ns = 0.0
 
@@ -322,21 +355,40 @@ class Supervisor:
         """Prepare every group's rows of `case`, sample them in shuffled rounds, finish them.
 
         `done` holds (group, variant) rows that already have a result (a resumed run)."""
-        if self.settings.timeout is not None:
-            timing = TimingSettings(**{**asdict(timing), "timeout": self.settings.timeout})
+        timeout = self.settings.timeout if self.settings.timeout is not None else timing.timeout
+        timing = TimingSettings(**{**asdict(timing), "timeout": timeout * self.settings.slowdown})
         slots: list[Slot] = []
         for group in groups:
             slots += self._prepare(group, case, timing, {v for g, v in done if g == group}, slots)
-        self._rounds(case, timing, slots, repeat)
+        if self.settings.metric == "instructions":
+            self._count(case, timing, slots)
+        else:
+            self._rounds(case, timing, slots, repeat)
         for group in dict.fromkeys(slot.group for slot in slots if slot.live):
             self._finish(group, case, timing, slots)
         return slots
 
     def _worker(self, group: Group) -> WorkerProcess:
+        if group in self.unstartable:
+            raise self.unstartable[group]
         if group not in self.workers:
-            self.workers[group] = WorkerProcess(group, self.settings)
-            self.resolution_ns = self.workers[group].resolution_ns
+            try:
+                worker = self.workers[group] = WorkerProcess(group, self.settings)
+            except WorkerFailed as failure:
+                self.unstartable[group] = failure
+                raise
+            self.resolution_ns = worker.resolution_ns
+            if group.backend not in self.builds:
+                self.builds[group.backend] = self._build(worker)
         return self.workers[group]
+
+    def _build(self, worker: WorkerProcess) -> str:
+        """The backend's build() (compiling its kernels) in its first worker, before its first row is
+        prepared: compiling is never part of a row's prepare time."""
+        self.on_begin(f"building {worker.group.backend}")
+        worker.send(cmd="build")
+        reply = worker.expect("built", self.settings.startup_timeout, "worker did not finish building in {timeout:g} s; killed")
+        return f"{reply['what']} ({reply['seconds']:.1f} s)" if reply["what"] else ""
 
     def _drop(self, group: Group) -> None:
         worker = self.workers.pop(group, None)
@@ -352,12 +404,11 @@ class Supervisor:
         new: list[Slot] = []
         while True:
             settled = skip | {v for v, s in mine.items() if not s.live} | {s.variant for s in new if not s.live}
-            current = None
+            current = plan = None
             try:
                 worker = self._worker(group)
                 worker.send(cmd="prepare", case=case_to_dict(case), timing=asdict(timing), skip=sorted(settled))
-                plan = None
-                for message in worker.messages(timing.timeout, "sent nothing while preparing"):
+                for message in worker.messages(timing.timeout):
                     kind = message["type"]
                     if kind == "plan":
                         plan = message["variants"]
@@ -383,6 +434,8 @@ class Supervisor:
                     mine[failed].failure = _failure_row(failed, failure)
                 else:
                     new.append(Slot(group, failed, {}, failure=_failure_row(failed, failure)))
+                if plan is None:  # it died before saying what it would run: that row stands for them all
+                    return new
 
     @staticmethod
     def _started(group: Group, message: dict, mine: dict[str, Slot], new: list[Slot]) -> None:
@@ -418,7 +471,7 @@ class Supervisor:
                     return
             worker = self.workers[slot.group]
             worker.send(cmd="sample", variant=slot.variant)
-            reply = worker.expect("sample", timing.timeout, f"took no sample of {slot.variant}")
+            reply = worker.expect("sample", timing.timeout)
         except WorkerFailed as failure:
             self._drop(slot.group)
             slot.failure = _failure_row(slot.variant, failure, f" (sampling round {round_index + 1})")
@@ -427,6 +480,24 @@ class Supervisor:
         if reply.get("native_ns") is not None:
             slot.native.append(float(reply["native_ns"]))
         slot.rounds.append(round_index)
+
+    def _count(self, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
+        """Instruction counts are the same every time: one count per row, no rounds."""
+        for slot in slots:
+            if not slot.live:
+                continue
+            self.on_begin(f"{case.name} · {slot.group.backend}:{slot.variant} · counting instructions")
+            try:
+                if slot.group not in self.workers:
+                    self._prepare(slot.group, case, timing, set(), slots)
+                    if not slot.live:
+                        continue
+                worker = self.workers[slot.group]
+                worker.send(cmd="count", variant=slot.variant)
+                slot.counts = worker.expect("counted", timing.timeout)["columns"]
+            except WorkerFailed as failure:
+                self._drop(slot.group)
+                slot.failure = _failure_row(slot.variant, failure, " (counting instructions)")
 
     def _finish(self, group: Group, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
         """The worker's last checks of the group's rows; rows lost with a worker are prepared again."""
@@ -440,7 +511,7 @@ class Supervisor:
                     self._prepare(group, case, timing, set(), slots)
                 worker = self.workers[group]
                 worker.send(cmd="finish")
-                for message in worker.messages(timing.timeout, "did not finish its checks"):
+                for message in worker.messages(timing.timeout):
                     if message["type"] == "done":
                         return
                     if message["type"] == "begin":

@@ -9,7 +9,9 @@ reads JSON lines on stdin, its job first and then commands, and answers on the p
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
                 "row"}; then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
+    build    {"cmd": "build"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
     sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
+    count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
     finish   {"cmd": "finish"} -> {"type": "finished", "variant", "columns"} per item, {"type": "done"}
     quit     {"cmd": "quit"}
 
@@ -116,9 +118,25 @@ class Worker:
             row["message"] += f" [worker memory limit {size(self.job['memory_limit'])}; see --memory-limit]"
         return out
 
+    def build(self) -> None:
+        """The backend's build step, here rather than in the supervisor: a plugin that hangs or
+        crashes on import or while building costs its own rows only."""
+        import time
+
+        what, start = "", time.perf_counter()
+        if self.backend_ok and self.backend.offers("build"):
+            try:
+                what = self.backend.build()
+            except Exception as exc:  # its rows will say what is wrong too
+                what = f"build failed: {type(exc).__name__}: {exc}"
+        self.channel.send("built", what=what, seconds=time.perf_counter() - start)
+
     def sample(self, variant: str) -> None:
         ns, native_ns = self.items[variant].sample()
         self.channel.send("sample", variant=variant, ns=ns, native_ns=native_ns)
+
+    def count(self, variant: str) -> None:
+        self.channel.send("counted", variant=variant, columns=self.items[variant].count())
 
     def finish(self) -> None:
         for name, item in self.items.items():
@@ -150,8 +168,12 @@ def main(fd: int) -> None:
         if kind == "prepare":
             if not worker.prepare(command):
                 return
+        elif kind == "build":
+            worker.build()
         elif kind == "sample":
             worker.sample(command["variant"])
+        elif kind == "count":
+            worker.count(command["variant"])
         elif kind == "finish":
             worker.finish()
         elif kind == "quit":

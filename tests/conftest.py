@@ -31,6 +31,7 @@ def native_cache(tmp_path_factory: pytest.TempPathFactory):
     cache itself point GEMMBENCH_CACHE elsewhere."""
     mp = pytest.MonkeyPatch()
     mp.setenv("GEMMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.delenv("GEMMBENCH_CPU_FLAGS", raising=False)  # the real CPU, unless a test simulates one
     yield
     mp.undo()
 

@@ -2,13 +2,18 @@
 
 import json
 
-from gemmbench.results import COLUMN_NAMES, load_results
+from gemmbench.results import column_names, load_results, op_columns
 from gemmbench.suite import load_suite
 
+COLUMN_NAMES = column_names()
 OPTIONAL_WHEN_NO_NATIVE = {"native_loops", "native_samples_ns", "native_median_ns", "native_iqr_ns"}
 ROOFLINE_ONLY = {"weight_bytes", "roof_level", "roof_gflops", "roof_pct"}  # runs with --roofline
+INSTRUCTIONS_ONLY = {"instructions", "d1_misses", "ll_misses", "est_cycles"}  # runs with --metric instructions
+RUN_LEVEL = {"call_floor_ns"}  # runs that time a backend with a native call path
 COMPOSITE_ONLY = {"steps", "sample_rate", "time_per_sample_ns", "rtf", "native_time_per_sample_ns", "native_rtf",
                   "parts_ratio", "parts_warning"} | {c for c in COLUMN_NAMES if c.startswith(("part_", "share_"))}
+MATRIX = {"m", "k", "n", "density", "sparsity", "weight_bytes"}
+OTHER_OPS = {name for name, _, _, op in op_columns() if op not in ("gemv", "gemm", "lpcnet_step")} - MATRIX
 
 
 def test_run_quick_end_to_end(cli, tmp_path):
@@ -20,7 +25,8 @@ def test_run_quick_end_to_end(cli, tmp_path):
     assert "gemv_small" in result.stdout and "numpy:matmul" in result.stdout
     products = frame[frame["op"] != "lpcnet_step"]
     filled = [c for c in COLUMN_NAMES if products[c].notna().all()]
-    assert set(COLUMN_NAMES) - set(filled) <= OPTIONAL_WHEN_NO_NATIVE | COMPOSITE_ONLY | ROOFLINE_ONLY
+    assert set(COLUMN_NAMES) - set(filled) <= (OPTIONAL_WHEN_NO_NATIVE | COMPOSITE_ONLY | ROOFLINE_ONLY
+                                               | INSTRUCTIONS_ONLY | RUN_LEVEL | OTHER_OPS)
     step = frame[frame["op"] == "lpcnet_step"]
     assert len(step) == 1 and step[sorted(COMPOSITE_ONLY - {"native_time_per_sample_ns", "native_rtf"})].notna().all(
         axis=None)  # the vocoder step fills every composite column (numpy has no native loop)

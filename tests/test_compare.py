@@ -88,6 +88,42 @@ def test_another_feature_key_is_reported_cross_machine_and_never_gates(cli, quic
     assert "nothing gated" in text
 
 
+EPYC_MODEL = "AMD EPYC"  # the committed baseline's CPU, as its rows record it
+EPYC_FLAGS = ("avx avx2 avx512_bf16 avx512_bitalg avx512_vbmi2 avx512_vnni avx512_vp2intersect avx512_vpopcntdq "
+              "avx512bw avx512cd avx512dq avx512f avx512ifma avx512vbmi avx512vl avx_vnni bmi2 f16c fma sse4_1 sse4_2 "
+              "sse4a ssse3")
+EPYC_OLD_KEY = "amd-epyc+avx2+avx512f+avx512_vnni+avx512_bf16"  # the first key format, its directory's name
+
+
+def on_epyc(base, tmp_path, name, key, model=EPYC_MODEL, **columns):
+    return derive(base, tmp_path, name, cpu_model=model, cpu_flags=EPYC_FLAGS, feature_key=key, **columns)
+
+
+def test_a_baseline_under_the_first_key_format_still_gates(cli, base, tmp_path):
+    old = on_epyc(base, tmp_path, "old", EPYC_OLD_KEY)
+    new_key = "amd-26-2+avx2+avx512f+avx512_vnni+avx512_bf16"
+    slower = on_epyc(base, tmp_path, "slower", new_key, samples_ns=scaled(base, 2.0))
+    status, report = compare_json(cli, old, slower)
+    assert status == 1 and report["regressions"] == len(base) and report["cross_machine"] == []
+    assert report["key_matches"] == [{"old": EPYC_OLD_KEY, "new": new_key, "cpu_model": EPYC_MODEL}]
+    assert {p["base_feature_key"] for p in report["pairs"]} == {new_key}
+    text = cli("compare", old, slower, "--format", "markdown").stdout
+    assert f"note: BASE's feature key {EPYC_OLD_KEY} is the first key format" in text
+    renamed = on_epyc(base, tmp_path, "renamed", "amd-26-17+avx2+avx512f+avx512_vnni+avx512_bf16",
+                      model="AMD EPYC 9B45", samples_ns=scaled(base, 2.0))  # another model string: another machine
+    status, report = compare_json(cli, old, renamed)
+    assert status == 0 and report["pairs"] == [] and report["key_matches"] == []
+
+
+def test_simulated_cpus_are_named_in_a_comparison(cli, quick_results, base, tmp_path):
+    key = base.loc[0, "feature_key"] + "+simulated"
+    simulated = derive(base, tmp_path, "simulated", feature_key=key, samples_ns=scaled(base, 2.0))
+    status, report = compare_json(cli, quick_results, simulated)
+    assert status == 0 and report["pairs"] == [] and report["simulated_keys"] == [key]  # never gates a real one
+    text = cli("compare", quick_results, simulated).stdout
+    assert f"note: {key} is a simulated CPU (GEMMBENCH_CPU_FLAGS)" in text
+
+
 def test_a_fleet_against_one_machine_pairs_its_own_key_and_crosses_the_others(base):
     import pandas as pd
 

@@ -18,8 +18,8 @@ def test_every_backend_has_a_meaningful_row_for_every_gru384_case(run_rows):
     cases = {r.case for r in rows.values()}
     expanded = load_suite("gru384").cases
     assert cases == {c.case.name for c in expanded}
-    sparse_cases = {c.case.name for c in expanded if c.case.sparsity is not None}
-    sparse16x1 = {c.case.name for c in expanded if c.case.sparsity and c.case.sparsity.block == (16, 1)}
+    sparse_cases = {c.case.name for c in expanded if c.case.spec.sparsity is not None}
+    sparse16x1 = {c.case.name for c in expanded if c.case.spec.sparsity and c.case.spec.sparsity.block == (16, 1)}
     for name in registry.backends.names():
         status = registry.status(name)
         variants = status.variants if status.available else ("default",)

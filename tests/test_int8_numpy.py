@@ -7,7 +7,7 @@ from gbtest import bound_backend, traced_peak
 from gemmbench import native, quant
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.int8_numpy import SCHEME_NAMES, Int8NumpyBackend
-from gemmbench.workload import Case, Sparsity
+from gemmbench.ops.matrix import Sparsity, matrix_case
 
 SHAPES = """
 name: int8
@@ -37,7 +37,7 @@ def test_every_scheme_passes_the_int8_gate_with_its_error_stored(run_rows):
 
 @pytest.mark.parametrize("scheme", SCHEME_NAMES)
 def test_bit_exact_with_the_quant_reference(scheme):
-    case = Case("c", 96, 40)
+    case = matrix_case("c", 96, 40)
     prepared, workload, x, out = bound_backend(Int8NumpyBackend(), case, scheme)
     Int8NumpyBackend().run(prepared, x, out)
     expected = quant.int8_gemv_reference(quant.quantize_weights(workload.weights, quant.get_scheme(scheme)), x)
@@ -46,8 +46,8 @@ def test_bit_exact_with_the_quant_reference(scheme):
 
 C_VARIANT_OF_SCHEME = [("scalar-int8", "w127-row-u8off"), ("avx512vnni-int8", "w127-row-u8off"),
                        ("avx2-int8", "w63-row-u8off"), ("avx512-int8", "w63-row-u8off")]
-CASES = [Case("dense", 1152, 384), Case("odd", 100, 37),
-         Case("sparse", 96, 32, sparsity=Sparsity((0.2, 0.2, 0.4), (8, 4), keep_diagonal=True))]
+CASES = [matrix_case("dense", 1152, 384), matrix_case("odd", 100, 37),
+         matrix_case("sparse", 96, 32, sparsity=Sparsity((0.2, 0.2, 0.4), (8, 4), keep_diagonal=True))]
 
 
 @pytest.mark.parametrize("c_variant, scheme", C_VARIANT_OF_SCHEME)
@@ -63,5 +63,5 @@ def test_c_int8_kernels_agree_bit_for_bit(c_variant, scheme, case):
 
 
 def test_the_measured_call_does_not_allocate():
-    prepared, _, x, out = bound_backend(Int8NumpyBackend(), Case("c", 1152, 384), "w127-row-s8dyn")
+    prepared, _, x, out = bound_backend(Int8NumpyBackend(), matrix_case("c", 1152, 384), "w127-row-s8dyn")
     assert traced_peak(lambda: Int8NumpyBackend().run(prepared, x, out)) < 4096

@@ -14,13 +14,15 @@ from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.numpy_blas import NumpyBackend
-from gemmbench.measure import Context, measure
+from gemmbench.item import Context, Item
 from gemmbench.results import load_results
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite
 from gemmbench.timing import TimingSettings
-from gemmbench.vocoder import PARTS, Composed, Dims
-from gemmbench.workload import Case, Sparsity, make_workload
+from gemmbench.op import Case
+from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec
+from gemmbench.ops.matrix import Sparsity, matrix_case
+from gemmbench.workload import make_workload
 
 pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
 
@@ -61,8 +63,8 @@ def pairs(kinds) -> list:
 
 def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame") -> Case:
     k, sparsity, sizes = GRU_A[gru_a]
-    params = dict(sizes, steps=steps, start=start, conditioning=conditioning)
-    return Case(gru_a, 3 * k, k, op="lpcnet_step", sparsity=sparsity, params=tuple(sorted(params.items())))
+    return Case(gru_a, "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **sizes, steps=steps, start=start,
+                                               conditioning=conditioning))
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,7 +102,7 @@ def test_fused_step_matches_the_composed_step_and_the_reference(variant, gru_a, 
     assert against_composed.ok, against_composed.message
     if precision == "float32":  # the float32 step is as close as the numpy composition, not just within 1e-4
         assert against_reference.rel_err < 2e-6
-    levels = Dims.of(case).levels
+    levels = case.spec.levels
     assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5) and (out[-levels:] > 0).all()
 
 
@@ -117,7 +119,7 @@ def test_int8_gru_a_with_float32_gru_b_and_output_passes_too(variant):
 @pytest.mark.parametrize("variant, gru_a", pairs(["dense-ragged", "16x1-ragged", "8x4-diag-ragged"]))
 def test_two_runs_of_half_the_sequence_equal_one_run(variant, gru_a):
     whole = step_case(gru_a, 30)
-    state_size = Dims.of(whole).state_size
+    state_size = whole.spec.state_size
     _, first = fused(step_case(gru_a, 15), variant)
     _, second = fused(step_case(gru_a, 15, start=15), variant, state=first[:state_size].copy())
     _, one_run = fused(whole, variant)
@@ -144,7 +146,7 @@ def test_parts_are_native_loops_that_leave_the_step_right(variant):
     prepared, out = fused(case, variant)
     parts = BACKEND.parts(prepared, workload(case).x)
     assert tuple(parts) == PARTS
-    assert parts["conditioning"][1] == pytest.approx(Dims.of(case).projections / 20)
+    assert parts["conditioning"][1] == pytest.approx(case.spec.projections / 20)
     for name, (loop, weight) in parts.items():
         assert loop(50) > 0 and (weight == 1.0 or name == "conditioning")
     again = np.full_like(out, np.nan)
@@ -153,7 +155,7 @@ def test_parts_are_native_loops_that_leave_the_step_right(variant):
 
 
 def test_gemv_kernels_have_no_parts():
-    case = Case("g", 32, 16)
+    case = matrix_case("g", 32, 16)
     prepared = BACKEND.prepare(make_workload(case), Variant("scalar", isa="scalar"))
     assert BACKEND.parts(prepared, np.zeros(16, np.float32)) == {}
 
@@ -185,7 +187,7 @@ def test_an_isa_the_cpu_lacks_is_an_unavailable_row_not_a_composition():
     case = step_case("8x4", 1)
     vnni = next(v for v in BACKEND.variants() if v.name == "avx512vnni-int8")
     ctx = Context(TimingSettings(), 100.0, frozenset({"avx2", "fma"}))
-    row = measure(BACKEND, vnni, workload(case), ctx)
+    row = Item(LpcnetStep(), BACKEND, vnni, workload(case), ctx).start()
     assert row["status"] == "unavailable" and "CPU lacks avx512f" in row["message"]
 
 

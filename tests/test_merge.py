@@ -12,7 +12,7 @@ from gbtest import ROOT, write_results
 
 from gemmbench.errors import UsageError
 from gemmbench.merge import merge_results
-from gemmbench.results import COLUMN_NAMES, load_results, read_metadata
+from gemmbench.results import column_names, load_results, read_metadata
 
 OTHER_KEY = "arm-neoverse-n2"
 
@@ -55,7 +55,7 @@ def test_load_results_reads_the_merged_tree(two_machines, tmp_path):
     folder, base = two_machines
     merge_results([folder], tmp_path / "fleet")
     frame = load_results(tmp_path / "fleet")
-    assert list(frame.columns) == COLUMN_NAMES and len(frame) == 2 * len(base)
+    assert list(frame.columns) == column_names() and len(frame) == 2 * len(base)
     mine = frame[frame["feature_key"] == base.loc[0, "feature_key"]].reset_index(drop=True)
     assert list(mine["samples_ns"][0]) == list(base["samples_ns"][0])
     part = next((tmp_path / "fleet").rglob(f"part-{base.loc[0, 'run_id']}.parquet"))
@@ -91,6 +91,16 @@ def test_unsafe_feature_key_is_refused(quick_results, tmp_path):
     bad = write_results(base.assign(feature_key="../../etc"), tmp_path / "bad.parquet", run_id="bad")
     with pytest.raises(UsageError, match=r"bad.parquet: feature_key '../../etc' cannot name a partition"):
         merge_results([bad], tmp_path / "fleet")
+
+
+def test_a_simulated_cpu_s_run_is_never_merged(cli, quick_results, tmp_path):
+    base = load_results(quick_results)
+    key = base.loc[0, "feature_key"] + "+simulated"
+    simulated = write_results(base.assign(feature_key=key), tmp_path / "sim.parquet", run_id="sim")
+    result = cli("merge", quick_results, simulated, "--into", tmp_path / "fleet")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"sim.parquet: run sim ran on a simulated CPU ({key}, GEMMBENCH_CPU_FLAGS)" in result.stderr
+    assert not (tmp_path / "fleet").exists()
 
 
 def test_merge_cli(cli, quick_results, tmp_path):

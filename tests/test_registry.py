@@ -27,6 +27,12 @@ def test_register_refuses_to_clobber_unless_asked():
     class Mine(Backend):
         name = "mine"
 
+        def prepare(self, workload, variant):
+            return workload.weights
+
+        def run(self, prepared, x, out):
+            out[:] = prepared @ x
+
     try:
         registry.backends.register("mine", Mine)
         with pytest.raises(ValueError, match="already registered"):
@@ -47,3 +53,25 @@ def test_plugin_shows_in_the_real_cli_list(plugins, cli):
     assert "available" in lines["test-good"]
     assert "unavailable" in lines["test-broken-import"] and "ModuleNotFoundError" in lines["test-broken-import"]
     assert "shipped suites: " in result.stdout and "gru384" in result.stdout
+
+
+def test_a_backend_missing_a_required_method_is_unavailable_at_load_with_the_reason():
+    class Incomplete(Backend):  # no run(): it could never be measured
+        name = "incomplete"
+
+        def prepare(self, workload, variant):
+            return workload.weights
+
+    try:
+        registry.backends.register("incomplete", Incomplete)
+        status = registry.status("incomplete")
+        assert not status.available and "abstract method" in status.reason and "run" in status.reason
+    finally:
+        registry.backends.unregister("incomplete")
+
+
+def test_install_hints_join_the_unavailable_reason():
+    status = registry.status("torch")
+    if status.available:
+        pytest.skip("torch is installed here, so its install hint is not shown")
+    assert "pip install" in status.reason

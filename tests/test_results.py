@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gemmbench.errors import UsageError
-from gemmbench.results import COLUMN_NAMES, SCHEMA_VERSION, ResultsFile, RunInfo, load_results, read_metadata
+from gemmbench.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_names, journal_path, load_results, read_metadata
 
 
 def row(case: str, **extra) -> dict:
@@ -20,7 +20,7 @@ def test_round_trip_keeps_every_column_and_raw_samples(tmp_path):
     results.add([row("b", noisy=True)])
     results.close()
     frame = load_results(path)
-    assert list(frame.columns) == COLUMN_NAMES
+    assert list(frame.columns) == column_names()
     assert list(frame["case"]) == ["a", "b"] and list(frame.iloc[0]["samples_ns"]) == [12.0, 12.5, 13.0]
     meta = read_metadata(path)
     assert meta["complete"] is True and meta["schema_version"] == SCHEMA_VERSION
@@ -30,15 +30,19 @@ def test_round_trip_keeps_every_column_and_raw_samples(tmp_path):
 def test_rows_are_on_disk_before_the_run_ends(tmp_path):
     path = tmp_path / "run.parquet"
     results = ResultsFile(path, RunInfo("r1", "s", "t"))
-    results.add([row("a")])
+    results.create()
+    results.add([row("a")])  # into the journal: the parquet file is rewritten only now and then
     assert list(load_results(path)["case"]) == ["a"]
     assert read_metadata(path)["complete"] is False
+    results.close()
+    assert list(load_results(path)["case"]) == ["a"] and not journal_path(path).exists()
 
 
 def test_directories_are_read_recursively(tmp_path):
     for i, sub in enumerate(["x", "y/z"]):
         folder = tmp_path / sub
         results = ResultsFile(folder / f"r{i}.parquet", RunInfo(f"r{i}", "s", "t"))
+        results.create()
         results.add([row(f"c{i}")])
         results.close()
     assert sorted(load_results(tmp_path)["case"]) == ["c0", "c1"]
@@ -79,7 +83,9 @@ def test_missing_columns_are_named(tmp_path):
 def test_truncated_file_is_a_clear_error(tmp_path):
     path = tmp_path / "run.parquet"
     results = ResultsFile(path, RunInfo("r1", "s", "t"))
+    results.create()
     results.add([row("a")])
+    results.close()
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(UsageError, match="run.parquet: not a readable parquet results file"):
@@ -90,5 +96,5 @@ def test_readme_documents_every_column():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    undocumented = [name for name in COLUMN_NAMES if f"| `{name}` |" not in readme]
+    undocumented = [name for name in column_names() if f"| `{name}` |" not in readme]
     assert not undocumented

@@ -24,21 +24,30 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_real_probes_give_plausible_ordered_ceilings(cache):
+def test_real_probes_give_levels_from_the_sweep(cache):
     roof = roofline.measure(max_bytes=128 << 20)
-    bw = roof.bandwidth
-    assert {"L1", "L2", "memory"} <= set(bw)
-    assert bw["L1"] > bw["L2"] > bw["memory"] > 1
-    if "L3" in bw:
-        assert bw["L2"] > bw["L3"] > bw["memory"]
-    peaks = roof.peak_gflops
-    assert peaks["scalar"] > 0.5
-    wider = [isa for isa in ("scalar", "avx2", "avx512") if isa in peaks]
-    assert [peaks[isa] for isa in wider] == sorted(peaks[isa] for isa in wider)  # wider vectors, more flops
-    if "avx512vnni" in roof.peak_int8_gops:
-        assert roof.peak_int8_gops["avx512vnni"] > roof.peak_int8_gops["avx512"]  # one instruction, not two
+    names = [level.name for level in roof.levels]
+    assert names[0] == "L1" and roof.bandwidth == {level.name: level.gbps for level in roof.levels}
+    speeds = [level.gbps for level in roof.levels]
+    assert speeds == sorted(speeds, reverse=True) and speeds[-1] > 0  # plateaus apart by STEP, fastest first
+    # memory is measured when the sweep got past the last cache plateau, else a note says it was not
+    assert "memory" in names or any(note.startswith("memory: not measured") for note in roof.notes)
+    assert all(peak > 0 for peak in [*roof.peak_gflops.values(), *roof.peak_int8_gops.values()])
+    assert "scalar" in roof.peak_gflops and set(roof.peak_gflops) <= set(roof.peak_int8_gops)
     assert [size for size, _ in roof.sweep] == sorted(size for size, _ in roof.sweep)
-    assert roof.sweep[0][0] == 16 << 10 and roof.sweep[-1][0] == 128 << 20
+    assert roof.sweep[0][0] == 16 << 10 and roof.sweep[-1][0] == roofline.sweep_sizes(128 << 20)[-1]
+
+
+def test_probes_run_only_the_levels_a_simulated_cpu_keeps(cache, monkeypatch):
+    monkeypatch.setenv("GEMMBENCH_CPU_FLAGS", "-avx")  # no AVX at all: the scalar probes only, on any host
+    roof = roofline.measure(max_bytes=64 << 10)
+    assert set(roof.peak_gflops) == set(roof.peak_int8_gops) == {"scalar"}
+    assert roof.feature_key.endswith("+simulated") and roofline.cache_file().name.startswith(roof.feature_key)
+
+
+def test_the_sweep_stays_within_a_quarter_of_memory():
+    assert roofline.sweep_sizes(512 << 20, memory=1 << 30)[-1] == 256 << 20
+    assert roofline.sweep_sizes(1 << 20, memory=1 << 40) == [16 << 10 << i for i in range(7)]
 
 
 def test_roof_is_cached_per_machine(cache):
@@ -48,13 +57,6 @@ def test_roof_is_cached_per_machine(cache):
     roofline.cache_file().write_text("{not json")
     fresh = roofline.load_or_measure(max_bytes=1 << 20)  # unreadable cache: measured again
     assert fresh.measured != ROOF.measured and json.loads(roofline.cache_file().read_text())
-
-
-def test_plateaus_use_sizes_well_inside_each_level():
-    sweep = [(16 << 10, 400.0), (32 << 10, 380.0), (64 << 10, 170.0), (512 << 10, 150.0), (1 << 20, 120.0),
-             (8 << 20, 100.0), (16 << 20, 90.0), (128 << 20, 30.0), (256 << 20, 32.0)]
-    got = roofline.plateaus(sweep, {"L1": 48 << 10, "L2": 1 << 20, "L3": 32 << 20})
-    assert got == {"L1": 400.0, "L2": 160.0, "L3": 95.0, "memory": 31.0}
 
 
 def row(**overrides):
@@ -127,3 +129,17 @@ def test_roofline_command_prints_the_cached_roof(cache, cli):
     assert result.returncode == 0, result.stderr
     assert "avx512vnni" in result.stdout and "800.0" in result.stdout and "L3" in result.stdout
     assert json.loads(cli("roofline", "--json", env=dict(os.environ)).stdout)["feature_key"] == "test"
+
+
+def test_roofline_command_shows_the_levels_found_and_what_was_not_measured(cache, cli):
+    sweep = [(16 << 10 << i, gbps) for i, gbps in enumerate([330, 331, 177, 177, 178, 175, 154, 57, 28, 28, 26])]
+    found, notes = roofline.levels(sweep, {"L1": 48 << 10, "L2": 2 << 20, "L3": 480 << 20})
+    roof = roofline.Roof(**{**ROOF.__dict__, "sweep": sweep, "levels": tuple(found), "notes": tuple(notes),
+                            "bandwidth": {level.name: level.gbps for level in found}})
+    roofline.cache_file().parent.mkdir(parents=True)
+    roofline.cache_file().write_text(roof.to_json())
+    result = cli("roofline", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:4] == ["L3", "480", "MiB", "4"] and line.split()[-1] == "28.0" for line in lines)
+    assert "note: memory: not measured (the sweep, up to 16 MiB, found no plateau beyond L3's)" in result.stdout

@@ -2,6 +2,9 @@
 
 import math
 
+import pytest
+
+from gemmbench.machine import real_cpu_flags
 from gemmbench.results import load_results, read_metadata
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite
@@ -106,16 +109,37 @@ def test_runtime_registration_reaches_the_workers(write_suite, tmp_path, plugins
         registry.backends.unregister("again-good")
 
 
-def test_isa_cap_and_list_select_variants_and_missing_flags_are_unavailable(plugins, write_suite, tmp_path):
+def test_isa_cap_and_list_select_variants_and_missing_flags_are_unavailable(plugins, write_suite, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("GEMMBENCH_CPU_FLAGS", "-avx")  # a CPU without AVX (so without AVX2, AVX-512), on any host
     body = "name: isa\ncases:\n  - {name: small, m: 32, k: 16}\n"
     everything = {r.variant: r for r in load_results(run(write_suite, tmp_path, "[test-isa]", body=body).path)
                   .itertuples()}
     assert set(everything) == {"scalar", "avx2", "avx512", "bf16", "generic"}
-    bf16 = everything["bf16"]
-    assert bf16.status == "unavailable" and bf16.message == "CPU lacks no_such_flag" and bf16.isa == "avx512bf16"
+    for variant, lacking in (("avx2", "avx2, fma"), ("avx512", "avx512f"), ("bf16", "avx512_bf16")):
+        assert (everything[variant].status, everything[variant].message) == ("unavailable", f"CPU lacks {lacking}")
+    assert everything["bf16"].isa == "avx512bf16"
+    assert {everything[v].status for v in ("scalar", "generic")} == {"ok"}
+    assert {r.feature_key.rsplit("+", 1)[-1] for r in everything.values()} == {"simulated"}
+    assert "avx" not in everything["scalar"].cpu_flags.split() and "avx2" not in everything["scalar"].cpu_flags
     capped = load_results(run(write_suite, tmp_path, "[test-isa]", body=body, isa="avx2").path)
     assert set(capped["variant"]) == {"scalar", "avx2", "generic"}
     listed = load_results(run(write_suite, tmp_path, "[test-isa]", body=body + "isa: scalar,avx512bf16\n").path)
     assert set(listed["variant"]) == {"scalar", "bf16", "generic"}
     branch = load_results(run(write_suite, tmp_path, "[test-isa]", body=body, isa="avx512bf16").path)
     assert set(branch["variant"]) == {"scalar", "avx2", "avx512", "bf16", "generic"}  # the cap follows the table
+
+
+def test_a_simulated_cpu_without_avx512_still_runs_what_it_keeps(plugins, write_suite, tmp_path, monkeypatch):
+    if not {"avx2", "fma"} <= real_cpu_flags():
+        pytest.skip("needs a CPU with avx2 and fma: a simulation can only take flags away")
+    monkeypatch.setenv("GEMMBENCH_CPU_FLAGS", "-avx512f")
+    body = "name: isa\ncases:\n  - {name: small, m: 32, k: 16}\n"
+    rows = {r.variant: r for r in load_results(run(write_suite, tmp_path, "[test-isa, numpy]", body=body).path)
+            .itertuples()}
+    assert {rows[v].status for v in ("scalar", "avx2", "generic", "matmul")} == {"ok"}
+    assert rows["avx512"].message == "CPU lacks avx512f" and rows["bf16"].status == "unavailable"
+    assert not any(flag.startswith(("avx512", "amx")) for flag in rows["avx2"].cpu_flags.split())
+    core = rows["matmul"].blas.split()
+    if core[0] == "openblas":  # threadpoolctl's report of the core OpenBLAS really ran in the worker
+        assert not {"SkylakeX", "Cooperlake", "SapphireRapids"} & set(core), rows["matmul"].blas

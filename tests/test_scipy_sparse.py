@@ -5,14 +5,15 @@ import pytest
 from gbtest import bound_backend, traced_peak
 
 from gemmbench.backends.scipy_sparse import ScipySparseBackend
-from gemmbench.workload import Case, Sparsity, make_workload
+from gemmbench.ops.matrix import Sparsity, matrix_case
+from gemmbench.workload import make_workload
 
 LPCNET = Sparsity((0.05, 0.05, 0.2), (16, 1), keep_diagonal=True)
 SPARSE_CASES = {
-    "gru_a_10": Case("gru_a_10", 1152, 384, sparsity=Sparsity((0.1,), (16, 1))),
-    "gru_a_lpcnet": Case("gru_a_lpcnet", 1152, 384, sparsity=LPCNET),
-    "blocks_8x4": Case("blocks_8x4", 96, 64, sparsity=Sparsity((0.25,), (8, 4))),
-    "odd_1x1": Case("odd_1x1", 37, 29, sparsity=Sparsity((0.3,), (1, 1))),
+    "gru_a_10": matrix_case("gru_a_10", 1152, 384, sparsity=Sparsity((0.1,), (16, 1))),
+    "gru_a_lpcnet": matrix_case("gru_a_lpcnet", 1152, 384, sparsity=LPCNET),
+    "blocks_8x4": matrix_case("blocks_8x4", 96, 64, sparsity=Sparsity((0.25,), (8, 4))),
+    "odd_1x1": matrix_case("odd_1x1", 37, 29, sparsity=Sparsity((0.3,), (1, 1))),
 }
 
 SUITE = """
@@ -57,20 +58,20 @@ def converted(name: str, variant: str):
 @pytest.mark.parametrize("name", SPARSE_CASES)
 def test_bsr_stores_exactly_the_kept_blocks(name):
     case, workload, bsr = converted(name, "bsr")
-    assert bsr.blocks.format == "bsr" and bsr.blocks.blocksize == case.sparsity.block
+    assert bsr.blocks.format == "bsr" and bsr.blocks.blocksize == case.spec.sparsity.block
     assert np.array_equal(blocks_of(bsr.blocks), workload.block_mask)
-    assert bsr.blocks.data.shape[0] == workload.block_mask.sum() == sum(case.sparsity.kept_blocks(case.m, case.k))
-    assert bsr.stored == case.nonzeros  # so useful_flops = 2 * stored * n is what scipy computes
+    assert bsr.blocks.data.shape[0] == workload.block_mask.sum() == sum(case.spec.sparsity.kept_blocks(case.spec.m, case.spec.k))
+    assert bsr.stored == case.spec.nonzeros  # so useful_flops = 2 * stored * n is what scipy computes
 
 
 @pytest.mark.parametrize("name", SPARSE_CASES)
 def test_csr_holds_every_position_of_the_kept_blocks(name):
     case, workload, csr = converted(name, "csr")
-    br, bc = case.sparsity.block
-    pattern = np.zeros((case.m, case.k), dtype=bool)
-    pattern[np.repeat(np.arange(case.m), np.diff(csr.blocks.indptr)), csr.blocks.indices] = True
+    br, bc = case.spec.sparsity.block
+    pattern = np.zeros((case.spec.m, case.spec.k), dtype=bool)
+    pattern[np.repeat(np.arange(case.spec.m), np.diff(csr.blocks.indptr)), csr.blocks.indices] = True
     assert np.array_equal(pattern, np.repeat(np.repeat(workload.block_mask, br, 0), bc, 1))
-    assert csr.stored == case.nonzeros
+    assert csr.stored == case.spec.nonzeros
 
 
 def test_diagonal_is_held_apart_with_explicit_zeros_in_the_blocks():
@@ -101,7 +102,7 @@ def test_vocoder_and_odd_shapes_are_right_and_dense_cases_skipped(run_rows, monk
 @pytest.mark.parametrize("variant", ["csr", "bsr"])
 @pytest.mark.parametrize("op", ["gemv", "gemm"])
 def test_measured_call_allocates_nothing(variant, op):
-    case = Case("c", 1152, 384, op=op, n=16 if op == "gemm" else 1, sparsity=LPCNET)
+    case = matrix_case("c", 1152, 384, 16 if op == "gemm" else 1, sparsity=LPCNET)
     prepared, workload, x, out = bound_backend(ScipySparseBackend(), case, variant)
     backend = ScipySparseBackend()
     assert traced_peak(lambda: backend.run(prepared, x, out)) < 1024
@@ -114,7 +115,7 @@ def test_missing_private_routine_falls_back_to_the_public_product_and_says_so(mo
 
     # As in a scipy without it; scipy's own BSR product keeps the reference it imported.
     monkeypatch.delattr(_sparsetools, "bsr_matvec")
-    case = Case("c", 1152, 384, sparsity=Sparsity((0.1,), (16, 1)))
+    case = matrix_case("c", 1152, 384, sparsity=Sparsity((0.1,), (16, 1)))
     backend = ScipySparseBackend()
     prepared, workload, x, out = bound_backend(backend, case, "bsr")
     out.fill(np.nan)

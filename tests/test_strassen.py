@@ -6,7 +6,7 @@ from gbtest import bound_backend, traced_peak
 
 from gemmbench.backends import strassen
 from gemmbench.backends.strassen import StrassenBackend
-from gemmbench.workload import Case
+from gemmbench.ops.matrix import matrix_case
 
 SUITE = """
 name: strassen
@@ -79,7 +79,7 @@ def test_error_is_bounded_and_grows_with_levels(run_rows, monkeypatch):
 def test_measured_call_allocates_nothing(shape, variant):
     m, k, n = shape
     backend = StrassenBackend()
-    prepared, workload, x, out = bound_backend(backend, Case("c", m, k, op="gemm", n=n), variant)
+    prepared, workload, x, out = bound_backend(backend, matrix_case("c", m, k, n), variant)
     assert traced_peak(lambda: backend.run(prepared, x, out)) < 4096
     assert np.allclose(out, workload.reference, rtol=1e-4, atol=1e-4)
     workspace = sum(b.flat.nbytes for w in prepared.workspaces for b in (*w.t, *w.p))

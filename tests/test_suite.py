@@ -21,7 +21,7 @@ def problems(text: str) -> list[str]:
 def test_minimal_suite_has_defaults():
     suite = parse_suite(GOOD, "s.yaml")
     (only,) = suite.cases
-    assert only.case.op == "gemv" and only.case.dtype == "float32" and only.case.n == 1
+    assert only.case.op == "gemv" and only.case.dtype == "float32" and only.case.spec.n == 1
     assert only.threads == (1,) and only.backends is None
 
 
@@ -68,8 +68,8 @@ cases:
     keep_diagonal: true
 """, "s.yaml")
     case = suite.cases[0].case
-    assert case.sparsity.density == (0.05, 0.05, 0.2) and case.sparsity.block == (16, 1)
-    assert case.sparsity.label() == "16x1@0.05/0.05/0.2+diag"
+    assert case.spec.sparsity.density == (0.05, 0.05, 0.2) and case.spec.sparsity.block == (16, 1)
+    assert case.spec.sparsity.label() == "16x1@0.05/0.05/0.2+diag"
 
 
 @pytest.mark.parametrize("case_fields, expected", [
@@ -77,7 +77,7 @@ cases:
     ("m: 0\n    k: 4", "field 'm': must be a positive integer, got 0"),
     ("m: 4\n    k: four", "field 'k': must be a positive integer, got 'four'"),
     ("m: 4\n    k: 4\n    dtype: int3", "field 'dtype': must be one of float32, float64, got 'int3'"),
-    ("m: 4\n    k: 4\n    op: conv", "field 'op': must be one of gemv, gemm"),
+    ("m: 4\n    k: 4\n    op: conv", "field 'op': must be one of gemm, gemv, lpcnet_step"),
     ("m: 4\n    k: 4\n    n: 3", "field 'n': must be 1 for op gemv"),
     ("m: 32\n    k: 4\n    density: 1.5", "field 'density': must be a number in (0, 1]"),
     ("m: 32\n    k: 4\n    density: 0", "field 'density': must be a number in (0, 1]"),
@@ -139,7 +139,7 @@ def test_shipped_suites_validate_and_resolve_by_name():
 
 
 def test_gru384_holds_the_lpcnet_shapes():
-    cases = {(c.case.op, c.case.m, c.case.k, c.case.n) for c in load_suite("gru384").cases}
+    cases = {(c.case.op, c.case.spec.m, c.case.spec.k, c.case.spec.n) for c in load_suite("gru384").cases}
     for shape in [("gemv", 1152, 384, 1), ("gemv", 1152, 128, 1), ("gemv", 48, 384, 1), ("gemv", 48, 16, 1),
                   ("gemv", 512, 16, 1), ("gemm", 1152, 384, 16), ("gemm", 1152, 384, 64)]:
         assert shape in cases

@@ -10,16 +10,17 @@ from gemmbench.errors import SuiteError
 from gemmbench.results import load_results
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite, parse_suite
-from gemmbench.vocoder import Composed, Dims, derived_columns, part_columns, run_reference
-from gemmbench.workload import Case, Sparsity, make_workload
+from gemmbench.op import Case
+from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, run_reference
+from gemmbench.ops.matrix import Sparsity
+from gemmbench.workload import counts, make_workload
 
 SMALL = dict(hidden_b=8, cond_size=16, levels=32, frame_size=10)
 
 
 def step_case(steps=1, start=0, dtype="float32", conditioning="per_frame", sparsity=None, k=32, seed=0):
-    params = dict(SMALL, steps=steps, start=start, conditioning=conditioning)
-    return Case("step", 3 * k, k, op="lpcnet_step", dtype=dtype, seed=seed, sparsity=sparsity,
-                params=tuple(sorted(params.items())))
+    spec = StepSpec(3 * k, k, 1, sparsity, **SMALL, steps=steps, start=start, conditioning=conditioning)
+    return Case("step", "lpcnet_step", spec, dtype, seed)
 
 
 def composed_output(case, state=None):
@@ -46,11 +47,11 @@ def test_composed_step_matches_the_float64_reference(dtype, precision, sparsity,
 def test_two_runs_of_half_the_sequence_equal_one_run():
     whole = make_workload(step_case(steps=30))
     first_half = make_workload(step_case(steps=15))
-    dims = Dims.of(whole.case)
+    dims = whole.case.spec
     mid_state = first_half.reference[:dims.state_size]
     second = make_workload(step_case(steps=15, start=15))
     assert np.array_equal(second.x, whole.x)  # the initial state does not depend on the length
-    continued = run_reference(Dims.of(second.case), second.extra, mid_state)
+    continued = run_reference(second.case.spec, second.extra, mid_state)
     np.testing.assert_array_equal(continued, whole.reference)
     # the composed backend carries state the same way
     _, out_first = composed_output(step_case(steps=15))
@@ -62,23 +63,24 @@ def test_two_runs_of_half_the_sequence_equal_one_run():
 def test_precomputation_saves_the_conditioning_flops():
     per_frame = step_case(steps=40, conditioning="per_frame")
     per_sample = step_case(steps=40, conditioning="per_sample")
-    dims = Dims.of(per_frame)
+    dims = per_frame.spec
     projection = 2 * (3 * dims.hidden_a + 3 * dims.hidden_b) * dims.cond_size
-    assert Dims.of(per_frame).projections == 4 and Dims.of(per_sample).projections == 40
-    assert per_sample.flops - per_frame.flops == (40 - 4) * projection
+    assert per_frame.spec.projections == 4 and per_sample.spec.projections == 40
+    assert counts(per_sample).flops - counts(per_frame).flops == (40 - 4) * projection
 
 
 def test_sparse_step_counts_useful_flops_of_gru_a_only():
     dense = step_case(steps=2)
     sparse = step_case(steps=2, sparsity=Sparsity((0.25,), (16, 1)))
-    assert dense.flops == sparse.flops
-    assert dense.flops - sparse.useful_flops == 2 * 2 * (sparse.m * sparse.k - sparse.nonzeros)
+    assert counts(dense).flops == counts(sparse).flops
+    spec = sparse.spec
+    assert counts(dense).flops - counts(sparse).useful == 2 * 2 * (spec.m * spec.k - spec.nonzeros)
 
 
 def test_rtf_arithmetic_on_a_synthetic_row():
     case = step_case(steps=1600)
     row = {"median_ns": 1600 * 50_000.0, "native_median_ns": 1600 * 2_000.0}
-    columns = derived_columns(case, row)
+    columns = derived_columns(case.spec, row)
     assert columns["time_per_sample_ns"] == 50_000.0 and columns["rtf"] == pytest.approx(0.8)
     assert columns["native_time_per_sample_ns"] == 2_000.0 and columns["native_rtf"] == pytest.approx(0.032)
     assert columns["steps"] == 1600 and columns["sample_rate"] == 16000
@@ -98,6 +100,12 @@ def test_composition_needs_gemv():
     class MatrixOnly(Backend):
         name = "gemm-only"
         ops = frozenset({"gemm"})
+
+        def prepare(self, workload, variant):
+            return workload.weights
+
+        def run(self, prepared, x, out):
+            np.matmul(prepared, x, out=out)
 
     reason = Composed(MatrixOnly()).skip_reason(step_case(), Variant("default"))
     assert "neither lpcnet_step nor the gemv products" in reason
@@ -141,10 +149,13 @@ cases:
     assert row.parts_ratio > 0 and row.detail.startswith("composed in numpy over numpy gemv")
 
 
-def test_a_fresh_process_knows_lpcnet_step_from_the_workload_module_alone():
+def test_a_fresh_process_finds_lpcnet_step_through_the_op_registry_without_import_side_effects():
     import subprocess
     import sys
 
-    code = "import gemmbench.workload as w; assert 'lpcnet_step' in w.OPS, sorted(w.OPS)"
+    code = ("import sys, gemmbench.workload, gemmbench.suite, gemmbench.results\n"
+            "assert 'gemmbench.ops.lpcnet_step' not in sys.modules\n"  # nothing registers itself on import
+            "from gemmbench import registry\n"
+            "assert registry.ops.get('lpcnet_step').name == 'lpcnet_step'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr  # workers import workload, never vocoder directly
+    assert result.returncode == 0, result.stderr

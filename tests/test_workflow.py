@@ -163,3 +163,58 @@ def test_the_committed_baseline_is_tracked_and_readable():
         frame = load_results(ROOT / name)
         assert Path(name).parent.name in set(frame["feature_key"])
         assert set(frame["suite"]) == {"quick"} and set(frame["status"]) <= {"ok", "unavailable", "skipped"}
+
+
+NEW_EPYC_KEY = "amd-26-2+avx2+avx512f+avx512_vnni+avx512_bf16"  # the baseline's CPU under today's key format
+
+
+def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) -> tuple[Path, dict]:
+    """A `run` job's artifact as the committed baseline's machine would upload it now: its rows, keyed
+    in today's format, every sample `slowdown` times slower."""
+    import numpy as np
+    from gbtest import write_results
+
+    from gemmbench.results import load_results
+
+    (folder,) = [p for p in (ROOT / "results" / "baseline").iterdir() if p.name.startswith("amd-epyc+")]
+    rows = load_results(folder)
+    rows = rows.assign(feature_key=feature_key, run_id="epyc-now", **columns,
+                       samples_ns=[None if s is None else np.asarray(s) * slowdown for s in rows["samples_ns"]],
+                       native_samples_ns=[None if s is None else np.asarray(s) * slowdown
+                                          for s in rows["native_samples_ns"]])
+    out = tmp_path / "artifacts" / "results-epyc" / "results" / "run"
+    out.mkdir(parents=True)
+    write_results(rows, out / "quick-epyc-now.parquet", run_id="epyc-now")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return tmp_path / "artifacts", env
+
+
+def test_a_baseline_under_its_cpu_s_old_format_key_still_gates_the_fleet(tmp_path):
+    artifacts = epyc_artifacts(tmp_path / "in")
+    done, summary = fleet_job(artifacts, tmp_path / "job", with_baselines=True)
+    compare = done["compare each machine with the baseline of its feature key"]
+    assert compare.returncode == 1, compare.stderr  # twice as slow: the gate holds across the key change
+    assert "the first key format" in compare.stderr  # `gemmbench baseline` says where it found it
+    assert "note: BASE's feature key amd-epyc+avx2+avx512f+avx512_vnni+avx512_bf16 is the first key format" in summary
+    assert f"fleet/feature_key={NEW_EPYC_KEY}" in summary and "REGRESSION" in summary
+
+
+def test_a_baseline_of_the_cpu_under_another_key_fails_the_job_loudly(tmp_path):
+    artifacts = epyc_artifacts(tmp_path / "in", slowdown=1.0)
+    job = tmp_path / "job"
+    shutil.copytree(ROOT / "results" / "baseline", job / "results" / "baseline")
+    (folder,) = list((job / "results" / "baseline").iterdir())
+    folder.rename(folder.with_name("amd-epyc-renamed-by-hand"))
+    done, summary = fleet_job(artifacts, job, with_baselines=False)
+    compare = done["compare each machine with the baseline of its feature key"]
+    assert compare.returncode == 1 and f"Finding the baseline of feature key {NEW_EPYC_KEY} failed" in summary
+    assert "is stored under amd-epyc-renamed-by-hand, which is neither its feature key" in compare.stderr
+
+
+def test_baseline_command_refuses_a_simulated_cpu_and_says_when_there_is_none(tmp_path, cli):
+    artifacts, _ = epyc_artifacts(tmp_path / "sim", feature_key=NEW_EPYC_KEY + "+simulated")
+    simulated = cli("baseline", artifacts, "--root", ROOT / "results" / "baseline")
+    assert simulated.returncode == 2 and "measured on a simulated CPU" in simulated.stderr
+    artifacts, _ = epyc_artifacts(tmp_path / "other", feature_key="intel-6-85+avx2+avx512f", cpu_model="Intel Xeon")
+    none = cli("baseline", artifacts, "--root", ROOT / "results" / "baseline")
+    assert none.returncode == 1 and none.stdout == "" and "no baseline for" in none.stderr

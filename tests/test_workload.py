@@ -1,21 +1,21 @@
 import numpy as np
 import pytest
 
-from gemmbench.workload import (Case, Sparsity, aligned_copy, aligned_empty, case_from_dict, case_to_dict,
-                                make_workload, prune)
+from gemmbench.ops.matrix import Sparsity, matrix_case, prune
+from gemmbench.workload import aligned_copy, aligned_empty, case_from_dict, case_to_dict, counts, make_workload
 
 
 def test_data_is_deterministic_and_seeded():
-    a = make_workload(Case("a", 64, 32, seed=1))
-    b = make_workload(Case("b", 64, 32, seed=1))
-    c = make_workload(Case("c", 64, 32, seed=2))
+    a = make_workload(matrix_case("a", 64, 32, seed=1))
+    b = make_workload(matrix_case("b", 64, 32, seed=1))
+    c = make_workload(matrix_case("c", 64, 32, seed=2))
     assert np.array_equal(a.weights, b.weights) and np.array_equal(a.x, b.x)
     assert not np.array_equal(a.weights, c.weights)
 
 
 @pytest.mark.parametrize("op, n", [("gemv", 1), ("gemm", 5)])
 def test_reference_is_float64_product_of_the_cast_values(op, n):
-    w = make_workload(Case("a", 48, 16, op=op, n=n, dtype="float32"))
+    w = make_workload(matrix_case("a", 48, 16, n, dtype="float32"))
     assert w.weights.dtype == np.float32 and w.reference.dtype == np.float64
     assert w.x.shape == ((16,) if op == "gemv" else (16, n))
     np.testing.assert_array_equal(w.reference, w.weights.astype(np.float64) @ w.x.astype(np.float64))
@@ -23,10 +23,11 @@ def test_reference_is_float64_product_of_the_cast_values(op, n):
 
 
 def test_flops_and_bytes_come_from_the_shape():
-    case = Case("a", 1152, 384, op="gemm", n=16)
-    assert case.flops == 2 * 1152 * 384 * 16
-    assert case.bytes == 4 * (1152 * 384 + 384 * 16 + 1152 * 16)
-    assert case.useful_flops == case.flops and case.density == 1.0
+    case = matrix_case("a", 1152, 384, 16)
+    work = counts(case)
+    assert work.flops == 2 * 1152 * 384 * 16
+    assert work.bytes == 4 * (1152 * 384 + 384 * 16 + 1152 * 16)
+    assert work.useful == work.flops and case.spec.density == 1.0
 
 
 def test_pruning_keeps_the_largest_blocks_per_gate():
@@ -45,7 +46,7 @@ def test_pruning_keeps_the_largest_blocks_per_gate():
 
 
 def test_keep_diagonal_holds_each_gate_diagonal_apart():
-    case = Case("a", 3 * 32, 32, sparsity=Sparsity((0.1, 0.1, 0.1), (16, 1), keep_diagonal=True))
+    case = matrix_case("a", 3 * 32, 32, sparsity=Sparsity((0.1, 0.1, 0.1), (16, 1), keep_diagonal=True))
     w = make_workload(case)
     rows = np.arange(96)
     np.testing.assert_array_equal(w.weights[rows, rows % 32], w.diagonal)
@@ -53,13 +54,12 @@ def test_keep_diagonal_holds_each_gate_diagonal_apart():
     blocks[rows, rows % 32] = 0
     expanded = np.repeat(w.block_mask, 16, axis=0)
     assert np.all(blocks[~expanded] == 0)
-    assert case.nonzeros == w.block_mask.sum() * 16 + 96
-    assert case.useful_flops == 2 * case.nonzeros
+    assert case.spec.nonzeros == w.block_mask.sum() * 16 + 96
+    assert counts(case).useful == 2 * case.spec.nonzeros
 
 
 def test_case_round_trips_through_json_dict():
-    case = Case("a", 96, 32, op="gemm", n=4, sparsity=Sparsity((0.1, 0.2, 0.3), (8, 4), True),
-                params=(("steps", 4),))
+    case = matrix_case("a", 96, 32, 4, sparsity=Sparsity((0.1, 0.2, 0.3), (8, 4), True))
     assert case_from_dict(case_to_dict(case)) == case
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("run", "list_backends", "info", "validate", "build", "roofline", "report", "plot", "compare", "merge")
+MODULES = ("run", "check", "list_backends", "info", "validate", "build", "roofline", "report", "plot", "compare",
+           "merge", "baseline")
 
 
 def load_all():

@@ -115,6 +115,14 @@ def sections(comparison: Comparison) -> list[Section]:
     return found
 
 
+def key_notes(comparison: Comparison) -> list[str]:
+    """Feature keys read across formats, and simulated CPUs: said before anything else."""
+    notes = [match.describe() for match in comparison.key_matches]
+    notes += [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
+              f"another machine, never a machine's baseline" for key in comparison.simulated_keys]
+    return notes
+
+
 def conclusion(comparison: Comparison) -> list[str]:
     lines = []
     for side, dropped in (("base", comparison.base_duplicates), ("new", comparison.new_duplicates)):
@@ -137,6 +145,7 @@ def as_text(comparison: Comparison, base: str, new: str, as_markdown: bool = Fal
     rule = (f"a change counts when the median moves by more than {100 * comparison.threshold:g}% and a "
             f"Mann-Whitney U test on the raw samples agrees (p < {comparison.alpha:g})")
     out = [f"## gemmbench compare: {base} -> {new}" if as_markdown else f"compare {base} -> {new}", "", rule, ""]
+    out += [f"note: {note}" for note in key_notes(comparison)] + ([""] if key_notes(comparison) else [])
     for section in sections(comparison):
         out += [f"### {section.title}" if as_markdown else f"{section.title}:", "",
                 table(section.headers, section.rows, right=section.right), ""]
@@ -169,4 +178,5 @@ def as_json(comparison: Comparison, base: str, new: str) -> dict:
         "added": [asdict(u) for u in comparison.added], "removed": [asdict(u) for u in comparison.removed],
         "geomeans": [asdict(m) for m in comparison.geomeans],
         "ignored_duplicates": {"base": comparison.base_duplicates, "new": comparison.new_duplicates},
+        "key_matches": [asdict(m) for m in comparison.key_matches], "simulated_keys": list(comparison.simulated_keys),
     })

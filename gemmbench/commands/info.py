@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from gemmbench.machine import details
-
 NAME = "info"
-HELP = "show this machine: CPU model, ISA flags, cores, BLAS (threadpoolctl), compiler, versions"
+HELP = ("show this machine: CPU model, ISA flags (real or simulated), caches, cores, BLAS (threadpoolctl), "
+        "compiler, versions")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,21 +15,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gemmbench.caches import Cache, describe
+    from gemmbench.machine import details
+
     info = details()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    for key, value in {**info["machine"], "feature_key": _feature_key(info), **info["extra"]}.items():
+    for key, value in {**info["machine"], "feature_key": info["feature_key"], **info["extra"]}.items():
         print(f"{key:22} {value}")
+    for cache in info["caches"]:
+        print(f"{Cache(**cache).name + ' cache':22} {describe(Cache(**cache))}")
+    simulation = info["simulation"]
+    if simulation is not None:
+        settings = " ".join(f"{k}={v}" for k, v in simulation["worker_environment"].items()) or "nothing to set"
+        print(f"{'worker environment':22} {settings}  (the BLAS below is this process's, not a worker's)")
     for lib in info["blas"]:
         described = ", ".join(f"{k}={v}" for k, v in lib.items() if k not in ("filepath",))
         print(f"{'threadpool':22} {described}")
         print(f"{'':22} {lib.get('filepath', '')}")
     return 0
-
-
-def _feature_key(info: dict) -> str:
-    from gemmbench.machine import feature_key
-
-    machine = info["machine"]
-    return feature_key(machine["cpu_model"], machine["cpu_flags"].split())

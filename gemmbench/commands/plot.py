@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gemmbench.commands.report import add_row_options, row_filter
 from gemmbench.errors import UsageError
-from gemmbench.report.kinds import KINDS
+from gemmbench.fields import did_you_mean
 
 NAME = "plot"
 HELP = "draw one kind of plot of results files or directories to a PNG or SVG file"
@@ -16,8 +16,9 @@ FORMATS = ("png", "svg")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", help="parquet results files, or directories searched for them")
-    parser.add_argument("-k", "--kind", required=True, choices=list(KINDS),
-                        help="; ".join(f"{k.name}: {k.title.lower()}" for k in KINDS.values()))
+    parser.add_argument("-k", "--kind", required=True, metavar="KIND",
+                        help="which plot: one of the report's kinds (speedup, sweep, isa, threads, accuracy, "
+                             "roofline, samples) or one an op adds (e.g. rtf, parts); a wrong name lists them all")
     parser.add_argument("-o", "--out", required=True, type=Path, help="image file to write: .png or .svg")
     add_row_options(parser)
     parser.add_argument("--dpi", type=int, default=150, help="resolution of a PNG (default: 150)")
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.report import data, kinds
     from gemmbench.report.html import write_bytes_atomic
 
+    known = kinds.all_kinds()
+    if args.kind not in known:
+        raise UsageError(f"--kind: unknown plot kind '{args.kind}'{did_you_mean(args.kind, list(known))}; "
+                         f"kinds: {', '.join(known)}")
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")

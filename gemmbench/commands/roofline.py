@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gemmbench.caches import format_size
 from gemmbench.textable import render
 
 SWEEP_MAX_MIB = 512  # gemmbench.roofline.SWEEP_MAX, without importing numpy to build the parser
@@ -34,16 +35,21 @@ def run(args: argparse.Namespace) -> int:
                  [[isa, f"{roof.peak_gflops[isa]:.1f}" if isa in roof.peak_gflops else "(as avx512)",
                    f"{roof.peak_int8_gops.get(isa, float('nan')):.1f}"] for isa in isas], right={1, 2}))
     print()
-    rows = [[level, _size(roof.caches[level]) if level in roof.caches else "", f"{gbps:.1f}"]
-            for level, gbps in roof.bandwidth.items()]
-    print(render(["level", "size", "read GB/s"], rows, right={1, 2}))
+    print(_levels_table(roof))
+    for note in roof.notes:
+        print(f"note: {note}")
     print()
-    print("sweep: " + ", ".join(f"{_size(size)} {gbps:.0f}" for size, gbps in roof.sweep))
+    print("sweep (working set GB/s): " + ", ".join(f"{format_size(size)} {gbps:.0f}" for size, gbps in roof.sweep))
     return 0
 
 
-def _size(size: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:g} {unit}"
-    return f"{size} B"
+def _levels_table(roof) -> str:
+    headers = ["level", "sysfs size", "plateau in the sweep", "reach", "read GB/s"]
+    if not roof.levels:  # a roof cached before levels came from the sweep's knees
+        rows = [[level, format_size(roof.caches[level]) if level in roof.caches else "", "", "", f"{gbps:.1f}"]
+                for level, gbps in roof.bandwidth.items()]
+    else:
+        rows = [[level.name, format_size(level.cache) if level.cache else "",
+                 f"{format_size(level.first)} - {format_size(level.last)}",
+                 format_size(level.reach) if level.reach else "", f"{level.gbps:.1f}"] for level in roof.levels]
+    return render(headers, rows, right={1, 3, 4})

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(rows carry a repeat column); compare then tests on run-level figures")
     parser.add_argument("--seed", default=None, type=int, metavar="N",
                         help="seed of the shuffled round order (default: a new one, recorded in the file)")
+    parser.add_argument("--metric", default="time", choices=("time", "instructions"),
+                        help="time the calls (default), or count their instructions under valgrind: deterministic "
+                             "figures for CI on shared machines (slow; AVX-512 variants are unavailable under it)")
+    parser.add_argument("--no-check", dest="check", action="store_false",
+                        help="skip the half-second noise check (gemmbench check) a run starts with")
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
@@ -128,7 +133,7 @@ def _not_run(rows: list[dict]) -> str:
     return "\n\nnot run (-v lists every row):\n" + "\n".join(lines) if lines else ""
 
 
-RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")  # --metric too, below
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,7 +166,7 @@ def _start(args: argparse.Namespace):
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
                          timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
-                         repeat=args.repeat, seed=args.seed)
+                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric)
     return run_suite(load_suite(args.suite), options)
 
 

@@ -187,7 +187,7 @@ def _read_block(read: FieldReader) -> tuple[int, int]:
 
 
 MATRIX_FIELDS = {
-    "m": "output rows of W", "k": "input length (columns of W)",
+    "m": "output rows of W", "k": "input length (columns of W)", "n": "columns of X (the batch); gemv takes 1 only",
     "density": "fraction of weights kept: a number, or a mapping gate -> number (rows split evenly into gates)",
     "block": f"block shape of the pruning, ROWSxCOLS: {', '.join(f'{r}x{c}' for r, c in BLOCK_SHAPES)}",
     "keep_diagonal": "keep each gate's diagonal dense beside the blocks (LPCNet's GRU)",
@@ -216,6 +216,7 @@ class MatrixProduct(Op):
     """What gemv and gemm share: W, its sparsity, the counts and the roofline model."""
 
     fields: ClassVar[dict[str, str]] = MATRIX_FIELDS
+    size_fields = ("m", "k", "n")
     columns = MATRIX_COLUMNS
     spec_type = MatrixSpec
 
@@ -268,7 +269,12 @@ class Gemv(MatrixProduct):
 class Gemm(MatrixProduct):
     name = "gemm"
     doc = "matrix product out = W X with X of n columns (batched frames)"
-    fields = {**MATRIX_FIELDS, "n": "columns of X (batch)"}
 
     def make(self, case: Case) -> MatrixWorkload:
         return make_matrices(case, (case.spec.k, case.spec.n))
+
+
+def matrix_case(name: str, m: int, k: int, n: int = 1, *, sparsity: Sparsity | None = None, dtype: str = "float32",
+                seed: int = 0) -> Case:
+    """A gemv case (n = 1) or gemm case (n > 1) built in code rather than from a suite."""
+    return Case(name, "gemv" if n == 1 else "gemm", MatrixSpec(m, k, n, sparsity), dtype, seed)

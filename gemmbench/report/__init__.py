@@ -14,7 +14,7 @@ DEFAULT_BASELINE = "numpy"  # the backend speed-ups are measured against unless 
 
 _LAZY = {"ReportData": "gemmbench.report.data",
          "load": "gemmbench.report.data", "write_report": "gemmbench.report.html",
-         "KINDS": "gemmbench.report.kinds", "NoPlotData": "gemmbench.report.kinds", "draw": "gemmbench.report.kinds",
+         "all_kinds": "gemmbench.report.kinds", "NoPlotData": "gemmbench.report.kinds", "draw": "gemmbench.report.kinds",
          "render": "gemmbench.report.kinds"}
 
 __all__ = sorted([*_LAZY, "DEFAULT_BASELINE"])

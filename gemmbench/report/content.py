@@ -116,6 +116,7 @@ def warnings(data: ReportData) -> list[ReportWarning]:
     found += _grouped(failed_rows(frame), "error", data)
     found += _not_run(not_run_rows(frame), data)
     found += _noisy(data)
+    found += _simulated(data) + _roof_notes(data)
     if frame["feature_key"].nunique() > 1:
         found.append(ReportWarning("warn", "These results come from different CPUs or ISA flag sets ("
                              + "; ".join(sorted(set(frame["feature_key"].dropna()))) + "): speed-ups are computed "
@@ -154,6 +155,23 @@ def _not_run(rows: pd.DataFrame, data: ReportData) -> list[ReportWarning]:
                                     f"{_cases(group[group['message'] == reason]['variant'], 'variants')}"
                                     for reason, count in reasons.items()]))
     return found
+
+
+def _simulated(data: ReportData) -> list[ReportWarning]:
+    """Runs on a simulated CPU (GEMMBENCH_CPU_FLAGS): what a smaller machine would run, timed on this one."""
+    from gemmbench.featurekey import is_simulated
+
+    keys = sorted(key for key in set(data.frame["feature_key"].dropna()) if is_simulated(key))
+    return [ReportWarning("warn", f"Simulated CPU ({key}): GEMMBENCH_CPU_FLAGS hid flags from this run, so it shows "
+                                  "which variants a machine without them would run; its times are still this "
+                                  "machine's, and it is no machine's baseline.") for key in keys]
+
+
+def _roof_notes(data: ReportData) -> list[ReportWarning]:
+    """What the roofline of each run did not measure (memory, a level the sweep could not tell apart)."""
+    labels = dict(zip(data.frame["run_id"], data.frame["run_label"]))
+    return [ReportWarning("info", f"Roofline{' of run ' + labels.get(run_id, run_id) if data.several_runs else ''}: "
+                                  f"{note}") for run_id, roof in data.roofs.items() for note in roof.get("notes", ())]
 
 
 def _noisy(data: ReportData) -> list[ReportWarning]:

@@ -39,7 +39,7 @@ def template_text() -> str:
 
 def plot_sections(data: ReportData) -> list[PlotSection]:
     sections = []
-    for kind in kinds.KINDS.values():
+    for kind in kinds.all_kinds().values():
         try:
             figure = kinds.draw(kind.name, data)
         except kinds.NoPlotData as reason:

@@ -32,7 +32,8 @@ class PlotKind:
         module, _, function = self.target.partition(":")
         return getattr(importlib.import_module(module), function)(data)
 
-KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
+# The kinds every results file may have; each op adds the kinds that show its own columns (Op.plots).
+CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
     PlotKind("speedup", "Speed-up over the baseline",
              "Each backend:variant against the baseline backend on the same case, thread count and run. "
              "Bars start at 1× (right: faster, left: slower); whiskers span the row's interquartile range.",
@@ -42,7 +43,7 @@ KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
              "(where a sparse kernel's line crosses the baseline's is its break-even density) and across "
              "dense sizes m·k.", "gemmbench.report.plots:sweep_plot"),
     PlotKind("isa", "ISA levels",
-             "Median time per call of each ISA level (scalar < avx2 < avx512 < avx512vnni < amx), by backend "
+             "Median time per call of each ISA level (from scalar up, as gemmbench/isa.py orders them), by backend "
              "and arithmetic precision; whiskers: interquartile range; labels: speed-up over the same backend's "
              "lowest level timed (float32 or int8 alike).", "gemmbench.report.plots:isa_plot"),
     PlotKind("threads", "Thread scaling",
@@ -56,19 +57,22 @@ KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
              "The machine's measured ceilings (peak per ISA level and precision; read bandwidth per cache level) "
              "and each matrix-product row at its arithmetic intensity and achieved rate (runs with --roofline).",
              "gemmbench.report.roofline_plot:roofline_plot"),
-    PlotKind("rtf", "Vocoder real-time factor",
-             "Time per audio sample × sample rate for each vocoder step; the red line is real time. Bars: the "
-             "whole sequence looped in native code where measured; ticks: one Python call per sample.",
-             "gemmbench.report.vocoder_plots:rtf_plot"),
-    PlotKind("parts", "Where a vocoder sample's time goes",
-             "Each part of a step timed alone (frame conditioning amortised, GRU-A product, GRU-A gates, GRU-B, "
-             "output layer), stacked, against the whole step's time per sample.",
-             "gemmbench.report.vocoder_plots:parts_plot"),
     PlotKind("samples", "Sample distributions",
              "Every timed sample of every row (per-call time), so noise and outliers are seen rather than "
              "summarised away. Native-loop samples are shown beside the Python-call ones where present.",
              "gemmbench.report.plots:samples_plot"),
 )}
+
+
+def all_kinds() -> dict[str, PlotKind]:
+    """The core kinds, then those of every installed op (an op's kind may not take a core kind's name)."""
+    from gemmbench import registry
+
+    found = dict(CORE_KINDS)
+    for op_name in registry.ops.names():
+        for kind in registry.ops.get(op_name).plots:
+            found.setdefault(kind.name, kind)
+    return found
 
 
 def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
@@ -80,7 +84,7 @@ def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
 
 def draw(name: str, data: "ReportData", titled: bool = False) -> "Figure":
     """The named kind's figure (raises NoPlotData when it has nothing to show)."""
-    kind = KINDS[name]
+    kind = all_kinds()[name]
     figure = kind.draw(data)
     if titled and figure.legends:  # a suptitle would sit on top of an 'outside' legend
         figure.legends[0].set_title(kind.title, prop={"weight": "bold", "size": "large"})
@@ -89,4 +93,4 @@ def draw(name: str, data: "ReportData", titled: bool = False) -> "Figure":
     return figure
 
 
-__all__ = ["KINDS", "PlotKind", "NoPlotData", "draw", "render"]
+__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "all_kinds", "draw", "render"]

@@ -3,7 +3,7 @@
 Figures are built with matplotlib.figure.Figure on the Agg canvas, never through pyplot, so
 nothing here touches global state. A kind with nothing to show raises NoPlotData with the reason
 the report prints in its place. To add a kind: write `def my_plot(data) -> Figure` (here or in a
-module of its own) and add a PlotKind to KINDS in gemmbench/report/kinds.py.
+module of its own) and add a PlotKind to CORE_KINDS in gemmbench/report/kinds.py (or to its op's `plots`).
 """
 
 from __future__ import annotations

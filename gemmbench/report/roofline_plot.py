@@ -63,3 +63,7 @@ def draw_roofline(data: ReportData, roof: dict, rows: pd.DataFrame, axes) -> Non
     axes.set_ylabel("achieved GFLOP/s (int8: GOP/s; native time where measured)")
     axes.set_title(f"{roof['feature_key']} · ceilings measured {roof['measured'][:16]} · "
                    "o float32, ^ int8, ■ float64", fontsize="medium")
+    unmeasured = [note for note in roof.get("notes", ()) if "not measured" in note]
+    if unmeasured:  # e.g. memory: the roof beyond the last cache uses that cache's bandwidth
+        axes.text(0.01, 0.01, "\n".join(unmeasured), transform=axes.transAxes, fontsize="x-small", color="#a00000",
+                  va="bottom", wrap=True)

@@ -7,11 +7,10 @@ import resource
 import pytest
 
 from faultkit import temp_files
-from gemmbench.machine import physical_memory
+from gemmbench.machine import WORKER_MEMORY_SHARE, physical_memory
 from gemmbench.results import load_results, read_metadata
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite
-from gemmbench.worker import MEMORY_SHARE
 
 CASES = """
 name: faults
@@ -95,7 +94,7 @@ def test_the_worker_runs_under_the_memory_limit(plugins, write_suite, tmp_path, 
     def capped(limit):
         return {limit if hard == resource.RLIM_INFINITY else min(limit, hard)}
 
-    assert limits[""] == capped(int(physical_memory() * MEMORY_SHARE))
+    assert limits[""] == capped(int(physical_memory() * WORKER_MEMORY_SHARE))
     assert limits["--memory-limit 1.5G"] == capped(int(1.5 * 2**30))
     assert limits["--memory-limit 25%"] == capped(int(physical_memory() * 0.25))
     assert limits["--memory-limit none"] == {resource.RLIM_INFINITY}
@@ -140,12 +139,11 @@ def test_bad_memory_limit_is_refused(cli, value):
 
 
 def test_a_worker_that_cannot_be_started_is_a_crashed_row(plugins):
-    from gemmbench.workload import Case, case_to_dict
-    from gemmbench.worker import Job, run_job
+    from gemmbench.ops.matrix import matrix_case
+    from gemmbench.supervisor import Group, Settings, Supervisor
+    from gemmbench.timing import TimingSettings
 
-    entry = {"case": case_to_dict(Case("small", 32, 16)), "timing": {"timeout": 5}}
-    rows = []
-    run_job(Job("test-good", 1, (), [entry]), rows.append, python="/no/such/python")
-    (row,) = rows
-    assert row["status"] == "crashed" and row["case"] == "small"
-    assert row["message"].startswith("could not start a worker: [Errno 2] No such file or directory")
+    supervisor = Supervisor(Settings(cpus=[0], memory_limit=None, python="/no/such/python"))
+    (slot,) = supervisor.measure(matrix_case("small", 32, 16), TimingSettings(timeout=5), [Group("test-good", 1)], set())
+    assert slot.failure["status"] == "crashed" and slot.variant == ""
+    assert slot.failure["message"].startswith("could not start a worker: [Errno 2] No such file or directory")

@@ -80,3 +80,33 @@ def test_reading_a_file_while_its_run_rewrites_it_never_sees_a_mix(tmp_path):
             seen, reads = count, reads + 1
     assert writer.wait() == 0, writer.stderr.read()
     assert reads > 50 and len(load_results(path)) == rows and temp_files(tmp_path) == []
+
+
+BATCH_WRITER = """
+import sys, time
+from pathlib import Path
+from gemmbench.results import ResultsFile, RunInfo
+
+results = ResultsFile(Path(sys.argv[1]), RunInfo("kill", "s", "t"))
+results.create()
+for batch in range(10_000):
+    results.add([{"run_id": "kill", "suite": "s", "case": f"c{batch}", "backend": "b", "variant": f"v{i}",
+                  "status": "ok", "median_ns": 1.0, "samples_ns": [1.0] * 50} for i in range(3)])
+    print(batch, flush=True)
+"""
+
+
+def test_sigkill_mid_run_leaves_every_committed_batch_and_no_half_of_one(tmp_path):
+    """Rows reach the disk case by case (a journal with a commit line per case, the parquet file rewritten
+    now and then): killed at any moment, the file reads as whole batches, at least those `add` returned from."""
+    path = tmp_path / "killed.parquet"
+    writer = subprocess.Popen([sys.executable, "-c", BATCH_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    for _ in range(300):  # past several parquet rewrites (every 64 rows, then every quarter more)
+        returned = int(writer.stdout.readline())
+    writer.kill()
+    writer.wait()
+    rows = load_results(path)
+    assert len(rows) % 3 == 0 and len(rows) >= 3 * (returned + 1)
+    assert list(rows["seq"]) == list(range(len(rows)))  # nothing twice, nothing missing
+    assert rows.groupby("case")["variant"].count().eq(3).all()
+    assert temp_files(tmp_path) == []

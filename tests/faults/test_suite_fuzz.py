@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.runner import RunOptions, check_selections
-from gemmbench.suite import CASE_KEYS, TOP_KEYS, parse_suite, shipped_suites, suite_from_dict, suite_to_dict
+from gemmbench import registry
+from gemmbench.suite import HARNESS_KEYS, TOP_KEYS, parse_suite, shipped_suites, suite_from_dict, suite_to_dict
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATH = "fuzz.yaml"
 WORDS = ["gemv", "gemm", "float32", "float64", "int8", "16x1", "8x4", "3x3", "numpy", "numpy:matmul", "os:system",
          "avx2", "scalar,avx512", "../../etc/x", "", " ", "a\nb", "x" * 300, "name", "cases", "defaults"]
-KEYS = list(TOP_KEYS) + list(CASE_KEYS) + ["bogus", "sampels"]
+OP_KEYS = sorted({key for name in registry.ops.names() for key in registry.ops.get(name).fields})
+KEYS = list(TOP_KEYS) + list(HARNESS_KEYS) + OP_KEYS + ["bogus", "sampels"]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70), st.integers(min_value=-4, max_value=5000),

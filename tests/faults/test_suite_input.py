@@ -47,7 +47,7 @@ BAD_SUITES = {
                                            "field 'block': 4-column blocks must divide k=6"),
     "unknown block shape": (case("m: 32, k: 16, density: 0.5, block: 3x3"), "field 'block': must be one of 16x1"),
     "unknown backend": (case("m: 4, k: 4, backends: [nonesuch]"),
-                        "case 'a': unknown backend 'nonesuch'; known backends: "),
+                        "case 'a': field 'backends': unknown backend 'nonesuch'; known backends: "),
     "empty grid": (case("m: [], k: 4"), "case 'a': field 'm': empty list, so the grid has no cases"),
     "grid too large": (GRID, "field 'cases': the grid expands to 160000 cases; at most 100000 are allowed"),
     "nesting too deep": (DEEP, "YAML: nested too deeply"),

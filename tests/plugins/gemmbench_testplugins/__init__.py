@@ -87,14 +87,15 @@ class DriftingBackend(GoodBackend):
 
 
 class IsaLevelsBackend(GoodBackend):
-    """numpy under ISA-level names: exercises ISA selection and CPU-flag checks without C."""
+    """numpy under ISA-level names: exercises ISA selection and CPU-flag checks without C. Tests
+    choose which of them the CPU has with GEMMBENCH_CPU_FLAGS (a simulation only takes flags away)."""
 
     name = "test-isa"
 
     def variants(self):
         return [Variant("scalar", isa="scalar"), Variant("avx2", isa="avx2", requires=("avx2", "fma")),
                 Variant("avx512", isa="avx512", requires=("avx512f",)),
-                Variant("bf16", isa="avx512bf16", requires=("no_such_flag",)), Variant("generic")]
+                Variant("bf16", isa="avx512bf16", requires=("avx512_bf16",)), Variant("generic")]
 
 
 # ---------------------------------------------------------------- faults for tests/faults
@@ -220,7 +221,7 @@ class ScribblingBackend(GoodBackend):
         return [Variant("garbage"), Variant("bad_row")]
 
     def prepare(self, workload, variant):
-        fake = {"type": "row", "row": {"case": workload.case.name, "variant": "x", "status": "ok", "m": "many"}}
+        fake = {"type": "started", "variant": "x", "row": {"status": "ok", "m": "many"}}
         os.write(int(sys.argv[1]), b"this is not json\n" if variant.name == "garbage" else
                  json.dumps(fake).encode() + b"\n")
         return workload.weights

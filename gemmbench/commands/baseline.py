@@ -1,0 +1,29 @@
+"""gemmbench baseline RESULTS: the committed baseline directory of the machine RESULTS come from."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "baseline"
+HELP = ("print the baseline directory for one machine's results (by feature key, or the CPU's first-format key); "
+        "exit 1 when there is none")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", help="one machine's results: a file, or a directory such as fleet/feature_key=KEY")
+    parser.add_argument("--root", default="results/baseline", metavar="DIR",
+                        help="where baselines live, one directory per feature key (default: results/baseline)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gemmbench.baseline import find
+
+    found = find(args.results, args.root)
+    if found is None:
+        print(f"gemmbench: no baseline for {args.results} under {args.root}", file=sys.stderr)
+        return 1
+    if found.note:
+        print(f"gemmbench: note: {found.note}", file=sys.stderr)
+    print(found.path)
+    return 0

@@ -1,0 +1,79 @@
+"""Ratios paired round by round: how a row compares with another row of the same case.
+
+The rows of a case are sampled in interleaved rounds, so a sample of one row and the sample
+another row took in the same round saw the same moment of the machine: their ratio cancels
+drift that moves both (a neighbour's load, frequency, memory placement). A row's ratio to
+another is the median of its per-round ratios, with a bootstrap interval over the rounds.
+Each row contributes its best figure: the native-loop samples where it has them, else the
+Python-call samples (both were taken in the same rounds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261129  # fixed: the same inputs always give the same interval
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """median(row sample / other row's sample of the same round), with its interval."""
+
+    ratio: float
+    low: float
+    high: float
+    rounds: int  # rounds both rows have a sample in
+
+    def __str__(self) -> str:
+        return f"{self.ratio:.3g} [{self.low:.3g}, {self.high:.3g}]"
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and len(value) > 0
+
+
+def best_samples(row: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
+    """(samples, rounds) of a row's best figure, or None when it has no round-tagged samples."""
+    rounds = row.get("sample_rounds")
+    if not _present(rounds):
+        return None
+    for column in ("native_samples_ns", "samples_ns"):
+        samples = row.get(column)
+        if _present(samples) and len(samples) == len(rounds):
+            return np.asarray(samples, dtype=float), np.asarray(rounds, dtype=int)
+    return None
+
+
+def round_ratios(row: Mapping, other: Mapping) -> np.ndarray:
+    """Per-round ratios row / other over the rounds both have (empty when they cannot be paired)."""
+    mine, theirs = best_samples(row), best_samples(other)
+    if mine is None or theirs is None:
+        return np.empty(0)
+    by_round = dict(zip(theirs[1].tolist(), theirs[0].tolist()))
+    ratios = [value / by_round[r] for value, r in zip(mine[0].tolist(), mine[1].tolist())
+              if by_round.get(r, 0) > 0]
+    return np.asarray(ratios, dtype=float)
+
+
+def median_interval(values: np.ndarray, level: float = LEVEL, resamples: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+    """(median, low, high): the percentile bootstrap interval of the median of `values`."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, size=(resamples, values.size)), axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(np.median(values)), float(low), float(high)
+
+
+def paired_ratio(row: Mapping, other: Mapping, level: float = LEVEL) -> PairedRatio | None:
+    """The row against the other row round by round, or None when they share no rounds."""
+    ratios = round_ratios(row, other)
+    if ratios.size == 0:
+        return None
+    median, low, high = median_interval(ratios, level)
+    return PairedRatio(median, low, high, int(ratios.size))
