@@ -166,6 +166,7 @@ class IirBank(Op):
         "signal": "noise, or burst (noise then silence: subnormal tails) (default noise)",
     }
     spec_type = IirBankSpec
+    size_fields = ("b", "t", "f")
     stateful = True
     columns = (
         Column("filter_samples_per_s", "float64", "B x F x T / median time"),
