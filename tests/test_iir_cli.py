@@ -10,7 +10,8 @@ from gemmbench.results import load_results
 
 SUITE = """\
 name: bank
-backends: [numpy, scipy, csimd, torch]
+backends: [numpy:iir-loop, numpy:block-L16, numpy:block-L128, scipy, csimd:iir-scalar, csimd:iir-avx2,
+           csimd:iir-avx512, csimd:block-L16-avx2, csimd:block-L128-avx512, torch:lfilter, torch:loop]
 cases:
   - name: odd
     op: iir_bank
@@ -30,7 +31,7 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("iir")
     # a shared machine can stretch a row past the fast defaults' 30 s: the rows here are not about time
     (tmp / "bank.yaml").write_text(FAST_DEFAULTS.replace("timeout: 30", "timeout: 600") + SUITE)
-    result = run_cli("run", tmp / "bank.yaml", "-o", tmp, "-q")
+    result = run_cli("run", tmp / "bank.yaml", "-o", tmp, "-q", timeout=900)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -41,17 +42,17 @@ def test_every_method_is_verified_timed_and_described(results):
     ok = frame[frame["status"] == "ok"]
     series = set(ok["backend"] + ":" + ok["variant"])
     assert {"numpy:iir-loop", "numpy:block-L16", "numpy:block-L128", "scipy:sosfilt", "csimd:iir-scalar"} <= series
-    assert not ({"numpy:matmul", "scipy:csr", "csimd:avx2"} & set(frame["backend"] + ":" + frame["variant"]))
+    assert not ({"scipy:csr", "scipy:bsr"} & set(frame["backend"] + ":" + frame["variant"]))
     assert (ok["rel_err"] < ok["tolerance"]).all() and (ok["filter_samples_per_s"] > 0).all()
     assert (ok["coef_rounding_err"] > 0).all() and (ok["pole_radius_max"] < 1).all()
     csimd = ok[ok["backend"] == "csimd"]
     assert (csimd["native_median_ns"] > 0).all() and csimd["detail"].str.contains("FTZ").all()
     block = ok[ok["variant"].str.startswith("block-L")]
-    assert sorted(set(block["block_length"])) == [16, 32, 64, 128]
+    assert sorted(set(block["block_length"])) == [16, 128]
     assert (block["gemm_gflops"] > 0).all()
     assert (block[block["backend"] == "numpy"]["sgemm_gflops"] > 0).all()
     assert {"block-L16-avx2", "block-L128-avx512"} <= set(block[block["backend"] == "csimd"]["variant"]) or \
-        not {"avx2", "avx512f"} <= set(" ".join(frame["cpu_flags"].iloc[:1]).split())
+        "unavailable" in set(frame["status"])
     full = csimd[csimd["case"].str.contains("full")]
     assert (full["write_floor_ns"] > 0).all() and (full["floor_ratio"] > 0).all()
 
