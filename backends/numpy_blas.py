@@ -19,8 +19,10 @@ class NumpyBackend(Backend):
     ops = frozenset({"gemv", "gemm", "iir_bank"})
 
     def variants(self) -> list[Variant]:
-        return [Variant("matmul", detail="np.matmul(W, x, out=out)", ops=frozenset({"gemv", "gemm"})),
-                *iir.numpy_variants()]
+        return [Variant("matmul", detail="np.matmul(W, x, out=out)"), *iir.numpy_variants()]
+
+    def skip_reason(self, case, variant: Variant) -> str:
+        return super().skip_reason(case, variant) or iir.skip_reason(case, variant)
 
     def prepare(self, workload: Workload, variant: Variant) -> np.ndarray | iir.BankRun:
         if workload.case.op == "iir_bank":

@@ -138,9 +138,8 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        matrix = frozenset({"gemv", "gemm"})
-        return [Variant("csr", detail="scipy csr_array of the kept blocks", ops=matrix),
-                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape", ops=matrix),
+        return [Variant("csr", detail="scipy csr_array of the kept blocks"),
+                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
                 *iir.scipy_variants()]
 
     def skip_reason(self, case, variant: Variant) -> str:

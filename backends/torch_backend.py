@@ -81,11 +81,13 @@ class TorchBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        matrix = frozenset({"gemv", "gemm"})
-        return [Variant("fp32", detail="torch.mv/torch.mm(out=) on from_numpy tensors", ops=matrix),
-                Variant("int8-dynamic", precision="int8", ops=matrix,
+        return [Variant("fp32", detail="torch.mv/torch.mm(out=) on from_numpy tensors"),
+                Variant("int8-dynamic", precision="int8",
                         detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations"),
                 *iir.torch_variants()]
+
+    def skip_reason(self, case, variant: Variant) -> str:
+        return super().skip_reason(case, variant) or iir.skip_reason(case, variant)
 
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         if variant.ops == iir.OPS:

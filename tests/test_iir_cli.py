@@ -38,11 +38,13 @@ def results(tmp_path_factory):
 
 def test_every_method_is_verified_timed_and_described(results):
     frame = load_results(results)
-    assert set(frame["status"]) <= {"ok", "unavailable"}, frame[["variant", "status", "message"]]
+    assert set(frame["status"]) <= {"ok", "unavailable", "skipped"}, frame[["variant", "status", "message"]]
+    skipped = frame[frame["status"] == "skipped"]
+    assert set(skipped["variant"]) == {"csr", "bsr"}  # matrix variants: one line saying why, no time
+    assert skipped["message"].str.contains("computes matrix products; iir_bank runs on the backend's").all()
     ok = frame[frame["status"] == "ok"]
     series = set(ok["backend"] + ":" + ok["variant"])
     assert {"numpy:iir-loop", "numpy:block-L16", "numpy:block-L128", "scipy:sosfilt", "csimd:iir-scalar"} <= series
-    assert not ({"scipy:csr", "scipy:bsr"} & set(frame["backend"] + ":" + frame["variant"]))
     assert (ok["rel_err"] < ok["tolerance"]).all() and (ok["filter_samples_per_s"] > 0).all()
     assert (ok["coef_rounding_err"] > 0).all() and (ok["pole_radius_max"] < 1).all()
     csimd = ok[ok["backend"] == "csimd"]

@@ -46,8 +46,8 @@ def _variant(level: isa.IsaLevel, int8: bool) -> Variant:
     if int8:
         scheme = kernels.int8_scheme_name(level.name)
         return Variant(f"{level.name}-int8", precision="int8", isa=level.name, requires=level.cpu_flags,
-                       detail=f"int8 scheme {scheme}; cc {flags}", ops=MATRIX_OPS)
-    return Variant(level.name, isa=level.name, requires=level.cpu_flags, detail=f"cc {flags}", ops=MATRIX_OPS)
+                       detail=f"int8 scheme {scheme}; cc {flags}")
+    return Variant(level.name, isa=level.name, requires=level.cpu_flags, detail=f"cc {flags}")
 
 
 class CSimdBackend(Backend):
