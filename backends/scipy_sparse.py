@@ -26,7 +26,6 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends import iir
 from gemmbench.blocksparse import diagonal_positions
 from gemmbench.op import Workload
 
@@ -127,7 +126,7 @@ def public_product(weights: SparseWeights, x: np.ndarray) -> np.ndarray:
 
 class ScipySparseBackend(Backend):
     name = "scipy"
-    ops = frozenset({"gemv", "gemm", "iir_bank"})  # iir_bank: scipy.signal.sosfilt (backends/iir)
+    ops = frozenset({"gemv", "gemm"})
     sparse_only = True
 
     def available(self) -> tuple[bool, str]:
@@ -138,22 +137,14 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+        from gemmbench.backends.iir import variants as iir_variants
+
         return [Variant("csr", detail="scipy csr_array of the kept blocks"),
                 Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
-                *iir.scipy_variants()]
+                *conv1d_variants(self.name), *iir_variants(self.name)]
 
-    def skip_reason(self, case, variant: Variant) -> str:
-        if case.op == "iir_bank":
-            return iir.skip_reason(case, variant)
-        return super().skip_reason(case, variant)
-
-    def reset(self, prepared) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.reset()
-
-    def prepare(self, workload: Workload, variant: Variant) -> SparseWeights | iir.BankRun:
-        if workload.case.op == "iir_bank":
-            return iir.prepare(workload, variant)
+    def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
         block = workload.case.spec.sparsity.block
         values = block_values(workload)
         convert = to_bsr if variant.name == "bsr" else to_csr
@@ -161,9 +152,7 @@ class ScipySparseBackend(Backend):
         diagonal = to_dia(workload.diagonal, workload.case.spec.k) if workload.diagonal is not None else None
         return SparseWeights(blocks, diagonal)
 
-    def bind(self, prepared: SparseWeights | iir.BankRun, x: np.ndarray, out: np.ndarray):
-        if isinstance(prepared, iir.BankRun):
-            return prepared.bind(x, out)
+    def bind(self, prepared: SparseWeights, x: np.ndarray, out: np.ndarray) -> SparseWeights:
         parts = [prepared.blocks] + ([prepared.diagonal] if prepared.diagonal is not None else [])
         try:
             bound = replace(prepared, kernels=tuple(_accumulating_kernel(part, x, out) for part in parts))
@@ -174,10 +163,7 @@ class ScipySparseBackend(Backend):
             return replace(prepared, fallback="private sparsetools did not write into the output array")
         return bound
 
-    def run(self, prepared: SparseWeights | iir.BankRun, x: np.ndarray, out: np.ndarray) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.run(x, out)
-            return
+    def run(self, prepared: SparseWeights, x: np.ndarray, out: np.ndarray) -> None:
         if not prepared.kernels:
             np.copyto(out, public_product(prepared, x))
             return
@@ -185,11 +171,8 @@ class ScipySparseBackend(Backend):
         for kernel in prepared.kernels:
             kernel()
 
-    def describe(self, prepared: SparseWeights | iir.BankRun, variant: Variant) -> str:
+    def describe(self, prepared: SparseWeights, variant: Variant) -> str:
         import scipy
-
-        if isinstance(prepared, iir.BankRun):
-            return f"{prepared.detail}; scipy {scipy.__version__}"
 
         blocks = prepared.blocks
         what = f"scipy {scipy.__version__} {blocks.format}"

@@ -28,7 +28,6 @@ from typing import Any, Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends import iir
 from gemmbench.op import Workload
 
 INSTALL_HINT = "pip install gemmbench[torch]"
@@ -69,7 +68,7 @@ def quantized_linear(weights: np.ndarray):
 
 class TorchBackend(Backend):
     name = "torch"
-    ops = frozenset({"gemv", "gemm"}) | iir.OPS
+    ops = frozenset({"gemv", "gemm"})
     dtypes = frozenset({"float32"})
     install_hint = INSTALL_HINT
 
@@ -81,35 +80,26 @@ class TorchBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+        from gemmbench.backends.iir import variants as iir_variants
+
         return [Variant("fp32", detail="torch.mv/torch.mm(out=) on from_numpy tensors"),
                 Variant("int8-dynamic", precision="int8",
                         detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations"),
-                *iir.torch_variants()]
-
-    def skip_reason(self, case, variant: Variant) -> str:
-        return super().skip_reason(case, variant) or iir.skip_reason(case, variant)
-
-    def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
-        if variant.ops == iir.OPS:
-            return iir.torch_available(variant)
-        return super().variant_available(variant, cpu_flags)
+                *conv1d_variants(self.name), *iir_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> TorchPrepared:
         import torch
 
         threads = set_threads()
-        if workload.case.op == "iir_bank":
-            return iir.prepare(workload, variant)
         gemv = workload.case.op == "gemv"
         if variant.name == "int8-dynamic":
             return TorchPrepared(quantized_linear(workload.weights), gemv, threads)
         return TorchPrepared(torch.from_numpy(workload.weights), gemv, threads)
 
-    def bind(self, prepared: TorchPrepared | iir.BankRun, x: np.ndarray, out: np.ndarray):
+    def bind(self, prepared: TorchPrepared, x: np.ndarray, out: np.ndarray) -> TorchPrepared:
         import torch
 
-        if isinstance(prepared, iir.BankRun):
-            return prepared.bind(x, out)
         x_t, out_t = torch.from_numpy(x), torch.from_numpy(out)
         module = prepared.module
         if isinstance(module, torch.Tensor):
@@ -125,28 +115,12 @@ class TorchBackend(Backend):
                 return target.copy_(module(rows))
         return replace(prepared, call=call)
 
-    def run(self, prepared: TorchPrepared | iir.BankRun, x: np.ndarray, out: np.ndarray) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.run(x, out)
-            return
+    def run(self, prepared: TorchPrepared, x: np.ndarray, out: np.ndarray) -> None:
         prepared.call()  # from_numpy tensors do not require grad: no autograd record to avoid
 
-    def reset(self, prepared) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.reset()
-
-    def parts(self, prepared, x: np.ndarray) -> dict:
-        """lfilter's input expansion and zero-input response timed apart; nothing for a product."""
-        return prepared.parts(x) if isinstance(prepared, iir.BankRun) else {}
-
-    def describe(self, prepared: TorchPrepared | iir.BankRun, variant: Variant) -> str:
+    def describe(self, prepared: TorchPrepared, variant: Variant) -> str:
         import torch
 
-        if isinstance(prepared, iir.BankRun):
-            import torchaudio
-
-            return (f"{prepared.detail}; torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
-                    f"{torch.get_num_threads()} intra-op thread(s)")
         what = (f"torch {torch.__version__}, {prepared.threads} intra-op thread(s), "
                 f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
         if variant.name == "int8-dynamic":

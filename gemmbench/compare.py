@@ -12,6 +12,7 @@ since changed format; the comparison says so. Keys of simulated CPUs are named a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -177,8 +178,12 @@ def _clean(value):
     return value
 
 
-def row_key(row: dict) -> RowKey:
-    return RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
+ANY_SUITE = "*"  # the suite of a key when rows are matched across suite names
+
+
+def row_key(row: dict, any_suite: bool = False) -> RowKey:
+    key = RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
+    return dataclasses.replace(key, suite=ANY_SUITE) if any_suite else key
 
 
 def _samples(value) -> np.ndarray:
@@ -233,22 +238,23 @@ def verdict(base_status: str, new_status: str, figure: Figure | None, threshold:
     return "slower" if figure.ratio > 1 else "faster"
 
 
-def compare_rows(base_row: dict, new_row: dict, threshold: float, alpha: float) -> Pair:
+def compare_rows(base_row: dict, new_row: dict, threshold: float, alpha: float, any_suite: bool = False) -> Pair:
     both_ok = base_row.get("status") == "ok" and new_row.get("status") == "ok"
     python = _figure(base_row, new_row, "samples_ns", "python", alpha) if both_ok else None
     native = _figure(base_row, new_row, "native_samples_ns", "native", alpha) if both_ok else None
-    return Pair(row_key(base_row), str(base_row.get("feature_key") or ""), str(new_row.get("feature_key") or ""),
+    return Pair(row_key(base_row, any_suite), str(base_row.get("feature_key") or ""),
+                str(new_row.get("feature_key") or ""),
                 str(base_row.get("status")), str(new_row.get("status")),
                 verdict(str(base_row.get("status")), str(new_row.get("status")), native or python, threshold, alpha),
                 python, native)
 
 
-def newest_rows(frame) -> tuple[dict[tuple[RowKey, str], dict], int]:
+def newest_rows(frame, any_suite: bool = False) -> tuple[dict[tuple[RowKey, str], dict], int]:
     """One row per (key, feature key): the newest by timestamp. Also returns how many were dropped."""
     chosen: dict[tuple[RowKey, str], dict] = {}
     records = frame.to_dict("records")
     for row in records:
-        ident = (row_key(row), str(row.get("feature_key") or ""))
+        ident = (row_key(row, any_suite), str(row.get("feature_key") or ""))
         held = chosen.get(ident)
         if held is None or _recency(row) >= _recency(held):
             chosen[ident] = row
@@ -320,17 +326,38 @@ def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
     return base.assign(feature_key=keys), tuple(matches.values())
 
 
-def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> Comparison:
-    """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair."""
+def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_suite: bool = False) -> Comparison:
+    """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair.
+
+    any_suite: pair rows whatever suite they came from (a user's own suite against the shipped run)."""
     base, key_matches = match_old_keys(base, new)
-    base_rows, base_dropped = newest_rows(base)
-    new_rows, new_dropped = newest_rows(new)
+    base_rows, base_dropped = newest_rows(base, any_suite)
+    new_rows, new_dropped = newest_rows(new, any_suite)
     same = [ident for ident in new_rows if ident in base_rows]
-    pairs = [compare_rows(base_rows[i], new_rows[i], threshold, alpha) for i in same]
+    pairs = [compare_rows(base_rows[i], new_rows[i], threshold, alpha, any_suite) for i in same]
     crossed = _cross_machine(base_rows, new_rows)
-    cross = [compare_rows(base_rows[b], new_rows[n], threshold, alpha) for b, n in crossed]
+    cross = [compare_rows(base_rows[b], new_rows[n], threshold, alpha, any_suite) for b, n in crossed]
     used_base = set(same) | {b for b, _ in crossed}
     used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
                       _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
                       geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped, key_matches)
+
+
+@dataclass(frozen=True)
+class SuiteMismatch:
+    """NEW rows that have no partner in BASE but would have one if suite names were not compared."""
+
+    rows: int
+    base_suites: tuple[str, ...]
+    new_suites: tuple[str, ...]
+
+
+def suite_mismatch(comparison: Comparison) -> SuiteMismatch | None:
+    """Whether rows left unpaired differ from a partner only by suite name (None when none do)."""
+    removed = {dataclasses.replace(u.key, suite=ANY_SUITE): u.key.suite for u in comparison.removed}
+    matching = [u for u in comparison.added if dataclasses.replace(u.key, suite=ANY_SUITE) in removed]
+    if not matching:
+        return None
+    base_suites = sorted({removed[dataclasses.replace(u.key, suite=ANY_SUITE)] for u in matching})
+    return SuiteMismatch(len(matching), tuple(base_suites), tuple(sorted({u.key.suite for u in matching})))

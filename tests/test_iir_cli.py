@@ -38,10 +38,8 @@ def results(tmp_path_factory):
 
 def test_every_method_is_verified_timed_and_described(results):
     frame = load_results(results)
-    assert set(frame["status"]) <= {"ok", "unavailable", "skipped"}, frame[["variant", "status", "message"]]
-    skipped = frame[frame["status"] == "skipped"]
-    assert set(skipped["variant"]) == {"csr", "bsr"}  # matrix variants: one line saying why, no time
-    assert skipped["message"].str.contains("computes matrix products; iir_bank runs on the backend's").all()
+    assert set(frame["status"]) <= {"ok", "unavailable"}, frame[["variant", "status", "message"]]
+    assert not {"csr", "bsr"} & set(frame["variant"])  # matrix variants have no rows on iir_bank
     ok = frame[frame["status"] == "ok"]
     series = set(ok["backend"] + ":" + ok["variant"])
     assert {"numpy:iir-loop", "numpy:block-L16", "numpy:block-L128", "scipy:sosfilt", "csimd:iir-scalar"} <= series

@@ -16,13 +16,11 @@ import numpy as np
 
 from gemmbench import isa, native
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends import iir
 from gemmbench.backends.csimd import kernels, lpcnet
 from gemmbench.timing import Loop
 from gemmbench.op import Case, Workload
 
 MAX_BATCH = 64
-MATRIX_OPS = frozenset({"gemv", "gemm", "lpcnet_step"})
 GEMV_CALLS = {
     kernels.DenseF32: (kernels.sgemv, kernels.sgemv_time),
     kernels.Sparse16F32: (kernels.sparse16_sgemv, kernels.sparse16_sgemv_time),
@@ -52,7 +50,7 @@ def _variant(level: isa.IsaLevel, int8: bool) -> Variant:
 
 class CSimdBackend(Backend):
     name = "csimd"
-    ops = MATRIX_OPS | iir.OPS  # iir_bank: the lane-per-filter kernel of iir.c (backends/iir)
+    ops = frozenset({"gemv", "gemm", "lpcnet_step"})
     dtypes = frozenset({"float32"})
 
     def available(self) -> tuple[bool, str]:
@@ -75,14 +73,17 @@ class CSimdBackend(Backend):
 
     def variants(self) -> list[Variant]:
         levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+        from gemmbench.backends.iir import variants as iir_variants
+
         return ([_variant(level, False) for level in levels if "float32" in level.gains]
-                + [_variant(level, True) for level in levels if "int8" in level.gains]
-                + iir.csimd_variants())
+                + [_variant(level, True) for level in levels if "int8" in level.gains] + conv1d_variants(self.name)
+                + iir_variants(self.name))
 
     def skip_reason(self, case: Case, variant: Variant) -> str:
         reason = super().skip_reason(case, variant)
-        if reason or case.op == "iir_bank":
-            return reason or iir.skip_reason(case, variant)
+        if reason:
+            return reason
         int8 = variant.precision == "int8"
         block = case.spec.sparsity.block if case.spec.sparsity else None
         if case.op == "gemm" and (int8 or block):
@@ -95,9 +96,7 @@ class CSimdBackend(Backend):
             return f"the float32 sparse kernel takes LPCNet's 16x1 blocks; this case has {block[0]}x{block[1]}"
         return ""
 
-    def prepare(self, workload: Workload, variant: Variant) -> Kernel | iir.BankRun:
-        if workload.case.op == "iir_bank":
-            return iir.prepare(workload, variant)
+    def prepare(self, workload: Workload, variant: Variant) -> Kernel:
         lib = kernels.load_kernels(variant.isa)
         case, w = workload.case, workload.weights
         int8 = variant.precision == "int8"
@@ -110,35 +109,19 @@ class CSimdBackend(Backend):
         p = kernels.prepare_gemv(lib, w, int8, mask, workload.diagonal)
         return Kernel(p.kernel, p, *GEMV_CALLS[type(p)])
 
-    def bind(self, prepared: Kernel | iir.BankRun, x: np.ndarray, out: np.ndarray):
-        return prepared.bind(x, out) if isinstance(prepared, iir.BankRun) else prepared
+    def run(self, prepared: Kernel, x: np.ndarray, out: np.ndarray) -> None:
+        prepared.call(prepared.prepared, x, out)
 
-    def run(self, prepared: Kernel | iir.BankRun, x: np.ndarray, out: np.ndarray) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.run(x, out)
-        else:
-            prepared.call(prepared.prepared, x, out)
-
-    def run_native(self, prepared: Kernel | iir.BankRun, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        if isinstance(prepared, iir.BankRun):
-            return prepared.run_native(x, out, loops)
+    def run_native(self, prepared: Kernel, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return prepared.time(prepared.prepared, x, out, loops)
 
-    def reset(self, prepared) -> None:
-        if isinstance(prepared, iir.BankRun):
-            prepared.reset()
-
-    def parts(self, prepared: Kernel | iir.BankRun, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
-        """The fused step's parts as native loops; a bank's write floor; a GEMV has none."""
-        if isinstance(prepared, iir.BankRun):
-            return prepared.parts(x)
+    def parts(self, prepared: Kernel, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
+        """The fused step's parts as native loops; a GEMV has none."""
         if isinstance(prepared.prepared, lpcnet.LpcnetStep):
             return lpcnet.part_loops(prepared.prepared, x)
         return {}
 
-    def describe(self, prepared: Kernel | iir.BankRun, variant: Variant) -> str:
-        if isinstance(prepared, iir.BankRun):
-            return f"{prepared.detail}; {variant.detail}"
+    def describe(self, prepared: Kernel, variant: Variant) -> str:
         if isinstance(prepared.prepared, lpcnet.LpcnetStep):
             return f"{lpcnet.describe(prepared.prepared)}; {variant.detail}"
         return f"{prepared.name} ({variant.isa}); {variant.detail}"

@@ -1,8 +1,10 @@
-"""The backends' implementations of the `iir_bank` op, one module each.
+"""The `iir_bank` op on the backends' filter-bank implementations, one module each.
 
-numpy, scipy and csimd keep their place as backends and dispatch on case.op: their filter-bank
-variants (Variant.ops = {"iir_bank"}) are listed here and `prepare` builds the one a variant
-names. Every prepared bank is a `base.BankRun`: `run`, `reset`, optional `run_native`, `parts`.
+The matrix backends keep their hot paths as they are: the ones that offer filter-bank
+implementations list them among their variants (`variants(backend)`, ops = {"iir_bank"}), and
+the op wraps the backend in `backend.BankBackend` for its cases (IirBank.compose), as conv1d
+and lpcnet_step do. Every prepared bank is a `base.BankRun`: `run`, `reset`, optional
+`run_native`, `parts`.
 """
 
 from __future__ import annotations
@@ -12,46 +14,38 @@ from gemmbench.backends.iir.base import OPS, BankRun
 from gemmbench.ops.iir_bank import BLOCK_PREFIX, block_length
 
 
-def numpy_variants() -> list[Variant]:
-    from gemmbench.backends.iir import numpy_block, numpy_loop
+def variants(backend: str) -> list[Variant]:
+    """The filter-bank variants a backend adds to its own."""
+    if backend == "numpy":
+        from gemmbench.backends.iir import numpy_block, numpy_loop
 
-    return [numpy_loop.VARIANT, *numpy_block.VARIANTS]
+        return [numpy_loop.VARIANT, *numpy_block.VARIANTS]
+    if backend == "scipy":
+        from gemmbench.backends.iir import scipy_sosfilt
 
+        return [scipy_sosfilt.VARIANT]
+    if backend == "torch":
+        from gemmbench.backends.iir import torch_lfilter
 
-def scipy_variants() -> list[Variant]:
-    from gemmbench.backends.iir import scipy_sosfilt
+        return list(torch_lfilter.VARIANTS)
+    if backend == "csimd":
+        from gemmbench.backends.iir import csimd_direct
 
-    return [scipy_sosfilt.VARIANT]
-
-
-def csimd_variants() -> list[Variant]:
-    from gemmbench.backends.iir import csimd_direct
-
-    return csimd_direct.variants()
-
-
-def torch_variants() -> list[Variant]:
-    from gemmbench.backends.iir import torch_lfilter
-
-    return list(torch_lfilter.VARIANTS)
+        return csimd_direct.variants()
+    return []
 
 
-def torch_available(variant: Variant) -> tuple[bool, str]:
-    """The plain loop needs torch (the backend checks it); lfilter needs torchaudio too."""
+def available(variant: Variant) -> tuple[bool, str]:
+    """What a variant needs beyond its backend: torchaudio for lfilter."""
     from gemmbench.backends.iir import torch_lfilter
 
     return torch_lfilter.available() if variant.name == torch_lfilter.LFILTER.name else (True, "")
 
 
 def skip_reason(case, variant: Variant) -> str:
-    """Why `variant` cannot run the case when it is an iir_bank case ('' when it can)."""
-    if case.op != "iir_bank":
-        return ""
-    if variant.ops != OPS:
-        return (f"variant '{variant.name}' computes matrix products; iir_bank runs on the backend's "
-                f"filter-bank variants")
+    """Why a filter-bank variant cannot run the case ('' when it can)."""
     if case.dtype != "float32" and variant.isa:
-        return "csimd's filter-bank kernel is float32"
+        return "csimd's filter-bank kernels are float32"
     if variant.isa:
         from gemmbench.backends.iir import csimd_direct
 
@@ -89,5 +83,4 @@ def prepare(workload, variant: Variant) -> BankRun:
     raise ValueError(f"no filter-bank implementation for variant {name!r}")
 
 
-__all__ = ["OPS", "BankRun", "numpy_variants", "scipy_variants", "csimd_variants", "torch_variants",
-           "torch_available", "skip_reason", "prepare"]
+__all__ = ["OPS", "BankRun", "variants", "available", "skip_reason", "prepare"]

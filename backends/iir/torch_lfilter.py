@@ -10,7 +10,7 @@ section's last two inputs and outputs. That second lfilter per section is the pr
 and is timed apart too (part `zero_input_response`).
 
 `loop`: the forum post's version A, a Python loop over time of torch ops on (B, F) tensors.
-Both run with torch's intra-op threads at the case's thread count (the torch backend sets them).
+Both run with torch's intra-op threads at the case's thread count (set as the torch backend sets them).
 """
 
 from __future__ import annotations
@@ -35,10 +35,17 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
+def set_threads() -> None:
+    from gemmbench.backends.torch_backend import set_threads as torch_threads
+
+    torch_threads()
+
+
 class TorchLfilter(BankRun):
     def __init__(self, workload: IirBankWorkload):
         import torch
 
+        set_threads()
         super().__init__(workload, LFILTER.detail)
         s = self.spec
         coeffs = torch.from_numpy(np.ascontiguousarray(workload.coeffs, dtype=np.float32))  # (F, S, 5)
@@ -116,6 +123,7 @@ class TorchLoop(BankRun):
     def __init__(self, workload: IirBankWorkload):
         import torch
 
+        set_threads()
         super().__init__(workload, LOOP.detail)
         s = self.spec
         c = torch.from_numpy(np.ascontiguousarray(workload.coeffs.transpose(1, 2, 0), dtype=np.float32))

@@ -286,6 +286,13 @@ class IirBank(Op):
             time = row["median_ns"]
         return {"roof_gflops": attainable, "roof_pct": 100 * counts.useful / time / attainable, "roof_level": level}
 
+    def compose(self, backend: Any) -> Any:
+        """The backend's filter-bank variants as a backend of this op (None when it has none)."""
+        from gemmbench.backends.iir import variants
+        from gemmbench.backends.iir.backend import BankBackend
+
+        return BankBackend(backend) if variants(backend.name) else None
+
     # ---- judging a backend
 
     def tolerance(self, case: Case, precision: str) -> float:
