@@ -44,7 +44,7 @@ def template_text() -> str:
 def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
                   progress: Progress | None = None) -> list[PlotSection]:
     sections = []
-    plot_kinds = plot_kinds or kinds.all_kinds()
+    plot_kinds = plot_kinds or kinds.all_kinds(data.frame["op"].unique())  # an op's kinds where it has rows
     for kind in plot_kinds.values():
         if kind.on_demand and not data.every_sample:
             sections.append(PlotSection(kind.name, kind.title, kind.description, (), kind.on_demand))
