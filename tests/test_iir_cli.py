@@ -63,6 +63,9 @@ def test_the_method_plot_draws_from_the_results(results, cli, tmp_path):
     result = cli("plot", results, "--kind", "filterbank", "-o", tmp_path / "bank.png")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "bank.png").read_bytes().startswith(b"\x89PNG")
+    result = cli("report", results, "-o", tmp_path / "bank.html")
+    assert result.returncode == 0, result.stderr
+    assert 'id="plot-filterbank"' in (tmp_path / "bank.html").read_text()
 
 
 @pytest.mark.parametrize("fields, message", [
