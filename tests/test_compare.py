@@ -73,6 +73,8 @@ def test_a_small_real_change_below_the_threshold_does_not_count(cli, quick_resul
     status, report = compare_json(cli, quick_results, slightly)
     assert status == 0 and {p["verdict"] for p in report["pairs"]} == {"unchanged"}
     status, report = compare_json(cli, quick_results, slightly, "--threshold", "0.01")
+    assert {p["verdict"] for p in report["pairs"]} == {"unchanged"}  # one run's own time: below the drift threshold
+    status, report = compare_json(cli, quick_results, slightly, "--threshold", "0.01", "--drift-threshold", "0.01")
     assert {p["verdict"] for p in report["pairs"]} <= {"slower", "insignificant"}
 
 

@@ -28,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="significance level of the Mann-Whitney U test (default: 0.01)")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                         help="text for a terminal, markdown for a CI job summary, json for machines")
+    parser.add_argument("--baseline", default="numpy", metavar="BACKEND[:VARIANT]",
+                        help="the backend each row is paired with round by round within its run (default: numpy)")
+    parser.add_argument("--drift-threshold", type=float, default=None, metavar="FRACTION",
+                        help="the change a row's own time must pass when it is judged within one run only (no "
+                             "pairing, no repeats): between-run drift hides below it (default: 0.5)")
+    parser.add_argument("--all-runs", action="store_true",
+                        help="use every run given on a side as a run-level sample (default: each row's newest "
+                             "run, all its repeats)")
     parser.add_argument("--ignore-suite", action="store_true",
                         help="pair rows whatever suite they came from (your own suite against a shipped run)")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -51,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.compare import compare_frames, suite_mismatch
     from gemmbench.results import load_results
 
+    from gemmbench.compare import DRIFT_THRESHOLD
+
+    drift = DRIFT_THRESHOLD if args.drift_threshold is None else args.drift_threshold
     comparison = compare_frames(load_results(args.base), load_results(args.new), args.threshold, args.alpha,
-                                args.ignore_suite)
+                                args.ignore_suite, args.baseline, args.all_runs, drift)
     mismatch = None if args.ignore_suite else suite_mismatch(comparison)
     if not comparison.pairs and not comparison.cross_machine:
         hint = f"; {mismatch_text(mismatch)}" if mismatch else ""
@@ -76,15 +87,20 @@ def _ratio(figure) -> str:
 
 
 def _pair_row(pair: Pair) -> list[str]:
-    figure = pair.figure
-    key = pair.key
-    if figure:
-        base, new = duration(figure.base_median_ns), duration(figure.new_median_ns)
-        ci = f"{figure.ci_low:.2f}-{figure.ci_high:.2f}"
-        p = "" if math.isnan(figure.p_value) else f"{figure.p_value:.2g}"
+    figure, own, key = pair.figure, pair.own, pair.key
+    if own:
+        base, new = _amount(own, own.base_median_ns), _amount(own, own.new_median_ns)
     else:
-        base, new, ci, p = pair.base_status, pair.new_status, "", ""
-    return [key.case, key.label, str(key.threads), base, new, _ratio(figure), ci, p, pair.gated_by, pair.verdict]
+        base, new = pair.base_status, pair.new_status
+    ci = f"{figure.ci_low:.2f}-{figure.ci_high:.2f}" if figure and figure.source != "instructions" else ""
+    p = "" if not figure or math.isnan(figure.p_value) or figure.source == "instructions" else f"{figure.p_value:.2g}"
+    runs = f"{pair.base_runs}/{pair.new_runs}" if max(pair.base_runs, pair.new_runs) > 1 else ""
+    return [key.case, key.label, str(key.threads), base, new, _ratio(pair.counts or own), _ratio(pair.paired),
+            ci, p, pair.gated_by + (f" {runs}" if runs else ""), pair.verdict]
+
+
+def _amount(figure, value: float) -> str:
+    return f"{value:,.0f} instr" if figure.source == "instructions" else duration(value)
 
 
 # Listed one per line only with --verbose; otherwise counted per backend under the table.
@@ -93,13 +109,13 @@ QUIET_MEANING = {"unchanged": "within the threshold", "not timed": "skipped or u
 
 
 def _pair_section(title: str, pairs: tuple[Pair, ...], alpha: float, verbose: bool) -> Section:
-    headers = ["case", "backend:variant", "thr", "base", "new", "ratio", f"{100 * (1 - alpha):g}% CI", "p",
-               "figure", "verdict"]
+    headers = ["case", "backend:variant", "thr", "base", "new", "own", "vs base", f"{100 * (1 - alpha):g}% CI", "p",
+               "judged by", "verdict"]
     listed = [p for p in pairs if verbose or p.verdict not in QUIET_VERDICTS]
     notes = [] if verbose else [_counted(f"{verdict} ({QUIET_MEANING[verdict]})",
                                          [p.key.backend for p in pairs if p.verdict == verdict])
                                 for verdict in QUIET_VERDICTS]
-    return Section(title, headers, [_pair_row(p) for p in listed], {2, 3, 4, 5, 6, 7}, [n for n in notes if n])
+    return Section(title, headers, [_pair_row(p) for p in listed], {2, 3, 4, 5, 6, 7, 8}, [n for n in notes if n])
 
 
 def _counted(what: str, backends: list[str]) -> str:
@@ -192,9 +208,11 @@ def conclusion(comparison: Comparison) -> list[str]:
 
 def as_text(comparison: Comparison, base: str, new: str, as_markdown: bool = False, verbose: bool = False) -> str:
     table = markdown if as_markdown else render
-    rule = (f"a change counts when the median moves by more than {100 * comparison.threshold:g}% and a "
-            f"Mann-Whitney U test on the raw samples agrees (p < {comparison.alpha:g})"
-            + ("" if verbose else "; -v lists unchanged and untimed pairs too"))
+    rule = (f"a change counts when it passes {100 * comparison.threshold:g}% and its test agrees "
+            f"(p < {comparison.alpha:g}); 'own' is the row's own time (new/base), 'vs base' its ratio to the "
+            f"baseline backend paired round by round (new/base); the verdict rests on 'judged by': "
+            f"instructions, paired, runs (across repeats), else one run's samples, which gate only past the "
+            f"drift threshold" + ("" if verbose else "; -v lists unchanged and untimed pairs too"))
     out = [f"## gemmbench compare: {base} -> {new}" if as_markdown else f"compare {base} -> {new}", "", rule, ""]
     out += [f"note: {note}" for note in key_notes(comparison)] + ([""] if key_notes(comparison) else [])
     for section in sections(comparison, verbose):
@@ -218,8 +236,7 @@ def _finite(value):
 
 
 def _pair_json(pair: Pair) -> dict:
-    return {**asdict(pair), "cross_machine": pair.cross_machine, "gated_by": pair.gated_by,
-            "regressed": pair.regressed}
+    return {**asdict(pair), "cross_machine": pair.cross_machine, "regressed": pair.regressed}
 
 
 def as_json(comparison: Comparison, base: str, new: str) -> dict:
