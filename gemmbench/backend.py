@@ -18,7 +18,9 @@ The optional capabilities are methods of this base class that a backend override
   sub-microsecond kernels are timed without Python's call overhead;
 - `parts(prepared, x)`: timing loops of a composite op's parts (a vocoder step's products);
 - `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls;
-- `facts(prepared, case)`: op columns only the prepared backend knows (a method's workspace bytes).
+- `facts(prepared, case)`: op columns only the prepared backend knows (a method's workspace bytes);
+- `call_floor()`: a timing loop of the least a call from Python into its native code costs (a bare
+  call of a C no-op through the same call path), recorded beside its rows as `call_floor_ns`.
 
 `offers("run_native")` tells whether a backend overrides one of them.
 """
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
     from gemmbench.op import Case, Workload
 
-OPTIONAL = ("build", "run_native", "parts", "reset", "facts")
+OPTIONAL = ("build", "run_native", "parts", "reset", "facts", "call_floor")
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,8 @@ class Backend(ABC):
 
     # ---- optional capabilities (see the module docstring)
 
-    def build(self) -> str:
-        """Compile or fetch ahead of any row; returns what was done ('' when nothing)."""
+    def build(self, ops: frozenset[str] = frozenset()) -> str:
+        """Compile or fetch ahead of any row what runs of `ops` need; returns what was done ('' when nothing)."""
         return ""
 
     def run_native(self, prepared: Any, x: np.ndarray, out: np.ndarray, loops: int) -> int:
@@ -123,6 +125,10 @@ class Backend(ABC):
     def facts(self, prepared: Any, case: Case) -> dict:
         """Columns of the case's op that only the prepared backend knows (workspace, copies, method)."""
         return {}
+
+    def call_floor(self) -> Callable[[int], int]:
+        """A loop(n) -> ns of n bare calls into the backend's native code, made the way `run` makes its call."""
+        raise NotImplementedError
 
     def runs(self, variant: Variant, op: str, composed_from: frozenset[str] = frozenset()) -> bool:
         """Whether `variant` gets a row on `op`: the ops it names, else every op of the backend and every

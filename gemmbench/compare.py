@@ -477,13 +477,21 @@ def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
     return base.assign(feature_key=keys), tuple(matches.values())
 
 
+ANY_MACHINE = "any machine"  # the feature key of every row when rows pair across machines
+
+
 def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_suite: bool = False,
-                   baseline: str = "numpy", all_runs: bool = False, drift: float = DRIFT_THRESHOLD) -> Comparison:
+                   baseline: str = "numpy", all_runs: bool = False, drift: float = DRIFT_THRESHOLD,
+                   any_machine: bool = False) -> Comparison:
     """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair.
 
     any_suite: pair rows whatever suite they came from (a user's own suite against the shipped run).
     baseline: the backend (or backend:variant) rows are paired with round by round within each run.
-    all_runs: every run on a side is an instance (default: the newest run of each row, all its repeats)."""
+    all_runs: every run on a side is an instance (default: the newest run of each row, all its repeats).
+    any_machine: pair (and gate) rows whatever CPU they ran on: for instruction counts, which valgrind
+    takes the same way on any x86-64 host with the same code and versions."""
+    if any_machine:
+        base, new = base.assign(feature_key=ANY_MACHINE), new.assign(feature_key=ANY_MACHINE)
     base, key_matches = match_old_keys(base, new)
     base_side, new_side = read_side(base, baseline, any_suite, all_runs), read_side(new, baseline, any_suite, all_runs)
     base_rows, new_rows = base_side.instances, new_side.instances

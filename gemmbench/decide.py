@@ -16,6 +16,7 @@ its interval comes from `speedup()`, the one place the project computes one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.textable import duration
 
 INTERVAL_LEVEL = 0.95
 # Widest arithmetic first; a precision not listed sorts after these.
@@ -142,6 +144,7 @@ class Choice:
     is_baseline: bool
     fastest: bool  # the fastest choice of its case, thread count and run, any precision
     candidates: int  # timed rows of this precision it was chosen from
+    from_python: str = ""  # on a case's first line: the fastest row called from Python, where that is another
 
     @property
     def series(self) -> str:
@@ -158,6 +161,10 @@ class Decision:
     @property
     def has_rtf(self) -> bool:
         return any(_finite(c.rtf) for c in self.choices)
+
+    @property
+    def any_from_python(self) -> bool:
+        return any(choice.from_python for choice in self.choices)
 
     @property
     def several_threads(self) -> bool:
@@ -243,6 +250,11 @@ def _choose(candidates: list[Mapping], base: Mapping | None) -> list[Choice]:
         group = by_precision[precision]
         best = min(group, key=lambda r: time_of(r)[0])
         chosen.append(_choice(best, precision, len(group), base, best is fastest))
+    # A vocoder in C pays the native time; a Python loop pays the call: name its winner too.
+    from_python = min(candidates, key=lambda r: float(r["median_ns"]))
+    if from_python is not fastest:
+        chosen[0] = dataclasses.replace(chosen[0], from_python=f"{_series(from_python)[0]}:{_series(from_python)[1]} "
+                                                               f"({duration(float(from_python['median_ns']))})")
     return chosen
 
 

@@ -279,7 +279,8 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
                 show.begin("checking how noisy the machine is")
                 results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
             for repeat in range(options.repeat):
-                supervisor = Supervisor(_settings(options), on_begin=show.begin)
+                supervisor = Supervisor(replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases)),
+                                        on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
                 try:
                     for suite_case in suite.cases:

@@ -100,6 +100,7 @@ class Settings:
     environment: dict[str, str] = field(default_factory=dict)  # more variables for every worker
     python: str = sys.executable
     metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
+    ops: frozenset[str] = frozenset()  # the ops of the run, for the backends' build()
 
     @property
     def slowdown(self) -> float:
@@ -387,7 +388,7 @@ class Supervisor:
         """The backend's build() (compiling its kernels) in its first worker, before its first row is
         prepared: compiling is never part of a row's prepare time."""
         self.on_begin(f"building {worker.group.backend}")
-        worker.send(cmd="build")
+        worker.send(cmd="build", ops=sorted(self.settings.ops))
         reply = worker.expect("built", self.settings.startup_timeout, "worker did not finish building in {timeout:g} s; killed")
         return f"{reply['what']} ({reply['seconds']:.1f} s)" if reply["what"] else ""
 

@@ -9,7 +9,7 @@ reads JSON lines on stdin, its job first and then commands, and answers on the p
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
                 "row"}; then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
-    build    {"cmd": "build"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
+    build    {"cmd": "build", "ops"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
     sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
     count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
     finish   {"cmd": "finish"} -> {"type": "finished", "variant", "columns"} per item, {"type": "done"}
@@ -87,10 +87,11 @@ class Worker:
             return True
         ctx = Context(TimingSettings(**command["timing"]), self.resolution, self.flags)
         self.case = case
+        floor = self.call_floor(ctx) if variants else {}
         for variant in variants:
             self.channel.send("begin", variant=variant.name)
             item = Item(op_of(case), self.backend, variant, workload, ctx)
-            row = {**item.start(), **self._blas()}
+            row = {**item.start(), **self._blas(), **floor}
             if row["status"] == "ok":
                 self.items[variant.name] = item
             if self._out_of_memory(row):
@@ -100,6 +101,14 @@ class Worker:
             self.channel.send("started", variant=variant.name, row=row)
         self.channel.send("prepared")
         return True
+
+    def call_floor(self, ctx) -> dict:
+        """The backend's bare-call floor, timed like its rows, once per case (where it has one)."""
+        from gemmbench.timing import measure_loop
+
+        if not self.backend.offers("call_floor"):
+            return {}
+        return {"call_floor_ns": measure_loop(self.backend.call_floor(), ctx.timing, ctx.resolution_ns).stats.median}
 
     def _blas(self) -> dict:
         from threadpoolctl import threadpool_limits
@@ -119,7 +128,7 @@ class Worker:
             row["message"] += f" [worker memory limit {size(self.job['memory_limit'])}; see --memory-limit]"
         return out
 
-    def build(self) -> None:
+    def build(self, ops: frozenset[str]) -> None:
         """The backend's build step, here rather than in the supervisor: a plugin that hangs or
         crashes on import or while building costs its own rows only."""
         import time
@@ -127,7 +136,7 @@ class Worker:
         what, start = "", time.perf_counter()
         if self.backend_ok and self.backend.offers("build"):
             try:
-                what = self.backend.build()
+                what = self.backend.build(ops)
             except Exception as exc:  # its rows will say what is wrong too
                 what = f"build failed: {type(exc).__name__}: {exc}"
         self.channel.send("built", what=what, seconds=time.perf_counter() - start)
@@ -170,7 +179,7 @@ def main(fd: int) -> None:
             if not worker.prepare(command):
                 return
         elif kind == "build":
-            worker.build()
+            worker.build(frozenset(command.get("ops", ())))
         elif kind == "sample":
             worker.sample(command["variant"])
         elif kind == "count":

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from gemmbench.results import read_metadata
 
 
@@ -26,6 +28,7 @@ def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, writ
     assert ("machine looked" in result.stdout) == (check["verdict"] != "quiet")
 
 
+@pytest.mark.slow
 def test_the_variance_levels_come_from_real_fresh_processes():
     from gemmbench.variance import measure_levels
 

@@ -9,7 +9,7 @@ from gemmbench.suite import load_suite
 
 COLUMN_NAMES = column_names()
 OPTIONAL_WHEN_NO_NATIVE = {"native_loops", "native_samples_ns", "native_median_ns", "native_iqr_ns"}
-ROOFLINE_ONLY = {"weight_bytes", "roof_level", "roof_gflops", "roof_pct"}  # runs with --roofline
+ROOFLINE_ONLY = {"weight_bytes", "roof_level", "roof_gflops", "roof_pct", "core_bound_ns", "core_pct"}  # --roofline
 INSTRUCTIONS_ONLY = {"instructions", "d1_misses", "ll_misses", "est_cycles"}  # runs with --metric instructions
 RUN_LEVEL = {"call_floor_ns"}  # runs that time a backend with a native call path
 COMPOSITE_ONLY = {"steps", "sample_rate", "time_per_sample_ns", "rtf", "native_time_per_sample_ns", "native_rtf",

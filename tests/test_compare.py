@@ -17,6 +17,8 @@ from gemmbench.compare import compare_frames, verdict
 from gemmbench.results import load_results
 
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 @pytest.fixture
 def base(quick_results):
     return load_results(quick_results)

@@ -8,6 +8,8 @@ from gbtest import write_results
 from gemmbench.compare import compare_frames
 from gemmbench.results import load_results
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 ROUNDS = 25
 
 

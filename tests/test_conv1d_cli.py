@@ -10,6 +10,8 @@ import pytest
 
 from gbtest import FAST_DEFAULTS, run_cli
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 SUITE = FAST_DEFAULTS + textwrap.dedent("""\
     name: conv-e2e
     backends: [numpy, csimd]

@@ -13,6 +13,8 @@ from gemmbench.ops import conv1d as op
 from gemmbench.ops.conv1d import Conv1dSpec
 from gemmbench.verify import check
 
+pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
+
 CONV = op.Conv1d()
 FLAGS = machine.cpu_flags()
 

@@ -9,7 +9,7 @@ import pytest
 from gemmbench import blocksparse, native, quant
 from gemmbench.backends.csimd import kernels as K
 
-pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
 
 SHAPES = [(1152, 384), (2688, 896), (1000, 383), (17, 1), (5, 7), (16, 16), (33, 130)]
 SPARSE_SHAPES = [(1152, 384), (2688, 896), (48, 20)]

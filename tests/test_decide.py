@@ -71,3 +71,17 @@ def test_speedup_of_rows_without_samples_has_no_interval():
 def test_int8_numpy_declares_its_schemes_reference_only():
     assert reference_only("int8-numpy", "w127-row-u8off") and not reference_only("csimd", "avx2")
     assert not reference_only("no-such-backend", "x") and not reference_only("int8-numpy", "no-such-scheme")
+
+
+def test_the_fastest_from_python_is_named_where_a_native_loop_wins_the_case():
+    from gemmbench.decide import decide
+
+    rows = [{"run_id": "r", "case": "gru_b", "threads": 1, "backend": "numpy", "variant": "matmul", "status": "ok",
+             "median_ns": 1200.0, "dtype": "float32", "precision": "float32"},
+            {"run_id": "r", "case": "gru_b", "threads": 1, "backend": "csimd", "variant": "avx512", "status": "ok",
+             "median_ns": 1600.0, "native_median_ns": 50.0, "dtype": "float32", "precision": "float32"}]
+    decision = decide(rows, is_reference=lambda backend, variant: False)
+    (choice,) = decision.choices
+    assert choice.series == "csimd:avx512" and choice.from_python == "numpy:matmul (1.2 us)"
+    rows[1]["median_ns"] = 1000.0  # faster from Python too: nothing more to say
+    assert decide(rows, is_reference=lambda backend, variant: False).choices[0].from_python == ""

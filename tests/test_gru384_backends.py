@@ -6,6 +6,10 @@ from gemmbench import registry
 from gemmbench.backends.torch_backend import INSTALL_HINT
 from gemmbench.suite import load_suite, resolve
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 FAST = {"warmup": 0.001, "min_time": 0.0002, "samples": 3, "max_time": 0.05}
 BATCH_CASES = {"gru_a_batch[n=16]", "gru_a_batch[n=64]"}
 

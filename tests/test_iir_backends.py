@@ -15,6 +15,8 @@ from gemmbench.op import Calls, Case
 from gemmbench.ops.iir_bank import IirBank, IirBankSpec, make
 from gemmbench.workload import aligned_empty
 
+pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
+
 OP = IirBank()
 LEVELS = [level.name for level in csimd_direct.levels()]
 

@@ -8,6 +8,8 @@ from gemmbench.report.data import load
 from gemmbench.report.kinds import render
 from gemmbench.results import load_results
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 SUITE = """\
 name: bank
 backends: [numpy:iir-loop, numpy:block-L16, numpy:block-L128, scipy, csimd:iir-scalar, csimd:iir-avx2,

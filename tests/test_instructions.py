@@ -9,6 +9,7 @@ from gemmbench import instructions
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None,
                                     reason=f"valgrind is not installed ({instructions.INSTALL_HINT})")
+slow = pytest.mark.slow  # workers under callgrind: minutes
 
 DUMP = """version: 1
 creator: callgrind-3.19.0
@@ -34,6 +35,7 @@ def test_without_valgrind_the_metric_is_refused_with_the_install_line(cli, tmp_p
                             f"({instructions.INSTALL_HINT})\n"
 
 
+@slow
 @needs_valgrind
 def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(run_rows):
     rows = run_rows("name: ic\nbackends: [numpy, csimd:scalar, csimd:avx512]\n"
@@ -48,3 +50,23 @@ def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(run_rows
             assert row.est_cycles >= row.instructions and row.samples_ns is None
     for variant in (("numpy", "matmul"), ("csimd", "scalar")):  # the same calls count the same, within 0.1%
         assert rows[("a", *variant)].instructions == pytest.approx(rows[("again", *variant)].instructions, rel=1e-3)
+
+
+def test_a_counting_run_s_summary_lists_counts_fewest_first():
+    from pathlib import Path
+
+    from gemmbench.commands.run import summary
+    from gemmbench.results import load_results
+
+    rows = load_results(Path(__file__).resolve().parent.parent / "results" / "baseline" / "instructions")
+    text = summary(rows.to_dict("records"))
+    assert text.startswith("instructions per call, counted under valgrind") and "no row was timed" not in text
+    lines = text.splitlines()
+    case_lines = [i for i, line in enumerate(lines) if line.startswith("gru_b_recurrent")]
+    assert len(case_lines) == 1  # the case is named once, its rows follow
+    counts = []
+    for line in lines[case_lines[0]:]:
+        if not line.strip() or line.startswith("not run"):
+            break
+        counts.append(int(line.split()[-4].replace(",", "")))
+    assert counts == sorted(counts) and len(counts) == (rows["case"] == "gru_b_recurrent").sum()

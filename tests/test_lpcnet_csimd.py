@@ -24,7 +24,7 @@ from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec
 from gemmbench.ops.matrix import Sparsity, matrix_case
 from gemmbench.workload import make_workload
 
-pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
 
 BACKEND = CSimdBackend()
 LPCNET = dict(hidden_b=16, cond_size=128, levels=256, frame_size=160)

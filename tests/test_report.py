@@ -28,6 +28,8 @@ from gemmbench import registry
 from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 QUICK_OPS = ("gemv", "gemm", "lpcnet_step")  # the quick suite's: other ops' kinds have nothing to draw from it
 KINDS = [*kinds.CORE_KINDS, *(kind.name for op in QUICK_OPS for kind in registry.ops.get(op).plots)]
 

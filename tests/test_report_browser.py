@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from gbtest import run_cli
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="chromium not installed: apt-get install -y chromium")
 

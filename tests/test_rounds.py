@@ -6,6 +6,10 @@ import numpy as np
 from gemmbench import paired
 from gemmbench.results import read_metadata
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 ROUNDS = 12
 SUITE = f"""
 name: rounds

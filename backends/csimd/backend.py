@@ -51,15 +51,19 @@ class CSimdBackend(Backend):
             return False, str(exc)
         return True, ""
 
-    def build(self) -> str:
-        """Compile the kernels of every level this CPU runs (cached: a second build compiles nothing)."""
+    def build(self, ops: frozenset[str] = frozenset()) -> str:
+        """Compile the kernels of every level this CPU runs, and the filter-bank kernels when iir_bank
+        runs (cached: a second build compiles nothing)."""
+        families = ["csimd"] + (["iir"] if "iir_bank" in ops else [])
         built = []
-        for level in kernels.LEVELS:
-            if native.missing_cpu_flags(level):
-                continue
-            cached = native.library_path(kernels.sources(), level, name="csimd").exists()
-            native.build(kernels.sources(), level, name="csimd")
-            built.append(f"{level} ({'cached' if cached else 'compiled'})")
+        for family in families:
+            for level in kernels.family_levels(family):
+                if native.missing_cpu_flags(level):
+                    continue
+                name = "csimd" if family == "csimd" else f"csimd-{family}"
+                cached = native.library_path(kernels.sources(family), level, name=name).exists()
+                native.build(kernels.sources(family), level, name=name)
+                built.append(f"{'' if family == 'csimd' else family + ' '}{level} ({'cached' if cached else 'compiled'})")
         return "csimd kernels: " + ", ".join(built)
 
     def variants(self) -> list[Variant]:
@@ -116,6 +120,10 @@ class CSimdBackend(Backend):
         if isinstance(prepared, lpcnet.LpcnetStep):
             return lpcnet.part_loops(prepared, x)
         return {}
+
+    def call_floor(self) -> Loop:
+        """n calls of gb_noop through the one-pointer call path `run` uses."""
+        return kernels.bare_call_loop()
 
     def describe(self, prepared: kernels.Call | lpcnet.LpcnetStep, variant: Variant) -> str:
         if isinstance(prepared, lpcnet.LpcnetStep):

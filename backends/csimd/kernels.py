@@ -119,8 +119,31 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
 _FAST = ("gb_call_run", "gb_noop")
 
 
-def sources() -> list[Path]:
-    return sorted(p for p in SOURCE_DIR.iterdir() if p.suffix in (".c", ".h"))
+# C files built into libraries of their own, compiled only for runs of their op (iir.c alone takes
+# most of a level's compile time); every header goes into every library.
+FAMILIES = {"iir": ("iir.c",)}
+
+
+def sources(family: str = "csimd") -> list[Path]:
+    """The sources of one library: csimd's own kernels, or a family of FAMILIES."""
+    apart = {name for files in FAMILIES.values() for name in files}
+    files = [p for p in SOURCE_DIR.iterdir() if p.suffix == ".h"]
+    if family == "csimd":
+        files += [p for p in SOURCE_DIR.iterdir() if p.suffix == ".c" and p.name not in apart]
+    else:
+        files += [SOURCE_DIR / name for name in FAMILIES[family]]
+    return sorted(files)
+
+
+def family_levels(family: str) -> list[str]:
+    """The levels a library is built at: every level of csimd's, the float32 ones for a family."""
+    return [level for level in LEVELS if family == "csimd" or "float32" in isa.get(level).gains]
+
+
+def load_family(family: str, level: str) -> ctypes.CDLL:
+    """A family's library at `level` (refused before compiling when the CPU lacks the level's flags)."""
+    native.check_cpu(level)
+    return ctypes.CDLL(str(native.build(sources(family), level, name=f"csimd-{family}")))
 
 
 @dataclass(frozen=True, eq=False)

@@ -45,8 +45,8 @@ FTZ_DETAIL = ("FTZ+DAZ for the call (x86: MXCSR bits 15 and 6; aarch64: FPCR.FZ)
 
 @functools.lru_cache(maxsize=None)
 def library(level: str) -> ctypes.CDLL:
-    """csimd's library at `level`, with the filter-bank functions declared."""
-    lib = kernels.load_kernels(level).lib
+    """csimd's filter-bank library at `level` (iir.c, built apart), with its functions declared."""
+    lib = kernels.load_family("iir", level)
     for name, (restype, argtypes) in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, list(argtypes)

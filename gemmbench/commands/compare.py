@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-runs", action="store_true",
                         help="use every run given on a side as a run-level sample (default: each row's newest "
                              "run, all its repeats)")
+    parser.add_argument("--any-machine", action="store_true",
+                        help="pair and gate rows whatever CPU feature key they have: for instruction counts "
+                             "(run --metric instructions), the same on any x86-64 host with the same versions")
     parser.add_argument("--ignore-suite", action="store_true",
                         help="pair rows whatever suite they came from (your own suite against a shipped run)")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     drift = DRIFT_THRESHOLD if args.drift_threshold is None else args.drift_threshold
     comparison = compare_frames(load_results(args.base), load_results(args.new), args.threshold, args.alpha,
-                                args.ignore_suite, args.baseline, args.all_runs, drift)
+                                args.ignore_suite, args.baseline, args.all_runs, drift, args.any_machine)
     mismatch = None if args.ignore_suite else suite_mismatch(comparison)
     if not comparison.pairs and not comparison.cross_machine:
         hint = f"; {mismatch_text(mismatch)}" if mismatch else ""

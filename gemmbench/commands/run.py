@@ -111,7 +111,8 @@ def summary(rows: list[dict], every_row: bool = False) -> str:
         parts.append(row_table(rows))
     elif failed:
         parts.append(f"FAILED: {len(failed)} row{'s' if len(failed) != 1 else ''}\n" + failure_table(failed))
-    parts.append(decision_text(decide(rows)))
+    counted = [row for row in rows if row.get("metric") == "instructions" and row["status"] == "ok"]
+    parts.append(counts_table(counted) if counted else decision_text(decide(rows)))
     if not every_row:
         parts.append(_not_run(rows))
     return "\n\n".join(part for part in parts if part)
@@ -131,6 +132,21 @@ def row_table(rows: list[dict]) -> str:
     return render(headers, body, right={2, 4, 5, 6, 7}) if body else "no row was measured"
 
 
+def counts_table(rows: list[dict]) -> str:
+    """Instruction-count rows (run --metric instructions): per call, fewest first within each case."""
+    order = {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
+    shown = sorted(rows, key=lambda row: (order[row["case"]], row["instructions"]))
+    headers = ["case", "backend:variant", "instructions", "est. cycles", "D1 misses", "LL misses"]
+    body, previous = [], None
+    for row in shown:
+        body.append([row["case"] if row["case"] != previous else "", f"{row['backend']}:{row['variant']}",
+                     number(row["instructions"], ",.0f"), number(row.get("est_cycles"), ",.0f"),
+                     number(row.get("d1_misses"), ",.0f"), number(row.get("ll_misses"), ",.0f")])
+        previous = row["case"]
+    return ("instructions per call, counted under valgrind (deterministic; compare gates on them):\n"
+            + render(headers, body, right={2, 3, 4, 5}))
+
+
 def failure_table(rows: list[dict]) -> str:
     headers = ["case", "backend:variant", "thr", "status", "why"]
     body = [[row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
@@ -146,7 +162,8 @@ def decision_text(decision) -> str:
         return "best per case: no row was timed"
     headers = ["case", *(["thr"] if decision.several_threads else []), "precision", "best", "native",
                "Python call", *(["RTF"] if decision.has_rtf else []), "SNR dB",
-               f"speed-up vs {decision.baseline} ({100 * INTERVAL_LEVEL:.0f}% interval)"]
+               f"speed-up vs {decision.baseline} ({100 * INTERVAL_LEVEL:.0f}% interval)",
+               *(["fastest from Python"] if decision.any_from_python else [])]
     body, previous = [], None
     for choice in decision.choices:
         group = (choice.run_id, choice.case, choice.threads)
@@ -155,11 +172,13 @@ def decision_text(decision) -> str:
                      choice.series + (" *" if choice.fastest and _precisions(decision, group) > 1 else ""),
                      duration(choice.native_ns), duration(choice.python_ns),
                      *([number(choice.rtf, ".3g")] if decision.has_rtf else []), snr_text(choice.snr_db),
-                     "baseline" if choice.is_baseline else choice.speedup.text() if choice.speedup else ""])
+                     "baseline" if choice.is_baseline else choice.speedup.text() if choice.speedup else "",
+                     *([choice.from_python] if decision.any_from_python else [])])
         previous = group
     right = {i for i, name in enumerate(headers) if name in ("thr", "native", "Python call", "RTF", "SNR dB")}
     lines = ["best per case and precision (verified rows; by native time where measured, else the Python "
-             "call; * fastest of the case):",
+             "call; * fastest of the case, for a vocoder calling it from C; 'fastest from Python' where a "
+             "Python loop's winner is another):",
              render(headers, body, right=right)]
     if decision.folded:
         lines.append(f"reference only, never a choice: {decision.folded_text()} (-v lists them)")

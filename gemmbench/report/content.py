@@ -347,6 +347,9 @@ def decision_table(data: ReportData) -> tuple[Table, Decision]:
                        f"{data.baseline}'s time ÷ this time, each native where measured; in brackets the "
                        f"{100 * INTERVAL_LEVEL:.0f}% interval"),
                 Column("of", "verified rows of this precision it was chosen from")]
+    columns += [Column("fastest from Python", "where another row wins when called from Python (a Python loop "
+                                              "pays the call; a vocoder in C pays the native time)", False)] \
+        if decision.any_from_python else []
     shapes = {case: case_shape(rows.iloc[0]) for case, rows in data.frame[data.frame["op"].notna()].groupby("case")}
     labels = dict(zip(data.frame["run_id"], data.frame["run_label"]))
     rows, css, previous = [], [], None
@@ -364,6 +367,7 @@ def decision_table(data: ReportData) -> tuple[Table, Decision]:
         cells += [_num(choice.rtf, ".3g")] if decision.has_rtf else []
         cells += [_snr(choice.snr_db), _num(choice.rel_err, ".2g"), _interval(choice),
                   _num(choice.candidates, ".0f")]
+        cells += [Cell(choice.from_python)] if decision.any_from_python else []
         rows.append(cells)
         css.append("group-start" if first else "")
         previous = group

@@ -13,6 +13,8 @@ from gemmbench.results import load_results, read_metadata
 from gemmbench.runner import RunOptions, run_suite
 from gemmbench.suite import load_suite
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 CASES = """
 name: faults
 cases:

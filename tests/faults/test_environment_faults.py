@@ -10,6 +10,10 @@ import sys
 from faultkit import ROOT, temp_files
 from gemmbench.results import load_results, read_metadata
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 SUITE = """
 name: disk
 backends: [{backend}]

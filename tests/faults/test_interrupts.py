@@ -12,6 +12,8 @@ import pytest
 from faultkit import ROOT, start_cli, temp_files, wait_for_rows
 from gemmbench.results import load_results, read_metadata
 
+pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
+
 SLOW_SUITE = """
 name: slow
 backends: [test-slow]
