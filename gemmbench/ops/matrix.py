@@ -268,6 +268,10 @@ def read_sparsity(read: FieldReader, m: int, k: int, source: MatrixFile | None =
     raw = read.get("density")
     sparse_keys = [key for key in ("block", "keep_diagonal") if key in read]
     own = source.structure if source is not None and source.structure.sparse else None
+    if "own_mask" in read and source is None:
+        read.bad("own_mask", "applies to a matrix read from a file (a 'weights' field)")
+    if raw is None and not read.boolean("own_mask", True):
+        own = None  # run the file's sparse matrix dense, its zeros multiplied like any weight
     if raw is None:
         if sparse_keys:
             read.bad(sparse_keys[0], "only applies with a 'density' field" +
@@ -352,6 +356,7 @@ MATRIX_FIELDS = {
     "density": "fraction of weights kept: a number, or a mapping gate -> number (rows split evenly into gates)",
     "block": f"block shape of the pruning, ROWSxCOLS: {', '.join(f'{r}x{c}' for r, c in BLOCK_SHAPES)}",
     "keep_diagonal": "keep each gate's diagonal dense beside the blocks (LPCNet's GRU)",
+    "own_mask": "an already-sparse file's matrix keeps its own mask (default true); false runs it dense",
     "weights": "W from a file instead of generated: FILE:KEY or {file, key, transpose} (.npy, .npz, .safetensors, "
                "PyTorch state dict; relative to the suite); m and k come from the array",
 }
