@@ -237,6 +237,8 @@ def structure_of(ref: ArrayRef, weights: np.ndarray) -> blockdetect.Structure:
 def read_shape(read: FieldReader, source: MatrixFile | None) -> tuple[int, int]:
     if source is not None:
         return source.weights.shape
+    if "weights" in read:  # a file that could not be read: its one line says so, m and k are not missing
+        return 1, 1
     return read.positive_int("m"), read.positive_int("k")
 
 
