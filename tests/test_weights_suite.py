@@ -154,3 +154,17 @@ def test_resume_refuses_a_changed_weights_file(model, cli):
     assert result.stderr.endswith("now); start a new run\n")
     with pytest.raises(UsageError, match="cannot resume: models/m.npz: the file changed"):
         resume_run(outcome.path, progress=False)
+
+
+def test_lpcnet_step_takes_gru_a_from_the_file(model):
+    from gemmbench.workload import make_workload
+
+    rng = np.random.default_rng(2)
+    gru = (rng.standard_normal((96, 32)) * np.repeat(rng.random((6, 32)) < 0.2, 16, axis=0)).astype(np.float32)
+    np.save(model / "models" / "gru.npy", gru)
+    path = suite(model, "  - {name: step, op: lpcnet_step, weights: models/gru.npy, hidden_b: 4, cond_size: 8,"
+                        " levels: 16}\n")
+    case = load_suite(path).cases[0].case
+    assert (case.spec.m, case.spec.k) == (96, 32) and case.spec.sparsity.block == (16, 1)
+    assert case.spec.weights.source == "models/gru.npy"
+    assert np.array_equal(make_workload(case).extra["gru_a"], gru)  # its own mask: nothing pruned

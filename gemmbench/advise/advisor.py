@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -216,10 +216,3 @@ def _schemes(target: Target, dense: sweep.Planned, mine: list[dict], acts: Activ
                           tuple(ran.get((name, True), ())), tuple(ran.get((name, False), ())))
               for name, scheme in quant.SCHEMES.items()]
     return tuple(sorted(errors, key=lambda s: s.error))
-
-
-def with_budget(outcome: Outcome, budget: float) -> Outcome:
-    """The same measurements judged at another budget (the frontier does not change)."""
-    matrices = tuple(replace(m, advice=frontier.recommend(list(m.candidates), budget, _pairing))
-                     for m in outcome.matrices)
-    return replace(outcome, matrices=matrices, budget=budget)

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from gemmbench.advise.advisor import MatrixAdvice, Outcome
+from gemmbench.advise.frontier import same_error
 from gemmbench.advise.text import CAVEAT, budget_text, matrix_text
 
 TEMPLATE = "advise.html.j2"
@@ -63,9 +64,12 @@ def frontier_figure(matrix: MatrixAdvice, budget: float):
                                 [(c.high_ns - c.time_ns) / 1e3 for c in front]],
                   fmt="o", color="#2459a8", ecolor="#2459a8", capsize=3, label="frontier (95% time intervals)")
     axes.step(xs, ys, where="post", color="#2459a8", alpha=0.4)
-    for c in front:
-        axes.annotate(f"{c.kernel}\n{c.format}", (c.time_ns / 1e3, shown(c.error)), fontsize=6.5,
-                      xytext=(4, 4), textcoords="offset points")
+    named: list[float] = []
+    for c in front:  # the fastest of each error level is named; rows tied with it sit beside it
+        if not any(same_error(c.error, e) for e in named):
+            named.append(c.error)
+            axes.annotate(f"{c.kernel}\n{c.format}", (c.time_ns / 1e3, shown(c.error)), fontsize=6.5,
+                          xytext=(4, 4), textcoords="offset points")
     axes.axhline(budget, color="#b42318", linestyle="--", linewidth=1, label=f"budget {budget_text(budget)}")
     best = matrix.advice.best
     if best is not None:
@@ -77,7 +81,7 @@ def frontier_figure(matrix: MatrixAdvice, budget: float):
     axes.set_ylabel("relative error of the product")
     axes.set_title(matrix.target.ref.source, fontsize=10)
     axes.grid(True, which="both", alpha=0.25)
-    axes.legend(fontsize=7, loc="upper right")
+    axes.legend(fontsize=7, loc="best")
     return figure
 
 
