@@ -72,7 +72,7 @@ class Structure:
         """One line: 'already sparse: 16x1 blocks at 10.0% (2765 blocks), 3 stray nonzeros; stored as 16x1'."""
         if self.fit is None:
             zeros = self.m * self.k - self.nonzeros
-            return "dense" + (f" ({zeros / (self.m * self.k):.1%} exact zeros)" if zeros else "")
+            return "dense" + (f" ({zeros} exact zeros, {zeros / (self.m * self.k):.2g} of it)" if zeros else "")
         fit = self.fit
         shape = "unstructured (no block shape tiles the nonzeros)" if fit.area == 1 \
             else f"{fit.block[0]}x{fit.block[1]} blocks"
