@@ -19,7 +19,7 @@ from gemmbench.advise.accuracy import Activations, OutlierRows
 from gemmbench.advise.frontier import Advice, Candidate, Ratio
 from gemmbench.advise.target import Target, activations, inputs_for
 from gemmbench.arrayfile import ArrayRef
-from gemmbench.decide import reference_only, speedup, time_of
+from gemmbench.decide import reference_only, samples_of, speedup, time_of
 from gemmbench.report import DEFAULT_BASELINE
 
 SCHEME_IN_DETAIL = re.compile(r"int8 scheme ([\w-]+)")
@@ -45,7 +45,6 @@ class MatrixAdvice:
     advice: Advice
     schemes: tuple[SchemeError, ...]  # every int8 scheme on the dense matrix
     outliers: OutlierRows | None
-    baseline_ns: float  # the common scale: numpy's dense product, median over the cases
     failed: tuple[Mapping, ...]  # rows that were wrong, errors or crashes
     int8_checked: tuple[int, int]  # (int8 rows whose measured error matched their scheme's model, int8 rows)
 
@@ -103,7 +102,6 @@ def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: 
     names = {plan.name: plan for plan in plans}
     mine = [row for row in rows if row["case"] in names]
     bases = {row["case"]: row for row in mine if row["backend"] == DEFAULT_BASELINE and _timed(row)}
-    scale = float(np.median([time_of(row)[0] for row in bases.values()])) if bases else math.nan
     truth = accuracy.float_outputs(target.weights, acts.x)
     candidates, checked = [], [0, 0]
     for name, plan in names.items():
@@ -117,14 +115,14 @@ def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: 
             if agrees is not None:
                 checked[0] += agrees
                 checked[1] += 1
-            candidates.append(_candidate(row, plan, error, scheme, bases.get(name), scale))
+            candidates.append(_candidate(row, plan, error, scheme, bases.get(name)))
     pairing = _pairing
     dense = next((p for p in plans if p.format == "dense"), None)
     return MatrixAdvice(
         target, acts, tuple(candidates), tuple(frontier.frontier(candidates, pairing)),
         frontier.recommend(candidates, budget, pairing),
         _schemes(target, dense, mine, acts, truth, rows) if dense else (),
-        accuracy.outlier_rows(target.weights, acts.x, truth), scale,
+        accuracy.outlier_rows(target.weights, acts.x, truth),
         tuple(row for row in mine if row["status"] in FAILED_STATUSES), (checked[0], checked[1]))
 
 
@@ -172,21 +170,20 @@ def _model_agrees(row: Mapping, workload, scheme: quant.QuantScheme) -> bool:
     return abs(modelled - measured) <= MODEL_AGREEMENT * max(measured, 1e-30)
 
 
-def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, base: Mapping | None,
-               scale: float) -> Candidate:
+def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, base: Mapping | None) -> Candidate:
+    """The row as a candidate: its own median time with a bootstrap interval over its samples, and its
+    speed-up over the baseline of its case, paired round by round."""
+    from gemmbench import paired
+
     kernel = f"{row['backend']}:{row['variant']}"
     precision = row.get("precision") or row["dtype"]
     fmt = f"{plan.format} {precision}" + (f" {scheme}" if scheme else "")
-    interval = speedup(row, base) if base is not None else None
-    if interval is None or not interval.ratio > 0:
-        own = time_of(row)[0]
-        time_ns, low, high = own, own, own
-    else:
-        time_ns = scale / interval.ratio
-        low = scale / interval.high if math.isfinite(interval.high) else time_ns
-        high = scale / interval.low if math.isfinite(interval.low) and interval.low > 0 else time_ns
+    time_ns, source = time_of(row)
+    samples = samples_of(row, source)
+    low, high = paired.median_interval(samples)[1:] if samples.size >= 2 else (time_ns, time_ns)
     return Candidate(f"{kernel} {fmt}", row["case"], kernel, fmt, error, time_ns, low, high,
-                     reference_only(row["backend"], row["variant"]), row)
+                     reference_only(row["backend"], row["variant"]), row,
+                     speedup(row, base) if base is not None else None)
 
 
 def _pairing(fast: Candidate, slow: Candidate) -> Ratio | None:

@@ -3,7 +3,9 @@
 Errors are deterministic (computed from the data); times are measured, each with a 95%
 interval. So one candidate beats another only when it is at least as accurate (errors
 within ERROR_SLACK of each other, or both under ERROR_FLOOR, count as equal) and faster
-beyond the noise: their time ratio's interval lies wholly above 1. A candidate no other
+beyond the noise: their time ratio's interval lies wholly above 1 (paired round by round for
+rows of one case; for rows of different cases, measured one after the other, from their own
+intervals, so drift between cases is not corrected, only seen as noise). A candidate no other
 beats is on the frontier; a faster candidate within the noise does not push it off.
 
 The recommendation is the fastest candidate (by its median) within the error budget; the
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 ERROR_FLOOR = 1e-5  # float32 arithmetic: errors below this are all "exact" for the frontier
 ERROR_SLACK = 0.05  # errors within 5% of each other are the same error
@@ -29,11 +31,12 @@ class Candidate:
     kernel: str  # backend:variant
     format: str  # '16x1 @10% float32', 'dense int8 w63-row-u8off'
     error: float  # relative error of the product
-    time_ns: float  # on the common scale (the baseline's time / the row's speed-up over it)
-    low_ns: float  # 95% interval of time_ns
+    time_ns: float  # median per call (native loop where measured)
+    low_ns: float  # 95% interval of time_ns (bootstrap over its samples)
     high_ns: float
     reference_only: bool = False  # a reference implementation, never the advice
     row: Mapping | None = field(default=None, compare=False, repr=False)  # the run's row, for pairing
+    speedup: Any = None  # gemmbench.decide.Interval over the baseline of its own case (paired), or None
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def as_accurate(a: Candidate, b: Candidate) -> bool:
 
 
 def scale_ratio(fast: Candidate, slow: Candidate) -> Ratio:
-    """slow / fast from the common-scale times, the interval from both candidates' intervals."""
+    """slow / fast from their own times, the interval from both candidates' intervals."""
     return Ratio(slow.time_ns / fast.time_ns, slow.low_ns / fast.high_ns, slow.high_ns / fast.low_ns)
 
 
@@ -72,7 +75,7 @@ Pairing = Callable[[Candidate, Candidate], "Ratio | None"]
 
 
 def slower_by(fast: Candidate, slow: Candidate, pairing: Pairing | None = None) -> Ratio:
-    """slow's time over fast's: paired round by round when `pairing` can (same case), else on the common scale."""
+    """slow's time over fast's: paired round by round when `pairing` can (same case), else from their intervals."""
     paired = pairing(fast, slow) if pairing is not None else None
     return paired if paired is not None else scale_ratio(fast, slow)
 

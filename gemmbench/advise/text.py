@@ -38,8 +38,10 @@ def time_text(c: Candidate) -> str:
 
 
 def candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> str:
-    headers = ["format", "kernel", f"time ({100 * INTERVAL_LEVEL:.0f}% interval)", "error (SNR)", ""]
-    body = [[c.format, c.kernel, time_text(c), error_text(c.error), marks.get(c.label, "")] for c in candidates]
+    headers = ["format", "kernel", f"time ({100 * INTERVAL_LEVEL:.0f}% interval)", f"vs {DEFAULT_BASELINE} dense",
+               "error (SNR)", ""]
+    body = [[c.format, c.kernel, time_text(c), c.speedup.text() if c.speedup else "", error_text(c.error),
+             marks.get(c.label, "")] for c in candidates]
     return render(headers, body)
 
 
@@ -49,8 +51,9 @@ def matrix_text(advice: MatrixAdvice, budget: float) -> str:
     if not advice.candidates:
         lines.append("no row was timed: nothing to advise (see the failures below)")
         return "\n".join(lines + _failures(advice))
-    lines += ["", f"Pareto frontier, time against error (times on one scale: {DEFAULT_BASELINE}'s dense product, "
-                  f"{duration(advice.baseline_ns)}, over each row's speed-up paired with it round by round):"]
+    lines += ["", "Pareto frontier, time against error (time: median per call, native loop where measured; "
+                  f"vs {DEFAULT_BASELINE} dense: the speed-up over numpy's dense product in the same case, paired "
+                  "round by round):"]
     marks = _marks(advice)
     lines.append(candidate_table(list(advice.frontier), marks))
     lines += [""] + _recommendation(advice, budget)
