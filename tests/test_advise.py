@@ -149,6 +149,7 @@ def test_bad_files_exit_2_with_one_line(cli, tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--budget:" in result.stderr
 
 
+@pytest.mark.slow
 def test_advise_quick_end_to_end_on_the_example(cli, tmp_path):
     page = tmp_path / "advice.html"
     result = cli("advise", f"{EXAMPLE}:gru_a_recurrent", "--inputs", EXAMPLE.with_name("example_inputs.npz"),
