@@ -95,8 +95,8 @@ def write_page(outcome: Outcome, path: Path | None = None) -> Path:
     """One self-contained HTML page: the answer as text, the frontier plot and every candidate per matrix."""
     import jinja2
 
-    from gemmbench import __version__
-    from gemmbench.report.html import image_html, write_bytes_atomic
+    from gemmbench import __version__, atomic
+    from gemmbench.report.html import image_html
 
     path = path or default_page(outcome)
     sections = [{"title": m.target.ref.source, "text": matrix_text(m, outcome.budget),
@@ -111,5 +111,5 @@ def write_page(outcome: Outcome, path: Path | None = None) -> Path:
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         budget=budget_text(outcome.budget), sections=sections, caveat=CAVEAT, run_file=str(outcome.run_path),
         noise=outcome.noise, seconds=outcome.seconds)
-    write_bytes_atomic(path, page.encode("utf-8"))
+    atomic.write_bytes(path, page.encode("utf-8"))
     return path
