@@ -41,6 +41,11 @@ def test_a_faster_row_within_the_noise_does_not_push_one_off():
     assert beats(accurate, clearly_slower) and clearly_slower not in frontier([accurate, clearly_slower])
 
 
+def test_more_accurate_and_no_slower_beats_a_row_inside_its_noise():
+    exact, pruned = cand("exact", 1e-7, 850, spread=0.5), cand("pruned", 0.48, 1700, spread=0.6)
+    assert beats(exact, pruned) and [c.label for c in frontier([exact, pruned])] == ["exact"]
+
+
 def test_errors_below_the_float32_floor_are_equal():
     numpy, kernel = cand("numpy", 8e-8, 2000), cand("kernel", 1e-7, 900)
     assert [c.label for c in frontier([numpy, kernel])] == ["kernel"]

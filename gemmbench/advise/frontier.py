@@ -1,9 +1,10 @@
 """The Pareto frontier of time against error, where a difference within the noise is a tie.
 
 Errors are deterministic (computed from the data); times are measured, each with a 95%
-interval. So one candidate beats another only when it is at least as accurate (errors
-within ERROR_SLACK of each other, or both under ERROR_FLOOR, count as equal) and faster
-beyond the noise: their time ratio's interval lies wholly above 1 (paired round by round for
+interval. So one candidate beats another when it is more accurate and no slower by their
+medians, or equally accurate (errors within ERROR_SLACK of each other, or both under
+ERROR_FLOOR, count as equal) and faster beyond the noise: their time ratio's interval lies
+wholly above 1 (paired round by round for
 rows of one case; for rows of different cases, measured one after the other, from their own
 intervals, so drift between cases is not corrected, only seen as noise). A candidate no other
 beats is on the frontier; a faster candidate within the noise does not push it off.
@@ -81,11 +82,12 @@ def slower_by(fast: Candidate, slow: Candidate, pairing: Pairing | None = None) 
 
 
 def beats(a: Candidate, b: Candidate, pairing: Pairing | None = None) -> bool:
-    """a is at least as accurate as b and faster beyond the noise."""
-    if a is b or not as_accurate(a, b) or a.time_ns >= b.time_ns:
+    """a is more accurate than b and no slower (by their medians), or as accurate and faster beyond the noise."""
+    if a is b or not as_accurate(a, b) or a.time_ns > b.time_ns:
         return False
-    ratio = slower_by(a, b, pairing)
-    return ratio.low > 1
+    if not same_error(a.error, b.error):
+        return True  # b's only hope was speed, and its median is no better
+    return a.time_ns < b.time_ns and slower_by(a, b, pairing).low > 1
 
 
 def frontier(candidates: list[Candidate], pairing: Pairing | None = None) -> list[Candidate]:
