@@ -9,6 +9,11 @@ Activations are either LPCNet's unsigned-with-offset u8 = 127 + rint(127 x), x c
 [-1, 1] (a fixed scale: tanh/sigmoid outputs), or signed dynamic: s8 = rint(x / s) with
 s = max|x| / 127 chosen per call.
 
+bf16 weights: float32 rounded to the nearest bf16 (the upper 16 bits of a float32), ties to
+even, NaN kept a NaN (`round_bf16`, bit for bit what the C kernels store); products in float32
+(or float64 here), so only the rounding of the weights is exact and the products are judged at
+a tolerance (gemmbench.verify.TOLERANCE["bf16"]).
+
 Dequantization, in int32 then float32 exactly as the C kernels do it:
     u8 offset:  y[r] = float32(acc[r] - corr[r]) * row_scale[r],  corr[r] = 127 * sum_j q[r, j]
     s8 dynamic: y[r] = float32(acc[r]) * float32(w_scale[r] * s)
@@ -132,3 +137,29 @@ def int8_gemv_reference(qw: QuantizedWeights, x: np.ndarray, diagonal: np.ndarra
         m, k = qw.q.shape
         y = y + np.asarray(diagonal, dtype=np.float32) * x[np.arange(m) % k]
     return y.astype(np.float32)
+
+
+def round_bf16(values: np.ndarray) -> np.ndarray:
+    """float32 -> bf16 bit patterns (uint16): round to nearest, ties to even; a NaN stays a quiet NaN."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
+    nan = (bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    return np.where(nan, ((bits >> 16) | np.uint32(0x40)).astype(np.uint16), rounded)
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bf16 bit patterns (uint16) as the float32 values they stand for (exact)."""
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
+                        round_activations: bool = False) -> np.ndarray:
+    """float64 y = bf16 weights @ x (or @ bf16(x)) [+ diagonal[r] * x[r % k] in float32 x]:
+    what a bf16 kernel computes, up to its float32 rounding and order of summation."""
+    x = np.asarray(x, dtype=np.float32)
+    xs = bf16_to_float32(round_bf16(x)) if round_activations else x
+    y = bf16_to_float32(rounded).astype(np.float64) @ xs.astype(np.float64)
+    if diagonal is not None:
+        m, k = rounded.shape
+        y = y + np.asarray(diagonal, dtype=np.float64) * x.astype(np.float64)[np.arange(m) % k]
+    return y

@@ -82,6 +82,7 @@ class Roof:
     bandwidth: dict[str, float]  # level -> GB/s of its plateau in the sweep (measured levels only)
     levels: tuple[Level, ...] = ()  # the plateaus found in the sweep, named
     notes: tuple[str, ...] = ()  # levels not measured, and what the bound uses instead
+    clock_ghz: float = 0.0  # core clock while the probes ran (0: not measured); the in-core bound uses it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -113,7 +114,8 @@ def _library(level: str) -> ctypes.CDLL:
                           ("gb_probe_read", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                                                              ctypes.c_void_p]),
                           ("gb_probe_chains", ctypes.c_int, []), ("gb_probe_fma_lanes", ctypes.c_int, []),
-                          ("gb_probe_int8_macs", ctypes.c_int, [])):
+                          ("gb_probe_int8_macs", ctypes.c_int, []), ("gb_probe_clock_cycles", ctypes.c_int, []),
+                          ("gb_probe_clock", ctypes.c_int64, [ctypes.c_int64, ctypes.c_void_p])):
         getattr(lib, fn).restype = res
         getattr(lib, fn).argtypes = args
     return lib
@@ -140,6 +142,20 @@ def peak_int8(lib: ctypes.CDLL) -> float:
     sink = ctypes.c_int32()
     ops = 2 * lib.gb_probe_int8_macs() * lib.gb_probe_chains()
     return _best_rate(lambda iters: lib.gb_probe_int8(iters, ctypes.byref(sink)), ops)
+
+
+CLOCK_CHAIN = 20_000  # multiplies per clock sample: about 15 us, short enough to run between preemptions
+CLOCK_SAMPLES = 200
+
+
+def clock_ghz(lib: ctypes.CDLL) -> float:
+    """The core clock in GHz (0: unknown), from the fastest of many short timings of a dependent
+    multiply chain: on a shared machine most long samples are preempted, some short ones are not."""
+    cycles, sink = lib.gb_probe_clock_cycles(), ctypes.c_int64()
+    if not cycles:
+        return 0.0
+    fastest = min(lib.gb_probe_clock(CLOCK_CHAIN, ctypes.byref(sink)) for _ in range(CLOCK_SAMPLES))
+    return cycles * CLOCK_CHAIN / max(fastest, 1)
 
 
 def read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
@@ -294,13 +310,14 @@ def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
     int8 = {name: peak_int8(lib) for name, lib in libs.items()}
     widest = libs[max(peak, key=isa.rank)]
     sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
+    clock = clock_ghz(widest)
     caches = cache_sizes()
     found, notes = levels(sweep, caches)
     if sweep[-1][0] < max_bytes:
         notes.append(f"the sweep stopped at {sysfs_caches.format_size(sweep[-1][0])}, a quarter of this machine's "
                      f"memory, short of the {sysfs_caches.format_size(max_bytes)} asked for")
     return Roof(machine_key(), dt.datetime.now(dt.timezone.utc).isoformat(), cpu, peak, int8, sweep, caches,
-                {level.name: level.gbps for level in found}, tuple(found), tuple(notes))
+                {level.name: level.gbps for level in found}, tuple(found), tuple(notes), clock)
 
 
 def machine_key() -> str:
@@ -346,19 +363,29 @@ def measure_in_worker(max_bytes: int = SWEEP_MAX) -> Roof:
 # ---------------------------------------------------------------- per-row bound
 
 INDEX_BYTES = 4  # one int32 per stored block and per block row in the block-sparse formats
+ELEMENT_BYTES = {"int8": 1, "bf16": 2}  # a stored weight in a precision narrower than the case dtype
+
+
+def _element(row: dict) -> int:
+    return ELEMENT_BYTES.get(row.get("precision") or "", np.dtype(row["dtype"]).itemsize)
+
+
+def _blocks(row: dict) -> tuple[int, int] | None:
+    """(stored blocks, block height) of a block-sparse row's kernel; None when it multiplies densely."""
+    sparsity = row.get("sparsity") or ""
+    if not sparsity or row.get("backend") == "numpy":  # numpy multiplies the pruned matrix dense
+        return None
+    rows, cols = (int(v) for v in sparsity.split("@")[0].split("x"))
+    return round(float(row["density"]) * int(row["m"]) * int(row["k"])) // (rows * cols), rows
 
 
 def weight_bytes(row: dict) -> int:
     """Bytes of weights (and block index) the row's kernel reads per call, as stored."""
-    element = 1 if row.get("precision") == "int8" else np.dtype(row["dtype"]).itemsize
-    m, k = int(row["m"]), int(row["k"])
-    sparsity = row.get("sparsity") or ""
-    if not sparsity or row.get("backend") == "numpy":  # numpy multiplies the pruned matrix dense
-        return m * k * element
-    rows, cols = (int(v) for v in sparsity.split("@")[0].split("x"))
+    m, k, blocks = int(row["m"]), int(row["k"]), _blocks(row)
+    if blocks is None:
+        return m * k * _element(row)
     nonzeros = round(float(row["density"]) * m * k)
-    blocks = nonzeros // (rows * cols)
-    return nonzeros * element + INDEX_BYTES * (blocks + m // rows)
+    return nonzeros * _element(row) + INDEX_BYTES * (blocks[0] + m // blocks[1])
 
 
 def intensity(row: dict) -> float:
@@ -411,7 +438,26 @@ def row_columns(roof: Roof, row: dict) -> dict:
         time = row["median_ns"]
     achieved = row["useful_flops"] / time
     return {"roof_gflops": attainable, "roof_pct": 100 * achieved / attainable, "roof_level": level,
-            "weight_bytes": weights}
+            "weight_bytes": weights, **core_columns(roof, row, time)}
+
+
+# ---------------------------------------------------------------- in-core bound
+
+# A block-sparse kernel whose weights sit in L1 and L2 runs out of issue slots before bandwidth:
+# each block costs a load of its weights, a broadcast load of its activations and (a share of)
+# an index load, whatever its size, so its bound is blocks per cycle, not bytes per second. One
+# block per cycle is what a core issuing three loads a cycle can reach with these three loads.
+# It is a separate bound beside the roof, never folded into roof_gflops.
+BLOCKS_PER_CYCLE = 1.0
+
+
+def core_columns(roof: Roof, row: dict, time_ns: float) -> dict:
+    """core_bound_ns and core_pct of a block-sparse row (empty when dense or the clock is unknown)."""
+    blocks = _blocks(row)
+    if blocks is None or not roof.clock_ghz:
+        return {}
+    bound = blocks[0] / (BLOCKS_PER_CYCLE * roof.clock_ghz)
+    return {"core_bound_ns": bound, "core_pct": 100 * bound / time_ns}
 
 
 if __name__ == "__main__":  # measure_in_worker's child: already pinned

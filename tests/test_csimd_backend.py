@@ -39,11 +39,13 @@ def test_every_kernel_is_verified_and_timed_natively(rows):
     for r in ok:
         assert r.native_median_ns > 0 and len(r.native_samples_ns) == 3 and r.native_loops >= 1
         assert r.median_ns > 0 and r.isa and "cc -O" in r.detail
+    dense = {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8",
+             "avx512-bf16", "avx512bf16-bf16"}
     expected_ok = {
-        "odd": {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
-        "tiny": {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
+        "odd": dense,
+        "tiny": dense,
         "batch": {"scalar", "avx2", "avx512"},
-        "lpcnet16x1": {"scalar", "avx2", "avx512"},
+        "lpcnet16x1": {"scalar", "avx2", "avx512", "avx512-bf16", "avx512bf16-bf16"},
         "sparse8x4": {"scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
         "f64": set(),
     }
@@ -62,10 +64,20 @@ def test_int8_rows_are_judged_as_int8_and_carry_their_error(rows):
     assert rows[("odd", "avx512")].rel_err < 1e-6
 
 
+def test_bf16_rows_are_judged_as_bf16_and_say_how_they_multiply(rows):
+    for variant, how in (("avx512-bf16", "widened to float32"), ("avx512bf16-bf16", "vdpbf16ps")):
+        row = rows.get(("odd", variant))
+        if row is None or row.status == "unavailable":
+            continue
+        assert row.precision == "bf16" and row.tolerance == 0.01 and how in row.detail
+        assert 1e-4 < row.rel_err < 0.005 and row.snr_db > 45
+
+
 def test_skips_say_why(rows):
     assert "int8 sparse kernel takes 8x4 blocks" in rows[("lpcnet16x1", "avx2-int8")].message
-    assert "float32 sparse kernel takes LPCNet's 16x1 blocks" in rows[("sparse8x4", "avx2")].message
-    assert "no int8 or sparse GEMM" in rows[("batch", "avx2-int8")].message
+    assert "float32 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2")].message
+    assert "bf16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx512-bf16")].message
+    assert "no int8, bf16 or sparse GEMM" in rows[("batch", "avx2-int8")].message
     assert "does not take dtype float64" in rows[("f64", "avx2")].message
 
 

@@ -1,4 +1,5 @@
-"""The C kernels, every variant this CPU runs, against float64 and (int8) bit-exactly against gemmbench.quant."""
+"""The C kernels, every variant this CPU runs, against float64, (int8) bit-exactly against gemmbench.quant,
+(bf16) their weights rounded bit-exactly as gemmbench.quant.round_bf16 rounds them; and the one-pointer call."""
 
 from __future__ import annotations
 
@@ -64,12 +65,20 @@ def pruned(m: int, k: int, block: tuple[int, int], density: float, diagonal: boo
 def test_sgemv(kern: K.Kernels, m: int, k: int) -> None:
     w, x = data(m, k)
     p = K.pack_dense(kern, w)
-    assert p.packed.ctypes.data % 64 == 0 and p.packed.size == -(-m // 16) * 16 * k
+    packed = p.arrays[0]
+    assert packed.ctypes.data % 64 == 0 and packed.size == -(-m // 16) * 16 * k
     y = np.full(m + 1, np.nan, np.float32)  # one guard element past the end
-    K.sgemv(p, x, y[:m])
+    call = gemv(p, x, y[:m])
     assert_float_close(y[:m], w, x)
     assert np.isnan(y[m]), "the ragged last panel wrote past row m"
-    assert_same_both_directions(lambda out: K.sgemv(p, x, out), y)
+    assert_same_both_directions(lambda out: K.run(call, x, out), y)
+
+
+def gemv(a: K.Operand, x: np.ndarray, y: np.ndarray) -> K.Call:
+    """One measured call of a freshly bound operand; the call, for more."""
+    call = K.bind(a, x, y)
+    K.run(call, x, y)
+    return call
 
 
 def assert_same_both_directions(gemv, y: np.ndarray) -> None:
@@ -86,19 +95,10 @@ def test_sgemm(kern: K.Kernels, m: int, k: int, n: int) -> None:
     w, x = data(m, k, n)
     p = K.pack_dense(kern, w)
     y = np.empty((m, n), np.float32)
-    K.sgemm(p, x, y)
+    gemv(p, x, y)
     assert_float_close(y, w, x)
 
 
-def test_dense_rejects_bad_arguments(kern: K.Kernels) -> None:
-    w, x = data(32, 8)
-    p = K.pack_dense(kern, w)
-    with pytest.raises(ValueError, match="x must be C-contiguous float32 of shape"):
-        K.sgemv(p, x.astype(np.float64), np.empty(32, np.float32))
-    with pytest.raises(ValueError, match="y must be"):
-        K.sgemv(p, x, np.empty(31, np.float32))
-    with pytest.raises(ValueError, match="X must be"):
-        K.sgemm(p, np.empty((8, 4), np.float32)[:, ::2], np.empty((32, 2), np.float32))
 
 
 # ---- 16x1 block-sparse float32 ----
@@ -106,13 +106,23 @@ def test_dense_rejects_bad_arguments(kern: K.Kernels) -> None:
 @pytest.mark.parametrize("m,k", SPARSE_SHAPES)
 @pytest.mark.parametrize("diagonal", [False, True])
 @pytest.mark.parametrize("density", [0.1, 0.5])
-def test_sparse16(kern: K.Kernels, m: int, k: int, diagonal: bool, density: float) -> None:
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_sparse16(kern: K.Kernels, m: int, k: int, diagonal: bool, density: float, precision: str) -> None:
     w, mask, diag, x = pruned(m, k, (16, 1), density, diagonal)
-    p = K.prepare_sparse16_from_dense(kern, w, mask, diag)
-    assert p.index.size == p.nblocks + m // 16
-    y = np.empty(m, np.float32)
-    K.sparse16_sgemv(p, x, y)
-    assert_float_close(y, w, x)
+    p = K.prepare_gemv(kern, w, precision, mask, diag)
+    y = np.full(m + 1, np.nan, np.float32)
+    call = gemv(p, x, y[:m])
+    assert_same_both_directions(lambda out: K.run(call, x, out), y)
+    y = y[:m]
+    assert p.nblocks == mask.sum() and p.arrays[0].nbytes >= p.nblocks * 16 * (4 if precision == "float32" else 2)
+    if precision == "float32":
+        assert_float_close(y, w, x)
+        return
+    block_part = np.where(np.repeat(mask, 16, 0), w, np.float32(0))  # +0 where pruned: the blocks hold no -0
+    if diag is not None:
+        block_part[np.arange(m), np.arange(m) % k] = 0
+    assert np.array_equal(p.rounded, quant.round_bf16(block_part))  # the weights it holds, bit for bit
+    check_bf16(y, p, w, x)
 
 
 def test_sparse16_empty_block_rows(kern: K.Kernels) -> None:
@@ -121,7 +131,7 @@ def test_sparse16_empty_block_rows(kern: K.Kernels) -> None:
     w[16:32] = 0
     p = K.prepare_sparse16_from_dense(kern, w, mask)
     y = np.empty(64, np.float32)
-    K.sparse16_sgemv(p, x, y)
+    gemv(p, x, y)
     assert not y[16:32].any()
     assert_float_close(y, w, x)
 
@@ -153,14 +163,14 @@ def test_int8_dense_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: in
     p = K.prepare_int8(kern, w)
     assert p.quantized.scheme.name == K.int8_scheme_name(kern.variant)
     y = np.full(m + 1, np.nan, np.float32)
-    K.int8_gemv(p, x, y[:m])
+    call = gemv(p, x, y[:m])
     check_int8(y[:m], p, w, x, min_snr(kern) if k > 1 else 20.0)
     assert np.isnan(y[m])
-    assert_same_both_directions(lambda out: K.int8_gemv(p, x, out), y)
+    assert_same_both_directions(lambda out: K.run(call, x, out), y)
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:
-    maddubs = kern.variant in ("avx2", "avx512")
+    maddubs = kern.variant in ("avx2", "avx512", "avx512bf16")
     assert kern.int8_range == ((-63, 63) if maddubs else (-128, 127))
     assert kern.int8_scheme.name == ("w63-row-u8off" if maddubs else "w127-row-u8off")
 
@@ -175,7 +185,7 @@ def test_int8_other_schemes(kern: K.Kernels, scheme: str) -> None:
         return
     p = K.prepare_int8(kern, w, s)
     y = np.empty(1152, np.float32)
-    K.int8_gemv(p, x, y)
+    gemv(p, x, y)
     check_int8(y, p, w, x, 27.0)
 
 
@@ -192,7 +202,7 @@ def test_int8_worst_case_does_not_saturate(kern: K.Kernels) -> None:
     x = np.ones(k, np.float32)
     p = K.prepare_int8(kern, w)
     y = np.empty(m, np.float32)
-    K.int8_gemv(p, x, y)
+    gemv(p, x, y)
     check_int8(y, p, w, x, 60.0)
 
 
@@ -208,10 +218,26 @@ def test_activation_quantizer_matches_numpy(kern: K.Kernels) -> None:
 def test_sparse8x4_int8_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: int, diagonal: bool) -> None:
     w, mask, diag, x = pruned(m, k, (8, 4), 0.1, diagonal)
     p = K.prepare_sparse8x4_int8(kern, w, mask, diag)
-    assert p.index.size == p.nblocks + m // 8
-    y = np.empty(m, np.float32)
-    K.sparse8x4_int8_gemv(p, x, y)
+    assert p.nblocks == mask.sum() and p.arrays[0].size >= 32 * p.nblocks
+    y = np.full(m + 1, np.nan, np.float32)
+    call = gemv(p, x, y[:m])
+    check_int8(y[:m], p, w, x, min_snr(kern) - 3)
+    assert_same_both_directions(lambda out: K.run(call, x, out), y)
+
+
+def test_sparse8x4_groups_take_empty_full_and_uneven_rows(kern: K.Kernels) -> None:
+    """Block rows of 0 to k/4 blocks in lockstep groups of 8, the last group part empty (m/8 = 11)."""
+    m, k = 88, 40
+    w, x = data(m, k)
+    rng = np.random.default_rng(3)
+    mask = rng.random((m // 8, k // 4)) < np.linspace(0, 1, m // 8)[:, None]
+    mask[0], mask[5], mask[-1] = False, True, False
+    w = w * np.repeat(np.repeat(mask, 8, 0), 4, 1)
+    p = K.prepare_sparse8x4_int8(kern, w, mask)
+    y = np.full(m, np.nan, np.float32)
+    gemv(p, x, y)
     check_int8(y, p, w, x, min_snr(kern) - 3)
+    assert not y[:8].any() and not y[-8:].any()
 
 
 def test_sparse8x4_refuses_ragged_inputs(kern: K.Kernels) -> None:
@@ -219,22 +245,173 @@ def test_sparse8x4_refuses_ragged_inputs(kern: K.Kernels) -> None:
         K.prepare_sparse8x4_int8(kern, np.zeros((1000, 383), np.float32), np.zeros((125, 95), bool))
 
 
-# ---- native timing entries ----
+# ---- native timing loops ----
 
-def test_timing_entries_return_elapsed_ns(kern: K.Kernels) -> None:
+def test_the_native_loop_runs_the_call_it_times(kern: K.Kernels) -> None:
     w, x = data(64, 32)
-    y = np.empty(64, np.float32)
     w16, mask16, _, _ = pruned(64, 32, (16, 1), 0.3, False)
     w84, mask84, _, _ = pruned(64, 32, (8, 4), 0.3, False)
-    dense, i8 = K.pack_dense(kern, w), K.prepare_int8(kern, w)
-    s16 = K.prepare_sparse16_from_dense(kern, w16, mask16)
-    s84 = K.prepare_sparse8x4_int8(kern, w84, mask84)
-    X, Y = data(64, 32, 4)[1], np.empty((64, 4), np.float32)
-    timers = [lambda n: K.sgemv_time(dense, x, y, n), lambda n: K.sgemm_time(dense, X, Y, n),
-              lambda n: K.sparse16_sgemv_time(s16, x, y, n), lambda n: K.int8_gemv_time(i8, x, y, n),
-              lambda n: K.sparse8x4_int8_gemv_time(s84, x, y, n)]
-    for timer in timers:
-        assert timer(0) >= 0
-        assert timer(200) > 0
-    K.sparse8x4_int8_gemv_time(s84, x, y, 3)
-    assert np.array_equal(y, K.int8_reference(s84, x))  # the timed loop computes the real result
+    X = data(64, 32, 4)[1]
+    operands = [(K.pack_dense(kern, w), x), (K.pack_dense(kern, w), X), (K.prepare_int8(kern, w), x),
+                (K.prepare_sparse16_from_dense(kern, w16, mask16), x), (K.prepare_sparse8x4_int8(kern, w84, mask84), x),
+                (K.prepare_bf16(kern, w), x), (K.prepare_sparse16_bf16(kern, w16, mask16), x)]
+    for a, xs in operands:
+        y = np.full((64, *xs.shape[1:]), np.nan, np.float32)
+        call = K.bind(a, xs, y)
+        assert K.run_time(call, xs, y, 0) >= 0 and np.isnan(y).all(), "zero loops must not run the kernel"
+        assert K.run_time(call, xs, y, 200) > 0
+        once = np.full_like(y, np.nan)
+        K.run(call, xs, once)
+        np.testing.assert_array_equal(y, once)  # the timed loop computes the real result
+
+
+# ---- the ABI: struct mirrors and int64 integers ----
+
+def test_struct_mirrors_match_the_c_layout_field_by_field(kern: K.Kernels) -> None:
+    from gemmbench.backends.csimd import lpcnet
+
+    for name, mirror in (("gb_product", K.Product), ("gb_call", K.CallBlock), ("gb_lpcnet", lpcnet._Net)):
+        K.check_layout(kern, name, mirror)
+        size, fields = K.c_layout(kern, name)
+        assert (size, fields) == K.mirror_layout(mirror)
+        assert len(fields) == len(mirror._fields_) >= 5
+
+
+def test_a_mirror_with_two_pointer_fields_swapped_is_refused(kern: K.Kernels) -> None:
+    """Same size, same field types: a size check alone would pass it."""
+    import ctypes
+
+    fields = list(K.Product._fields_)
+    i, j = [n for n, _ in fields].index("scale"), [n for n, _ in fields].index("corr")
+    fields[i], fields[j] = fields[j], fields[i]
+    swapped = type("Swapped", (ctypes.Structure,), {"_fields_": fields})
+    assert ctypes.sizeof(swapped) == ctypes.sizeof(K.Product)
+    with pytest.raises(RuntimeError, match=r"gb_product field .*'scale'.*'corr'"):
+        K.check_layout(kern, "gb_product", swapped)
+    with pytest.raises(ValueError, match="does not describe a struct gb_nothing"):
+        K.c_layout(kern, "gb_nothing")
+
+
+def test_shapes_and_sizes_cross_the_abi_as_int64(kern: K.Kernels) -> None:
+    """A shape past 2^31 reaches C whole and its size comes back whole (no int truncation)."""
+    m, k = (1 << 31) + 16, 3
+    assert kern.lib.gb_dense_packed_floats(m, k) == m * k
+    assert kern.lib.gb_int8_packed_bytes(m, 5) == m * 8
+    assert kern.lib.gb_act_bytes(K.KINDS.index("dense_int8"), 1 << 33) == 1 << 33
+
+
+# ---- bf16 ----
+
+def bf16_specials() -> np.ndarray:
+    """Ties (odd and even), values either side of a tie, NaN, infinities, zeros, denormals, the largest float."""
+    bits = np.array([0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0x7FC00001, 0xFF800000, 0x7F800000, 0x80000000,
+                     0x00000001, 0x00018000, 0x807FFFFF, 0x7F7FFFFF, 0xFF7F8000], np.uint32)
+    return np.concatenate([bits.view(np.float32), np.random.default_rng(5).standard_normal(4000).astype(np.float32)])
+
+
+def test_bf16_rounding_is_bit_exact_with_numpy(kern: K.Kernels) -> None:
+    values = bf16_specials()
+    c, numpy_ = K.round_bf16(kern, values), quant.round_bf16(values)
+    assert np.array_equal(c, numpy_), f"{np.count_nonzero(c != numpy_)} of {values.size} roundings differ"
+
+
+@pytest.mark.parametrize("m,k", SHAPES)
+def test_bf16_dense(kern: K.Kernels, m: int, k: int) -> None:
+    w, x = data(m, k)
+    p = K.prepare_bf16(kern, w)
+    assert np.array_equal(p.rounded, quant.round_bf16(w))  # the weights the kernel holds, bit for bit
+    assert p.arrays[0].nbytes == -(-m // 16) * 16 * (k + k % 2) * 2  # half of float32, pairs padded
+    y = np.full(m + 1, np.nan, np.float32)
+    call = gemv(p, x, y[:m])
+    check_bf16(y[:m], p, w, x)
+    assert np.isnan(y[m]), "the ragged last panel wrote past row m"
+    assert_same_both_directions(lambda out: K.run(call, x, out), y)
+
+
+def check_bf16(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
+    """Within float32 summation of the bf16 reference, and within the bf16 tolerance of float64."""
+    from gemmbench import verify
+
+    expected = K.bf16_reference(p, x)
+    bound = p.k * EPS32 * (np.abs(w.astype(np.float64)) @ np.abs(x.astype(np.float64)))  # w holds any diagonal
+    assert (np.abs(y - expected) <= bound + 1e-30).all(), float(np.max(np.abs(y - expected) - bound))
+    exact = w.astype(np.float64) @ x.astype(np.float64)
+    assert verify.check(y, exact, "bf16").ok and snr_db(y, exact) > 45
+
+
+def test_bf16_sparse16_odd_counts_and_empty_rows(kern: K.Kernels) -> None:
+    """Rows with 0, 1, 2 and 3 blocks: an odd count pairs its last block with a zero block."""
+    w, x = data(64, 16)
+    mask = np.zeros((4, 16), bool)
+    mask[1, 3] = mask[2, [0, 15]] = mask[3, [2, 5, 9]] = True
+    w = w * np.repeat(mask, 16, 0)
+    p = K.prepare_sparse16_bf16(kern, w, mask)
+    y = np.full(64, np.nan, np.float32)
+    gemv(p, x, y)
+    assert not y[:16].any()
+    check_bf16(y, p, w, x)
+
+
+def test_bf16_variant_says_whether_it_rounds_activations(kern: K.Kernels) -> None:
+    assert kern.bf16_rounds_activations == (kern.variant == "avx512bf16")
+
+
+# ---- the call path: one pointer, arrays checked when they change ----
+
+def test_cycling_inputs_each_get_their_own_product(kern: K.Kernels) -> None:
+    w, _ = data(40, 24)
+    inputs = [data(40, 24, seed=s)[1] for s in range(5)]
+    for a in (K.pack_dense(kern, w), K.prepare_int8(kern, w), K.prepare_bf16(kern, w)):
+        call, outputs = K.bind(a), [np.empty(40, np.float32) for _ in range(2)]
+        for i in range(12):
+            x, y = inputs[i % 5], outputs[i % 2]
+            K.run(call, x, y)
+            alone = np.empty(40, np.float32)
+            gemv(a, x.copy(), alone)
+            np.testing.assert_array_equal(y, alone)
+
+
+@pytest.mark.parametrize("bad_x, message", [
+    (np.zeros(24, np.float64), r"x must be a C-contiguous float32 array of shape \(24,\), got float64 \(24,\)"),
+    (np.zeros(23, np.float32), r"x must be .* of shape \(24,\), got float32 \(23,\)"),
+    (np.zeros(48, np.float32)[::2], r"got float32 \(24,\) \(not C-contiguous\)"),
+    (np.zeros((24, 1), np.float32), r"x must be .* of shape \(24,\), got float32 \(24, 1\)"),
+    ([0.0] * 24, r"x must be .* got list"),
+    (None, r"x must be .* got NoneType"),
+])
+def test_the_call_refuses_wrong_arrays_and_still_works_after(kern: K.Kernels, bad_x, message: str) -> None:
+    w, x = data(40, 24)
+    w16, mask16, _, _ = pruned(48, 24, (16, 1), 0.3, False)
+    for a in (K.prepare_int8(kern, w), K.prepare_sparse16_bf16(kern, w16, mask16)):
+        y, good = np.empty(a.m, np.float32), np.empty(a.m, np.float32)
+        call = K.bind(a, x, good)
+        K.run(call, x, good)
+        with pytest.raises(ValueError, match=message):
+            K.run(call, bad_x, y)
+        with pytest.raises(ValueError, match=r"y must be .* of shape"):
+            K.run(call, x, np.empty(a.m + 1, np.float32))
+        with pytest.raises(ValueError, match=r"y must be .* got float64"):
+            K.run_time(call, x, np.empty(a.m, np.float64), 3)
+        K.run(call, x, y)
+        np.testing.assert_array_equal(y, good)
+        expected = good.copy()
+        with pytest.raises(ValueError, match=r"y must be"):  # a good new x with a bad y binds neither
+            K.run(call, np.zeros_like(x), np.empty(a.m + 1, np.float32))
+        K.run(call, x, y)  # the arrays it is bound to: no check, the struct must still point at them
+        np.testing.assert_array_equal(y, expected)
+
+
+def test_batched_arrays_are_checked_too(kern: K.Kernels) -> None:
+    w, X = data(32, 8, 4)
+    call = K.bind(K.pack_dense(kern, w))
+    with pytest.raises(ValueError, match=r"Y must be .* of shape \(32, 4\)"):
+        K.run(call, X, np.empty((32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"X must be .* \(not C-contiguous\)"):
+        K.run(call, np.empty((8, 8), np.float32)[:, ::2], np.empty((32, 4), np.float32))
+    with pytest.raises(ValueError, match=r"X must be \(k, n\) with n >= 1"):
+        K.run(call, np.empty((8, 0), np.float32), np.empty((32, 0), np.float32))
+
+
+def test_bare_call_loop_times_the_noop_call() -> None:
+    loop = K.bare_call_loop()
+    assert loop(0) >= 0 and loop(1000) > 0

@@ -46,14 +46,14 @@ def _lacks(variant: Variant):
     return pytest.mark.skipif(bool(native.missing_cpu_flags(variant.isa)), reason=f"CPU lacks {variant.isa}")
 
 
-def variants(int8: bool) -> list:
-    """The csimd variants of one precision, as parameters; those this CPU lacks are skipped."""
-    chosen = [v for v in BACKEND.variants() if (v.precision == "int8") == int8
+def variants(*precisions: str) -> list:
+    """The csimd variants of these precisions, as parameters; those this CPU lacks are skipped."""
+    chosen = [v for v in BACKEND.variants() if (v.precision or "float32") in precisions
               and BACKEND.runs(v, "lpcnet_step", frozenset({"gemv"}))]
     return [pytest.param(v, id=v.name, marks=_lacks(v)) for v in chosen]
 
 
-ALL_VARIANTS = variants(False) + variants(True)
+ALL_VARIANTS = variants("float32", "int8", "bf16")
 
 
 def pairs(kinds) -> list:
@@ -108,14 +108,15 @@ def test_fused_step_matches_the_composed_step_and_the_reference(variant, gru_a, 
     assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5) and (out[-levels:] > 0).all()
 
 
-@pytest.mark.parametrize("variant", variants(True))
-def test_int8_gru_a_with_float32_gru_b_and_output_passes_too(variant):
-    case = step_case("8x4", 320)
-    step = lpcnet.prepare_step(K.load_kernels(variant.isa), workload(case), int8=True, small_int8=False)
+@pytest.mark.parametrize("variant", variants("int8", "bf16"))
+def test_gru_a_alone_in_int8_or_bf16_passes_too(variant):
+    case = step_case("8x4" if variant.precision == "int8" else "16x1", 320)
+    step = lpcnet.prepare_step(K.load_kernels(variant.isa), workload(case), variant.precision, small_products_too=False)
     out = workload(case).new_output()
     lpcnet.run(step, workload(case).x, out)
-    assert not step.small_int8 and "GRU-B and output float32 dense" in lpcnet.describe(step)
-    assert verify.check(out, workload(case).reference, "int8").ok
+    assert step.precision == variant.precision and step.small_precision == "float32"
+    assert "GRU-B and output float32 dense" in lpcnet.describe(step)
+    assert verify.check(out, workload(case).reference, variant.precision).ok
 
 
 @pytest.mark.parametrize("variant, gru_a", pairs(["dense-ragged", "16x1-ragged", "8x4-diag-ragged"]))
@@ -144,7 +145,7 @@ def test_python_and_native_loops_agree_and_every_call_starts_again_from_x(varian
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_parts_are_native_loops_that_leave_the_step_right(variant):
-    case = step_case("8x4-diag-ragged" if variant.precision else "16x1-ragged", 20)
+    case = step_case("8x4-diag-ragged" if variant.precision == "int8" else "16x1-ragged", 20)
     prepared, out = fused(case, variant)
     parts = BACKEND.parts(prepared, workload(case).x)
     assert tuple(parts) == PARTS
@@ -216,7 +217,8 @@ cases:
             continue
         assert row.status == "ok", row.message
         assert row.detail.startswith("lpcnet_step fused in C") and "cc -O" in row.detail
-        assert ("GRU-A sparse8x4_int8_gemv" if int8 else "GRU-A sparse16_sgemv") in row.detail
+        gru_a = "sparse8x4_int8_gemv" if int8 else "sparse16_bf16_gemv" if "bf16" in variant else "sparse16_sgemv"
+        assert f"GRU-A {gru_a}" in row.detail
         assert row.native_median_ns > 0 and row.native_rtf == pytest.approx(row.native_median_ns / 30 * 16000e-9)
         assert row.median_ns > 0 and row.rtf == pytest.approx(row.median_ns / 30 * 16000e-9)
         shares = [getattr(row, f"share_{name}") for name in PARTS]

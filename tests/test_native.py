@@ -44,7 +44,7 @@ def libraries(cache: Path) -> list[Path]:
 
 
 def test_variant_table_flags() -> None:
-    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni"]
+    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16"]
     scalar = isa.LEVELS["scalar"]
     assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
     assert scalar.cpu_flags == ()
@@ -52,6 +52,7 @@ def test_variant_table_flags() -> None:
     assert {"avx512f", "avx512bw", "avx512vl"} <= set(isa.LEVELS["avx512"].cpu_flags)
     assert "-mavx512vnni" in isa.LEVELS["avx512vnni"].cflags
     assert "avx512_vnni" in isa.LEVELS["avx512vnni"].cpu_flags
+    assert "-mavx512bf16" in isa.LEVELS["avx512bf16"].cflags and "avx512_bf16" in isa.LEVELS["avx512bf16"].cpu_flags
     x86 = [level for level in isa.LEVELS.values() if level.arch == "x86_64"]
     every_flag = [f for v in x86 for f in (*v.cflags, *native.COMMON_FLAGS)]
     assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)

@@ -114,3 +114,25 @@ def test_accumulator_overflow_is_detected() -> None:
                                 quant.get_scheme("w127-row-u8off"))
     with pytest.raises(OverflowError):
         quant.int8_gemv_reference(qw, np.ones(k, np.float32))
+
+
+def test_round_bf16_rounds_to_nearest_even_and_keeps_nan():
+    bits = np.array([0x3F800000, 0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0x7F7FFFFF, 0x00008000,
+                     0x00018000, 0x80000000, 0xFF800000, 0x7FC00000, 0x7F800001], np.uint32)
+    expected = np.array([0x3F80, 0x3F80, 0x3F82, 0x3F81, 0x3F80, 0x7F80, 0x0000, 0x0002, 0x8000, 0xFF80, 0x7FC0,
+                         0x7FC0], np.uint16)
+    #  1.0; ties go to the even neighbour (down, then up); just above / below a tie; the largest
+    #  float rounds to inf; denormal ties; -0; -inf; a quiet NaN; a signalling NaN is quieted
+    np.testing.assert_array_equal(quant.round_bf16(bits.view(np.float32)), expected)
+
+
+def test_bf16_values_and_reference():
+    x = np.array([1.0, -2.5, 3.14159265], np.float32)
+    rounded = quant.bf16_to_float32(quant.round_bf16(x))
+    assert rounded[0] == 1.0 and rounded[1] == -2.5 and rounded[2] == np.float32(3.140625)
+    w = np.array([[1.0, 3.14159265, 0.0]], np.float32)
+    exact_x = quant.bf16_gemv_reference(quant.round_bf16(w), x)
+    assert exact_x[0] == 1.0 + 3.140625 * np.float64(np.float32(-2.5))
+    rounded_x = quant.bf16_gemv_reference(quant.round_bf16(w), np.array([1.0, 1.00390625, 7.0], np.float32),
+                                          round_activations=True)
+    assert rounded_x[0] == 1.0 + 3.140625 * 1.0  # 1 + 2^-8 is a tie, rounded to 1

@@ -143,3 +143,32 @@ def test_roofline_command_shows_the_levels_found_and_what_was_not_measured(cache
     lines = result.stdout.splitlines()
     assert any(line.split()[:4] == ["L3", "480", "MiB", "4"] and line.split()[-1] == "28.0" for line in lines)
     assert "note: memory: not measured (the sweep, up to 16 MiB, found no plateau beyond L3's)" in result.stdout
+
+
+def test_bf16_rows_read_two_bytes_a_weight():
+    dense = row(precision="bf16", isa="avx512")
+    sparse = row(precision="bf16", sparsity="16x1@0.1", density=0.1, useful_flops=2 * round(0.1 * 1152 * 384))
+    blocks = round(0.1 * 1152 * 384) // 16
+    assert roofline.weight_bytes(dense) == 1152 * 384 * 2
+    assert roofline.weight_bytes(sparse) == 2 * round(0.1 * 1152 * 384) + 4 * (blocks + 1152 // 16)
+
+
+def test_block_sparse_rows_get_an_in_core_bound_beside_the_roof():
+    """One block per cycle at the measured clock; the roof itself does not change with it."""
+    sparse = row(sparsity="8x4@0.1", density=0.1, precision="int8", isa="avx512vnni",
+                 useful_flops=2 * round(0.1 * 1152 * 384), native_median_ns=700.0)
+    blocks = round(0.1 * 1152 * 384) // 32
+    clocked = roofline.Roof(**{**ROOF.__dict__, "clock_ghz": 4.0})
+    columns = roofline.row_columns(clocked, sparse)
+    assert columns["core_bound_ns"] == pytest.approx(blocks / 4.0)
+    assert columns["core_pct"] == pytest.approx(100 * blocks / 4.0 / 700.0)
+    unclocked = roofline.row_columns(ROOF, sparse)
+    assert "core_bound_ns" not in unclocked and unclocked["roof_gflops"] == columns["roof_gflops"]
+    assert "core_bound_ns" not in roofline.row_columns(clocked, row())  # dense: bandwidth, not issue
+
+
+def test_the_clock_probe_measures_a_plausible_clock(cache):
+    if native.find_compiler() is None:
+        pytest.skip("no C compiler found")
+    ghz = roofline.clock_ghz(roofline._library("scalar"))
+    assert ghz == 0.0 or 0.3 < ghz < 7.0  # 0 where no multiply latency is known for the architecture

@@ -12,20 +12,17 @@
 #define GB_SGEMM_NT 4 /* avx2 holds a column in two ymm: 8 of its 16 registers accumulate */
 #endif
 
-int gb_abi_version(void) { return GB_ABI_VERSION; }
-const char *gb_isa(void) { return GB_ISA; }
+static int64_t panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
 
-static int panels(int m) { return (m + GB_PANEL - 1) / GB_PANEL; }
+int64_t gb_dense_packed_floats(int64_t m, int64_t k) { return panels(m) * GB_PANEL * k; }
 
-int64_t gb_dense_packed_floats(int m, int k) { return (int64_t)panels(m) * GB_PANEL * k; }
-
-void gb_dense_pack(const float *restrict w, int m, int k, float *restrict packed) {
-    for (int p = 0; p < panels(m); ++p) {
-        float *dst = packed + (int64_t)p * GB_PANEL * k;
-        for (int j = 0; j < k; ++j)
-            for (int r = 0; r < GB_PANEL; ++r) {
-                int row = p * GB_PANEL + r;
-                dst[(int64_t)j * GB_PANEL + r] = row < m ? w[(int64_t)row * k + j] : 0.0f;
+void gb_dense_pack(const float *restrict w, int64_t m, int64_t k, float *restrict packed) {
+    for (int64_t p = 0; p < panels(m); ++p) {
+        float *dst = packed + p * GB_PANEL * k;
+        for (int64_t j = 0; j < k; ++j)
+            for (int64_t r = 0; r < GB_PANEL; ++r) {
+                int64_t row = p * GB_PANEL + r;
+                dst[j * GB_PANEL + r] = row < m ? w[row * k + j] : 0.0f;
             }
     }
 }
@@ -33,22 +30,22 @@ void gb_dense_pack(const float *restrict w, int m, int k, float *restrict packed
 #if defined(GB_SCALAR)
 /* Scalar: two rows at a time, two sums each, all in registers (sixteen column sums would live
  * in memory); the panel's stride-16 reads stay in L1. */
-GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x) {
+GB_INLINE v16f panel_dot(const float *restrict a, int64_t k, const float *restrict x) {
     v16f out;
-    for (int r = 0; r < GB_PANEL; r += 2) {
+    for (int64_t r = 0; r < GB_PANEL; r += 2) {
         const float *ar = a + r;
         float s0 = 0.0f, s1 = 0.0f, t0 = 0.0f, t1 = 0.0f;
-        int j = 0;
+        int64_t j = 0;
         for (; j + 2 <= k; j += 2) {
-            const float *c0 = ar + (int64_t)j * GB_PANEL, *c1 = c0 + GB_PANEL;
+            const float *c0 = ar + j * GB_PANEL, *c1 = c0 + GB_PANEL;
             s0 += c0[0] * x[j];
             t0 += c0[1] * x[j];
             s1 += c1[0] * x[j + 1];
             t1 += c1[1] * x[j + 1];
         }
         if (j < k) {
-            s0 += ar[(int64_t)j * GB_PANEL] * x[j];
-            t0 += ar[(int64_t)j * GB_PANEL + 1] * x[j];
+            s0 += ar[j * GB_PANEL] * x[j];
+            t0 += ar[j * GB_PANEL + 1] * x[j];
         }
         out.v[r] = s0 + s1;
         out.v[r + 1] = t0 + t1;
@@ -61,9 +58,9 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
  * floats ahead (T0 or T1) and two panels at once measured no faster. Once W outgrows L2
  * (1152 x 384 floats: 1.77 MB) the part of it that is not left in L2 by the previous call
  * (see gb_alternate in gb_internal.h) streams at the L3 read bandwidth. */
-GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x) {
+GB_INLINE v16f panel_dot(const float *restrict a, int64_t k, const float *restrict x) {
     v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
-    int j = 0;
+    int64_t j = 0;
     for (; j + 4 <= k; j += 4, a += 4 * GB_PANEL) {
         s0 = v16_fma(v16_load(a), v16_set1(x[j]), s0);
         s1 = v16_fma(v16_load(a + GB_PANEL), v16_set1(x[j + 1]), s1);
@@ -77,32 +74,32 @@ GB_INLINE v16f panel_dot(const float *restrict a, int k, const float *restrict x
 
 /* Kernels are static and wrapped: an exported function may be interposed, so calls to it from the
  * timing loop could not be inlined and would go through the PLT. */
-GB_INLINE void sgemv_panel(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y,
-                           int p) {
-    v16f s = panel_dot(packed + (int64_t)p * GB_PANEL * k, k, x);
+GB_INLINE void sgemv_panel(const float *restrict packed, int64_t m, int64_t k, const float *restrict x, float *restrict y,
+                           int64_t p) {
+    v16f s = panel_dot(packed + p * GB_PANEL * k, k, x);
     v16_store_rows(y + p * GB_PANEL, s, m - p * GB_PANEL);
 }
 
 /* Two loops rather than a computed index, so the forward one compiles as it did alone. */
-static void sgemv(const float *restrict packed, int m, int k, const float *restrict x, float *restrict y,
-                  int backwards) {
+static void sgemv(const float *restrict packed, int64_t m, int64_t k, const float *restrict x, float *restrict y,
+                  int64_t backwards) {
     if (backwards)
-        for (int p = panels(m) - 1; p >= 0; --p) sgemv_panel(packed, m, k, x, y, p);
+        for (int64_t p = panels(m) - 1; p >= 0; --p) sgemv_panel(packed, m, k, x, y, p);
     else
-        for (int p = 0; p < panels(m); ++p) sgemv_panel(packed, m, k, x, y, p);
+        for (int64_t p = 0; p < panels(m); ++p) sgemv_panel(packed, m, k, x, y, p);
 }
 
 /* One panel times nt columns of X; lanes are rows, so each column's result is scattered.
  * AVX-512 has registers for a second bank over odd j, halving the FMA dependency chains. */
-GB_INLINE void panel_tile(const float *restrict a, int k, const float *restrict x, int n, int c0, int nt,
-                          float *restrict y, int rows) {
+GB_INLINE void panel_tile(const float *restrict a, int64_t k, const float *restrict x, int64_t n, int64_t c0, int64_t nt,
+                          float *restrict y, int64_t rows) {
     v16f acc[GB_SGEMM_NT], odd[GB_SGEMM_NT];
     for (int c = 0; c < nt; ++c) acc[c] = odd[c] = v16_zero();
-    int j = 0;
+    int64_t j = 0;
 #if defined(__AVX512F__)
     for (; j + 2 <= k; j += 2, a += 2 * GB_PANEL) {
         v16f w0 = v16_load(a), w1 = v16_load(a + GB_PANEL);
-        const float *x0 = x + (int64_t)j * n + c0, *x1 = x0 + n;
+        const float *x0 = x + j * n + c0, *x1 = x0 + n;
         for (int c = 0; c < nt; ++c) {
             acc[c] = v16_fma(w0, v16_set1(x0[c]), acc[c]);
             odd[c] = v16_fma(w1, v16_set1(x1[c]), odd[c]);
@@ -111,26 +108,22 @@ GB_INLINE void panel_tile(const float *restrict a, int k, const float *restrict 
 #endif
     for (; j < k; ++j, a += GB_PANEL) {
         v16f w = v16_load(a);
-        const float *xr = x + (int64_t)j * n + c0;
+        const float *xr = x + j * n + c0;
         for (int c = 0; c < nt; ++c) acc[c] = v16_fma(w, v16_set1(xr[c]), acc[c]);
     }
     for (int c = 0; c < nt; ++c) {
         float tmp[16];
         v16_storeu(tmp, v16_add(acc[c], odd[c]));
-        for (int r = 0; r < rows; ++r) y[(int64_t)r * n + c0 + c] = tmp[r];
+        for (int64_t r = 0; r < rows; ++r) y[r * n + c0 + c] = tmp[r];
     }
 }
 
-static void sgemm(const float *restrict packed, int m, int k, int n, const float *restrict x, float *restrict y) {
-    if (n == 1) { /* a column is a vector: the GEMV kernel hides the FMA latency over k */
-        sgemv(packed, m, k, x, y, 0);
-        return;
-    }
-    for (int p = 0; p < panels(m); ++p) {
-        const float *a = packed + (int64_t)p * GB_PANEL * k;
-        int rows = m - p * GB_PANEL < GB_PANEL ? m - p * GB_PANEL : GB_PANEL;
-        float *yp = y + (int64_t)p * GB_PANEL * n;
-        int c0 = 0;
+static void sgemm(const float *restrict packed, int64_t m, int64_t k, int64_t n, const float *restrict x, float *restrict y) {
+    for (int64_t p = 0; p < panels(m); ++p) {
+        const float *a = packed + p * GB_PANEL * k;
+        int64_t rows = m - p * GB_PANEL < GB_PANEL ? m - p * GB_PANEL : GB_PANEL;
+        float *yp = y + p * GB_PANEL * n;
+        int64_t c0 = 0;
         /* Constant tile widths let the compiler keep the accumulators in registers. */
         for (; c0 + GB_SGEMM_NT <= n; c0 += GB_SGEMM_NT) panel_tile(a, k, x, n, c0, GB_SGEMM_NT, yp, rows);
         if (n - c0 >= 4) { panel_tile(a, k, x, n, c0, 4, yp, rows); c0 += 4; }
@@ -139,21 +132,17 @@ static void sgemm(const float *restrict packed, int m, int k, int n, const float
     }
 }
 
-static atomic_int sgemv_backwards;
-
-void gb_sgemv(const float *packed, int m, int k, const float *x, float *y) {
-    sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * (int64_t)m * k));
-}
-void gbi_sgemv(const float *packed, int m, int k, const float *x, float *y, int backwards) {
-    sgemv(packed, m, k, x, y, backwards);
+void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y) {
+    if (n == 1)
+        sgemv(packed, m, k, x, y, 0);
+    else
+        sgemm(packed, m, k, n, x, y);
 }
 
-void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y) { sgemm(packed, m, k, n, x, y); }
-
-int64_t gb_sgemv_time(const float *packed, int m, int k, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, sgemv(packed, m, k, x, y, gb_alternate(&sgemv_backwards, 4 * (int64_t)m * k)));
-}
-
-int64_t gb_sgemm_time(const float *packed, int m, int k, int n, const float *x, float *y, int64_t loops) {
-    GB_TIME_LOOP(loops, sgemm(packed, m, k, n, x, y));
+/* A single column is a vector: the GEMV kernel hides the FMA latency over k. */
+void gbi_dense_f32(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    if (n == 1)
+        sgemv(a->w, a->m, a->k, x, y, backwards);
+    else
+        sgemm(a->w, a->m, a->k, n, x, y);
 }

@@ -1,108 +1,133 @@
 /* gemmbench csimd kernels: the C ABI loaded by kernels.py through ctypes.
  *
- * One source tree, compiled once per ISA variant (see gemmbench/native.py); the
- * predefined macros of the -m flags (__AVX512VNNI__, __AVX512F__, __AVX2__) select
- * the intrinsics, and with none of them the portable scalar C runs.
+ * One source tree, compiled once per ISA variant (see gemmbench/native.py); the vector
+ * layer (gb_simd.h) picks the intrinsics from the -m flags' predefined macros, and with
+ * none of them the portable scalar C runs.
  *
- * Shapes are int, sizes are int64_t. Buffers marked "aligned" must be 64-byte aligned
- * (the wrapper allocates them so); x, y, diag and scales may be unaligned.
- * Arguments fixed at prepare time come first, then x and y (then loops).
- * Every kernel has a *_time twin running it `loops` times in C; it returns elapsed ns.
+ * Every integer crossing this ABI (shapes, sizes, counts, loop counts, sample indices,
+ * codes) is int64_t, in arguments, return values and struct fields alike; only stored
+ * data has its own type (int32 block index, int8 and bf16 weights). Inside, index
+ * arithmetic is then int64_t throughout, with no casts. Buffers marked "aligned" must be
+ * 64-byte aligned (the wrapper allocates them so); x, y, diag and scales may be unaligned.
+ *
+ * A matrix is prepared once (packed, quantized, rounded) into a gb_product; a gb_call
+ * binds it to x and y, and the measured call is gb_call_run(call): one pointer, so the
+ * Python side pays for one ctypes argument (docs/csimd.md, "The call path").
  */
 #ifndef GB_KERNELS_H
 #define GB_KERNELS_H
 
 #include <stdint.h>
 
-#define GB_ABI_VERSION 2
-#define GB_PANEL 16 /* rows per packed panel, dense float and int8 */
-
-#if defined(__AVX512F__) && defined(__AVX512VNNI__)
-#define GB_ISA "avx512vnni"
-#define GB_I8_WMAX 127
-#elif defined(__AVX512F__) && defined(__AVX512BW__)
-#define GB_ISA "avx512"
-#define GB_I8_WMAX 63 /* maddubs: 2 * 254 * 63 = 32004 < 32767, its int16 pair sums never saturate */
-#elif defined(__AVX2__) && defined(__FMA__)
-#define GB_ISA "avx2"
-#define GB_I8_WMAX 63
-#else
-#define GB_ISA "scalar"
-#define GB_I8_WMAX 127
-#endif
+#define GB_ABI_VERSION 4
+#define GB_PANEL 16 /* rows per packed panel of the dense kinds */
 
 /* Identity of the compiled variant. */
-int gb_abi_version(void);
+int64_t gb_abi_version(void);
 const char *gb_isa(void);
-/* Largest |weight| the int8 kernels take; -GB_I8_WMAX is the smallest, except that
- * paths without maddubs (scalar, vnni) also take -128. */
-int gb_int8_weight_max(void);
-int gb_int8_weight_min(void);
+/* Largest |weight| the int8 kernels take (GB_I8_WMAX, gb_simd_int8.h); its negative is the
+ * smallest, except that paths without maddubs (scalar, vnni) also take -128. */
+int64_t gb_int8_weight_max(void);
+int64_t gb_int8_weight_min(void);
+/* 1 when the bf16 kinds round the activations to bf16 and use vdpbf16ps, 0 when they widen
+ * the weights to float32 and multiply exact float32 activations. */
+int64_t gb_bf16_rounds_activations(void);
 
-/* Dense float32: W (m x k row-major) packed into panels of 16 rows, rows padded with
- * zeros to a multiple of 16; within a panel column j is 16 consecutive floats. */
-int64_t gb_dense_packed_floats(int m, int k);
-void gb_dense_pack(const float *w, int m, int k, float *packed /* aligned */);
-void gb_sgemv(const float *packed, int m, int k, const float *x, float *y);
-/* Y (m x n row-major) = W X, X (k x n row-major). */
-void gb_sgemm(const float *packed, int m, int k, int n, const float *x, float *y);
-int64_t gb_sgemv_time(const float *packed, int m, int k, const float *x, float *y, int64_t loops);
-int64_t gb_sgemm_time(const float *packed, int m, int k, int n, const float *x, float *y, int64_t loops);
-
-/* LPCNet 16x1 block-sparse float32 (m % 16 == 0). For each block of 16 output rows:
- * idx holds a count, then the input column of each nonzero 16x1 block; w holds 16
- * floats per block in the same order (aligned). diag may be NULL; otherwise
- * y[r] += diag[r] * x[r % k]. */
-void gb_sparse16_sgemv(int m, int k, const int32_t *idx, const float *w, const float *diag,
-                       const float *x, float *y);
-int64_t gb_sparse16_sgemv_time(int m, int k, const int32_t *idx, const float *w, const float *diag,
-                               const float *x, float *y, int64_t loops);
-
-/* int8: activations u8 = 127 + rint(127 * clip(x, -1, 1)) (done inside the call, into
- * xq, which needs gb_int8_xq_bytes(k) aligned bytes), weights s8, int32 accumulators,
- * y[r] = (float)(acc[r] - corr[r]) * scale[r] with corr[r] = 127 * sum_j wq[r][j]. */
-int64_t gb_int8_xq_bytes(int k);
-void gb_quantize_u8(const float *x, int k, uint8_t *xq);
-
-/* Dense int8: panels of 16 rows x groups of 4 inputs, 64 bytes per group; rows padded
- * to 16, inputs to 4, with zeros. */
-int64_t gb_int8_packed_bytes(int m, int k);
-void gb_int8_pack(const int8_t *wq, int m, int k, int8_t *packed /* aligned */);
-void gb_int8_gemv(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr, uint8_t *xq,
-                  const float *x, float *y);
-int64_t gb_int8_gemv_time(const int8_t *packed, int m, int k, const float *scale, const int32_t *corr,
-                          uint8_t *xq, const float *x, float *y, int64_t loops);
-
-/* Block-sparse int8 with 8x4 blocks (m % 8 == 0, k % 4 == 0). For each block of 8
- * output rows: idx holds a count, then the first input column (a multiple of 4) of
- * each block; w holds 32 bytes per block, row-major 8x4 (aligned). diag as in 16x1,
- * added in float after dequantisation. */
-void gb_sparse8x4_int8_gemv(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
-                            const int32_t *corr, const float *diag, uint8_t *xq, const float *x, float *y);
-int64_t gb_sparse8x4_int8_gemv_time(int m, int k, const int32_t *idx, const int8_t *w, const float *scale,
-                                    const int32_t *corr, const float *diag, uint8_t *xq, const float *x,
-                                    float *y, int64_t loops);
-
-/* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math is gemmbench/vocoder.py's) ----
+/* ---- the products: one kind per storage format ----
  *
- * A product is one of the kernels above with its prepared arguments; the wrapper fills
- * these structs (ctypes mirrors them: gb_lpcnet_struct_size checks the layout). */
-enum { GB_DENSE_F32 = 0, GB_SPARSE16_F32 = 1, GB_DENSE_INT8 = 2, GB_SPARSE8X4_INT8 = 3 };
+ * GB_DENSE_F32     W (m x k) in panels of 16 rows (rows padded with zeros to a multiple of
+ *                  16); within a panel column j is 16 consecutive floats. Runs GEMV (n = 1)
+ *                  and small-batch GEMM: Y (m x n) = W X, X (k x n), both row-major.
+ * GB_SPARSE16_F32  LPCNet's 16x1 blocks (m % 16 == 0), block rows in lockstep groups of 8
+ *                  (gb_internal.h: the groups layout; gb_sparse_layout/pack below).
+ * GB_DENSE_INT8    panels of 16 rows x groups of 4 inputs, 64 bytes per group (rows padded
+ *                  to 16, inputs to 4, with zeros).
+ * GB_SPARSE8X4_INT8  8x4 blocks (m % 8 == 0, k % 4 == 0), 32 bytes each, row-major, block
+ *                  rows in lockstep groups of 8.
+ * GB_DENSE_BF16    bf16 weights in panels of 16 rows x pairs of inputs: for pair p, lane r
+ *                  holds (w[r][2p], w[r][2p+1]), 64 bytes per pair (k padded to even).
+ * GB_SPARSE16_BF16 16x1 blocks of bf16 in pairs of a block row's blocks, 64 bytes a pair:
+ *                  lane r = (first block's w[r], second block's w[r]); block rows in lockstep
+ *                  groups of 8, a step taking one pair of each; an odd count's last block is
+ *                  paired with a zero block (its column repeated).
+ *
+ * The block-sparse kinds share one layout (gb_internal.h: block rows in lockstep groups):
+ * columns are stored as uint16, so k <= 65536. Each is made from the usual LPCNet form (per
+ * block row: a count, then the first input column of each block; the blocks' weights in that
+ * order) by gb_sparse_layout and gb_sparse_pack.
+ *
+ * int8 kinds: activations u8 = 127 + rint(127 * clip(x, -1, 1)), made inside the call into
+ * `act` (gb_act_bytes(kind, k) aligned bytes); y[r] = (float)(acc[r] - corr[r]) * scale[r]
+ * with corr[r] = 127 * sum_j wq[r][j]. bf16 kinds that round activations write bf16(x) into
+ * `act` the same way. diag (sparse kinds, may be NULL): y[r] += diag[r] * x[r % k], in
+ * float32 after the product. */
+enum {
+    GB_DENSE_F32 = 0,
+    GB_SPARSE16_F32 = 1,
+    GB_DENSE_INT8 = 2,
+    GB_SPARSE8X4_INT8 = 3,
+    GB_DENSE_BF16 = 4,
+    GB_SPARSE16_BF16 = 5,
+    GB_KINDS
+};
 
 typedef struct {
-    int32_t kind, m, k, unused;
-    const void *w;          /* gb_dense_pack / 16x1 blocks / gb_int8_pack / 8x4 blocks */
+    int64_t kind, m, k;
+    int64_t bytes;          /* weights and index the kernel reads per call: alternation above 64 KiB */
+    const void *w;          /* aligned, the kind's layout */
     const int32_t *idx;     /* sparse kinds */
     const float *diag;      /* sparse kinds, may be NULL */
     const float *scale;     /* int8 kinds */
     const int32_t *corr;    /* int8 kinds */
-    uint8_t *xq;            /* int8 kinds: activation scratch, gb_int8_xq_bytes(k) */
+    void *act;              /* scratch for the activations made each call (int8, rounding bf16) */
 } gb_product;
 
+/* A product bound to its input and output: what one measured call gets. */
 typedef struct {
-    int32_t hidden_a, hidden_b, cond_size, levels, frame_size;
-    int32_t per_sample;     /* project the conditioning every sample, else at frame starts */
-    int32_t start, steps;   /* the call's samples: start .. start + steps - 1 */
+    gb_product a;
+    int64_t n;              /* columns of x and y: 1 for a GEMV */
+    const float *x;
+    float *y;
+    int64_t backwards;      /* the direction of the next call (see gb_internal.h: alternation) */
+} gb_call;
+
+/* y = A x (or Y = A X): the measured call. */
+void gb_call_run(gb_call *call);
+/* The same `loops` times inside C; elapsed ns. */
+int64_t gb_call_time(gb_call *call, int64_t loops);
+/* Does nothing with its one argument: the floor a ctypes call of gb_call_run stands on. */
+void gb_noop(gb_call *call);
+
+/* ---- preparing the weights (untimed) ---- */
+int64_t gb_act_bytes(int64_t kind, int64_t k);
+
+int64_t gb_dense_packed_floats(int64_t m, int64_t k);
+void gb_dense_pack(const float *w, int64_t m, int64_t k, float *packed /* aligned */);
+/* The dense float32 GEMM for other kernels' C code (conv1d.c): Y (m x n) = W X, X (k x n),
+ * row-major, W from gb_dense_pack. */
+void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y);
+
+void gb_quantize_u8(const float *x, int64_t k, uint8_t *xq);
+int64_t gb_int8_packed_bytes(int64_t m, int64_t k);
+void gb_int8_pack(const int8_t *wq, int64_t m, int64_t k, int8_t *packed /* aligned */);
+
+/* A block-sparse kind's layout from the usual form: how many int32 of index and units of
+ * weights (returns the bytes of a unit; -1 for a kind that is not block-sparse), then the
+ * layout itself into index and packed (aligned). */
+int64_t gb_sparse_layout(int64_t kind, int64_t m, const int32_t *idx, int64_t *index_ints, int64_t *units);
+void gb_sparse_pack(int64_t kind, int64_t m, const int32_t *idx, const void *w, int32_t *index, void *packed);
+
+/* bf16: round float32 to the nearest bf16, ties to even (NaN stays NaN). */
+void gb_round_bf16(const float *x, int64_t n, uint16_t *out);
+int64_t gb_bf16_packed_bytes(int64_t m, int64_t k);
+void gb_bf16_pack(const uint16_t *w, int64_t m, int64_t k, uint16_t *packed /* aligned */);
+/* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math: gemmbench/ops/lpcnet_step.py) ----
+ *
+ * Each matrix is a gb_product; the wrapper fills this struct. */
+typedef struct {
+    int64_t hidden_a, hidden_b, cond_size, levels, frame_size;
+    int64_t per_sample;     /* project the conditioning every sample, else at frame starts */
+    int64_t start, steps;   /* the call's samples: start .. start + steps - 1 */
     gb_product gru_a, cond_a, gru_b_in, gru_b_rec, cond_b, out;
     const float *bias_a, *bias_b;
     const float *tables;    /* (3, levels, 3 hidden_a) */
@@ -119,17 +144,22 @@ typedef struct {
 
 enum { GB_PART_CONDITIONING = 0, GB_PART_GRU_A_PRODUCT, GB_PART_GRU_A_GATES, GB_PART_GRU_B, GB_PART_OUTPUT };
 
-int64_t gb_lpcnet_struct_size(void);
 /* One sample t: from != NULL starts from the state [ha, hb] in it; to != NULL receives
  * [ha, hb, p] afterwards. Conditioning is projected at t == start, at frame starts, or
  * every sample (per_sample). */
-void gb_lpcnet_step(gb_lpcnet *net, int t, const float *from, float *to);
+void gb_lpcnet_step(gb_lpcnet *net, int64_t t, const float *from, float *to);
 /* The call's whole sequence from x into out, `loops` times; elapsed ns. */
 int64_t gb_lpcnet_run_time(gb_lpcnet *net, const float *x, float *out, int64_t loops);
 /* One part (GB_PART_*) `loops` times, t cycling over the call's samples; elapsed ns. Runs
  * on the state the last step left; the parts' sum is one step. */
-int64_t gb_lpcnet_part_time(gb_lpcnet *net, int part, int64_t loops);
+int64_t gb_lpcnet_part_time(gb_lpcnet *net, int64_t part, int64_t loops);
 /* The step's float32 approximations over n values: fn 0 exp, 1 sigmoid, 2 tanh. */
-void gb_activation(int fn, const float *x, int n, float *y);
+void gb_activation(int64_t fn, const float *x, int64_t n, float *y);
+
+/* The layout of each struct the wrapper mirrors ("gb_product", "gb_call", "gb_lpcnet"): its
+ * size (-1 for an unknown name), and the name of field i with its offset and size (NULL past
+ * the last). */
+int64_t gb_struct_size(const char *type);
+const char *gb_struct_field(const char *type, int64_t i, int64_t *offset, int64_t *size);
 
 #endif

@@ -1,6 +1,15 @@
-/* Internal: 16-lane float vectors over whichever ISA the compiler flags enable, and the
- * timing helpers. The kernels are written once against these and compile to one zmm,
- * two ymm or sixteen scalars. */
+/* Internal: the one vector layer. Kernels are written once against the types and functions
+ * here (and in gb_simd_int8.h, its int8 half); only this layer names intrinsics.
+ *
+ * Each ISA is one branch of #if, picked by the compiler's predefined macros for the -m flags
+ * of the level (gemmbench/isa.py): __AVX512F__, __AVX2__, else portable scalar C. A new ISA
+ * (NEON: __ARM_NEON) is one more branch defining every type and function of the branch above
+ * it, plus its GB_ISA name; nothing in the kernels changes.
+ *
+ *   v16f   16 float lanes: one zmm, two ymm, or sixteen scalars
+ *
+ * Also here: the ISA's identity (GB_ISA, the name gemmbench.isa gives the level) and the
+ * timing helpers every *_time entry point uses. */
 #ifndef GB_SIMD_H
 #define GB_SIMD_H
 
@@ -12,17 +21,27 @@
 #endif
 
 #define GB_INLINE static inline __attribute__((always_inline))
+/* A lane loop of the scalar branch, unrolled so its lanes live in registers, not on the stack. */
+#define GB_UNROLL _Pragma("GCC unroll 16")
+
+/* ---- identity: the level these flags build, as gemmbench/isa.py names it ---- */
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+#define GB_ISA "avx512bf16"
+#elif defined(__AVX512F__) && defined(__AVX512VNNI__)
+#define GB_ISA "avx512vnni"
+#elif defined(__AVX512F__) && defined(__AVX512BW__)
+#define GB_ISA "avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define GB_ISA "avx2"
+#else
+#define GB_ISA "scalar"
+#endif
+
+/* ---- timing: each *_time entry point is `t0 = gb_now_ns(); loop { call; GB_BARRIER(); }
+ * return gb_now_ns() - t0;`, written out where it is used. ---- */
+
 /* Keeps the timed loop honest: outputs must be stored and inputs reloaded each round. */
 #define GB_BARRIER() __asm__ __volatile__("" ::: "memory")
-#define GB_TIME_LOOP(loops, call)                                   \
-    do {                                                            \
-        int64_t t0_ = gb_now_ns();                                  \
-        for (int64_t i_ = 0; i_ < (loops); ++i_) {                  \
-            call;                                                   \
-            GB_BARRIER();                                           \
-        }                                                           \
-        return gb_now_ns() - t0_;                                   \
-    } while (0)
 
 GB_INLINE int64_t gb_now_ns(void) {
     struct timespec t;
@@ -30,6 +49,7 @@ GB_INLINE int64_t gb_now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* ---- v16f ---- */
 #if defined(__AVX512F__)
 typedef __m512 v16f;
 GB_INLINE v16f v16_zero(void) { return _mm512_setzero_ps(); }
@@ -66,22 +86,22 @@ GB_INLINE v16f v16_add(v16f a, v16f b) { for (int i = 0; i < 16; ++i) a.v[i] += 
 #endif
 
 /* Store the first `rows` lanes: a full store, or through a stack buffer for the ragged last panel. */
-GB_INLINE void v16_store_rows(float *y, v16f a, int rows) {
+GB_INLINE void v16_store_rows(float *y, v16f a, int64_t rows) {
     if (rows >= 16) {
         v16_storeu(y, a);
         return;
     }
     float tmp[16];
     v16_storeu(tmp, a);
-    for (int i = 0; i < rows; ++i) y[i] = tmp[i];
+    for (int64_t i = 0; i < rows; ++i) y[i] = tmp[i];
 }
 
 /* y[r] += diag[r] * x[r % k] for 16 rows starting at r0, shared by the sparse kernels. */
-GB_INLINE v16f v16_diag_term(const float *diag, const float *x, int k, int r0) {
-    int c0 = r0 % k;
+GB_INLINE v16f v16_diag_term(const float *diag, const float *x, int64_t k, int64_t r0) {
+    int64_t c0 = r0 % k;
     if (c0 + 16 <= k) return v16_mul(v16_loadu(diag + r0), v16_loadu(x + c0));
     float xs[16];
-    for (int i = 0; i < 16; ++i) xs[i] = x[(r0 + i) % k];
+    for (int64_t i = 0; i < 16; ++i) xs[i] = x[(r0 + i) % k];
     return v16_mul(v16_loadu(diag + r0), v16_loadu(xs));
 }
 

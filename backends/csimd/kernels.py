@@ -1,36 +1,41 @@
-"""ctypes wrapper of the hand-written C kernels: load a compiled ISA variant, pack, call, time.
+"""ctypes wrapper of the hand-written C kernels: load a compiled ISA variant, prepare, bind, call, time.
 
 Loading (`load_kernels`) compiles every *.c/*.h beside this file for the variant through
-gemmbench.native, declares each function's argtypes/restype once, and checks the library
-reports the ISA it was asked for; a process loads each variant once.
+gemmbench.native, declares each function's argtypes/restype once, checks the library reports
+the ISA it was asked for, and checks every struct mirror field by field (`check_layout`).
 
     kern = load_kernels("avx512vnni")
-    p = pack_dense(kern, W)                     # untimed: packing, conversion, quantization
-    sgemv(p, x, y)                              # the measured call: y = W x, no allocation
-    ns = sgemv_time(p, x, y, loops)             # the same call looped `loops` times inside C
+    a = prepare_gemv(kern, W, "int8", mask)   # untimed: packing, quantization, rounding
+    call = bind(a, x, y)                       # a gb_call: a, x and y in one C struct
+    run(call, x, y)                            # the measured call: one ctypes argument
+    ns = run_time(call, x, y, loops)           # the same call `loops` times inside C
 
-Pairs of (prepare, call, call_time): pack_dense / sgemv, sgemm; prepare_sparse16(_from_dense)
-/ sparse16_sgemv; prepare_int8 / int8_gemv; prepare_sparse8x4_int8 / sparse8x4_int8_gemv.
-Prepared objects keep every buffer 64-byte aligned and the C arguments fixed at prepare
-time as plain ints; x and y addresses are cached per array object, because numpy's
-`a.ctypes.data` alone costs about 1.4 us, more than a sparse kernel's whole run.
+The prepared operands (`DenseF32`, `Sparse16F32`, `DenseInt8`, `Sparse8x4Int8`, `DenseBf16`,
+`Sparse16Bf16`) hold every array the C side reads, 64-byte aligned, and the gb_product that
+points into them. Layouts live in the C code (gb_kernels.h): packing is done by C functions,
+so each layout is written down once.
 
-Layouts live in the C code (gb_kernels.h): packing is done by C functions, so the
-packed layout is written down once.
+The call path (docs/csimd.md): `run` passes one pointer, to a gb_call that already holds the
+operand and the addresses of x and y, through a PyDLL function (no GIL release around a call
+of a few microseconds). When x or y is not the array the call was bound to (a harness cycling
+through inputs), `Call.bind` checks it (ndarray, float32, C-contiguous, shape) and writes its
+address into the struct; addresses are remembered per array object, because numpy's
+`a.ctypes.data` alone costs 1-2 us. Wrong arrays are refused with a ValueError, never passed.
 
-Rows not a multiple of 16 (dense float32 and int8): the packed panels are padded with
-zero rows; the kernel computes the last, ragged panel in full and stores only its real
-rows, so `y` is exactly (m,) or (m, n) and no padded scratch is needed. Inputs: any
-k >= 1 (int8 pads the packed inputs to a multiple of 4 with zero weights). Block-sparse
-formats need m and k divisible by the block (16x1: m % 16; 8x4: m % 8 and k % 4) and
-refuse other shapes.
+Rows not a multiple of 16 (dense kinds): the packed panels are padded with zero rows; the
+kernel computes the last, ragged panel in full and stores only its real rows, so y is exactly
+(m,) or (m, n). Block-sparse formats need m and k divisible by the block (16x1: m % 16; 8x4:
+m % 8 and k % 4) and refuse other shapes.
 
-int8: u8 activations (LPCNet: 127 + rint(127 x)) are quantized inside the measured call,
-as LPCNet does, into a scratch buffer owned by the prepared object (so one prepared
-object must not be called from two threads at once). The weight range depends on the
-variant (`int8_scheme_name`): 7-bit [-63, 63] where maddubs is used (avx2, avx512), so its
-int16 pair sums cannot saturate; [-127, 127] with VNNI and in scalar C. Results equal
-`gemmbench.quant.int8_gemv_reference` for the same scheme bit for bit.
+int8: u8 activations (LPCNet: 127 + rint(127 x)) are quantized inside the measured call into
+scratch owned by the operand (so one operand must not be called from two threads at once).
+The weight range depends on the variant (`int8_scheme_name`): 7-bit [-63, 63] where maddubs
+is used (avx2, avx512, avx512bf16), so its int16 pair sums cannot saturate; [-127, 127] with
+VNNI and in scalar C. Results equal `gemmbench.quant.int8_gemv_reference` bit for bit.
+
+bf16: weights rounded to bf16 (round to nearest even, bit-exact with `quant.round_bf16`),
+products in float32; avx512bf16 also rounds the activations (vdpbf16ps), the other levels
+multiply exact float32 activations by the widened weights (`Kernels.bf16_rounds_activations`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterable
@@ -45,10 +51,16 @@ from typing import ClassVar, Iterable
 import numpy as np
 
 from gemmbench import blocksparse, isa, native, quant
-from gemmbench.workload import aligned_copy, aligned_empty  # noqa: F401  (lpcnet.py uses them through here)
+from gemmbench.timing import Loop, python_loop
+from gemmbench.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
-LEVELS = ("scalar", "avx2", "avx512", "avx512vnni")  # the ISA levels (gemmbench.isa) these sources implement
+LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16")  # the ISA levels (gemmbench.isa) these sources implement
+ABI_VERSION = 4
+# The kinds of gb_kernels.h, in its enum's order.
+KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16")
+MAX_K_SPARSE = 1 << 16  # the block-sparse layouts store input columns as uint16
+ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cycling through inputs)
 
 
 def int8_scheme_name(level: str) -> str:
@@ -57,36 +69,54 @@ def int8_scheme_name(level: str) -> str:
 
 
 _P = ctypes.c_void_p
-_I = ctypes.c_int
-_I64 = ctypes.c_int64
+_I = ctypes.c_int64  # every integer crossing the ABI is int64_t (gb_kernels.h)
+_S = ctypes.c_char_p
+
+
+class Product(ctypes.Structure):
+    """gb_product, field for field."""
+
+    _fields_ = [("kind", _I), ("m", _I), ("k", _I), ("bytes", _I), ("w", _P), ("idx", _P), ("diag", _P),
+                ("scale", _P), ("corr", _P), ("act", _P)]
+
+
+class CallBlock(ctypes.Structure):
+    """gb_call, field for field."""
+
+    _fields_ = [("a", Product), ("n", _I), ("x", _P), ("y", _P), ("backwards", _I)]
+
+
 _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_abi_version": (_I, ()),
-    "gb_isa": (ctypes.c_char_p, ()),
+    "gb_isa": (_S, ()),
     "gb_int8_weight_max": (_I, ()),
     "gb_int8_weight_min": (_I, ()),
-    "gb_dense_packed_floats": (_I64, (_I, _I)),
+    "gb_bf16_rounds_activations": (_I, ()),
+    "gb_call_run": (None, (_P,)),
+    "gb_call_time": (_I, (_P, _I)),
+    "gb_noop": (None, (_P,)),
+    "gb_act_bytes": (_I, (_I, _I)),
+    "gb_dense_packed_floats": (_I, (_I, _I)),
     "gb_dense_pack": (None, (_P, _I, _I, _P)),
-    "gb_sgemv": (None, (_P, _I, _I, _P, _P)),
-    "gb_sgemm": (None, (_P, _I, _I, _I, _P, _P)),
-    "gb_sgemv_time": (_I64, (_P, _I, _I, _P, _P, _I64)),
-    "gb_sgemm_time": (_I64, (_P, _I, _I, _I, _P, _P, _I64)),
-    "gb_sparse16_sgemv": (None, (_I, _I, _P, _P, _P, _P, _P)),
-    "gb_sparse16_sgemv_time": (_I64, (_I, _I, _P, _P, _P, _P, _P, _I64)),
-    "gb_int8_xq_bytes": (_I64, (_I,)),
     "gb_quantize_u8": (None, (_P, _I, _P)),
-    "gb_int8_packed_bytes": (_I64, (_I, _I)),
+    "gb_int8_packed_bytes": (_I, (_I, _I)),
     "gb_int8_pack": (None, (_P, _I, _I, _P)),
-    "gb_int8_gemv": (None, (_P, _I, _I, _P, _P, _P, _P, _P)),
-    "gb_int8_gemv_time": (_I64, (_P, _I, _I, _P, _P, _P, _P, _P, _I64)),
-    "gb_sparse8x4_int8_gemv": (None, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P)),
-    "gb_sparse8x4_int8_gemv_time": (_I64, (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _I64)),
-    "gb_lpcnet_struct_size": (_I64, ()),
+    "gb_sparse_layout": (_I, (_I, _I, _P, _P, _P)),
+    "gb_sparse_pack": (None, (_I, _I, _P, _P, _P, _P)),
+    "gb_round_bf16": (None, (_P, _I, _P)),
+    "gb_bf16_packed_bytes": (_I, (_I, _I)),
+    "gb_bf16_pack": (None, (_P, _I, _I, _P)),
     "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
-    "gb_lpcnet_run_time": (_I64, (_P, _P, _P, _I64)),
-    "gb_lpcnet_part_time": (_I64, (_P, _I, _I64)),
+    "gb_lpcnet_run_time": (_I, (_P, _P, _P, _I)),
+    "gb_lpcnet_part_time": (_I, (_P, _I, _I)),
     "gb_activation": (None, (_I, _P, _I, _P)),
+    "gb_struct_size": (_I, (_S,)),
+    "gb_struct_field": (_S, (_S, _I, _P, _P)),
 }
-ABI_VERSION = 2
+# The measured calls, loaded a second time through PyDLL: ctypes then neither releases nor
+# re-takes the GIL around them, and the argument is a ready ctypes pointer passed without
+# argtypes conversion (docs/csimd.md, "The call path", has the figures of each way).
+_FAST = ("gb_call_run", "gb_noop")
 
 
 def sources() -> list[Path]:
@@ -98,7 +128,9 @@ class Kernels:
     variant: str
     path: Path
     lib: ctypes.CDLL
+    fast: ctypes.PyDLL  # the same library: the measured calls (_FAST), GIL held, no argtypes
     int8_range: tuple[int, int]  # weights the int8 kernels take without saturating
+    bf16_rounds_activations: bool  # vdpbf16ps (activations rounded to bf16) or widening (exact)
 
     @property
     def int8_scheme(self) -> quant.QuantScheme:
@@ -109,23 +141,29 @@ class Kernels:
         return native.compile_flags(self.variant)
 
 
-def _declare(lib: ctypes.CDLL) -> None:
+def _declare(lib: ctypes.CDLL, fast: ctypes.PyDLL) -> None:
     for name, (restype, argtypes) in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = list(argtypes)
+    for name in _FAST:
+        getattr(fast, name).restype = None
 
 
 @functools.lru_cache(maxsize=None)
 def _load(variant: str) -> Kernels:
     path = native.build(sources(), variant, name="csimd")
-    lib = ctypes.CDLL(str(path))
-    _declare(lib)
-    isa = lib.gb_isa().decode()
-    if isa != variant or lib.gb_abi_version() != ABI_VERSION:
-        raise native.NativeBuildError(f"library {path.name} reports ISA {isa} ABI {lib.gb_abi_version()}, "
+    lib, fast = ctypes.CDLL(str(path)), ctypes.PyDLL(str(path))
+    _declare(lib, fast)
+    level = lib.gb_isa().decode()
+    if level != variant or lib.gb_abi_version() != ABI_VERSION:
+        raise native.NativeBuildError(f"library {path.name} reports ISA {level} ABI {lib.gb_abi_version()}, "
                                       f"expected {variant} ABI {ABI_VERSION}")
-    return Kernels(variant, path, lib, (lib.gb_int8_weight_min(), lib.gb_int8_weight_max()))
+    kernels = Kernels(variant, path, lib, fast, (lib.gb_int8_weight_min(), lib.gb_int8_weight_max()),
+                      bool(lib.gb_bf16_rounds_activations()))
+    check_layout(kernels, "gb_product", Product)
+    check_layout(kernels, "gb_call", CallBlock)
+    return kernels
 
 
 def load_kernels(variant: str, cpu_flags: Iterable[str] | None = None) -> Kernels:
@@ -134,121 +172,150 @@ def load_kernels(variant: str, cpu_flags: Iterable[str] | None = None) -> Kernel
     return _load(variant)
 
 
+# ---- struct mirrors, checked against the compiled layout ----
+
+def c_layout(kernels: Kernels, type_name: str) -> tuple[int, list[tuple[str, int, int]]]:
+    """A struct as the compiled library lays it out: its size and each field's (name, offset, size)."""
+    lib, name = kernels.lib, type_name.encode()
+    size = lib.gb_struct_size(name)
+    if size < 0:
+        raise ValueError(f"{kernels.path.name} does not describe a struct {type_name}")
+    fields, offset, width = [], ctypes.c_int64(), ctypes.c_int64()
+    while (field_name := lib.gb_struct_field(name, len(fields), ctypes.byref(offset), ctypes.byref(width))):
+        fields.append((field_name.decode(), offset.value, width.value))
+    return size, fields
+
+
+def mirror_layout(struct: type[ctypes.Structure]) -> tuple[int, list[tuple[str, int, int]]]:
+    """The same for a ctypes mirror."""
+    return ctypes.sizeof(struct), [(f[0], getattr(struct, f[0]).offset, getattr(struct, f[0]).size)
+                                   for f in struct._fields_]
+
+
+def check_layout(kernels: Kernels, type_name: str, struct: type[ctypes.Structure]) -> None:
+    """Refuse a ctypes mirror that differs from the C struct in any field's name, offset or size."""
+    (c_size, c_fields), (py_size, py_fields) = c_layout(kernels, type_name), mirror_layout(struct)
+    for c, py in itertools.zip_longest(c_fields, py_fields):
+        if c != py:
+            raise RuntimeError(f"{type_name} field (name, offset, size) is {c} in {kernels.path.name} but {py} "
+                               f"in the ctypes mirror {struct.__name__}: gb_kernels.h and its mirror disagree")
+    if c_size != py_size:
+        raise RuntimeError(f"{type_name} is {c_size} bytes in {kernels.path.name} but {py_size} in the ctypes "
+                           f"mirror {struct.__name__}")
+
+
+# ---- prepared operands ----
+
 def _ptr(a: np.ndarray | None) -> int | None:
     return None if a is None else a.ctypes.data
 
 
-def _address(cache: dict, a: np.ndarray, shape: tuple[int, ...], name: str) -> int:
-    """The data address of a float32 C-contiguous array of `shape`.
-
-    `a.ctypes.data` costs about 1.4 us here, several times a small kernel's own time, so
-    addresses are remembered per array object (the cache holds the array, so its id cannot
-    be reused) and only shape and dtype are re-checked.
-    """
-    hit = cache.get(id(a))
-    if hit is not None and hit[0] is a and a.shape == shape and a.dtype == np.float32:
-        return hit[1]
-    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != np.float32 or not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous float32 of shape {shape}, got "
-                         f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
-    if len(cache) >= 8:
-        cache.clear()
-    cache[id(a)] = (a, a.ctypes.data)
-    return cache[id(a)][1]
-
-
 @dataclass(frozen=True, eq=False)
-class _Prepared:
-    """What every prepared kernel has: the arguments fixed at prepare time, the x/y address cache."""
+class Operand:
+    """A matrix prepared for one kind of kernel: its gb_product and every array it points into."""
 
+    kind: ClassVar[str] = ""  # a name of KINDS
+    kernel: ClassVar[str] = ""  # the C kernel, as results name it
+    precision: ClassVar[str] = "float32"  # of its weights and arithmetic
+    batched: ClassVar[bool] = False  # runs Y = A X with several columns too
     kernels: Kernels
     m: int
     k: int
-    head: tuple = field(repr=False)  # C arguments before x and y
-    addresses: dict = field(default_factory=dict, repr=False, compare=False)
+    product: Product = field(repr=False)
+    arrays: tuple = field(repr=False)  # what the product's pointers point into, kept alive
 
-    def xy(self, x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
-        return _address(self.addresses, x, (self.k,), "x"), _address(self.addresses, y, (self.m,), "y")
+    @property
+    def nbytes(self) -> int:
+        return self.product.bytes
+
+
+def _operand(cls: type[Operand], kernels: Kernels, m: int, k: int, *, w: np.ndarray, idx: np.ndarray | None = None,
+             diag: np.ndarray | None = None, scale: np.ndarray | None = None, corr: np.ndarray | None = None,
+             act: np.ndarray | None = None, **extra) -> Operand:
+    arrays = (w, idx, diag, scale, corr, act)
+    nbytes = w.nbytes + (0 if idx is None else idx.nbytes)
+    product = Product(KINDS.index(cls.kind), m, k, nbytes, *(_ptr(a) for a in arrays))
+    return cls(kernels, m, k, product, arrays, **extra)
+
+
+def _scratch(kernels: Kernels, kind: str, k: int) -> np.ndarray | None:
+    size = kernels.lib.gb_act_bytes(KINDS.index(kind), k)
+    if not size:
+        return None
+    act = aligned_empty(size, np.uint8)
+    act[:] = 0  # padding beyond k meets zero weights
+    return act
 
 
 # ---- dense float32 ----
 
 @dataclass(frozen=True, eq=False)
-class DenseF32(_Prepared):
-    kernel: ClassVar[str] = "sgemv"  # the C kernel, as results name it
-    packed: np.ndarray = field(default=None, repr=False)  # aligned, layout of gb_dense_pack
+class DenseF32(Operand):
+    kind: ClassVar[str] = "dense_f32"
+    kernel: ClassVar[str] = "sgemv"
+    batched: ClassVar[bool] = True
+
+    @property
+    def packed(self) -> np.ndarray:
+        """The panels (gb_dense_pack's layout), for C code that multiplies by them itself (conv1d.c)."""
+        return self.arrays[0]
 
 
 def pack_dense(kernels: Kernels, weights: np.ndarray) -> DenseF32:
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    m, k = w.shape
-    if m < 1 or k < 1:
-        raise ValueError(f"need m, k >= 1, got {w.shape}")
+    m, k = _shape(w)
     packed = aligned_empty(kernels.lib.gb_dense_packed_floats(m, k), np.float32)
     kernels.lib.gb_dense_pack(w.ctypes.data, m, k, packed.ctypes.data)
-    return DenseF32(kernels, m, k, (packed.ctypes.data, m, k), packed=packed)
+    return _operand(DenseF32, kernels, m, k, w=packed)
 
 
-def sgemv(p: DenseF32, x: np.ndarray, y: np.ndarray) -> None:
-    p.kernels.lib.gb_sgemv(*p.head, *p.xy(x, y))
-
-
-def sgemv_time(p: DenseF32, x: np.ndarray, y: np.ndarray, loops: int) -> int:
-    return p.kernels.lib.gb_sgemv_time(*p.head, *p.xy(x, y), loops)
-
-
-def _batch_args(p: DenseF32, x: np.ndarray, y: np.ndarray) -> tuple:
-    n = x.shape[1] if getattr(x, "ndim", 0) == 2 else -1
-    if n < 1:
-        raise ValueError(f"X must be (k, n) with n >= 1, got shape {getattr(x, 'shape', None)}")
-    return (*p.head, n, _address(p.addresses, x, (p.k, n), "X"), _address(p.addresses, y, (p.m, n), "Y"))
-
-
-def sgemm(p: DenseF32, x: np.ndarray, y: np.ndarray) -> None:
-    """Y = W X for X (k, n) and Y (m, n), both row-major."""
-    p.kernels.lib.gb_sgemm(*_batch_args(p, x, y))
-
-
-def sgemm_time(p: DenseF32, x: np.ndarray, y: np.ndarray, loops: int) -> int:
-    return p.kernels.lib.gb_sgemm_time(*_batch_args(p, x, y), loops)
+def _shape(w: np.ndarray) -> tuple[int, int]:
+    if w.ndim != 2 or min(w.shape) < 1:
+        raise ValueError(f"weights must be 2-D with m, k >= 1, got shape {w.shape}")
+    return w.shape
 
 
 # ---- 16x1 block-sparse float32 ----
 
 @dataclass(frozen=True, eq=False)
-class Sparse16F32(_Prepared):
-    kernel: ClassVar[str] = "sparse16_sgemv"  # the C kernel, as results name it
-    index: np.ndarray = field(default=None, repr=False)  # int32
-    weights: np.ndarray = field(default=None, repr=False)  # float32, aligned, 16 per block
-    diagonal: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def nblocks(self) -> int:
-        return self.weights.size // 16
+class Sparse16F32(Operand):
+    kind: ClassVar[str] = "sparse16_f32"
+    kernel: ClassVar[str] = "sparse16_sgemv"
+    nblocks: int = 0
 
 
 def prepare_sparse16(kernels: Kernels, sparse: blocksparse.BlockSparse) -> Sparse16F32:
     if sparse.block != (16, 1):
         raise ValueError(f"the 16x1 kernel needs 16x1 blocks, got {sparse.block[0]}x{sparse.block[1]}")
-    index = aligned_copy(sparse.index, np.int32)
-    weights = aligned_copy(sparse.weights.reshape(-1), np.float32)
+    _check_columns(sparse.k)
+    index, weights = _grouped(kernels, Sparse16F32.kind, sparse.m, sparse.index,
+                              np.ascontiguousarray(sparse.weights, np.float32), np.float32)
     diag = None if sparse.diagonal is None else aligned_copy(sparse.diagonal, np.float32)
-    head = (sparse.m, sparse.k, index.ctypes.data, weights.ctypes.data, _ptr(diag))
-    return Sparse16F32(kernels, sparse.m, sparse.k, head, index=index, weights=weights, diagonal=diag)
+    return _operand(Sparse16F32, kernels, sparse.m, sparse.k, w=weights, idx=index, diag=diag,
+                    nblocks=sparse.nblocks)
+
+
+def _check_columns(k: int) -> None:
+    if k > MAX_K_SPARSE:
+        raise ValueError(f"the block-sparse kernels take k <= {MAX_K_SPARSE} (their columns are uint16); k = {k}")
+
+
+def _grouped(kernels: Kernels, kind: str, m: int, usual_index: np.ndarray, blocks: np.ndarray,
+             dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """The lockstep-groups layout (gb_internal.h) of blocks in the usual form: (index, weights)."""
+    lib, code = kernels.lib, KINDS.index(kind)
+    idx = np.ascontiguousarray(usual_index, np.int32)
+    ints, units = ctypes.c_int64(), ctypes.c_int64()
+    unit_bytes = lib.gb_sparse_layout(code, m, idx.ctypes.data, ctypes.byref(ints), ctypes.byref(units))
+    index, packed = aligned_empty(ints.value, np.int32), aligned_empty(unit_bytes * units.value, np.uint8).view(dtype)
+    lib.gb_sparse_pack(code, m, idx.ctypes.data, blocks.ctypes.data, index.ctypes.data, packed.ctypes.data)
+    return index, packed
 
 
 def prepare_sparse16_from_dense(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
                                 diagonal: np.ndarray | None = None) -> Sparse16F32:
     w = np.asarray(weights, dtype=np.float32)
     return prepare_sparse16(kernels, blocksparse.to_block_sparse(w, mask, diagonal, (16, 1)))
-
-
-def sparse16_sgemv(p: Sparse16F32, x: np.ndarray, y: np.ndarray) -> None:
-    p.kernels.lib.gb_sparse16_sgemv(*p.head, *p.xy(x, y))
-
-
-def sparse16_sgemv_time(p: Sparse16F32, x: np.ndarray, y: np.ndarray, loops: int) -> int:
-    return p.kernels.lib.gb_sparse16_sgemv_time(*p.head, *p.xy(x, y), loops)
 
 
 # ---- int8 ----
@@ -267,25 +334,17 @@ def _int8_scheme(kernels: Kernels, scheme: quant.QuantScheme | str | None) -> qu
     return s
 
 
-@dataclass(frozen=True, eq=False)
-class _Int8Arrays:
-    scale: np.ndarray  # float32 (m,): quant.row_scales
-    corr: np.ndarray  # int32 (m,): quant.row_corrections
-    xq: np.ndarray  # uint8 scratch for the activations, quantized inside each call
-
-    @staticmethod
-    def make(kernels: Kernels, qw: quant.QuantizedWeights) -> "_Int8Arrays":
-        xq = aligned_empty(kernels.lib.gb_int8_xq_bytes(qw.q.shape[1]), np.uint8)
-        xq[:] = 0  # its padding meets zero weights
-        return _Int8Arrays(aligned_copy(quant.row_scales(qw), np.float32),
-                           aligned_copy(quant.row_corrections(qw.q), np.int32), xq)
+def _int8_rows(qw: quant.QuantizedWeights) -> dict[str, np.ndarray]:
+    """scale (quant.row_scales) and corr (quant.row_corrections) per output row."""
+    return {"scale": aligned_copy(quant.row_scales(qw), np.float32),
+            "corr": aligned_copy(quant.row_corrections(qw.q), np.int32)}
 
 
 @dataclass(frozen=True, eq=False)
-class DenseInt8(_Prepared):
-    kernel: ClassVar[str] = "int8_gemv"  # the C kernel, as results name it
-    packed: np.ndarray = field(default=None, repr=False)  # int8, aligned, layout of gb_int8_pack
-    arrays: _Int8Arrays = field(default=None, repr=False)
+class DenseInt8(Operand):
+    kind: ClassVar[str] = "dense_int8"
+    precision: ClassVar[str] = "int8"
+    kernel: ClassVar[str] = "int8_gemv"
     quantized: quant.QuantizedWeights = field(default=None, repr=False)  # what the reference needs
 
     @property
@@ -295,35 +354,22 @@ class DenseInt8(_Prepared):
 
 def prepare_int8(kernels: Kernels, weights: np.ndarray, scheme: quant.QuantScheme | str | None = None) -> DenseInt8:
     qw = quant.quantize_weights(weights, _int8_scheme(kernels, scheme))
-    m, k = qw.q.shape
+    m, k = _shape(qw.q)
     q = np.ascontiguousarray(qw.q)
     packed = aligned_empty(kernels.lib.gb_int8_packed_bytes(m, k), np.int8)
     kernels.lib.gb_int8_pack(q.ctypes.data, m, k, packed.ctypes.data)
-    a = _Int8Arrays.make(kernels, qw)
-    head = (packed.ctypes.data, m, k, a.scale.ctypes.data, a.corr.ctypes.data, a.xq.ctypes.data)
-    return DenseInt8(kernels, m, k, head, packed=packed, arrays=a, quantized=qw)
-
-
-def int8_gemv(p: DenseInt8, x: np.ndarray, y: np.ndarray) -> None:
-    p.kernels.lib.gb_int8_gemv(*p.head, *p.xy(x, y))
-
-
-def int8_gemv_time(p: DenseInt8, x: np.ndarray, y: np.ndarray, loops: int) -> int:
-    return p.kernels.lib.gb_int8_gemv_time(*p.head, *p.xy(x, y), loops)
+    return _operand(DenseInt8, kernels, m, k, w=packed, act=_scratch(kernels, DenseInt8.kind, k), quantized=qw,
+                    **_int8_rows(qw))
 
 
 @dataclass(frozen=True, eq=False)
-class Sparse8x4Int8(_Prepared):
-    kernel: ClassVar[str] = "sparse8x4_int8_gemv"  # the C kernel, as results name it
-    index: np.ndarray = field(default=None, repr=False)  # int32: per 8 rows a count, then first input columns
-    weights: np.ndarray = field(default=None, repr=False)  # int8, aligned, 32 bytes per block (row-major 8x4)
-    diagonal: np.ndarray | None = field(default=None, repr=False)  # float32, added after dequantisation
-    arrays: _Int8Arrays = field(default=None, repr=False)
+class Sparse8x4Int8(Operand):
+    kind: ClassVar[str] = "sparse8x4_int8"
+    precision: ClassVar[str] = "int8"
+    kernel: ClassVar[str] = "sparse8x4_int8_gemv"
+    nblocks: int = 0  # blocks of the matrix (the layout adds zero blocks to even out its groups)
     quantized: quant.QuantizedWeights = field(default=None, repr=False)  # the block part, diagonal excluded
-
-    @property
-    def nblocks(self) -> int:
-        return self.weights.size // 32
+    diagonal: np.ndarray | None = field(default=None, repr=False)  # float32, added after dequantisation
 
     @property
     def scheme(self) -> quant.QuantScheme:
@@ -333,51 +379,206 @@ class Sparse8x4Int8(_Prepared):
 def prepare_sparse8x4_int8(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
                            diagonal: np.ndarray | None = None,
                            scheme: quant.QuantScheme | str | None = None) -> Sparse8x4Int8:
-    """Quantize the block part (per-row scales over its kept blocks) and store it as 8x4 int8 blocks."""
+    """Quantize the block part (per-row scales over its kept blocks) and lay it out as 8x4 int8
+    blocks in lockstep groups (gb_sparse_layout)."""
     w = np.asarray(weights, dtype=np.float32)
     float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (8, 4))  # validates shape and orientation
+    _check_columns(w.shape[1])
     block_part = blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None))
     qw = quant.quantize_weights(block_part, _int8_scheme(kernels, scheme))
-    int_blocks = blocksparse.to_block_sparse(qw.q, float_blocks.block_mask(), None, (8, 4))
+    usual = blocksparse.to_block_sparse(qw.q, float_blocks.block_mask(), None, (8, 4))
     m, k = w.shape
-    index = aligned_copy(int_blocks.index, np.int32)
-    blocks = aligned_copy(int_blocks.weights.reshape(-1), np.int8)
+    index, packed = _grouped(kernels, Sparse8x4Int8.kind, m, usual.index, np.ascontiguousarray(usual.weights, np.int8),
+                             np.int8)
     diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
-    a = _Int8Arrays.make(kernels, qw)
-    head = (m, k, index.ctypes.data, blocks.ctypes.data, a.scale.ctypes.data, a.corr.ctypes.data, _ptr(diag),
-            a.xq.ctypes.data)
-    return Sparse8x4Int8(kernels, m, k, head, index=index, weights=blocks, diagonal=diag, arrays=a, quantized=qw)
-
-
-def sparse8x4_int8_gemv(p: Sparse8x4Int8, x: np.ndarray, y: np.ndarray) -> None:
-    p.kernels.lib.gb_sparse8x4_int8_gemv(*p.head, *p.xy(x, y))
-
-
-def sparse8x4_int8_gemv_time(p: Sparse8x4Int8, x: np.ndarray, y: np.ndarray, loops: int) -> int:
-    return p.kernels.lib.gb_sparse8x4_int8_gemv_time(*p.head, *p.xy(x, y), loops)
-
-
-def prepare_gemv(kernels: Kernels, weights: np.ndarray, int8: bool, mask: np.ndarray | None = None,
-                 diagonal: np.ndarray | None = None) -> DenseF32 | Sparse16F32 | DenseInt8 | Sparse8x4Int8:
-    """The GEMV kernel csimd runs for these weights: block-sparse when there is a mask (16x1
-    float32, 8x4 int8), else dense; int8 with the variant's scheme."""
-    if int8:
-        if mask is not None:
-            return prepare_sparse8x4_int8(kernels, weights, mask, diagonal)
-        return prepare_int8(kernels, weights)
-    if mask is not None:
-        return prepare_sparse16_from_dense(kernels, weights, mask, diagonal)
-    return pack_dense(kernels, weights)
+    return _operand(Sparse8x4Int8, kernels, m, k, w=packed, idx=index, diag=diag,
+                    act=_scratch(kernels, Sparse8x4Int8.kind, k), nblocks=usual.nblocks, quantized=qw, diagonal=diag,
+                    **_int8_rows(qw))
 
 
 def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:
     """The C activation quantizer on its own (the int8 kernels run it inside each call)."""
     xc = np.ascontiguousarray(x, dtype=np.float32)
-    out = aligned_empty(kernels.lib.gb_int8_xq_bytes(xc.size), np.uint8)
+    out = aligned_empty(kernels.lib.gb_act_bytes(KINDS.index("dense_int8"), xc.size), np.uint8)
     kernels.lib.gb_quantize_u8(xc.ctypes.data, xc.size, out.ctypes.data)
     return out[:xc.size].copy()
 
 
-def int8_reference(p: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
+def int8_reference(a: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
     """What the int8 kernel must return, bit for bit (gemmbench.quant's numpy reference)."""
-    return quant.int8_gemv_reference(p.quantized, x, getattr(p, "diagonal", None))
+    return quant.int8_gemv_reference(a.quantized, x, getattr(a, "diagonal", None))
+
+
+# ---- bf16 ----
+
+@dataclass(frozen=True, eq=False)
+class DenseBf16(Operand):
+    kind: ClassVar[str] = "dense_bf16"
+    precision: ClassVar[str] = "bf16"
+    kernel: ClassVar[str] = "bf16_gemv"
+    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the weights as bf16, row-major
+
+
+def round_bf16(kernels: Kernels, values: np.ndarray) -> np.ndarray:
+    """The C rounding to bf16 (gb_round_bf16), as uint16 bit patterns of the same shape."""
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    out = np.empty(v.shape, np.uint16)
+    kernels.lib.gb_round_bf16(v.ctypes.data, v.size, out.ctypes.data)
+    return out
+
+
+def prepare_bf16(kernels: Kernels, weights: np.ndarray) -> DenseBf16:
+    rounded = round_bf16(kernels, weights)
+    m, k = _shape(rounded)
+    packed = aligned_empty(kernels.lib.gb_bf16_packed_bytes(m, k) // 2, np.uint16)
+    kernels.lib.gb_bf16_pack(rounded.ctypes.data, m, k, packed.ctypes.data)
+    return _operand(DenseBf16, kernels, m, k, w=packed, act=_bf16_scratch(kernels, DenseBf16.kind, k), rounded=rounded)
+
+
+def _bf16_scratch(kernels: Kernels, kind: str, k: int) -> np.ndarray | None:
+    return _scratch(kernels, kind, k) if kernels.bf16_rounds_activations else None
+
+
+@dataclass(frozen=True, eq=False)
+class Sparse16Bf16(Operand):
+    kind: ClassVar[str] = "sparse16_bf16"
+    precision: ClassVar[str] = "bf16"
+    kernel: ClassVar[str] = "sparse16_bf16_gemv"
+    nblocks: int = 0
+    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the block part as bf16, zeros elsewhere
+    diagonal: np.ndarray | None = field(default=None, repr=False)  # float32, as in 16x1 float32
+
+
+def prepare_sparse16_bf16(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
+                          diagonal: np.ndarray | None = None) -> Sparse16Bf16:
+    """The 16x1 blocks with bf16 weights, paired two blocks to 64 bytes (gb_sparse_pack)."""
+    w = np.asarray(weights, dtype=np.float32)
+    float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (16, 1))
+    rounded = round_bf16(kernels, blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None)))
+    _check_columns(w.shape[1])
+    index, packed = _grouped(kernels, Sparse16Bf16.kind, w.shape[0], float_blocks.index,
+                             round_bf16(kernels, float_blocks.weights), np.uint16)
+    diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
+    return _operand(Sparse16Bf16, kernels, *w.shape, w=packed, idx=index, diag=diag,
+                    act=_bf16_scratch(kernels, Sparse16Bf16.kind, w.shape[1]), nblocks=float_blocks.nblocks,
+                    rounded=rounded, diagonal=diag)
+
+
+def bf16_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
+    """float64 product of the rounded weights with x, or with bf16(x) where the kernels round it."""
+    return quant.bf16_gemv_reference(a.rounded, x, getattr(a, "diagonal", None), a.kernels.bf16_rounds_activations)
+
+
+PRECISIONS = ("float32", "int8", "bf16")
+
+
+def prepare_gemv(kernels: Kernels, weights: np.ndarray, precision: str = "float32", mask: np.ndarray | None = None,
+                 diagonal: np.ndarray | None = None) -> Operand:
+    """The GEMV operand csimd runs for these weights: block-sparse when there is a mask (16x1
+    float32 or bf16, 8x4 int8), else dense; int8 with the variant's scheme."""
+    sparse = mask is not None
+    if precision == "int8":
+        return prepare_sparse8x4_int8(kernels, weights, mask, diagonal) if sparse else prepare_int8(kernels, weights)
+    if precision == "bf16":
+        return prepare_sparse16_bf16(kernels, weights, mask, diagonal) if sparse else prepare_bf16(kernels, weights)
+    if precision == "float32":
+        return prepare_sparse16_from_dense(kernels, weights, mask, diagonal) if sparse else pack_dense(kernels, weights)
+    raise ValueError(f"csimd has no {precision!r} kernels; precisions: {', '.join(PRECISIONS)}")
+
+
+# ---- the call ----
+
+_F32 = np.dtype(np.float32)
+
+
+class AddressBook:
+    """The data addresses of the arrays a call was handed, each checked once per array object.
+
+    `a.ctypes.data` costs 1-2 us; a known array costs a dict lookup and a shape and dtype
+    check. The book holds the arrays, so an id it knows is never reused by another array.
+    """
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[np.ndarray, int]] = {}
+
+    def of(self, a: np.ndarray, shape: tuple[int, ...], name: str) -> int:
+        """The address of `a`, refused with a ValueError unless a C-contiguous float32 array of `shape`."""
+        hit = self._known.get(id(a))
+        if hit is not None and hit[0] is a and a.shape == shape and a.dtype is _F32:
+            return hit[1]
+        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != _F32 or not a.flags.c_contiguous:
+            strided = isinstance(a, np.ndarray) and not a.flags.c_contiguous
+            raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}, got "
+                             f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}"
+                             f"{' (not C-contiguous)' if strided else ''}")
+        if len(self._known) >= ADDRESS_CACHE:
+            self._known.clear()
+        self._known[id(a)] = (a, a.ctypes.data)
+        return self._known[id(a)][1]
+
+
+class Call:
+    """An operand bound to the x and y its next call gets: a gb_call, and one pointer to it.
+
+    Mutable on purpose: it records the arrays it is bound to, so the measured call only
+    compares identities (`run`), and rebinds when a harness hands it other arrays.
+    """
+
+    __slots__ = ("operand", "block", "state", "addresses")
+
+    def __init__(self, operand: Operand):
+        self.operand = operand
+        self.block = CallBlock(operand.product, 1, None, None, 0)
+        # What the measured call needs, in one tuple: one attribute load and an unpack cost
+        # less than four attribute loads (docs/csimd.md, "The call path").
+        self.state = (operand.kernels.fast.gb_call_run, ctypes.pointer(self.block), None, None)
+        self.addresses = AddressBook()
+
+    def bind(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Check x and y (refusing them with a ValueError) and point the gb_call at them."""
+        a = self.operand
+        batch = a.batched and getattr(x, "ndim", 0) == 2
+        n = x.shape[1] if batch else 1
+        if n < 1:
+            raise ValueError(f"X must be (k, n) with n >= 1, got shape {x.shape}")
+        x_at = self.addresses.of(x, (a.k, n) if batch else (a.k,), "X" if batch else "x")
+        y_at = self.addresses.of(y, (a.m, n) if batch else (a.m,), "Y" if batch else "y")
+        self.block.x, self.block.y, self.block.n = x_at, y_at, n  # only once both are checked
+        self.state = (*self.state[:2], x, y)
+
+
+def bind(operand: Operand, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Call:
+    """A call of `operand`, bound to x and y when given (else at its first run)."""
+    call = Call(operand)
+    if x is not None:
+        call.bind(x, y)
+    return call
+
+
+def run(call: Call, x: np.ndarray, y: np.ndarray) -> None:
+    """y = A x: the measured call. Other arrays than last time are checked and bound first."""
+    fn, arg, bound_x, bound_y = call.state
+    if x is not bound_x or y is not bound_y:
+        call.bind(x, y)
+    fn(arg)
+
+
+def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
+    """The same call `loops` times inside C (alternating as the Python calls do); elapsed ns."""
+    _, arg, bound_x, bound_y = call.state
+    if x is not bound_x or y is not bound_y:
+        call.bind(x, y)
+    return call.operand.kernels.lib.gb_call_time(arg, loops)
+
+
+def bare_call_loop(variant: str = "scalar") -> Loop:
+    """The floor under csimd's Python call: a timing loop, shaped like gemmbench.timing.python_loop,
+    of the bare one-argument ctypes call of a C function that does nothing (gb_noop), made the
+    way `run` makes its call (a PyDLL function object of the same library, a ready ctypes
+    pointer to a gb_call as its argument).
+    A row's call overhead (Python median - native median) over this loop's time per call says
+    what the wrapper adds above what any one-argument ctypes call costs."""
+    noop, arg = load_kernels(variant).fast.gb_noop, ctypes.pointer(CallBlock())
+    return python_loop(lambda: noop(arg))

@@ -12,24 +12,9 @@
 #include "gb_simd.h"
 #include "gb_vmath.h"
 
-int64_t gb_lpcnet_struct_size(void) { return (int64_t)sizeof(gb_lpcnet); }
-
 /* backwards: see gb_internal.h; a matrix multiplied once per sample alternates by sample. */
-static void product(const gb_product *p, const float *x, float *y, int backwards) {
-    switch (p->kind) {
-    case GB_DENSE_F32:
-        gbi_sgemv((const float *)p->w, p->m, p->k, x, y, backwards);
-        break;
-    case GB_SPARSE16_F32:
-        gbi_sparse16_sgemv(p->m, p->k, p->idx, (const float *)p->w, p->diag, x, y);
-        break;
-    case GB_DENSE_INT8:
-        gbi_int8_gemv((const int8_t *)p->w, p->m, p->k, p->scale, p->corr, p->xq, x, y, backwards);
-        break;
-    case GB_SPARSE8X4_INT8:
-        gbi_sparse8x4_int8_gemv(p->m, p->k, p->idx, (const int8_t *)p->w, p->scale, p->corr, p->diag, p->xq, x, y);
-        break;
-    }
+GB_INLINE void product(const gb_product *p, const float *x, float *y, int64_t backwards) {
+    gbi_product(p, x, y, 1, backwards);
 }
 
 /* Keras' GRU with reset_after: h = z h + (1 - z) c, written c + z (h - c) as vocoder.py does. */
@@ -43,18 +28,18 @@ GB_INLINE v16f gru_lanes(v16f h, const v16f x[3], const v16f r[3]) {
 /* Gate-major vectors (three gates of n) hold a slice at i, i + n, i + 2n. The ragged last
  * slice of a size that is not a multiple of 16 is copied into zero-padded stack vectors of
  * stride 16, so the slice functions always load whole vectors. */
-GB_INLINE void pad_gates(const float *src, int64_t n, int rows, float *dst /* 48 */) {
-    for (int g = 0; g < 3; ++g)
-        for (int j = 0; j < 16; ++j) dst[16 * g + j] = j < rows ? src[g * n + j] : 0.0f;
+GB_INLINE void pad_gates(const float *src, int64_t n, int64_t rows, float *dst /* 48 */) {
+    for (int64_t g = 0; g < 3; ++g)
+        for (int64_t j = 0; j < 16; ++j) dst[16 * g + j] = j < rows ? src[g * n + j] : 0.0f;
 }
 
-GB_INLINE void pad_rows(const float *src, int rows, float fill, float *dst /* 16 */) {
-    for (int j = 0; j < 16; ++j) dst[j] = j < rows ? src[j] : fill;
+GB_INLINE void pad_rows(const float *src, int64_t rows, float fill, float *dst /* 16 */) {
+    for (int64_t j = 0; j < 16; ++j) dst[j] = j < rows ? src[j] : fill;
 }
 
-static void project(const gb_lpcnet *net, int t) {
-    const int frame = t / net->frame_size, backwards = (net->per_sample ? t : frame) & 1;
-    const float *feature = net->features + (int64_t)frame * net->cond_size;
+static void project(const gb_lpcnet *net, int64_t t) {
+    const int64_t frame = t / net->frame_size, backwards = (net->per_sample ? t : frame) & 1;
+    const float *feature = net->features + frame * net->cond_size;
     product(&net->cond_a, feature, net->cond_a_out, backwards);
     product(&net->cond_b, feature, net->cond_b_out, backwards);
 }
@@ -63,7 +48,7 @@ static void project(const gb_lpcnet *net, int t) {
 GB_INLINE void gru_a_slice(const float *t0, const float *t1, const float *t2, const float *cond, const float *ra,
                            const float *bias, int64_t n, float *h) {
     v16f x[3], r[3];
-    for (int g = 0; g < 3; ++g) {
+    for (int64_t g = 0; g < 3; ++g) {
         int64_t at = g * n;
         x[g] = v16_add(v16_add(v16_loadu(t0 + at), v16_loadu(t1 + at)), v16_add(v16_loadu(t2 + at), v16_loadu(cond + at)));
         r[g] = v16_add(v16_loadu(ra + at), v16_loadu(bias + at));
@@ -71,18 +56,18 @@ GB_INLINE void gru_a_slice(const float *t0, const float *t1, const float *t2, co
     v16_storeu(h, gru_lanes(v16_loadu(h), x, r));
 }
 
-static void gru_a_gates(const gb_lpcnet *net, int t) {
-    const int n = net->hidden_a;
-    const int64_t row = 3 * (int64_t)n;
-    const int32_t *in = net->inputs + 3 * (int64_t)t;
+static void gru_a_gates(const gb_lpcnet *net, int64_t t) {
+    const int64_t n = net->hidden_a;
+    const int64_t row = 3 * n;
+    const int32_t *in = net->inputs + 3 * t;
     const float *t0 = net->tables + in[0] * row;
-    const float *t1 = net->tables + ((int64_t)net->levels + in[1]) * row;
-    const float *t2 = net->tables + (2 * (int64_t)net->levels + in[2]) * row;
-    int i = 0;
+    const float *t1 = net->tables + (net->levels + in[1]) * row;
+    const float *t2 = net->tables + (2 * net->levels + in[2]) * row;
+    int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         gru_a_slice(t0 + i, t1 + i, t2 + i, net->cond_a_out + i, net->ra + i, net->bias_a + i, n, net->ha + i);
     if (i < n) {
-        int rows = n - i;
+        int64_t rows = n - i;
         float p0[48], p1[48], p2[48], pc[48], pr[48], pb[48], ph[16];
         pad_gates(t0 + i, n, rows, p0), pad_gates(t1 + i, n, rows, p1), pad_gates(t2 + i, n, rows, p2);
         pad_gates(net->cond_a_out + i, n, rows, pc), pad_gates(net->ra + i, n, rows, pr);
@@ -95,7 +80,7 @@ static void gru_a_gates(const gb_lpcnet *net, int t) {
 /* xb + cond_b, rb + bias_b; the gates update 16 lanes of h. */
 GB_INLINE void gru_b_slice(const float *xb, const float *cond, const float *rb, const float *bias, int64_t n, float *h) {
     v16f x[3], r[3];
-    for (int g = 0; g < 3; ++g) {
+    for (int64_t g = 0; g < 3; ++g) {
         int64_t at = g * n;
         x[g] = v16_add(v16_loadu(xb + at), v16_loadu(cond + at));
         r[g] = v16_add(v16_loadu(rb + at), v16_loadu(bias + at));
@@ -104,14 +89,14 @@ GB_INLINE void gru_b_slice(const float *xb, const float *cond, const float *rb, 
 }
 
 static void gru_b(const gb_lpcnet *net) {
-    const int n = net->hidden_b;
+    const int64_t n = net->hidden_b;
     product(&net->gru_b_in, net->ha, net->xb, 0); /* GRU-B and the output layer stay in L1 */
     product(&net->gru_b_rec, net->hb, net->rb, 0);
-    int i = 0;
+    int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         gru_b_slice(net->xb + i, net->cond_b_out + i, net->rb + i, net->bias_b + i, n, net->hb + i);
     if (i < n) {
-        int rows = n - i;
+        int64_t rows = n - i;
         float px[48], pc[48], pr[48], pb[48], ph[16];
         pad_gates(net->xb + i, n, rows, px), pad_gates(net->cond_b_out + i, n, rows, pc);
         pad_gates(net->rb + i, n, rows, pr), pad_gates(net->bias_b + i, n, rows, pb);
@@ -127,12 +112,12 @@ GB_INLINE v16f logit_slice(const float *a1, const float *a2, const float *o1, co
 
 /* p = softmax(a1 tanh(o1) + a2 tanh(o2)): logits into p, then exp(p - max) / sum. */
 static void output(const gb_lpcnet *net) {
-    const int levels = net->levels, whole = levels / 16 * 16, rows = levels - whole;
+    const int64_t levels = net->levels, whole = levels / 16 * 16, rows = levels - whole;
     const float *a1 = net->out_gain, *a2 = net->out_gain + levels, *o1 = net->o, *o2 = net->o + levels;
     float *p = net->p;
     product(&net->out, net->hb, net->o, 0);
     v16f top = v16_set1(-3.4e38f);
-    for (int i = 0; i < whole; i += 16) {
+    for (int64_t i = 0; i < whole; i += 16) {
         v16f logit = logit_slice(a1 + i, a2 + i, o1 + i, o2 + i);
         v16_storeu(p + i, logit);
         top = v16_max(top, logit);
@@ -146,7 +131,7 @@ static void output(const gb_lpcnet *net) {
         top = v16_max(top, v16_loadu(tail));
     }
     v16f shift = v16_set1(v16_hmax(top)), sum = v16_zero();
-    for (int i = 0; i < whole; i += 16) {
+    for (int64_t i = 0; i < whole; i += 16) {
         v16f e = v16_exp(v16_sub(v16_loadu(p + i), shift));
         v16_storeu(p + i, e);
         sum = v16_add(sum, e);
@@ -159,15 +144,15 @@ static void output(const gb_lpcnet *net) {
         sum = v16_add(sum, v16_loadu(tail));
     }
     float inv = 1.0f / v16_hsum(sum);
-    for (int i = 0; i < whole; i += 16) v16_storeu(p + i, v16_mul(v16_loadu(p + i), v16_set1(inv)));
-    for (int i = whole; i < levels; ++i) p[i] *= inv;
+    for (int64_t i = 0; i < whole; i += 16) v16_storeu(p + i, v16_mul(v16_loadu(p + i), v16_set1(inv)));
+    for (int64_t i = whole; i < levels; ++i) p[i] *= inv;
 }
 
-static int projects(const gb_lpcnet *net, int t) {
+static int projects(const gb_lpcnet *net, int64_t t) {
     return net->per_sample || t % net->frame_size == 0 || t == net->start;
 }
 
-static void step(const gb_lpcnet *net, int t) {
+static void step(const gb_lpcnet *net, int64_t t) {
     if (projects(net, t)) project(net, t);
     product(&net->gru_a, net->ha, net->ra, t & 1);
     gru_a_gates(net, t);
@@ -186,7 +171,7 @@ static void end(const gb_lpcnet *net, float *out) {
     memcpy(out + net->hidden_a + net->hidden_b, net->p, sizeof(float) * net->levels);
 }
 
-void gb_lpcnet_step(gb_lpcnet *net, int t, const float *from, float *to) {
+void gb_lpcnet_step(gb_lpcnet *net, int64_t t, const float *from, float *to) {
     if (from) begin(net, from);
     step(net, t);
     if (to) end(net, to);
@@ -194,15 +179,20 @@ void gb_lpcnet_step(gb_lpcnet *net, int t, const float *from, float *to) {
 
 static void run(const gb_lpcnet *net, const float *x, float *out) {
     begin(net, x);
-    for (int t = net->start; t < net->start + net->steps; ++t) step(net, t);
+    for (int64_t t = net->start; t < net->start + net->steps; ++t) step(net, t);
     end(net, out);
 }
 
 int64_t gb_lpcnet_run_time(gb_lpcnet *net, const float *x, float *out, int64_t loops) {
-    GB_TIME_LOOP(loops, run(net, x, out));
+    const int64_t t0 = gb_now_ns();
+    for (int64_t i = 0; i < loops; ++i) {
+        run(net, x, out);
+        GB_BARRIER();
+    }
+    return gb_now_ns() - t0;
 }
 
-static void part(const gb_lpcnet *net, int which, int t) {
+static void part(const gb_lpcnet *net, int64_t which, int64_t t) {
     switch (which) {
     case GB_PART_CONDITIONING: project(net, t); break;
     case GB_PART_GRU_A_PRODUCT: product(&net->gru_a, net->ha, net->ra, t & 1); break;
@@ -213,8 +203,8 @@ static void part(const gb_lpcnet *net, int which, int t) {
 }
 
 /* t cycles over the call's samples, so the gather reads the tables rows the sequence reads. */
-int64_t gb_lpcnet_part_time(gb_lpcnet *net, int which, int64_t loops) {
-    int t = net->start;
+int64_t gb_lpcnet_part_time(gb_lpcnet *net, int64_t which, int64_t loops) {
+    int64_t t = net->start;
     int64_t t0 = gb_now_ns();
     for (int64_t i = 0; i < loops; ++i) {
         part(net, which, t);
@@ -224,10 +214,10 @@ int64_t gb_lpcnet_part_time(gb_lpcnet *net, int which, int64_t loops) {
     return gb_now_ns() - t0;
 }
 
-GB_INLINE v16f activation(int fn, v16f v) { return fn == 0 ? v16_exp(v) : fn == 1 ? v16_sigmoid(v) : v16_tanh(v); }
+GB_INLINE v16f activation(int64_t fn, v16f v) { return fn == 0 ? v16_exp(v) : fn == 1 ? v16_sigmoid(v) : v16_tanh(v); }
 
-void gb_activation(int fn, const float *x, int n, float *y) {
-    int i = 0;
+void gb_activation(int64_t fn, const float *x, int64_t n, float *y) {
+    int64_t i = 0;
     for (; i + 16 <= n; i += 16) v16_storeu(y + i, activation(fn, v16_loadu(x + i)));
     if (i < n) {
         float lanes[16];

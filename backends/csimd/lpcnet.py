@@ -1,14 +1,14 @@
 """LPCNet's sample-rate network fused in C (lpcnet.c): prepare its products and buffers, call, time.
 
-    step = prepare_step(kern, workload, int8=True)   # untimed: packing, quantization, buffers
+    step = prepare_step(kern, workload, "int8")   # untimed: packing, quantization, buffers
     run(step, x, out)                  # steps samples from state x, one ctypes call per sample
     ns = run_time(step, x, out, loops)  # the whole sequence, `loops` times inside C
     part_loops(step, x)                # {part: (native loop, calls per sample)}
 
 Kernels: GRU-A's recurrent product runs the kernel csimd runs for the case as a GEMV
-(`kernels.prepare_gemv`: 16x1 float32 or 8x4 int8 when sparse, dense float32 or int8
-otherwise). In int8 variants GRU-B's two products and the output layer are int8 dense as
-well (`SMALL_INT8`: see there); the conditioning projections are float32 dense in every
+(`kernels.prepare_gemv`: 16x1 float32 or bf16, 8x4 int8 when sparse, dense otherwise). In
+int8 and bf16 variants GRU-B's two products and the output layer are dense in that precision
+too (`SMALL_PRODUCTS_TOO`: see there); the conditioning projections are float32 dense in every
 variant, as LPCNet's frame-rate side is. Gates, the table gather, tanh and the softmax are
 float32 (gb_vmath.h: its exp is within 2 ulp).
 
@@ -21,62 +21,43 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from gemmbench.backends.csimd import kernels as K
-from gemmbench.timing import Loop
-from gemmbench.ops.lpcnet_step import PARTS, StepSpec
 from gemmbench.op import Workload
+from gemmbench.ops.lpcnet_step import PARTS, StepSpec
+from gemmbench.timing import Loop
 
-# GRU-B (48x384, 48x16) and the output layer (512x16) in int8 too, in int8 variants. It pays:
-# on the development machine (Zen 5, 10%-sparse 8x4 GRU-A, 1600 samples, part loops pinned to
-# one CPU) GRU-B took 155 ns instead of 500 and the output layer 265 instead of 335, the whole
-# step 1.6 us instead of 2.05 (avx512vnni-int8; avx512-int8 alike, avx2-int8 2.3 us instead of
-# 2.7); the error against float64 grew from 0.09% to 0.13% (w127 weights) and from 0.17% to
-# 0.28% (w63), far inside the 5% int8 tolerance.
-SMALL_INT8 = True
+# GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. For int8
+# it pays: on the development machine (Zen 5, 10%-sparse 8x4 GRU-A, 1600 samples, part loops
+# pinned to one CPU) GRU-B took 155 ns instead of 500 and the output layer 265 instead of 335,
+# the whole step 1.6 us instead of 2.05 (avx512vnni-int8; avx512-int8 alike, avx2-int8 2.3 us
+# instead of 2.7); the error against float64 grew from 0.09% to 0.13% (w127 weights) and from
+# 0.17% to 0.28% (w63), far inside the 5% int8 tolerance. bf16 gains less (its kernels are
+# in-core bound here, docs/csimd.md): LPCNet's 16x1 GRU-A, 160 samples, min of 60 while the
+# machine was shared, 3.42 us a sample instead of 3.43 (avx512-bf16) and 3.31 instead of 3.39
+# (avx512bf16-bf16); the error 0.05-0.06% instead of 0.03-0.04%, inside bf16's 1%.
+SMALL_PRODUCTS_TOO = True
 ACTIVATIONS = {"exp": 0, "sigmoid": 1, "tanh": 2}  # gb_activation's fn codes
-KINDS = {K.DenseF32: 0, K.Sparse16F32: 1, K.DenseInt8: 2, K.Sparse8x4Int8: 3}  # GB_DENSE_F32 ...
-
-_P = ctypes.c_void_p
-_I32 = ctypes.c_int32
-
-
-class _Product(ctypes.Structure):
-    _fields_ = [("kind", _I32), ("m", _I32), ("k", _I32), ("unused", _I32), ("w", _P), ("idx", _P),
-                ("diag", _P), ("scale", _P), ("corr", _P), ("xq", _P)]
-
-
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")
 INPUTS = ("bias_a", "bias_b", "tables", "out_gain", "features", "inputs")
 BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p")
+_I = ctypes.c_int64
 
 
 class _Net(ctypes.Structure):
     """gb_lpcnet, field for field."""
 
-    _fields_ = ([(name, _I32) for name in ("hidden_a", "hidden_b", "cond_size", "levels", "frame_size",
+    _fields_ = ([(name, _I) for name in ("hidden_a", "hidden_b", "cond_size", "levels", "frame_size",
                                              "per_sample", "start", "steps")]
-                + [(name, _Product) for name in PRODUCTS]
-                + [(name, _P) for name in INPUTS + BUFFERS])
+                + [(name, K.Product) for name in PRODUCTS]
+                + [(name, ctypes.c_void_p) for name in INPUTS + BUFFERS])
 
 
 @functools.lru_cache(maxsize=None)
 def _check_layout(kernels: K.Kernels) -> None:
-    size = kernels.lib.gb_lpcnet_struct_size()
-    if size != ctypes.sizeof(_Net):
-        raise RuntimeError(f"gb_lpcnet is {size} bytes in {kernels.path.name} but {ctypes.sizeof(_Net)} in "
-                           f"the ctypes mirror: gb_kernels.h and lpcnet.py disagree")
-
-
-def _product(p: K.DenseF32 | K.Sparse16F32 | K.DenseInt8 | K.Sparse8x4Int8) -> _Product:
-    arrays = getattr(p, "arrays", None)
-    weights = p.packed if hasattr(p, "packed") else p.weights
-    return _Product(KINDS[type(p)], p.m, p.k, 0, weights.ctypes.data, K._ptr(getattr(p, "index", None)),
-                    K._ptr(getattr(p, "diagonal", None)), K._ptr(arrays and arrays.scale),
-                    K._ptr(arrays and arrays.corr), K._ptr(arrays and arrays.xq))
+    K.check_layout(kernels, "gb_lpcnet", _Net)
 
 
 def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
@@ -89,68 +70,85 @@ def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
     return buffers
 
 
-@dataclass(frozen=True, eq=False)
 class LpcnetStep:
-    """A prepared fused step: the C struct, and every array its pointers point into."""
+    """A prepared fused step: the C struct, every array its pointers point into, and (as
+    kernels.Call does) the x and out it is bound to, so `fn(arg)` runs the call."""
 
-    kernels: K.Kernels
-    dims: StepSpec
-    net: _Net = field(repr=False)
-    products: dict = field(repr=False)  # name -> prepared kernel (owns the weights)
-    arrays: dict = field(repr=False)  # inputs and buffers, kept alive for the C pointers
-    addresses: dict = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = ("kernels", "dims", "net", "products", "arrays", "state", "addresses", "_from", "_to")
+
+    def __init__(self, kernels: K.Kernels, dims: StepSpec, net: _Net, products: dict, arrays: dict):
+        self.kernels, self.dims, self.net = kernels, dims, net
+        self.products = products  # name -> prepared operand (owns the weights)
+        self.arrays = arrays  # inputs and buffers, kept alive for the C pointers
+        self._from = self._to = None
+        self.state = (_run_samples, self, None, None)  # as kernels.Call's: (fn, arg, x, out)
+        self.addresses = K.AddressBook()
 
     @property
     def address(self) -> int:
         return ctypes.addressof(self.net)
 
     @property
-    def small_int8(self) -> bool:
-        return isinstance(self.products["out"], K.DenseInt8)
+    def precision(self) -> str:
+        return self.products["gru_a"].precision
 
-    def x_out(self, x: np.ndarray, out: np.ndarray) -> tuple[int, int]:
-        return (K._address(self.addresses, x, (self.dims.state_size,), "x"),
-                K._address(self.addresses, out, (self.dims.out_size,), "out"))
+    @property
+    def small_precision(self) -> str:
+        return self.products["out"].precision
+
+    def bind(self, x: np.ndarray, out: np.ndarray) -> None:
+        x_at = self.addresses.of(x, (self.dims.state_size,), "x")
+        out_at = self.addresses.of(out, (self.dims.out_size,), "out")
+        self._from, self._to, self.state = x_at, out_at, (_run_samples, self, x, out)  # only once both are checked
 
 
-def prepare_step(kernels: K.Kernels, workload: Workload, int8: bool, small_int8: bool = SMALL_INT8) -> LpcnetStep:
-    """Pack every matrix for the C step; int8 selects the variant's int8 kernels for GRU-A
-    and, with small_int8, for GRU-B and the output layer."""
+def prepare_step(kernels: K.Kernels, workload: Workload, precision: str = "float32",
+                 small_products_too: bool = SMALL_PRODUCTS_TOO) -> LpcnetStep:
+    """Pack every matrix for the C step: GRU-A in `precision`, and with small_products_too GRU-B
+    and the output layer as well; the conditioning in float32."""
     _check_layout(kernels)
     dims, extra = workload.case.spec, workload.extra
     mask = workload.block_mask if workload.case.spec.sparsity is not None else None
-    products = {"gru_a": K.prepare_gemv(kernels, extra["gru_a"], int8, mask, workload.diagonal)}
+    products = {"gru_a": K.prepare_gemv(kernels, extra["gru_a"], precision, mask, workload.diagonal)}
     for name in ("cond_a", "cond_b"):
-        products[name] = K.prepare_gemv(kernels, extra[name], False)
+        products[name] = K.prepare_gemv(kernels, extra[name])
     for name in ("gru_b_in", "gru_b_rec", "out"):
-        products[name] = K.prepare_gemv(kernels, extra[name], int8 and small_int8)
+        products[name] = K.prepare_gemv(kernels, extra[name], precision if small_products_too else "float32")
     arrays = {name: K.aligned_copy(np.ascontiguousarray(extra[name]), np.int32 if name == "inputs" else np.float32)
               for name in INPUTS}
     arrays.update(_buffers(dims))
     net = _Net(dims.hidden_a, dims.hidden_b, dims.cond_size, dims.levels, dims.frame_size,
                dims.conditioning == "per_sample", dims.start, dims.steps,
-               *(_product(products[name]) for name in PRODUCTS),
+               *(products[name].product for name in PRODUCTS),
                *(arrays[name].ctypes.data for name in INPUTS + BUFFERS))
     return LpcnetStep(kernels, dims, net, products, arrays)
 
 
-def run(step: LpcnetStep, x: np.ndarray, out: np.ndarray) -> None:
-    """`steps` samples from the state in x, one Python -> C call per sample; [ha, hb, p] into out."""
-    x_at, out_at = step.x_out(x, out)
+def _run_samples(step: LpcnetStep) -> None:
+    """`steps` samples from the bound x, one Python -> C call per sample; [ha, hb, p] into out."""
     call, net = step.kernels.lib.gb_lpcnet_step, step.address
     first, last = step.dims.start, step.dims.start + step.dims.steps - 1
     if first == last:
-        call(net, first, x_at, out_at)
+        call(net, first, step._from, step._to)
         return
-    call(net, first, x_at, None)
+    call(net, first, step._from, None)
     for t in range(first + 1, last):
         call(net, t, None, None)
-    call(net, last, None, out_at)
+    call(net, last, None, step._to)
+
+
+def run(step: LpcnetStep, x: np.ndarray, out: np.ndarray) -> None:
+    """The whole call from x into out (binding them first when they are new)."""
+    if x is not step.state[2] or out is not step.state[3]:
+        step.bind(x, out)
+    _run_samples(step)
 
 
 def run_time(step: LpcnetStep, x: np.ndarray, out: np.ndarray, loops: int) -> int:
     """The whole call (all `steps` samples from x) `loops` times inside C; elapsed ns."""
-    return step.kernels.lib.gb_lpcnet_run_time(step.address, *step.x_out(x, out), loops)
+    if x is not step.state[2] or out is not step.state[3]:
+        step.bind(x, out)
+    return step.kernels.lib.gb_lpcnet_run_time(step.address, step._from, step._to, loops)
 
 
 def part_loops(step: LpcnetStep, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
@@ -159,17 +157,16 @@ def part_loops(step: LpcnetStep, x: np.ndarray) -> dict[str, tuple[Loop, float]]
     One step from x first, so every buffer a part reads holds a real step's values.
     """
     lib, dims = step.kernels.lib, step.dims
-    lib.gb_lpcnet_step(step.address, dims.start, K._address(step.addresses, x, (dims.state_size,), "x"), None)
+    lib.gb_lpcnet_step(step.address, dims.start, step.addresses.of(x, (dims.state_size,), "x"), None)
     weight = {"conditioning": dims.projections / dims.steps}  # amortised over the frame
     return {name: (functools.partial(lib.gb_lpcnet_part_time, step.address, part), weight.get(name, 1.0))
             for part, name in enumerate(PARTS)}
 
 
 def describe(step: LpcnetStep) -> str:
-    small = "int8 dense" if step.small_int8 else "float32 dense"
     return (f"lpcnet_step fused in C ({step.kernels.variant}): GRU-A {step.products['gru_a'].kernel}; "
-            f"GRU-B and output {small}; conditioning float32 dense; gates, tanh and softmax float32 "
-            f"(Cephes exp)")
+            f"GRU-B and output {step.small_precision} dense; conditioning float32 dense; gates, tanh and "
+            f"softmax float32 (Cephes exp)")
 
 
 def activation(kernels: K.Kernels, name: str, x: np.ndarray) -> np.ndarray:

@@ -371,6 +371,10 @@ MATRIX_COLUMNS = (
     Column("density", "float64", "fraction of weights stored (1.0 when dense)"),
     Column("sparsity", "string", "block shape and per-gate densities, e.g. 16x1@0.05/0.05/0.2+diag; '' when dense"),
     Column("weight_bytes", "int64", "bytes of weights (and block index) the kernel reads per call, as stored"),
+    Column("core_bound_ns", "float64", "block-sparse rows: in-core (issue) bound, the blocks at one block per "
+                                       "cycle at the measured clock; a bound beside the roof, not part of it"),
+    Column("core_pct", "float64", "core_bound_ns as a percentage of the row's native time (its median time "
+                                  "where none)"),
     Column("weights_source", "string", "the file and key W was read from ('' when generated)"),
     Column("weights_sha256", "string", "SHA-256 of that file when the suite was read"),
     Column("weights_structure", "string", "the block structure detected in the file's matrix (dense, or its "

@@ -192,3 +192,27 @@ int64_t gb_probe_read(const float *buf, int64_t n, int64_t reps, float *sink) {
 #endif
     return elapsed;
 }
+
+/* ---- the core clock: a chain of dependent 64-bit multiplies, each waiting on the last.
+ * imul r64 takes 3 cycles on every x86-64 core of the last decade (Intel since Nehalem, AMD
+ * since Zen), so iters * CLOCK_CHAIN_CYCLES cycles took the returned ns. Multiplies, not adds:
+ * recent cores execute chains of small immediate adds faster than one a cycle. ---- */
+#define CLOCK_CHAIN_CYCLES 3
+int gb_probe_clock_cycles(void) {
+#if defined(__x86_64__)
+    return CLOCK_CHAIN_CYCLES;
+#else
+    return 0; /* not measured: no latency known for this architecture */
+#endif
+}
+
+int64_t gb_probe_clock(int64_t iters, int64_t *sink) {
+    uint64_t v = 3;
+    int64_t t0 = now_ns();
+#if defined(__x86_64__)
+    for (int64_t i = 0; i < iters; ++i) __asm__ __volatile__("imul %0, %0" : "+r"(v));
+#endif
+    int64_t elapsed = now_ns() - t0;
+    *sink = (int64_t)v;
+    return elapsed;
+}

@@ -1,0 +1,164 @@
+/* bf16 weights, dense and 16x1 block-sparse: half the bytes of float32, float32 accumulators.
+ *
+ * Both kinds store their weights in pairs (gb_kernels.h, gb_simd_bf16.h). Without
+ * AVX512_BF16 the kernels widen each pair to two float vectors and multiply the exact
+ * float32 activations; with it (GB_BF16_DOT) they round the activations to bf16 once per
+ * call and let vdpbf16ps do both products of a pair in one instruction. */
+#define _POSIX_C_SOURCE 199309L
+#include <string.h>
+
+#include "gb_internal.h"
+#include "gb_kernels.h"
+#include "gb_rows16.h"
+#include "gb_simd.h"
+#include "gb_simd_bf16.h"
+
+#if defined(GB_BF16_DOT)
+int64_t gb_bf16_rounds_activations(void) { return 1; }
+#else
+int64_t gb_bf16_rounds_activations(void) { return 0; }
+#endif
+
+void gb_round_bf16(const float *x, int64_t n, uint16_t *out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = gb_bf16_one(x[i]);
+}
+
+static int64_t pairs_of(int64_t k) { return (k + 1) / 2; }
+static int64_t panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
+
+int64_t gb_bf16_packed_bytes(int64_t m, int64_t k) { return panels(m) * pairs_of(k) * 64; }
+
+void gb_bf16_pack(const uint16_t *restrict w, int64_t m, int64_t k, uint16_t *restrict packed) {
+    for (int64_t p = 0; p < panels(m); ++p)
+        for (int64_t q = 0; q < pairs_of(k); ++q)
+            for (int64_t r = 0; r < GB_PANEL; ++r)
+                for (int64_t i = 0; i < 2; ++i) {
+                    const int64_t row = p * GB_PANEL + r, col = 2 * q + i;
+                    *packed++ = row < m && col < k ? w[row * k + col] : 0;
+                }
+}
+
+#if defined(GB_BF16_DOT)
+/* bf16(x) into act, padded with a zero to a whole pair. */
+static void round_activations(const float *restrict x, int64_t k, uint16_t *restrict act) {
+    int64_t j = 0;
+    for (; j + 16 <= k; j += 16) v16_store_bf16(act + j, v16_loadu(x + j));
+    for (; j < k; ++j) act[j] = gb_bf16_one(x[j]);
+    if (k % 2) act[k] = 0;
+}
+#endif
+
+/* ---- dense ---- */
+
+#if defined(GB_BF16_DOT)
+GB_INLINE v16f panel_dot(const uint16_t *restrict a, int64_t pairs, const uint16_t *restrict act) {
+    v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
+    int64_t q = 0;
+    for (; q + 4 <= pairs; q += 4, a += 128) {
+        s0 = v16_dot_bf16(s0, gb_load_u32(act + 2 * q), a);
+        s1 = v16_dot_bf16(s1, gb_load_u32(act + 2 * q + 2), a + 32);
+        s2 = v16_dot_bf16(s2, gb_load_u32(act + 2 * q + 4), a + 64);
+        s3 = v16_dot_bf16(s3, gb_load_u32(act + 2 * q + 6), a + 96);
+    }
+    for (; q < pairs; ++q, a += 32) s0 = v16_dot_bf16(s0, gb_load_u32(act + 2 * q), a);
+    return v16_add(v16_add(s0, s1), v16_add(s2, s3));
+}
+#else
+/* A pair's two columns times x[j], x[j + 1]; k odd: the last pair's second weight is a zero
+ * that must not meet x[k], which is past the end of x. */
+GB_INLINE v16f panel_dot(const uint16_t *restrict a, int64_t k, const float *restrict x) {
+    v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero(), even, odd;
+    int64_t j = 0;
+    for (; j + 4 <= k; j += 4, a += 64) {
+        v16_widen_pairs(a, &even, &odd);
+        s0 = v16_fma(even, v16_set1(x[j]), s0);
+        s1 = v16_fma(odd, v16_set1(x[j + 1]), s1);
+        v16_widen_pairs(a + 32, &even, &odd);
+        s2 = v16_fma(even, v16_set1(x[j + 2]), s2);
+        s3 = v16_fma(odd, v16_set1(x[j + 3]), s3);
+    }
+    for (; j < k; j += 2, a += 32) {
+        v16_widen_pairs(a, &even, &odd);
+        s0 = v16_fma(even, v16_set1(x[j]), s0);
+        if (j + 1 < k) s1 = v16_fma(odd, v16_set1(x[j + 1]), s1);
+    }
+    return v16_add(v16_add(s0, s1), v16_add(s2, s3));
+}
+#endif
+
+GB_INLINE void dense_panel(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
+                           float *restrict y, int64_t p) {
+    const uint16_t *panel = (const uint16_t *)a->w + p * pairs_of(a->k) * 32;
+#if defined(GB_BF16_DOT)
+    (void)x;
+    const v16f s = panel_dot(panel, pairs_of(a->k), act);
+#else
+    (void)act;
+    const v16f s = panel_dot(panel, a->k, x);
+#endif
+    v16_store_rows(y + p * GB_PANEL, s, a->m - p * GB_PANEL);
+}
+
+static void dense_bf16(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
+    uint16_t *act = a->act;
+#if defined(GB_BF16_DOT)
+    round_activations(x, a->k, act);
+#endif
+    if (backwards)
+        for (int64_t p = panels(a->m) - 1; p >= 0; --p) dense_panel(a, x, act, y, p);
+    else
+        for (int64_t p = 0; p < panels(a->m); ++p) dense_panel(a, x, act, y, p);
+}
+
+void gbi_dense_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    (void)n;
+    dense_bf16(a, x, y, backwards);
+}
+
+/* ---- 16x1 block-sparse: blocks in pairs, block rows in lockstep groups of 8 (groups.c) ---- */
+
+#define GROUP GBI_GROUP
+
+/* One pair of a block row: its two blocks' weights times their two activations. */
+GB_INLINE v16f pair(const rows16 *c, v16f s, uint32_t columns, const uint16_t *w) {
+    const uint32_t c0 = columns & 0xffffu, c1 = columns >> 16;
+#if defined(GB_BF16_DOT)
+    return v16_dot_bf16(s, (uint32_t)c->act[c0] | (uint32_t)c->act[c1] << 16, w);
+#else
+    v16f even, odd;
+    v16_widen_pairs(w, &even, &odd);
+    return v16_fma(odd, v16_set1(c->x[c1]), v16_fma(even, v16_set1(c->x[c0]), s));
+#endif
+}
+
+/* One group: eight named accumulators, one per block row (an array of vectors gets copied). */
+GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, const rows16 *c, const int diag) {
+    const int64_t steps = head[0];
+    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GROUP;
+    v16f s0 = rows16_start(c, dst[0], diag), s1 = rows16_start(c, dst[1], diag), s2 = rows16_start(c, dst[2], diag);
+    v16f s3 = rows16_start(c, dst[3], diag), s4 = rows16_start(c, dst[4], diag), s5 = rows16_start(c, dst[5], diag);
+    v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
+    for (int64_t s = 0; s < steps; ++s, idx += GROUP, w += 32 * GROUP) {
+        s0 = pair(c, s0, (uint32_t)idx[0], w), s1 = pair(c, s1, (uint32_t)idx[1], w + 32);
+        s2 = pair(c, s2, (uint32_t)idx[2], w + 64), s3 = pair(c, s3, (uint32_t)idx[3], w + 96);
+        s4 = pair(c, s4, (uint32_t)idx[4], w + 128), s5 = pair(c, s5, (uint32_t)idx[5], w + 160);
+        s6 = pair(c, s6, (uint32_t)idx[6], w + 192), s7 = pair(c, s7, (uint32_t)idx[7], w + 224);
+    }
+    rows16_finish(c, dst[0], s0), rows16_finish(c, dst[1], s1), rows16_finish(c, dst[2], s2), rows16_finish(c, dst[3], s3);
+    rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
+}
+
+GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
+GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
+
+void gbi_sparse16_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    (void)n;
+#if defined(GB_BF16_DOT)
+    round_activations(x, a->k, a->act);
+#endif
+    const rows16 c = {x, a->diag, a->act, y, a->k};
+    if (a->diag)
+        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_diag, &c);
+    else
+        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_plain, &c);
+}

@@ -1,0 +1,51 @@
+/* The measured call: a gb_call (a prepared product bound to x and y) run once or `loops` times. */
+#define _POSIX_C_SOURCE 199309L
+#include "gb_internal.h"
+#include "gb_kernels.h"
+#include "gb_simd.h"
+
+int64_t gb_abi_version(void) { return GB_ABI_VERSION; }
+const char *gb_isa(void) { return GB_ISA; }
+
+static gbi_kernel *const kernels[GB_KINDS] = {
+    [GB_DENSE_F32] = gbi_dense_f32,   [GB_SPARSE16_F32] = gbi_sparse16_f32,   [GB_DENSE_INT8] = gbi_dense_int8,
+    [GB_SPARSE8X4_INT8] = gbi_sparse8x4_int8, [GB_DENSE_BF16] = gbi_dense_bf16, [GB_SPARSE16_BF16] = gbi_sparse16_bf16,
+};
+
+void gbi_product(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
+    kernels[a->kind](a, x, y, n, backwards);
+}
+
+/* This call's direction, and the next one's (see gb_internal.h). */
+GB_INLINE int64_t next_direction(gb_call *c) {
+    if (c->a.bytes <= GB_ALTERNATE_BYTES) return 0;
+    const int64_t now = c->backwards;
+    c->backwards = !now;
+    return now;
+}
+
+void gb_call_run(gb_call *c) { kernels[c->a.kind](&c->a, c->x, c->y, c->n, next_direction(c)); }
+
+int64_t gb_call_time(gb_call *c, int64_t loops) {
+    gbi_kernel *const kernel = kernels[c->a.kind];
+    const int64_t t0 = gb_now_ns();
+    for (int64_t i = 0; i < loops; ++i) {
+        kernel(&c->a, c->x, c->y, c->n, next_direction(c));
+        GB_BARRIER();
+    }
+    return gb_now_ns() - t0;
+}
+
+void gb_noop(gb_call *c) { (void)c; }
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+int64_t gb_act_bytes(int64_t kind, int64_t k) {
+    switch (kind) {
+    case GB_DENSE_INT8:
+    case GB_SPARSE8X4_INT8: return round_up(k, 64);
+    case GB_DENSE_BF16:
+    case GB_SPARSE16_BF16: return 2 * round_up(k, 32);
+    default: return 0;
+    }
+}
