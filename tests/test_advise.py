@@ -62,6 +62,9 @@ def test_recommendation_runner_up_and_ties():
             cand("far", 1e-7, 300, 0.02)]
     advice = recommend(rows, 0.01)
     assert advice.best.label == "best" and advice.runner_up.label == "close" and advice.versus.tie
+    assert [c.label for c in advice.ties] == ["close"]
+    wide = cand("wide", 1e-7, 180, 0.5)  # slower by its median, but its interval reaches the best's
+    assert [c.label for c in recommend([*rows, wide], 0.01).ties] == ["close", "wide"]
     advice = recommend([rows[1], rows[3]], 0.01)
     assert advice.runner_up.label == "far" and not advice.versus.tie and advice.versus.low > 2.5
     nothing = recommend(rows, 1e-9)

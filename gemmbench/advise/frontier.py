@@ -10,7 +10,9 @@ intervals, so drift between cases is not corrected, only seen as noise). A candi
 beats is on the frontier; a faster candidate within the noise does not push it off.
 
 The recommendation is the fastest candidate (by its median) within the error budget; the
-runner-up the next fastest within it, called a tie when their ratio's interval holds 1.
+runner-up the next fastest within it, called a tie when their ratio's interval holds 1; and
+every other candidate within the budget whose time is a tie with the recommendation's is
+named too (rows of different cases, measured minutes apart, often are on a shared machine).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class Advice:
     runner_up: Candidate | None
     versus: Ratio | None  # runner_up's time over best's
     most_accurate: Candidate | None  # when nothing is within the budget: the closest
+    ties: tuple[Candidate, ...] = ()  # others within the budget whose time is a tie with best's (runner-up included)
 
 
 def recommend(candidates: list[Candidate], budget: float, pairing: Pairing | None = None) -> Advice:
@@ -115,4 +118,5 @@ def recommend(candidates: list[Candidate], budget: float, pairing: Pairing | Non
     best = within[0]
     runner_up = within[1] if len(within) > 1 else None
     versus = slower_by(best, runner_up, pairing) if runner_up is not None else None
-    return Advice(budget, best, runner_up, versus, None)
+    ties = tuple(c for c in within[1:] if slower_by(best, c, pairing).tie)
+    return Advice(budget, best, runner_up, versus, None, ties)

@@ -86,8 +86,14 @@ def _recommendation(advice: MatrixAdvice, budget: float) -> list[str]:
     runner, versus = verdict.runner_up, verdict.versus
     how = (f"a tie within the noise ({versus.text()} the time; pick on error, or measure again)" if versus.tie
            else f"beaten: {versus.text()} the time, beyond the noise")
-    return lines + [f"runner-up: {runner.kernel} on {runner.format}: {time_text(runner)}, error "
-                    f"{error_text(runner.error)}; {how}"]
+    lines.append(f"runner-up: {runner.kernel} on {runner.format}: {time_text(runner)}, error "
+                 f"{error_text(runner.error)}; {how}")
+    others = [c for c in verdict.ties if c is not runner]
+    if others:
+        shown = "; ".join(f"{c.kernel} on {c.format} ({time_text(c)}, error {error_text(c.error)})" for c in others[:3])
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        lines.append(f"also a tie with the recommendation within the noise: {shown}{more}")
+    return lines
 
 
 def _schemes(advice: MatrixAdvice) -> list[str]:
