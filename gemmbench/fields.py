@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import reprlib
+from pathlib import Path
 from typing import Any
 
 INT_LIMIT = 2**63  # integers are stored as int64
@@ -56,10 +57,11 @@ class Problems:
 class FieldReader:
     """One case's merged fields (defaults and grid point applied), read with checks."""
 
-    def __init__(self, case_name: str, values: dict, problems: Problems):
+    def __init__(self, case_name: str, values: dict, problems: Problems, base: Path | None = None):
         self.where = f"case '{label(case_name)}'"
         self.values = values
         self.problems = problems
+        self.base = base if base is not None else Path.cwd()  # file fields (weights: ...) are relative to it
         self.ok = True
 
     def __contains__(self, key: str) -> bool:

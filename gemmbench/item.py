@@ -5,6 +5,8 @@ rounds with its prepared state: `start()` prepares and verifies it and calibrate
 each `sample()` re-warms it and times one sample of the Python call (and of the native loop,
 where the backend has one), and `finish()` checks the output once more after all the calls
 and times the parts of a composite op. Nothing is timed before the output is verified.
+A case with recorded inputs (`Workload.input_set`) is verified on every one of them, and
+its Python call cycles through them; a native loop runs on the first.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gemmbench import timing
 from gemmbench.backend import Backend, Variant
 from gemmbench.op import Calls, Op, Workload
-from gemmbench.verify import Verdict
+from gemmbench.verify import Verdict, combine
 from gemmbench.workload import aligned_copy
 
 # Each sample is preceded by this share of its calls, untimed: after another process's sample
@@ -85,12 +89,18 @@ class Item:
 
     def _prepare_and_verify(self) -> dict:
         backend, variant = self.backend, self.variant
-        self.x = aligned_copy(self.workload.x)
+        self.inputs = self.workload.input_set()
+        self.xs = [aligned_copy(w.x) for w in self.inputs]
+        self.x = self.xs[0]
         self.out = self.workload.new_output()
         start = time.perf_counter_ns()
-        self.prepared = backend.bind(backend.prepare(self.workload, variant), self.x, self.out)
+        unbound = backend.prepare(self.workload, variant)
+        self.prepared = backend.bind(unbound, self.x, self.out)
         columns = {"prepare_ns": float(time.perf_counter_ns() - start),
-                   "detail": str(backend.describe(self.prepared, variant))}
+                   "detail": str(backend.describe(self.prepared, variant)) + self._cycling_note()}
+        # Recorded inputs: each bound apart (outside prepare_ns, which is one input's), so a backend
+        # that ties its state to the arrays it is given always runs with its own.
+        self.bound = [self.prepared] + [backend.bind(unbound, x, self.out) for x in self.xs[1:]]
         if backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
             columns.update(backend.facts(self.prepared, self.workload.case))
         verdict = self._verify("wrong result", native=False)
@@ -103,13 +113,26 @@ class Item:
         return {**columns, "status": "ok", "message": "", "loops": self.loops,
                 "native_loops": self.native_loops if self.native else None}
 
-    def _calls(self) -> Calls:
-        backend, prepared, x, out = self.backend, self.prepared, self.x, self.out
+    def _cycling_note(self) -> str:
+        if len(self.xs) == 1:
+            return ""
+        note = f"; the Python call cycles through {len(self.xs)} recorded inputs"
+        if self.backend.offers("run_native"):
+            note += " (the native loop runs on the first: it cannot cycle)"
+        return note
+
+    def _calls(self, prepared: Any, x) -> Calls:
+        backend, out = self.backend, self.out
         native = (lambda: backend.run_native(prepared, x, out, 1)) if backend.offers("run_native") else None
         return Calls(out, lambda: backend.run(prepared, x, out), native, lambda: backend.reset(prepared))
 
     def _verify(self, what: str, native: bool) -> Verdict:
-        verdict = self.op.verify(self.workload, self._calls(), self.precision, native=native)
+        verdicts = [self.op.verify(workload, self._calls(prepared, x), self.precision, native=native)
+                    for workload, prepared, x in zip(self.inputs, self.bound, self.xs)]
+        verdict = verdicts[0]
+        if len(verdicts) > 1:
+            norms = [float(np.linalg.norm(workload.reference)) for workload in self.inputs]
+            verdict = combine(verdicts, norms, self.precision, self.op.tolerance(self.workload.case, self.precision))
         if verdict.ok:
             return verdict
         return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, verdict.tolerance,
@@ -118,7 +141,10 @@ class Item:
     def _calibrate(self) -> None:
         backend, prepared, x, out = self.backend, self.prepared, self.x, self.out
         settings, resolution = self.ctx.timing, self.ctx.resolution_ns
-        self.python_loop = timing.python_loop(lambda: backend.run(prepared, x, out))
+        if len(self.xs) == 1:
+            self.python_loop = timing.python_loop(lambda: backend.run(prepared, x, out))
+        else:
+            self.python_loop = timing.cycling_loop(backend.run, [(p, xi, out) for p, xi in zip(self.bound, self.xs)])
         self.loops = timing.warm_and_calibrate(self.python_loop, settings, resolution)
         if backend.offers("run_native"):
             self.native_loop = lambda loops: backend.run_native(prepared, x, out, loops)
@@ -160,3 +186,4 @@ class Item:
 
     def close(self) -> None:
         self.prepared = self.python_loop = self.native_loop = None
+        self.bound = []

@@ -95,6 +95,12 @@ class Workload:
 
         return np.zeros(self.reference.shape, dtype=self.case.dtype)
 
+    def input_set(self) -> "tuple[Workload, ...]":
+        """The inputs the measured call cycles through, each a workload of its own (x and reference).
+
+        This one alone by default; a matrix case with recorded inputs returns each of them."""
+        return (self,)
+
 
 @dataclass
 class Calls:
@@ -137,6 +143,11 @@ class Op(ABC):
     def label(self, case: Case) -> str:
         """The problem's size in a few characters, for tables ('1152x384', 'B32 F128 T16000')."""
         return ""
+
+    def files(self, spec: Any) -> tuple:
+        """The files the case's data is read from (gemmbench.arrayfile.ArrayRef, each with the SHA-256 it had
+        when the suite was read): a resumed run refuses to go on when one has changed."""
+        return ()
 
     def spec_to_dict(self, spec: Any) -> dict:
         return dataclasses.asdict(spec)

@@ -245,6 +245,7 @@ def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool 
                              f"{given.path} (its cases or settings differ); resume without naming a suite, "
                              f"or start a new run")
     check_options(stored, options)
+    _check_files_unchanged(path, stored)
     names = set(column_names())
     rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
     machine = fingerprint()
@@ -254,6 +255,18 @@ def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool 
     done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
     outcome = _execute(stored, options, machine, results, done)
     return replace(outcome, kept=len(rows))
+
+
+def _check_files_unchanged(path: Path, suite: Suite) -> None:
+    """The weights and inputs a run read must be the very files it started with (SHA-256)."""
+    from gemmbench.arrayfile import changed
+    from gemmbench.workload import op_of
+
+    for suite_case in suite.cases:
+        for ref in op_of(suite_case.case).files(suite_case.case.spec):
+            problem = changed(ref)
+            if problem:
+                raise UsageError(f"{path}: cannot resume: {problem}; start a new run")
 
 
 def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:

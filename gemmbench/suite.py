@@ -103,10 +103,12 @@ def load_suite(path: str | os.PathLike) -> Suite:
         text = file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read suite: {exc}") from None
-    return parse_suite(text, str(path))
+    return parse_suite(text, str(path), file.resolve().parent)
 
 
-def parse_suite(text: str, path: str = "<suite>") -> Suite:
+def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> Suite:
+    """A suite from its text; file fields (weights, inputs) are relative to `base` (default: the
+    folder of `path` when it is a file, else the working directory)."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -123,18 +125,25 @@ def parse_suite(text: str, path: str = "<suite>") -> Suite:
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = Problems(path)
-    suite = _build_suite(document, path, problems)
+    suite = _build_suite(document, path, problems, base or suite_folder(path))
     if problems.lines:
         raise SuiteError(problems.lines)
     assert suite is not None
     return suite
 
 
+def suite_folder(path: str) -> Path:
+    """The folder a suite's file fields (weights, inputs) are relative to: the suite file's own
+    (the working directory for a suite given as text)."""
+    file = Path(path)
+    return file.resolve().parent if file.is_file() else Path.cwd()
+
+
 def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, ...]) -> None:
     problems.add(where, f"unknown field '{_label(key)}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
 
-def _build_suite(document: Any, path: str, problems: Problems) -> Suite | None:
+def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Suite | None:
     if not isinstance(document, dict):
         problems.add("top level", f"must be a mapping with fields {', '.join(TOP_KEYS)}, "
                                   f"got {type(document).__name__}")
@@ -170,7 +179,7 @@ def _build_suite(document: Any, path: str, problems: Problems) -> Suite | None:
     if not _grid_fits(raw_cases, defaults, problems):
         return None
     for index, raw in enumerate(raw_cases):
-        for suite_case in _expand_case(raw, index, defaults, problems):
+        for suite_case in _expand_case(raw, index, defaults, problems, base):
             if suite_case.case.name in seen:
                 problems.add(f"case '{suite_case.case.name}'", "duplicate case name; names must be unique")
             seen.add(suite_case.case.name)
@@ -207,7 +216,7 @@ def _grid_fits(raw_cases: list, defaults: dict, problems: Problems) -> bool:
     return True
 
 
-def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems) -> list[SuiteCase]:
+def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path) -> list[SuiteCase]:
     if not isinstance(raw, dict):
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
@@ -235,7 +244,7 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems) -> li
         values = {**merged, **point}
         suffix = ",".join(f"{k}={_show(v)}" for k, v in point.items())
         name = f"{label}[{suffix}]" if suffix else str(label)
-        built = _build_case(name, values, problems)
+        built = _build_case(name, values, problems, base)
         if built is not None:
             cases.append(built)
     return cases
@@ -247,8 +256,8 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else _label(value)
 
 
-def _build_case(name: str, values: dict, problems: Problems) -> SuiteCase | None:
-    f = FieldReader(name, values, problems)
+def _build_case(name: str, values: dict, problems: Problems, base: Path) -> SuiteCase | None:
+    f = FieldReader(name, values, problems, base)
     op_name = f.choice("op", tuple(registry.ops.names()), DEFAULT_OP)
     if not f.ok:  # an unknown op: its fields cannot be judged
         return None

@@ -89,6 +89,21 @@ def python_loop(call: Callable[[], None], clock: Callable[[], int] = time.perf_c
     return loop
 
 
+def cycling_loop(call: Callable[..., None], arguments: list[tuple],
+                 clock: Callable[[], int] = time.perf_counter_ns) -> Loop:
+    """A loop of Python calls `call(*arguments[i])`, i cycling through the list across samples."""
+    cycle = itertools.cycle(arguments)
+
+    def loop(loops: int) -> int:
+        calls = itertools.islice(cycle, loops)
+        start = clock()
+        for args in calls:
+            call(*args)
+        return clock() - start
+
+    return loop
+
+
 def warm_up(loop: Loop, seconds: float) -> None:
     spent = 0
     calls = 1

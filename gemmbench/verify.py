@@ -48,3 +48,24 @@ def check(output: np.ndarray, reference: np.ndarray, precision: str, tolerance: 
         return Verdict(True, max_abs, rel, snr, tolerance)
     return Verdict(False, max_abs, rel, snr, tolerance,
                    f"relative error {rel:.3g} exceeds the {precision} tolerance {tolerance:g}")
+
+
+def combine(verdicts: list[Verdict], reference_norms: list[float], precision: str, tolerance: float) -> Verdict:
+    """One verdict over several inputs: the relative error of all their outputs together
+    (||all errors|| / ||all references||), judged at `tolerance`; a broken input (shape,
+    non-finite values) breaks the whole."""
+    for index, verdict in enumerate(verdicts):
+        if not verdict.ok and not math.isfinite(verdict.rel_err):
+            return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, tolerance,
+                           f"input {index + 1} of {len(verdicts)}: {verdict.message}")
+    errors = [v.rel_err * n if n > 0 else v.rel_err for v, n in zip(verdicts, reference_norms)]
+    err_norm = math.sqrt(sum(e * e for e in errors))
+    ref_norm = math.sqrt(sum(n * n for n in reference_norms))
+    rel = err_norm / ref_norm if ref_norm > 0 else err_norm
+    snr = 20 * math.log10(ref_norm / err_norm) if err_norm > 0 else math.inf
+    max_abs = max(v.max_abs_err for v in verdicts)
+    if rel <= tolerance:
+        return Verdict(True, max_abs, rel, snr, tolerance)
+    return Verdict(False, max_abs, rel, snr, tolerance,
+                   f"relative error {rel:.3g} over {len(verdicts)} inputs exceeds the {precision} tolerance "
+                   f"{tolerance:g}")

@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 MODULES = ("run", "check", "list_backends", "info", "validate", "build", "roofline", "report", "plot", "compare",
-           "merge", "baseline")
+           "merge", "baseline", "advise")
 
 
 def load_all():

@@ -28,9 +28,9 @@ import numpy as np
 from gemmbench.backend import Backend
 from gemmbench.fields import FieldReader
 from gemmbench.op import Case, Column, Counts, Op, Workload
-from gemmbench.ops.matrix import (MATRIX_COLUMNS, MATRIX_FIELDS, MatrixSpec, MatrixWorkload, Sparsity,
-                                  generate_activations, generate_weights, matrix_columns, matrix_label, prune,
-                                  read_sparsity)
+from gemmbench.ops.matrix import (MATRIX_COLUMNS, MATRIX_FIELDS, MatrixSpec, MatrixWorkload, file_weights,
+                                  generate_activations, generate_weights, matrix_columns, matrix_files,
+                                  matrix_label, prune, read_matrix_file, read_shape, read_sparsity, spec_from_dict)
 from gemmbench.report.kinds import PlotKind
 from gemmbench.timing import Loop, python_loop
 
@@ -115,6 +115,7 @@ def make_step(case: Case) -> StepWorkload:
     # Separate streams, so a sequence's first samples and frames do not depend on its length.
     rng, inputs_rng, features_rng, state_rng = (np.random.default_rng([case.seed, i]) for i in range(4))
     mats = {name: generate_weights(rng, m, k) for name, (m, k) in dims.matrices().items()}
+    mats["gru_a"] = file_weights(dims, rng) if dims.weights is not None else mats["gru_a"]
     mask = diagonal = None
     if dims.sparsity is not None:
         mats["gru_a"], mask, diagonal = prune(mats["gru_a"], dims.sparsity)
@@ -131,7 +132,7 @@ def make_step(case: Case) -> StepWorkload:
     reference = run_reference(dims, extra, state)
     if diagonal is not None:
         diagonal = diagonal.astype(case.dtype)
-    return StepWorkload(case, state, reference, extra["gru_a"], mask, diagonal, extra)
+    return StepWorkload(case, state, reference, extra["gru_a"], mask, diagonal, extra=extra)
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
@@ -413,15 +414,20 @@ class LpcnetStep(Op):
     composed_from = frozenset({"gemv"})
 
     def spec(self, read: FieldReader) -> StepSpec:
-        m, k = read.positive_int("m"), read.positive_int("k")
+        source = read_matrix_file(read)  # GRU-A's recurrent matrix from a file
+        m, k = read_shape(read, source)
         defaults = StepSpec(m, k)
         sizes = {key: read.positive_int(key, getattr(defaults, key))
                  for key in ("hidden_b", "cond_size", "levels", "frame_size", "steps", "sample_rate")}
-        return StepSpec(m, k, 1, read_sparsity(read, m, k), **sizes, start=read.int_("start", 0),
+        return StepSpec(m, k, 1, read_sparsity(read, m, k, source), source.ref if source else None,
+                        structure=source.structure.text() if source else "", **sizes, start=read.int_("start", 0),
                         conditioning=read.choice("conditioning", CONDITIONING, "per_frame"))
 
     def spec_from_dict(self, data: dict) -> StepSpec:
-        return StepSpec(**{**data, "sparsity": Sparsity.from_dict(data.get("sparsity"))})
+        return spec_from_dict(StepSpec, data)
+
+    def files(self, spec: StepSpec) -> tuple:
+        return matrix_files(spec)
 
     def validate(self, spec: StepSpec, dtype: str) -> list[tuple[str, str]]:
         if spec.m != 3 * spec.k:

@@ -1,0 +1,118 @@
+"""The formats advice sweeps, as a suite the real runner measures.
+
+Per matrix: the matrix dense (float32 kernels and every int8 scheme a backend runs), its own
+mask when it is already sparse, and each block shape the kernels take (16x1: csimd's float32
+kernel; 8x4: its int8 kernel; scipy takes both) at each density of the sweep below what the
+matrix holds. Every case runs numpy's dense product too: the baseline every row's speed-up is
+paired with, round by round, so cases measured minutes apart share one scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gemmbench import registry
+from gemmbench.advise.target import Target
+from gemmbench.arrayfile import ArrayRef
+from gemmbench.blockdetect import diagonal_positions, occupied_blocks
+
+KERNEL_BLOCKS = ((16, 1), (8, 4))  # csimd: float32 16x1, int8 8x4 (scipy runs any)
+DENSE_BACKENDS = ("numpy", "csimd", "torch")
+SPARSE_BACKENDS = ("numpy", "csimd", "scipy")
+REFERENCE_INT8 = "int8-numpy"  # every int8 scheme, in numpy: slow, a reference, never the advice
+
+
+@dataclass(frozen=True)
+class Settings:
+    densities: tuple[float, ...]
+    samples: int
+    min_time: float
+    warmup: float
+    max_time: float
+    reference_int8: bool  # time int8-numpy's schemes on the dense matrix
+
+
+DEFAULT = Settings((0.05, 0.1, 0.2, 0.3, 0.5), samples=15, min_time=0.002, warmup=0.02, max_time=1.0,
+                   reference_int8=True)
+QUICK = Settings((0.05, 0.2), samples=5, min_time=0.001, warmup=0.005, max_time=0.3, reference_int8=False)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A case of the sweep: which matrix, and the format it stores."""
+
+    name: str
+    target: Target
+    format: str  # 'dense', 'own 16x1 mask', '8x4 @10%'
+
+
+def file_field(ref: ArrayRef) -> dict:
+    return {"file": ref.path, "key": ref.key, "transpose": ref.transpose}
+
+
+def held_density(target: Target, block: tuple[int, int]) -> float:
+    """The share of `block`'s grid holding a nonzero (the detected diagonal apart): 1 when dense."""
+    if not target.structure.sparse:
+        return 1.0
+    nonzero = target.weights != 0
+    m, k = target.shape
+    if target.structure.diagonal:
+        nonzero[diagonal_positions(m, k)] = False
+    return occupied_blocks(nonzero, block) / ((m // block[0]) * (k // block[1]))
+
+
+def density_field(target: Target, density: float) -> float | dict:
+    """One density; per square gate when the matrix keeps a diagonal (each gate's own, as LPCNet's GRU)."""
+    m, k = target.shape
+    if not target.structure.diagonal:
+        return density
+    return {f"gate{g + 1}": density for g in range(m // k)}
+
+
+def usable(backends: tuple[str, ...]) -> list[str]:
+    """The backends of the list that are installed and available here."""
+    return [name for name in backends if name in registry.backends.names() and registry.status(name).available]
+
+
+def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -> list[tuple[Planned, dict]]:
+    """(what it is, its suite case) for each format of the sweep on one matrix."""
+    m, k = target.shape
+    common = {"op": "gemv", "weights": file_field(target.ref),
+              **({"inputs": file_field(inputs)} if inputs is not None else {})}
+    dense_backends = usable(DENSE_BACKENDS) + ([REFERENCE_INT8] if settings.reference_int8 else [])
+    out = [(Planned(f"{target.name} dense", target, "dense"),
+            {**common, "name": f"{target.name} dense", "backends": dense_backends,
+             **({"own_mask": False} if target.structure.sparse else {})})]
+    sparse_backends = usable(SPARSE_BACKENDS)
+    structure = target.structure
+    if structure.sparse:
+        br, bc = structure.storage
+        name = f"{target.name} own {br}x{bc} mask"
+        out.append((Planned(name, target, f"own {br}x{bc} mask"),
+                    {**common, "name": name, "backends": sparse_backends}))
+    for block in KERNEL_BLOCKS:
+        if m % block[0] or k % block[1]:
+            continue
+        held = held_density(target, block)
+        for density in settings.densities:
+            if density >= held * 0.98:  # no further pruning: the own mask (or dense) already stands for it
+                continue
+            label = f"{block[0]}x{block[1]} @{density:.0%}"
+            name = f"{target.name} {label}"
+            out.append((Planned(name, target, label),
+                        {**common, "name": name, "density": density_field(target, density),
+                         "block": f"{block[0]}x{block[1]}", "backends": sparse_backends}))
+    return out
+
+
+def suite_document(name: str, cases: list[dict], settings: Settings) -> dict:
+    return {"name": name, "description": "formats swept by gemmbench advise",
+            "defaults": {"dtype": "float32", "threads": [1], "samples": settings.samples,
+                         "min_time": settings.min_time, "warmup": settings.warmup, "max_time": settings.max_time},
+            "cases": cases}
+
+
+def suite_name(targets: list[Target]) -> str:
+    stem = Path(targets[0].ref.path).stem
+    return f"advise-{stem}" + (f"-{targets[0].name}" if len(targets) == 1 and targets[0].ref.key else "")
