@@ -7,6 +7,7 @@ import numpy as np
 from gemmbench.backend import Backend, Variant
 from gemmbench.machine import blas_libraries, blas_summary
 from gemmbench.op import Workload
+from gemmbench.workload import aligned_copy
 
 
 class NumpyBackend(Backend):
@@ -14,11 +15,14 @@ class NumpyBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
 
     def variants(self) -> list[Variant]:
-        return [Variant("matmul", detail="np.matmul(W, x, out=out)")]
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+
+        return [Variant("matmul", detail="np.matmul(W, x, out=out)"), *conv1d_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> np.ndarray:
-        # Sparse cases run dense here: the baseline sparse formats must beat.
-        return np.ascontiguousarray(workload.weights)
+        # Sparse cases run dense here: the baseline sparse formats must beat. 64-byte aligned like
+        # every other backend's packed weights, so BLAS takes the same path (and instruction count) each run.
+        return aligned_copy(workload.weights)
 
     def run(self, prepared: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
         np.matmul(prepared, x, out=out)

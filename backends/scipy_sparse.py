@@ -137,8 +137,11 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+
         return [Variant("csr", detail="scipy csr_array of the kept blocks"),
-                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape")]
+                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
+                *conv1d_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
         block = workload.case.spec.sparsity.block

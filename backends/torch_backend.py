@@ -77,9 +77,12 @@ class TorchBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
+        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+
         return [Variant("fp32", detail="torch.mv/torch.mm(out=) on from_numpy tensors"),
                 Variant("int8-dynamic", precision="int8",
-                        detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations")]
+                        detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations"),
+                *conv1d_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> TorchPrepared:
         import torch

@@ -17,7 +17,8 @@ The optional capabilities are methods of this base class that a backend override
 - `run_native(prepared, x, out, loops) -> ns`: the call looped inside native code, so
   sub-microsecond kernels are timed without Python's call overhead;
 - `parts(prepared, x)`: timing loops of a composite op's parts (a vocoder step's products);
-- `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls.
+- `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls;
+- `facts(prepared, case)`: op columns only the prepared backend knows (a method's workspace bytes).
 
 `offers("run_native")` tells whether a backend overrides one of them.
 """
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from gemmbench.op import Case, Workload
 
-OPTIONAL = ("build", "run_native", "parts", "reset")
+OPTIONAL = ("build", "run_native", "parts", "reset", "facts")
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,18 @@ class Backend(ABC):
 
     def reset(self, prepared: Any) -> None:
         """Restore the state `prepare` left (ops whose calls carry state)."""
+
+    def facts(self, prepared: Any, case: Case) -> dict:
+        """Columns of the case's op that only the prepared backend knows (workspace, copies, method)."""
+        return {}
+
+    def runs(self, variant: Variant, op: str, composed_from: frozenset[str] = frozenset()) -> bool:
+        """Whether `variant` gets a row on `op`: the ops it names, else every op of the backend and every
+        op composed from them (lpcnet_step from gemv). An op built from variants of its own (conv1d's
+        methods) gets rows from those variants only."""
+        if variant.ops is not None:
+            return op in variant.ops
+        return op in self.ops or bool(composed_from & self.ops)
 
     def offers(self, capability: str) -> bool:
         """Whether this backend overrides the optional `capability` (one of OPTIONAL)."""

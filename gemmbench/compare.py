@@ -1,9 +1,22 @@
 """Comparing two sets of results: which rows got slower, faster, broke or were fixed.
 
-A change counts only when the ratio of medians passes the threshold *and* a Mann-Whitney U
-test on the raw samples agrees (p < alpha), as `asv compare` does. Rows pair up only within
-one CPU feature key; rows that match on everything but the feature key are a cross-machine
-comparison, shown for information and never gating.
+On a shared machine a row's own time moves 15-35% from run to run while each run looks tight,
+so the verdict of a pair rests on the most trustworthy figure both sides have:
+
+1. instructions per call (metric instructions): deterministic, judged by their ratio, and only
+   where the compiler, numpy, BLAS and Python versions agree (else "dependencies changed");
+2. the row's ratio to the baseline backend (numpy) measured in the same rounds of the same run
+   (gemmbench.paired): drift that moved both cancels; per-round ratios are compared, or, with
+   several runs or repeats on each side, one paired median per run (Welch's t on logarithms);
+3. the row's own time across runs or repeats (two or more on each side), Welch's t on logarithms:
+   the variance that actually separates runs;
+4. the row's own time within a single run (Mann-Whitney U on the samples, as `asv compare`):
+   blind to between-run drift, so it counts only past the drift threshold (default 0.5).
+
+A change counts when its ratio passes the threshold and its test agrees (p < alpha). Each pair
+also shows the row's own change beside its change against the baseline, so a regression of the
+baseline itself is not hidden. Rows pair up only within one CPU feature key; rows that match on
+everything but the feature key are a cross-machine comparison, shown for information only.
 
 BASE rows stored under a first-format feature key (brand string + flags, see
 gemmbench.featurekey) pair with NEW rows of the same brand string and flags, whose key has
@@ -12,12 +25,14 @@ since changed format; the comparison says so. Keys of simulated CPUs are named a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
+from gemmbench import paired
 from gemmbench.featurekey import is_simulated
 from gemmbench.machine import format1_key
 from gemmbench.results import FAILED_STATUSES
@@ -28,7 +43,11 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240607  # fixed: the same inputs always print the same intervals
 
 GATING_VERDICTS = frozenset({"slower", "broke"})
-VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "insignificant", "unchanged", "not timed")
+VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "dependencies changed", "insignificant", "unchanged",
+                 "not timed")
+# Between-run drift of one row's own time on a shared VM (measured: docs/measurement.md); a row judged by its
+# own time within a single run gates only past this, as no test inside one run can see that variance.
+DRIFT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,22 +92,30 @@ class Pair:
     base_status: str
     new_status: str
     verdict: str  # one of VERDICT_ORDER
-    python: Figure | None
+    python: Figure | None  # the newest instances' samples, within one run
     native: Figure | None
+    runs: Figure | None = None  # the row's own time across runs or repeats (two or more on each side)
+    paired: Figure | None = None  # its ratio to the baseline backend, paired by round within each run
+    counts: Figure | None = None  # instructions per call (metric instructions)
+    gated_by: str = ""  # the figure the verdict rests on: instructions, paired (runs), runs, native or python
+    base_runs: int = 1
+    new_runs: int = 1
+    note: str = ""  # why a change does not gate (instruction counts taken with another compiler or library)
 
     @property
     def cross_machine(self) -> bool:
         return self.base_feature_key != self.new_feature_key
 
     @property
-    def gated_by(self) -> str:
-        """Which figure the verdict rests on: native when both rows have it (no call noise)."""
-        figure = self.figure
-        return figure.source if figure else ""
+    def own(self) -> Figure | None:
+        """The row's own change: across runs where there are several, else within the newest run."""
+        return self.runs or self.native or self.python
 
     @property
     def figure(self) -> Figure | None:
-        return self.native or self.python
+        """The figure the verdict rests on."""
+        return next((f for f in (self.counts, self.paired, self.runs, self.native, self.python)
+                     if f is not None and f.source == self.gated_by), None)
 
     @property
     def regressed(self) -> bool:
@@ -177,8 +204,12 @@ def _clean(value):
     return value
 
 
-def row_key(row: dict) -> RowKey:
-    return RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
+ANY_SUITE = "*"  # the suite of a key when rows are matched across suite names
+
+
+def row_key(row: dict, any_suite: bool = False) -> RowKey:
+    key = RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
+    return dataclasses.replace(key, suite=ANY_SUITE) if any_suite else key
 
 
 def _samples(value) -> np.ndarray:
@@ -218,6 +249,36 @@ def _figure(base_row: dict, new_row: dict, column: str, source: str, alpha: floa
     return compare_samples(base, new, alpha, source)
 
 
+def compare_levels(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
+    """Run-level figures (one value per run or repeat): the ratio of geometric means, Welch's t-test on
+    the logarithms and its interval; this is the variance that separates runs on a shared machine."""
+    from scipy import stats
+
+    logs_base, logs_new = np.log(base), np.log(new)
+    difference = logs_new.mean() - logs_base.mean()
+    test = stats.ttest_ind(logs_new, logs_base, equal_var=False)
+    low, high = test.confidence_interval(1 - alpha) if hasattr(test, "confidence_interval") else (np.nan, np.nan)
+    return Figure(source, float(np.exp(logs_base.mean())), float(np.exp(logs_new.mean())), float(np.exp(difference)),
+                  float(np.exp(low)), float(np.exp(high)), float(test.pvalue), int(base.size), int(new.size))
+
+
+def compare_counts(base_row: dict, new_row: dict) -> Figure | None:
+    """Instructions per call: deterministic, so the ratio is the change (no test, no interval)."""
+    base, new = _clean(base_row.get("instructions")), _clean(new_row.get("instructions"))
+    if not base or not new:
+        return None
+    ratio = new / base
+    return Figure("instructions", float(base), float(new), ratio, ratio, ratio, 0.0, 1, 1)
+
+
+# What instruction counts depend on besides gemmbench's own code: counts gate only where these agree.
+COUNT_DEPENDENCIES = ("compiler", "numpy_version", "blas", "python_version")
+
+
+def changed_dependencies(base_row: dict, new_row: dict) -> tuple[str, ...]:
+    return tuple(name for name in COUNT_DEPENDENCIES if _clean(base_row.get(name)) != _clean(new_row.get(name)))
+
+
 def verdict(base_status: str, new_status: str, figure: Figure | None, threshold: float, alpha: float) -> str:
     """slower/faster only past the threshold with p < alpha; past it without, insignificant."""
     if base_status == "ok" and new_status in FAILED_STATUSES:
@@ -233,26 +294,122 @@ def verdict(base_status: str, new_status: str, figure: Figure | None, threshold:
     return "slower" if figure.ratio > 1 else "faster"
 
 
-def compare_rows(base_row: dict, new_row: dict, threshold: float, alpha: float) -> Pair:
-    both_ok = base_row.get("status") == "ok" and new_row.get("status") == "ok"
-    python = _figure(base_row, new_row, "samples_ns", "python", alpha) if both_ok else None
-    native = _figure(base_row, new_row, "native_samples_ns", "native", alpha) if both_ok else None
-    return Pair(row_key(base_row), str(base_row.get("feature_key") or ""), str(new_row.get("feature_key") or ""),
-                str(base_row.get("status")), str(new_row.get("status")),
-                verdict(str(base_row.get("status")), str(new_row.get("status")), native or python, threshold, alpha),
-                python, native)
+@dataclass(frozen=True)
+class Side:
+    """One side's rows: per (key, feature key) the instances compared (a run's repeats, or several runs),
+    and per (run, repeat, case, threads, feature key) the baseline backend's row the others pair with."""
+
+    instances: dict[tuple[RowKey, str], list[dict]]
+    baselines: dict[tuple, dict]
+    dropped: int  # rows of older runs left out
 
 
-def newest_rows(frame) -> tuple[dict[tuple[RowKey, str], dict], int]:
-    """One row per (key, feature key): the newest by timestamp. Also returns how many were dropped."""
-    chosen: dict[tuple[RowKey, str], dict] = {}
+def _best_ns(row: dict) -> float:
+    for column in ("native_median_ns", "median_ns"):
+        value = _clean(row.get(column))
+        if value:
+            return float(value)
+    return math.nan
+
+
+def _where(row: dict) -> tuple:
+    return (row.get("run_id"), _clean(row.get("repeat")) or 0, row.get("case"), _clean(row.get("threads")),
+            str(row.get("feature_key") or ""))
+
+
+def read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = False) -> Side:
+    """The rows of one side: the newest run of each key with all its repeats (every run with all_runs)."""
+    grouped: dict[tuple[RowKey, str], list[dict]] = defaultdict(list)
     records = frame.to_dict("records")
     for row in records:
-        ident = (row_key(row), str(row.get("feature_key") or ""))
-        held = chosen.get(ident)
-        if held is None or _recency(row) >= _recency(held):
-            chosen[ident] = row
-    return chosen, len(records) - len(chosen)
+        grouped[(row_key(row, any_suite), str(row.get("feature_key") or ""))].append(row)
+    instances = {}
+    for ident, rows in grouped.items():
+        if not all_runs:
+            newest = max(rows, key=_recency).get("run_id")
+            rows = [r for r in rows if r.get("run_id") == newest]
+        instances[ident] = sorted(rows, key=lambda r: (_recency(r), _clean(r.get("repeat")) or 0))
+    backend, _, variant = baseline.partition(":")
+    baselines: dict[tuple, dict] = {}
+    for row in records:
+        if row.get("backend") == backend and (not variant or row.get("variant") == variant) \
+                and row.get("status") == "ok" and _best_ns(row) > 0:
+            held = baselines.get(_where(row))
+            if held is None or _best_ns(row) < _best_ns(held):  # several variants: the fastest
+                baselines[_where(row)] = row
+    return Side(instances, baselines, len(records) - sum(map(len, instances.values())))
+
+
+def _paired_values(rows: list[dict], side: Side) -> list[tuple[dict, dict]]:
+    """(row, its baseline row) for every instance that has a baseline row measured in its rounds."""
+    return [(row, side.baselines[_where(row)]) for row in rows
+            if row.get("status") == "ok" and _where(row) in side.baselines and side.baselines[_where(row)] is not row]
+
+
+def paired_figure(base_rows: list[dict], new_rows: list[dict], base: Side, new: Side, alpha: float) -> Figure | None:
+    """The change of the row's ratio to its baseline backend, paired round by round within each run."""
+    base_pairs, new_pairs = _paired_values(base_rows, base), _paired_values(new_rows, new)
+    if not base_pairs or not new_pairs:
+        return None
+    if len(base_pairs) >= 2 and len(new_pairs) >= 2:  # run-level: one paired median per run
+        base_medians = [paired.paired_ratio(r, b) for r, b in base_pairs]
+        new_medians = [paired.paired_ratio(r, b) for r, b in new_pairs]
+        if None not in base_medians and None not in new_medians:
+            return compare_levels(np.array([m.ratio for m in base_medians]), np.array([m.ratio for m in new_medians]),
+                                  alpha, "paired runs")
+    base_ratios, new_ratios = paired.round_ratios(*base_pairs[-1]), paired.round_ratios(*new_pairs[-1])
+    if base_ratios.size < 2 or new_ratios.size < 2:
+        return None
+    return compare_samples(base_ratios, new_ratios, alpha, "paired")
+
+
+def runs_figure(base_rows: list[dict], new_rows: list[dict], alpha: float) -> Figure | None:
+    """The row's own time across runs (or repeats): only with at least two on each side."""
+    base = np.array([_best_ns(r) for r in base_rows if r.get("status") == "ok"])
+    new = np.array([_best_ns(r) for r in new_rows if r.get("status") == "ok"])
+    base, new = base[np.isfinite(base) & (base > 0)], new[np.isfinite(new) & (new > 0)]
+    if base.size < 2 or new.size < 2:
+        return None
+    return compare_levels(base, new, alpha, "runs")
+
+
+def compare_rows(base_rows: list[dict] | dict, new_rows: list[dict] | dict, threshold: float, alpha: float,
+                 any_suite: bool = False, base: Side | None = None, new: Side | None = None,
+                 drift: float = DRIFT_THRESHOLD) -> Pair:
+    """Judge one row compared across the two sides, each given as its instances (a run's repeats)."""
+    base_rows = base_rows if isinstance(base_rows, list) else [base_rows]
+    new_rows = new_rows if isinstance(new_rows, list) else [new_rows]
+    base_row, new_row = base_rows[-1], new_rows[-1]  # the newest instance: statuses and within-run figures
+    base_status, new_status = str(base_row.get("status")), str(new_row.get("status"))
+    both_ok = base_status == "ok" and new_status == "ok"
+    python = _figure(base_row, new_row, "samples_ns", "python", alpha) if both_ok else None
+    native = _figure(base_row, new_row, "native_samples_ns", "native", alpha) if both_ok else None
+    counts = compare_counts(base_row, new_row) if both_ok else None
+    relative = paired_figure(base_rows, new_rows, base, new, alpha) if both_ok and base and new else None
+    runs = runs_figure(base_rows, new_rows, alpha) if both_ok else None
+    gating, limit, note = _gating(counts, relative, runs, native or python, threshold, drift,
+                                  changed_dependencies(base_row, new_row) if counts else ())
+    judged = verdict(base_status, new_status, gating, limit, alpha)
+    if note and judged in ("slower", "faster"):
+        judged = "dependencies changed"
+    return Pair(row_key(base_row, any_suite), str(base_row.get("feature_key") or ""),
+                str(new_row.get("feature_key") or ""), base_status, new_status, judged, python, native,
+                runs, relative, counts, gating.source if gating else "", len(base_rows), len(new_rows),
+                note if judged == "dependencies changed" else "")
+
+
+def _gating(counts, relative, runs, within, threshold: float, drift: float, changed: tuple[str, ...]):
+    """(figure, threshold, note): instruction counts where both sides counted (a note instead of a verdict
+    when the compiler or libraries changed); else the ratio to the baseline paired by round; else the
+    time across runs; else the time within one run, which can see only its own spread: it gates at the
+    larger drift threshold."""
+    if counts is not None:
+        return counts, threshold, f"the counts were taken with another {', '.join(changed)}" if changed else ""
+    if relative is not None:
+        return relative, threshold, ""
+    if runs is not None:
+        return runs, threshold, ""
+    return within, max(threshold, drift), ""
 
 
 def _recency(row: dict) -> tuple:
@@ -296,8 +453,8 @@ def _cross_machine(base_rows: dict, new_rows: dict) -> list[tuple[tuple, tuple]]
 
 
 def _unmatched(rows: dict, used: set) -> tuple[Unmatched, ...]:
-    return tuple(Unmatched(key, feature, str(row.get("status")))
-                 for (key, feature), row in rows.items() if (key, feature) not in used)
+    return tuple(Unmatched(key, feature, str(instances[-1].get("status")))
+                 for (key, feature), instances in rows.items() if (key, feature) not in used)
 
 
 def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
@@ -320,17 +477,45 @@ def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
     return base.assign(feature_key=keys), tuple(matches.values())
 
 
-def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01) -> Comparison:
-    """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair."""
+def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_suite: bool = False,
+                   baseline: str = "numpy", all_runs: bool = False, drift: float = DRIFT_THRESHOLD) -> Comparison:
+    """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair.
+
+    any_suite: pair rows whatever suite they came from (a user's own suite against the shipped run).
+    baseline: the backend (or backend:variant) rows are paired with round by round within each run.
+    all_runs: every run on a side is an instance (default: the newest run of each row, all its repeats)."""
     base, key_matches = match_old_keys(base, new)
-    base_rows, base_dropped = newest_rows(base)
-    new_rows, new_dropped = newest_rows(new)
+    base_side, new_side = read_side(base, baseline, any_suite, all_runs), read_side(new, baseline, any_suite, all_runs)
+    base_rows, new_rows = base_side.instances, new_side.instances
+
+    def judge(b, n) -> Pair:
+        return compare_rows(base_rows[b], new_rows[n], threshold, alpha, any_suite, base_side, new_side, drift)
+
     same = [ident for ident in new_rows if ident in base_rows]
-    pairs = [compare_rows(base_rows[i], new_rows[i], threshold, alpha) for i in same]
+    pairs = [judge(i, i) for i in same]
     crossed = _cross_machine(base_rows, new_rows)
-    cross = [compare_rows(base_rows[b], new_rows[n], threshold, alpha) for b, n in crossed]
+    cross = [judge(b, n) for b, n in crossed]
     used_base = set(same) | {b for b, _ in crossed}
     used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
                       _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
-                      geometric_means(tuple(pairs) + tuple(cross)), base_dropped, new_dropped, key_matches)
+                      geometric_means(tuple(pairs) + tuple(cross)), base_side.dropped, new_side.dropped, key_matches)
+
+
+@dataclass(frozen=True)
+class SuiteMismatch:
+    """NEW rows that have no partner in BASE but would have one if suite names were not compared."""
+
+    rows: int
+    base_suites: tuple[str, ...]
+    new_suites: tuple[str, ...]
+
+
+def suite_mismatch(comparison: Comparison) -> SuiteMismatch | None:
+    """Whether rows left unpaired differ from a partner only by suite name (None when none do)."""
+    removed = {dataclasses.replace(u.key, suite=ANY_SUITE): u.key.suite for u in comparison.removed}
+    matching = [u for u in comparison.added if dataclasses.replace(u.key, suite=ANY_SUITE) in removed]
+    if not matching:
+        return None
+    base_suites = sorted({removed[dataclasses.replace(u.key, suite=ANY_SUITE)] for u in matching})
+    return SuiteMismatch(len(matching), tuple(base_suites), tuple(sorted({u.key.suite for u in matching})))

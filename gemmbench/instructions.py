@@ -5,7 +5,8 @@ On a shared machine wall time moves with the neighbours; instructions do not. Wi
 is prepared and verified as usual, then its call (the native loop where the backend has one,
 else the Python call) runs N and 2N times between client requests that zero, collect and
 dump the counters. The difference of the two dumps, divided by N, is per call: the fixed
-cost of starting and stopping the count cancels. Caches are simulated with one fixed
+cost of starting and stopping the count cancels, and N is large enough (a budget of
+instructions) that what the interpreter does now and then stays below 0.1% of a call. Caches are simulated with one fixed
 geometry on every host, so counts do not depend on the machine they were taken on:
 
     est_cycles = Ir + 10 x (I1 + D1 misses) + 100 x LL misses     (KCachegrind's estimate)
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from gemmbench import native
 
-CALLS = 10  # counted calls of the short run; the long run makes twice as many
+MIN_CALLS, MAX_CALLS = 10, 5000  # counted calls of the short run; the long run makes twice as many
+BUDGET = 20_000_000  # instructions the short run aims at
 DIRECTORY_VARIABLE = "GEMMBENCH_CALLGRIND_DIR"  # set in a worker that runs under callgrind
 SLOWDOWN = 100  # how much slower a worker runs under callgrind with a cache simulation, for its timeouts
 CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64")  # one geometry on every host
@@ -95,11 +97,17 @@ def _counted(loop, calls: int, label: str) -> dict[str, int]:
 
 
 def count(loop, label: str) -> Counts:
-    """Per-call counts of `loop(n)` (n calls): the dumps of CALLS and 2 x CALLS calls, differenced."""
-    loop(CALLS)  # warm: code and data paged in, simulated caches in their steady state
-    short, long = _counted(loop, CALLS, f"{label}/short"), _counted(loop, 2 * CALLS, f"{label}/long")
+    """Per-call counts of `loop(n)` (n calls): the dumps of N and 2N calls, differenced.
+
+    N is chosen so that a count runs about BUDGET instructions: the interpreter's own state
+    (Python 3.11 specialises bytecode as it warms up) adds a few thousand instructions here
+    and there, which over N calls stays far below 0.1% of a call."""
+    probe = _counted(loop, MIN_CALLS, f"{label}/probe")  # also warms code, data and the simulated caches
+    calls = int(min(MAX_CALLS, max(MIN_CALLS, BUDGET / max(probe.get("Ir", 1) / MIN_CALLS, 1))))
+    loop(calls)  # settle the interpreter at this loop length too
+    short, long = _counted(loop, calls, f"{label}/short"), _counted(loop, 2 * calls, f"{label}/long")
     # A miss count can differ by a line or two between the runs in the wrong direction: never below 0.
-    per_call = {event: max(0.0, (long.get(event, 0) - short.get(event, 0)) / CALLS)
+    per_call = {event: max(0.0, (long.get(event, 0) - short.get(event, 0)) / calls)
                 for event in set(short) | set(long)}
     d1 = per_call.get("D1mr", 0) + per_call.get("D1mw", 0)
     ll = per_call.get("ILmr", 0) + per_call.get("DLmr", 0) + per_call.get("DLmw", 0)
@@ -120,7 +128,7 @@ def _read_dump(directory: Path, label: str) -> dict[str, int]:
 def parse_totals(text: str) -> dict[str, int]:
     """event -> count from a callgrind dump's `events:` and `totals:` lines (trailing zeros are omitted)."""
     events = re.search(r"^events: (.+)$", text, re.M)
-    totals = re.search(r"^(?:totals|summary): (.+)$", text, re.M)
+    totals = re.search(r"^totals: (.+)$", text, re.M) or re.search(r"^summary: (.+)$", text, re.M)
     if events is None or totals is None:
         raise RuntimeError("not a callgrind dump: no events or totals line")
     values = [int(v) for v in totals[1].split()]

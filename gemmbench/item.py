@@ -91,6 +91,8 @@ class Item:
         self.prepared = backend.bind(backend.prepare(self.workload, variant), self.x, self.out)
         columns = {"prepare_ns": float(time.perf_counter_ns() - start),
                    "detail": str(backend.describe(self.prepared, variant))}
+        if backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
+            columns.update(backend.facts(self.prepared, self.workload.case))
         verdict = self._verify("wrong result", native=False)
         if verdict.ok and backend.offers("run_native"):
             verdict = self._verify("native loop gives a wrong result", native=True)

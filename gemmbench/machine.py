@@ -12,7 +12,6 @@ import functools
 import os
 import platform
 import socket
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,19 +230,9 @@ def compiler() -> str:
 @functools.cache
 def git_sha() -> str:
     """The git revision of the gemmbench source that is running, '+dirty' when it has changes."""
-    source = Path(__file__).resolve().parent.parent
-    if not (source / ".git").exists():
-        return "unknown"
-    try:
-        sha = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=20)
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain"],
-                               capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if sha.returncode != 0:
-        return "unknown"
-    return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    from gemmbench import revision
+
+    return revision.current()
 
 
 def blas_libraries() -> list[dict]:

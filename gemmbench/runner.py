@@ -265,7 +265,7 @@ def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:
 
 def _execute(suite: Suite, options: RunOptions, machine: Machine, results: ResultsFile,
              done: frozenset[tuple]) -> RunOutcome:
-    show = Progress(sys.stderr, options.progress)
+    show = Progress(sys.stderr, options.progress, total=len(suite.cases) * options.repeat, unit="cases")
     with interrupts.catching():
         try:
             roof = _roofline(options, results)
@@ -341,8 +341,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
     now = dt.datetime.now(dt.timezone.utc)
     results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat, options.metric), "timestamp": now}
                  for group, row in rows])
-    for _, row in rows:
-        show.row_done(row["status"])
+    show.unit_done([row["status"] for _, row in rows])
 
 
 def _row(case, slot: Slot, resolution_ns: float) -> dict:

@@ -161,6 +161,7 @@ class WorkerProcess:
             from gemmbench.instructions import DIRECTORY_VARIABLE
 
             env[DIRECTORY_VARIABLE] = self.counts_dir.name
+            env["PYTHONHASHSEED"] = "0"  # the interpreter's own work must not vary with its hash seed
         env.update({name: str(self.group.threads) for name in THREAD_VARIABLES})
         return env
 
@@ -446,14 +447,14 @@ class Supervisor:
             new.append(Slot(group, variant, row))
 
     def _rounds(self, case: Case, timing: TimingSettings, slots: list[Slot], repeat: int) -> None:
-        order = random.Random(f"{self.settings.seed}/{repeat}/{case.name}")
+        shuffle = random.Random(round_seed(self.settings.seed, repeat, case.name))
         budget = timing.max_time * 1e9 * max(1, sum(s.live for s in slots))
         spent = 0
         for round_index in range(timing.samples):
             live = [s for s in slots if s.live]
             if not live:
                 return
-            order.shuffle(live)
+            shuffle.shuffle(live)
             self.on_begin(f"{case.name} · round {round_index + 1}/{timing.samples} · {len(live)} rows")
             start = time.perf_counter_ns()
             for slot in live:
@@ -525,6 +526,22 @@ class Supervisor:
                 self._drop(group)
                 if current is not None:
                     current.failure = _failure_row(current.variant, failure, " (checking the output after the samples)")
+
+
+def round_seed(seed: int, repeat: int, case: str) -> str:
+    """Each case's rounds have an order of their own, reproducible from the run's seed."""
+    return f"{seed}/{repeat}/{case}"
+
+
+def round_orders(seed: int, repeat: int, case: str, rows: list, rounds: int) -> list[list]:
+    """The order rows (all live throughout) take their samples in, round by round: what a run with this seed does."""
+    shuffle = random.Random(round_seed(seed, repeat, case))
+    orders = []
+    for _ in range(rounds):
+        live = list(rows)
+        shuffle.shuffle(live)
+        orders.append(live)
+    return orders
 
 
 def _first_unsettled(plan: list[str] | None, settled: set[str], new: list[Slot]) -> str | None:

@@ -22,9 +22,11 @@ def is_missing(value) -> bool:
 
 
 def duration(ns) -> str:
-    """523 ns, 12.3 us, 4.56 ms, 1.23 s."""
+    """523 ns, 12.3 us, 4.56 ms, 1.23 s; -4.57 us for a negative difference."""
     if is_missing(ns):
         return ""
+    if ns < 0:
+        return "-" + duration(-ns)
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if ns >= scale:
             return f"{ns / scale:.3g} {unit}"

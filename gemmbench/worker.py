@@ -69,7 +69,8 @@ class Worker:
         self.drop()
         case = case_from_dict(command["case"])
         skip = set(command["skip"])
-        variants = [v for v in self.variants if v.name not in skip and (v.ops is None or case.op in v.ops)]
+        composed_from = op_of(case).composed_from
+        variants = [v for v in self.variants if v.name not in skip and self.backend.runs(v, case.op, composed_from)]
         if not self.backend_ok:
             self.channel.send("plan", variants=["default"])
             self.channel.send("started", variant="default", row=not_run("unavailable", self.reason))

@@ -27,6 +27,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
 
 
+def results_path(stdout: str) -> str:
+    """The results file a run's summary names ('N rows, F failed; results: PATH')."""
+    return next(line for line in stdout.splitlines() if "; results: " in line).split("; results: ")[-1]
+
+
 def write_results(frame, path: Path, run_id: str) -> Path:
     """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
     import pandas as pd

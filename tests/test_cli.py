@@ -2,6 +2,8 @@
 
 import json
 
+from gbtest import results_path
+
 from gemmbench.results import column_names, load_results, op_columns
 from gemmbench.suite import load_suite
 
@@ -19,7 +21,7 @@ OTHER_OPS = {name for name, _, _, op in op_columns() if op not in ("gemv", "gemm
 def test_run_quick_end_to_end(cli, tmp_path):
     result = cli("run", "quick", "-o", tmp_path, "--backend", "numpy")
     assert result.returncode == 0, result.stderr
-    path = result.stdout.strip().splitlines()[-1].split("results: ")[-1]
+    path = results_path(result.stdout)
     frame = load_results(path)
     assert len(frame) == len(load_suite("quick").cases) and set(frame["status"]) == {"ok"}
     assert "gemv_small" in result.stdout and "numpy:matmul" in result.stdout
@@ -31,6 +33,25 @@ def test_run_quick_end_to_end(cli, tmp_path):
     assert len(step) == 1 and step[sorted(COMPOSITE_ONLY - {"native_time_per_sample_ns", "native_rtf"})].notna().all(
         axis=None)  # the vocoder step fills every composite column (numpy has no native loop)
     assert "Traceback" not in result.stderr
+
+
+def test_run_ends_with_failures_first_then_the_decision_table_then_what_is_next(cli, tmp_path, write_suite,
+                                                                                 plugins):
+    suite = write_suite("name: q\nbackends: [test-wrong, numpy, int8-numpy]\n"
+                        "cases: [{name: a, m: 48, k: 16}, {name: b, m: 48, k: 16, dtype: float64}]\n")
+    result = cli("run", suite, "-o", tmp_path)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    path = results_path(out)
+    assert out.index("FAILED: 2 rows") < out.index("best per case") < out.index("not run (-v lists every row)")
+    table = out[out.index("best per case"):out.index("reference only")]
+    best = [line.split()[2] for line in table.splitlines()[3:] if line.strip()]  # case, precision, best, ...
+    assert best == ["numpy:matmul", "numpy:matmul"]  # int8-numpy is a reference: never the best
+    assert "baseline" in table and "native" in table and "Python call" in table and "SNR dB" in table
+    assert "reference only, never a choice: int8-numpy: 9 timed rows" in out
+    assert "w127-row-u8off" not in out  # folded away ...
+    assert out.strip().splitlines()[-1] == f"next: gemmbench report {path}"
+    assert "w127-row-u8off" in cli("run", suite, "-o", tmp_path, "-v").stdout  # ... and shown on request
 
 
 def test_quiet_prints_only_the_path(cli, tmp_path, write_suite):

@@ -73,6 +73,8 @@ def test_a_small_real_change_below_the_threshold_does_not_count(cli, quick_resul
     status, report = compare_json(cli, quick_results, slightly)
     assert status == 0 and {p["verdict"] for p in report["pairs"]} == {"unchanged"}
     status, report = compare_json(cli, quick_results, slightly, "--threshold", "0.01")
+    assert {p["verdict"] for p in report["pairs"]} == {"unchanged"}  # one run's own time: below the drift threshold
+    status, report = compare_json(cli, quick_results, slightly, "--threshold", "0.01", "--drift-threshold", "0.01")
     assert {p["verdict"] for p in report["pairs"]} <= {"slower", "insignificant"}
 
 
@@ -207,7 +209,7 @@ def test_output_is_reproducible_and_markdown_renders_tables(cli, quick_results, 
     noise = derive(base, tmp_path, "noise", samples_ns=resampled(base, seed=3))
     first, second = (cli("compare", quick_results, noise, "--format", "json").stdout for _ in range(2))
     assert first == second  # fixed bootstrap seed
-    md = cli("compare", quick_results, noise, "--format", "markdown").stdout
+    md = cli("compare", quick_results, noise, "--format", "markdown", "-v").stdout  # -v: unchanged pairs listed
     assert md.startswith("## gemmbench compare: ") and "| case | backend:variant |" in md and "|---|" in md
     assert "### geometric mean" in md
 
@@ -229,3 +231,29 @@ def test_verdict_rules(base_status, new_status, ratio, p, expected):
 
     figure = Figure("python", 100.0, 100.0 * ratio, ratio, ratio, ratio, p, 9, 9) if ratio else None
     assert verdict(base_status, new_status, figure, threshold=0.05, alpha=0.01) == expected
+
+
+def test_another_suite_name_is_named_and_paired_on_request_with_condensed_output(cli, base, tmp_path):
+    """A user's own suite against the shipped run: only the suite name differs, and the shipped run also
+    holds rows that never ran; the output names the mismatch, pairs on request, and counts the rest."""
+    import pandas as pd
+
+    untimed = {"samples_ns": None, "median_ns": None, "native_samples_ns": None}
+    shipped = pd.concat([base, base.assign(backend="scipy", variant="csr", status="skipped",
+                                           message="scipy is a sparse format; this case is dense", **untimed),
+                         base.assign(backend="torch", variant="fp32", status="unavailable",
+                                     message="torch not installed", **untimed)], ignore_index=True)
+    shipped_path = write_results(shipped, tmp_path / "shipped.parquet", run_id="shipped")
+    mine = derive(base, tmp_path, "mine", suite="mine", samples_ns=resampled(base))
+    refused = cli("compare", shipped_path, mine)
+    assert refused.returncode == 2
+    assert (f"{len(base)} row(s) differ only in the suite name (BASE {base.loc[0, 'suite']}, NEW mine): "
+            "add --ignore-suite to pair them across suite names") in refused.stderr
+    paired = cli("compare", shipped_path, mine, "--ignore-suite")
+    assert paired.returncode in (0, 1), paired.stderr
+    out = paired.stdout
+    assert f"{len(base)} skipped: scipy {len(base)}" in out and f"{len(base)} unavailable: torch {len(base)}" in out
+    assert "scipy:csr" not in out and "torch:fp32" not in out  # counted, not one line each
+    assert out.count(base.loc[0, "feature_key"]) <= 3  # in section titles, not on every line
+    every = cli("compare", shipped_path, mine, "--ignore-suite", "-v").stdout
+    assert every.count("scipy:csr") == len(base)

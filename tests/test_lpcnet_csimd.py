@@ -47,8 +47,9 @@ def _lacks(variant: Variant):
 
 
 def variants(*precisions: str) -> list:
-    """The csimd variants of these precisions, as parameters; those this CPU lacks are skipped."""
-    chosen = [v for v in BACKEND.variants() if (v.precision or "float32") in precisions]
+    """The csimd variants of these precisions that run the step, as parameters; those this CPU lacks are skipped."""
+    chosen = [v for v in BACKEND.variants() if (v.precision or "float32") in precisions
+              and BACKEND.runs(v, "lpcnet_step", frozenset({"gemv"}))]
     return [pytest.param(v, id=v.name, marks=_lacks(v)) for v in chosen]
 
 
@@ -58,7 +59,8 @@ ALL_VARIANTS = variants("float32", "int8", "bf16")
 def pairs(kinds) -> list:
     """(variant, GRU-A kind) parameters, only where the variant has a kernel for that GRU-A."""
     return [pytest.param(v, kind, id=f"{v.name}-{kind}", marks=_lacks(v)) for v in BACKEND.variants()
-            for kind in kinds if not BACKEND.skip_reason(step_case(kind, 1), v)]
+            for kind in kinds if BACKEND.runs(v, "lpcnet_step", frozenset({"gemv"}))
+            and not BACKEND.skip_reason(step_case(kind, 1), v)]
 
 
 def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame") -> Case:

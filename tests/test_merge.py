@@ -118,17 +118,17 @@ def test_merge_cli(cli, quick_results, tmp_path):
     assert refused.returncode == 2 and "afile: --into must be a directory" in refused.stderr
 
 
-def readme_duckdb_query() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return re.search(r"```sql\n(.*?)```", readme, re.S).group(1)
+def docs_duckdb_query() -> str:
+    docs = (ROOT / "docs" / "fleets.md").read_text()
+    return re.search(r"```sql\n(.*?)```", docs, re.S).group(1)
 
 
-def test_readme_duckdb_query_runs_on_the_merged_tree(two_machines, tmp_path, monkeypatch):
+def test_docs_duckdb_query_runs_on_the_merged_tree(two_machines, tmp_path, monkeypatch):
     duckdb = pytest.importorskip("duckdb")
     folder, base = two_machines
     merge_results([folder], tmp_path / "results" / "fleet")
-    monkeypatch.chdir(tmp_path)  # the README query names results/fleet
-    rows = duckdb.sql(readme_duckdb_query()).fetchall()
+    monkeypatch.chdir(tmp_path)  # the docs' query names results/fleet
+    rows = duckdb.sql(docs_duckdb_query()).fetchall()
     ok = base[base["status"] == "ok"]
     key = base.loc[0, "feature_key"]
     assert {(r[0], r[1]) for r in rows} == {(k, b) for k in (key, OTHER_KEY) for b in ok["backend"]}

@@ -20,8 +20,7 @@ def test_an_op_from_a_plugin_runs_suite_to_report(plugins, write_suite, cli, tmp
     mine = rows[rows["backend"] == "test-running-sum"]
     assert list(mine["status"]) == ["ok", "ok"] and mine["test_sums_per_second"].gt(0).all()
     assert set(mine["shape"]) == {"n=64", "n=1000"} and mine["sample_rounds"].map(len).gt(0).all()
-    numpy = rows[rows["backend"] == "numpy"]
-    assert set(numpy["status"]) == {"skipped"} and numpy["message"].str.contains("test_running_sum").all()
+    assert rows[rows["backend"] == "numpy"].empty  # numpy's variants run its own ops only: no rows to skip
     assert 'id="plot-test_running_sum"' in Path(report).read_text()
 
 

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--kind", required=True, metavar="KIND",
                         help="which plot: one of the report's kinds (speedup, sweep, isa, threads, accuracy, "
                              "roofline, samples) or one an op adds (e.g. rtf, parts); a wrong name lists them all")
-    parser.add_argument("-o", "--out", required=True, type=Path, help="image file to write: .png or .svg")
+    parser.add_argument("-o", "--out", required=True, type=Path,
+                        help="image file to write: .png or .svg (a kind drawn on several pages adds -2, -3, ...)")
     add_row_options(parser)
     parser.add_argument("--dpi", type=int, default=150, help="resolution of a PNG (default: 150)")
 
@@ -35,11 +36,19 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
-    results = data.load(args.results, args.baseline, row_filter(args))
+    # A kind the report draws only on demand (every sample) is asked for by naming it here.
+    results = data.load(args.results, args.baseline, row_filter(args),
+                        every_sample=bool(known[args.kind].on_demand))
     try:
-        figure = kinds.draw(args.kind, results, titled=True)
+        figures = kinds.pages(args.kind, results, titled=True)
     except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
-    write_bytes_atomic(args.out, kinds.render(figure, fmt, args.dpi))
-    print(args.out)
+    for path, figure in zip(page_paths(args.out, len(figures)), figures):
+        write_bytes_atomic(path, kinds.render(figure, fmt, args.dpi))
+        print(path)
     return 0
+
+
+def page_paths(out: Path, count: int) -> list[Path]:
+    """speedup.png, speedup-2.png, speedup-3.png, ... for a kind drawn on `count` pages."""
+    return [out] + [out.with_name(f"{out.stem}-{n}{out.suffix}") for n in range(2, count + 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gemmbench.commands import add_progress_options
 from gemmbench.report import DEFAULT_BASELINE
 
 NAME = "report"
@@ -33,10 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HTML file to write (default: reports/<results name>.html)")
     add_row_options(parser)
     parser.add_argument("--title", default=None, help="the report's title (default: names the suites)")
+    parser.add_argument("--samples", action="store_true",
+                        help="draw every sample of every row, and the reference-only rows in the plots "
+                             "(a larger, slower report; by default the tables summarise the samples)")
+    add_progress_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from gemmbench.report.html import write_report
 
-    print(write_report(args.results, args.out, args.baseline, args.title, row_filter(args)))
+    print(write_report(args.results, args.out, args.baseline, args.title, row_filter(args), args.samples,
+                       args.progress))
     return 0

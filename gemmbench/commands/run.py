@@ -7,9 +7,10 @@ import re
 import sys
 from pathlib import Path
 
+from gemmbench.commands import add_progress_options
 from gemmbench.errors import UsageError
 from gemmbench.machine import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
-from gemmbench.textable import duration, number, render
+from gemmbench.textable import duration, is_missing, number, render
 
 # The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
@@ -51,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show progress even when stderr is not a terminal")
-    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+    add_progress_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="list every row, skipped and unavailable ones too")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the path of the results file")
@@ -103,10 +101,26 @@ def parse_memory_limit(value: str | None) -> int | None:
 
 
 def summary(rows: list[dict], every_row: bool = False) -> str:
-    """Measured rows (and failures) by case; rows that did not run are counted per backend."""
+    """Failures first, then the decision table, then what did not run; `every_row` lists all rows first."""
+    from gemmbench.decide import decide
+    from gemmbench.results import FAILED_STATUSES
+
+    failed = [row for row in rows if row["status"] in FAILED_STATUSES]
+    parts = []
+    if every_row:
+        parts.append(row_table(rows))
+    elif failed:
+        parts.append(f"FAILED: {len(failed)} row{'s' if len(failed) != 1 else ''}\n" + failure_table(failed))
+    parts.append(decision_text(decide(rows)))
+    if not every_row:
+        parts.append(_not_run(rows))
+    return "\n\n".join(part for part in parts if part)
+
+
+def row_table(rows: list[dict]) -> str:
+    """Every given row by case, in the order the cases first appear."""
     order = {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
-    shown = [row for row in rows if every_row or row["status"] not in NOT_RUN]
-    shown.sort(key=lambda row: order[row["case"]])
+    shown = sorted(rows, key=lambda row: order[row["case"]])
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
     for row in shown:
@@ -114,8 +128,54 @@ def summary(rows: list[dict], every_row: bool = False) -> str:
         body.append([row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
                      duration(row.get("median_ns")), duration(row.get("native_median_ns")),
                      number(row.get("gflops"), ".1f"), number(row.get("rel_err"), ".1e"), note[:70]])
-    text = render(headers, body, right={2, 4, 5, 6, 7}) if body else "no row was measured"
-    return text if every_row else text + _not_run(rows)
+    return render(headers, body, right={2, 4, 5, 6, 7}) if body else "no row was measured"
+
+
+def failure_table(rows: list[dict]) -> str:
+    headers = ["case", "backend:variant", "thr", "status", "why"]
+    body = [[row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
+             (row.get("message") or "")[:100]] for row in rows]
+    return render(headers, body, right={2})
+
+
+def decision_text(decision) -> str:
+    """The decision table for a terminal: one line per case and precision, the case named once."""
+    from gemmbench.decide import INTERVAL_LEVEL
+
+    if not decision.choices:
+        return "best per case: no row was timed"
+    headers = ["case", *(["thr"] if decision.several_threads else []), "precision", "best", "native",
+               "Python call", *(["RTF"] if decision.has_rtf else []), "SNR dB",
+               f"speed-up vs {decision.baseline} ({100 * INTERVAL_LEVEL:.0f}% interval)"]
+    body, previous = [], None
+    for choice in decision.choices:
+        group = (choice.run_id, choice.case, choice.threads)
+        body.append([choice.case if group != previous else "",
+                     *([str(choice.threads)] if decision.several_threads else []), choice.precision,
+                     choice.series + (" *" if choice.fastest and _precisions(decision, group) > 1 else ""),
+                     duration(choice.native_ns), duration(choice.python_ns),
+                     *([number(choice.rtf, ".3g")] if decision.has_rtf else []), snr_text(choice.snr_db),
+                     "baseline" if choice.is_baseline else choice.speedup.text() if choice.speedup else ""])
+        previous = group
+    right = {i for i, name in enumerate(headers) if name in ("thr", "native", "Python call", "RTF", "SNR dB")}
+    lines = ["best per case and precision (verified rows; by native time where measured, else the Python "
+             "call; * fastest of the case):",
+             render(headers, body, right=right)]
+    if decision.folded:
+        lines.append(f"reference only, never a choice: {decision.folded_text()} (-v lists them)")
+    if decision.untimed:
+        lines.append(f"no timed row: {', '.join(decision.untimed)}")
+    return "\n".join(lines)
+
+
+def _precisions(decision, group: tuple) -> int:
+    return sum((c.run_id, c.case, c.threads) == group for c in decision.choices)
+
+
+def snr_text(db: float) -> str:
+    if is_missing(db):
+        return ""
+    return "exact" if db == float("inf") else f"{db:.1f}"
 
 
 NOT_RUN = ("skipped", "unavailable")
@@ -130,7 +190,7 @@ def _not_run(rows: list[dict]) -> str:
             if messages:
                 common = max(set(messages), key=messages.count)
                 lines.append(f"  {backend}: {len(messages)} {status}, e.g. {common}")
-    return "\n\nnot run (-v lists every row):\n" + "\n".join(lines) if lines else ""
+    return "not run (-v lists every row):\n" + "\n".join(lines) if lines else ""
 
 
 RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")  # --metric too, below
@@ -153,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     print_outcome(outcome, args.quiet, "results: ", args.verbose)
     if args.report:
         render_report(outcome, args.quiet)
+    elif not args.quiet:
+        print(f"next: gemmbench report {outcome.path}")
     return outcome.exit_status
 
 
@@ -183,9 +245,27 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
     if not quiet:
         print(summary(outcome.rows, verbose))
         print()
+        warning = noise_warning(outcome.path)
+        if warning:
+            print(warning)
+        if outcome.kept:
+            print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
+                  f"measured now")
         failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
+
+
+def noise_warning(path) -> str:
+    """A line when the run's own noise check found the machine noisy ('' when it was quiet or not checked)."""
+    from gemmbench.results import read_metadata
+
+    check = read_metadata(path).get("noise_check")
+    if not check or check.get("verdict") == "quiet":
+        return ""
+    noisy = [f"{f['name']}: {f['value']}" for f in check["findings"] if f["noisy"]]
+    return (f"warning: the machine looked {check['verdict']} when the run started ({'; '.join(noisy)}); "
+            f"ratios paired by round hold better than single times; see gemmbench check")
 
 
 def render_report(outcome, quiet: bool) -> None:

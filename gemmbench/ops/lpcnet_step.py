@@ -410,6 +410,7 @@ class LpcnetStep(Op):
     fields = {**MATRIX_FIELDS, **STEP_FIELDS}
     columns = (*MATRIX_COLUMNS, *STEP_COLUMNS)
     spec_type = StepSpec
+    composed_from = frozenset({"gemv"})
 
     def spec(self, read: FieldReader) -> StepSpec:
         m, k = read.positive_int("m"), read.positive_int("k")

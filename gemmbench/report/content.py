@@ -1,4 +1,4 @@
-"""What the report says, as plain data for the template: warnings, the overview, per-case tables."""
+"""What the report says, as plain data for the template: the decision table, warnings, per-case tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Callable
 
 import pandas as pd
 
-from gemmbench.report.data import ReportData, failed_rows, not_run_rows, time_text
+from gemmbench.decide import INTERVAL_LEVEL, Decision, decide
+from gemmbench.report.data import NOT_RUN_STATUSES, ReportData, failed_rows, not_run_rows, time_text
 from gemmbench.textable import is_missing
 from gemmbench.timing import NOISY_CV
 
@@ -21,6 +22,7 @@ class Cell:
     sort: str = ""  # what the column sorts by ('' sorts last)
     css: str = ""
     title: str = ""  # shown on hover
+    link: str = ""  # an anchor on the page the text links to
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class CaseSection:
     anchor: str
     description: str
     table: Table
+    left_out: str = ""  # the rows not in the table: not run (counted per backend), reference-only
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -87,17 +90,17 @@ def anchor(text: str) -> str:
 
 
 def case_shape(row: pd.Series) -> str:
-    """gemv · 1152×384 · float32 · 16x1@0.1 (density 0.100)"""
+    """gemv · 1152×384 · 16x1@0.1 (density 0.100): what is computed, not in which precision."""
     if is_missing(row["op"]) or is_missing(row["m"]):
         return ""
     shape = f"{int(row['m'])}×{int(row['k'])}" + (f", n={int(row['n'])}" if row["n"] and row["n"] > 1 else "")
     sparse = f"{row['sparsity']} (density {row['density']:.3f})" if row["sparsity"] else "dense"
-    return " · ".join([row["op"], shape, row["dtype"], sparse])
+    return " · ".join([row["op"], shape, sparse])
 
 
 def describe_case(row: pd.Series) -> str:
-    """The shape, then the work: 0.885 MFLOP dense-equivalent · 1.78 MB"""
-    parts = [case_shape(row)] if case_shape(row) else []
+    """The shape and the case dtype, then the work: 0.885 MFLOP dense-equivalent · 1.78 MB"""
+    parts = [f"{case_shape(row)} · {row['dtype']} data"] if case_shape(row) else []
     if not is_missing(row["flops"]):
         parts.append(f"{row['flops'] / 1e6:.3g} MFLOP dense-equivalent")
     if not is_missing(row["bytes"]):
@@ -106,6 +109,16 @@ def describe_case(row: pd.Series) -> str:
 
 
 # ---- warnings --------------------------------------------------------------------------------
+
+
+def failures(data: ReportData) -> list[ReportWarning]:
+    """What went wrong: partial runs and failed rows. The report shows these first."""
+    return [w for w in warnings(data) if w.level == "error"]
+
+
+def notes(data: ReportData) -> list[ReportWarning]:
+    """Everything else worth knowing (unavailable, skipped, noisy, mixed CPUs), shown below the decision."""
+    return [w for w in warnings(data) if w.level != "error"]
 
 
 def warnings(data: ReportData) -> list[ReportWarning]:
@@ -182,7 +195,8 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
                for row in noisy.sort_values("cv", ascending=False).itertuples()]
     return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
-                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — see the sample distributions.",
+                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — rerun them, or look at every sample with "
+                            f"gemmbench report --samples.",
                     details)]
 
 
@@ -213,7 +227,7 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("native", "median time per call measured inside native code"), lambda r: _time(r["native_median_ns"]))
         if frame["native_median_ns"].notna().any() else None,
         (Column("overhead", "call overhead: median minus native median, what the Python call costs"),
-         lambda r: _time(r["overhead_ns"])) if frame["native_median_ns"].notna().any() else None,
+         lambda r: _overhead(r["overhead_ns"])) if frame["native_median_ns"].notna().any() else None,
         (Column("GFLOP/s", "dense-equivalent operations (2·m·k·n) per second"), lambda r: _num(r["gflops"], ".3g")),
         (Column("useful GFLOP/s", "operations on stored weights only, per second"),
          lambda r: _num(r["useful_gflops"], ".3g")) if (frame["density"].fillna(1) < 1).any() else None,
@@ -222,7 +236,7 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("speed-up", f"{data.baseline} median ÷ this median, same case, threads and run"),
          _speedup),
         (Column("% of roof", "achieved useful rate (native time where measured) as a percentage of the attainable "
-                             "bound (run --roofline; README: The roofline)"),
+                             "bound (run --roofline; docs/roofline.md)"),
          lambda r: _num(r["roof_pct"], ".0f")) if frame["roof_pct"].notna().any() else None,
         (Column("RTF", "vocoder steps: real-time factor (native loop where measured; below 1 is faster than "
                        "real time)"),
@@ -238,6 +252,15 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("note", "why the status is what it is", False), _note),
     ]
     return [c for c in columns if c is not None]
+
+
+def _overhead(ns) -> Cell:
+    cell = _time(ns)
+    if cell.text and ns < 0:  # the native loop measured slower than the Python call: noise between the two
+        return Cell(cell.text.replace("-", "−"), cell.sort, "noisy",
+                    "the native loop took longer than the Python call: the two were measured at different moments "
+                    "of a noisy machine; trust neither difference")
+    return cell
 
 
 def _cv(cv, noisy) -> Cell:
@@ -271,40 +294,104 @@ def _note(row: pd.Series) -> Cell:
 
 
 def case_sections(data: ReportData) -> list[CaseSection]:
+    """A table per case of the rows that ran (timed or failed); not-run and reference rows are counted below it."""
     sections = []
-    for case, rows in data.frame.groupby("case", sort=False):
+    for case, every in data.frame.groupby("case", sort=False):
+        hidden = every["status"].isin(NOT_RUN_STATUSES) | (every["reference_only"] & (every["status"] == "ok"))
+        rows = every[~hidden].sort_values(["threads", "backend", "variant", "run_order"], na_position="last")
         columns = _case_columns(data, rows)
-        rows = rows.sort_values(["threads", "backend", "variant", "run_order"], na_position="last")
         table = Table([c for c, _ in columns], [[make(r) for _, make in columns] for _, r in rows.iterrows()],
                       [f"status-{status}" for status in rows["status"]])
-        described = rows[rows["op"].notna()]
+        described = every[every["op"].notna()]
         sections.append(CaseSection(case, anchor(case), describe_case(described.iloc[0]) if len(described) else "",
-                                    table))
+                                    table, _left_out(every[hidden])))
     return sections
 
 
-def overview(data: ReportData) -> Table:
-    """The fastest timed row of each case (per thread count and run), with its speed-up."""
-    columns = [Column("case", "case name", False), Column("shape", "op, m×k, dtype, sparsity", False),
-               Column("threads", "threads requested")]
-    columns += [Column("run", "which run", False)] if data.several_runs else []
-    columns += [Column("fastest", "fastest timed backend:variant", False),
-                Column("median", "its median time per call"), Column("GFLOP/s", "dense-equivalent GFLOP/s"),
-                Column(f"vs {data.baseline}", "its speed-up over the baseline"),
-                Column("timed", "rows timed of rows in this case")]
-    rows = []
-    frame = data.frame
-    case_order = {case: i for i, case in enumerate(dict.fromkeys(frame["case"]))}
-    timed = data.ok.sort_values(["case", "threads", "run_order"],
-                                key=lambda column: column.map(case_order) if column.name == "case" else column)
-    for (case, threads, run), group in timed.groupby(["case", "threads", "run_label"], sort=False, dropna=False):
-        best = group.loc[group["median_ns"].idxmin()]
-        all_rows = frame[(frame["run_label"] == run) & (frame["case"] == case) & (frame["threads"] == threads)]
-        cells = [Cell(case, case), Cell(case_shape(best)),
-                 _num(threads, ".0f")]
-        cells += [Cell(run)] if data.several_runs else []
-        cells += [Cell(best["series"], title=best["detail"] if isinstance(best["detail"], str) else ""),
-                  _time(best["median_ns"]), _num(best["gflops"], ".3g"), _speedup(best),
-                  Cell(f"{len(group)} / {len(all_rows)}", repr(len(group)))]
+def _left_out(rows: pd.DataFrame) -> str:
+    """'not run: csimd 5 skipped, torch 1 unavailable (see the notes) · reference rows: int8-numpy 9'"""
+    parts = []
+    not_run = rows[rows["status"].isin(NOT_RUN_STATUSES)]
+    if len(not_run):
+        counts = not_run.groupby(["backend", "status"], sort=False).size()
+        parts.append("not run: " + ", ".join(f"{backend} {n} {status}" for (backend, status), n in counts.items())
+                     + " (see the notes)")
+    reference = rows[~rows["status"].isin(NOT_RUN_STATUSES)]
+    if len(reference):
+        counts = reference.groupby("backend", sort=False).size()
+        parts.append("reference rows: " + ", ".join(f"{backend} {n}" for backend, n in counts.items())
+                     + " (in the reference section)")
+    return " · ".join(parts)
+
+
+def decision_table(data: ReportData) -> tuple[Table, Decision]:
+    """Per case (thread count, run) and precision the project's best row (gemmbench.decide)."""
+    reference = dict(zip(zip(data.frame["backend"], data.frame["variant"].fillna("")), data.frame["reference_only"]))
+    decision = decide(data.frame, data.baseline,
+                      is_reference=lambda backend, variant: bool(reference.get((backend, variant))))
+    several_runs = decision.several_runs
+    columns = [Column("case", "case name; click for its table", False),
+               Column("shape", "op, m×k (n), sparsity", False)]
+    columns += [Column("threads", "threads requested")] if decision.several_threads else []
+    columns += [Column("run", "which run", False)] if several_runs else []
+    columns += [Column("precision", "arithmetic the correctness gate judged", False),
+                Column("best", "the fastest verified backend:variant of this precision; hover for what ran; "
+                               "★ fastest of the case", False),
+                Column("native", "median time per call inside native code: what it wins by where measured"),
+                Column("Python call", "median time per call from Python; what it wins by without a native loop")]
+    columns += [Column("RTF", "real-time factor of the winning figure (below 1: faster than real time)")] \
+        if decision.has_rtf else []
+    columns += [Column("SNR dB", "20·log10(‖ref‖ / ‖out − ref‖) against the float64 reference"),
+                Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"),
+                Column(f"speed-up vs {data.baseline}",
+                       f"{data.baseline}'s time ÷ this time, each native where measured; in brackets the "
+                       f"{100 * INTERVAL_LEVEL:.0f}% interval"),
+                Column("of", "verified rows of this precision it was chosen from")]
+    shapes = {case: case_shape(rows.iloc[0]) for case, rows in data.frame[data.frame["op"].notna()].groupby("case")}
+    labels = dict(zip(data.frame["run_id"], data.frame["run_label"]))
+    rows, css, previous = [], [], None
+    for choice in decision.choices:
+        group = (choice.run_id, choice.case, choice.threads)
+        first = group != previous
+        cells = [Cell(choice.case if first else "", choice.case, link=anchor(choice.case) if first else ""),
+                 Cell(shapes.get(choice.case, "") if first else "", shapes.get(choice.case, ""))]
+        cells += [_num(choice.threads, ".0f")] if decision.several_threads else []
+        cells += [Cell(labels.get(choice.run_id, choice.run_id))] if several_runs else []
+        cells += [Cell(choice.precision),
+                  Cell(choice.series + (" ★" if choice.fastest and _alone(decision, group) else ""), choice.series,
+                       "best", choice.detail),
+                  _time(choice.native_ns), _time(choice.python_ns)]
+        cells += [_num(choice.rtf, ".3g")] if decision.has_rtf else []
+        cells += [_snr(choice.snr_db), _num(choice.rel_err, ".2g"), _interval(choice),
+                  _num(choice.candidates, ".0f")]
         rows.append(cells)
-    return Table(columns, rows)
+        css.append("group-start" if first else "")
+        previous = group
+    return Table(columns, rows, css), decision
+
+
+def _alone(decision: Decision, group: tuple) -> bool:
+    """Whether the case has choices of more than one precision (then the fastest is marked)."""
+    return sum((c.run_id, c.case, c.threads) == group for c in decision.choices) > 1
+
+
+def _interval(choice) -> Cell:
+    if choice.is_baseline:
+        return Cell("baseline", "1")
+    if choice.speedup is None:
+        return Cell("")
+    s = choice.speedup
+    css = "faster" if s.low > 1 else "slower" if s.high < 1 else ""
+    return Cell(s.text(), repr(float(s.ratio)), css)
+
+
+def reference_table(data: ReportData) -> Table:
+    """The timed rows of reference-only variants (never a choice), with their accuracy."""
+    rows = data.ok[data.ok["reference_only"]]
+    columns = [Column("case", "case name", False), Column("backend:variant", "reference backend and scheme", False),
+               Column("Python call", "median time per call from Python"), Column("SNR dB", "against float64"),
+               Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), Column("max |err|", "largest absolute difference")]
+    body = [[Cell(r["case"]), Cell(r["series"], title=r["detail"] if isinstance(r["detail"], str) else ""),
+             _time(r["median_ns"]), _snr(r["accuracy_db"]), _num(r["rel_err"], ".2g"), _num(r["max_abs_err"], ".2g")]
+            for _, r in rows.iterrows()]
+    return Table(columns, body)

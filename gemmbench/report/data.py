@@ -15,11 +15,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from gemmbench import isa
+from gemmbench import decide, isa
 from gemmbench.errors import UsageError
 from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.report.select import RowFilter, of_backend
 from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
+from gemmbench.revision import UNKNOWN
 from gemmbench.textable import duration
 
 NOT_RUN_STATUSES = ("unavailable", "skipped")
@@ -60,6 +61,13 @@ class ReportData:
     colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
     roofs: dict[str, dict] = field(default_factory=dict)  # run_id -> the roofline stored with that run
     shown: str = ""  # the row filter applied, described ('' when every row is shown)
+    every_sample: bool = False  # plots draw every sample and the reference-only rows, not summaries
+
+    @property
+    def plotted(self) -> pd.DataFrame:
+        """Timed rows the plots show: reference-only variants only when every sample is asked for."""
+        ok = self.ok
+        return ok if self.every_sample else ok[~ok["reference_only"]]
 
     @property
     def several_runs(self) -> bool:
@@ -73,7 +81,7 @@ class ReportData:
 
 
 def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE,
-         rows: RowFilter = RowFilter()) -> ReportData:
+         rows: RowFilter = RowFilter(), every_sample: bool = False) -> ReportData:
     """Read result files (or directories of them), keep the rows asked for, prepare them for the report."""
     files = _unique(result_files(paths))
     frames, metas = [], []
@@ -85,7 +93,7 @@ def load(paths: Iterable[str | os.PathLike], baseline: str = DEFAULT_BASELINE,
     if frame.empty:
         raise UsageError(f"{', '.join(map(str, files))}: no result rows to report (the run saved none)")
     data = prepare(frame, [(str(f), m) for f, m in zip(files, metas)], baseline)
-    return dataclasses.replace(data, shown=rows.describe())
+    return dataclasses.replace(data, shown=rows.describe(), every_sample=every_sample)
 
 
 def _unique(files: list[Path]) -> list[Path]:
@@ -113,7 +121,11 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     quartiles = [_quartiles(s) for s in frame["samples_ns"]]
     frame["q1_ns"] = [q[0] for q in quartiles]
     frame["q3_ns"] = [q[1] for q in quartiles]
-    frame["accuracy_db"] = [_snr(s, r) for s, r in zip(frame["snr_db"], frame["rel_err"])]
+    _time_columns(frame)
+    frame["accuracy_db"] = [decide.snr_of(row) for row in frame[["snr_db", "rel_err"]].to_dict("records")]
+    pairs = list(zip(frame["backend"], frame["variant"].fillna("")))
+    reference = {pair: decide.reference_only(*pair) for pair in set(pairs)}
+    frame["reference_only"] = [reference[pair] for pair in pairs]
     frame = _speedups(frame, baseline)
     runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
                  for run_id, label in labels.items())
@@ -157,40 +169,71 @@ def _quartiles(samples) -> tuple[float, float]:
     return float(q1), float(q3)
 
 
-def _snr(snr_db, rel_err) -> float:
-    """SNR in dB from snr_db, else from rel_err; inf when the result was exact."""
-    if snr_db is not None and not pd.isna(snr_db):
-        return float(snr_db)
-    if rel_err is None or pd.isna(rel_err):
-        return math.nan
-    return math.inf if rel_err == 0 else -20 * math.log10(rel_err)
+def _time_columns(frame: pd.DataFrame) -> None:
+    """time_ns: the figure the project ranks by (gemmbench.decide.time_of), with its samples' quartiles."""
+    records = frame[["median_ns", "native_median_ns", "samples_ns", "native_samples_ns"]].to_dict("records")
+    figures = [decide.time_of(row) for row in records]
+    frame["time_ns"] = [ns for ns, _ in figures]
+    frame["time_source"] = [source for _, source in figures]
+    quartiles = [_quartiles(decide.samples_of(row, source)) for row, (_, source) in zip(records, figures)]
+    frame["time_q1_ns"] = [q[0] for q in quartiles]
+    frame["time_q3_ns"] = [q[1] for q in quartiles]
+
+
+def _paired_speedups(frame: pd.DataFrame, keys: list[str]) -> list:
+    """Each row's speed-up over its baseline row with the interval gemmbench.decide gives it (paired
+    round by round where both were measured in the same rounds)."""
+    columns = [c for c in ("run_id", "repeat", "case", "threads", "median_ns", "native_median_ns", "samples_ns",
+                           "native_samples_ns", "sample_rounds") if c in frame]
+    records = frame[columns].to_dict("records")
+    def key(record: dict) -> tuple:  # NaN and None alike: files of older schemas lack repeat (and threads)
+        return tuple(None if pd.isna(record.get(k)) else record.get(k) for k in (*keys, "repeat"))
+
+    baselines = {key(record): record for record, chosen in zip(records, frame["is_baseline"]) if chosen}
+    out = []
+    for record, base_ns in zip(records, frame["baseline_ns"]):
+        base = baselines.get(key(record))
+        out.append(decide.speedup(record, base) if base is not None and base_ns == base_ns else None)
+    return out
 
 
 def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Baseline median of the same run, case and threads; speed-up, its IQR span, and pay-off."""
-    timed = (frame["status"] == "ok") & frame["median_ns"].notna()
+    """Baseline time of the same run, case and threads; speed-up with its interval, and pay-off.
+
+    Times are the project's figure (gemmbench.decide: native where measured, else the Python call)."""
+    timed = (frame["status"] == "ok") & frame["time_ns"].notna()
     is_base = timed & of_backend(frame, baseline)
     keys = ["run_id", "case", "threads"]
     # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
     # dropna=False: files of older schemas may lack threads, and their rows still have a baseline
-    base = frame[is_base].groupby(keys, dropna=False)["median_ns"].min().rename("baseline_ns")
+    base = frame[is_base].groupby(keys, dropna=False)["time_ns"].min().rename("baseline_ns")
     frame = frame.join(base, on=keys)
-    frame["is_baseline"] = is_base & (frame["median_ns"] == frame["baseline_ns"])
-    frame["speedup"] = frame["baseline_ns"] / frame["median_ns"]
-    frame["speedup_lo"] = frame["baseline_ns"] / frame["q3_ns"]
-    frame["speedup_hi"] = frame["baseline_ns"] / frame["q1_ns"]
-    saved = frame["baseline_ns"] - frame["median_ns"]
+    frame["is_baseline"] = is_base & (frame["time_ns"] == frame["baseline_ns"])
+    intervals = _paired_speedups(frame, keys)
+    frame["speedup"] = [i.ratio if i else math.nan for i in intervals]
+    frame["speedup_lo"] = [i.low if i else math.nan for i in intervals]
+    frame["speedup_hi"] = [i.high if i else math.nan for i in intervals]
+    saved = frame["baseline_ns"] - frame["time_ns"]
     frame["payoff_calls"] = np.where(saved > 0, np.ceil(frame["prepare_ns"] / saved.where(saved > 0)), np.nan)
     return frame
 
 
 def _colors(series: pd.Series) -> dict[str, str]:
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    return distinct_colors(sorted(set(series)))
 
-    names = sorted(set(series))
-    palette = colormaps["tab10" if len(names) <= 10 else "tab20"].colors
-    return {name: to_hex(palette[i % len(palette)]) for i, name in enumerate(names)}
+
+def distinct_colors(names: list) -> dict:
+    """A distinct colour per name: tab10, else the 60 of tab20, tab20b and tab20c, else evenly spaced hues."""
+    from matplotlib import colormaps
+    from matplotlib.colors import hsv_to_rgb, to_hex
+
+    # The ten strong colours first, then tab20's light ones, then tab20b and tab20c: neighbours in a
+    # sorted legend (csimd:avx2, csimd:avx2-int8, ...) do not come out as a light and dark pair.
+    palette = [*colormaps["tab10"].colors, *colormaps["tab20"].colors[1::2], *colormaps["tab20b"].colors,
+               *colormaps["tab20c"].colors]
+    if len(names) > len(palette):
+        palette = [hsv_to_rgb((i / len(names), 0.75, 0.55 + 0.35 * (i % 2))) for i in range(len(names))]
+    return {name: to_hex(palette[i]) for i, name in enumerate(names)}
 
 
 def _joined(values: pd.Series) -> str:
@@ -214,8 +257,32 @@ def _run_summary(rows: pd.DataFrame, run_id: str, label: str, files: list[tuple[
         flags_present=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f in flags),
         flags_missing=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f not in flags),
         cores=_joined(rows["cores"].astype("Int64")), threads=", ".join(map(str, threads)),
-        cpus=",".join(map(str, cpus)), blas=_joined(rows["blas"]), compiler=_joined(rows["compiler"]),
-        os=_joined(rows["os"]), versions=versions, git_sha=_joined(rows["git_sha"]))
+        cpus=",".join(map(str, cpus)), blas=blas_text(rows["blas"]), compiler=_joined(rows["compiler"]),
+        os=_joined(rows["os"]), versions=versions, git_sha=_revision_text(rows["git_sha"]))
+
+
+def blas_text(values: Iterable) -> str:
+    """The BLAS libraries the rows name, each once: 'openblas 0.3.27, 0.3.27.44 (Zen, pthreads)'.
+
+    Each worker records what it had loaded ('lib version arch layer', '; ' between libraries), so the
+    same library recurs from row to row, and numpy's and scipy's copies differ only by version."""
+    versions: dict[tuple[str, str], list[str]] = {}  # (name, what else) -> versions, in order of appearance
+    for value in values:
+        for entry in (value.split(";") if isinstance(value, str) else ()):
+            words = entry.split()
+            if not words or words == ["none"]:
+                continue
+            listed = versions.setdefault((words[0], ", ".join(words[2:])), [])
+            version = words[1] if len(words) > 1 else "?"
+            if version not in listed:
+                listed.append(version)
+    return "; ".join(f"{name} {', '.join(found)}" + (f" ({rest})" if rest else "")
+                     for (name, rest), found in versions.items())
+
+
+def _revision_text(values: pd.Series) -> str:
+    text = _joined(values)
+    return "not recorded (gemmbench was installed without its git revision)" if text in ("", UNKNOWN) else text
 
 
 def _when(stamp) -> str:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from gemmbench.decide import INTERVAL_LEVEL
+from gemmbench.progress import Progress
 from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
 from gemmbench.report.select import RowFilter
@@ -18,7 +22,7 @@ from gemmbench.report.select import RowFilter
 TEMPLATE = "report.html.j2"
 # A plot of many rows' samples draws tens of thousands of markers; as SVG that is megabytes
 # of text. Past this size a figure is also rendered as a PNG at screen resolution, and the
-# smaller of the two is embedded.
+# smaller of the two is embedded (an SVG inline, a PNG as a data: URI).
 SVG_LIMIT = 300_000
 PNG_DPI = 110
 
@@ -28,7 +32,7 @@ class PlotSection:
     name: str
     title: str
     description: str
-    image: str  # data: URI, '' when the kind had nothing to show
+    images: tuple[str, ...]  # HTML of each page (inline <svg> or <img>); none when the kind had nothing to show
     note: str  # why it is left out, '' when drawn
 
 
@@ -37,39 +41,57 @@ def template_text() -> str:
     return resources.files("gemmbench.report").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
 
 
-def plot_sections(data: ReportData) -> list[PlotSection]:
+def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
+                  progress: Progress | None = None) -> list[PlotSection]:
     sections = []
-    for kind in kinds.all_kinds().values():
-        try:
-            figure = kinds.draw(kind.name, data)
-        except kinds.NoPlotData as reason:
-            sections.append(PlotSection(kind.name, kind.title, kind.description, "", str(reason)))
+    plot_kinds = plot_kinds or kinds.all_kinds()
+    for kind in plot_kinds.values():
+        if kind.on_demand and not data.every_sample:
+            sections.append(PlotSection(kind.name, kind.title, kind.description, (), kind.on_demand))
             continue
-        sections.append(PlotSection(kind.name, kind.title, kind.description, image_uri(figure), ""))
+        if progress:
+            progress.begin(f"drawing {kind.name}")
+        try:
+            figures = kinds.pages(kind.name, data, kinds=plot_kinds)
+        except kinds.NoPlotData as reason:
+            sections.append(PlotSection(kind.name, kind.title, kind.description, (), str(reason)))
+        else:
+            sections.append(PlotSection(kind.name, kind.title, kind.description,
+                                        tuple(image_html(figure, kind.title) for figure in figures), ""))
+        if progress:
+            progress.row_done("ok")
     return sections
 
 
-def image_uri(figure) -> str:
-    """The figure as an SVG data URI, or PNG when the SVG weighs more than SVG_LIMIT bytes and the PNG less."""
+def image_html(figure, alt: str) -> str:
+    """The figure as inline SVG, or as a PNG data URI when the SVG weighs more than SVG_LIMIT and the PNG less.
+
+    Inline, not a base64 data URI: a third smaller, and its text is text. matplotlib salts every id it
+    writes with a fresh random value, so several figures on one page never share an id."""
     svg = kinds.render(figure, "svg")
     png = kinds.render(figure, "png", dpi=PNG_DPI) if len(svg) > SVG_LIMIT else None
     if png is None or len(svg) <= len(png):
-        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        text = svg.decode("utf-8")
+        return text[text.index("<svg"):]  # without the XML declaration and doctype
+    return (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
+            f'alt="{html.escape(alt, quote=True)}">')
 
 
-def render_html(data: ReportData, title: str | None = None) -> str:
+def render_html(data: ReportData, title: str | None = None, progress: Progress | None = None) -> str:
     import jinja2
 
     from gemmbench import __version__
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     suites = ", ".join(dict.fromkeys(run.suite for run in data.runs)) or "no runs"
+    decision, choices = content.decision_table(data)
     return env.from_string(template_text()).render(
         title=title or f"gemmbench report: {suites}",
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, data=data, runs=data.runs, rows=len(data.frame), timed=len(data.ok),
-        warnings=content.warnings(data), overview=content.overview(data), plots=plot_sections(data),
+        failures=content.failures(data), notes=content.notes(data), decision=decision, choices=choices,
+        level=INTERVAL_LEVEL,
+        reference=content.reference_table(data), plots=plot_sections(data, progress=progress),
         cases=content.case_sections(data))
 
 
@@ -103,9 +125,18 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
 
 
 def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
-                 baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter()) -> Path:
-    """Read results (files or directories), write one self-contained HTML report, return its path."""
-    data = load(results, baseline, rows)
+                 baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter(),
+                 every_sample: bool = False, progress: bool | None = False) -> Path:
+    """Read results (files or directories), write one self-contained HTML report, return its path.
+
+    progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
+    data = load(results, baseline, rows, every_sample)
     path = Path(out) if out is not None else default_path(data)
-    write_bytes_atomic(path, render_html(data, title).encode("utf-8"))
+    drawn = [kind for kind in kinds.all_kinds().values() if every_sample or not kind.on_demand]
+    show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
+    try:
+        page = render_html(data, title, show)
+    finally:
+        show.close()
+    write_bytes_atomic(path, page.encode("utf-8"))
     return path

@@ -24,6 +24,7 @@ from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
 
 WIDTH = 10.0  # inches; every figure shares it so the report's images line up
+MAX_HEIGHT = 9.0  # inches: a taller figure is split into pages, so each reads on one screen
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "//", "..", "xx")
 MARKERS = ("o", "s", "^", "D")
@@ -48,6 +49,40 @@ def panel_grid(count: int, ncols: int, panel_height: float) -> tuple[Figure, lis
     for extra in axes[count:]:
         extra.remove()
     return figure, axes[:count]
+
+
+def panel_pages(panels: list, ncols: int, panel_height: float) -> list[tuple[Figure, list[tuple[object, Axes]]]]:
+    """Panels laid out `ncols` a row, as many rows a page as fit MAX_HEIGHT: [(figure, [(panel, axes)])]."""
+    per_page = ncols * max(1, int((MAX_HEIGHT - 0.8) // panel_height))
+    pages = []
+    for start in range(0, len(panels), per_page):
+        chunk = panels[start:start + per_page]
+        figure, axes = panel_grid(len(chunk), ncols, panel_height)
+        pages.append((figure, list(zip(chunk, axes))))
+    return pages
+
+
+def paged_panels(panels: list, ncols: int, panel_height: float, draw: Callable[[object, Axes], None]) -> list[Figure]:
+    """Each panel drawn (draw(panel, axes)) on as many pages as it takes, a legend atop each page."""
+    figures = []
+    for figure, placed in panel_pages(panels, ncols, panel_height):
+        for panel, axes in placed:
+            draw(panel, axes)
+        figure_legend(figure, *unique_handles([axes for _, axes in placed]))
+        figures.append(figure)
+    return figures
+
+
+def paginate(sizes: list[float], capacity: float) -> list[list[int]]:
+    """Indices of consecutive items grouped so each group's sizes add up to at most `capacity` (one item at least)."""
+    pages, current, used = [], [], 0.0
+    for index, size in enumerate(sizes):
+        if current and used + size > capacity:
+            pages.append(current)
+            current, used = [], 0.0
+        current.append(index)
+        used += size
+    return pages + ([current] if current else [])
 
 
 def thread_text(threads) -> str:
@@ -120,36 +155,46 @@ def row_label(data: ReportData, row: pd.Series, with_threads: bool) -> str:
 
 
 def grouped_bars(data: ReportData, rows: pd.DataFrame, row_height: float, margin: float, order,
-                 draw_row) -> tuple[Figure, Axes]:
-    """One horizontal bar row per result row, grouped by case and thread count under a bold title.
+                 draw_row) -> list[tuple[Figure, Axes]]:
+    """One horizontal bar row per result row, grouped by case and thread count under a bold title, in pages.
 
-    order(group) sorts a group's rows; draw_row(axes, y, row) draws the row at height y. The
-    figure grows with the rows; the y axis is labelled with each row's series and run.
+    order(group) sorts a group's rows; draw_row(axes, y, row) draws the row at height y. A page holds as
+    many rows as fit MAX_HEIGHT (a longer group continues on the next); the y axis names each row's series.
     """
-    groups = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
-    figure = new_figure(row_height * (len(rows) + len(groups)) + margin)
-    axes = figure.subplots()
-    y, ticks, names = 0.0, [], []
-    for (case, threads), group in groups:
-        axes.text(0.005, y, case_title(data, case, threads), transform=axes.get_yaxis_transform(),
-                  fontweight="bold", va="center", fontsize="small")
-        y += 1
-        for _, row in order(group).iterrows():
-            draw_row(axes, y, row)
-            ticks.append(y)
-            names.append(row_label(data, row, False))
+    capacity = max(4, int((MAX_HEIGHT - margin) / row_height) - 1)  # bars and titles a page holds
+    pieces = []  # (title, rows) with at most capacity - 1 rows each
+    for (case, threads), group in rows.groupby(["case", "threads"], sort=False, dropna=False):
+        group = order(group)
+        for start in range(0, len(group), capacity - 1):
+            title = case_title(data, case, threads) + (" (continued)" if start else "")
+            pieces.append((title, group.iloc[start:start + capacity - 1]))
+    pages = []
+    for page in paginate([len(group) + 1.4 for _, group in pieces], capacity):
+        chosen = [pieces[i] for i in page]
+        figure = new_figure(row_height * sum(len(group) + 1.4 for _, group in chosen) + margin)
+        axes = figure.subplots()
+        y, ticks, names = 0.0, [], []
+        for title, group in chosen:
+            axes.text(0.005, y, title, transform=axes.get_yaxis_transform(), fontweight="bold", va="center",
+                      fontsize="small")
             y += 1
-        y += 0.4
-    axes.set_yticks(ticks, names, fontsize="small")
-    axes.set_ylim(y - 0.6, -0.8)
-    return figure, axes
+            for _, row in group.iterrows():
+                draw_row(axes, y, row)
+                ticks.append(y)
+                names.append(row_label(data, row, False))
+                y += 1
+            y += 0.4
+        axes.set_yticks(ticks, names, fontsize="small")
+        axes.set_ylim(y - 0.6, -0.8)
+        pages.append((figure, axes))
+    return pages
 
 
 # ---- 1. speed-up over the baseline ----------------------------------------------------------
 
 
-def speedup_plot(data: ReportData) -> Figure:
-    ok = data.ok
+def speedup_plot(data: ReportData) -> list[Figure]:
+    ok = data.plotted
     if ok["baseline_ns"].notna().sum() == 0:
         timed = ", ".join(sorted(set(ok["backend"]))) or "none"
         raise NoPlotData(f"the baseline {data.baseline} has no timed rows in these results; "
@@ -164,23 +209,25 @@ def speedup_plot(data: ReportData) -> Figure:
         axes.barh(y, s - 1, left=1, height=0.7, color=data.colors[row["series"]],
                   hatch=HATCHES[int(row["run_order"]) % len(HATCHES)], edgecolor="white",
                   xerr=error, error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#333"})
-        axes.annotate(f"{s:.2f}×", (max(s, row["speedup_hi"]) if s >= 1 else min(s, row["speedup_lo"]), y),
+        axes.annotate(f"{s:.3g}×", (max(s, row["speedup_hi"]) if s >= 1 else min(s, row["speedup_lo"]), y),
                       xytext=(4 if s >= 1 else -4, 0), textcoords="offset points", va="center",
                       ha="left" if s >= 1 else "right", fontsize="small")
 
-    figure, axes = grouped_bars(data, rows, 0.28, 1.2, lambda group: group.sort_values(["series", "run_order"]),
-                                draw_row)
     low = min(rows["speedup_lo"].min(skipna=True), rows["speedup"].min(), 1.0)
     high = max(rows["speedup_hi"].max(skipna=True), rows["speedup"].max(), 1.0)
-    axes.set_xscale("log")
-    axes.set_xlim(low / 1.6, high * 1.6)
-    log_axis(axes, "x", lambda v: f"{v:g}×")
-    axes.axvline(1, color="#444", linewidth=1)
-    axes.grid(axis="x", **GRID)
-    axes.set_axisbelow(True)
-    axes.set_xlabel(f"speed-up over {data.baseline} (baseline median ÷ median; bars from 1×, "
-                    "whiskers: the row's interquartile range)")
-    return figure
+    figures = []
+    for figure, axes in grouped_bars(data, rows, 0.28, 1.2, lambda group: group.sort_values(["series", "run_order"]),
+                                     draw_row):
+        axes.set_xscale("log")
+        axes.set_xlim(low / 1.6, high * 1.6)  # every page on one scale
+        log_axis(axes, "x", lambda v: f"{v:g}×")
+        axes.axvline(1, color="#444", linewidth=1)
+        axes.grid(axis="x", **GRID)
+        axes.set_axisbelow(True)
+        axes.set_xlabel(f"speed-up over {data.baseline} (its time ÷ the row's, native where measured; bars from 1×, "
+                        "whiskers: 95% interval, paired round by round)")
+        figures.append(figure)
+    return figures
 
 
 # ---- 2. time per call against size or density -----------------------------------------------
@@ -194,13 +241,27 @@ class Sweep:
     rows: pd.DataFrame
 
 
+def sparsity_pattern(sparsity) -> str:
+    """A sparsity label without its densities: '16x1@0.05/0.05/0.2+diag' -> '16x1 blocks, 3 gates, diagonal'."""
+    if not isinstance(sparsity, str) or not sparsity:
+        return ""
+    block, _, densities = sparsity.partition("@")
+    gates = densities.split("+")[0].count("/") + 1
+    return f"{block} blocks" + (f", {gates} gates" if gates > 1 else "") + (", diagonal" if "+diag" in densities else "")
+
+
 def sweeps(ok: pd.DataFrame) -> list[Sweep]:
-    """Rows sharing op and shape that differ by density; dense rows sharing op and n that differ by m·k."""
+    """Rows sharing op, shape and sparsity pattern at several densities (with the dense rows of that shape);
+    dense rows sharing op and n that differ by m·k."""
     found = []
+    ok = ok.assign(pattern=ok["sparsity"].map(sparsity_pattern))
     for (op, m, k, n, dtype, threads), rows in ok.groupby(["op", "m", "k", "n", "dtype", "threads"], sort=False):
-        if rows["density"].nunique() > 1:
-            found.append(Sweep(f"{op} {m}×{k}" + (f"×{n}" if n > 1 else "") + f" {dtype}, {thread_text(threads)}",
-                               "density", "density (fraction of weights stored)", rows))
+        dense = rows[rows["pattern"] == ""]
+        for pattern, sparse in rows[rows["pattern"] != ""].groupby("pattern", sort=False):
+            if sparse["density"].nunique() > 1:
+                found.append(Sweep(f"{op} {m}×{k}" + (f"×{n}" if n > 1 else "") + f" {dtype}, {pattern}, "
+                                   f"{thread_text(threads)}", "density", "density (fraction of weights stored)",
+                                   pd.concat([sparse, dense])))
     dense = ok[ok["density"].fillna(1.0) >= 1.0]
     for (op, n, dtype, threads), rows in dense.groupby(["op", "n", "dtype", "threads"], sort=False):
         if rows["weights"].nunique() > 1:
@@ -221,15 +282,11 @@ def crossing(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float | None:
     return None
 
 
-def sweep_plot(data: ReportData) -> Figure:
-    found = sweeps(data.ok)
+def sweep_plot(data: ReportData) -> list[Figure]:
+    found = sweeps(data.plotted)
     if not found:
         raise NoPlotData("no cases share op and shape at different densities, nor differ only in size (m·k)")
-    figure, axes_list = panel_grid(len(found), 2, 3.6)
-    for sweep, axes in zip(found, axes_list):
-        draw_sweep(data, sweep, axes)
-    figure_legend(figure, *unique_handles(axes_list))
-    return figure
+    return paged_panels(found, 2, 3.6, lambda sweep, axes: draw_sweep(data, sweep, axes))
 
 
 def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
@@ -238,45 +295,57 @@ def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
         rows = rows.sort_values(sweep.x)
         first = rows.iloc[0]
         run = int(first["run_order"])
-        axes.plot(rows[sweep.x], rows["median_ns"], label=label, color=data.colors[first["series"]],
+        axes.plot(rows[sweep.x], rows["time_ns"], label=label, color=data.colors[first["series"]],
                   linestyle=LINESTYLES[run % len(LINESTYLES)], marker=MARKERS[run % len(MARKERS)], markersize=4)
-        quartiles = rows.groupby(sweep.x)[["q1_ns", "median_ns", "q3_ns"]].min()
-        lines[label] = (run, quartiles)
+        quartiles = rows.groupby(sweep.x)[["time_q1_ns", "time_ns", "time_q3_ns"]].min()
+        lines[label] = (run, quartiles, data.colors[first["series"]])
         if first["backend"] == data.baseline.partition(":")[0]:
             bases.setdefault(run, quartiles)
     axes.set_xscale("log")
     log_time_axis(axes, "y")
     if sweep.x == "density":
         log_axis(axes, "x", lambda v: f"{v:g}")
-        for run, line in lines.values():
-            if run in bases and line is not bases[run]:
-                mark_break_even(axes, line, bases[run])
+        marks = [(label, color, break_even(line, bases[run])) for label, (run, line, color) in lines.items()
+                 if run in bases and line is not bases[run]]
+        label_break_evens(axes, [(label, color, x) for label, color, x in marks if x is not None],
+                          data.baseline)
     else:
         log_axis(axes, "x", lambda v: f"{v:,.0f}", most=5)
         label_cases(axes, sweep.rows)
     axes.set_title(sweep.title, fontsize="medium")
     axes.set_xlabel(sweep.xlabel)
-    axes.set_ylabel("median time per call")
+    axes.set_ylabel("time per call (native where measured)")
     axes.grid(which="major", **GRID)
 
 
-def mark_break_even(axes: Axes, line: pd.DataFrame, base: pd.DataFrame) -> None:
-    """Mark where a kernel that beats the baseline when sparse, and loses when dense, crosses it.
+def break_even(line: pd.DataFrame, base: pd.DataFrame) -> float | None:
+    """The density where a kernel that beats the baseline when sparse, and loses when dense, crosses it.
 
     Both ends must be clear beyond the interquartile ranges, and the kernel itself must get faster as
     density drops: two dense backends whose lines cross in the noise have no break-even."""
     shared = line.index.intersection(base.index)
     if len(shared) < 2:
-        return
+        return None
     line, base = line.loc[shared], base.loc[shared]
     sparse, dense = shared[0], shared[-1]
-    clear = (line.at[sparse, "q3_ns"] < base.at[sparse, "q1_ns"] and line.at[dense, "q1_ns"] > base.at[dense, "q3_ns"]
-             and line.at[sparse, "q3_ns"] < line.at[dense, "q1_ns"])
-    x = crossing(np.asarray(shared, dtype=float), line["median_ns"].to_numpy(), base["median_ns"].to_numpy())
-    if clear and x is not None:
-        axes.axvline(x, color="#555", linestyle=":", linewidth=1)
-        axes.annotate(f"break-even ≈ {x:.2g}", (x, 0.97), xycoords=("data", "axes fraction"),
-                      xytext=(3, 0), textcoords="offset points", va="top", fontsize="x-small")
+    clear = (line.at[sparse, "time_q3_ns"] < base.at[sparse, "time_q1_ns"]
+             and line.at[dense, "time_q1_ns"] > base.at[dense, "time_q3_ns"]
+             and line.at[sparse, "time_q3_ns"] < line.at[dense, "time_q1_ns"])
+    x = crossing(np.asarray(shared, dtype=float), line["time_ns"].to_numpy(), base["time_ns"].to_numpy())
+    return x if clear else None
+
+
+def label_break_evens(axes: Axes, marks: list[tuple[str, str, float]], baseline: str) -> None:
+    """A dotted line in the series' colour at each break-even, and one legend-like block naming them all.
+
+    One block, not a label per line: break-evens of several kernels often lie close together."""
+    if not marks:
+        return
+    for _, color, x in marks:
+        axes.axvline(x, color=color, linestyle=":", linewidth=1.2)
+    lines = [f"break-even vs {baseline}:"] + [f"{label} ≈ {x:.2g}" for label, _, x in sorted(marks, key=lambda m: m[2])]
+    axes.text(0.02, 0.98, "\n".join(lines), transform=axes.transAxes, va="top", ha="left", fontsize="x-small",
+              bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#bbb", "alpha": 0.9})
 
 
 def label_cases(axes: Axes, rows: pd.DataFrame) -> None:
@@ -290,161 +359,191 @@ def label_cases(axes: Axes, rows: pd.DataFrame) -> None:
 # ---- 3. ISA levels --------------------------------------------------------------------------
 
 
-def isa_plot(data: ReportData) -> Figure:
-    rows = data.frame[(data.frame["isa"] != "") & data.frame["case"].notna()]
-    if rows.empty:
+@dataclass(frozen=True)
+class IsaRow:
+    """One heat-map row: a backend at one precision in one case, across ISA levels."""
+
+    label: str
+    cells: dict  # ISA level -> (text, speed-up over the lowest level timed, or nan when not timed)
+
+
+def isa_rows(data: ReportData, levels: list[str]) -> list[IsaRow]:
+    """Rows of (case, threads, run, backend, precision) timed at two ISA levels or more.
+
+    A speed-up is over the same backend's lowest level timed in that case, float32 or int8 alike,
+    so an int8 row shows what the change of precision bought as well."""
+    frame = data.frame if data.every_sample else data.frame[~data.frame["reference_only"]]
+    rows = frame[(frame["isa"] != "") & frame["case"].notna()]
+    rows = rows.assign(precision=rows["precision"].fillna(rows["dtype"]),
+                       timed=(rows["status"] == "ok") & rows["time_ns"].notna())
+    found = []
+    for (case, threads, run, backend), group in rows.groupby(["case", "threads", "run_order", "backend"], sort=False,
+                                                              dropna=False):
+        timed = group[group["timed"]]
+        if timed.empty:
+            continue
+        lowest = timed.loc[timed["isa"].map(isa_rank).idxmin(), "time_ns"]
+        for precision, mine in group.groupby("precision", sort=True):
+            if mine.loc[mine["timed"], "isa"].nunique() < 2:
+                continue  # one level, or none, timed: nothing to compare across levels
+            cells = {}
+            for _, row in mine.iterrows():
+                cells[row["isa"]] = ((f"{time_text(row['time_ns'])}  {lowest / row['time_ns']:.2g}×", lowest / row["time_ns"])
+                                     if row["timed"] else (str(row["status"]), math.nan))
+            label = f"{case_title(data, case, threads)} · {backend} {precision}"
+            found.append(IsaRow(label + (f" @ {data.runs[int(run)].label}" if data.several_runs else ""), cells))
+    return found
+
+
+def isa_plot(data: ReportData) -> list[Figure]:
+    """A heat map: a row per case, backend and precision; a column per ISA level; time and speed-up in each cell."""
+    if not (data.frame["isa"] != "").any():
         raise NoPlotData("no row names an ISA level (the isa column is empty: no ISA-specific variants ran)")
-    panels = [(key, panel) for key, panel in rows.groupby(["case", "threads"], sort=False, dropna=False)
-              if panel["isa"].nunique() > 1]
-    if not panels:
-        raise NoPlotData("no case ran at two or more ISA levels")
-    figure, axes_list = panel_grid(len(panels), 2, 3.2)
-    groups = sorted(set(zip(rows["backend"], rows["precision"].fillna(rows["dtype"]), rows["run_order"])))
-    palette = [c for c in data.colors.values()] or ["#1f77b4"]
-    colors = {group: palette[i % len(palette)] for i, group in enumerate(groups)}
-    for ((case, threads), panel), axes in zip(panels, axes_list):
-        draw_isa_panel(data, panel, axes, colors)
-        axes.set_title(case_title(data, case, threads), fontsize="medium")
-    figure_legend(figure, *unique_handles(axes_list))
-    return figure
-
-
-def draw_isa_panel(data: ReportData, panel: pd.DataFrame, axes: Axes, colors: dict) -> None:
-    panel = panel.assign(precision=panel["precision"].fillna(panel["dtype"]))
-    levels = sorted(set(panel["isa"]), key=lambda level: (isa_rank(level), level))
-    keys = sorted(set(zip(panel["backend"], panel["precision"], panel["run_order"])))
-    width = 0.8 / len(keys)
-    scale, unit = time_unit(panel["q3_ns"].max(skipna=True) if panel["q3_ns"].notna().any() else 1.0)
-    timed = panel[(panel["status"] == "ok") & panel["median_ns"].notna()]
-    lowest = {}  # (backend, run) -> median at its lowest ISA level: what the labels compare with
-    for (backend, run), group in timed.groupby(["backend", "run_order"]):
-        lowest[backend, run] = group.loc[group["isa"].map(isa_rank).idxmin(), "median_ns"]
-    for j, key in enumerate(keys):
-        backend, precision, run = key
-        mine = panel[(panel["backend"] == backend) & (panel["precision"] == precision) & (panel["run_order"] == run)]
-        label = f"{backend} {precision}" + (f" @ {data.runs[run].label}" if data.several_runs else "")
-        for _, row in mine.iterrows():
-            x = levels.index(row["isa"]) - 0.4 + width * (j + 0.5)
-            if row["status"] != "ok" or pd.isna(row["median_ns"]):
-                axes.text(x, 0, f" {row['status']}", rotation=90, ha="center", va="bottom", fontsize="x-small",
-                          color="#a00" if row["status"] not in ("unavailable", "skipped") else "#666")
-                continue
-            median = row["median_ns"] / scale
-            error = [[median - row["q1_ns"] / scale], [row["q3_ns"] / scale - median]]
-            axes.bar(x, median, width * 0.9, color=colors[key], label=label, yerr=error,
-                     error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333"})
-            axes.annotate(f"{lowest[backend, run] / row['median_ns']:.2g}×", (x, row["q3_ns"] / scale), xytext=(0, 2),
-                          textcoords="offset points", ha="center", va="bottom", fontsize="x-small")
-    axes.set_xticks(range(len(levels)), levels)
-    axes.set_xlim(-0.6, len(levels) - 0.4)
-    axes.margins(y=0.15)
-    axes.set_ylabel(f"median time per call ({unit})")
-    axes.grid(axis="y", **GRID)
-    axes.set_axisbelow(True)
+    levels = sorted(set(data.frame.loc[data.frame["isa"] != "", "isa"]), key=lambda level: (isa_rank(level), level))
+    rows = isa_rows(data, levels)
+    if not rows:
+        raise NoPlotData("no case was timed at two or more ISA levels")
+    speedups = [v for row in rows for _, v in row.cells.values() if not math.isnan(v)]
+    span = max(abs(math.log2(min(speedups))), abs(math.log2(max(speedups))), 1.0)
+    row_height, margin = 0.3, 1.3
+    figures = []
+    for page in paginate([row_height] * len(rows), MAX_HEIGHT - margin):
+        chosen = [rows[i] for i in page]
+        figure = new_figure(row_height * len(chosen) + margin)
+        axes = figure.subplots()
+        values = np.array([[math.log2(row.cells[level][1]) if level in row.cells and not math.isnan(row.cells[level][1])
+                            else np.nan for level in levels] for row in chosen])
+        axes.imshow(np.ma.masked_invalid(values), cmap="PuOr", vmin=-span, vmax=span, aspect="auto")
+        axes.set_facecolor("#eeeeee")  # cells not timed (skipped, unavailable, failed) stay grey
+        for y, row in enumerate(chosen):
+            for x, level in enumerate(levels):
+                text, value = row.cells.get(level, ("", math.nan))
+                dark = not math.isnan(value) and abs(math.log2(value)) > 0.6 * span
+                axes.text(x, y, text, ha="center", va="center", fontsize="x-small",
+                          color="white" if dark else "#a00" if text not in ("skipped", "unavailable", "") and
+                          math.isnan(value) else "#222")
+        axes.set_xticks(range(len(levels)), levels)
+        axes.xaxis.tick_top()
+        axes.set_yticks(range(len(chosen)), [row.label for row in chosen], fontsize="small")
+        axes.tick_params(length=0)
+        axes.set_xlabel("time per call (native where measured) and speed-up over the backend's lowest level timed "
+                        "(purple: faster, orange: slower; grey: not timed)")
+        figures.append(figure)
+    return figures
 
 
 # ---- 4. thread scaling ----------------------------------------------------------------------
 
 
-def thread_plot(data: ReportData) -> Figure:
-    ok = data.ok
+def thread_plot(data: ReportData) -> list[Figure]:
+    ok = data.plotted
     counts = ok.groupby(["run_id", "case", "backend", "variant"])["threads"].transform("nunique")
     rows = ok[counts > 1]
     if rows.empty:
         raise NoPlotData("no case was run at several thread counts")
-    cases = list(rows.groupby("case", sort=False))
-    figure, axes_list = panel_grid(len(cases), 3, 3.0)
-    for (case, panel), axes in zip(cases, axes_list):
-        for label, line in panel.sort_values(["series", "run_order"]).groupby("label", sort=False):
-            line = line.groupby("threads", as_index=False).agg(
-                median_ns=("median_ns", "min"), series=("series", "first"), run_order=("run_order", "first"))
-            run = int(line["run_order"].iloc[0])
-            axes.plot(line["threads"], line["median_ns"].iloc[0] / line["median_ns"], label=label,
-                      color=data.colors[line["series"].iloc[0]], linestyle=LINESTYLES[run % len(LINESTYLES)],
-                      marker=MARKERS[run % len(MARKERS)], markersize=4)
-        threads = sorted(set(panel["threads"]))
-        axes.plot(threads, [t / threads[0] for t in threads], color="#999", linestyle="--", linewidth=1,
-                  label="ideal (linear)")
-        axes.set_xticks(threads, [str(int(t)) for t in threads])
-        axes.set_title(case, fontsize="medium")
-        axes.set_xlabel("threads")
-        axes.set_ylabel(f"speed-up over {int(threads[0])} thread" + ("" if threads[0] == 1 else "s"))
-        axes.grid(**GRID)
-    figure_legend(figure, *unique_handles(axes_list))
-    return figure
+    return paged_panels(list(rows.groupby("case", sort=False)), 3, 3.0,
+                        lambda keyed, axes: draw_threads(data, *keyed, axes))
+
+
+def draw_threads(data: ReportData, case: str, panel: pd.DataFrame, axes: Axes) -> None:
+    for label, line in panel.sort_values(["series", "run_order"]).groupby("label", sort=False):
+        line = line.groupby("threads", as_index=False).agg(
+            time_ns=("time_ns", "min"), series=("series", "first"), run_order=("run_order", "first"))
+        run = int(line["run_order"].iloc[0])
+        axes.plot(line["threads"], line["time_ns"].iloc[0] / line["time_ns"], label=label,
+                  color=data.colors[line["series"].iloc[0]], linestyle=LINESTYLES[run % len(LINESTYLES)],
+                  marker=MARKERS[run % len(MARKERS)], markersize=4)
+    threads = sorted(set(panel["threads"]))
+    axes.plot(threads, [t / threads[0] for t in threads], color="#999", linestyle="--", linewidth=1,
+              label="ideal (linear)")
+    axes.set_xticks(threads, [str(int(t)) for t in threads])
+    axes.set_title(case, fontsize="medium")
+    axes.set_xlabel("threads")
+    axes.set_ylabel(f"speed-up over {int(threads[0])} thread" + ("" if threads[0] == 1 else "s"))
+    axes.grid(**GRID)
 
 
 # ---- 5. accuracy against speed --------------------------------------------------------------
 
 
-def accuracy_plot(data: ReportData) -> Figure:
-    ok = data.ok
-    special = (ok["precision"] == "int8") | (ok["density"].fillna(1.0) < 1.0)
+def accuracy_plot(data: ReportData) -> list[Figure]:
+    ok = data.plotted
+    ok = ok[ok["accuracy_db"].notna()].assign(arithmetic=ok["precision"].fillna(ok["dtype"]))
+    # Accuracy is a choice only where precisions differ: every float32 kernel lands near float32's
+    # rounding, so a case timed in one precision has nothing to trade.
     keys = ["run_id", "case", "threads"]
-    wanted = ok.set_index(keys).index.isin(ok[special].set_index(keys).index)
-    rows = ok[wanted & ok["accuracy_db"].notna()]
-    rows = rows[rows.groupby(["case", "threads"], dropna=False)["label"].transform("nunique") > 1]
+    rows = ok[ok.groupby(keys, dropna=False)["arithmetic"].transform("nunique") > 1]
     if rows.empty:
-        raise NoPlotData("no int8 or sparse case has two or more timed backends or variants to compare")
-    panels = list(rows.groupby(["case", "threads"], sort=False, dropna=False))
-    figure, axes_list = panel_grid(len(panels), 2, 3.4)
+        raise NoPlotData("no case was timed at two or more precisions (int8 beside float32) to trade accuracy for "
+                         "speed")
     finite = rows["accuracy_db"][np.isfinite(rows["accuracy_db"])]
     exact = (finite.max() if not finite.empty else 100.0) + 15
-    for ((case, threads), panel), axes in zip(panels, axes_list):
-        for _, row in panel.iterrows():
-            run = int(row["run_order"])
-            snr = row["accuracy_db"] if np.isfinite(row["accuracy_db"]) else exact
-            axes.scatter(row["median_ns"], snr, color=data.colors[row["series"]], label=row["label"],
-                         marker=MARKERS[run % len(MARKERS)], s=36, zorder=3)
-        for precision, tolerance in panel.groupby("precision")["tolerance"].first().items():
-            if tolerance and tolerance > 0:
-                gate = -20 * math.log10(tolerance)
-                axes.axhline(gate, color="#a00", linestyle=":", linewidth=1)
-                axes.annotate(f"{precision} gate {gate:.0f} dB", (0.01, gate), xycoords=("axes fraction", "data"),
-                              xytext=(0, 2), textcoords="offset points", fontsize="x-small", color="#a00")
-        if (~np.isfinite(panel["accuracy_db"])).any():
-            axes.axhline(exact, color="#999", linewidth=0.6)
-            axes.annotate("exact", (0.99, exact), xycoords=("axes fraction", "data"), ha="right",
-                          xytext=(0, 2), textcoords="offset points", fontsize="x-small", color="#666")
-        axes.margins(x=0.2, y=0.15)
-        log_time_axis(axes, "x")
+
+    def draw(keyed, axes: Axes) -> None:
+        (case, threads), panel = keyed
+        draw_accuracy(data, panel, axes, exact)
         axes.set_title(case_title(data, case, threads), fontsize="medium")
-        axes.set_xlabel("median time per call (left is faster)")
-        axes.set_ylabel("SNR against float64 (dB, higher is better)")
-        axes.grid(which="major", **GRID)
-    figure_legend(figure, *unique_handles(axes_list))
-    return figure
+
+    return paged_panels(list(rows.groupby(["case", "threads"], sort=False, dropna=False)), 2, 3.4, draw)
+
+
+def draw_accuracy(data: ReportData, panel: pd.DataFrame, axes: Axes, exact: float) -> None:
+    for label, points in panel.groupby("label", sort=False):  # one collection per series: fast to draw
+        run = int(points["run_order"].iloc[0])
+        snr = points["accuracy_db"].where(np.isfinite(points["accuracy_db"]), exact)
+        axes.scatter(points["time_ns"], snr, color=data.colors[points["series"].iloc[0]], label=label,
+                     marker=MARKERS[run % len(MARKERS)], s=36, zorder=3)
+    for precision, tolerance in panel.groupby("precision")["tolerance"].first().items():
+        if tolerance and tolerance > 0:
+            gate = -20 * math.log10(tolerance)
+            axes.axhline(gate, color="#a00", linestyle=":", linewidth=1)
+            axes.annotate(f"{precision} gate {gate:.0f} dB", (0.01, gate), xycoords=("axes fraction", "data"),
+                          xytext=(0, 2), textcoords="offset points", fontsize="x-small", color="#a00")
+    if (~np.isfinite(panel["accuracy_db"])).any():
+        axes.axhline(exact, color="#999", linewidth=0.6)
+        axes.annotate("exact", (0.99, exact), xycoords=("axes fraction", "data"), ha="right",
+                      xytext=(0, 2), textcoords="offset points", fontsize="x-small", color="#666")
+    axes.margins(x=0.2, y=0.15)
+    log_time_axis(axes, "x")
+    axes.set_xlabel("time per call, native where measured (left is faster)")
+    axes.set_ylabel("SNR against float64 (dB, higher is better)")
+    axes.grid(which="major", **GRID)
 
 
 # ---- 6. sample distributions ----------------------------------------------------------------
 
 
-def samples_plot(data: ReportData) -> Figure:
-    ok = data.ok
-    rows = ok[ok["samples_ns"].map(lambda s: s is not None and len(s) > 0)]
+def samples_plot(data: ReportData) -> list[Figure]:
+    """Boxes of each row's samples; every sample as a dot too when the report is asked for them (--samples)."""
+    ok = data.plotted
+    rows = ok[ok["samples_ns"].map(_has_samples)]
     if rows.empty:
         raise NoPlotData("no timed row has raw samples")
     with_threads = rows["threads"].nunique() > 1
-    cases = list(rows.groupby("case", sort=False))
-    boxes = [len(panel) + int(panel["native_samples_ns"].map(_has_samples).sum()) for _, panel in cases]
-    figure = new_figure(sum(0.3 * b + 0.75 for b in boxes) + 0.6)
-    axes_list = np.atleast_1d(figure.subplots(len(cases), 1, height_ratios=[b + 2.5 for b in boxes]))
-    rng = np.random.default_rng(0)  # jitter only; fixed so the same results draw the same picture
-    for (case, panel), axes in zip(cases, axes_list):
-        distributions, names, colors = [], [], []
+    per_panel = int((MAX_HEIGHT - 1.4) / 0.3)  # boxes one panel of a page holds
+    panels = []  # (title, [(samples, name, colour)]): a case, or a page's worth of it
+    for case, panel in rows.groupby("case", sort=False):
+        boxes = []
         for _, row in panel.sort_values(["series", "threads", "run_order"]).iterrows():
-            name = row_label(data, row, with_threads)
-            distributions.append(np.asarray(row["samples_ns"], dtype=float))
-            names.append(f"{name}  (n={len(row['samples_ns'])})")
-            colors.append(data.colors[row["series"]])
+            name, color = row_label(data, row, with_threads), data.colors[row["series"]]
+            boxes.append((np.asarray(row["samples_ns"], dtype=float), f"{name}  (n={len(row['samples_ns'])})", color))
             if _has_samples(row["native_samples_ns"]):
-                distributions.append(np.asarray(row["native_samples_ns"], dtype=float))
-                names.append(f"{name}, native loop")
-                colors.append(colors[-1])
-        draw_boxes(axes, distributions, names, colors, rng)
-        axes.set_title(case, fontsize="medium", loc="left")
-    axes_list[-1].set_xlabel("time per call in each sample (box: quartiles; whiskers: 1.5 IQR; dots: every sample)")
-    return figure
+                boxes.append((np.asarray(row["native_samples_ns"], dtype=float), f"{name}, native loop", color))
+        for start in range(0, len(boxes), per_panel):
+            panels.append((case + (" (continued)" if start else ""), boxes[start:start + per_panel]))
+    rng = np.random.default_rng(0) if data.every_sample else None  # jitter only; fixed: the same picture
+    figures = []
+    for page in paginate([0.3 * len(boxes) + 0.75 for _, boxes in panels], MAX_HEIGHT - 0.6):
+        figure = new_figure(sum(0.3 * len(panels[i][1]) + 0.75 for i in page) + 0.6)
+        axes_list = np.atleast_1d(figure.subplots(len(page), 1, height_ratios=[len(panels[i][1]) + 2.5 for i in page]))
+        for i, axes in zip(page, axes_list):
+            title, boxes = panels[i]
+            draw_boxes(axes, *map(list, zip(*boxes)), rng)
+            axes.set_title(title, fontsize="medium", loc="left")
+        axes_list[-1].set_xlabel("time per call in each sample (box: quartiles; whiskers: 1.5 IQR"
+                                 + ("; dots: every sample)" if data.every_sample else ")"))
+        figures.append(figure)
+    return figures
 
 
 def _has_samples(samples) -> bool:
@@ -452,13 +551,14 @@ def _has_samples(samples) -> bool:
 
 
 def draw_boxes(axes: Axes, distributions: list[np.ndarray], names: list[str], colors: list[str],
-               rng: np.random.Generator) -> None:
+               rng: np.random.Generator | None) -> None:
+    """Box plots; with a random generator, every sample as a jittered dot over its box."""
     positions = np.arange(len(distributions))
     parts = axes.boxplot(distributions, positions=positions, orientation="horizontal", widths=0.6,
                          showfliers=False, patch_artist=True, medianprops={"color": "#000"})
     for box, color in zip(parts["boxes"], colors):
         box.set(facecolor=color, alpha=0.35, edgecolor=color)
-    for y, values, color in zip(positions, distributions, colors):
+    for y, values, color in zip(positions, distributions, colors) if rng is not None else ():
         axes.scatter(values, y + rng.uniform(-0.18, 0.18, len(values)), s=7, color=color, alpha=0.8,
                      linewidths=0, zorder=3)
     axes.set_yticks(positions, names, fontsize="small")

@@ -16,7 +16,8 @@ PEAK_COLORS = {"float32": "#444", "int8": "#a05000"}
 
 
 def roofline_plot(data: ReportData) -> Figure:
-    rows = data.ok[data.ok["roof_gflops"].notna()] if "roof_gflops" in data.ok else data.ok.iloc[0:0]
+    plotted = data.plotted
+    rows = plotted[plotted["roof_gflops"].notna()] if "roof_gflops" in plotted else plotted.iloc[0:0]
     runs = [run_id for run_id in data.roofs if (rows["run_id"] == run_id).any()]
     if not runs:
         raise NoPlotData("no run was measured with --roofline (gemmbench run SUITE --roofline)")

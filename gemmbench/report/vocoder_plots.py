@@ -19,7 +19,7 @@ PART_NAMES = {"conditioning": "frame conditioning", "gru_a_product": "GRU-A prod
 
 
 def _vocoder_rows(data: ReportData) -> pd.DataFrame:
-    rows = data.ok[data.ok["rtf"].notna()] if "rtf" in data.ok else data.ok.iloc[0:0]
+    rows = data.plotted[data.plotted["rtf"].notna()] if "rtf" in data.plotted else data.plotted.iloc[0:0]
     if rows.empty:
         raise NoPlotData("no vocoder step (op lpcnet_step) was timed: run suites/lpcnet.yaml or wavernn.yaml")
     return rows
@@ -29,7 +29,7 @@ def _best_rtf(row: pd.Series) -> float:
     return row["native_rtf"] if pd.notna(row.get("native_rtf")) else row["rtf"]
 
 
-def rtf_plot(data: ReportData) -> Figure:
+def rtf_plot(data: ReportData) -> list[Figure]:
     """Bars: the real-time factor of the native loop where there is one; ticks: one Python call per sample."""
     rows = _vocoder_rows(data)
 
@@ -40,25 +40,27 @@ def rtf_plot(data: ReportData) -> Figure:
         if pd.notna(row.get("native_rtf")):
             axes.plot([row["rtf"]] * 2, [y - 0.38, y + 0.38], color="#222", linewidth=1.6)
 
-    figure, axes = grouped_bars(data, rows, 0.3, 1.4,
-                                lambda group: group.assign(best=group.apply(_best_rtf, axis=1)).sort_values("best"),
-                                draw_row)
-    axes.set_xscale("log")
     low = min(rows["rtf"].min(), rows.apply(_best_rtf, axis=1).min(), 1.0)
     high = max(rows["rtf"].max(), 1.0)
-    axes.set_xlim(low / 2, high * 3)
-    log_axis(axes, "x", lambda v: f"{v:g}")
-    axes.axvline(1.0, color="#a00", linewidth=1.2)
-    axes.annotate("real time (RTF 1)", (1.0, 0), xycoords=("data", "axes fraction"), xytext=(3, 3),
-                  textcoords="offset points", color="#a00", fontsize="x-small")
-    axes.grid(axis="x", **GRID)
-    axes.set_axisbelow(True)
-    axes.set_xlabel("real-time factor (time per sample × sample rate; below 1: faster than real time)\n"
-                    "bars: whole sequence in native code where measured · black ticks: one Python call per sample")
-    return figure
+    figures = []
+    for figure, axes in grouped_bars(data, rows, 0.3, 1.4,
+                                     lambda group: group.assign(best=group.apply(_best_rtf, axis=1)).sort_values("best"),
+                                     draw_row):
+        axes.set_xscale("log")
+        axes.set_xlim(low / 2, high * 3)
+        log_axis(axes, "x", lambda v: f"{v:g}")
+        axes.axvline(1.0, color="#a00", linewidth=1.2)
+        axes.annotate("real time (RTF 1)", (1.0, 0), xycoords=("data", "axes fraction"), xytext=(3, 3),
+                      textcoords="offset points", color="#a00", fontsize="x-small")
+        axes.grid(axis="x", **GRID)
+        axes.set_axisbelow(True)
+        axes.set_xlabel("real-time factor (time per sample × sample rate; below 1: faster than real time)\n"
+                        "bars: whole sequence in native code where measured · black ticks: one Python call per sample")
+        figures.append(figure)
+    return figures
 
 
-def parts_plot(data: ReportData) -> Figure:
+def parts_plot(data: ReportData) -> list[Figure]:
     """100%-stacked bars of each part's share of a sample, annotated with the time per sample."""
     rows = _vocoder_rows(data)
     rows = rows[rows[[f"share_{name}" for name in PARTS]].notna().all(axis=1)]
@@ -80,11 +82,13 @@ def parts_plot(data: ReportData) -> Figure:
         axes.annotate(f"{time_text(whole)} per sample{warn}", (1.0, y), xytext=(5, 0),
                       textcoords="offset points", va="center", fontsize="x-small")
 
-    figure, axes = grouped_bars(data, rows, 0.3, 1.6, lambda group: group.sort_values("series"), draw_row)
-    axes.set_xlim(0, 1.45)
-    axes.set_xticks(np.linspace(0, 1, 6), [f"{v:.0%}" for v in np.linspace(0, 1, 6)])
-    axes.grid(axis="x", **GRID)
-    axes.set_axisbelow(True)
-    axes.set_xlabel("share of a sample's time (each part timed alone in the same worker; shares of their sum)")
-    figure_legend(figure, [Patch(color=PART_COLORS[name]) for name in PARTS], [PART_NAMES[n] for n in PARTS])
-    return figure
+    figures = []
+    for figure, axes in grouped_bars(data, rows, 0.3, 1.6, lambda group: group.sort_values("series"), draw_row):
+        axes.set_xlim(0, 1.45)
+        axes.set_xticks(np.linspace(0, 1, 6), [f"{v:.0%}" for v in np.linspace(0, 1, 6)])
+        axes.grid(axis="x", **GRID)
+        axes.set_axisbelow(True)
+        axes.set_xlabel("share of a sample's time (each part timed alone in the same worker; shares of their sum)")
+        figure_legend(figure, [Patch(color=PART_COLORS[name]) for name in PARTS], [PART_NAMES[n] for n in PARTS])
+        figures.append(figure)
+    return figures

@@ -70,7 +70,7 @@ def test_resume_by_path_finishes_the_same_file_and_keeps_the_saved_rows(plugins,
 
     result = cli("run", "--resume", path, "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(f"{TOTAL} rows, 0 failed; results: {path}")
+    assert f"{TOTAL} rows, 0 failed; results: {path}\nnext: gemmbench report {path}" in result.stdout
     after = load_results(path)
     meta = read_metadata(path)
     assert meta["complete"] is True and meta["run_id"] == run_id and set(after["run_id"]) == {run_id}

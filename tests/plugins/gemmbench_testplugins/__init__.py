@@ -244,3 +244,20 @@ class BulkyBackend(GoodBackend):
 
     def describe(self, prepared, variant):
         return os.urandom(8192).hex()
+
+
+class CrashInRoundsBackend(GoodBackend):
+    """Its 'crash' variant dies (SIGABRT) once sampling is well under way; its 'fine' variant never does."""
+
+    name = "test-crash-in-rounds"
+
+    def variants(self):
+        return [Variant("crash"), Variant("fine")]
+
+    def prepare(self, workload, variant):
+        return {"w": workload.weights, "crash_at": time.monotonic() + 0.3 if variant.name == "crash" else None}
+
+    def run(self, prepared, x, out):
+        if prepared["crash_at"] is not None and time.monotonic() > prepared["crash_at"]:
+            os.abort()
+        np.matmul(prepared["w"], x, out=out)

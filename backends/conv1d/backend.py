@@ -1,0 +1,74 @@
+"""conv1d on a backend's convolution methods: the backend `Conv1d.compose` returns.
+
+The matrix backends keep their hot paths as they are (no per-call test of the op): the ones
+that offer convolution methods list them among their variants (ops = {"conv1d"}), and the op
+wraps the backend in this class for its cases, as lpcnet_step wraps a GEMV backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gemmbench.backend import Backend, Variant
+from gemmbench.backends.conv1d import variants as table
+from gemmbench.backends.conv1d.method import Method
+from gemmbench.ops.conv1d import facts_columns
+
+
+class ConvBackend(Backend):
+    ops = frozenset({"conv1d"})
+
+    def __init__(self, base: Backend):
+        self.base = base
+        self.name = base.name
+        self.dtypes = frozenset({"float32"}) if base.name in ("csimd", "torch") else base.dtypes
+        self.install_hint = base.install_hint
+        self.native = False  # whether the method prepared last loops natively (the C methods do)
+
+    def available(self) -> tuple[bool, str]:
+        return self.base.available()
+
+    def variants(self) -> list[Variant]:
+        return table.variants(self.name)
+
+    def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
+        return self.base.variant_available(variant, cpu_flags)
+
+    def skip_reason(self, case: Any, variant: Variant) -> str:
+        if case.op not in self.ops:
+            return f"{self.name}'s convolution methods run op conv1d only"
+        if case.dtype not in self.dtypes:
+            return f"{self.name}'s convolution methods take {', '.join(sorted(self.dtypes))}; this case is {case.dtype}"
+        if variant.name not in {v.name for v in self.variants()}:
+            methods = ", ".join(v.name for v in self.variants())
+            return f"{variant.name} is not one of {self.name}'s convolution methods ({methods})"
+        return table.skip_reason(table.entry(self.name, variant.name), case.spec)
+
+    def prepare(self, workload: Any, variant: Variant) -> Method:
+        method = table.build(table.entry(self.name, variant.name), workload)
+        self.native = method.has_native
+        return method
+
+    def run(self, prepared: Method, x: np.ndarray, out: np.ndarray) -> None:
+        prepared.run(x, out)
+
+    def run_native(self, prepared: Method, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+        return prepared.time(x, out, loops)
+
+    def offers(self, capability: str) -> bool:
+        """run_native only for the methods that have a native loop: one composed backend serves
+        one item (variant), and its method is known once prepared."""
+        if capability == "run_native":
+            return self.native
+        return super().offers(capability)
+
+    def reset(self, prepared: Method) -> None:
+        prepared.reset()
+
+    def facts(self, prepared: Method, case: Any) -> dict:
+        """The op's method columns for the row (workspace, copies, the method's own flops)."""
+        return facts_columns(prepared.facts, case.spec)
+
+    def describe(self, prepared: Method, variant: Variant) -> str:
+        return "; ".join(part for part in (variant.detail, prepared.describe()) if part)

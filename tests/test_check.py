@@ -1,0 +1,26 @@
+"""gemmbench check on this machine, and the verdict a run keeps."""
+
+import json
+
+from gemmbench.results import read_metadata
+
+
+def test_check_reports_each_finding_and_a_verdict(cli):
+    result = cli("check", "--json")
+    assert result.returncode == 0, result.stderr
+    check = json.loads(result.stdout)
+    names = {f["name"] for f in check["findings"]}
+    assert {"load", "steal", "other processes", "calibration loop", "governor", "turbo", "SMT siblings"} <= names
+    assert check["verdict"] in ("quiet", "noisy", "very noisy") and check["calibration_cv"] >= 0
+    assert 0 <= check["steal"] <= 1
+    text = cli("check").stdout  # a second look: the verdict may differ, the shape may not
+    assert all(name in text for name in names) and text.count("\nverdict: ") == 1
+
+
+def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, write_suite, tmp_path):
+    result = cli("run", write_suite("name: t\nbackends: [numpy]\ncases: [{name: a, m: 8, k: 8}]\n"), "-o", tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip().splitlines()[-1].split("results: ")[-1]
+    check = read_metadata(path)["noise_check"]
+    assert check["verdict"] in ("quiet", "noisy", "very noisy")
+    assert ("machine looked" in result.stdout) == (check["verdict"] != "quiet")

@@ -1,0 +1,50 @@
+"""The instruction-count metric: real workers under callgrind, counts that repeat exactly, AVX-512 refused."""
+
+import os
+import shutil
+
+import pytest
+
+from gemmbench import instructions
+
+needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None,
+                                    reason=f"valgrind is not installed ({instructions.INSTALL_HINT})")
+
+DUMP = """version: 1
+creator: callgrind-3.19.0
+desc: Trigger: Client Request: gemv/avx2/short
+events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+summary: 120675 69827 16874 1285 665 98
+totals: 120665 69827 16868 1285 665 98
+"""
+
+
+def test_a_dump_reads_with_its_trailing_zero_events_omitted():
+    assert instructions.parse_totals(DUMP) == {"Ir": 120665, "Dr": 69827, "Dw": 16868, "I1mr": 1285, "D1mr": 665,
+                                               "D1mw": 98, "ILmr": 0, "DLmr": 0, "DLmw": 0}
+    with pytest.raises(RuntimeError, match="not a callgrind dump"):
+        instructions.parse_totals("events: Ir\n")
+
+
+def test_without_valgrind_the_metric_is_refused_with_the_install_line(cli, tmp_path):
+    env = dict(os.environ, PATH=str(tmp_path))  # no valgrind on this PATH
+    result = cli("run", "quick", "--metric", "instructions", "-o", tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr == f"gemmbench: error: --metric instructions: valgrind is not installed " \
+                            f"({instructions.INSTALL_HINT})\n"
+
+
+@needs_valgrind
+def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(run_rows):
+    rows = run_rows("name: ic\nbackends: [numpy, csimd:scalar, csimd:avx512]\n"
+                    "defaults: {warmup: 0.001, min_time: 0.0002, samples: 3}\n"
+                    "cases: [{name: a, m: 48, k: 32}, {name: again, m: 48, k: 32}]\n", metric="instructions")
+    for case in ("a", "again"):
+        avx512 = rows[(case, "csimd", "avx512")]  # valgrind's CPUID hides AVX-512: refused, never a SIGILL
+        assert avx512.status == "unavailable" and "CPU lacks avx512f" in avx512.message
+        for variant in (("numpy", "matmul"), ("csimd", "scalar")):
+            row = rows[(case, *variant)]
+            assert row.status == "ok" and row.metric == "instructions" and row.instructions > 100
+            assert row.est_cycles >= row.instructions and row.samples_ns is None
+    for variant in (("numpy", "matmul"), ("csimd", "scalar")):  # the same calls count the same, within 0.1%
+        assert rows[("a", *variant)].instructions == pytest.approx(rows[("again", *variant)].instructions, rel=1e-3)

@@ -1,0 +1,63 @@
+"""Interleaved rounds on real workers: every row of a case sampled once per round in a seeded shuffled
+order, rows paired round by round, repeats in fresh workers, and a crash mid-rounds costing its row only."""
+
+import numpy as np
+
+from gemmbench import paired
+from gemmbench.results import read_metadata
+
+ROUNDS = 12
+SUITE = f"""
+name: rounds
+backends: [numpy, csimd:scalar, int8-numpy:w127-row-u8off]
+defaults: {{warmup: 0.001, min_time: 0.0002, samples: {ROUNDS}, max_time: 5}}
+cases: [{{name: a, m: 64, k: 32}}, {{name: b, m: 48, k: 16}}]
+"""
+
+
+def test_every_row_of_a_case_takes_one_sample_per_round_and_pairs_with_its_baseline(run_rows):
+    rows = run_rows(SUITE)
+    timed = [r for r in rows.values() if r.status == "ok"]
+    assert {(r.case, r.backend) for r in timed} >= {("a", "numpy"), ("a", "csimd"), ("b", "numpy")}
+    for row in timed:
+        assert list(row.sample_rounds) == list(range(ROUNDS)) and len(row.samples_ns) == ROUNDS
+        if row.native_samples_ns is not None:
+            assert len(row.native_samples_ns) == ROUNDS  # taken in the same rounds as the Python calls
+    numpy_a, scalar_a = rows[("a", "numpy", "matmul")], rows[("a", "csimd", "scalar")]
+    ratios = paired.round_ratios(scalar_a._asdict(), numpy_a._asdict())
+    expected = np.asarray(scalar_a.native_samples_ns) / np.asarray(numpy_a.samples_ns)
+    np.testing.assert_allclose(ratios, expected)  # native against Python call, round by round
+    ratio = paired.paired_ratio(scalar_a._asdict(), numpy_a._asdict())
+    assert ratio.rounds == ROUNDS and ratio.low <= ratio.ratio <= ratio.high
+
+
+def test_the_round_order_is_reproducible_from_its_seed_and_recorded(run_rows, tmp_path):
+    from gemmbench.supervisor import round_orders
+
+    run_rows(SUITE, seed=1234)
+    (path,) = (tmp_path / "out").glob("*.parquet")
+    assert read_metadata(path)["round_seed"] == 1234
+    rows = ["numpy:matmul", "csimd:scalar", "int8-numpy:w127-row-u8off"]
+    first, again = (round_orders(1234, 0, "a", rows, 6) for _ in range(2))
+    assert first == again and len({tuple(order) for order in first}) > 1  # shuffled afresh every round
+    assert round_orders(1235, 0, "a", rows, 6) != first
+
+
+def test_a_worker_lost_mid_rounds_costs_its_row_and_the_others_go_on(plugins, run_rows):
+    rows = run_rows("name: crash\nbackends: [numpy, test-crash-in-rounds]\n"
+                    "defaults: {warmup: 0.001, min_time: 0.0002, samples: 3000, max_time: 30}\n"
+                    "cases: [{name: a, m: 32, k: 16}]\n")
+    crashed = rows[("a", "test-crash-in-rounds", "crash")]
+    assert crashed.status == "crashed" and "SIGABRT" in crashed.message and "sampling round" in crashed.message
+    assert 0 < len(crashed.samples_ns) < 3000  # the samples it took before dying are kept
+    fine = rows[("a", "test-crash-in-rounds", "fine")]  # lost with the same worker, prepared again in a new one
+    assert fine.status == "ok" and len(fine.samples_ns) >= len(crashed.samples_ns)
+    numpy = rows[("a", "numpy", "matmul")]
+    assert numpy.status == "ok" and len(numpy.samples_ns) == 3000
+
+
+def test_repeats_run_in_fresh_workers_into_one_file(run_rows):
+    rows = run_rows(SUITE, repeat=2,
+                    key=("repeat", "case", "backend", "variant"))
+    assert {key[0] for key in rows} == {0, 1}
+    assert len({r.run_id for r in rows.values()}) == 1
