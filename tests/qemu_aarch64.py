@@ -220,17 +220,32 @@ def run_images(target: Target, images: Sequence[Image], cpu: str = "max") -> lis
         return outputs
 
 
-def disassembly(library: Path) -> dict[str, list[str]]:
-    """objdump -d of a library: each function's instruction mnemonics, by symbol."""
+def disassembly(library: Path) -> dict[str, list[tuple[str, str]]]:
+    """objdump -d of a library: per function, its instructions as (mnemonic, the symbol a branch goes to or '')."""
     text = subprocess.run([OBJDUMP, "-d", "--no-show-raw-insn", str(library)], capture_output=True, text=True,
                           check=True).stdout
-    functions: dict[str, list[str]] = {}
-    current: list[str] | None = None
+    functions: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
     for line in text.splitlines():
         if line.endswith(">:"):
             current = functions.setdefault(line.split("<", 1)[1][:-2], [])
-        elif current is not None and "\t" in line:
-            fields = line.split("\t")
-            if len(fields) >= 2 and fields[1].strip():
-                current.append(fields[1].split()[0])
+        elif current is not None and line.count("\t") >= 1 and line.split("\t")[1].strip():
+            instruction = line.split("\t", 1)[1]
+            target = instruction.split("<", 1)[1].split(">", 1)[0].split("+", 1)[0] if "<" in instruction else ""
+            current.append((instruction.split()[0], target))
     return functions
+
+
+def reachable_mnemonics(functions: dict[str, list[tuple[str, str]]], entry: str) -> set[str]:
+    """The mnemonics of `entry` and of every function of the library it branches or calls to, transitively."""
+    seen, todo, mnemonics = set(), [entry], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        for mnemonic, target in functions[name]:
+            mnemonics.add(mnemonic)
+            if target and target != name:
+                todo.append(target)
+    return mnemonics

@@ -70,6 +70,19 @@ def int8_scheme_name(level: str) -> str:
     return "w63-row-u8off" if isa.get(level).int8_weight_max == 63 else "w127-row-u8off"
 
 
+# How the aarch64 levels' int8 kernels reach their scheme (s8 x s8: the offset is dropped first).
+_INT8_ARITHMETIC = {
+    "neon": "s8 x s8 through smull and pairwise adds (no dot product needed), activations without their offset",
+    "neon-dotprod": "s8 x s8 sdot, activations without their offset",
+}
+
+
+def int8_description(level: str) -> str:
+    """The int8 scheme a level implements, and for aarch64 how (a variant's detail names it)."""
+    how = _INT8_ARITHMETIC.get(level)
+    return f"int8 scheme {int8_scheme_name(level)}" + (f" ({how})" if how else "")
+
+
 _P = ctypes.c_void_p
 _I = ctypes.c_int64  # every integer crossing the ABI is int64_t (gb_kernels.h)
 _S = ctypes.c_char_p
