@@ -26,12 +26,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from gemmbench import native
+from gemmbench import isa, native
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
 
+NATIVE = isa.host_arch() == "aarch64"  # then the library is built and disassembled by the machine's own tools
 CROSS_CC = "aarch64-linux-gnu-gcc"
-OBJDUMP = "aarch64-linux-gnu-objdump"
+OBJDUMP = "objdump" if NATIVE else "aarch64-linux-gnu-objdump"
 QEMU = "qemu-aarch64"
 SYSROOT = "/usr/aarch64-linux-gnu"  # the cross libc the dynamically linked driver loads under qemu
 INSTALL = "apt-get install -y gcc-aarch64-linux-gnu qemu-user"
@@ -41,7 +42,10 @@ RUN_TIMEOUT = 300  # seconds for one qemu run of many images
 
 
 def missing_tools() -> str:
-    """Why the emulated tests cannot run here ('' when they can), with the line that installs what is missing."""
+    """Why the emulated tests (or, on aarch64, the disassembly) cannot run here ('' when they can),
+    with the line that installs what is missing."""
+    if NATIVE:
+        return "" if shutil.which(OBJDUMP) else "objdump missing: apt-get install -y binutils"
     missing = [tool for tool in (CROSS_CC, OBJDUMP, QEMU) if shutil.which(tool) is None]
     if not missing and not Path(SYSROOT).is_dir():
         missing = [SYSROOT]
@@ -62,7 +66,10 @@ def _cross_compiler() -> Iterator[None]:
 
 
 def build_library(level: str) -> Path:
-    """csimd's library for `level`, built by gemmbench.native with the cross compiler (cached like any build)."""
+    """csimd's library for `level`, built by gemmbench.native (cached like any build): with the cross
+    compiler here, with the machine's own on aarch64."""
+    if NATIVE:
+        return native.build(K.sources(), level, name="csimd")
     with _cross_compiler():
         return native.build(K.sources(), level, name="csimd-aarch64")
 

@@ -29,11 +29,12 @@ from gemmbench.ops.lpcnet_step import StepSpec
 from gemmbench.ops.matrix import Sparsity, matrix_case
 from gemmbench.workload import make_workload
 
-NATIVE = isa.host_arch() == "aarch64"
+NATIVE = Q.NATIVE
 EPS32 = float(np.finfo(np.float32).eps)
 
-pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"),
-              pytest.mark.skipif(not NATIVE and bool(Q.missing_tools()), reason=Q.missing_tools() or "-")]
+pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+needs_tools = pytest.mark.skipif(bool(Q.missing_tools()), reason=Q.missing_tools() or "-")
+emulated_only = pytest.mark.skipif(NATIVE or bool(Q.missing_tools()), reason=Q.missing_tools() or "emulation only")
 
 
 def aarch64_variants() -> list[Variant]:
@@ -128,6 +129,8 @@ class Executor:
 @pytest.fixture
 def on_target(targets):
     def make(variant: Variant) -> Executor:
+        if not NATIVE and Q.missing_tools():
+            pytest.skip(Q.missing_tools())
         if NATIVE:
             missing = native.missing_cpu_flags(variant.isa)
             if missing:
@@ -222,7 +225,7 @@ def test_an_aarch64_machine_lists_the_neon_variants_and_names_their_int8_scheme(
 
 # ---- the code is NEON, and the dotprod build needs the dot product ----
 
-@pytest.mark.skipif(bool(Q.missing_tools()), reason=Q.missing_tools() or "-")
+@needs_tools
 def test_the_disassembly_is_neon_where_it_should_be() -> None:
     entries = ("gbi_dense_f32", "gbi_sparse16_f32", "gbi_dense_int8", "gbi_sparse8x4_int8", "gb_lpcnet_step")
     code = {level: Q.disassembly(Q.build_library(level)) for level in Q.LEVELS}
@@ -239,7 +242,7 @@ def test_the_disassembly_is_neon_where_it_should_be() -> None:
         assert not ran["scalar"][entry] & {"fmla", "sdot", "smull", "smull2", "sadalp"}, entry
 
 
-@pytest.mark.skipif(NATIVE or bool(Q.missing_tools()), reason=Q.missing_tools() or "runs qemu's CPU models")
+@emulated_only
 def test_the_dotprod_build_dies_on_a_core_without_it(targets, tmp_path) -> None:
     """qemu's cortex-a53 (Armv8.0) traps sdot: SIGILL. The same image passes on cortex-a76 and max,
     and the plain NEON build (smull) passes on the a53 too."""
@@ -261,7 +264,7 @@ def test_the_dotprod_build_dies_on_a_core_without_it(targets, tmp_path) -> None:
                 assert done.returncode == -4 and "Illegal instruction" in done.stderr, (level, cpu, done)
 
 
-@pytest.mark.skipif(NATIVE or bool(Q.missing_tools()), reason=Q.missing_tools() or "checks a cross build")
+@emulated_only
 def test_the_target_reports_its_level_and_lays_out_the_structs_as_the_mirrors(targets) -> None:
     for level in Q.LEVELS:
         info = targets(level).info
@@ -269,3 +272,10 @@ def test_the_target_reports_its_level_and_lays_out_the_structs_as_the_mirrors(ta
         assert info.int8_act_offset == (127 if level == "scalar" else 0) and not info.bf16_rounds_activations
         for name, mirror in (("gb_product", K.Product), ("gb_call", K.CallBlock), ("gb_lpcnet", lpcnet._Net)):
             assert info.layouts[name] == K.mirror_layout(mirror), (level, name)
+
+
+@pytest.mark.skipif(NATIVE, reason="an aarch64 host needs no cross tools")
+def test_without_the_tools_the_emulated_tests_skip_with_the_install_line(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert Q.missing_tools() == ("aarch64-linux-gnu-gcc, aarch64-linux-gnu-objdump, qemu-aarch64 missing: "
+                                 "apt-get install -y gcc-aarch64-linux-gnu qemu-user")
