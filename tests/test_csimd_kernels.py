@@ -395,6 +395,11 @@ def test_the_call_refuses_wrong_arrays_and_still_works_after(kern: K.Kernels, ba
             K.run_time(call, x, np.empty(a.m, np.float64), 3)
         K.run(call, x, y)
         np.testing.assert_array_equal(y, good)
+        expected = good.copy()
+        with pytest.raises(ValueError, match=r"y must be"):  # a good new x with a bad y binds neither
+            K.run(call, np.zeros_like(x), np.empty(a.m + 1, np.float32))
+        K.run(call, x, y)  # the arrays it is bound to: no check, the struct must still point at them
+        np.testing.assert_array_equal(y, expected)
 
 
 def test_batched_arrays_are_checked_too(kern: K.Kernels) -> None:

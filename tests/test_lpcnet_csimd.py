@@ -47,7 +47,7 @@ def _lacks(variant: Variant):
 
 
 def variants(*precisions: str) -> list:
-    """The csimd variants of these precisions that run the step, as parameters; those this CPU lacks are skipped."""
+    """The csimd variants of these precisions, as parameters; those this CPU lacks are skipped."""
     chosen = [v for v in BACKEND.variants() if (v.precision or "float32") in precisions
               and BACKEND.runs(v, "lpcnet_step", frozenset({"gemv"}))]
     return [pytest.param(v, id=v.name, marks=_lacks(v)) for v in chosen]

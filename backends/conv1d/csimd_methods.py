@@ -48,11 +48,6 @@ def pack_direct(lib, g: Geometry, weights: np.ndarray) -> np.ndarray:
     return packed
 
 
-def packed_weights(dense: kernels.DenseF32) -> np.ndarray:
-    """The packed float32 panels of csimd's dense operand (the first array its product points into)."""
-    return dense.arrays[0]
-
-
 class Direct(Native):
     """Register-blocked direct convolution: no workspace, the padding masked in the edge tiles."""
 
@@ -80,8 +75,8 @@ class Stream(Native):
         self.dense = kernels.pack_dense(kern, w2)
         self.history = np.ascontiguousarray(history, dtype=np.float32)
         self.ring = native.aligned((2 * (spec.span + 1), spec.c_in))  # every frame twice: see conv1d.c
-        self.bind(self.lib, native.plan(native.STREAM, self.geometry, packed_weights(self.dense), ring=self.ring))
-        self.facts = MethodFacts("stream-gemv", weight_bytes=packed_weights(self.dense).nbytes,
+        self.bind(self.lib, native.plan(native.STREAM, self.geometry, self.dense.packed, ring=self.ring))
+        self.facts = MethodFacts("stream-gemv", weight_bytes=self.dense.packed.nbytes,
                                  note=f"GEMV of [{spec.c_out}, {spec.k}x{spec.c_in}] over the last {spec.span + 1} frames, "
                                       f"contiguous in a doubled ring (each new frame written twice)")
         self.reset()
@@ -147,11 +142,11 @@ class Im2colGemm(Native):
         self.dense = kernels.pack_dense(kern, w2)
         self.lowered = native.aligned((g.c_in * g.k, g.t_out))
         self.scratch = native.aligned((g.c_out, g.t_out) if g.channels_last else 1)
-        self.bind(self.lib, native.plan(native.IM2COL, g, packed_weights(self.dense), lowered=self.lowered,
+        self.bind(self.lib, native.plan(native.IM2COL, g, self.dense.packed, lowered=self.lowered,
                                         scratch=self.scratch))
         transpose = g.c_out * g.t_out * 4 if g.channels_last else 0
         self.facts = MethodFacts("im2col", workspace_bytes=self.lowered.nbytes + (transpose and self.scratch.nbytes),
-                                 copy_bytes=self.lowered.nbytes + transpose, weight_bytes=packed_weights(self.dense).nbytes,
+                                 copy_bytes=self.lowered.nbytes + transpose, weight_bytes=self.dense.packed.nbytes,
                                  note="lowered in C, csimd's sgemm" + ("; its (c_out, t) product transposed into out"
                                                                        if g.channels_last else ""))
 

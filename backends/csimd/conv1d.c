@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gb_internal.h"
+#include "gb_kernels.h"
 #include "gb_simd.h"
 
 #if defined(__AVX512F__)
@@ -464,8 +464,7 @@ static void im2col(int c_in, int k, int d, int left, int t_in, int t_out, int ch
 static void im2col_gemm(const float *packed, int c_out, int c_in, int k, int d, int left, int t_in, int t_out,
                         int channels_last, float *lowered, float *scratch, const float *x, float *y) {
     im2col(c_in, k, d, left, t_in, t_out, channels_last, x, lowered);
-    gb_product w2 = {.kind = GB_DENSE_F32, .m = c_out, .k = (int64_t)c_in * k, .w = packed};
-    gbi_dense_f32(&w2, lowered, channels_last ? scratch : y, t_out, 0);
+    gb_sgemm(packed, c_out, c_in * k, t_out, lowered, channels_last ? scratch : y);
     if (channels_last)
         for (int o = 0; o < c_out; ++o)
             for (int t = 0; t < t_out; ++t) y[(int64_t)t * c_out + o] = scratch[(int64_t)o * t_out + t];

@@ -132,6 +132,13 @@ static void sgemm(const float *restrict packed, int64_t m, int64_t k, int64_t n,
     }
 }
 
+void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y) {
+    if (n == 1)
+        sgemv(packed, m, k, x, y, 0);
+    else
+        sgemm(packed, m, k, n, x, y);
+}
+
 /* A single column is a vector: the GEMV kernel hides the FMA latency over k. */
 void gbi_dense_f32(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
     if (n == 1)

@@ -103,6 +103,9 @@ int64_t gb_act_bytes(int64_t kind, int64_t k);
 
 int64_t gb_dense_packed_floats(int64_t m, int64_t k);
 void gb_dense_pack(const float *w, int64_t m, int64_t k, float *packed /* aligned */);
+/* The dense float32 GEMM for other kernels' C code (conv1d.c): Y (m x n) = W X, X (k x n),
+ * row-major, W from gb_dense_pack. */
+void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y);
 
 void gb_quantize_u8(const float *x, int64_t k, uint8_t *xq);
 int64_t gb_int8_packed_bytes(int64_t m, int64_t k);

@@ -272,6 +272,11 @@ class DenseF32(Operand):
     kernel: ClassVar[str] = "sgemv"
     batched: ClassVar[bool] = True
 
+    @property
+    def packed(self) -> np.ndarray:
+        """The panels (gb_dense_pack's layout), for C code that multiplies by them itself (conv1d.c)."""
+        return self.arrays[0]
+
 
 def pack_dense(kernels: Kernels, weights: np.ndarray) -> DenseF32:
     w = np.ascontiguousarray(weights, dtype=np.float32)
@@ -556,9 +561,9 @@ class Call:
         n = x.shape[1] if batch else 1
         if n < 1:
             raise ValueError(f"X must be (k, n) with n >= 1, got shape {x.shape}")
-        self.block.x = self.addresses.of(x, (a.k, n) if batch else (a.k,), "X" if batch else "x")
-        self.block.y = self.addresses.of(y, (a.m, n) if batch else (a.m,), "Y" if batch else "y")
-        self.block.n = n
+        x_at = self.addresses.of(x, (a.k, n) if batch else (a.k,), "X" if batch else "x")
+        y_at = self.addresses.of(y, (a.m, n) if batch else (a.m,), "Y" if batch else "y")
+        self.block.x, self.block.y, self.block.n = x_at, y_at, n  # only once both are checked
         self.state = (*self.state[:2], x, y)
 
 

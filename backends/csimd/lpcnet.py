@@ -97,9 +97,9 @@ class LpcnetStep:
         return self.products["out"].precision
 
     def bind(self, x: np.ndarray, out: np.ndarray) -> None:
-        self._from = self.addresses.of(x, (self.dims.state_size,), "x")
-        self._to = self.addresses.of(out, (self.dims.out_size,), "out")
-        self.state = (_run_samples, self, x, out)
+        x_at = self.addresses.of(x, (self.dims.state_size,), "x")
+        out_at = self.addresses.of(out, (self.dims.out_size,), "out")
+        self._from, self._to, self.state = x_at, out_at, (_run_samples, self, x, out)  # only once both are checked
 
 
 def prepare_step(kernels: K.Kernels, workload: Workload, precision: str = "float32",
