@@ -4,8 +4,10 @@ Python runs a signal's handler at the next safe point of the main thread, and th
 inside code whose exceptions Python can only print and drop: an at-fork callback (logging
 registers one, and subprocess forks for every worker) or an object's finaliser. A run that
 lost its interrupt there went on to the end, deaf to further signals. So workers are forked
-with the signals blocked (one arriving meanwhile is handled just after, in the run's own code),
-and the handler also records the signal for raise_if_pending(), which the wait loops call.
+with the signals held: blocked in this thread, and, since a signal may still land on another
+thread (OpenBLAS starts some when numpy loads) and have its handler run in ours, the handler
+only records it while held; it is raised just after, in the run's own code. The handler also
+records the signal for raise_if_pending(), which the wait loops call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Iterator
 INTERRUPTS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 _pending: int | None = None  # the signal that stopped the run, once one has
+_holding = 0  # depth of held() blocks: a signal arriving inside one is raised when the outermost ends
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -38,7 +41,8 @@ def _interrupt(signum, frame) -> None:
     global _pending
     ignore_all()  # cleanup (killing workers, writing the file) must not be cut short
     _pending = signum
-    raise RunInterrupted(signum)
+    if not _holding:
+        raise RunInterrupted(signum)
 
 
 def raise_if_pending() -> None:
@@ -70,14 +74,18 @@ def catching() -> Iterator[None]:
 @contextmanager
 def held() -> Iterator[None]:
     """The interrupt signals blocked (held pending, not lost) for the duration: around a fork."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    global _holding
+    mask = hasattr(signal, "pthread_sigmask")
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS) if mask else None
+    _holding += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        _holding -= 1
+        if mask:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a blocked signal is handled here ...
+    if not _holding:
+        raise_if_pending()  # ... and one that was only recorded is raised here
 
 
 def release_in_child() -> None:

@@ -111,9 +111,10 @@ def calibration_samples(seconds: float = CALIBRATION_SECONDS) -> list[float]:
 
 def _calibration_cv(cpu: int, seconds: float) -> float:
     code = f"import json, gemmbench.noise as n; print(json.dumps(n.calibration_samples({seconds!r})))"
+    from gemmbench.supervisor import child_setup
+
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if hasattr(os, "sched_setaffinity")
-                          else None)
+                          preexec_fn=child_setup({cpu}, None))
     import numpy as np
 
     samples = np.asarray(json.loads(proc.stdout), dtype=float)

@@ -288,7 +288,7 @@ def levels(sweep: list[tuple[int, float]], caches: dict[str, int]) -> tuple[list
     return found, notes
 
 
-def _pinned_cpu() -> int:
+def measuring_cpu() -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     return cpus[-1]  # the CPU single-thread workers use
 
@@ -300,24 +300,17 @@ def sweep_sizes(max_bytes: int = SWEEP_MAX, memory: int | None = None) -> list[i
     return [SWEEP_MIN << i for i in range(int(math.log2(max(top, SWEEP_MIN) // SWEEP_MIN)) + 1)]
 
 
-def measure(max_bytes: int = SWEEP_MAX) -> Roof:
-    """Run the probes pinned to one CPU (the one single-threaded workers use)."""
+def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
+    """Run the probes here; pinned to one CPU by the caller (see measure_in_worker)."""
     usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level)
               and {"float32", "int8"} & set(level.gains)]
-    cpu = _pinned_cpu()
-    previous = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
-    if previous is not None:
-        os.sched_setaffinity(0, {cpu})
-    try:
-        libs = {name: _library(name) for name in usable}
-        peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
-        int8 = {name: peak_int8(lib) for name, lib in libs.items()}
-        widest = libs[max(peak, key=isa.rank)]
-        sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
-        clock = clock_ghz(widest)
-    finally:
-        if previous is not None:
-            os.sched_setaffinity(0, previous)
+    cpu = measuring_cpu()
+    libs = {name: _library(name) for name in usable}
+    peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
+    int8 = {name: peak_int8(lib) for name, lib in libs.items()}
+    widest = libs[max(peak, key=isa.rank)]
+    sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
+    clock = clock_ghz(widest)
     caches = cache_sizes()
     found, notes = levels(sweep, caches)
     if sweep[-1][0] < max_bytes:
@@ -345,9 +338,26 @@ def load_or_measure(refresh: bool = False, max_bytes: int = SWEEP_MAX) -> Roof:
             return Roof.from_json(path.read_text())
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable cache is measured again
-    roof = measure(max_bytes)
+    roof = measure_in_worker(max_bytes)
     atomic.write_bytes(path, roof.to_json().encode())
     return roof
+
+
+def measure_in_worker(max_bytes: int = SWEEP_MAX) -> Roof:
+    """The probes in a child process pinned to the CPU single-threaded rows use, like every other
+    measurement: the process that asked keeps its own affinity."""
+    import subprocess
+    import sys
+
+    from gemmbench.errors import UsageError
+    from gemmbench.supervisor import PACKAGE_PARENT, child_setup
+
+    proc = subprocess.run([sys.executable, "-m", "gemmbench.roofline", str(max_bytes)], capture_output=True,
+                          text=True, cwd=PACKAGE_PARENT, preexec_fn=child_setup({measuring_cpu()}, None))
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise UsageError(f"measuring the roofline failed: {last}")
+    return Roof.from_json(proc.stdout)
 
 
 # ---------------------------------------------------------------- per-row bound
@@ -448,3 +458,7 @@ def core_columns(roof: Roof, row: dict, time_ns: float) -> dict:
         return {}
     bound = blocks[0] / (BLOCKS_PER_CYCLE * roof.clock_ghz)
     return {"core_bound_ns": bound, "core_pct": 100 * bound / time_ns}
+
+
+if __name__ == "__main__":  # measure_in_worker's child: already pinned
+    print(measure_roof(int(__import__("sys").argv[1])).to_json())

@@ -35,6 +35,7 @@ from gemmbench.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervi
 
 
 METRICS = ("time", "instructions")
+RUN_CHECK_SECONDS = 0.3  # the calibration loop of the noise check a run starts with
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
                 from gemmbench.noise import observe
 
                 show.begin("checking how noisy the machine is")
-                results.extra["noise_check"] = observe(seconds=0.5).as_dict()
+                results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
             for repeat in range(options.repeat):
                 supervisor = Supervisor(_settings(options), on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
@@ -330,7 +331,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             groups.append(group)
     finished = {(g, v) for g in groups for (r, c, b, v, t) in done
                 if (r, c, b, t) == (repeat, case.name, g.backend, g.threads)}
-    slots = supervisor.measure(case, suite_case.timing, groups, finished, repeat)
+    slots = supervisor.measure_case(case, suite_case.timing, groups, finished, repeat)
     rows += [(slot.group, _row(case, slot, supervisor.resolution_ns)) for slot in slots]
     if roof is not None:
         from gemmbench.workload import op_of

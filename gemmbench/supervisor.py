@@ -133,7 +133,7 @@ class WorkerProcess:
                 proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.worker", str(write_fd)],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
-                                        preexec_fn=_child_setup(set(self.cpus), self.settings.memory_limit),
+                                        preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit),
                                         cwd=PACKAGE_PARENT)
         except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
             os.close(read_fd)
@@ -297,7 +297,7 @@ class WorkerProcess:
         return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
-def _child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
+def child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
     """What the child does between fork and exec: limits that hold before any import."""
     import ctypes
     import resource
@@ -351,7 +351,7 @@ class Supervisor:
 
     # ---- one case
 
-    def measure(self, case: Case, timing: TimingSettings, groups: list[Group], done: set[tuple[Group, str]],
+    def measure_case(self, case: Case, timing: TimingSettings, groups: list[Group], done: set[tuple[Group, str]],
                 repeat: int = 0) -> list[Slot]:
         """Prepare every group's rows of `case`, sample them in shuffled rounds, finish them.
 

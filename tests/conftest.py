@@ -12,6 +12,24 @@ from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli  # noqa: F401  (helpers
 
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (real suites, valgrind, Chromium, qemu): what .ci/run does")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes tens of seconds or more; runs with --slow (and in .ci/run)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (as .ci/run and README's test command do)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def plugins(monkeypatch):
     """The misbehaving test backends, visible here and in worker processes."""

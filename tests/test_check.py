@@ -20,7 +20,18 @@ def test_check_reports_each_finding_and_a_verdict(cli):
 def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, write_suite, tmp_path):
     result = cli("run", write_suite("name: t\nbackends: [numpy]\ncases: [{name: a, m: 8, k: 8}]\n"), "-o", tmp_path)
     assert result.returncode == 0, result.stderr
-    path = result.stdout.strip().splitlines()[-1].split("results: ")[-1]
+    path = next(line for line in result.stdout.splitlines() if "results: " in line).split("results: ")[-1]
     check = read_metadata(path)["noise_check"]
     assert check["verdict"] in ("quiet", "noisy", "very noisy")
     assert ("machine looked" in result.stdout) == (check["verdict"] != "quiet")
+
+
+def test_the_variance_levels_come_from_real_fresh_processes():
+    from gemmbench.variance import measure_levels
+
+    said = []
+    levels = measure_levels(processes=2, rounds=5, samples=12, min_time=0.0005, progress=said.append)
+    assert [level.name for level in levels] == ["samples (one process)", "processes (back to back)"]
+    assert levels[0].measurements == 12 and levels[1].measurements == 2
+    assert all(level.baseline_cv > 0 and level.kernel_cv > 0 and level.ratio_cv > 0 for level in levels)
+    assert sum("process" in line for line in said) >= 2

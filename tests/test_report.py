@@ -23,10 +23,12 @@ from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
 from gemmbench.report.select import RowFilter
+from gemmbench import registry
 from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.timing import statistics
 
-KINDS = list(kinds.all_kinds())
+QUICK_OPS = ("gemv", "gemm", "lpcnet_step")  # the quick suite's: other ops' kinds have nothing to draw from it
+KINDS = [*kinds.CORE_KINDS, *(kind.name for op in QUICK_OPS for kind in registry.ops.get(op).plots)]
 
 
 def plugin_env() -> dict:

@@ -25,7 +25,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_real_probes_give_levels_from_the_sweep(cache):
-    roof = roofline.measure(max_bytes=128 << 20)
+    roof = roofline.measure_in_worker(max_bytes=128 << 20)
     names = [level.name for level in roof.levels]
     assert names[0] == "L1" and roof.bandwidth == {level.name: level.gbps for level in roof.levels}
     speeds = [level.gbps for level in roof.levels]
@@ -40,7 +40,7 @@ def test_real_probes_give_levels_from_the_sweep(cache):
 
 def test_probes_run_only_the_levels_a_simulated_cpu_keeps(cache, monkeypatch):
     monkeypatch.setenv("GEMMBENCH_CPU_FLAGS", "-avx")  # no AVX at all: the scalar probes only, on any host
-    roof = roofline.measure(max_bytes=64 << 10)
+    roof = roofline.measure_in_worker(max_bytes=64 << 10)
     assert set(roof.peak_gflops) == set(roof.peak_int8_gops) == {"scalar"}
     assert roof.feature_key.endswith("+simulated") and roofline.cache_file().name.startswith(roof.feature_key)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 
 from gemmbench.textable import render
 
@@ -15,6 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", type=int, default=None, help="CPU to run the calibration loop on "
                                                               "(default: the one single-threaded rows use)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--levels", action="store_true",
+                        help="also find where the variance lives: between samples of one process, between fresh "
+                             "processes, across minutes (GRU-A on numpy and csimd, about a minute)")
+    parser.add_argument("--processes", type=int, default=6, help="fresh processes per level with --levels (default 6)")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="with --levels, also spread the processes over this many minutes")
 
 
 def describe(check) -> str:
@@ -29,5 +36,22 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.noise import observe
 
     check = observe(args.cpu)
-    print(json.dumps(check.as_dict(), indent=2) if args.json else describe(check))
+    levels = _levels(args) if args.levels else []
+    if args.json:
+        print(json.dumps({**check.as_dict(), "levels": [asdict(level) for level in levels]}, indent=2))
+        return 0
+    print(describe(check))
+    if levels:
+        print("\nwhere the variance lives (coefficient of variation at each level; GRU-A 1152x384 float32):")
+        print(render(["level", "n", "numpy", "csimd", "csimd/numpy paired"], [level.row() for level in levels],
+                     right={1, 2, 3, 4}))
     return 0
+
+
+def _levels(args: argparse.Namespace) -> list:
+    import sys
+
+    from gemmbench.variance import measure_levels
+
+    return measure_levels(processes=args.processes, minutes=args.minutes,
+                          progress=lambda text: print(f"  {text}", file=sys.stderr))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gemmbench.commands.report import add_row_options, row_filter
+from gemmbench import atomic
 from gemmbench.errors import UsageError
 from gemmbench.fields import did_you_mean
 
@@ -27,7 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gemmbench.report import data, kinds
-    from gemmbench.report.html import write_bytes_atomic
 
     known = kinds.all_kinds()
     if args.kind not in known:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
     for path, figure in zip(page_paths(args.out, len(figures)), figures):
-        write_bytes_atomic(path, kinds.render(figure, fmt, args.dpi))
+        atomic.write_bytes(path, kinds.render(figure, fmt, args.dpi))
         print(path)
     return 0
 

@@ -7,23 +7,22 @@ import argparse
 from gemmbench.caches import format_size
 from gemmbench.textable import render
 
-SWEEP_MAX_MIB = 512  # gemmbench.roofline.SWEEP_MAX, without importing numpy to build the parser
-
 NAME = "roofline"
 HELP = "measure this machine's roof: peak FLOP/s per ISA level, int8 dot-product peak, bandwidth per cache level"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true", help="measure again even when a cached roof exists")
-    parser.add_argument("--max-size", type=int, default=SWEEP_MAX_MIB, metavar="MIB",
-                        help="largest working set of the bandwidth sweep, MiB (default 512)")
+    parser.add_argument("--max-size", type=int, default=None, metavar="MIB",
+                        help="largest working set of the bandwidth sweep, MiB (default 512, at most a quarter of memory)")
     parser.add_argument("--json", action="store_true", help="print the roof as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from gemmbench import roofline
 
-    roof = roofline.load_or_measure(refresh=args.refresh, max_bytes=args.max_size << 20)
+    max_bytes = roofline.SWEEP_MAX if args.max_size is None else args.max_size << 20
+    roof = roofline.load_or_measure(refresh=args.refresh, max_bytes=max_bytes)
     if args.json:
         print(roof.to_json())
         return 0

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time the calls (default), or count their instructions under valgrind: deterministic "
                              "figures for CI on shared machines (slow; AVX-512 variants are unavailable under it)")
     parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip the half-second noise check (gemmbench check) a run starts with")
+                        help="skip the short noise check (gemmbench check, about 0.3 s) a run starts with")
     parser.add_argument("--resume", default=None, metavar="RUN",
                         help="finish an interrupted run: its results file, or its run id under --out; rows "
                              "already saved are kept and only the missing ones run")
@@ -251,7 +251,9 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
         if outcome.kept:
             print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
                   f"measured now")
-        failed = sum(row["status"] not in ("ok", "unavailable", "skipped") for row in outcome.rows)
+        from gemmbench.results import FAILED_STATUSES
+
+        failed = sum(row["status"] in FAILED_STATUSES for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
 

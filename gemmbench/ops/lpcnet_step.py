@@ -267,7 +267,7 @@ class ComposedStep:
 
 
 # Each product's input and output buffer (attributes of _Buffers): fixed, so backends may bind to them.
-PRODUCTS = {"gru_a": ("ha", "ra"), "cond_a": ("feature", "cond_a"), "gru_b_in": ("ha", "xb"),
+PRODUCT_BUFFERS = {"gru_a": ("ha", "ra"), "cond_a": ("feature", "cond_a"), "gru_b_in": ("ha", "xb"),
             "gru_b_rec": ("hb", "rb"), "cond_b": ("feature", "cond_b"), "out": ("hb", "o")}
 
 
@@ -297,7 +297,7 @@ class Composed(Backend):
         dims = workload.case.spec
         buffers = _Buffers(dims, workload.case.dtype)
         prepared = {}
-        for name, (x, out) in PRODUCTS.items():
+        for name, (x, out) in PRODUCT_BUFFERS.items():
             product = self.inner.prepare(_sub_workload(workload, name), variant)
             prepared[name] = self.inner.bind(product, getattr(buffers, x), getattr(buffers, out))
         return ComposedStep(dims, workload.extra, prepared, buffers)
@@ -306,7 +306,7 @@ class Composed(Backend):
         return f"composed in numpy over {self.name} gemv: {self.inner.describe(prepared.prepared['gru_a'], variant)}"
 
     def _gemv(self, step: ComposedStep, name: str) -> None:
-        x, out = PRODUCTS[name]
+        x, out = PRODUCT_BUFFERS[name]
         self.inner.run(step.prepared[name], getattr(step.buffers, x), getattr(step.buffers, out))
 
     def project(self, step: ComposedStep, frame: int) -> None:

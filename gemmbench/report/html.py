@@ -7,12 +7,12 @@ import datetime as dt
 import html
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from gemmbench import atomic
 from gemmbench.decide import INTERVAL_LEVEL
 from gemmbench.progress import Progress
 from gemmbench.report import content, kinds
@@ -44,7 +44,7 @@ def template_text() -> str:
 def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
                   progress: Progress | None = None) -> list[PlotSection]:
     sections = []
-    plot_kinds = plot_kinds or kinds.all_kinds()
+    plot_kinds = plot_kinds or kinds.of_ops(set(data.frame["op"].dropna()))
     for kind in plot_kinds.values():
         if kind.on_demand and not data.every_sample:
             sections.append(PlotSection(kind.name, kind.title, kind.description, (), kind.on_demand))
@@ -104,26 +104,6 @@ def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
     return folder / f"{suites}-{len(data.runs)}runs-{newest.run_id}.html"
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_bytes_atomic(path: Path, payload: bytes) -> None:
-    """Write beside `path`, then rename over it: nobody opens half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
                  baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter(),
                  every_sample: bool = False, progress: bool | None = False) -> Path:
@@ -132,11 +112,12 @@ def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | 
     progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
     data = load(results, baseline, rows, every_sample)
     path = Path(out) if out is not None else default_path(data)
-    drawn = [kind for kind in kinds.all_kinds().values() if every_sample or not kind.on_demand]
+    drawn = [kind for kind in kinds.of_ops(set(data.frame["op"].dropna())).values()
+             if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
         page = render_html(data, title, show)
     finally:
         show.close()
-    write_bytes_atomic(path, page.encode("utf-8"))
+    atomic.write_bytes(path, page.encode("utf-8"))
     return path

@@ -86,6 +86,17 @@ def all_kinds() -> dict[str, PlotKind]:
     return found
 
 
+def of_ops(ops: set[str]) -> dict[str, PlotKind]:
+    """The core kinds, then those of the given ops: what a report of rows of these ops can draw."""
+    from gemmbench import registry
+
+    found = dict(CORE_KINDS)
+    for op_name in sorted(ops & set(registry.ops.names())):
+        for kind in registry.ops.get(op_name).plots:
+            found.setdefault(kind.name, kind)
+    return found
+
+
 def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
     """The figure as PNG or SVG bytes."""
     from matplotlib import rc_context

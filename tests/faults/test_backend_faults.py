@@ -145,6 +145,6 @@ def test_a_worker_that_cannot_be_started_is_a_crashed_row(plugins):
     from gemmbench.timing import TimingSettings
 
     supervisor = Supervisor(Settings(cpus=[0], memory_limit=None, python="/no/such/python"))
-    (slot,) = supervisor.measure(matrix_case("small", 32, 16), TimingSettings(timeout=5), [Group("test-good", 1)], set())
+    (slot,) = supervisor.measure_case(matrix_case("small", 32, 16), TimingSettings(timeout=5), [Group("test-good", 1)], set())
     assert slot.failure["status"] == "crashed" and slot.variant == ""
     assert slot.failure["message"].startswith("could not start a worker: [Errno 2] No such file or directory")
