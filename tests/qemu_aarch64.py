@@ -65,13 +65,14 @@ def _cross_compiler() -> Iterator[None]:
             os.environ["CC"] = saved
 
 
-def build_library(level: str) -> Path:
-    """csimd's library for `level`, built by gemmbench.native (cached like any build): with the cross
-    compiler here, with the machine's own on aarch64."""
+def build_library(level: str, sources: Sequence[Path] | None = None, name: str = "csimd") -> Path:
+    """csimd's library (or other sources) for `level`, built by gemmbench.native (cached like any
+    build): with the cross compiler here, with the machine's own on aarch64."""
+    sources = K.sources() if sources is None else sources
     if NATIVE:
-        return native.build(K.sources(), level, name="csimd")
+        return native.build(sources, level, name=name)
     with _cross_compiler():
-        return native.build(K.sources(), level, name="csimd-aarch64")
+        return native.build(sources, level, name=f"{name}-aarch64")
 
 
 def build_driver(directory: Path) -> Path:

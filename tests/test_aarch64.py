@@ -242,6 +242,16 @@ def test_the_disassembly_is_neon_where_it_should_be() -> None:
         assert not ran["scalar"][entry] & {"fmla", "sdot", "smull", "smull2", "sadalp"}, entry
 
 
+@needs_tools
+def test_the_roofline_probes_measure_neon_on_the_neon_levels() -> None:
+    from gemmbench.roofline import PROBE_SOURCES
+
+    for level, fma, int8 in (("neon", "fmla", {"smull", "smull2", "sadalp"}), ("neon-dotprod", "fmla", {"sdot"})):
+        code = Q.disassembly(Q.build_library(level, PROBE_SOURCES, name="roofline"))
+        assert fma in Q.reachable_mnemonics(code, "gb_probe_fma"), level
+        assert int8 <= Q.reachable_mnemonics(code, "gb_probe_int8"), level
+
+
 @emulated_only
 def test_the_dotprod_build_dies_on_a_core_without_it(targets, tmp_path) -> None:
     """qemu's cortex-a53 (Armv8.0) traps sdot: SIGILL. The same image passes on cortex-a76 and max,
