@@ -138,10 +138,11 @@ class ScipySparseBackend(Backend):
 
     def variants(self) -> list[Variant]:
         from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+        from gemmbench.backends.iir import variants as iir_variants
 
         return [Variant("csr", detail="scipy csr_array of the kept blocks"),
                 Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
-                *conv1d_variants(self.name)]
+                *conv1d_variants(self.name), *iir_variants(self.name)]
 
     def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
         block = workload.case.spec.sparsity.block

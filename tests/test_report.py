@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
+from gemmbench import registry
 from gemmbench.machine import real_cpu_flags
 from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots

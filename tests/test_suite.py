@@ -77,7 +77,7 @@ cases:
     ("m: 0\n    k: 4", "field 'm': must be a positive integer, got 0"),
     ("m: 4\n    k: four", "field 'k': must be a positive integer, got 'four'"),
     ("m: 4\n    k: 4\n    dtype: int3", "field 'dtype': must be one of float32, float64, got 'int3'"),
-    ("m: 4\n    k: 4\n    op: conv", "field 'op': must be one of conv1d, gemm, gemv, lpcnet_step"),
+    ("m: 4\n    k: 4\n    op: conv", "field 'op': must be one of conv1d, gemm, gemv, iir_bank, lpcnet_step"),
     ("m: 4\n    k: 4\n    n: 3", "field 'n': must be 1 for op gemv"),
     ("m: 32\n    k: 4\n    density: 1.5", "field 'density': must be a number in (0, 1]"),
     ("m: 32\n    k: 4\n    density: 0", "field 'density': must be a number in (0, 1]"),

@@ -65,9 +65,10 @@ class CSimdBackend(Backend):
     def variants(self) -> list[Variant]:
         levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
         from gemmbench.backends.conv1d.variants import variants as conv1d_variants
+        from gemmbench.backends.iir import variants as iir_variants
 
         return [_variant(level, precision) for precision in kernels.PRECISIONS for level in levels
-                if precision in level.gains] + conv1d_variants(self.name)
+                if precision in level.gains] + conv1d_variants(self.name) + iir_variants(self.name)
 
     def skip_reason(self, case: Case, variant: Variant) -> str:
         reason = super().skip_reason(case, variant)

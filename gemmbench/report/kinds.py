@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,23 +75,13 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
 )}
 
 
-def all_kinds() -> dict[str, PlotKind]:
-    """The core kinds, then those of every installed op (an op's kind may not take a core kind's name)."""
+def all_kinds(ops: Iterable[str] | None = None) -> dict[str, PlotKind]:
+    """The core kinds, then those of every installed op, or of `ops` only (an op's kind may not take a
+    core kind's name)."""
     from gemmbench import registry
 
     found = dict(CORE_KINDS)
-    for op_name in registry.ops.names():
-        for kind in registry.ops.get(op_name).plots:
-            found.setdefault(kind.name, kind)
-    return found
-
-
-def of_ops(ops: set[str]) -> dict[str, PlotKind]:
-    """The core kinds, then those of the given ops: what a report of rows of these ops can draw."""
-    from gemmbench import registry
-
-    found = dict(CORE_KINDS)
-    for op_name in sorted(ops & set(registry.ops.names())):
+    for op_name in registry.ops.names() if ops is None else sorted(set(ops) & set(registry.ops.names())):
         for kind in registry.ops.get(op_name).plots:
             found.setdefault(kind.name, kind)
     return found
