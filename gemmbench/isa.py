@@ -51,10 +51,12 @@ LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
              ("avx512",), "avx512_vnni", gains=("int8",), doc="vpdpbusd u8 x s8 dot products, 8-bit weights"),
     IsaLevel("avx512bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16"), ("-O3", *_AVX512, "-mavx512bf16"),
              ("avx512",), "avx512_bf16", gains=("bf16",), int8_weight_max=63, doc="vdpbf16ps bf16 dot products"),
-    IsaLevel("neon", "aarch64", ("asimd",), ("-O3", "-march=armv8-a"), ("scalar",), "asimd",
-             doc="128-bit Advanced SIMD, float FMA (every Armv8-A core)"),
-    IsaLevel("neon-dotprod", "aarch64", ("asimd", "asimddp"), ("-O3", "-march=armv8.2-a+dotprod"), ("neon",),
-             "asimddp", gains=("int8",), doc="sdot/udot int8 dot products (Armv8.2 dot product extension)"),
+    # -DGB_NEON: aarch64 compilers predefine __ARM_NEON at every -march, scalar's too, so the
+    # kernels' vector layer (backends/csimd/gb_simd.h) needs the level named to pick NEON.
+    IsaLevel("neon", "aarch64", ("asimd",), ("-O3", "-march=armv8-a", "-DGB_NEON"), ("scalar",), "asimd",
+             doc="128-bit Advanced SIMD, float FMA (every Armv8-A core); int8 through smull (s8 x s8)"),
+    IsaLevel("neon-dotprod", "aarch64", ("asimd", "asimddp"), ("-O3", "-march=armv8.2-a+dotprod", "-DGB_NEON"),
+             ("neon",), "asimddp", gains=("int8",), doc="sdot s8 x s8 int8 dot products (Armv8.2 dot product extension)"),
 )}
 
 # Flags worth a place in a feature key that no level of ours needs yet (AMX, FP16, SVE, i8mm):

@@ -296,6 +296,18 @@ def fingerprint() -> Machine:
     )
 
 
+def isa_levels() -> dict[str, str]:
+    """The ISA levels of this architecture (gemmbench/isa.py) this CPU runs, and those it lacks a flag for."""
+    from gemmbench import isa
+
+    have = cpu_flags()
+    levels = isa.levels_for()
+    lacking = [f"{level.name} ({', '.join(isa.missing_flags(level.name, have))})" for level in levels
+               if isa.missing_flags(level.name, have)]
+    return {"isa_levels": " ".join(level.name for level in levels if not isa.missing_flags(level.name, have)),
+            "isa_levels_lacking": ", ".join(lacking)}
+
+
 def details() -> dict:
     """Everything `gemmbench info` shows: the fingerprint, caches (one of each, and how many), clock, BLAS."""
     import numpy  # noqa: F401  (threadpoolctl sees only libraries that are loaded)
@@ -307,6 +319,7 @@ def details() -> dict:
         "python": sys.version.split()[0],
         "advertised_hz": info.get("hz_advertised_friendly", ""),
         "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE", ""),
+        **isa_levels(),
     }
     if not found:  # no sysfs: py-cpuinfo's figures, which may be totals over the cores
         extra.update({f"{name}_cache_total": info.get(f"{name}_cache_size", "") for name in ("l1_data", "l2", "l3")})

@@ -105,9 +105,12 @@ def quantize_s8_dynamic(x: np.ndarray) -> tuple[np.ndarray, np.float32]:
     return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), scale
 
 
-def row_corrections(q: np.ndarray) -> np.ndarray:
-    """int32 corr[r] = 127 * sum_j q[r, j]: the activation offset, folded out of the accumulator."""
-    return _int32(ACT_OFFSET * q.astype(np.int64).sum(axis=1))
+def row_corrections(q: np.ndarray, offset: int = ACT_OFFSET) -> np.ndarray:
+    """int32 corr[r] = offset * sum_j q[r, j]: the activation offset, folded out of the accumulator.
+
+    offset 0 is for kernels whose activation bytes carry no offset (aarch64's s8 x s8 sdot takes
+    t = u8 - 127 itself): their acc is already acc_u8 - 127 * sum_j q[r, j], the same integer."""
+    return _int32(offset * q.astype(np.int64).sum(axis=1))
 
 
 def row_scales(qw: QuantizedWeights) -> np.ndarray:

@@ -230,3 +230,19 @@ def test_list_marks_the_variants_a_simulated_cpu_lacks(cli):
     csimd = next(line for line in result.stdout.splitlines() if line.startswith("csimd "))
     assert "scalar," in csimd and "avx2*" in csimd and "avx512*" in csimd
     assert "* this CPU lacks a flag the variant needs" in result.stdout
+
+
+def test_info_names_the_isa_levels_this_cpu_runs_and_those_it_lacks(monkeypatch, cli):
+    from gemmbench import isa
+
+    monkeypatch.setattr(isa, "host_arch", lambda: "aarch64")
+    monkeypatch.setattr(machine, "cpu_flags", lambda: frozenset({"fp", "asimd"}))  # a Cortex-A53: no dot product
+    assert machine.isa_levels() == {"isa_levels": "scalar neon", "isa_levels_lacking": "neon-dotprod (asimddp)"}
+    monkeypatch.undo()
+    if isa.host_arch() != "x86_64":
+        pytest.skip("the CLI half simulates an x86 CPU")
+    result = cli("info", env={**os.environ, "GEMMBENCH_CPU_FLAGS": "-avx512f"})
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("isa_levels             scalar") and "avx512" not in line for line in lines)
+    lacking = next(line for line in lines if line.startswith("isa_levels_lacking"))
+    assert "avx512 (avx512f" in lacking and "avx512vnni (avx512f" in lacking

@@ -44,7 +44,7 @@ def libraries(cache: Path) -> list[Path]:
 
 
 def test_variant_table_flags() -> None:
-    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16"]
+    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon", "neon-dotprod"]
     scalar = isa.LEVELS["scalar"]
     assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
     assert scalar.cpu_flags == ()
@@ -92,8 +92,9 @@ def test_source_or_header_change_rebuilds(tiny: list[Path], cache: Path) -> None
 
 
 def test_each_variant_has_its_own_library(tiny: list[Path]) -> None:
-    paths = {native.build(tiny, name) for name in kernels.LEVELS}
-    assert len(paths) == len(kernels.LEVELS)
+    here = [level.name for level in isa.levels_for() if level.name in kernels.LEVELS]  # this compiler's arch
+    paths = {native.build(tiny, name) for name in here}
+    assert len(paths) == len(here) >= 2
 
 
 def test_compile_error_gives_first_error_line(tiny: list[Path], cache: Path) -> None:

@@ -490,3 +490,29 @@ def test_report_and_plot_filters_on_the_command_line(quick_rich, tmp_path):
     assert "--case nope*: matches no case in these results; cases: gemm_small, gemv_small" in no_case.stderr
     no_backend = run_cli("plot", quick_rich, "--kind", "speedup", "--backend", "torchx", "-o", png)
     assert no_backend.returncode == 2 and "--backend torchx: no rows of it in these results; backends:" in no_backend.stderr
+
+
+def test_the_header_names_the_isa_levels_each_run_ran(quick_rich, tmp_path):
+    """Which levels ran where: this (simulated avx2) machine's run beside the same rows as an aarch64
+    machine would record them (neon ran, neon-dotprod unavailable), in one report."""
+    from gbtest import write_results
+
+    rows = load_results(quick_rich)
+    arm_isa = {"scalar": "scalar", "avx2": "neon", "avx512": "neon-dotprod", "avx512bf16": "neon-dotprod"}
+    arm = rows.assign(isa=rows["isa"].map(lambda v: arm_isa.get(v, v)), cpu_flags="fp asimd", host="graviton",
+                      feature_key="arm-0x41-0xd0c+asimd")
+    arm.loc[arm["isa"] == "neon", "status"] = "ok"
+    arm_path = write_results(arm, tmp_path / "arm.parquet", run_id="arm-run")
+    loaded = report_data.load([quick_rich, arm_path])
+    by_id = {run.run_id: run for run in loaded.runs}
+    here = by_id[rows.loc[0, "run_id"]]
+    assert here.isa_levels_run == (("scalar", "avx2") if HAS_AVX2 else ("scalar",))
+    assert here.isa_levels_unavailable == (("avx512", "avx512bf16") if HAS_AVX2 else ("avx2", "avx512", "avx512bf16"))
+    assert by_id["arm-run"].isa_levels_run == ("scalar", "neon")
+    assert by_id["arm-run"].isa_levels_unavailable == ("neon-dotprod",)
+    out = tmp_path / "both.html"
+    assert run_cli("report", quick_rich, arm_path, "-o", out).returncode == 0
+    text, _ = read_page(out)
+    header = text.split("<th>ISA levels run</th>", 1)[1].split("</tr>", 1)[0]
+    assert '<span class="flag-on">neon</span>' in header and '<span class="flag-on">scalar</span>' in header
+    assert 'title="unavailable: this CPU lacks a flag it needs">neon-dotprod</span>' in header

@@ -31,7 +31,7 @@ def _variant(level: isa.IsaLevel, precision: str) -> Variant:
     if precision == "float32":
         return Variant(level.name, isa=level.name, requires=level.cpu_flags, detail=f"cc {flags}")
     if precision == "int8":
-        what = f"int8 scheme {kernels.int8_scheme_name(level.name)}"
+        what = kernels.int8_description(level.name)
     else:
         what = ("bf16 weights, activations rounded to bf16 (vdpbf16ps)" if "avx512_bf16" in level.cpu_flags
                 else "bf16 weights widened to float32, float32 activations")

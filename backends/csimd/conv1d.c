@@ -33,8 +33,8 @@
 #define CL_T 12
 #define CF_R 8  /* channels-first: 8 output channels x 48 frames = 24 zmm accumulators */
 #define CF_V 3
-#elif defined(__AVX2__)
-#define CL_V 1  /* a v16f is two ymm: 16 channels x 6 frames = 12 ymm accumulators */
+#elif defined(__AVX2__) || defined(GB_NEON)
+#define CL_V 1  /* a v16f is two ymm: 16 channels x 6 frames = 12 ymm accumulators (NEON: 24 of 32 q) */
 #define CL_T 6
 #define CF_R 6
 #define CF_V 1
@@ -67,6 +67,10 @@ GB_INLINE v16f v16_load_range(const float *p, int lo, int hi) {
     __m256i m0 = _mm256_and_si256(_mm256_cmpgt_epi32(i0, l), _mm256_cmpgt_epi32(h, i0));
     __m256i m1 = _mm256_and_si256(_mm256_cmpgt_epi32(i1, l), _mm256_cmpgt_epi32(h, i1));
     return (v16f){_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p + 8, m1)};
+#elif defined(GB_NEON)
+    float tmp[16] = {0};
+    for (int i = lo; i < hi; ++i) tmp[i] = p[i];
+    return v16_loadu(tmp);
 #else
     v16f r = v16_zero();
     for (int i = lo; i < hi; ++i) r.v[i] = p[i];

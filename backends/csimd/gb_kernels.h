@@ -29,6 +29,9 @@ const char *gb_isa(void);
  * smallest, except that paths without maddubs (scalar, vnni) also take -128. */
 int64_t gb_int8_weight_max(void);
 int64_t gb_int8_weight_min(void);
+/* The offset in the int8 kinds' activation byte: 127 (u8, x86 and scalar), or 0 on NEON, whose
+ * s8 x s8 products take t = rint(127 x) as it is (gb_simd_int8.h: GB_I8_ACT_OFFSET). */
+int64_t gb_int8_act_offset(void);
 /* 1 when the bf16 kinds round the activations to bf16 and use vdpbf16ps, 0 when they widen
  * the weights to float32 and multiply exact float32 activations. */
 int64_t gb_bf16_rounds_activations(void);
@@ -58,7 +61,7 @@ int64_t gb_bf16_rounds_activations(void);
  *
  * int8 kinds: activations u8 = 127 + rint(127 * clip(x, -1, 1)), made inside the call into
  * `act` (gb_act_bytes(kind, k) aligned bytes); y[r] = (float)(acc[r] - corr[r]) * scale[r]
- * with corr[r] = 127 * sum_j wq[r][j]. bf16 kinds that round activations write bf16(x) into
+ * with corr[r] = 127 * sum_j wq[r][j]. NEON: offset 0 for both (gb_int8_act_offset). bf16 kinds that round activations write bf16(x) into
  * `act` the same way. diag (sparse kinds, may be NULL): y[r] += diag[r] * x[r % k], in
  * float32 after the product. */
 enum {

@@ -2,11 +2,11 @@
  * here (and in gb_simd_int8.h, its int8 half); only this layer names intrinsics.
  *
  * Each ISA is one branch of #if, picked by the compiler's predefined macros for the -m flags
- * of the level (gemmbench/isa.py): __AVX512F__, __AVX2__, else portable scalar C. A new ISA
- * (NEON: __ARM_NEON) is one more branch defining every type and function of the branch above
+ * of the level (gemmbench/isa.py): __AVX512F__, __AVX2__, GB_NEON (aarch64), else portable
+ * scalar C. A new ISA is one more branch defining every type and function of the branch above
  * it, plus its GB_ISA name; nothing in the kernels changes.
  *
- *   v16f   16 float lanes: one zmm, two ymm, or sixteen scalars
+ *   v16f   16 float lanes: one zmm, two ymm, four NEON q registers, or sixteen scalars
  *
  * Also here: the ISA's identity (GB_ISA, the name gemmbench.isa gives the level) and the
  * timing helpers every *_time entry point uses. */
@@ -18,6 +18,14 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+/* aarch64 always predefines __ARM_NEON, so its scalar build would look like a NEON one: the
+ * neon levels name themselves with -DGB_NEON (gemmbench/isa.py), the way -mavx2 names avx2. */
+#if defined(GB_NEON)
+#if !defined(__ARM_NEON)
+#error "GB_NEON needs an Advanced SIMD target (aarch64)"
+#endif
+#include <arm_neon.h>
 #endif
 
 #define GB_INLINE static inline __attribute__((always_inline))
@@ -33,6 +41,10 @@
 #define GB_ISA "avx512"
 #elif defined(__AVX2__) && defined(__FMA__)
 #define GB_ISA "avx2"
+#elif defined(GB_NEON) && defined(__ARM_FEATURE_DOTPROD)
+#define GB_ISA "neon-dotprod"
+#elif defined(GB_NEON)
+#define GB_ISA "neon"
 #else
 #define GB_ISA "scalar"
 #endif
@@ -72,6 +84,28 @@ GB_INLINE v16f v16_fma(v16f a, v16f b, v16f c) {
 }
 GB_INLINE v16f v16_mul(v16f a, v16f b) { return (v16f){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
 GB_INLINE v16f v16_add(v16f a, v16f b) { return (v16f){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+#elif defined(GB_NEON)
+/* Four q registers of NEON's 32: a kernel naming eight accumulators (the block-sparse groups)
+ * fills all 32, so gcc spills some; correct, and untimed here (no aarch64 host). */
+typedef struct { float32x4_t q0, q1, q2, q3; } v16f;
+GB_INLINE v16f v16_zero(void) { float32x4_t z = vdupq_n_f32(0.0f); return (v16f){z, z, z, z}; }
+GB_INLINE v16f v16_loadu(const float *p) { return (v16f){vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}; }
+GB_INLINE v16f v16_load(const float *p) { return v16_loadu(p); }
+GB_INLINE void v16_storeu(float *p, v16f a) {
+    vst1q_f32(p, a.q0), vst1q_f32(p + 4, a.q1), vst1q_f32(p + 8, a.q2), vst1q_f32(p + 12, a.q3);
+}
+GB_INLINE v16f v16_set1(float a) { float32x4_t b = vdupq_n_f32(a); return (v16f){b, b, b, b}; }
+/* c + a b, fused (fmla) */
+GB_INLINE v16f v16_fma(v16f a, v16f b, v16f c) {
+    return (v16f){vfmaq_f32(c.q0, a.q0, b.q0), vfmaq_f32(c.q1, a.q1, b.q1), vfmaq_f32(c.q2, a.q2, b.q2),
+                  vfmaq_f32(c.q3, a.q3, b.q3)};
+}
+GB_INLINE v16f v16_mul(v16f a, v16f b) {
+    return (v16f){vmulq_f32(a.q0, b.q0), vmulq_f32(a.q1, b.q1), vmulq_f32(a.q2, b.q2), vmulq_f32(a.q3, b.q3)};
+}
+GB_INLINE v16f v16_add(v16f a, v16f b) {
+    return (v16f){vaddq_f32(a.q0, b.q0), vaddq_f32(a.q1, b.q1), vaddq_f32(a.q2, b.q2), vaddq_f32(a.q3, b.q3)};
+}
 #else
 #define GB_SCALAR 1
 typedef struct { float v[16]; } v16f;

@@ -42,6 +42,16 @@ GB_INLINE void v16_widen_pairs(const uint16_t *w, v16f *even, v16f *odd) {
     *even = (v16f){_mm256_castsi256_ps(_mm256_slli_epi32(lo, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(hi, 16))};
     *odd = (v16f){_mm256_castsi256_ps(_mm256_and_si256(lo, mask)), _mm256_castsi256_ps(_mm256_and_si256(hi, mask))};
 }
+#elif defined(GB_NEON)
+GB_INLINE void widen_q(const uint16_t *w, float32x4_t *even, float32x4_t *odd) {
+    const uint32x4_t v = vreinterpretq_u32_u16(vld1q_u16(w));
+    *even = vreinterpretq_f32_u32(vshlq_n_u32(v, 16));
+    *odd = vreinterpretq_f32_u32(vandq_u32(v, vdupq_n_u32(0xffff0000u)));
+}
+GB_INLINE void v16_widen_pairs(const uint16_t *w, v16f *even, v16f *odd) {
+    widen_q(w, &even->q0, &odd->q0), widen_q(w + 8, &even->q1, &odd->q1);
+    widen_q(w + 16, &even->q2, &odd->q2), widen_q(w + 24, &even->q3, &odd->q3);
+}
 #else
 GB_INLINE void v16_widen_pairs(const uint16_t *w, v16f *even, v16f *odd) {
     GB_UNROLL for (int i = 0; i < 16; ++i) {

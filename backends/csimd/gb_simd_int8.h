@@ -5,6 +5,9 @@
  *   v16i   16 int32 lanes: one dense panel's 16 rows
  *   v8i    8 int32 lanes: one 8x4 block's 8 rows
  *
+ * aarch64 (GB_NEON): s8 x s8 instead (sdot with the dot product extension, smull and pairwise
+ * adds without), activations without their offset: see GB_I8_ACT_OFFSET.
+ *
  * One int32 lane accumulates 4 consecutive inputs of one output row ("dot4"): vpdpbusd does
  * it in one instruction; without VNNI, maddubs (u8 x s8 -> saturating s16 pair sums) then
  * madd with ones (-> s32). Weights |w| <= 63 keep every s16 pair sum below 32767
@@ -23,6 +26,19 @@
 #define GB_I8_WMAX 63 /* maddubs: 2 * 254 * 63 = 32004 < 32767, its int16 pair sums never saturate */
 #endif
 
+/* The activation byte is GB_I8_ACT_OFFSET + rint(127 * clip(x, -1, 1)). x86's dot products take
+ * u8 x s8, so LPCNet's unsigned activations keep their offset 127 and the kernels subtract
+ * corr[r] = 127 * sum_j w[r][j] after the product. NEON's sdot and smull take s8 x s8: there the
+ * offset is dropped before the product (offset 0, the byte holds a signed t in [-127, 127]) and
+ * corr is 0. The integer acc - corr is the same either way, so is every output (gemmbench.quant,
+ * scheme w127-row-u8off). With |t| <= 127 and w >= -128, two s8 x s8 products sum to at most
+ * 2 * 128 * 127 = 32512, so NEON's int16 pair sums (without dot product) never wrap. */
+#if defined(GB_NEON)
+#define GB_I8_ACT_OFFSET 0
+#else
+#define GB_I8_ACT_OFFSET 127
+#endif
+
 /* The 4 activation bytes at p as one int32: the unit a dot4 broadcasts to every lane. */
 GB_INLINE int32_t gb_load4(const uint8_t *p) {
     int32_t v;
@@ -30,13 +46,13 @@ GB_INLINE int32_t gb_load4(const uint8_t *p) {
     return v;
 }
 
-/* u8 = 127 + rint(127 * clip(x, -1, 1)), rounding half to even as np.rint does. */
+/* GB_I8_ACT_OFFSET + rint(127 * clip(x, -1, 1)), rounding half to even as np.rint does. */
 GB_INLINE uint8_t gb_quantize_one(float x) {
     float t = x * 127.0f;
     t = t < -127.0f ? -127.0f : (t > 127.0f ? 127.0f : t);
     /* Adding and removing 1.5 * 2^23 rounds half to even, like cvtps2dq and np.rint. */
     t = (t + 12582912.0f) - 12582912.0f;
-    return (uint8_t)(127 + (int)t);
+    return (uint8_t)(GB_I8_ACT_OFFSET + (int)t);
 }
 
 /* ---- activations: 32 at once, u8 = 127 + rint(127 * clip(x, -1, 1)) ----
@@ -57,6 +73,21 @@ GB_INLINE void v32_quantize_u8(const float *x, uint8_t *dst /* 32 bytes */) {
     const __m256i cd = _mm256_packs_epi32(quantize8(x + 16), quantize8(x + 24));
     const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)dst, _mm256_add_epi8(bytes, _mm256_set1_epi8(127)));
+}
+#elif defined(GB_NEON)
+/* rint(127 * clip(x, -1, 1)) for 8 floats, as int16 (fcvtns rounds half to even) */
+GB_INLINE int16x8_t quantize8(const float *x) {
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    const int32x4_t a = vcvtnq_s32_f32(vminq_f32(vmaxq_f32(vmulq_f32(vld1q_f32(x), hi), lo), hi));
+    const int32x4_t b = vcvtnq_s32_f32(vminq_f32(vmaxq_f32(vmulq_f32(vld1q_f32(x + 4), hi), lo), hi));
+    return vcombine_s16(vmovn_s32(a), vmovn_s32(b));
+}
+/* 32 signed bytes (offset 0: see GB_I8_ACT_OFFSET); the narrowing is exact, |t| <= 127. */
+GB_INLINE void v32_quantize_u8(const float *x, uint8_t *dst) {
+    for (int i = 0; i < 32; i += 16) {
+        const int8x16_t t = vcombine_s8(vmovn_s16(quantize8(x + i)), vmovn_s16(quantize8(x + i + 8)));
+        vst1q_u8(dst + i, vreinterpretq_u8_s8(t));
+    }
 }
 #else
 GB_INLINE void v32_quantize_u8(const float *x, uint8_t *dst) {
@@ -105,6 +136,37 @@ GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
     return (v16f){_mm256_mul_ps(_mm256_cvtepi32_ps(dlo), _mm256_loadu_ps(scale)),
                   _mm256_mul_ps(_mm256_cvtepi32_ps(dhi), _mm256_loadu_ps(scale + 8))};
 }
+#elif defined(GB_NEON)
+/* acc[r] += the 4 signed bytes of x (the same in every lane) times row r's 4 weights in w:
+ * sdot with the dot product extension, else two widening multiplies into int16 and two
+ * pairwise adds (products of 4 rows x 4 inputs: 16 bytes of w). */
+GB_INLINE int32x4_t dot4_q(int32x4_t acc, int8x16_t x, const int8_t *w) {
+    const int8x16_t wv = vld1q_s8(w);
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, wv, x);
+#else
+    const int16x8_t rows01 = vmull_s8(vget_low_s8(wv), vget_low_s8(x)), rows23 = vmull_high_s8(wv, x);
+    return vpadalq_s16(acc, vpaddq_s16(rows01, rows23));
+#endif
+}
+GB_INLINE int8x16_t dup4(const uint8_t *x4) { return vreinterpretq_s8_s32(vdupq_n_s32(gb_load4(x4))); }
+typedef struct { int32x4_t q0, q1, q2, q3; } v16i;
+GB_INLINE v16i v16i_zero(void) { int32x4_t z = vdupq_n_s32(0); return (v16i){z, z, z, z}; }
+GB_INLINE v16i v16i_add(v16i a, v16i b) {
+    return (v16i){vaddq_s32(a.q0, b.q0), vaddq_s32(a.q1, b.q1), vaddq_s32(a.q2, b.q2), vaddq_s32(a.q3, b.q3)};
+}
+GB_INLINE v16i v16i_dot4(v16i acc, const uint8_t *x4, const int8_t *w) {
+    const int8x16_t x = dup4(x4);
+    return (v16i){dot4_q(acc.q0, x, w), dot4_q(acc.q1, x, w + 16), dot4_q(acc.q2, x, w + 32), dot4_q(acc.q3, x, w + 48)};
+}
+GB_INLINE void v16i_pin(v16i *a, v16i *b, v16i *c, v16i *d) { (void)a, (void)b, (void)c, (void)d; }
+GB_INLINE float32x4_t dequant_q(int32x4_t acc, const int32_t *corr, const float *scale) {
+    return vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc, vld1q_s32(corr))), vld1q_f32(scale));
+}
+GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
+    return (v16f){dequant_q(acc.q0, corr, scale), dequant_q(acc.q1, corr + 4, scale + 4),
+                  dequant_q(acc.q2, corr + 8, scale + 8), dequant_q(acc.q3, corr + 12, scale + 12)};
+}
 #else
 /* Lane r of acc += the 4 bytes at x4 times row r's 4 weights; v16i and v8i below share it. */
 GB_INLINE void dot4_lanes(int32_t *acc, int lanes, const uint8_t *x4, const int8_t *w) {
@@ -144,6 +206,25 @@ GB_INLINE void v8i_dequant_store(float *y, v8i acc, const int32_t *corr, const f
     v = _mm256_mul_ps(v, _mm256_loadu_ps(scale));
     if (diag) v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(diag), _mm256_loadu_ps(xr)));
     _mm256_storeu_ps(y, v);
+}
+#elif defined(GB_NEON)
+typedef struct { int32x4_t q0, q1; } v8i;
+GB_INLINE v8i v8i_zero(void) { int32x4_t z = vdupq_n_s32(0); return (v8i){z, z}; }
+GB_INLINE v8i v8i_add(v8i a, v8i b) { return (v8i){vaddq_s32(a.q0, b.q0), vaddq_s32(a.q1, b.q1)}; }
+GB_INLINE v8i v8i_dot4(v8i acc, const uint8_t *x4, const int8_t *w) {
+    const int8x16_t x = dup4(x4);
+    return (v8i){dot4_q(acc.q0, x, w), dot4_q(acc.q1, x, w + 16)};
+}
+/* y = (float)(acc - corr) * scale [+ diag * xr]: a separate multiply and add, as numpy does. */
+GB_INLINE float32x4_t dequant_diag_q(int32x4_t acc, const int32_t *corr, const float *scale, const float *diag,
+                                     const float *xr) {
+    const float32x4_t v = dequant_q(acc, corr, scale);
+    return diag ? vaddq_f32(v, vmulq_f32(vld1q_f32(diag), vld1q_f32(xr))) : v;
+}
+GB_INLINE void v8i_dequant_store(float *y, v8i acc, const int32_t *corr, const float *scale, const float *diag,
+                                 const float *xr) {
+    vst1q_f32(y, dequant_diag_q(acc.q0, corr, scale, diag, xr));
+    vst1q_f32(y + 4, dequant_diag_q(acc.q1, corr + 4, scale + 4, diag ? diag + 4 : NULL, xr ? xr + 4 : NULL));
 }
 #else
 typedef struct { int32_t v[8]; } v8i;

@@ -40,6 +40,22 @@ GB_INLINE __m256 pow2_8(__m256 n) {
 GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
     return (v16f){_mm256_mul_ps(a.lo, pow2_8(n.lo)), _mm256_mul_ps(a.hi, pow2_8(n.hi))};
 }
+#elif defined(GB_NEON)
+#define GB_V16_BINARY(name, op) \
+    GB_INLINE v16f name(v16f a, v16f b) { return (v16f){op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)}; }
+GB_V16_BINARY(v16_sub, vsubq_f32)
+GB_V16_BINARY(v16_div, vdivq_f32)
+GB_V16_BINARY(v16_min, vminq_f32)
+GB_V16_BINARY(v16_max, vmaxq_f32)
+/* frintn: to nearest, ties to even */
+GB_INLINE v16f v16_round(v16f a) { return (v16f){vrndnq_f32(a.q0), vrndnq_f32(a.q1), vrndnq_f32(a.q2), vrndnq_f32(a.q3)}; }
+GB_INLINE float32x4_t pow2_q(float32x4_t n) {
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23));
+}
+GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
+    return (v16f){vmulq_f32(a.q0, pow2_q(n.q0)), vmulq_f32(a.q1, pow2_q(n.q1)), vmulq_f32(a.q2, pow2_q(n.q2)),
+                  vmulq_f32(a.q3, pow2_q(n.q3))};
+}
 #else
 #include <string.h>
 #define GB_V16_BINARY(name, expr)                                       \

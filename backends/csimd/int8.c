@@ -10,6 +10,7 @@
 
 int64_t gb_int8_weight_max(void) { return GB_I8_WMAX; }
 int64_t gb_int8_weight_min(void) { return GB_I8_WMAX == 127 ? -128 : -GB_I8_WMAX; }
+int64_t gb_int8_act_offset(void) { return GB_I8_ACT_OFFSET; }
 
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 

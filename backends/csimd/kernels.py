@@ -31,7 +31,9 @@ int8: u8 activations (LPCNet: 127 + rint(127 x)) are quantized inside the measur
 scratch owned by the operand (so one operand must not be called from two threads at once).
 The weight range depends on the variant (`int8_scheme_name`): 7-bit [-63, 63] where maddubs
 is used (avx2, avx512, avx512bf16), so its int16 pair sums cannot saturate; [-127, 127] with
-VNNI and in scalar C. Results equal `gemmbench.quant.int8_gemv_reference` bit for bit.
+VNNI, on NEON and in scalar C. NEON multiplies s8 x s8 (sdot, smull): its activation bytes
+drop LPCNet's offset before the product and its row corrections are 0 (`int8_act_offset`), the
+same integers in the end. Results equal `gemmbench.quant.int8_gemv_reference` bit for bit.
 
 bf16: weights rounded to bf16 (round to nearest even, bit-exact with `quant.round_bf16`),
 products in float32; avx512bf16 also rounds the activations (vdpbf16ps), the other levels
@@ -55,7 +57,7 @@ from gemmbench.timing import Loop, python_loop
 from gemmbench.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
-LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16")  # the ISA levels (gemmbench.isa) these sources implement
+LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon", "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
 ABI_VERSION = 4
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16")
@@ -66,6 +68,19 @@ ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cyclin
 def int8_scheme_name(level: str) -> str:
     """The int8 scheme a level's kernels implement: 7-bit weights where maddubs' int16 sums must not saturate."""
     return "w63-row-u8off" if isa.get(level).int8_weight_max == 63 else "w127-row-u8off"
+
+
+# How the aarch64 levels' int8 kernels reach their scheme (s8 x s8: the offset is dropped first).
+_INT8_ARITHMETIC = {
+    "neon": "s8 x s8 through smull and pairwise adds (no dot product needed), activations without their offset",
+    "neon-dotprod": "s8 x s8 sdot, activations without their offset",
+}
+
+
+def int8_description(level: str) -> str:
+    """The int8 scheme a level implements, and for aarch64 how (a variant's detail names it)."""
+    how = _INT8_ARITHMETIC.get(level)
+    return f"int8 scheme {int8_scheme_name(level)}" + (f" ({how})" if how else "")
 
 
 _P = ctypes.c_void_p
@@ -91,6 +106,7 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_isa": (_S, ()),
     "gb_int8_weight_max": (_I, ()),
     "gb_int8_weight_min": (_I, ()),
+    "gb_int8_act_offset": (_I, ()),
     "gb_bf16_rounds_activations": (_I, ()),
     "gb_call_run": (None, (_P,)),
     "gb_call_time": (_I, (_P, _I)),
@@ -153,6 +169,7 @@ class Kernels:
     lib: ctypes.CDLL
     fast: ctypes.PyDLL  # the same library: the measured calls (_FAST), GIL held, no argtypes
     int8_range: tuple[int, int]  # weights the int8 kernels take without saturating
+    int8_act_offset: int  # the activation byte's offset: 127 (u8 x s8, x86 and scalar) or 0 (s8 x s8, NEON)
     bf16_rounds_activations: bool  # vdpbf16ps (activations rounded to bf16) or widening (exact)
 
     @property
@@ -183,7 +200,7 @@ def _load(variant: str) -> Kernels:
         raise native.NativeBuildError(f"library {path.name} reports ISA {level} ABI {lib.gb_abi_version()}, "
                                       f"expected {variant} ABI {ABI_VERSION}")
     kernels = Kernels(variant, path, lib, fast, (lib.gb_int8_weight_min(), lib.gb_int8_weight_max()),
-                      bool(lib.gb_bf16_rounds_activations()))
+                      lib.gb_int8_act_offset(), bool(lib.gb_bf16_rounds_activations()))
     check_layout(kernels, "gb_product", Product)
     check_layout(kernels, "gb_call", CallBlock)
     return kernels
@@ -357,10 +374,10 @@ def _int8_scheme(kernels: Kernels, scheme: quant.QuantScheme | str | None) -> qu
     return s
 
 
-def _int8_rows(qw: quant.QuantizedWeights) -> dict[str, np.ndarray]:
-    """scale (quant.row_scales) and corr (quant.row_corrections) per output row."""
+def _int8_rows(kernels: Kernels, qw: quant.QuantizedWeights) -> dict[str, np.ndarray]:
+    """scale (quant.row_scales) and corr (quant.row_corrections, for the build's activation offset) per row."""
     return {"scale": aligned_copy(quant.row_scales(qw), np.float32),
-            "corr": aligned_copy(quant.row_corrections(qw.q), np.int32)}
+            "corr": aligned_copy(quant.row_corrections(qw.q, kernels.int8_act_offset), np.int32)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -382,7 +399,7 @@ def prepare_int8(kernels: Kernels, weights: np.ndarray, scheme: quant.QuantSchem
     packed = aligned_empty(kernels.lib.gb_int8_packed_bytes(m, k), np.int8)
     kernels.lib.gb_int8_pack(q.ctypes.data, m, k, packed.ctypes.data)
     return _operand(DenseInt8, kernels, m, k, w=packed, act=_scratch(kernels, DenseInt8.kind, k), quantized=qw,
-                    **_int8_rows(qw))
+                    **_int8_rows(kernels, qw))
 
 
 @dataclass(frozen=True, eq=False)
@@ -416,11 +433,12 @@ def prepare_sparse8x4_int8(kernels: Kernels, weights: np.ndarray, mask: np.ndarr
     diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
     return _operand(Sparse8x4Int8, kernels, m, k, w=packed, idx=index, diag=diag,
                     act=_scratch(kernels, Sparse8x4Int8.kind, k), nblocks=usual.nblocks, quantized=qw, diagonal=diag,
-                    **_int8_rows(qw))
+                    **_int8_rows(kernels, qw))
 
 
 def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:
-    """The C activation quantizer on its own (the int8 kernels run it inside each call)."""
+    """The C activation quantizer on its own (the int8 kernels run it inside each call): bytes
+    kernels.int8_act_offset + rint(127 clip(x)), so quant.quantize_u8's where the offset is 127."""
     xc = np.ascontiguousarray(x, dtype=np.float32)
     out = aligned_empty(kernels.lib.gb_act_bytes(KINDS.index("dense_int8"), xc.size), np.uint8)
     kernels.lib.gb_quantize_u8(xc.ctypes.data, xc.size, out.ctypes.data)

@@ -12,13 +12,20 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
+#if defined(GB_NEON) /* the neon levels (gemmbench/isa.py): aarch64 predefines __ARM_NEON at every level */
+#include <arm_neon.h>
+#endif
 
 #define CHAINS 12
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 /* Keeps a value in a register and opaque to the optimiser, costing no instruction: a memory
  * clobber would force the accumulators through the stack, and a known-constant recurrence
  * could be folded away. */
+#if defined(__aarch64__)
+#define KEEP_VEC(x) __asm__ __volatile__("" : "+w"(x))
+#else
 #define KEEP_VEC(x) __asm__ __volatile__("" : "+v"(x))
+#endif
 #define KEEP_INT(x) __asm__ __volatile__("" : "+r"(x))
 
 static int64_t now_ns(void) {
@@ -49,6 +56,12 @@ static float VF_SUM(__m256 a) {
     _mm256_storeu_ps(t, a);
     return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
 }
+#elif defined(GB_NEON)
+typedef float32x4_t vf;
+#define VF_LANES 4
+#define VF_SET1 vdupq_n_f32
+#define VF_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define VF_SUM(a) vaddvq_f32(a)
 #else
 typedef float vf;
 #define VF_LANES 1
@@ -106,6 +119,19 @@ static int32_t VI_FOLD(__m256i a) {
     _mm256_storeu_si256((__m256i *)t, a);
     return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
 }
+#elif defined(GB_NEON)
+/* s8 x s8, as csimd's NEON kernels multiply: sdot, else smull, a pairwise add and sadalp */
+typedef int32x4_t vi;
+#define VI_MACS 16
+#define VI_SET1 vdupq_n_s32
+#define VI_FOLD(a) vaddvq_s32(a)
+#if defined(__ARM_FEATURE_DOTPROD)
+#define VI_DOT(acc, a, b) vdotq_s32(acc, vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b))
+#else
+#define VI_DOT(acc, a, b)                                                                                  \
+    vpadalq_s16(acc, vpaddq_s16(vmull_s8(vget_low_s8(vreinterpretq_s8_s32(a)), vget_low_s8(vreinterpretq_s8_s32(b))), \
+                                vmull_high_s8(vreinterpretq_s8_s32(a), vreinterpretq_s8_s32(b))))
+#endif
 #else
 typedef int32_t vi;
 #define VI_MACS 4
@@ -178,6 +204,19 @@ int64_t gb_probe_read(const float *buf, int64_t n, int64_t reps, float *sink) {
         _mm256_storeu_ps(t, s[j]);
         for (int l = 0; l < 8; ++l) total += t[l];
     }
+    *sink = total;
+#elif defined(GB_NEON)
+    float32x4_t s[8];
+    for (int j = 0; j < 8; ++j) s[j] = vdupq_n_f32(0.0f);
+    int64_t t0 = now_ns();
+    for (int64_t r = 0; r < reps; ++r) {
+        for (int64_t i = 0; i < n; i += 32)
+            for (int j = 0; j < 8; ++j) s[j] = vaddq_f32(s[j], vld1q_f32(buf + i + 4 * j));
+        BARRIER();
+    }
+    int64_t elapsed = now_ns() - t0;
+    float total = 0;
+    for (int j = 0; j < 8; ++j) total += vaddvq_f32(s[j]);
     *sink = total;
 #else
     float s[8] = {0};

@@ -41,6 +41,8 @@ class RunSummary:
     cpu_model: str
     flags_present: tuple[str, ...]
     flags_missing: tuple[str, ...]
+    isa_levels_run: tuple[str, ...]  # ISA levels (gemmbench/isa.py) of the variants this run verified and timed
+    isa_levels_unavailable: tuple[str, ...]  # levels whose variants were unavailable here (the CPU lacks a flag)
     cores: str
     threads: str
     cpus: str
@@ -256,9 +258,20 @@ def _run_summary(rows: pd.DataFrame, run_id: str, label: str, files: list[tuple[
         cpu_model=_joined(rows["cpu_model"]),
         flags_present=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f in flags),
         flags_missing=tuple(f for f in isa.key_flags(isa.arch_of(flags)) if f not in flags),
+        isa_levels_run=_isa_levels(rows, "ok"), isa_levels_unavailable=_isa_levels(rows, "unavailable"),
         cores=_joined(rows["cores"].astype("Int64")), threads=", ".join(map(str, threads)),
         cpus=",".join(map(str, cpus)), blas=blas_text(rows["blas"]), compiler=_joined(rows["compiler"]),
         os=_joined(rows["os"]), versions=versions, git_sha=_revision_text(rows["git_sha"]))
+
+
+def _isa_levels(rows: pd.DataFrame, status: str) -> tuple[str, ...]:
+    """The ISA levels of the rows with this status, floor first (the table's order); unavailable
+    levels only where no row of them ran."""
+    levels = {str(v) for v in rows.loc[rows["status"] == status, "isa"].dropna() if str(v)}
+    if status != "ok":
+        levels -= set(_isa_levels(rows, "ok"))
+    order = list(isa.LEVELS)
+    return tuple(sorted(levels, key=lambda name: (order.index(name) if name in order else len(order), name)))
 
 
 def blas_text(values: Iterable) -> str:
