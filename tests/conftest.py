@@ -41,14 +41,19 @@ def plugins(monkeypatch):
     registry.refresh()
 
 
+# Compiled kernels (and the roofline) for every test session, this process and the workers and CLIs it
+# starts, kept between sessions: a library's cache key hashes its sources, compiler and flags, so
+# every library found there was built from the sources under test. Nothing is read from or left in
+# the user's cache; tests of the cache itself point GEMMBENCH_CACHE elsewhere; a fresh clone (CI)
+# builds it afresh. pytest-xdist's workers share it (libraries land in it atomically).
+TEST_CACHE = ROOT / ".cache" / "tests"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def native_cache(tmp_path_factory: pytest.TempPathFactory):
-    """One fresh cache of compiled kernels (and roofline) for the session, for this process and the
-    workers and CLIs it starts: nothing is read from or left in the user's cache. The cache key
-    hashes the sources, so every library in it is built from the sources under test; tests of the
-    cache itself point GEMMBENCH_CACHE elsewhere."""
+    """The tests' own cache of compiled kernels (TEST_CACHE), never the user's."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("GEMMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("GEMMBENCH_CACHE", str(TEST_CACHE))
     mp.delenv("GEMMBENCH_CPU_FLAGS", raising=False)  # the real CPU, unless a test simulates one
     yield
     mp.undo()

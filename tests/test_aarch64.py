@@ -32,7 +32,7 @@ from gemmbench.workload import make_workload
 NATIVE = Q.NATIVE
 EPS32 = float(np.finfo(np.float32).eps)
 
-pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")]
 needs_tools = pytest.mark.skipif(bool(Q.missing_tools()), reason=Q.missing_tools() or "-")
 emulated_only = pytest.mark.skipif(NATIVE or bool(Q.missing_tools()), reason=Q.missing_tools() or "emulation only")
 

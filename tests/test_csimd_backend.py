@@ -112,6 +112,7 @@ def test_no_compiler_makes_csimd_unavailable_with_the_reason(cli, tmp_path):
     assert " available" in numpy_line  # every other backend still runs
 
 
+@pytest.mark.slow
 def test_build_command_compiles_then_reuses(cli, tmp_path):
     env = dict(os.environ, GEMMBENCH_CACHE=str(tmp_path))
     first = cli("build", "--backend", "csimd", env=env)

@@ -58,7 +58,7 @@ def test_a_counting_run_s_summary_lists_counts_fewest_first():
     from gemmbench.commands.run import summary
     from gemmbench.results import load_results
 
-    rows = load_results(Path(__file__).resolve().parent.parent / "results" / "baseline" / "instructions")
+    rows = load_results(Path(__file__).resolve().parent.parent / "results" / "instructions-baseline")
     text = summary(rows.to_dict("records"))
     assert text.startswith("instructions per call, counted under valgrind") and "no row was timed" not in text
     lines = text.splitlines()

@@ -169,6 +169,7 @@ CONCURRENT_SCRIPT = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow
 def test_two_processes_compile_into_one_empty_cache(tmp_path: Path, cache: Path) -> None:
     script = tmp_path / "build_one.py"
     script.write_text(CONCURRENT_SCRIPT)

@@ -222,22 +222,29 @@ def test_the_counts_job_gates_on_the_committed_instruction_counts(tmp_path):
 
     from gemmbench.results import load_results
 
-    committed = ROOT / "results" / "baseline" / "instructions"
+    committed = ROOT / "results" / "instructions-baseline"
     counts = load_results(committed)
     assert set(counts["metric"]) == {"instructions"} and counts["instructions"].notna().any()
     same = tmp_path / "same" / "results" / "counts"
     write_results(counts, same / "same.parquet", run_id="same")
-    shutil.copytree(committed, tmp_path / "same" / "results" / "baseline" / "instructions")
+    shutil.copytree(committed, tmp_path / "same" / "results" / "instructions-baseline")
     slower = counts.assign(instructions=[n * 1.05 if b == "csimd" and v == "avx2" else n
                                          for n, b, v in zip(counts["instructions"], counts["backend"], counts["variant"])])
     worse = tmp_path / "worse" / "results" / "counts"
     write_results(slower, worse / "worse.parquet", run_id="worse")
-    shutil.copytree(committed, tmp_path / "worse" / "results" / "baseline" / "instructions")
-    script = next(step["run"] for step in steps("counts") if step["name"] == "compare with the committed counts")
+    shutil.copytree(committed, tmp_path / "worse" / "results" / "instructions-baseline")
+    # a pull request: the base revision's counts (here the slower ones) are the baseline, not the committed
+    write_results(slower, tmp_path / "pr" / "results" / "base-counts" / "base.parquet", run_id="base")
+    write_results(counts, tmp_path / "pr" / "results" / "counts" / "new.parquet", run_id="new")
+    shutil.copytree(committed, tmp_path / "pr" / "results" / "instructions-baseline")
+    script = next(step["run"] for step in steps("counts") if step.get("name") == "compare with the base counts")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
-    for where, expected in (("same", 0), ("worse", 1)):
+    outputs = {}
+    for where, expected in (("same", 0), ("worse", 1), ("pr", 0)):
         done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=tmp_path / where,
                               env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == expected, (where, done.stdout[-2000:], done.stderr)
-    assert "instructions" in done.stdout and "slower" in done.stdout
+        outputs[where] = done.stdout
+    assert "instructions" in outputs["worse"] and "slower" in outputs["worse"]
+    assert "faster" in outputs["pr"]  # judged against the base revision's counts

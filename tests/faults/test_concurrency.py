@@ -54,13 +54,25 @@ def test_creating_an_existing_results_file_fails_and_leaves_it_alone(tmp_path):
 
 
 WRITER = """
-import sys
+import sys, time
 from pathlib import Path
 from gemmbench.results import ResultsFile, RunInfo
 
-results = ResultsFile(Path(sys.argv[1]), RunInfo("race", "s", "t"))
+path, reads, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+
+
+def reads_done():
+    try:
+        return int(reads.read_text())
+    except (FileNotFoundError, ValueError):  # not yet written, or caught mid-write
+        return 0
+
+
+results = ResultsFile(path, RunInfo("race", "s", "t"))
 results.create()
-for i in range(int(sys.argv[2])):
+for i in range(rows):
+    while reads_done() < i // 7:  # keeps pace with the reader, however fast each side runs
+        time.sleep(0.001)
     results.add([{"run_id": "race", "suite": "s", "case": f"c{i}", "backend": "b", "variant": "v",
                   "status": "ok", "median_ns": float(i), "samples_ns": [float(i)] * (i % 17 + 1)}])
 results.close()
@@ -70,16 +82,19 @@ results.close()
 def test_reading_a_file_while_its_run_rewrites_it_never_sees_a_mix(tmp_path):
     """Every read (report, compare, a watcher) sees one whole version: pyarrow given a path opens it
     twice, and a rename between the two opens paired one version's footer with the next one's pages."""
-    path, rows = tmp_path / "live.parquet", 400
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(rows)], stderr=subprocess.PIPE)
+    path, reads_file, rows = tmp_path / "live.parquet", tmp_path / "reads", 400
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(reads_file), str(rows)],
+                              stderr=subprocess.PIPE, text=True)
     seen, reads = 0, 0
-    while writer.poll() is None or reads == 0:
+    while writer.poll() is None:
         if path.exists():
             count = len(load_results(path))
             assert count >= seen  # versions only grow
             seen, reads = count, reads + 1
-    assert writer.wait() == 0, writer.stderr.read()
-    assert reads > 50 and len(load_results(path)) == rows and temp_files(tmp_path) == []
+            reads_file.write_text(str(reads))
+    assert writer.returncode == 0, writer.stderr.read()
+    assert reads >= rows // 7 and len(load_results(path)) == rows
+    assert temp_files(tmp_path) == []
 
 
 BATCH_WRITER = """
