@@ -7,7 +7,9 @@ so the verdict of a pair rests on the most trustworthy figure both sides have:
    where the compiler, numpy, BLAS and Python versions agree (else "dependencies changed");
 2. the row's ratio to the baseline backend (numpy) measured in the same rounds of the same run
    (gemmbench.paired): drift that moved both cancels; per-round ratios are compared, or, with
-   several runs or repeats on each side, one paired median per run (Welch's t on logarithms);
+   several runs or repeats on each side, one paired median per run (Welch's t on logarithms); with
+   one run a side the verdict also needs the row's own time to have moved the same way, since
+   the baseline's worker process alone can be a few to 15% off in either run;
 3. the row's own time across runs or repeats (two or more on each side), Welch's t on logarithms:
    the variance that actually separates runs;
 4. the row's own time within a single run (Mann-Whitney U on the samples, as `asv compare`):
@@ -392,10 +394,23 @@ def compare_rows(base_rows: list[dict] | dict, new_rows: list[dict] | dict, thre
     judged = verdict(base_status, new_status, gating, limit, alpha)
     if note and judged in ("slower", "faster"):
         judged = "dependencies changed"
+    elif gating is relative and len(base_rows) == len(new_rows) == 1 and judged in ("slower", "faster"):
+        judged = _own_time_agrees(judged, native or python, threshold)
     return Pair(row_key(base_row, any_suite), str(base_row.get("feature_key") or ""),
                 str(new_row.get("feature_key") or ""), base_status, new_status, judged, python, native,
                 runs, relative, counts, gating.source if gating else "", len(base_rows), len(new_rows),
                 note if judged == "dependencies changed" else "")
+
+
+def _own_time_agrees(judged: str, own: Figure | None, threshold: float) -> str:
+    """A ratio paired within single runs moves when the baseline's worker alone was faster or slower in
+    one of them (each process differs by a few to 15% on a shared VM: docs/compare.md), and the row's
+    own time moves with drift alone; a real change moves both. So with one run on each side the
+    paired verdict stands only when the row's own time passed the threshold the same way."""
+    if own is None:
+        return judged
+    same_way = own.ratio > 1 + threshold if judged == "slower" else own.ratio < 1 / (1 + threshold)
+    return judged if same_way else "insignificant"
 
 
 def _gating(counts, relative, runs, within, threshold: float, drift: float, changed: tuple[str, ...]):

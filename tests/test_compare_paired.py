@@ -71,6 +71,18 @@ def test_a_regression_of_the_baseline_itself_shows_in_the_rows_own_change(paired
     kernel = pairs_by_label(compare_frames(base, numpy_slower, threshold=0.10))[("a", "csimd:scalar")]
     assert kernel.paired.ratio == pytest.approx(1 / 1.3)  # against a slower numpy the kernel looks faster ...
     assert kernel.own.ratio == pytest.approx(1.0)  # ... its own time says it did not move: both are shown
+    assert kernel.verdict == "insignificant"  # one run a side: the paired verdict needs the own time to agree
+
+
+def test_a_kernel_that_moved_in_both_figures_is_flagged_and_one_that_moved_in_one_is_not(paired_run):
+    base = one_repeat(paired_run)
+    both = scale(base, lambda row: 1.2 if row["backend"] == "csimd" else 1.05)
+    kernel = pairs_by_label(compare_frames(base, both, threshold=0.10))[("a", "csimd:scalar")]
+    assert kernel.own.ratio == pytest.approx(1.2) and kernel.paired.ratio == pytest.approx(1.2 / 1.05)
+    assert kernel.verdict == "slower"
+    faster_baseline = scale(base, lambda row: 1.05 if row["backend"] == "csimd" else 0.9)
+    kernel = pairs_by_label(compare_frames(base, faster_baseline, threshold=0.10))[("a", "csimd:scalar")]
+    assert kernel.paired.ratio == pytest.approx(1.05 / 0.9) and kernel.verdict == "insignificant"
 
 
 def test_repeats_give_run_level_figures(paired_run, tmp_path):
