@@ -220,3 +220,11 @@ def test_plot_writes_every_page(many, tmp_path):
     paths = result.stdout.split()
     assert paths[0] == str(out) and paths[1] == str(tmp_path / "speedup-2.png")
     assert len(paths) > 1 and all(Path(p).read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_the_case_index_can_wrap_between_case_names(many):
+    """Case names have no spaces: links run together with nothing between them made one unbreakable
+    line as wide as all the names (3,100 px for gru384's 19 cases)."""
+    text = render_html(report_data.load([many]))
+    index = re.search(r'<section id="cases">.*?<nav>(.*?)</nav>', text, re.S).group(1)
+    assert index.count("<a ") >= 2 and "</a><a" not in index

@@ -357,7 +357,7 @@ def decision_table(data: ReportData) -> tuple[Table, Decision]:
         group = (choice.run_id, choice.case, choice.threads)
         first = group != previous
         cells = [Cell(choice.case if first else "", choice.case, link=anchor(choice.case) if first else ""),
-                 Cell(shapes.get(choice.case, "") if first else "", shapes.get(choice.case, ""))]
+                 Cell(shapes.get(choice.case, "") if first else "", shapes.get(choice.case, ""), "wrap")]
         cells += [_num(choice.threads, ".0f")] if decision.several_threads else []
         cells += [Cell(labels.get(choice.run_id, choice.run_id))] if several_runs else []
         cells += [Cell(choice.precision),
@@ -367,7 +367,7 @@ def decision_table(data: ReportData) -> tuple[Table, Decision]:
         cells += [_num(choice.rtf, ".3g")] if decision.has_rtf else []
         cells += [_snr(choice.snr_db), _num(choice.rel_err, ".2g"), _interval(choice),
                   _num(choice.candidates, ".0f")]
-        cells += [Cell(choice.from_python)] if decision.any_from_python else []
+        cells += [Cell(choice.from_python, css="wrap")] if decision.any_from_python else []
         rows.append(cells)
         css.append("group-start" if first else "")
         previous = group
