@@ -247,4 +247,5 @@ def test_the_counts_job_gates_on_the_committed_instruction_counts(tmp_path):
         assert done.returncode == expected, (where, done.stdout[-2000:], done.stderr)
         outputs[where] = done.stdout
     assert "instructions" in outputs["worse"] and "slower" in outputs["worse"]
+    assert " instr |" in outputs["worse"]  # a counted row shows its counts, not just "ok"
     assert "faster" in outputs["pr"]  # judged against the base revision's counts

@@ -91,8 +91,9 @@ def _ratio(figure) -> str:
 
 def _pair_row(pair: Pair) -> list[str]:
     figure, own, key = pair.figure, pair.own, pair.key
-    if own:
-        base, new = _amount(own, own.base_median_ns), _amount(own, own.new_median_ns)
+    amounts = own or pair.counts  # a counted row has no times: its counts are its amounts
+    if amounts:
+        base, new = _amount(amounts, amounts.base_median_ns), _amount(amounts, amounts.new_median_ns)
     else:
         base, new = pair.base_status, pair.new_status
     ci = f"{figure.ci_low:.2f}-{figure.ci_high:.2f}" if figure and figure.source != "instructions" else ""
