@@ -10,24 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench.backend import Backend, Variant
+from gemmbench.backend import Variant
+from gemmbench.backends.composed import ComposedBackend
 from gemmbench.backends.conv1d import variants as table
 from gemmbench.backends.conv1d.method import Method
 from gemmbench.ops.conv1d import facts_columns
 
 
-class ConvBackend(Backend):
+class ConvBackend(ComposedBackend):
     ops = frozenset({"conv1d"})
-
-    def __init__(self, base: Backend):
-        self.base = base
-        self.name = base.name
-        self.dtypes = frozenset({"float32"}) if base.name in ("csimd", "torch") else base.dtypes
-        self.install_hint = base.install_hint
-        self.native = False  # whether the method prepared last loops natively (the C methods do)
-
-    def available(self) -> tuple[bool, str]:
-        return self.base.available()
+    implementations = "convolution methods"
+    takers = "convolution methods"
 
     def variants(self) -> list[Variant]:
         return table.variants(self.name)
@@ -35,14 +28,7 @@ class ConvBackend(Backend):
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         return self.base.variant_available(variant, cpu_flags)
 
-    def skip_reason(self, case: Any, variant: Variant) -> str:
-        if case.op not in self.ops:
-            return f"{self.name}'s convolution methods run op conv1d only"
-        if case.dtype not in self.dtypes:
-            return f"{self.name}'s convolution methods take {', '.join(sorted(self.dtypes))}; this case is {case.dtype}"
-        if variant.name not in {v.name for v in self.variants()}:
-            methods = ", ".join(v.name for v in self.variants())
-            return f"{variant.name} is not one of {self.name}'s convolution methods ({methods})"
+    def implementation_skip_reason(self, case: Any, variant: Variant) -> str:
         return table.skip_reason(table.entry(self.name, variant.name), case.spec)
 
     def prepare(self, workload: Any, variant: Variant) -> Method:
@@ -55,13 +41,6 @@ class ConvBackend(Backend):
 
     def run_native(self, prepared: Method, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return prepared.time(x, out, loops)
-
-    def offers(self, capability: str) -> bool:
-        """run_native only for the methods that have a native loop: one composed backend serves
-        one item (variant), and its method is known once prepared."""
-        if capability == "run_native":
-            return self.native
-        return super().offers(capability)
 
     def reset(self, prepared: Method) -> None:
         prepared.reset()

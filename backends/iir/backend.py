@@ -6,23 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench.backend import Backend, Variant
+from gemmbench.backend import Variant
 from gemmbench.backends import iir
+from gemmbench.backends.composed import ComposedBackend
 from gemmbench.backends.iir.base import BankRun
 
 
-class BankBackend(Backend):
+class BankBackend(ComposedBackend):
     ops = iir.OPS
-
-    def __init__(self, base: Backend):
-        self.base = base
-        self.name = base.name
-        self.dtypes = frozenset({"float32"}) if base.name in ("csimd", "torch") else base.dtypes
-        self.install_hint = base.install_hint
-        self.native = False  # whether the bank prepared last loops natively (csimd's do)
-
-    def available(self) -> tuple[bool, str]:
-        return self.base.available()
+    implementations = "filter-bank variants"
+    takers = "filter banks"
 
     def variants(self) -> list[Variant]:
         return iir.variants(self.name)
@@ -31,14 +24,7 @@ class BankBackend(Backend):
         ok, reason = self.base.variant_available(variant, cpu_flags)
         return iir.available(variant) if ok else (ok, reason)
 
-    def skip_reason(self, case: Any, variant: Variant) -> str:
-        if case.op not in self.ops:
-            return f"{self.name}'s filter-bank variants run op iir_bank only"
-        if case.dtype not in self.dtypes:
-            return f"{self.name}'s filter banks take {', '.join(sorted(self.dtypes))}; this case is {case.dtype}"
-        if variant.name not in {v.name for v in self.variants()}:
-            names = ", ".join(v.name for v in self.variants())
-            return f"{variant.name} is not one of {self.name}'s filter-bank variants ({names})"
+    def implementation_skip_reason(self, case: Any, variant: Variant) -> str:
         return iir.skip_reason(case, variant)
 
     def prepare(self, workload: Any, variant: Variant) -> BankRun:
@@ -54,12 +40,6 @@ class BankBackend(Backend):
 
     def run_native(self, prepared: BankRun, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return prepared.run_native(x, out, loops)
-
-    def offers(self, capability: str) -> bool:
-        """run_native only for the banks that loop natively: one composed backend serves one item."""
-        if capability == "run_native":
-            return self.native
-        return super().offers(capability)
 
     def parts(self, prepared: BankRun, x: np.ndarray) -> dict:
         return prepared.parts(x)
