@@ -118,9 +118,14 @@ def summary(rows: list[dict], every_row: bool = False) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+def case_order(rows: list[dict]) -> dict[str, int]:
+    """Each case's position: where its first row is."""
+    return {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
+
+
 def row_table(rows: list[dict]) -> str:
     """Every given row by case, in the order the cases first appear."""
-    order = {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
+    order = case_order(rows)
     shown = sorted(rows, key=lambda row: order[row["case"]])
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
@@ -134,7 +139,7 @@ def row_table(rows: list[dict]) -> str:
 
 def counts_table(rows: list[dict]) -> str:
     """Instruction-count rows (run --metric instructions): per call, fewest first within each case."""
-    order = {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
+    order = case_order(rows)
     shown = sorted(rows, key=lambda row: (order[row["case"]], row["instructions"]))
     headers = ["case", "backend:variant", "instructions", "est. cycles", "D1 misses", "LL misses"]
     body, previous = [], None
