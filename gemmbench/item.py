@@ -70,6 +70,12 @@ class Item:
     def native(self) -> bool:
         return self.native_loop is not None
 
+    @property
+    def samples_wanted(self) -> int:
+        """Samples the supervisor takes of this row: fewer for a reference that is never chosen."""
+        wanted = self.ctx.timing.samples
+        return min(wanted, timing.REFERENCE_SAMPLES) if self.variant.reference_only else wanted
+
     def start(self) -> dict:
         """Columns known so far; status 'ok' means ready for samples, anything else is final."""
         case = self.workload.case

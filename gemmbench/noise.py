@@ -4,7 +4,7 @@ Observations over about a second: load, CPU steal time (the hypervisor giving ou
 someone else, from /proc/stat), other processes using CPU, the frequency governor and turbo
 where the OS shows them, SMT siblings of the CPU single-threaded rows run on, and the
 coefficient of variation of a fixed calibration loop run on that CPU in a pinned child
-process. A verdict follows, with what to change (the things `pyperf system tune` changes).
+process, and whether large arrays can be put on huge pages (gemmbench.pages). A verdict follows, with what to change (the things `pyperf system tune` changes).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from gemmbench import pages
 
 CALIBRATION_SECONDS = 1.0
 SAMPLE_NS = 2_000_000  # each calibration sample lasts about this long
@@ -142,11 +144,19 @@ def observe(cpu: int | None = None, seconds: float = CALIBRATION_SECONDS) -> Che
                 "samples of one row spread widely: more samples (rounds) and --repeat"),
         *_frequency_findings(cpu),
         _smt_finding(cpu),
+        _huge_pages_finding(),
     ]
     noisy = sum(f.noisy for f in findings)
     verdict = "quiet" if noisy == 0 and cv <= CV_QUIET else "noisy" if noisy <= 1 and cv <= CV_NOISY * 2 \
         else "very noisy"
     return Check(verdict, cpu, tuple(findings), cv, steal, tuple(busy))
+
+
+def _huge_pages_finding() -> Finding:
+    mode = pages.transparent_hugepages()
+    return Finding("huge pages", f"transparent huge pages: {mode}", mode == "never",
+                   "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled: large matrices then sit on "
+                   "2 MiB pages, with one cache placement from run to run (docs/measurement.md)")
 
 
 def _steal(before: list[int], after: list[int]) -> float:

@@ -61,6 +61,7 @@ class Slot:
     group: Group
     variant: str
     started: dict  # the worker's report after prepare (status, errors, prepare_ns, loops, ...)
+    wanted: int = 0  # samples the row takes (the worker says: fewer for a reference-only variant); 0: no limit
     samples: list[float] = field(default_factory=list)
     native: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
@@ -72,6 +73,11 @@ class Slot:
     def live(self) -> bool:
         """Prepared, verified and still taking samples."""
         return self.failure is None and self.finish is None and self.started.get("status") == "ok"
+
+    @property
+    def sampling(self) -> bool:
+        """Live and still short of the samples it wants."""
+        return self.live and (not self.wanted or len(self.samples) < self.wanted)
 
     @property
     def measured(self) -> bool:
@@ -441,25 +447,25 @@ class Supervisor:
 
     @staticmethod
     def _started(group: Group, message: dict, mine: dict[str, Slot], new: list[Slot]) -> None:
-        variant, row = message["variant"], message["row"]
+        variant, row, wanted = message["variant"], message["row"], message.get("samples", 0)
         if variant in mine:  # re-prepared in a fresh worker: keep its samples, take the new start
-            mine[variant].started = row
+            mine[variant].started, mine[variant].wanted = row, wanted
         else:
-            new.append(Slot(group, variant, row))
+            new.append(Slot(group, variant, row, wanted))
 
     def _rounds(self, case: Case, timing: TimingSettings, slots: list[Slot], repeat: int) -> None:
         shuffle = random.Random(round_seed(self.settings.seed, repeat, case.name))
         budget = timing.max_time * 1e9 * max(1, sum(s.live for s in slots))
         spent = 0
         for round_index in range(timing.samples):
-            live = [s for s in slots if s.live]
+            live = [s for s in slots if s.sampling]
             if not live:
                 return
             shuffle.shuffle(live)
             self.on_begin(f"{case.name} · round {round_index + 1}/{timing.samples} · {len(live)} rows")
             start = time.perf_counter_ns()
             for slot in live:
-                if slot.live:
+                if slot.sampling:
                     self._sample(slot, case, timing, slots, round_index)
             spent += time.perf_counter_ns() - start
             if spent > budget and round_index + 1 >= MIN_SAMPLES:

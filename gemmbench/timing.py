@@ -17,6 +17,9 @@ import numpy as np
 NOISY_CV = 0.10  # coefficient of variation above which a row is flagged noisy
 RESOLUTION_FACTOR = 1000  # a sample lasts at least this many timer ticks
 MIN_SAMPLES = 5  # a time-bounded row still gets this many samples
+# A reference-only variant (Backend.Variant.reference_only) is shown, never chosen nor the
+# baseline of a ratio: this many samples say its time well enough, and its rows cost a fifth.
+REFERENCE_SAMPLES = MIN_SAMPLES
 
 Loop = Callable[[int], int]
 

@@ -8,7 +8,7 @@ reads JSON lines on stdin, its job first and then commands, and answers on the p
              -> {"type": "ready", "resolution_ns"}
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
-                "row"}; then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
+                "row", "samples"} (how many samples the row wants); then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
     build    {"cmd": "build", "ops"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
     sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
     count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
@@ -94,11 +94,11 @@ class Worker:
             row = {**item.start(), **self._blas(), **floor}
             if row["status"] == "ok":
                 self.items[variant.name] = item
-            if self._out_of_memory(row):
-                self.channel.send("started", variant=variant.name, row=row)
+            out_of_memory = self._out_of_memory(row)  # says so in the row's message
+            self.channel.send("started", variant=variant.name, row=row, samples=item.samples_wanted)
+            if out_of_memory:
                 self.channel.send("retire")  # what the backend leaked stays with this process
                 return False
-            self.channel.send("started", variant=variant.name, row=row)
         self.channel.send("prepared")
         return True
 

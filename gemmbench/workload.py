@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench import registry
+from gemmbench import pages, registry
 from gemmbench.op import Case, Counts, Op, Workload
 
 DTYPES = ("float32", "float64")
@@ -55,10 +55,13 @@ def freeze(value: Any) -> Any:
 
 def aligned_empty(shape: int | tuple[int, ...], dtype: str | np.dtype | type,
                   alignment: int = 64) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary."""
+    """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary;
+    a large one (gemmbench.pages.HUGE_MIN) on 2 MiB pages, so its cache placement is the same in every run."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     dtype = np.dtype(dtype)
     count = int(np.prod(shape)) if shape else 1
+    if count * dtype.itemsize >= pages.HUGE_MIN:
+        return pages.huge_bytes(count * dtype.itemsize).view(dtype).reshape(shape)
     raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)

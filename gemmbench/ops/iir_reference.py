@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 
 OUTPUTS = ("full", "energy")
 
@@ -41,7 +40,9 @@ def _shape(x: np.ndarray, filters: int, output: str, frame: int) -> tuple[int, .
 
 
 def _one_filter(sos: np.ndarray, x: np.ndarray, zi: np.ndarray, output: str, frame: int):
-    y, zf = sps.sosfilt(sos, x, axis=-1, zi=zi)
+    from scipy import signal  # imported when a bank is filtered: loading the op (every suite does) stays cheap
+
+    y, zf = signal.sosfilt(sos, x, axis=-1, zi=zi)
     return (y if output == "full" else frame_energy(y, frame)), zf
 
 

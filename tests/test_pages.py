@@ -1,0 +1,71 @@
+"""Large arrays on 2 MiB pages (gemmbench.pages): aligned, usable, eligible for huge pages, and a refused
+mapping is a MemoryError like numpy's own."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gemmbench import pages
+from gemmbench.workload import aligned_copy, aligned_empty
+
+
+def _smaps_entry(address: int) -> dict[str, str]:
+    """The /proc/self/smaps fields of the mapping that holds `address`."""
+    entry, inside = {}, False
+    for line in open("/proc/self/smaps"):
+        head = line.split()[0]
+        if "-" in head and ":" not in head:
+            low, high = (int(part, 16) for part in head.split("-"))
+            inside = low <= address < high
+        elif inside and ":" in head:
+            entry[head.rstrip(":")] = line.split(":", 1)[1].strip()
+    return entry
+
+
+def test_a_large_array_starts_on_a_huge_page_boundary_and_holds_its_values():
+    array = aligned_copy(np.arange(1152 * 384, dtype=np.float32).reshape(1152, 384))
+    assert array.nbytes >= pages.HUGE_MIN and array.ctypes.data % pages.HUGE_PAGE == 0
+    assert array.flags.c_contiguous and array.flags.writeable
+    np.testing.assert_array_equal(array.ravel(), np.arange(1152 * 384, dtype=np.float32))
+
+
+def test_a_small_array_keeps_ordinary_memory_and_its_alignment():
+    array = aligned_empty(1000, np.float32)
+    assert array.ctypes.data % 64 == 0 and array.nbytes < pages.HUGE_MIN
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="smaps and transparent huge pages are Linux's")
+def test_the_mapping_is_eligible_for_huge_pages_where_the_kernel_offers_them():
+    if not pages.advisable():
+        pytest.skip(f"transparent huge pages are {pages.transparent_hugepages()!r} here: nothing to advise")
+    array = aligned_empty((1 << 20,), np.float32)
+    array[...] = 1.0
+    entry = _smaps_entry(array.ctypes.data)
+    if "THPeligible" not in entry:
+        pytest.skip("this kernel's smaps has no THPeligible field")
+    assert entry["THPeligible"] == "1"
+
+
+def test_transparent_hugepages_reads_the_chosen_mode(tmp_path, monkeypatch):
+    setting = tmp_path / "enabled"
+    setting.write_text("always [madvise] never\n")
+    monkeypatch.setattr(pages, "THP_SETTING", setting)
+    assert pages.transparent_hugepages() == "madvise"
+    setting.write_text("[never]\n")
+    assert pages.transparent_hugepages() == "never" and not pages.advisable()
+    monkeypatch.setattr(pages, "THP_SETTING", tmp_path / "missing")
+    assert pages.transparent_hugepages() == "unavailable"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced by Linux")
+def test_a_refused_mapping_is_a_memory_error():
+    code = ("import resource, numpy\n"
+            "from gemmbench.workload import aligned_empty\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))\n"
+            "try:\n    aligned_empty((1 << 30,), numpy.float32)\n"
+            "except MemoryError as exc:\n    print('MemoryError', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("MemoryError")
