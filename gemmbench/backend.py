@@ -10,6 +10,10 @@
             np.matmul(prepared, x, out=out)
 
 `prepare` and `run` are required; a class without them fails to load and its rows say so.
+`caller(prepared, x, out)` gives the measured Python call as a callable of no arguments
+(default: `run` with those arrays); a backend may return one that skips its own Python frame,
+e.g. a `functools.partial` of the library function, since a Python loop calling it with the
+same arrays would pay no more. Verification and timing both go through it.
 The optional capabilities are methods of this base class that a backend overrides:
 
 - `build()`: compile or fetch what it needs, ahead of any row (`gemmbench build`, and a
@@ -27,6 +31,7 @@ The optional capabilities are methods of this base class that a backend override
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
@@ -100,6 +105,10 @@ class Backend(ABC):
         bound calls made here are not rebuilt in the measured call.
         """
         return prepared
+
+    def caller(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> Callable[[], None]:
+        """The measured Python call on x into out, as a callable of no arguments (made once, untimed)."""
+        return functools.partial(self.run, prepared, x, out)
 
     def describe(self, prepared: Any, variant: Variant) -> str:
         """What actually ran, recorded on the row (library, ISA, flags, scheme)."""

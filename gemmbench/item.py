@@ -107,6 +107,7 @@ class Item:
         # Recorded inputs: each bound apart (outside prepare_ns, which is one input's), so a backend
         # that ties its state to the arrays it is given always runs with its own.
         self.bound = [self.prepared] + [backend.bind(unbound, x, self.out) for x in self.xs[1:]]
+        self.callers = [backend.caller(prepared, x, self.out) for prepared, x in zip(self.bound, self.xs)]
         if backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
             columns.update(backend.facts(self.prepared, self.workload.case))
         verdict = self._verify("wrong result", native=False)
@@ -127,14 +128,14 @@ class Item:
             note += " (the native loop runs on the first: it cannot cycle)"
         return note
 
-    def _calls(self, prepared: Any, x) -> Calls:
+    def _calls(self, prepared: Any, x, caller) -> Calls:
         backend, out = self.backend, self.out
         native = (lambda: backend.run_native(prepared, x, out, 1)) if backend.offers("run_native") else None
-        return Calls(out, lambda: backend.run(prepared, x, out), native, lambda: backend.reset(prepared))
+        return Calls(out, caller, native, lambda: backend.reset(prepared))
 
     def _verify(self, what: str, native: bool) -> Verdict:
-        verdicts = [self.op.verify(workload, self._calls(prepared, x), self.precision, native=native)
-                    for workload, prepared, x in zip(self.inputs, self.bound, self.xs)]
+        verdicts = [self.op.verify(workload, self._calls(prepared, x, caller), self.precision, native=native)
+                    for workload, prepared, x, caller in zip(self.inputs, self.bound, self.xs, self.callers)]
         verdict = verdicts[0]
         if len(verdicts) > 1:
             norms = [float(np.linalg.norm(workload.reference)) for workload in self.inputs]
@@ -148,9 +149,9 @@ class Item:
         backend, prepared, x, out = self.backend, self.prepared, self.x, self.out
         settings, resolution = self.ctx.timing, self.ctx.resolution_ns
         if len(self.xs) == 1:
-            self.python_loop = timing.python_loop(lambda: backend.run(prepared, x, out))
+            self.python_loop = timing.python_loop(self.callers[0])
         else:
-            self.python_loop = timing.cycling_loop(backend.run, [(p, xi, out) for p, xi in zip(self.bound, self.xs)])
+            self.python_loop = timing.cycling_loop(self.callers)
         self.loops = timing.warm_and_calibrate(self.python_loop, settings, resolution)
         if backend.offers("run_native"):
             self.native_loop = lambda loops: backend.run_native(prepared, x, out, loops)
@@ -192,4 +193,4 @@ class Item:
 
     def close(self) -> None:
         self.prepared = self.python_loop = self.native_loop = None
-        self.bound = []
+        self.bound, self.callers = [], []

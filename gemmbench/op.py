@@ -107,7 +107,7 @@ class Calls:
     """What `Op.verify` may do with a prepared backend: call it, reset it, read its output."""
 
     out: "np.ndarray"
-    run: Callable[[], None]  # one Python-level call: backend.run(prepared, x, out)
+    run: Callable[[], None]  # one Python-level call, the one timed: backend.caller(prepared, x, out)
     run_native: Callable[[], None] | None  # one call through the backend's native loop, where it has one
     reset: Callable[[], None]  # back to the state prepare left (backend.reset)
 

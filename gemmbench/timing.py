@@ -92,16 +92,15 @@ def python_loop(call: Callable[[], None], clock: Callable[[], int] = time.perf_c
     return loop
 
 
-def cycling_loop(call: Callable[..., None], arguments: list[tuple],
-                 clock: Callable[[], int] = time.perf_counter_ns) -> Loop:
-    """A loop of Python calls `call(*arguments[i])`, i cycling through the list across samples."""
-    cycle = itertools.cycle(arguments)
+def cycling_loop(calls: list[Callable[[], None]], clock: Callable[[], int] = time.perf_counter_ns) -> Loop:
+    """A loop of Python calls `calls[i]()`, i cycling through the list across samples."""
+    cycle = itertools.cycle(calls)
 
     def loop(loops: int) -> int:
-        calls = itertools.islice(cycle, loops)
+        chosen = itertools.islice(cycle, loops)
         start = clock()
-        for args in calls:
-            call(*args)
+        for call in chosen:
+            call()
         return clock() - start
 
     return loop

@@ -372,6 +372,22 @@ def test_cycling_inputs_each_get_their_own_product(kern: K.Kernels) -> None:
             np.testing.assert_array_equal(y, alone)
 
 
+def test_callers_of_one_operand_each_keep_their_own_arrays(kern: K.Kernels) -> None:
+    w, _ = data(40, 24)
+    inputs = [data(40, 24, seed=s)[1] for s in range(3)]
+    for a in (K.pack_dense(kern, w), K.prepare_int8(kern, w), K.prepare_bf16(kern, w)):
+        outputs = [np.full(40, np.nan, np.float32) for _ in inputs]
+        callers = [K.bind(a, x, y).caller() for x, y in zip(inputs, outputs)]
+        for call in reversed(callers):  # a later bind must not move an earlier caller's pointers
+            call()
+        for x, y in zip(inputs, outputs):
+            alone = np.empty(40, np.float32)
+            gemv(a, x.copy(), alone)
+            np.testing.assert_array_equal(y, alone)
+    with pytest.raises(ValueError, match="bind x and y before making a caller"):
+        K.bind(a).caller()
+
+
 @pytest.mark.parametrize("bad_x, message", [
     (np.zeros(24, np.float64), r"x must be a C-contiguous float32 array of shape \(24,\), got float64 \(24,\)"),
     (np.zeros(23, np.float32), r"x must be .* of shape \(24,\), got float32 \(23,\)"),

@@ -48,7 +48,7 @@ import functools
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 
@@ -589,6 +589,16 @@ class Call:
         self.block.x, self.block.y, self.block.n = x_at, y_at, n  # only once both are checked
         self.state = (*self.state[:2], x, y)
 
+    def caller(self) -> Callable[[], None]:
+        """This call as it stands bound, as a callable of no arguments: the C function and its one
+        pointer in a functools.partial, so calling it runs no Python frame (docs/csimd.md)."""
+        fn, arg, x, _ = self.state
+        if x is None:
+            raise ValueError("bind x and y before making a caller")
+        call = functools.partial(fn, arg)
+        call.bound = self  # the arrays its pointer points into stay alive with it
+        return call
+
 
 def bind(operand: Operand, x: np.ndarray | None = None, y: np.ndarray | None = None) -> Call:
     """A call of `operand`, bound to x and y when given (else at its first run)."""
@@ -617,9 +627,9 @@ def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
 def bare_call_loop(variant: str = "scalar") -> Loop:
     """The floor under csimd's Python call: a timing loop, shaped like gemmbench.timing.python_loop,
     of the bare one-argument ctypes call of a C function that does nothing (gb_noop), made the
-    way `run` makes its call (a PyDLL function object of the same library, a ready ctypes
-    pointer to a gb_call as its argument).
+    way `Call.caller` makes its call (a functools.partial of a PyDLL function object of the same
+    library and a ready ctypes pointer to a gb_call).
     A row's call overhead (Python median - native median) over this loop's time per call says
     what the wrapper adds above what any one-argument ctypes call costs."""
     noop, arg = load_kernels(variant).fast.gb_noop, ctypes.pointer(CallBlock())
-    return python_loop(lambda: noop(arg))
+    return python_loop(functools.partial(noop, arg))
