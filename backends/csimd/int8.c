@@ -63,14 +63,43 @@ GB_INLINE void int8_panel(const int8_t *restrict packed, int64_t m, int64_t grou
     }
 }
 
+/* Four whole panels (64 rows) at once: each broadcast of 4 activation bytes serves four weight
+ * vectors instead of one, so a dot product costs 1.25 loads instead of 2 (the one-panel loop
+ * is load-bound in L2; GRU-A 1152x384: 2.69 against 3.04 us in a C loop, 2026-11-29). The
+ * gb_simd_int8.h layer's dot4 re-broadcasts per call; the compiler keeps one broadcast. */
+GB_INLINE void int8_four_panels(const int8_t *restrict packed, int64_t groups, const float *restrict scale,
+                                const int32_t *restrict corr, const uint8_t *restrict xq, float *restrict y,
+                                int64_t r0) {
+    const int64_t stride = groups * 64;
+    const int8_t *a = packed + r0 / GB_PANEL * stride;
+    v16i s0 = v16i_zero(), s1 = v16i_zero(), s2 = v16i_zero(), s3 = v16i_zero();
+    for (const uint8_t *xg = xq, *const end = xq + 4 * groups; xg < end; xg += 4, a += 64) {
+        s0 = v16i_dot4(s0, xg, a);
+        s1 = v16i_dot4(s1, xg, a + stride);
+        s2 = v16i_dot4(s2, xg, a + 2 * stride);
+        s3 = v16i_dot4(s3, xg, a + 3 * stride);
+        v16i_pin(&s0, &s1, &s2, &s3);
+    }
+    v16_storeu(y + r0, v16i_dequant(s0, corr + r0, scale + r0));
+    v16_storeu(y + r0 + 16, v16i_dequant(s1, corr + r0 + 16, scale + r0 + 16));
+    v16_storeu(y + r0 + 32, v16i_dequant(s2, corr + r0 + 32, scale + r0 + 32));
+    v16_storeu(y + r0 + 48, v16i_dequant(s3, corr + r0 + 48, scale + r0 + 48));
+}
+
+/* Whole 64-row blocks four panels at a time, then the rest (the ragged panel among them) one at a
+ * time; backwards calls walk the same units in reverse. */
 static void int8_gemv(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
     const int64_t m = a->m, k = a->k, groups = round_up(k, 4) / 4, last = round_up(m, GB_PANEL) - GB_PANEL;
+    const int64_t quads = m / (4 * GB_PANEL), rest = quads * 4 * GB_PANEL;
     uint8_t *restrict xq = a->act;
     quantize_u8(x, k, xq);
-    if (backwards)
-        for (int64_t r0 = last; r0 >= 0; r0 -= GB_PANEL) int8_panel(a->w, m, groups, a->scale, a->corr, xq, y, r0);
-    else
-        for (int64_t r0 = 0; r0 < m; r0 += GB_PANEL) int8_panel(a->w, m, groups, a->scale, a->corr, xq, y, r0);
+    if (backwards) {
+        for (int64_t r0 = last; r0 >= rest; r0 -= GB_PANEL) int8_panel(a->w, m, groups, a->scale, a->corr, xq, y, r0);
+        for (int64_t q = quads - 1; q >= 0; --q) int8_four_panels(a->w, groups, a->scale, a->corr, xq, y, q * 64);
+    } else {
+        for (int64_t q = 0; q < quads; ++q) int8_four_panels(a->w, groups, a->scale, a->corr, xq, y, q * 64);
+        for (int64_t r0 = rest; r0 < m; r0 += GB_PANEL) int8_panel(a->w, m, groups, a->scale, a->corr, xq, y, r0);
+    }
 }
 
 void gbi_dense_int8(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
