@@ -85,11 +85,11 @@ class CSimdBackend(Backend):
 
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         """Beside the CPU flags, AMX needs the kernel's permission, and runs nowhere under valgrind."""
+        if amx.is_amx_level(variant.isa) and under_valgrind():
+            return False, "valgrind runs no AMX tile instructions (its CPUID hides amx_tile)"
         ok, reason = super().variant_available(variant, cpu_flags)
         if not ok or not amx.is_amx_level(variant.isa):
             return ok, reason
-        if under_valgrind():
-            return False, "valgrind runs no AMX tile instructions (its CPUID hides amx_tile)"
         try:
             reason = amx.refusal(kernels.load_kernels(variant.isa, cpu_flags))
         except native.NativeBuildError as exc:
