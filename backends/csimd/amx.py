@@ -47,11 +47,17 @@ def refusal(kernels: K.Kernels) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class AmxInt8(K.Operand):
+class AmxOperand(K.Operand):
+    """Weights in AMX tiles: the batched product Y = W X."""
+
+    batched: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, eq=False)
+class AmxInt8(AmxOperand):
     kind: ClassVar[str] = "amx_int8"
     precision: ClassVar[str] = "int8"
     kernel: ClassVar[str] = "amx_int8_gemm"
-    batched: ClassVar[bool] = True
     quantized: quant.QuantizedWeights = field(default=None, repr=False)
 
     @property
@@ -60,11 +66,10 @@ class AmxInt8(K.Operand):
 
 
 @dataclass(frozen=True, eq=False)
-class AmxBf16(K.Operand):
+class AmxBf16(AmxOperand):
     kind: ClassVar[str] = "amx_bf16"
     precision: ClassVar[str] = "bf16"
     kernel: ClassVar[str] = "amx_bf16_gemm"
-    batched: ClassVar[bool] = True
     rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the weights as bf16
 
 
