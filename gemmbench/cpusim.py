@@ -106,7 +106,7 @@ def known_flags() -> frozenset[str]:
              *(f for needs in NUMPY_FEATURES.values() for f in needs),
              *(f for lib in LIBRARIES for _, needs in lib.choices for f in needs),
              *(f for level in isa.LEVELS.values() for f in level.cpu_flags),
-             *(f for flags in isa.OTHER_KEY_FLAGS.values() for f in flags)]
+             *(f for flags in isa.KEY_FLAGS.values() for f in flags)]
     return frozenset(named)
 
 

@@ -22,6 +22,7 @@ ANY_ARCH = "any"
 _AVX2 = ("-mavx2", "-mfma")
 _AVX512 = (*_AVX2, "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq")
 _AVX512_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq")
+_AMX = ("-mamx-tile",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
              ("avx512",), "avx512_vnni", gains=("int8",), doc="vpdpbusd u8 x s8 dot products, 8-bit weights"),
     IsaLevel("avx512bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16"), ("-O3", *_AVX512, "-mavx512bf16"),
              ("avx512",), "avx512_bf16", gains=("bf16",), int8_weight_max=63, doc="vdpbf16ps bf16 dot products"),
+    # AMX: tile products, used by batched GEMM only; the rest of the library is built as the level
+    # it includes (VNNI beside the int8 tiles, AVX512_BF16 beside the bf16 ones), whose CPUs every
+    # AMX CPU is. amx_tile tells these machines apart in a key: no CPU has one AMX part without both.
+    IsaLevel("amx-int8", "x86_64", (*_AVX512_FLAGS, "avx512_vnni", "amx_tile", "amx_int8"),
+             ("-O3", *_AVX512, "-mavx512vnni", *_AMX, "-mamx-int8"), ("avx512vnni",), "amx_tile", gains=("int8",),
+             doc="AMX int8 tiles (tdpbsud s8 x u8, 8-bit weights): batched GEMM only"),
+    IsaLevel("amx-bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16", "amx_tile", "amx_bf16"),
+             ("-O3", *_AVX512, "-mavx512bf16", *_AMX, "-mamx-bf16"), ("avx512bf16",), "amx_tile", gains=("bf16",),
+             int8_weight_max=63, doc="AMX bf16 tiles (tdpbf16ps, float32 sums): batched GEMM only"),
     # -DGB_NEON: aarch64 compilers predefine __ARM_NEON at every -march, scalar's too, so the
     # kernels' vector layer (backends/csimd/gb_simd.h) needs the level named to pick NEON.
     IsaLevel("neon", "aarch64", ("asimd",), ("-O3", "-march=armv8-a", "-DGB_NEON"), ("scalar",), "asimd",
@@ -59,11 +69,13 @@ LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
              ("neon",), "asimddp", gains=("int8",), doc="sdot s8 x s8 int8 dot products (Armv8.2 dot product extension)"),
 )}
 
-# Flags worth a place in a feature key that no level of ours needs yet (AMX, FP16, SVE, i8mm):
-# they change what other libraries (oneDNN, OpenBLAS) run, so machines with them are kept apart.
-OTHER_KEY_FLAGS: dict[str, tuple[str, ...]] = {
-    "x86_64": ("avx512_fp16", "amx_tile"),
-    "aarch64": ("i8mm", "bf16", "sve"),
+# The flags a feature key shows, in the order it shows them: every level's key_flag, and flags no
+# level of ours needs (FP16, SVE, i8mm) that change what other libraries (oneDNN, OpenBLAS) run.
+# Written out rather than taken in table order, so a new level never reorders, and so renames,
+# the key of a machine already measured (amx_tile came last before the AMX levels existed).
+KEY_FLAGS: dict[str, tuple[str, ...]] = {
+    "x86_64": ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"),
+    "aarch64": ("asimd", "asimddp", "i8mm", "bf16", "sve"),
 }
 
 
@@ -107,10 +119,8 @@ def rank(name: str) -> int:
 
 
 def key_flags(arch: str | None = None) -> tuple[str, ...]:
-    """The flags a feature key shows on `arch`, in table order."""
-    arch = arch or host_arch()
-    own = [level.key_flag for level in levels_for(arch) if level.key_flag]
-    return tuple(dict.fromkeys([*own, *OTHER_KEY_FLAGS.get(arch, ())]))
+    """The flags a feature key shows on `arch`, in KEY_FLAGS' order."""
+    return KEY_FLAGS.get(arch or host_arch(), ())
 
 
 def missing_flags(name: str, cpu_flags: frozenset[str] | set[str]) -> tuple[str, ...]:

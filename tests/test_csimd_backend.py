@@ -44,7 +44,7 @@ def test_every_kernel_is_verified_and_timed_natively(rows):
     expected_ok = {
         "odd": dense,
         "tiny": dense,
-        "batch": {"scalar", "avx2", "avx512"},
+        "batch": {"scalar", "avx2", "avx512", "amx-int8", "amx-bf16"},
         "lpcnet16x1": {"scalar", "avx2", "avx512", "avx512-bf16", "avx512bf16-bf16"},
         "sparse8x4": {"scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
         "f64": set(),
@@ -52,7 +52,21 @@ def test_every_kernel_is_verified_and_timed_natively(rows):
     lacking = {isa for isa in kernels.LEVELS if native.missing_cpu_flags(isa)}  # unavailable rows here
     for case, variants in expected_ok.items():
         got = {variant for (c, variant), r in rows.items() if c == case and r.status == "ok"}
-        assert got == {v for v in variants if v.split("-")[0] not in lacking}, case
+        assert got == {v for v in variants if rows[(case, v)].isa not in lacking and not amx_refused(rows[(case, v)])}, case
+
+
+def amx_refused(row) -> bool:
+    """An AMX row Linux refused the tile state (on a CPU that has AMX): unavailable with the reason."""
+    return row.status == "unavailable" and "arch_prctl(ARCH_REQ_XCOMP_PERM" in row.message
+
+
+def test_amx_rows_are_judged_in_their_precision_and_carry_their_error(rows):
+    for variant, precision, scheme in (("amx-int8", "int8", "w127-row-u8off"), ("amx-bf16", "bf16", "tdpbf16ps")):
+        row = rows[("batch", variant)]
+        if row.status == "unavailable":
+            continue
+        assert row.status == "ok" and row.precision == precision and scheme in row.detail
+        assert row.rel_err < {"int8": 0.05, "bf16": 0.01}[precision] and "amx_" in row.detail
 
 
 def test_int8_rows_are_judged_as_int8_and_carry_their_error(rows):
@@ -77,7 +91,11 @@ def test_skips_say_why(rows):
     assert "int8 sparse kernel takes 8x4 blocks" in rows[("lpcnet16x1", "avx2-int8")].message
     assert "float32 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2")].message
     assert "bf16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx512-bf16")].message
-    assert "no int8, bf16 or sparse GEMM" in rows[("batch", "avx2-int8")].message
+    assert "no sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles" in rows[("batch", "avx2-int8")].message
+    for variant in ("amx-int8", "amx-bf16"):
+        if rows[("odd", variant)].status == "skipped":  # else unavailable here, with the reason
+            assert "the AMX tile kernels run dense batched GEMM only; this case is gemv" in rows[("odd", variant)].message
+            assert "this case is sparse gemv" in rows[("sparse8x4", variant)].message
     assert "does not take dtype float64" in rows[("f64", "avx2")].message
 
 

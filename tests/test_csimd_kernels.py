@@ -170,7 +170,7 @@ def test_int8_dense_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: in
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:
-    maddubs = kern.variant in ("avx2", "avx512", "avx512bf16")
+    maddubs = kern.variant in ("avx2", "avx512", "avx512bf16", "amx-bf16")  # amx-bf16: avx512bf16 and tiles
     assert kern.int8_range == ((-63, 63) if maddubs else (-128, 127))
     assert kern.int8_scheme.name == ("w63-row-u8off" if maddubs else "w127-row-u8off")
 
@@ -354,7 +354,7 @@ def test_bf16_sparse16_odd_counts_and_empty_rows(kern: K.Kernels) -> None:
 
 
 def test_bf16_variant_says_whether_it_rounds_activations(kern: K.Kernels) -> None:
-    assert kern.bf16_rounds_activations == (kern.variant == "avx512bf16")
+    assert kern.bf16_rounds_activations == (kern.variant in ("avx512bf16", "amx-bf16"))
 
 
 # ---- the call path: one pointer, arrays checked when they change ----

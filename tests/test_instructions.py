@@ -52,6 +52,17 @@ def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(run_rows
         assert rows[("a", *variant)].instructions == pytest.approx(rows[("again", *variant)].instructions, rel=1e-3)
 
 
+@slow
+@needs_valgrind
+def test_amx_is_unavailable_under_valgrind_with_the_reason(run_rows):
+    rows = run_rows("name: ic\nbackends: [csimd:amx-int8, csimd:amx-bf16]\n"
+                    "defaults: {warmup: 0.001, min_time: 0.0002, samples: 3}\n"
+                    "cases: [{name: batch, op: gemm, m: 48, k: 32, n: 16}]\n", metric="instructions")
+    for variant in ("amx-int8", "amx-bf16"):  # valgrind passes the permission request on, then faults on a tile
+        row = rows[("batch", "csimd", variant)]
+        assert row.status == "unavailable" and "valgrind runs no AMX" in row.message
+
+
 def test_a_counting_run_s_summary_lists_counts_fewest_first():
     from pathlib import Path
 

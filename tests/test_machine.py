@@ -8,7 +8,7 @@ import sys
 import pytest
 from gbtest import ROOT
 
-from gemmbench import caches, cpusim, featurekey, machine, native
+from gemmbench import caches, cpusim, featurekey, isa, machine, native
 from gemmbench.errors import UsageError
 
 # SIMD-relevant flags of the development VM (Intel Xeon, AVX-512 FP16 and AMX) and of the AMD EPYC
@@ -144,6 +144,12 @@ XEON_CPUINFO = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "167",
                 "model name": "Intel(R) Xeon(R) Processor"}
 EPYC_CPUINFO = {"vendor_id": "AuthenticAMD", "cpu family": "26", "model": "2", "model name": "AMD EPYC"}
 NEOVERSE_CPUINFO = {"CPU implementer": "0x41", "CPU architecture": "8", "CPU part": "0xd0c"}
+
+
+def test_every_level_s_key_flag_has_its_place_in_the_key():
+    for level in isa.LEVELS.values():
+        if level.key_flag:
+            assert level.key_flag in isa.KEY_FLAGS[level.arch], level.name
 
 
 def test_feature_keys_name_vendor_family_model_and_key_flags():

@@ -44,7 +44,8 @@ def libraries(cache: Path) -> list[Path]:
 
 
 def test_variant_table_flags() -> None:
-    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon", "neon-dotprod"]
+    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx-int8", "amx-bf16",
+                                    "neon", "neon-dotprod"]
     scalar = isa.LEVELS["scalar"]
     assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
     assert scalar.cpu_flags == ()
@@ -53,6 +54,10 @@ def test_variant_table_flags() -> None:
     assert "-mavx512vnni" in isa.LEVELS["avx512vnni"].cflags
     assert "avx512_vnni" in isa.LEVELS["avx512vnni"].cpu_flags
     assert "-mavx512bf16" in isa.LEVELS["avx512bf16"].cflags and "avx512_bf16" in isa.LEVELS["avx512bf16"].cpu_flags
+    for level, below in (("amx-int8", "avx512vnni"), ("amx-bf16", "avx512bf16")):  # AMX adds tiles to a level
+        amx = isa.LEVELS[level]
+        assert {"-mamx-tile", f"-m{level}"} <= set(amx.cflags) and set(isa.LEVELS[below].cflags) < set(amx.cflags)
+        assert {"amx_tile", level.replace("-", "_")} <= set(amx.cpu_flags) and isa.closure(level) > isa.closure(below)
     x86 = [level for level in isa.LEVELS.values() if level.arch == "x86_64"]
     every_flag = [f for v in x86 for f in (*v.cflags, *native.COMMON_FLAGS)]
     assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)

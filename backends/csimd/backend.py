@@ -4,8 +4,9 @@ float32 variants (scalar, avx2, avx512) run dense GEMV/GEMM and LPCNet's 16x1 bl
 GEMV; int8 variants (scalar-int8, avx2-int8, avx512-int8, avx512vnni-int8) run dense int8
 GEMV and 8x4 block-sparse int8 GEMV; bf16 variants run dense and 16x1 GEMV with bf16 weights,
 widening them to float32 (avx512-bf16: AVX-512 F/BW is all it needs) or with vdpbf16ps on
-bf16-rounded activations (avx512bf16-bf16). Which kernel runs follows from the case; a case
-no kernel of the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
+bf16-rounded activations (avx512bf16-bf16). amx-int8 and amx-bf16 run the batched GEMM
+on AMX tiles (amx.py), and nothing else. Which kernel runs follows from the case; a case no
+kernel of the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
 (lpcnet.py), its GRU-A product on the kernel the case would get as a GEMV.
 
 The measured call is one ctypes call of one pointer (kernels.Call); `run` below is written
@@ -20,18 +21,26 @@ import numpy as np
 
 from gemmbench import isa, native
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends.csimd import kernels, lpcnet
+from gemmbench.backends.csimd import amx, kernels, lpcnet
+from gemmbench.instructions import under_valgrind
 from gemmbench.op import Case, Workload
 from gemmbench.timing import Loop
 
 MAX_BATCH = 64
 BLOCKS = {"float32": (16, 1), "bf16": (16, 1), "int8": (8, 4)}  # the block shape each precision's sparse kernel takes
+_AMX_ARITHMETIC = {
+    "int8": f"AMX tiles, tdpbsud: int8 scheme {kernels.int8_scheme_name('amx-int8')}, u8 activations made in the call",
+    "bf16": "AMX tiles, tdpbf16ps: bf16 weights, activations rounded to bf16, float32 sums",
+}
 
 
 def _variant(level: isa.IsaLevel, precision: str) -> Variant:
     flags = " ".join(native.compile_flags(level))
     if precision == "float32":
         return Variant(level.name, isa=level.name, requires=level.cpu_flags, detail=f"cc {flags}")
+    if amx.is_amx_level(level.name):  # the level's name says its precision already
+        return Variant(level.name, precision=precision, isa=level.name, requires=level.cpu_flags,
+                       detail=f"{_AMX_ARITHMETIC[precision]}, batched GEMM only; cc {flags}")
     if precision == "int8":
         what = kernels.int8_description(level.name)
     else:
@@ -76,14 +85,32 @@ class CSimdBackend(Backend):
         return [_variant(level, precision) for precision in kernels.PRECISIONS for level in levels
                 if precision in level.gains] + conv1d_variants(self.name) + iir_variants(self.name)
 
+    def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
+        """Beside the CPU flags, AMX needs the kernel's permission, and runs nowhere under valgrind."""
+        if amx.is_amx_level(variant.isa) and under_valgrind():
+            return False, "valgrind runs no AMX tile instructions (its CPUID hides amx_tile)"
+        ok, reason = super().variant_available(variant, cpu_flags)
+        if not ok or not amx.is_amx_level(variant.isa):
+            return ok, reason
+        try:
+            reason = amx.refusal(kernels.load_kernels(variant.isa, cpu_flags))
+        except native.NativeBuildError as exc:
+            return False, str(exc)
+        return not reason, reason
+
     def skip_reason(self, case: Case, variant: Variant) -> str:
         reason = super().skip_reason(case, variant)
         if reason:
             return reason
         precision = variant.precision or "float32"
         block = case.spec.sparsity.block if case.spec.sparsity else None
+        if amx.is_amx_level(variant.isa):
+            if case.op != "gemm" or block:
+                return f"the AMX tile kernels run dense batched GEMM only; this case is {'sparse ' if block else ''}{case.op}"
+            return ""
         if case.op == "gemm" and (precision != "float32" or block):
-            return "csimd has no int8, bf16 or sparse GEMM kernel; its GEMM is dense float32"
+            return ("csimd has no sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles (variants "
+                    "amx-int8, amx-bf16); its other GEMM is dense float32")
         if case.op == "gemm" and case.spec.n > MAX_BATCH:
             return f"csimd's GEMM is tuned for small batches (n <= {MAX_BATCH}); n = {case.spec.n}"
         wanted = BLOCKS[precision]
@@ -98,6 +125,8 @@ class CSimdBackend(Backend):
         precision = variant.precision or "float32"
         if case.op == "lpcnet_step":
             return lpcnet.prepare_step(lib, workload, precision)
+        if amx.is_amx_level(variant.isa):
+            return kernels.bind(amx.prepare_gemm(lib, workload.weights, precision))
         mask = workload.block_mask if case.spec.sparsity is not None else None
         return kernels.bind(kernels.prepare_gemv(lib, workload.weights, precision, mask, workload.diagonal))
 

@@ -10,6 +10,12 @@ const char *gb_isa(void) { return GB_ISA; }
 static gbi_kernel *const kernels[GB_KINDS] = {
     [GB_DENSE_F32] = gbi_dense_f32,   [GB_SPARSE16_F32] = gbi_sparse16_f32,   [GB_DENSE_INT8] = gbi_dense_int8,
     [GB_SPARSE8X4_INT8] = gbi_sparse8x4_int8, [GB_DENSE_BF16] = gbi_dense_bf16, [GB_SPARSE16_BF16] = gbi_sparse16_bf16,
+#if defined(GBI_AMX_INT8)
+    [GB_AMX_INT8] = gbi_amx_int8,
+#endif
+#if defined(GBI_AMX_BF16)
+    [GB_AMX_BF16] = gbi_amx_bf16,
+#endif
 };
 
 void gbi_product(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
@@ -46,6 +52,8 @@ int64_t gb_act_bytes(int64_t kind, int64_t k) {
     case GB_SPARSE8X4_INT8: return round_up(k, 64);
     case GB_DENSE_BF16:
     case GB_SPARSE16_BF16: return 2 * round_up(k, 32);
+    case GB_AMX_INT8:
+    case GB_AMX_BF16: return gbi_amx_act_bytes(kind, k);
     default: return 0;
     }
 }

@@ -28,6 +28,19 @@ typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n
 GB_INTERNAL gbi_kernel gbi_dense_f32, gbi_sparse16_f32, gbi_dense_int8, gbi_sparse8x4_int8, gbi_dense_bf16,
     gbi_sparse16_bf16;
 
+/* The AMX kinds (amx.c) exist only in the builds whose flags have their tile instructions; in
+ * the others their entries in the kernel table stay empty, and gb_amx_permission says -1. */
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__)
+#define GBI_AMX_INT8 1
+GB_INTERNAL gbi_kernel gbi_amx_int8;
+#endif
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#define GBI_AMX_BF16 1
+GB_INTERNAL gbi_kernel gbi_amx_bf16;
+#endif
+/* Scratch bytes an AMX kind's call makes its activations in (gb_act_bytes). */
+GB_INTERNAL int64_t gbi_amx_act_bytes(int64_t kind, int64_t k);
+
 /* ---- block rows in lockstep groups (groups.c): the layout of the block-sparse kinds ----
  *
  * The block rows, sorted by how many units they hold (a unit: `per_unit` blocks stored

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define GB_ABI_VERSION 4
+#define GB_ABI_VERSION 5
 #define GB_PANEL 16 /* rows per packed panel of the dense kinds */
 
 /* Identity of the compiled variant. */
@@ -53,6 +53,11 @@ int64_t gb_bf16_rounds_activations(void);
  *                  lane r = (first block's w[r], second block's w[r]); block rows in lockstep
  *                  groups of 8, a step taking one pair of each; an odd count's last block is
  *                  paired with a zero block (its column repeated).
+ * GB_AMX_INT8      AMX tiles (amx.c), batched GEMM Y (m x n) = W X: int8 weights in tiles of
+ *                  16 rows x 64 inputs, 1 KiB each, row-major within the tile (rows padded to
+ *                  16, inputs to 64, with zeros); tile (p, c) of row panel p and input chunk c
+ *                  at (p * chunks + c) KiB. The int8 scheme of GB_DENSE_INT8, 8-bit weights.
+ * GB_AMX_BF16      the same tiles of bf16: 16 rows x 32 inputs (inputs padded to 32).
  *
  * The block-sparse kinds share one layout (gb_internal.h: block rows in lockstep groups):
  * columns are stored as uint16, so k <= 65536. Each is made from the usual LPCNet form (per
@@ -71,6 +76,8 @@ enum {
     GB_SPARSE8X4_INT8 = 3,
     GB_DENSE_BF16 = 4,
     GB_SPARSE16_BF16 = 5,
+    GB_AMX_INT8 = 6,
+    GB_AMX_BF16 = 7,
     GB_KINDS
 };
 
@@ -124,6 +131,15 @@ void gb_sparse_pack(int64_t kind, int64_t m, const int32_t *idx, const void *w, 
 void gb_round_bf16(const float *x, int64_t n, uint16_t *out);
 int64_t gb_bf16_packed_bytes(int64_t m, int64_t k);
 void gb_bf16_pack(const uint16_t *w, int64_t m, int64_t k, uint16_t *packed /* aligned */);
+
+/* AMX (amx.c). Linux hands out the tile state only on request: gb_amx_permission asks for it
+ * (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) the first time, and returns 0 when this
+ * process may run tile instructions, else the errno of the refusal; -1 in a library built
+ * without AMX. No AMX kernel may run before it returned 0. The packed size of an AMX kind's
+ * weights (-1 for another kind), and the packing itself (w: int8 or bf16 bits, m x k row-major). */
+int64_t gb_amx_permission(void);
+int64_t gb_amx_packed_bytes(int64_t kind, int64_t m, int64_t k);
+void gb_amx_pack(int64_t kind, const void *w, int64_t m, int64_t k, void *packed /* aligned */);
 /* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math: gemmbench/ops/lpcnet_step.py) ----
  *
  * Each matrix is a gb_product; the wrapper fills this struct. */

@@ -57,10 +57,10 @@ from gemmbench.timing import Loop, python_loop
 from gemmbench.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
-LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon", "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
-ABI_VERSION = 4
+LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx-int8", "amx-bf16", "neon", "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
+ABI_VERSION = 5
 # The kinds of gb_kernels.h, in its enum's order.
-KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16")
+KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8", "amx_bf16")
 MAX_K_SPARSE = 1 << 16  # the block-sparse layouts store input columns as uint16
 ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cycling through inputs)
 
@@ -122,6 +122,9 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_round_bf16": (None, (_P, _I, _P)),
     "gb_bf16_packed_bytes": (_I, (_I, _I)),
     "gb_bf16_pack": (None, (_P, _I, _I, _P)),
+    "gb_amx_permission": (_I, ()),
+    "gb_amx_packed_bytes": (_I, (_I, _I, _I)),
+    "gb_amx_pack": (None, (_I, _P, _I, _I, _P)),
     "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
     "gb_lpcnet_run_time": (_I, (_P, _P, _P, _I)),
     "gb_lpcnet_part_time": (_I, (_P, _I, _I)),
