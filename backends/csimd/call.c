@@ -10,6 +10,7 @@ const char *gb_isa(void) { return GB_ISA; }
 static gbi_kernel *const kernels[GB_KINDS] = {
     [GB_DENSE_F32] = gbi_dense_f32,   [GB_SPARSE16_F32] = gbi_sparse16_f32,   [GB_DENSE_INT8] = gbi_dense_int8,
     [GB_SPARSE8X4_INT8] = gbi_sparse8x4_int8, [GB_DENSE_BF16] = gbi_dense_bf16, [GB_SPARSE16_BF16] = gbi_sparse16_bf16,
+    [GB_DENSE_FP16] = gbi_dense_fp16, [GB_SPARSE16_FP16] = gbi_sparse16_fp16,
 };
 
 void gbi_product(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
@@ -46,6 +47,8 @@ int64_t gb_act_bytes(int64_t kind, int64_t k) {
     case GB_SPARSE8X4_INT8: return round_up(k, 64);
     case GB_DENSE_BF16:
     case GB_SPARSE16_BF16: return 2 * round_up(k, 32);
+    case GB_DENSE_FP16:
+    case GB_SPARSE16_FP16: return 32 * round_up(k, 2);
     default: return 0;
     }
 }

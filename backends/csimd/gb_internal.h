@@ -26,7 +26,7 @@
 typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards);
 
 GB_INTERNAL gbi_kernel gbi_dense_f32, gbi_sparse16_f32, gbi_dense_int8, gbi_sparse8x4_int8, gbi_dense_bf16,
-    gbi_sparse16_bf16;
+    gbi_sparse16_bf16, gbi_dense_fp16, gbi_sparse16_fp16;
 
 /* ---- block rows in lockstep groups (groups.c): the layout of the block-sparse kinds ----
  *

@@ -1,4 +1,4 @@
-/* Internal: what the 16x1 kernels (sparse16.c, bf16.c) share around a group of block rows:
+/* Internal: what the 16x1 kernels (sparse16.c, bf16.c, fp16.c) share around a group of block rows:
  * where a block row's sum starts (its diagonal term) and where it goes. */
 #ifndef GB_ROWS16_H
 #define GB_ROWS16_H
@@ -7,7 +7,7 @@
 
 typedef struct {
     const float *restrict x, *restrict diag;
-    const uint16_t *restrict act; /* bf16(x), where the bf16 kernels round the activations */
+    const uint16_t *restrict act; /* bf16(x) or fp16(x) x16 per column, where the kernels round the activations */
     float *restrict y;
     int64_t k;
 } rows16;

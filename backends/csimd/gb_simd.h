@@ -33,7 +33,9 @@
 #define GB_UNROLL _Pragma("GCC unroll 16")
 
 /* ---- identity: the level these flags build, as gemmbench/isa.py names it ---- */
-#if defined(__AVX512F__) && defined(__AVX512BF16__)
+#if defined(__AVX512F__) && defined(__AVX512FP16__)
+#define GB_ISA "avx512fp16"
+#elif defined(__AVX512F__) && defined(__AVX512BF16__)
 #define GB_ISA "avx512bf16"
 #elif defined(__AVX512F__) && defined(__AVX512VNNI__)
 #define GB_ISA "avx512vnni"
