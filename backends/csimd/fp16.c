@@ -102,61 +102,49 @@ void gbi_dense_fp16(const gb_product *a, const float *x, float *y, int64_t n, in
 
 /* ---- 16x1 block-sparse: blocks in pairs, block rows in lockstep groups of 8 (groups.c) ---- */
 
-#define GROUP GBI_GROUP
-
 #if defined(GB_FP16_MATH)
 /* One pair of a block row in fp16: both blocks' 16 rows in one vfmadd231ph. */
-GB_INLINE v32h pair(const rows16 *c, v32h h, uint32_t columns, const uint16_t *w) {
+GB_INLINE v32h pair_fp16(const rows16 *c, v32h h, uint32_t columns, const uint16_t *w) {
     return _mm512_fmadd_ph(_mm512_castsi512_ph(_mm512_load_si512((const void *)w)),
                            v32h_columns(c->act, columns & 0xffffu, columns >> 16), h);
 }
 
-/* Steps s .. end of a group into eight fp16 sums, then added to the float32 ones. */
-#define GB_FP16_STEPS(S, E)                                                                                    \
-    do {                                                                                                       \
-        v32h h0 = v32h_zero(), h1 = v32h_zero(), h2 = v32h_zero(), h3 = v32h_zero();                           \
-        v32h h4 = v32h_zero(), h5 = v32h_zero(), h6 = v32h_zero(), h7 = v32h_zero();                           \
-        for (; (S) < (E); ++(S), idx += GROUP, w += 32 * GROUP) {                                              \
-            h0 = pair(c, h0, (uint32_t)idx[0], w), h1 = pair(c, h1, (uint32_t)idx[1], w + 32);                 \
-            h2 = pair(c, h2, (uint32_t)idx[2], w + 64), h3 = pair(c, h3, (uint32_t)idx[3], w + 96);            \
-            h4 = pair(c, h4, (uint32_t)idx[4], w + 128), h5 = pair(c, h5, (uint32_t)idx[5], w + 160);          \
-            h6 = pair(c, h6, (uint32_t)idx[6], w + 192), h7 = pair(c, h7, (uint32_t)idx[7], w + 224);          \
-        }                                                                                                      \
-        s0 = v16_add_halves(s0, h0), s1 = v16_add_halves(s1, h1), s2 = v16_add_halves(s2, h2);                 \
-        s3 = v16_add_halves(s3, h3), s4 = v16_add_halves(s4, h4), s5 = v16_add_halves(s5, h5);                 \
-        s6 = v16_add_halves(s6, h6), s7 = v16_add_halves(s7, h7);                                              \
-    } while (0)
+/* One group: eight float32 accumulators, one per block row, each fed by an fp16 one every
+ * GB_FP16_TERMS steps (named, not arrays: an array of vectors gets copied). */
+GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, const rows16 *c, const int diag) {
+    const int64_t steps = head[0];
+    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GBI_GROUP;
+    v16f s0 = rows16_start(c, dst[0], diag), s1 = rows16_start(c, dst[1], diag), s2 = rows16_start(c, dst[2], diag);
+    v16f s3 = rows16_start(c, dst[3], diag), s4 = rows16_start(c, dst[4], diag), s5 = rows16_start(c, dst[5], diag);
+    v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
+    for (int64_t s = 0; s < steps;) {
+        const int64_t end = s + GB_FP16_TERMS < steps ? s + GB_FP16_TERMS : steps;
+        v32h h0 = v32h_zero(), h1 = v32h_zero(), h2 = v32h_zero(), h3 = v32h_zero();
+        v32h h4 = v32h_zero(), h5 = v32h_zero(), h6 = v32h_zero(), h7 = v32h_zero();
+        for (; s < end; ++s, idx += GBI_GROUP, w += 32 * GBI_GROUP) {
+            h0 = pair_fp16(c, h0, (uint32_t)idx[0], w), h1 = pair_fp16(c, h1, (uint32_t)idx[1], w + 32);
+            h2 = pair_fp16(c, h2, (uint32_t)idx[2], w + 64), h3 = pair_fp16(c, h3, (uint32_t)idx[3], w + 96);
+            h4 = pair_fp16(c, h4, (uint32_t)idx[4], w + 128), h5 = pair_fp16(c, h5, (uint32_t)idx[5], w + 160);
+            h6 = pair_fp16(c, h6, (uint32_t)idx[6], w + 192), h7 = pair_fp16(c, h7, (uint32_t)idx[7], w + 224);
+        }
+        s0 = v16_add_halves(s0, h0), s1 = v16_add_halves(s1, h1), s2 = v16_add_halves(s2, h2);
+        s3 = v16_add_halves(s3, h3), s4 = v16_add_halves(s4, h4), s5 = v16_add_halves(s5, h5);
+        s6 = v16_add_halves(s6, h6), s7 = v16_add_halves(s7, h7);
+    }
+    rows16_finish(c, dst[0], s0), rows16_finish(c, dst[1], s1), rows16_finish(c, dst[2], s2), rows16_finish(c, dst[3], s3);
+    rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
+}
 #else
 /* One pair of a block row: its two blocks' weights, widened, times their two activations. */
 GB_INLINE v16f pair(const rows16 *c, v16f s, uint32_t columns, const uint16_t *w) {
     const uint32_t c0 = columns & 0xffffu, c1 = columns >> 16;
     return v16_fma(v16_widen_fp16(w + 16), v16_set1(c->x[c1]), v16_fma(v16_widen_fp16(w), v16_set1(c->x[c0]), s));
 }
-#endif
 
-/* One group: eight named accumulators, one per block row (an array of vectors gets copied). */
-GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, const rows16 *c, const int diag) {
-    const int64_t steps = head[0];
-    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GROUP;
-    v16f s0 = rows16_start(c, dst[0], diag), s1 = rows16_start(c, dst[1], diag), s2 = rows16_start(c, dst[2], diag);
-    v16f s3 = rows16_start(c, dst[3], diag), s4 = rows16_start(c, dst[4], diag), s5 = rows16_start(c, dst[5], diag);
-    v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
-#if defined(GB_FP16_MATH)
-    for (int64_t s = 0; s < steps;) {
-        const int64_t end = s + GB_FP16_TERMS < steps ? s + GB_FP16_TERMS : steps;
-        GB_FP16_STEPS(s, end);
-    }
-#else
-    for (int64_t s = 0; s < steps; ++s, idx += GROUP, w += 32 * GROUP) {
-        s0 = pair(c, s0, (uint32_t)idx[0], w), s1 = pair(c, s1, (uint32_t)idx[1], w + 32);
-        s2 = pair(c, s2, (uint32_t)idx[2], w + 64), s3 = pair(c, s3, (uint32_t)idx[3], w + 96);
-        s4 = pair(c, s4, (uint32_t)idx[4], w + 128), s5 = pair(c, s5, (uint32_t)idx[5], w + 160);
-        s6 = pair(c, s6, (uint32_t)idx[6], w + 192), s7 = pair(c, s7, (uint32_t)idx[7], w + 224);
-    }
-#endif
-    rows16_finish(c, dst[0], s0), rows16_finish(c, dst[1], s1), rows16_finish(c, dst[2], s2), rows16_finish(c, dst[3], s3);
-    rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
+GB_INLINE void group(const int32_t *head, const uint16_t *w, const rows16 *c, const int diag) {
+    rows16_pairs(head, w, c, diag, pair);
 }
+#endif
 
 GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
 GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
@@ -166,9 +154,5 @@ void gbi_sparse16_fp16(const gb_product *a, const float *x, float *y, int64_t n,
 #if defined(GB_FP16_MATH)
     gb_fp16_table(x, a->k, a->act);
 #endif
-    const rows16 c = {x, a->diag, a->act, y, a->k};
-    if (a->diag)
-        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_diag, &c);
-    else
-        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_plain, &c);
+    rows16_run_pairs(a, x, y, backwards, group_diag, group_plain);
 }
