@@ -42,6 +42,11 @@ void gb_fp16_pack(const uint16_t *restrict w, int64_t m, int64_t k, uint16_t *re
 /* ---- dense ---- */
 
 #if defined(GB_FP16_MATH)
+/* Pair of columns q of a panel times its two columns of the activation table. */
+GB_INLINE v32h pairs_fp16(v32h h, const uint16_t *restrict a, const uint16_t *restrict table, int64_t q) {
+    return v32h_fma(h, v32h_load(a + 32 * q), v32h_load(table + 32 * q));
+}
+
 /* Four fp16 accumulators, each taking every fourth pair of columns for GB_FP16_TERMS pairs,
  * then moved into the float32 sum. */
 GB_INLINE v16f panel_dot(const uint16_t *restrict a, int64_t pairs, const uint16_t *restrict table) {
@@ -50,13 +55,13 @@ GB_INLINE v16f panel_dot(const uint16_t *restrict a, int64_t pairs, const uint16
         const int64_t end = q + 4 * GB_FP16_TERMS < pairs ? q + 4 * GB_FP16_TERMS : pairs;
         v32h h0 = v32h_zero(), h1 = v32h_zero(), h2 = v32h_zero(), h3 = v32h_zero();
         for (; q + 4 <= end; q += 4) {
-            h0 = v32h_fma(h0, a + 32 * q, table + 32 * q), h1 = v32h_fma(h1, a + 32 * q + 32, table + 32 * q + 32);
-            h2 = v32h_fma(h2, a + 32 * q + 64, table + 32 * q + 64), h3 = v32h_fma(h3, a + 32 * q + 96, table + 32 * q + 96);
+            h0 = pairs_fp16(h0, a, table, q), h1 = pairs_fp16(h1, a, table, q + 1);
+            h2 = pairs_fp16(h2, a, table, q + 2), h3 = pairs_fp16(h3, a, table, q + 3);
         }
         /* the last chunk's odd pairs to h1 .. h3, which took a pair fewer than h0 */
-        if (q < end) h1 = v32h_fma(h1, a + 32 * q, table + 32 * q), ++q;
-        if (q < end) h2 = v32h_fma(h2, a + 32 * q, table + 32 * q), ++q;
-        if (q < end) h3 = v32h_fma(h3, a + 32 * q, table + 32 * q), ++q;
+        if (q < end) h1 = pairs_fp16(h1, a, table, q++);
+        if (q < end) h2 = pairs_fp16(h2, a, table, q++);
+        if (q < end) h3 = pairs_fp16(h3, a, table, q++);
         sum = v16_add_halves(v16_add_halves(sum, h0), h1);
         sum = v16_add_halves(v16_add_halves(sum, h2), h3);
     }
@@ -105,8 +110,7 @@ void gbi_dense_fp16(const gb_product *a, const float *x, float *y, int64_t n, in
 #if defined(GB_FP16_MATH)
 /* One pair of a block row in fp16: both blocks' 16 rows in one vfmadd231ph. */
 GB_INLINE v32h pair_fp16(const rows16 *c, v32h h, uint32_t columns, const uint16_t *w) {
-    return _mm512_fmadd_ph(_mm512_castsi512_ph(_mm512_load_si512((const void *)w)),
-                           v32h_columns(c->act, columns & 0xffffu, columns >> 16), h);
+    return v32h_fma(h, v32h_load(w), v32h_columns(c->act, columns & 0xffffu, columns >> 16));
 }
 
 /* One group: eight float32 accumulators, one per block row, each fed by an fp16 one every

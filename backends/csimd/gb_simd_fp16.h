@@ -84,11 +84,10 @@ GB_INLINE v16f v16_widen_fp16(const uint16_t *w) {
 #define GB_FP16_TERMS 8
 typedef __m512h v32h;
 GB_INLINE v32h v32h_zero(void) { return _mm512_setzero_ph(); }
-/* acc + w a, 32 lanes of fp16: w and a 64 aligned bytes each. */
-GB_INLINE v32h v32h_fma(v32h acc, const uint16_t *w, const uint16_t *a) {
-    return _mm512_fmadd_ph(_mm512_castsi512_ph(_mm512_load_si512((const void *)w)),
-                           _mm512_castsi512_ph(_mm512_load_si512((const void *)a)), acc);
-}
+/* 32 fp16 from 64 aligned bytes. */
+GB_INLINE v32h v32h_load(const uint16_t *p) { return _mm512_castsi512_ph(_mm512_load_si512((const void *)p)); }
+/* acc + w a, 32 lanes of fp16, one rounding. */
+GB_INLINE v32h v32h_fma(v32h acc, v32h w, v32h a) { return _mm512_fmadd_ph(w, a, acc); }
 /* The activations of two columns c0, c1 (lanes 0-15, 16-31) from a table of 16 copies a column. */
 GB_INLINE v32h v32h_columns(const uint16_t *table, int64_t c0, int64_t c1) {
     const __m256i lo = _mm256_load_si256((const __m256i *)(table + 16 * c0));
