@@ -35,7 +35,7 @@ class NumpyBackend(Backend):
 
     def caller(self, prepared: np.ndarray, x: np.ndarray, out: np.ndarray) -> Callable[[], None]:
         """np.matmul itself with the arrays bound: what a Python loop calling numpy pays, no frame of ours."""
-        return functools.partial(np.matmul, prepared, x, out=out)
+        return functools.partial(np.matmul, prepared, x, out)  # out positional: no keyword dict per call
 
     def describe(self, prepared: np.ndarray, variant: Variant) -> str:
         return f"{variant.detail} via {blas_summary(blas_libraries())}"

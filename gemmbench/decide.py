@@ -29,7 +29,7 @@ from gemmbench.textable import duration
 
 INTERVAL_LEVEL = 0.95
 # Widest arithmetic first; a precision not listed sorts after these.
-PRECISION_ORDER = ("float64", "float32", "bf16", "bfloat16", "float16", "int8")
+PRECISION_ORDER = ("float64", "float32", "bf16", "bfloat16", "float16", "fp16", "int8")
 
 
 def _finite(value) -> bool:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from gemmbench.errors import UsageError
 
 ANY_ARCH = "any"
-_AVX2 = ("-mavx2", "-mfma")
+_AVX2 = ("-mavx2", "-mfma", "-mf16c")  # F16C: every AVX2 CPU has it (x86-64-v3 counts it with AVX2)
 _AVX512 = (*_AVX2, "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq")
-_AVX512_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq")
+_AVX2_FLAGS = ("avx2", "fma", "f16c")
+_AVX512_FLAGS = (*_AVX2_FLAGS, "avx512f", "avx512bw", "avx512vl", "avx512dq")
 _AMX = ("-mamx-tile",)
 
 
@@ -43,15 +44,18 @@ class IsaLevel:
 LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
     IsaLevel("scalar", ANY_ARCH, (), ("-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize"),
              doc="portable C, auto-vectorisation off: the floor every other level is measured against"),
-    IsaLevel("avx2", "x86_64", ("avx2", "fma"), ("-O3", *_AVX2), ("scalar",), "avx2",
-             int8_weight_max=63, doc="256-bit float FMA; int8 through maddubs (7-bit weights)"),
+    IsaLevel("avx2", "x86_64", _AVX2_FLAGS, ("-O3", *_AVX2), ("scalar",), "avx2", gains=("float32", "int8", "fp16"),
+             int8_weight_max=63, doc="256-bit float FMA; int8 through maddubs (7-bit weights); fp16 weights widened (F16C)"),
     IsaLevel("avx512", "x86_64", _AVX512_FLAGS, ("-O3", *_AVX512), ("avx2",), "avx512f",
-             gains=("float32", "int8", "bf16"), int8_weight_max=63,
-             doc="512-bit F/BW/VL/DQ; int8 through maddubs (7-bit weights); bf16 weights widened to float32"),
+             gains=("float32", "int8", "bf16", "fp16"), int8_weight_max=63,
+             doc="512-bit F/BW/VL/DQ; int8 through maddubs (7-bit weights); bf16 and fp16 weights widened to float32"),
     IsaLevel("avx512vnni", "x86_64", (*_AVX512_FLAGS, "avx512_vnni"), ("-O3", *_AVX512, "-mavx512vnni"),
              ("avx512",), "avx512_vnni", gains=("int8",), doc="vpdpbusd u8 x s8 dot products, 8-bit weights"),
     IsaLevel("avx512bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16"), ("-O3", *_AVX512, "-mavx512bf16"),
              ("avx512",), "avx512_bf16", gains=("bf16",), int8_weight_max=63, doc="vdpbf16ps bf16 dot products"),
+    IsaLevel("avx512fp16", "x86_64", (*_AVX512_FLAGS, "avx512_fp16"), ("-O3", *_AVX512, "-mavx512fp16"),
+             ("avx512",), "avx512_fp16", gains=("fp16",), int8_weight_max=63,
+             doc="vfmadd231ph: fp16 products on fp16-rounded activations, summed in float32 every few products"),
     # AMX: tile products, used by batched GEMM only; the rest of the library is built as the level
     # it includes (VNNI beside the int8 tiles, AVX512_BF16 beside the bf16 ones), whose CPUs every
     # AMX CPU is. amx_tile tells these machines apart in a key: no CPU has one AMX part without both.

@@ -14,6 +14,9 @@ even, NaN kept a NaN (`round_bf16`, bit for bit what the C kernels store); produ
 (or float64 here), so only the rounding of the weights is exact and the products are judged at
 a tolerance (gemmbench.verify.TOLERANCE["bf16"]).
 
+fp16 weights: float32 rounded to IEEE binary16 exactly as numpy's astype(np.float16) rounds
+(`round_fp16` is that call), judged the same way at TOLERANCE["fp16"].
+
 Dequantization, in int32 then float32 exactly as the C kernels do it:
     u8 offset:  y[r] = float32(acc[r] - corr[r]) * row_scale[r],  corr[r] = 127 * sum_j q[r, j]
     s8 dynamic: y[r] = float32(acc[r]) * float32(w_scale[r] * s)
@@ -155,14 +158,44 @@ def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
     return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
-def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
+def round_fp16(values: np.ndarray) -> np.ndarray:
+    """float32 -> IEEE binary16 bit patterns (uint16): numpy's astype(np.float16), the reference rounding
+    (nearest, ties to even; past 65504 to infinity; a NaN keeps its top significand bits, made nonzero)."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(values, dtype=np.float32).astype(np.float16).view(np.uint16)
+
+
+def fp16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """fp16 bit patterns (uint16) as the float32 values they stand for (exact)."""
+    return np.asarray(bits, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+# The 16-bit float formats: (float32 -> bit patterns, bit patterns -> float32).
+HALF_FORMATS = {"bf16": (round_bf16, bf16_to_float32), "fp16": (round_fp16, fp16_to_float32)}
+
+
+def half_gemv_reference(precision: str, rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
                         round_activations: bool = False) -> np.ndarray:
-    """float64 y = bf16 weights @ x (or @ bf16(x)) [+ diagonal[r] * x[r % k] in float32 x]:
-    what a bf16 kernel computes, up to its float32 rounding and order of summation."""
+    """float64 y = weights @ x (or @ x rounded to `precision`) [+ diagonal[r] * x[r % k] in float32 x],
+    the weights the `precision` ("bf16", "fp16") bit patterns `rounded`: what such a kernel computes,
+    up to its rounding of sums and order of summation."""
+    to_bits, to_float = HALF_FORMATS[precision]
     x = np.asarray(x, dtype=np.float32)
-    xs = bf16_to_float32(round_bf16(x)) if round_activations else x
-    y = bf16_to_float32(rounded).astype(np.float64) @ xs.astype(np.float64)
+    xs = to_float(to_bits(x)) if round_activations else x
+    y = to_float(rounded).astype(np.float64) @ xs.astype(np.float64)
     if diagonal is not None:
         m, k = rounded.shape
         y = y + np.asarray(diagonal, dtype=np.float64) * x.astype(np.float64)[np.arange(m) % k]
     return y
+
+
+def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
+                        round_activations: bool = False) -> np.ndarray:
+    """What a bf16 kernel computes (half_gemv_reference)."""
+    return half_gemv_reference("bf16", rounded, x, diagonal, round_activations)
+
+
+def fp16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
+                        round_activations: bool = False) -> np.ndarray:
+    """What an fp16 kernel computes (half_gemv_reference), up to its fp16 sums where it multiplies in fp16."""
+    return half_gemv_reference("fp16", rounded, x, diagonal, round_activations)

@@ -76,7 +76,7 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("gbps", _float, "bytes / median_ns, GB/s"),
     ("seed", _int, "seed of the generated data"),
     ("params", _str, "the case's op fields as JSON (its spec)"),
-    ("precision", _str, "arithmetic judged by the correctness gate: float32, float64, int8, bf16"),
+    ("precision", _str, "arithmetic judged by the correctness gate: float32, float64, int8, bf16, fp16"),
     ("tolerance", _float, "largest relative error accepted for that precision and op"),
     ("max_abs_err", _float, "largest absolute difference from the float64 reference"),
     ("rel_err", _float, "||out - ref||_2 / ||ref||_2"),

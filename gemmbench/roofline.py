@@ -363,7 +363,7 @@ def measure_in_worker(max_bytes: int = SWEEP_MAX) -> Roof:
 # ---------------------------------------------------------------- per-row bound
 
 INDEX_BYTES = 4  # one int32 per stored block and per block row in the block-sparse formats
-ELEMENT_BYTES = {"int8": 1, "bf16": 2}  # a stored weight in a precision narrower than the case dtype
+ELEMENT_BYTES = {"int8": 1, "bf16": 2, "fp16": 2}  # a stored weight in a precision narrower than the case dtype
 
 
 def _element(row: dict) -> int:

@@ -40,12 +40,13 @@ def test_every_kernel_is_verified_and_timed_natively(rows):
         assert r.native_median_ns > 0 and len(r.native_samples_ns) == 3 and r.native_loops >= 1
         assert r.median_ns > 0 and r.isa and "cc -O" in r.detail
     dense = {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8",
-             "avx512-bf16", "avx512bf16-bf16"}
+             "avx512-bf16", "avx512bf16-bf16", "avx2-fp16", "avx512-fp16", "avx512fp16-fp16"}
     expected_ok = {
         "odd": dense,
         "tiny": dense,
         "batch": {"scalar", "avx2", "avx512", "amx-int8", "amx-bf16"},
-        "lpcnet16x1": {"scalar", "avx2", "avx512", "avx512-bf16", "avx512bf16-bf16"},
+        "lpcnet16x1": {"scalar", "avx2", "avx512", "avx512-bf16", "avx512bf16-bf16", "avx2-fp16", "avx512-fp16",
+                       "avx512fp16-fp16"},
         "sparse8x4": {"scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
         "f64": set(),
     }
@@ -87,11 +88,24 @@ def test_bf16_rows_are_judged_as_bf16_and_say_how_they_multiply(rows):
         assert 1e-4 < row.rel_err < 0.005 and row.snr_db > 45
 
 
+def test_fp16_rows_are_judged_as_fp16_and_say_how_they_multiply(rows):
+    for variant, how, most in (("avx2-fp16", "widened to float32", 5e-4), ("avx512-fp16", "widened to float32", 5e-4),
+                               ("avx512fp16-fp16", "vfmadd231ph", 1e-3)):
+        for case in ("odd", "lpcnet16x1"):
+            row = rows.get((case, variant))
+            if row is None or row.status == "unavailable":
+                continue
+            assert row.precision == "fp16" and row.tolerance == 2e-3 and how in row.detail
+            assert 1e-5 < row.rel_err < most and row.snr_db > 60
+
+
 def test_skips_say_why(rows):
     assert "int8 sparse kernel takes 8x4 blocks" in rows[("lpcnet16x1", "avx2-int8")].message
     assert "float32 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2")].message
     assert "bf16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx512-bf16")].message
-    assert "no sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles" in rows[("batch", "avx2-int8")].message
+    assert "sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles" in rows[("batch", "avx2-int8")].message
+    assert "no fp16 or sparse GEMM kernel" in rows[("batch", "avx2-fp16")].message
+    assert "fp16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2-fp16")].message
     for variant in ("amx-int8", "amx-bf16"):
         if rows[("odd", variant)].status == "skipped":  # else unavailable here, with the reason
             assert "the AMX tile kernels run dense batched GEMM only; this case is gemv" in rows[("odd", variant)].message
@@ -108,15 +122,17 @@ def test_useful_flops_count_stored_weights(rows):
 def test_a_missing_cpu_flag_makes_the_variant_unavailable_not_a_crash():
     backend = CSimdBackend()
     vnni = next(v for v in backend.variants() if v.name == "avx512vnni-int8")
-    ok, reason = backend.variant_available(vnni, frozenset({"avx2", "fma", "avx512f", "avx512bw", "avx512vl",
-                                                            "avx512dq"}))
+    avx512 = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq"})
+    ok, reason = backend.variant_available(vnni, avx512)
     assert not ok and reason == "CPU lacks avx512_vnni"
+    fp16 = next(v for v in backend.variants() if v.name == "avx512fp16-fp16")
+    assert backend.variant_available(fp16, avx512) == (False, "CPU lacks avx512_fp16")
 
 
 def test_isa_cap_runs_only_levels_up_to_it(write_suite, tmp_path):
     suite = load_suite(write_suite("name: cap\nbackends: [csimd]\ncases: [{name: a, m: 32, k: 16}]\n"))
     frame = load_results(run_suite(suite, RunOptions(out_dir=tmp_path, isa="avx2", progress=False)).path)
-    assert set(frame["variant"]) == {"scalar", "avx2", "scalar-int8", "avx2-int8"}
+    assert set(frame["variant"]) == {"scalar", "avx2", "scalar-int8", "avx2-int8", "avx2-fp16"}
 
 
 def test_no_compiler_makes_csimd_unavailable_with_the_reason(cli, tmp_path):

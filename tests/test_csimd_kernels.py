@@ -1,5 +1,6 @@
 """The C kernels, every variant this CPU runs, against float64, (int8) bit-exactly against gemmbench.quant,
-(bf16) their weights rounded bit-exactly as gemmbench.quant.round_bf16 rounds them; and the one-pointer call."""
+(bf16, fp16) their weights rounded bit-exactly as gemmbench.quant.round_bf16 and round_fp16 (numpy's float16)
+round them; and the one-pointer call."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def test_sgemm(kern: K.Kernels, m: int, k: int, n: int) -> None:
 @pytest.mark.parametrize("m,k", SPARSE_SHAPES)
 @pytest.mark.parametrize("diagonal", [False, True])
 @pytest.mark.parametrize("density", [0.1, 0.5])
-@pytest.mark.parametrize("precision", ["float32", "bf16"])
+@pytest.mark.parametrize("precision", ["float32", "bf16", "fp16"])
 def test_sparse16(kern: K.Kernels, m: int, k: int, diagonal: bool, density: float, precision: str) -> None:
     w, mask, diag, x = pruned(m, k, (16, 1), density, diagonal)
     p = K.prepare_gemv(kern, w, precision, mask, diag)
@@ -121,8 +122,8 @@ def test_sparse16(kern: K.Kernels, m: int, k: int, diagonal: bool, density: floa
     block_part = np.where(np.repeat(mask, 16, 0), w, np.float32(0))  # +0 where pruned: the blocks hold no -0
     if diag is not None:
         block_part[np.arange(m), np.arange(m) % k] = 0
-    assert np.array_equal(p.rounded, quant.round_bf16(block_part))  # the weights it holds, bit for bit
-    check_bf16(y, p, w, x)
+    assert np.array_equal(p.rounded, ROUND[precision](block_part))  # the weights it holds, bit for bit
+    check_half(y, p, w, x)
 
 
 def test_sparse16_empty_block_rows(kern: K.Kernels) -> None:
@@ -170,7 +171,7 @@ def test_int8_dense_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: in
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:
-    maddubs = kern.variant in ("avx2", "avx512", "avx512bf16", "amx-bf16")  # amx-bf16: avx512bf16 and tiles
+    maddubs = kern.variant in ("avx2", "avx512", "avx512bf16", "avx512fp16", "amx-bf16")  # amx-bf16: avx512bf16 and tiles
     assert kern.int8_range == ((-63, 63) if maddubs else (-128, 127))
     assert kern.int8_scheme.name == ("w63-row-u8off" if maddubs else "w127-row-u8off")
 
@@ -255,7 +256,8 @@ def test_the_native_loop_runs_the_call_it_times(kern: K.Kernels) -> None:
     X = data(64, 32, 4)[1]
     operands = [(K.pack_dense(kern, w), x), (K.pack_dense(kern, w), X), (K.prepare_int8(kern, w), x),
                 (K.prepare_sparse16_from_dense(kern, w16, mask16), x), (K.prepare_sparse8x4_int8(kern, w84, mask84), x),
-                (K.prepare_bf16(kern, w), x), (K.prepare_sparse16_bf16(kern, w16, mask16), x)]
+                (K.prepare_bf16(kern, w), x), (K.prepare_sparse16_bf16(kern, w16, mask16), x),
+                (K.prepare_fp16(kern, w), x), (K.prepare_sparse16_fp16(kern, w16, mask16), x)]
     for a, xs in operands:
         y = np.full((64, *xs.shape[1:]), np.nan, np.float32)
         call = K.bind(a, xs, y)
@@ -301,7 +303,11 @@ def test_shapes_and_sizes_cross_the_abi_as_int64(kern: K.Kernels) -> None:
     assert kern.lib.gb_act_bytes(K.KINDS.index("dense_int8"), 1 << 33) == 1 << 33
 
 
-# ---- bf16 ----
+# ---- bf16 and fp16 ----
+
+ROUND = {"bf16": quant.round_bf16, "fp16": quant.round_fp16}
+PREPARE_DENSE = {"bf16": K.prepare_bf16, "fp16": K.prepare_fp16}
+PREPARE_SPARSE16 = {"bf16": K.prepare_sparse16_bf16, "fp16": K.prepare_sparse16_fp16}
 
 def bf16_specials() -> np.ndarray:
     """Ties (odd and even), values either side of a tie, NaN, infinities, zeros, denormals, the largest float."""
@@ -316,45 +322,90 @@ def test_bf16_rounding_is_bit_exact_with_numpy(kern: K.Kernels) -> None:
     assert np.array_equal(c, numpy_), f"{np.count_nonzero(c != numpy_)} of {values.size} roundings differ"
 
 
+def fp16_specials() -> np.ndarray:
+    """Ties (odd and even) in the normal and subnormal ranges, values either side of them, the overflow edge
+    (65504 stays, 65520 rounds to infinity), the underflow edge, quiet and signalling NaNs, infinities,
+    zeros, float32 denormals, then random bit patterns (every exponent) and random weights."""
+    bits = np.array([0x3F801000, 0x3F803000, 0x3F801001, 0x3F800FFF, 0x477FE000, 0x477FEFFF, 0x477FF000, 0x47800000,
+                     0x33000000, 0x33000001, 0x33800000, 0x387FC000, 0x38800000, 0x387FE000, 0x35000000, 0x35400000,
+                     0x7FC00001, 0x7F800001, 0xFF802000, 0x7FFFFFFF, 0xFF800000, 0x7F800000, 0x80000000, 0x00000001,
+                     0x807FFFFF, 0x7F7FFFFF], np.uint32)
+    rng = np.random.default_rng(6)
+    return np.concatenate([bits.view(np.float32), rng.integers(0, 1 << 32, 20000, dtype=np.uint32).view(np.float32),
+                           rng.standard_normal(4000).astype(np.float32) / np.float32(20)])
+
+
+def test_fp16_rounding_is_bit_exact_with_numpy(kern: K.Kernels) -> None:
+    values = fp16_specials()
+    c, numpy_ = K.round_fp16(kern, values), quant.round_fp16(values)
+    with np.errstate(over="ignore"):
+        assert np.array_equal(numpy_, values.astype(np.float16).view(np.uint16))  # the reference is numpy's cast
+    assert np.array_equal(c, numpy_), f"{np.count_nonzero(c != numpy_)} of {values.size} roundings differ"
+
+
 @pytest.mark.parametrize("m,k", SHAPES)
-def test_bf16_dense(kern: K.Kernels, m: int, k: int) -> None:
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_dense(kern: K.Kernels, m: int, k: int, precision: str) -> None:
     w, x = data(m, k)
-    p = K.prepare_bf16(kern, w)
-    assert np.array_equal(p.rounded, quant.round_bf16(w))  # the weights the kernel holds, bit for bit
+    p = PREPARE_DENSE[precision](kern, w)
+    assert p.precision == precision and np.array_equal(p.rounded, ROUND[precision](w))  # held bit for bit
     assert p.arrays[0].nbytes == -(-m // 16) * 16 * (k + k % 2) * 2  # half of float32, pairs padded
     y = np.full(m + 1, np.nan, np.float32)
     call = gemv(p, x, y[:m])
-    check_bf16(y[:m], p, w, x)
+    check_half(y[:m], p, w, x)
     assert np.isnan(y[m]), "the ragged last panel wrote past row m"
     assert_same_both_directions(lambda out: K.run(call, x, out), y)
 
 
-def check_bf16(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
-    """Within float32 summation of the bf16 reference, and within the bf16 tolerance of float64."""
+def check_half(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
+    """Within the summation bound of the bf16 or fp16 reference, and within the precision's tolerance of float64.
+
+    The bound: float32 sums, k eps32 |W| |x|; where fp16 lanes sum `terms` products first, each of those
+    roundings adds up to 2^-11 of what it sums (terms 2^-11 |W| |x| in all) and, for fp16 subnormals, up to
+    2^-25 absolute."""
     from gemmbench import verify
 
-    expected = K.bf16_reference(p, x)
-    bound = p.k * EPS32 * (np.abs(w.astype(np.float64)) @ np.abs(x.astype(np.float64)))  # w holds any diagonal
+    expected = K.half_reference(p, x)
+    terms = p.kernels.fp16_lane_terms if p.precision == "fp16" else 0
+    size = np.abs(w.astype(np.float64)) @ np.abs(x.astype(np.float64))  # w holds any diagonal
+    bound = (p.k * EPS32 + terms * 2.0 ** -11) * size + terms * p.k * 2.0 ** -25
     assert (np.abs(y - expected) <= bound + 1e-30).all(), float(np.max(np.abs(y - expected) - bound))
     exact = w.astype(np.float64) @ x.astype(np.float64)
-    assert verify.check(y, exact, "bf16").ok and snr_db(y, exact) > 45
+    assert verify.check(y, exact, p.precision).ok and snr_db(y, exact) > (60 if p.precision == "fp16" else 45)
 
 
-def test_bf16_sparse16_odd_counts_and_empty_rows(kern: K.Kernels) -> None:
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_sparse16_odd_counts_and_empty_rows(kern: K.Kernels, precision: str) -> None:
     """Rows with 0, 1, 2 and 3 blocks: an odd count pairs its last block with a zero block."""
     w, x = data(64, 16)
     mask = np.zeros((4, 16), bool)
     mask[1, 3] = mask[2, [0, 15]] = mask[3, [2, 5, 9]] = True
     w = w * np.repeat(mask, 16, 0)
-    p = K.prepare_sparse16_bf16(kern, w, mask)
+    p = PREPARE_SPARSE16[precision](kern, w, mask)
     y = np.full(64, np.nan, np.float32)
     gemv(p, x, y)
     assert not y[:16].any()
-    check_bf16(y, p, w, x)
+    check_half(y, p, w, x)
 
 
-def test_bf16_variant_says_whether_it_rounds_activations(kern: K.Kernels) -> None:
-    assert kern.bf16_rounds_activations == (kern.variant in ("avx512bf16", "amx-bf16"))
+def test_half_variants_say_whether_they_round_activations(kern: K.Kernels) -> None:
+    from gemmbench.backends.csimd.backend import FP16_TERMS
+
+    assert kern.bf16_rounds_activations == (kern.variant in ("avx512bf16", "amx-bf16"))  # amx-bf16: avx512bf16 and tiles
+    assert kern.fp16_lane_terms == (FP16_TERMS if kern.variant == "avx512fp16" else 0)
+
+
+def test_half_kernels_refuse_wrong_weights(kern: K.Kernels) -> None:
+    for prepare in (K.prepare_fp16, K.prepare_bf16):
+        with pytest.raises(ValueError, match=r"weights must be 2-D with m, k >= 1, got shape \(8,\)"):
+            prepare(kern, np.zeros(8, np.float32))
+        with pytest.raises(ValueError, match=r"got shape \(0, 4\)"):
+            prepare(kern, np.zeros((0, 4), np.float32))
+    for prepare in (K.prepare_sparse16_fp16, K.prepare_sparse16_bf16):
+        with pytest.raises(ValueError, match="does not split into 16x1"):
+            prepare(kern, np.zeros((40, 8), np.float32), np.zeros((2, 8), bool))
+    with pytest.raises(ValueError, match=r"csimd has no 'float16' kernels; precisions: float32, int8, bf16, fp16"):
+        K.prepare_gemv(kern, np.zeros((16, 8), np.float32), "float16")
 
 
 # ---- the call path: one pointer, arrays checked when they change ----
@@ -362,7 +413,7 @@ def test_bf16_variant_says_whether_it_rounds_activations(kern: K.Kernels) -> Non
 def test_cycling_inputs_each_get_their_own_product(kern: K.Kernels) -> None:
     w, _ = data(40, 24)
     inputs = [data(40, 24, seed=s)[1] for s in range(5)]
-    for a in (K.pack_dense(kern, w), K.prepare_int8(kern, w), K.prepare_bf16(kern, w)):
+    for a in (K.pack_dense(kern, w), K.prepare_int8(kern, w), K.prepare_bf16(kern, w), K.prepare_fp16(kern, w)):
         call, outputs = K.bind(a), [np.empty(40, np.float32) for _ in range(2)]
         for i in range(12):
             x, y = inputs[i % 5], outputs[i % 2]
@@ -399,7 +450,8 @@ def test_callers_of_one_operand_each_keep_their_own_arrays(kern: K.Kernels) -> N
 def test_the_call_refuses_wrong_arrays_and_still_works_after(kern: K.Kernels, bad_x, message: str) -> None:
     w, x = data(40, 24)
     w16, mask16, _, _ = pruned(48, 24, (16, 1), 0.3, False)
-    for a in (K.prepare_int8(kern, w), K.prepare_sparse16_bf16(kern, w16, mask16)):
+    for a in (K.prepare_int8(kern, w), K.prepare_sparse16_bf16(kern, w16, mask16), K.prepare_fp16(kern, w),
+              K.prepare_sparse16_fp16(kern, w16, mask16)):
         y, good = np.empty(a.m, np.float32), np.empty(a.m, np.float32)
         call = K.bind(a, x, good)
         K.run(call, x, good)

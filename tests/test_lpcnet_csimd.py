@@ -53,7 +53,7 @@ def variants(*precisions: str) -> list:
     return [pytest.param(v, id=v.name, marks=_lacks(v)) for v in chosen]
 
 
-ALL_VARIANTS = variants("float32", "int8", "bf16")
+ALL_VARIANTS = variants("float32", "int8", "bf16", "fp16")
 
 
 def pairs(kinds) -> list:
@@ -108,8 +108,8 @@ def test_fused_step_matches_the_composed_step_and_the_reference(variant, gru_a, 
     assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5) and (out[-levels:] > 0).all()
 
 
-@pytest.mark.parametrize("variant", variants("int8", "bf16"))
-def test_gru_a_alone_in_int8_or_bf16_passes_too(variant):
+@pytest.mark.parametrize("variant", variants("int8", "bf16", "fp16"))
+def test_gru_a_alone_in_int8_bf16_or_fp16_passes_too(variant):
     case = step_case("8x4" if variant.precision == "int8" else "16x1", 320)
     step = lpcnet.prepare_step(K.load_kernels(variant.isa), workload(case), variant.precision, small_products_too=False)
     out = workload(case).new_output()
@@ -189,7 +189,7 @@ def test_activations_stay_within_their_documented_error(isa):
 def test_an_isa_the_cpu_lacks_is_an_unavailable_row_not_a_composition():
     case = step_case("8x4", 1)
     vnni = next(v for v in BACKEND.variants() if v.name == "avx512vnni-int8")
-    ctx = Context(TimingSettings(), 100.0, frozenset({"avx2", "fma"}))
+    ctx = Context(TimingSettings(), 100.0, frozenset({"avx2", "fma", "f16c"}))  # an AVX2 machine
     row = Item(LpcnetStep(), BACKEND, vnni, workload(case), ctx).start()
     assert row["status"] == "unavailable" and "CPU lacks avx512f" in row["message"]
 
@@ -220,7 +220,8 @@ cases:
             continue
         assert row.status == "ok", row.message
         assert row.detail.startswith("lpcnet_step fused in C") and "cc -O" in row.detail
-        gru_a = "sparse8x4_int8_gemv" if int8 else "sparse16_bf16_gemv" if "bf16" in variant else "sparse16_sgemv"
+        half = variant.split("-")[-1] if variant.endswith(("-bf16", "-fp16")) else None
+        gru_a = "sparse8x4_int8_gemv" if int8 else f"sparse16_{half}_gemv" if half else "sparse16_sgemv"
         assert f"GRU-A {gru_a}" in row.detail
         assert row.native_median_ns > 0 and row.native_rtf == pytest.approx(row.native_median_ns / 30 * 16000e-9)
         assert row.median_ns > 0 and row.rtf == pytest.approx(row.median_ns / 30 * 16000e-9)

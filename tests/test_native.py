@@ -44,8 +44,8 @@ def libraries(cache: Path) -> list[Path]:
 
 
 def test_variant_table_flags() -> None:
-    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx-int8", "amx-bf16",
-                                    "neon", "neon-dotprod"]
+    assert list(kernels.LEVELS) == ["scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8",
+                                    "amx-bf16", "neon", "neon-dotprod"]
     scalar = isa.LEVELS["scalar"]
     assert not any(f.startswith("-m") for f in scalar.cflags) and "-fno-tree-vectorize" in scalar.cflags
     assert scalar.cpu_flags == ()
@@ -58,6 +58,8 @@ def test_variant_table_flags() -> None:
         amx = isa.LEVELS[level]
         assert {"-mamx-tile", f"-m{level}"} <= set(amx.cflags) and set(isa.LEVELS[below].cflags) < set(amx.cflags)
         assert {"amx_tile", level.replace("-", "_")} <= set(amx.cpu_flags) and isa.closure(level) > isa.closure(below)
+    assert "-mavx512fp16" in isa.LEVELS["avx512fp16"].cflags and "avx512_fp16" in isa.LEVELS["avx512fp16"].cpu_flags
+    assert "-mf16c" in isa.LEVELS["avx2"].cflags and "f16c" in isa.LEVELS["avx2"].cpu_flags  # fp16 widening
     x86 = [level for level in isa.LEVELS.values() if level.arch == "x86_64"]
     every_flag = [f for v in x86 for f in (*v.cflags, *native.COMMON_FLAGS)]
     assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)

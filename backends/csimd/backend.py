@@ -4,9 +4,11 @@ float32 variants (scalar, avx2, avx512) run dense GEMV/GEMM and LPCNet's 16x1 bl
 GEMV; int8 variants (scalar-int8, avx2-int8, avx512-int8, avx512vnni-int8) run dense int8
 GEMV and 8x4 block-sparse int8 GEMV; bf16 variants run dense and 16x1 GEMV with bf16 weights,
 widening them to float32 (avx512-bf16: AVX-512 F/BW is all it needs) or with vdpbf16ps on
-bf16-rounded activations (avx512bf16-bf16). amx-int8 and amx-bf16 run the batched GEMM
-on AMX tiles (amx.py), and nothing else. Which kernel runs follows from the case; a case no
-kernel of the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
+bf16-rounded activations (avx512bf16-bf16); fp16 variants likewise with IEEE binary16 weights,
+widened (avx2-fp16, avx512-fp16: F16C or AVX-512F) or multiplied in fp16 by vfmadd231ph on
+fp16-rounded activations (avx512fp16-fp16). amx-int8 and amx-bf16 run the batched GEMM on AMX
+tiles (amx.py), and nothing else. Which kernel runs follows from the case; a case no kernel of
+the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
 (lpcnet.py), its GRU-A product on the kernel the case would get as a GEMV.
 
 The measured call is one ctypes call of one pointer (kernels.Call); `run` below is written
@@ -19,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from types import SimpleNamespace
+
 from gemmbench import isa, native
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.csimd import amx, kernels, lpcnet
@@ -27,11 +31,29 @@ from gemmbench.op import Case, Workload
 from gemmbench.timing import Loop
 
 MAX_BATCH = 64
-BLOCKS = {"float32": (16, 1), "bf16": (16, 1), "int8": (8, 4)}  # the block shape each precision's sparse kernel takes
+FP16_TERMS = 8  # GB_FP16_TERMS in gb_simd_fp16.h: products an fp16 lane sums before float32 takes over
+BLOCKS = {"float32": (16, 1), "bf16": (16, 1), "fp16": (16, 1), "int8": (8, 4)}  # the block shape each precision's sparse kernel takes
 _AMX_ARITHMETIC = {
     "int8": f"AMX tiles, tdpbsud: int8 scheme {kernels.int8_scheme_name('amx-int8')}, u8 activations made in the call",
     "bf16": "AMX tiles, tdpbf16ps: bf16 weights, activations rounded to bf16, float32 sums",
 }
+
+
+# How a level's bf16 and fp16 kernels multiply: (precision, rounds the activations) -> detail.
+_HALF_ARITHMETIC = {
+    ("bf16", True): "bf16 weights, activations rounded to bf16 (vdpbf16ps)",
+    ("bf16", False): "bf16 weights widened to float32, float32 activations",
+    ("fp16", True): (f"fp16 weights, activations rounded to fp16, fp16 products (vfmadd231ph) summed "
+                     f"{FP16_TERMS} to a lane in fp16, then in float32"),
+    ("fp16", False): "fp16 weights widened to float32 (vcvtph2ps), float32 activations",
+}
+
+
+def _facts(level: isa.IsaLevel) -> SimpleNamespace:
+    """What a level's library would report of its bf16 and fp16 arithmetic, from the ISA table alone
+    (variants are listed without loading libraries)."""
+    return SimpleNamespace(bf16_rounds_activations="avx512_bf16" in level.cpu_flags,
+                           fp16_lane_terms=FP16_TERMS if "avx512_fp16" in level.cpu_flags else 0)
 
 
 def _variant(level: isa.IsaLevel, precision: str) -> Variant:
@@ -44,8 +66,7 @@ def _variant(level: isa.IsaLevel, precision: str) -> Variant:
     if precision == "int8":
         what = kernels.int8_description(level.name)
     else:
-        what = ("bf16 weights, activations rounded to bf16 (vdpbf16ps)" if "avx512_bf16" in level.cpu_flags
-                else "bf16 weights widened to float32, float32 activations")
+        what = _HALF_ARITHMETIC[precision, kernels.rounds_activations(_facts(level), precision)]
     return Variant(f"{level.name}-{precision}", precision=precision, isa=level.name, requires=level.cpu_flags,
                    detail=f"{what}; cc {flags}")
 
@@ -109,8 +130,8 @@ class CSimdBackend(Backend):
                 return f"the AMX tile kernels run dense batched GEMM only; this case is {'sparse ' if block else ''}{case.op}"
             return ""
         if case.op == "gemm" and (precision != "float32" or block):
-            return ("csimd has no sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles (variants "
-                    "amx-int8, amx-bf16); its other GEMM is dense float32")
+            return ("csimd has no fp16 or sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles "
+                    "(variants amx-int8, amx-bf16); its other GEMM is dense float32")
         if case.op == "gemm" and case.spec.n > MAX_BATCH:
             return f"csimd's GEMM is tuned for small batches (n <= {MAX_BATCH}); n = {case.spec.n}"
         wanted = BLOCKS[precision]

@@ -23,14 +23,11 @@ void gb_round_bf16(const float *x, int64_t n, uint16_t *out) {
     for (int64_t i = 0; i < n; ++i) out[i] = gb_bf16_one(x[i]);
 }
 
-static int64_t pairs_of(int64_t k) { return (k + 1) / 2; }
-static int64_t panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
-
-int64_t gb_bf16_packed_bytes(int64_t m, int64_t k) { return panels(m) * pairs_of(k) * 64; }
+int64_t gb_bf16_packed_bytes(int64_t m, int64_t k) { return gbi_half_packed_bytes(m, k); }
 
 void gb_bf16_pack(const uint16_t *restrict w, int64_t m, int64_t k, uint16_t *restrict packed) {
-    for (int64_t p = 0; p < panels(m); ++p)
-        for (int64_t q = 0; q < pairs_of(k); ++q)
+    for (int64_t p = 0; p < gbi_panels(m); ++p)
+        for (int64_t q = 0; q < gbi_pairs(k); ++q)
             for (int64_t r = 0; r < GB_PANEL; ++r)
                 for (int64_t i = 0; i < 2; ++i) {
                     const int64_t row = p * GB_PANEL + r, col = 2 * q + i;
@@ -88,10 +85,10 @@ GB_INLINE v16f panel_dot(const uint16_t *restrict a, int64_t k, const float *res
 
 GB_INLINE void dense_panel(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
                            float *restrict y, int64_t p) {
-    const uint16_t *panel = (const uint16_t *)a->w + p * pairs_of(a->k) * 32;
+    const uint16_t *panel = (const uint16_t *)a->w + p * gbi_pairs(a->k) * 32;
 #if defined(GB_BF16_DOT)
     (void)x;
-    const v16f s = panel_dot(panel, pairs_of(a->k), act);
+    const v16f s = panel_dot(panel, gbi_pairs(a->k), act);
 #else
     (void)act;
     const v16f s = panel_dot(panel, a->k, x);
@@ -105,9 +102,9 @@ static void dense_bf16(const gb_product *a, const float *restrict x, float *rest
     round_activations(x, a->k, act);
 #endif
     if (backwards)
-        for (int64_t p = panels(a->m) - 1; p >= 0; --p) dense_panel(a, x, act, y, p);
+        for (int64_t p = gbi_panels(a->m) - 1; p >= 0; --p) dense_panel(a, x, act, y, p);
     else
-        for (int64_t p = 0; p < panels(a->m); ++p) dense_panel(a, x, act, y, p);
+        for (int64_t p = 0; p < gbi_panels(a->m); ++p) dense_panel(a, x, act, y, p);
 }
 
 void gbi_dense_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
@@ -116,8 +113,6 @@ void gbi_dense_bf16(const gb_product *a, const float *x, float *y, int64_t n, in
 }
 
 /* ---- 16x1 block-sparse: blocks in pairs, block rows in lockstep groups of 8 (groups.c) ---- */
-
-#define GROUP GBI_GROUP
 
 /* One pair of a block row: its two blocks' weights times their two activations. */
 GB_INLINE v16f pair(const rows16 *c, v16f s, uint32_t columns, const uint16_t *w) {
@@ -131,34 +126,17 @@ GB_INLINE v16f pair(const rows16 *c, v16f s, uint32_t columns, const uint16_t *w
 #endif
 }
 
-/* One group: eight named accumulators, one per block row (an array of vectors gets copied). */
-GB_INLINE void group(const int32_t *restrict head, const uint16_t *restrict w, const rows16 *c, const int diag) {
-    const int64_t steps = head[0];
-    const int32_t *restrict dst = head + 1, *restrict idx = head + 1 + GROUP;
-    v16f s0 = rows16_start(c, dst[0], diag), s1 = rows16_start(c, dst[1], diag), s2 = rows16_start(c, dst[2], diag);
-    v16f s3 = rows16_start(c, dst[3], diag), s4 = rows16_start(c, dst[4], diag), s5 = rows16_start(c, dst[5], diag);
-    v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
-    for (int64_t s = 0; s < steps; ++s, idx += GROUP, w += 32 * GROUP) {
-        s0 = pair(c, s0, (uint32_t)idx[0], w), s1 = pair(c, s1, (uint32_t)idx[1], w + 32);
-        s2 = pair(c, s2, (uint32_t)idx[2], w + 64), s3 = pair(c, s3, (uint32_t)idx[3], w + 96);
-        s4 = pair(c, s4, (uint32_t)idx[4], w + 128), s5 = pair(c, s5, (uint32_t)idx[5], w + 160);
-        s6 = pair(c, s6, (uint32_t)idx[6], w + 192), s7 = pair(c, s7, (uint32_t)idx[7], w + 224);
-    }
-    rows16_finish(c, dst[0], s0), rows16_finish(c, dst[1], s1), rows16_finish(c, dst[2], s2), rows16_finish(c, dst[3], s3);
-    rows16_finish(c, dst[4], s4), rows16_finish(c, dst[5], s5), rows16_finish(c, dst[6], s6), rows16_finish(c, dst[7], s7);
+GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) {
+    rows16_pairs(head, (const uint16_t *)w, c, 1, pair);
 }
-
-GB_INLINE void group_diag(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 1); }
-GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) { group(head, (const uint16_t *)w, c, 0); }
+GB_INLINE void group_plain(const int32_t *head, const uint8_t *w, const void *c) {
+    rows16_pairs(head, (const uint16_t *)w, c, 0, pair);
+}
 
 void gbi_sparse16_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
     (void)n;
 #if defined(GB_BF16_DOT)
     round_activations(x, a->k, a->act);
 #endif
-    const rows16 c = {x, a->diag, a->act, y, a->k};
-    if (a->diag)
-        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_diag, &c);
-    else
-        gbi_for_groups(a->idx, a->w, GROUP, 2, 64, backwards, group_plain, &c);
+    rows16_run_pairs(a, x, y, backwards, group_diag, group_plain);
 }

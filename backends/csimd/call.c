@@ -16,6 +16,7 @@ static gbi_kernel *const kernels[GB_KINDS] = {
 #if defined(GBI_AMX_BF16)
     [GB_AMX_BF16] = gbi_amx_bf16,
 #endif
+    [GB_DENSE_FP16] = gbi_dense_fp16, [GB_SPARSE16_FP16] = gbi_sparse16_fp16,
 };
 
 void gbi_product(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
@@ -54,6 +55,8 @@ int64_t gb_act_bytes(int64_t kind, int64_t k) {
     case GB_SPARSE16_BF16: return 2 * round_up(k, 32);
     case GB_AMX_INT8:
     case GB_AMX_BF16: return gbi_amx_act_bytes(kind, k);
+    case GB_DENSE_FP16:
+    case GB_SPARSE16_FP16: return 32 * round_up(k, 2);
     default: return 0;
     }
 }

@@ -22,11 +22,16 @@
  * index, and at vocoder sizes (under 1 MB at 10% density) they stay in L2 anyway. */
 #define GB_ALTERNATE_BYTES (32 << 10)
 
+/* The half-precision kinds (bf16.c, fp16.c) keep a panel's columns in pairs: 64-byte units. */
+static inline int64_t gbi_pairs(int64_t k) { return (k + 1) / 2; }
+static inline int64_t gbi_panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
+static inline int64_t gbi_half_packed_bytes(int64_t m, int64_t k) { return gbi_panels(m) * gbi_pairs(k) * 64; }
+
 /* Every kernel: y = a x (Y = A X with n columns where the kind has a GEMM). */
 typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards);
 
 GB_INTERNAL gbi_kernel gbi_dense_f32, gbi_sparse16_f32, gbi_dense_int8, gbi_sparse8x4_int8, gbi_dense_bf16,
-    gbi_sparse16_bf16;
+    gbi_sparse16_bf16, gbi_dense_fp16, gbi_sparse16_fp16;
 
 /* The AMX kinds (amx.c) exist only in the builds whose flags have their tile instructions; in
  * the others their entries in the kernel table stay empty, and gb_amx_permission says -1. */

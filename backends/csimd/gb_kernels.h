@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define GB_ABI_VERSION 5
+#define GB_ABI_VERSION 6
 #define GB_PANEL 16 /* rows per packed panel of the dense kinds */
 
 /* Identity of the compiled variant. */
@@ -35,6 +35,9 @@ int64_t gb_int8_act_offset(void);
 /* 1 when the bf16 kinds round the activations to bf16 and use vdpbf16ps, 0 when they widen
  * the weights to float32 and multiply exact float32 activations. */
 int64_t gb_bf16_rounds_activations(void);
+/* How many products an fp16 lane sums before float32 takes over, where the fp16 kinds round the
+ * activations to fp16 and multiply in fp16 (vfmadd231ph); 0 where they widen the weights to float32. */
+int64_t gb_fp16_lane_terms(void);
 
 /* ---- the products: one kind per storage format ----
  *
@@ -58,6 +61,10 @@ int64_t gb_bf16_rounds_activations(void);
  *                  16, inputs to 64, with zeros); tile (p, c) of row panel p and input chunk c
  *                  at (p * chunks + c) KiB. The int8 scheme of GB_DENSE_INT8, 8-bit weights.
  * GB_AMX_BF16      the same tiles of bf16: 16 rows x 32 inputs (inputs padded to 32).
+ * GB_DENSE_FP16    fp16 (IEEE binary16) weights in panels of 16 rows; within a panel column j
+ *                  is 16 consecutive fp16, 32 bytes (k padded to even: a pair of columns is 64).
+ * GB_SPARSE16_FP16 16x1 blocks of fp16 in pairs of a block row's blocks, 64 bytes a pair: the
+ *                  first block's 16 rows, then the second's; grouped and paired as 16x1 bf16.
  *
  * The block-sparse kinds share one layout (gb_internal.h: block rows in lockstep groups):
  * columns are stored as uint16, so k <= 65536. Each is made from the usual LPCNet form (per
@@ -67,7 +74,7 @@ int64_t gb_bf16_rounds_activations(void);
  * int8 kinds: activations u8 = 127 + rint(127 * clip(x, -1, 1)), made inside the call into
  * `act` (gb_act_bytes(kind, k) aligned bytes); y[r] = (float)(acc[r] - corr[r]) * scale[r]
  * with corr[r] = 127 * sum_j wq[r][j]. NEON: offset 0 for both (gb_int8_act_offset). bf16 kinds that round activations write bf16(x) into
- * `act` the same way. diag (sparse kinds, may be NULL): y[r] += diag[r] * x[r % k], in
+ * `act` the same way; fp16 kinds that multiply in fp16 write 16 copies of fp16(x[j]) per column. diag (sparse kinds, may be NULL): y[r] += diag[r] * x[r % k], in
  * float32 after the product. */
 enum {
     GB_DENSE_F32 = 0,
@@ -78,6 +85,8 @@ enum {
     GB_SPARSE16_BF16 = 5,
     GB_AMX_INT8 = 6,
     GB_AMX_BF16 = 7,
+    GB_DENSE_FP16 = 8,
+    GB_SPARSE16_FP16 = 9,
     GB_KINDS
 };
 
@@ -140,6 +149,10 @@ void gb_bf16_pack(const uint16_t *w, int64_t m, int64_t k, uint16_t *packed /* a
 int64_t gb_amx_permission(void);
 int64_t gb_amx_packed_bytes(int64_t kind, int64_t m, int64_t k);
 void gb_amx_pack(int64_t kind, const void *w, int64_t m, int64_t k, void *packed /* aligned */);
+/* fp16: round float32 to the nearest fp16, ties to even, bit for bit as numpy's astype(float16). */
+void gb_round_fp16(const float *x, int64_t n, uint16_t *out);
+int64_t gb_fp16_packed_bytes(int64_t m, int64_t k);
+void gb_fp16_pack(const uint16_t *w, int64_t m, int64_t k, uint16_t *packed /* aligned */);
 /* ---- LPCNet's sample-rate network, fused (lpcnet.c; the math: gemmbench/ops/lpcnet_step.py) ----
  *
  * Each matrix is a gb_product; the wrapper fills this struct. */

@@ -37,6 +37,8 @@
 #define GB_ISA "amx-int8"
 #elif defined(__AMX_BF16__) && defined(__AVX512BF16__)
 #define GB_ISA "amx-bf16"
+#elif defined(__AVX512F__) && defined(__AVX512FP16__)
+#define GB_ISA "avx512fp16"
 #elif defined(__AVX512F__) && defined(__AVX512BF16__)
 #define GB_ISA "avx512bf16"
 #elif defined(__AVX512F__) && defined(__AVX512VNNI__)

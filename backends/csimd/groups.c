@@ -108,12 +108,23 @@ static void put_bf16_pair(const gbi_groups *g, void *dst, const void *const bloc
         for (int64_t b = 0; b < 2; ++b) out[2 * r + b] = b < real ? ((const uint16_t *)blocks[b])[r] : 0;
 }
 
+/* A unit of two fp16 16x1 blocks: the first block's 16 weights, then the second's (or zeros). */
+static void put_fp16_pair(const gbi_groups *g, void *dst, const void *const blocks[2], int64_t real) {
+    (void)g;
+    for (int64_t b = 0; b < 2; ++b)
+        if (b < real)
+            memcpy((uint8_t *)dst + 32 * b, blocks[b], 32);
+        else
+            memset((uint8_t *)dst + 32 * b, 0, 32);
+}
+
 /* Each block-sparse kind's groups: how tall its blocks are, how many bytes a block has. */
 static int block_layout(int64_t kind, int64_t m, gbi_groups *g, int64_t *block_bytes, gbi_put_unit **put) {
     switch (kind) {
     case GB_SPARSE16_F32: *g = (gbi_groups){m / 16, 16, GBI_GROUP, 1, 64}, *block_bytes = 64, *put = put_copy; return 1;
     case GB_SPARSE8X4_INT8: *g = (gbi_groups){m / 8, 8, GBI_GROUP, 1, 32}, *block_bytes = 32, *put = put_copy; return 1;
     case GB_SPARSE16_BF16: *g = (gbi_groups){m / 16, 16, GBI_GROUP, 2, 64}, *block_bytes = 32, *put = put_bf16_pair; return 1;
+    case GB_SPARSE16_FP16: *g = (gbi_groups){m / 16, 16, GBI_GROUP, 2, 64}, *block_bytes = 32, *put = put_fp16_pair; return 1;
     default: return 0;
     }
 }

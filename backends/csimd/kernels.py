@@ -11,7 +11,7 @@ the ISA it was asked for, and checks every struct mirror field by field (`check_
     ns = run_time(call, x, y, loops)           # the same call `loops` times inside C
 
 The prepared operands (`DenseF32`, `Sparse16F32`, `DenseInt8`, `Sparse8x4Int8`, `DenseBf16`,
-`Sparse16Bf16`) hold every array the C side reads, 64-byte aligned, and the gb_product that
+`Sparse16Bf16`, `DenseFp16`, `Sparse16Fp16`) hold every array the C side reads, 64-byte aligned, and the gb_product that
 points into them. Layouts live in the C code (gb_kernels.h): packing is done by C functions,
 so each layout is written down once.
 
@@ -38,6 +38,11 @@ same integers in the end. Results equal `gemmbench.quant.int8_gemv_reference` bi
 bf16: weights rounded to bf16 (round to nearest even, bit-exact with `quant.round_bf16`),
 products in float32; avx512bf16 also rounds the activations (vdpbf16ps), the other levels
 multiply exact float32 activations by the widened weights (`Kernels.bf16_rounds_activations`).
+
+fp16: weights rounded to IEEE binary16 (bit-exact with numpy's astype(np.float16), which
+`quant.round_fp16` is); avx512fp16 rounds the activations to fp16 too and multiplies in fp16,
+moving each lane's sum to float32 every few products, the other levels widen the weights to
+float32 (`Kernels.fp16_lane_terms`, 0 where they widen).
 """
 
 from __future__ import annotations
@@ -57,10 +62,12 @@ from gemmbench.timing import Loop, python_loop
 from gemmbench.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
-LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx-int8", "amx-bf16", "neon", "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
-ABI_VERSION = 5
+LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",
+          "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
+ABI_VERSION = 6
 # The kinds of gb_kernels.h, in its enum's order.
-KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8", "amx_bf16")
+KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8",
+         "amx_bf16", "dense_fp16", "sparse16_fp16")
 MAX_K_SPARSE = 1 << 16  # the block-sparse layouts store input columns as uint16
 ADDRESS_CACHE = 256  # arrays whose addresses a call remembers (a harness cycling through inputs)
 
@@ -108,6 +115,7 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_int8_weight_min": (_I, ()),
     "gb_int8_act_offset": (_I, ()),
     "gb_bf16_rounds_activations": (_I, ()),
+    "gb_fp16_lane_terms": (_I, ()),
     "gb_call_run": (None, (_P,)),
     "gb_call_time": (_I, (_P, _I)),
     "gb_noop": (None, (_P,)),
@@ -125,6 +133,9 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_amx_permission": (_I, ()),
     "gb_amx_packed_bytes": (_I, (_I, _I, _I)),
     "gb_amx_pack": (None, (_I, _P, _I, _I, _P)),
+    "gb_round_fp16": (None, (_P, _I, _P)),
+    "gb_fp16_packed_bytes": (_I, (_I, _I)),
+    "gb_fp16_pack": (None, (_P, _I, _I, _P)),
     "gb_lpcnet_step": (None, (_P, _I, _P, _P)),
     "gb_lpcnet_run_time": (_I, (_P, _P, _P, _I)),
     "gb_lpcnet_part_time": (_I, (_P, _I, _I)),
@@ -174,6 +185,7 @@ class Kernels:
     int8_range: tuple[int, int]  # weights the int8 kernels take without saturating
     int8_act_offset: int  # the activation byte's offset: 127 (u8 x s8, x86 and scalar) or 0 (s8 x s8, NEON)
     bf16_rounds_activations: bool  # vdpbf16ps (activations rounded to bf16) or widening (exact)
+    fp16_lane_terms: int  # vfmadd231ph: products an fp16 lane sums before float32 takes over; 0: widening (exact)
 
     @property
     def int8_scheme(self) -> quant.QuantScheme:
@@ -203,7 +215,8 @@ def _load(variant: str) -> Kernels:
         raise native.NativeBuildError(f"library {path.name} reports ISA {level} ABI {lib.gb_abi_version()}, "
                                       f"expected {variant} ABI {ABI_VERSION}")
     kernels = Kernels(variant, path, lib, fast, (lib.gb_int8_weight_min(), lib.gb_int8_weight_max()),
-                      lib.gb_int8_act_offset(), bool(lib.gb_bf16_rounds_activations()))
+                      lib.gb_int8_act_offset(), bool(lib.gb_bf16_rounds_activations()),
+                      lib.gb_fp16_lane_terms())
     check_layout(kernels, "gb_product", Product)
     check_layout(kernels, "gb_call", CallBlock)
     return kernels
@@ -453,34 +466,26 @@ def int8_reference(a: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
     return quant.int8_gemv_reference(a.quantized, x, getattr(a, "diagonal", None))
 
 
-# ---- bf16 ----
+# ---- bf16 and fp16: 16-bit float weights ----
+
+def rounds_activations(kernels: Kernels, precision: str) -> bool:
+    """Whether `kernels` multiply activations rounded to the weights' format (else exact float32)."""
+    return kernels.bf16_rounds_activations if precision == "bf16" else kernels.fp16_lane_terms > 0
+
 
 @dataclass(frozen=True, eq=False)
 class DenseBf16(Operand):
     kind: ClassVar[str] = "dense_bf16"
     precision: ClassVar[str] = "bf16"
     kernel: ClassVar[str] = "bf16_gemv"
-    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the weights as bf16, row-major
+    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the weights as stored, row-major
 
 
-def round_bf16(kernels: Kernels, values: np.ndarray) -> np.ndarray:
-    """The C rounding to bf16 (gb_round_bf16), as uint16 bit patterns of the same shape."""
-    v = np.ascontiguousarray(values, dtype=np.float32)
-    out = np.empty(v.shape, np.uint16)
-    kernels.lib.gb_round_bf16(v.ctypes.data, v.size, out.ctypes.data)
-    return out
-
-
-def prepare_bf16(kernels: Kernels, weights: np.ndarray) -> DenseBf16:
-    rounded = round_bf16(kernels, weights)
-    m, k = _shape(rounded)
-    packed = aligned_empty(kernels.lib.gb_bf16_packed_bytes(m, k) // 2, np.uint16)
-    kernels.lib.gb_bf16_pack(rounded.ctypes.data, m, k, packed.ctypes.data)
-    return _operand(DenseBf16, kernels, m, k, w=packed, act=_bf16_scratch(kernels, DenseBf16.kind, k), rounded=rounded)
-
-
-def _bf16_scratch(kernels: Kernels, kind: str, k: int) -> np.ndarray | None:
-    return _scratch(kernels, kind, k) if kernels.bf16_rounds_activations else None
+@dataclass(frozen=True, eq=False)
+class DenseFp16(DenseBf16):
+    kind: ClassVar[str] = "dense_fp16"
+    precision: ClassVar[str] = "fp16"
+    kernel: ClassVar[str] = "fp16_gemv"
 
 
 @dataclass(frozen=True, eq=False)
@@ -489,42 +494,103 @@ class Sparse16Bf16(Operand):
     precision: ClassVar[str] = "bf16"
     kernel: ClassVar[str] = "sparse16_bf16_gemv"
     nblocks: int = 0
-    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the block part as bf16, zeros elsewhere
+    rounded: np.ndarray = field(default=None, repr=False)  # uint16 (m, k): the block part as stored, zeros elsewhere
     diagonal: np.ndarray | None = field(default=None, repr=False)  # float32, as in 16x1 float32
+
+
+@dataclass(frozen=True, eq=False)
+class Sparse16Fp16(Sparse16Bf16):
+    kind: ClassVar[str] = "sparse16_fp16"
+    precision: ClassVar[str] = "fp16"
+    kernel: ClassVar[str] = "sparse16_fp16_gemv"
+
+
+def _round_half(kernels: Kernels, values: np.ndarray, precision: str) -> np.ndarray:
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    out = np.empty(v.shape, np.uint16)
+    getattr(kernels.lib, f"gb_round_{precision}")(v.ctypes.data, v.size, out.ctypes.data)
+    return out
+
+
+def round_bf16(kernels: Kernels, values: np.ndarray) -> np.ndarray:
+    """The C rounding to bf16 (gb_round_bf16), as uint16 bit patterns of the same shape."""
+    return _round_half(kernels, values, "bf16")
+
+
+def round_fp16(kernels: Kernels, values: np.ndarray) -> np.ndarray:
+    """The C rounding to fp16 (gb_round_fp16), as uint16 bit patterns of the same shape."""
+    return _round_half(kernels, values, "fp16")
+
+
+def _half_scratch(kernels: Kernels, cls: type[Operand], k: int) -> np.ndarray | None:
+    return _scratch(kernels, cls.kind, k) if rounds_activations(kernels, cls.precision) else None
+
+
+def _prepare_dense_half(kernels: Kernels, weights: np.ndarray, cls: type[DenseBf16]) -> DenseBf16:
+    lib, half = kernels.lib, cls.precision
+    rounded = _round_half(kernels, weights, half)
+    m, k = _shape(rounded)
+    packed = aligned_empty(getattr(lib, f"gb_{half}_packed_bytes")(m, k) // 2, np.uint16)
+    getattr(lib, f"gb_{half}_pack")(rounded.ctypes.data, m, k, packed.ctypes.data)
+    return _operand(cls, kernels, m, k, w=packed, act=_half_scratch(kernels, cls, k), rounded=rounded)
+
+
+def prepare_bf16(kernels: Kernels, weights: np.ndarray) -> DenseBf16:
+    return _prepare_dense_half(kernels, weights, DenseBf16)
+
+
+def prepare_fp16(kernels: Kernels, weights: np.ndarray) -> DenseFp16:
+    return _prepare_dense_half(kernels, weights, DenseFp16)
+
+
+def _prepare_sparse16_half(kernels: Kernels, weights: np.ndarray, mask: np.ndarray, diagonal: np.ndarray | None,
+                           cls: type[Sparse16Bf16]) -> Sparse16Bf16:
+    """16x1 blocks of 16-bit weights, paired two blocks to 64 bytes (gb_sparse_pack)."""
+    w = np.asarray(weights, dtype=np.float32)
+    float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (16, 1))
+    rounded = _round_half(kernels, blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None)), cls.precision)
+    _check_columns(w.shape[1])
+    index, packed = _grouped(kernels, cls.kind, w.shape[0], float_blocks.index,
+                             _round_half(kernels, float_blocks.weights, cls.precision), np.uint16)
+    diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
+    return _operand(cls, kernels, *w.shape, w=packed, idx=index, diag=diag,
+                    act=_half_scratch(kernels, cls, w.shape[1]), nblocks=float_blocks.nblocks,
+                    rounded=rounded, diagonal=diag)
 
 
 def prepare_sparse16_bf16(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
                           diagonal: np.ndarray | None = None) -> Sparse16Bf16:
-    """The 16x1 blocks with bf16 weights, paired two blocks to 64 bytes (gb_sparse_pack)."""
-    w = np.asarray(weights, dtype=np.float32)
-    float_blocks = blocksparse.to_block_sparse(w, mask, diagonal, (16, 1))
-    rounded = round_bf16(kernels, blocksparse.to_dense(dataclasses.replace(float_blocks, diagonal=None)))
-    _check_columns(w.shape[1])
-    index, packed = _grouped(kernels, Sparse16Bf16.kind, w.shape[0], float_blocks.index,
-                             round_bf16(kernels, float_blocks.weights), np.uint16)
-    diag = None if diagonal is None else aligned_copy(np.asarray(diagonal), np.float32)
-    return _operand(Sparse16Bf16, kernels, *w.shape, w=packed, idx=index, diag=diag,
-                    act=_bf16_scratch(kernels, Sparse16Bf16.kind, w.shape[1]), nblocks=float_blocks.nblocks,
-                    rounded=rounded, diagonal=diag)
+    return _prepare_sparse16_half(kernels, weights, mask, diagonal, Sparse16Bf16)
 
 
-def bf16_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the rounded weights with x, or with bf16(x) where the kernels round it."""
-    return quant.bf16_gemv_reference(a.rounded, x, getattr(a, "diagonal", None), a.kernels.bf16_rounds_activations)
+def prepare_sparse16_fp16(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
+                          diagonal: np.ndarray | None = None) -> Sparse16Fp16:
+    return _prepare_sparse16_half(kernels, weights, mask, diagonal, Sparse16Fp16)
 
 
-PRECISIONS = ("float32", "int8", "bf16")
+def half_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
+    """float64 product of the stored weights with x, or with x rounded alike where the kernels round it."""
+    return quant.half_gemv_reference(a.precision, a.rounded, x, getattr(a, "diagonal", None),
+                                     rounds_activations(a.kernels, a.precision))
+
+
+bf16_reference = fp16_reference = half_reference
+
+
+PRECISIONS = ("float32", "int8", "bf16", "fp16")
+_HALF = {"bf16": (prepare_bf16, prepare_sparse16_bf16), "fp16": (prepare_fp16, prepare_sparse16_fp16)}
 
 
 def prepare_gemv(kernels: Kernels, weights: np.ndarray, precision: str = "float32", mask: np.ndarray | None = None,
                  diagonal: np.ndarray | None = None) -> Operand:
     """The GEMV operand csimd runs for these weights: block-sparse when there is a mask (16x1
-    float32 or bf16, 8x4 int8), else dense; int8 with the variant's scheme."""
+    float32, bf16 or fp16, 8x4 int8), else dense; int8 with the variant's scheme."""
     sparse = mask is not None
     if precision == "int8":
         return prepare_sparse8x4_int8(kernels, weights, mask, diagonal) if sparse else prepare_int8(kernels, weights)
-    if precision == "bf16":
-        return prepare_sparse16_bf16(kernels, weights, mask, diagonal) if sparse else prepare_bf16(kernels, weights)
+    if precision in _HALF:
+        dense, sparse16 = _HALF[precision]
+        return sparse16(kernels, weights, mask, diagonal) if sparse else dense(kernels, weights)
     if precision == "float32":
         return prepare_sparse16_from_dense(kernels, weights, mask, diagonal) if sparse else pack_dense(kernels, weights)
     raise ValueError(f"csimd has no {precision!r} kernels; precisions: {', '.join(PRECISIONS)}")

@@ -6,8 +6,8 @@
     part_loops(step, x)                # {part: (native loop, calls per sample)}
 
 Kernels: GRU-A's recurrent product runs the kernel csimd runs for the case as a GEMV
-(`kernels.prepare_gemv`: 16x1 float32 or bf16, 8x4 int8 when sparse, dense otherwise). In
-int8 and bf16 variants GRU-B's two products and the output layer are dense in that precision
+(`kernels.prepare_gemv`: 16x1 float32, bf16 or fp16, 8x4 int8 when sparse, dense otherwise). In
+int8, bf16 and fp16 variants GRU-B's two products and the output layer are dense in that precision
 too (`SMALL_PRODUCTS_TOO`: see there); the conditioning projections are float32 dense in every
 variant, as LPCNet's frame-rate side is. Gates, the table gather, tanh and the softmax are
 float32 (gb_vmath.h: its exp is within 2 ulp).
