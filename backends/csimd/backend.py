@@ -11,8 +11,9 @@ tiles (amx.py), and nothing else. Which kernel runs follows from the case; a cas
 the variant fits is skipped with the reason. `lpcnet_step` runs fused in C
 (lpcnet.py), its GRU-A product on the kernel the case would get as a GEMV.
 
-The measured call is one ctypes call of one pointer (kernels.Call); `run` below is written
-out rather than calling kernels.run, because a Python frame is a third of what it costs.
+The measured call is one ctypes call of one pointer: `caller` gives the harness a
+functools.partial of the C function and a pointer to a gb_call of its own (kernels.Call.caller),
+so no Python frame runs in it; `run`, the contract's call, does the same through one frame.
 """
 
 from __future__ import annotations
