@@ -64,7 +64,7 @@ def test_variant_table_flags() -> None:
     every_flag = [f for v in x86 for f in (*v.cflags, *native.COMMON_FLAGS)]
     assert not any(f.startswith("-march") or f == "-ffast-math" for f in every_flag)
     assert all("-O3" in v.cflags for v in isa.LEVELS.values() if v.name != "scalar")
-    assert native.compile_flags("avx512vnni")[-4:] == native.COMMON_FLAGS
+    assert native.compile_flags("avx512vnni")[-len(native.COMMON_FLAGS):] == native.COMMON_FLAGS
     assert kernels.load_kernels("scalar").compile_flags == native.compile_flags("scalar")
 
 
