@@ -38,6 +38,7 @@ class IsaLevel:
     key_flag: str = ""  # the flag that tells this level apart in a feature key ('' for scalar)
     gains: tuple[str, ...] = ("float32", "int8")  # precisions whose kernels this level makes faster
     int8_weight_max: int = 127  # largest |int8 weight| its kernels take (63 where maddubs' int16 sums must not saturate)
+    probed: bool = True  # the roofline's vector probes measure its peak (not AMX: its tiles have no probe)
     doc: str = ""
 
 
@@ -60,11 +61,11 @@ LEVELS: dict[str, IsaLevel] = {level.name: level for level in (
     # it includes (VNNI beside the int8 tiles, AVX512_BF16 beside the bf16 ones), whose CPUs every
     # AMX CPU is. amx_tile tells these machines apart in a key: no CPU has one AMX part without both.
     IsaLevel("amx-int8", "x86_64", (*_AVX512_FLAGS, "avx512_vnni", "amx_tile", "amx_int8"),
-             ("-O3", *_AVX512, "-mavx512vnni", *_AMX, "-mamx-int8"), ("avx512vnni",), "amx_tile", gains=("int8",),
+             ("-O3", *_AVX512, "-mavx512vnni", *_AMX, "-mamx-int8"), ("avx512vnni",), "amx_tile", gains=("int8",), probed=False,
              doc="AMX int8 tiles (tdpbsud s8 x u8, 8-bit weights): batched GEMM only"),
     IsaLevel("amx-bf16", "x86_64", (*_AVX512_FLAGS, "avx512_bf16", "amx_tile", "amx_bf16"),
              ("-O3", *_AVX512, "-mavx512bf16", *_AMX, "-mamx-bf16"), ("avx512bf16",), "amx_tile", gains=("bf16",),
-             int8_weight_max=63, doc="AMX bf16 tiles (tdpbf16ps, float32 sums): batched GEMM only"),
+             int8_weight_max=63, probed=False, doc="AMX bf16 tiles (tdpbf16ps, float32 sums): batched GEMM only"),
     # -DGB_NEON: aarch64 compilers predefine __ARM_NEON at every -march, scalar's too, so the
     # kernels' vector layer (backends/csimd/gb_simd.h) needs the level named to pick NEON.
     IsaLevel("neon", "aarch64", ("asimd",), ("-O3", "-march=armv8-a", "-DGB_NEON"), ("scalar",), "asimd",

@@ -303,7 +303,7 @@ def sweep_sizes(max_bytes: int = SWEEP_MAX, memory: int | None = None) -> list[i
 def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
     """Run the probes here; pinned to one CPU by the caller (see measure_in_worker)."""
     usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level)
-              and {"float32", "int8"} & set(level.gains)]
+              and {"float32", "int8"} & set(level.gains) and level.probed]
     cpu = measuring_cpu()
     libs = {name: _library(name) for name in usable}
     peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
@@ -425,6 +425,8 @@ def row_columns(roof: Roof, row: dict) -> dict:
     """roof_gflops, roof_pct, roof_level and weight_bytes for one result row (empty when n/a)."""
     if row.get("status") != "ok" or row.get("op") not in ("gemv", "gemm"):
         return {}
+    if row.get("isa") in isa.LEVELS and not isa.get(row["isa"]).probed:
+        return {}  # no probe measured this arithmetic's peak: a roof from another level's would be made up
     precision = row.get("precision") or row["dtype"]
     peaks = roof.peak_int8_gops if precision == "int8" else roof.peak_gflops
     peak = peaks.get(row.get("isa") or "") or max(peaks.values())

@@ -110,6 +110,9 @@ def test_compute_bound_rows_hit_the_peak_and_failed_rows_get_nothing():
     assert batch["roof_level"] == "L1" and batch["roof_gflops"] == 100.0  # the avx2 peak caps it
     assert roofline.row_columns(ROOF, row(status="wrong")) == {}
     assert roofline.row_columns(ROOF, row(op="lpcnet_step")) == {}
+    for level, precision in (("amx-int8", "int8"), ("amx-bf16", "bf16")):  # no probe measures tile peaks
+        amx = row(op="gemm", n=64, m=64, k=64, useful_flops=2 * 64 ** 3, isa=level, precision=precision)
+        assert roofline.row_columns(ROOF, amx) == {}
     f64 = roofline.row_columns(ROOF, row(op="gemm", n=64, m=64, k=64, useful_flops=2 * 64 ** 3,
                                          dtype="float64", precision="float64"))
     assert f64["roof_gflops"] == 100.0  # half the float32 peak of avx512
