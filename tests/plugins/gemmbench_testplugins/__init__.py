@@ -109,13 +109,21 @@ def record_pid(pid: int) -> None:
 
 
 class SlowBackend(GoodBackend):
-    """Correct, but takes GEMMBENCH_TEST_SLOW seconds (default 0.3) per row: a run to interrupt."""
+    """Correct, but takes GEMMBENCH_TEST_SLOW seconds (default 0.3) per row: a run to interrupt.
+
+    With GEMMBENCH_TEST_HOLD_AFTER=N, a worker's rows after its N-th wait until the run is
+    interrupted: the interrupt lands mid-run however slowly the test reading the file is scheduled."""
 
     name = "test-slow"
+    prepared = 0
 
     def prepare(self, workload, variant):
         record_pid(os.getpid())
         time.sleep(float(os.environ.get("GEMMBENCH_TEST_SLOW", "0.3")))
+        SlowBackend.prepared += 1
+        hold = os.environ.get("GEMMBENCH_TEST_HOLD_AFTER")
+        if hold is not None and SlowBackend.prepared > int(hold):
+            time.sleep(3600)  # the interrupted run kills this worker's process group
         return workload.weights
 
 
