@@ -6,6 +6,7 @@ Imported by name (`from faultkit import ...`): pytest puts this folder on sys.pa
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,10 +58,19 @@ class Recorded:
             time.sleep(0.05)
 
 
+def _as_a_foreground_job() -> None:
+    # A shell gives a foreground job the default SIGINT and SIGHUP; run from `nohup` or a background
+    # `&` (as CI scripts may be) the tests would otherwise hand down "ignored", which gemmbench,
+    # like Python itself, respects.
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def start_cli(*args, **popen) -> subprocess.Popen:
     """`gemmbench ...` in its own session, as a shell would start a foreground job."""
     return subprocess.Popen([sys.executable, "-m", "gemmbench", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True, **popen)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+                            preexec_fn=_as_a_foreground_job, **popen)
 
 
 def wait_for_rows(out: Path, count: int, proc: subprocess.Popen, seconds: float = 60.0) -> Path:
