@@ -14,6 +14,7 @@ advice cannot be given (not Linux, THP `never`), the mapping still works as ordi
 from __future__ import annotations
 
 import errno
+import functools
 import mmap
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def advisable() -> bool:
     return hasattr(mmap, "MADV_HUGEPAGE") and transparent_hugepages() in ("always", "madvise")
 
 
+@functools.cache
+def _advisable_here() -> bool:
+    """advisable(), read from sysfs once per process: allocations happen inside timed prepares."""
+    return advisable()
+
+
 def huge_bytes(nbytes: int) -> np.ndarray:
     """`nbytes` uninitialised bytes starting on a 2 MiB boundary, advised onto huge pages.
 
@@ -52,6 +59,6 @@ def huge_bytes(nbytes: int) -> np.ndarray:
         raise
     raw = np.frombuffer(mapping, dtype=np.uint8)  # keeps the mapping alive as long as the array
     start = (-raw.ctypes.data) % HUGE_PAGE
-    if advisable():
+    if _advisable_here():
         mapping.madvise(mmap.MADV_HUGEPAGE, start, length - start)
     return raw[start:start + nbytes]

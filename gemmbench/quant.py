@@ -194,8 +194,3 @@ def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray
     """What a bf16 kernel computes (half_gemv_reference)."""
     return half_gemv_reference("bf16", rounded, x, diagonal, round_activations)
 
-
-def fp16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
-                        round_activations: bool = False) -> np.ndarray:
-    """What an fp16 kernel computes (half_gemv_reference), up to its fp16 sums where it multiplies in fp16."""
-    return half_gemv_reference("fp16", rounded, x, diagonal, round_activations)

@@ -18,11 +18,10 @@ so no Python frame runs in it; `run`, the contract's call, does the same through
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
-
-from types import SimpleNamespace
 
 from gemmbench import isa, native
 from gemmbench.backend import Backend, Variant

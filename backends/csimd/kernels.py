@@ -574,8 +574,6 @@ def half_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
                                      rounds_activations(a.kernels, a.precision))
 
 
-bf16_reference = fp16_reference = half_reference
-
 
 PRECISIONS = ("float32", "int8", "bf16", "fp16")
 _HALF = {"bf16": (prepare_bf16, prepare_sparse16_bf16), "fp16": (prepare_fp16, prepare_sparse16_fp16)}
