@@ -140,16 +140,20 @@ def observe(cpu: int | None = None, seconds: float = CALIBRATION_SECONDS) -> Che
                 "--metric instructions for CI gates"),
         Finding("other processes", _first(busy, 3) or "none busy", bool(busy),
                 "stop the processes named, or pin them away from the measuring CPUs"),
-        Finding("calibration loop", f"cv {100 * cv:.2f}% on CPU {cpu}", cv > CV_NOISY,
-                "samples of one row spread widely: more samples (rounds) and --repeat"),
+        Finding("calibration loop", f"cv {100 * cv:.2f}% on CPU {cpu} (quiet below {100 * CV_QUIET:.0f}%)",
+                cv > CV_QUIET, "samples of one row spread by a few percent: ratios paired by round, and "
+                               "--repeat to see the spread between runs"),
         *_frequency_findings(cpu),
         _smt_finding(cpu),
         _huge_pages_finding(),
     ]
+    return Check(judge(findings, cv), cpu, tuple(findings), cv, steal, tuple(busy))
+
+
+def judge(findings: list[Finding], cv: float) -> str:
+    """quiet when no finding is noisy (the calibration finding is above CV_QUIET), so every other verdict has a named cause."""
     noisy = sum(f.noisy for f in findings)
-    verdict = "quiet" if noisy == 0 and cv <= CV_QUIET else "noisy" if noisy <= 1 and cv <= CV_NOISY * 2 \
-        else "very noisy"
-    return Check(verdict, cpu, tuple(findings), cv, steal, tuple(busy))
+    return "quiet" if noisy == 0 else "noisy" if noisy <= 1 and cv <= CV_NOISY * 2 else "very noisy"
 
 
 def _huge_pages_finding() -> Finding:

@@ -26,6 +26,18 @@ def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, writ
     check = read_metadata(path)["noise_check"]
     assert check["verdict"] in ("quiet", "noisy", "very noisy")
     assert ("machine looked" in result.stdout) == (check["verdict"] != "quiet")
+    if check["verdict"] != "quiet":  # the warning names what was noisy
+        assert any(f["noisy"] and f"{f['name']}: {f['value']}" in result.stdout for f in check["findings"])
+
+
+def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
+    from gemmbench.noise import CV_QUIET, Finding, judge
+
+    calm = [Finding("load", "0.1", False), Finding("calibration loop", "cv 0.5%", False)]
+    assert judge(calm, CV_QUIET / 2) == "quiet"
+    one = [Finding("load", "0.1", False), Finding("calibration loop", "cv 2%", True)]
+    assert judge(one, 2 * CV_QUIET) == "noisy"
+    assert judge([Finding("load", "3", True), *one], 2 * CV_QUIET) == "very noisy"
 
 
 @pytest.mark.slow
