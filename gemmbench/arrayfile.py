@@ -106,9 +106,17 @@ def parse(value: Any, base: Path) -> ArrayRef:
         raise ArrayFileError("must be FILE, FILE:KEY or a mapping {file, key, transpose}")
     whole = _absolute(value, base)
     file, sep, key = value.rpartition(":")
-    if whole.exists() or not sep or not file:
+    if _is_file(whole) or not sep or not file:
         return ArrayRef(str(whole), given=value)
     return ArrayRef(str(_absolute(file, base)), key, given=file)
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file(), False too for a path the file system refuses to look up (a name too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _absolute(file: str, base: Path) -> Path:
@@ -152,7 +160,7 @@ def changed(ref: ArrayRef) -> str:
 def _kind(path: Path) -> str:
     """npy, npz, safetensors or torch; ArrayFileError for a missing, unreadable or pickled file."""
     name = path.name
-    if not path.is_file():
+    if not _is_file(path):
         raise ArrayFileError(f"{name}: no such file ({path})")
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:

@@ -51,7 +51,8 @@ class Problems:
         self.lines: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.lines.append(f"{self.path}: {where}: {message}")
+        line = f"{self.path}: {where}: {message}"  # one line, whatever control characters a value held
+        self.lines.append("".join(c if c.isprintable() else repr(c)[1:-1] for c in line))
 
 
 class FieldReader:
