@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gemmbench import timing
+from gemmbench import pages, timing
 from gemmbench.backend import Backend, Variant
 from gemmbench.op import Calls, Op, Workload
 from gemmbench.verify import Verdict, combine
@@ -53,22 +53,36 @@ def verdict_columns(verdict: Verdict) -> dict:
     return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db}
 
 
+@dataclass
+class Placement:
+    """One prepared copy of a row, with its own arrays and so its own physical pages."""
+
+    bound: list  # the prepared state bound to each recorded input
+    callers: list
+    python_loop: timing.Loop | None = None
+    native_loop: timing.Loop | None = None
+
+
 class Item:
-    """A backend's variant on a workload, kept between the supervisor's requests."""
+    """A backend's variant on a workload, kept between the supervisor's requests.
+
+    A row whose prepared data sits on 2 MiB pages is prepared `placements` times (TimingSettings),
+    each copy verified, and its samples rotate through the copies: under a hypervisor one guest
+    huge page runs a matrix that nearly fills L2 up to 25% faster than another (docs/measurement.md,
+    "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
         if workload.case.op not in backend.ops:
             backend = op.compose(backend) or backend  # a composite op built from the backend's primitives
         self.op, self.backend, self.variant, self.workload, self.ctx = op, backend, variant, workload, ctx
         self.precision = variant.precision or workload.case.dtype
-        self.prepared: Any = None
-        self.python_loop: timing.Loop | None = None
-        self.native_loop: timing.Loop | None = None
-        self.loops = self.native_loops = 0
+        self.prepared: Any = None  # the first placement's, for describe, facts and parts
+        self.placements: list[Placement] = []
+        self.loops = self.native_loops = self.taken = 0
 
     @property
     def native(self) -> bool:
-        return self.native_loop is not None
+        return self.backend.offers("run_native")
 
     @property
     def samples_wanted(self) -> int:
@@ -94,31 +108,48 @@ class Item:
         return row
 
     def _prepare_and_verify(self) -> dict:
-        backend, variant = self.backend, self.variant
         self.inputs = self.workload.input_set()
         self.xs = [aligned_copy(w.x) for w in self.inputs]
         self.x = self.xs[0]
         self.out = self.workload.new_output()
+        huge_before = pages.mapped_bytes()
         start = time.perf_counter_ns()
-        unbound = backend.prepare(self.workload, variant)
-        self.prepared = backend.bind(unbound, self.x, self.out)
+        first = self._place()
         columns = {"prepare_ns": float(time.perf_counter_ns() - start),
-                   "detail": str(backend.describe(self.prepared, variant)) + self._cycling_note()}
-        # Recorded inputs: each bound apart (outside prepare_ns, which is one input's), so a backend
-        # that ties its state to the arrays it is given always runs with its own.
-        self.bound = [self.prepared] + [backend.bind(unbound, x, self.out) for x in self.xs[1:]]
-        self.callers = [backend.caller(prepared, x, self.out) for prepared, x in zip(self.bound, self.xs)]
-        if backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
-            columns.update(backend.facts(self.prepared, self.workload.case))
-        verdict = self._verify("wrong result", native=False)
-        if verdict.ok and backend.offers("run_native"):
-            verdict = self._verify("native loop gives a wrong result", native=True)
+                   "detail": str(self.backend.describe(self.prepared, self.variant)) + self._cycling_note()}
+        if self.backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
+            columns.update(self.backend.facts(self.prepared, self.workload.case))
+        verdict = self._verify_placement(first)
+        self.placements = [first]
+        on_huge_pages = pages.mapped_bytes() > huge_before
+        while verdict.ok and on_huge_pages and len(self.placements) < self.ctx.timing.placements:
+            placement = self._place(first=False)
+            verdict = self._verify_placement(placement, f" (placement {len(self.placements) + 1})")
+            self.placements.append(placement)
         columns.update(verdict_columns(verdict))
         if not verdict.ok:
             return {**columns, **not_run("wrong", verdict.message)}
         self._calibrate()
         return {**columns, "status": "ok", "message": "", "loops": self.loops,
-                "native_loops": self.native_loops if self.native else None}
+                "native_loops": self.native_loops if self.native else None, "placements": len(self.placements)}
+
+    def _place(self, first: bool = True) -> Placement:
+        """The backend's prepare, bound to each recorded input; `first` keeps it as self.prepared."""
+        backend = self.backend
+        unbound = backend.prepare(self.workload, self.variant)
+        prepared = backend.bind(unbound, self.x, self.out)
+        if first:
+            self.prepared = prepared
+        # Recorded inputs: each bound apart (outside prepare_ns, which is one input's), so a backend
+        # that ties its state to the arrays it is given always runs with its own.
+        bound = [prepared] + [backend.bind(unbound, x, self.out) for x in self.xs[1:]]
+        return Placement(bound, [backend.caller(p, x, self.out) for p, x in zip(bound, self.xs)])
+
+    def _verify_placement(self, placement: Placement, where: str = "") -> Verdict:
+        verdict = self._verify(placement, "wrong result" + where, native=False)
+        if verdict.ok and self.native:
+            verdict = self._verify(placement, "native loop gives a wrong result" + where, native=True)
+        return verdict
 
     def _cycling_note(self) -> str:
         if len(self.xs) == 1:
@@ -133,9 +164,9 @@ class Item:
         native = (lambda: backend.run_native(prepared, x, out, 1)) if backend.offers("run_native") else None
         return Calls(out, caller, native, lambda: backend.reset(prepared))
 
-    def _verify(self, what: str, native: bool) -> Verdict:
+    def _verify(self, placement: Placement, what: str, native: bool) -> Verdict:
         verdicts = [self.op.verify(workload, self._calls(prepared, x, caller), self.precision, native=native)
-                    for workload, prepared, x, caller in zip(self.inputs, self.bound, self.xs, self.callers)]
+                    for workload, prepared, x, caller in zip(self.inputs, placement.bound, self.xs, placement.callers)]
         verdict = verdicts[0]
         if len(verdicts) > 1:
             norms = [float(np.linalg.norm(workload.reference)) for workload in self.inputs]
@@ -146,28 +177,34 @@ class Item:
                        f"{what}: {verdict.message}")
 
     def _calibrate(self) -> None:
-        backend, prepared, x, out = self.backend, self.prepared, self.x, self.out
+        """Loops for every placement; calls per sample from the first (the copies hold the same data)."""
+        backend, x, out = self.backend, self.x, self.out
+        for placement in self.placements:
+            callers = placement.callers
+            placement.python_loop = timing.python_loop(callers[0]) if len(callers) == 1 else timing.cycling_loop(callers)
+            if self.native:
+                prepared = placement.bound[0]
+                placement.native_loop = lambda loops, prepared=prepared: backend.run_native(prepared, x, out, loops)
         settings, resolution = self.ctx.timing, self.ctx.resolution_ns
-        if len(self.xs) == 1:
-            self.python_loop = timing.python_loop(self.callers[0])
-        else:
-            self.python_loop = timing.cycling_loop(self.callers)
-        self.loops = timing.warm_and_calibrate(self.python_loop, settings, resolution)
-        if backend.offers("run_native"):
-            self.native_loop = lambda loops: backend.run_native(prepared, x, out, loops)
-            self.native_loops = timing.warm_and_calibrate(self.native_loop, settings, resolution)
+        first = self.placements[0]
+        self.loops = timing.warm_and_calibrate(first.python_loop, settings, resolution)
+        if self.native:
+            self.native_loops = timing.warm_and_calibrate(first.native_loop, settings, resolution)
 
     def sample(self) -> tuple[float, float | None]:
-        """One sample of each loop (ns per call), each re-warmed first."""
-        python = timing.rewarmed_sample(self.python_loop, self.loops, REWARM_SHARE)
-        native = timing.rewarmed_sample(self.native_loop, self.native_loops, REWARM_SHARE) if self.native else None
+        """One sample of each loop (ns per call), each re-warmed first; the placements take turns."""
+        placement = self.placements[self.taken % len(self.placements)]
+        self.taken += 1
+        python = timing.rewarmed_sample(placement.python_loop, self.loops, REWARM_SHARE)
+        native = timing.rewarmed_sample(placement.native_loop, self.native_loops, REWARM_SHARE) if self.native else None
         return python, native
 
     def count(self) -> dict:
         """Instructions per call under callgrind (the worker runs under it): the native loop where there is one."""
         from gemmbench import instructions
 
-        loop = self.native_loop if self.native else self.python_loop
+        first = self.placements[0]
+        loop = first.native_loop if self.native else first.python_loop
         label = f"{self.workload.case.name}/{self.variant.name}"
         return instructions.count(loop, label).columns()
 
@@ -178,11 +215,13 @@ class Item:
             if self.backend.offers("parts"):
                 columns["parts"] = self._time_parts()
             # A kernel that is right once but drifts over repeated calls (state, accumulation) is wrong too.
-            after = self._verify("wrong after repeated calls", native=False)
+            for number, placement in enumerate(self.placements, 1):
+                where = f" (placement {number})" if number > 1 else ""
+                after = self._verify(placement, "wrong after repeated calls" + where, native=False)
+                if not after.ok:
+                    return {**columns, **verdict_columns(after), **not_run("wrong", after.message)}
         except (Exception, SystemExit) as exc:
             return not_run("error", failure_message(exc))
-        if not after.ok:
-            return {**columns, **verdict_columns(after), **not_run("wrong", after.message)}
         return columns
 
     def _time_parts(self) -> dict[str, float]:
@@ -192,5 +231,4 @@ class Item:
                 for name, (loop, weight) in parts.items()}
 
     def close(self) -> None:
-        self.prepared = self.python_loop = self.native_loop = None
-        self.bound, self.callers = [], []
+        self.prepared, self.placements = None, []

@@ -4,7 +4,9 @@ A cache indexed by physical address (L2, L3) places a matrix by the physical pag
 happened to hand out: with 4 KiB pages, two processes running the same kernel on the same
 matrix get different set conflicts, and a matrix that nearly fills L2 (LPCNet's GRU-A, 1.77 MB
 against 1-2 MiB) runs 15-20% faster in one process than in the next (docs/measurement.md,
-"Large arrays on huge pages"). On one 2 MiB page the placement is the same every time.
+"Large arrays on huge pages"). On one 2 MiB page the placement is the same every time, as far
+as the guest sees: a hypervisor may still back the page with scattered host pages, which is why
+a row on huge pages is measured on several of them (gemmbench.item, "Placements").
 
 Arrays of at least `HUGE_MIN` bytes are therefore mapped at a 2 MiB boundary and advised
 MADV_HUGEPAGE (Linux transparent huge pages in `madvise` or `always` mode). Where the
@@ -40,6 +42,14 @@ def advisable() -> bool:
     return hasattr(mmap, "MADV_HUGEPAGE") and transparent_hugepages() in ("always", "madvise")
 
 
+_mapped = 0  # bytes this process has mapped through huge_bytes
+
+
+def mapped_bytes() -> int:
+    """Bytes mapped by huge_bytes in this process so far: a prepare that raised it put data on 2 MiB pages."""
+    return _mapped
+
+
 @functools.cache
 def _advisable_here() -> bool:
     """advisable(), read from sysfs once per process: allocations happen inside timed prepares."""
@@ -50,6 +60,7 @@ def huge_bytes(nbytes: int) -> np.ndarray:
     """`nbytes` uninitialised bytes starting on a 2 MiB boundary, advised onto huge pages.
 
     MemoryError when the address space is refused (the worker's --memory-limit), as for numpy's own arrays."""
+    global _mapped
     length = -(-max(nbytes, 1) // HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE  # room to slide to the boundary
     try:
         mapping = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -57,6 +68,7 @@ def huge_bytes(nbytes: int) -> np.ndarray:
         if exc.errno == errno.ENOMEM:
             raise MemoryError(f"cannot map {nbytes} bytes for a large array") from None
         raise
+    _mapped += nbytes
     raw = np.frombuffer(mapping, dtype=np.uint8)  # keeps the mapping alive as long as the array
     start = (-raw.ctypes.data) % HUGE_PAGE
     if _advisable_here():

@@ -59,6 +59,8 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("prepare_ns", _float, "time of the untimed preparation (packing, conversion, quantization), ns; "
                            "compilation is never part of it"),
     ("native_loops", _int, "calls per sample of the loop run inside native code"),
+    ("placements", _int, "prepared copies of the row, each on its own pages, sample i taken on copy i mod "
+                         "placements (more than 1 where the data sits on 2 MiB pages)"),
     ("native_samples_ns", _samples, "time per call measured inside native code, each sample, ns"),
     ("native_median_ns", _float, "median of native_samples_ns; median_ns minus this is call overhead"),
     ("native_iqr_ns", _float, "interquartile range of native_samples_ns"),

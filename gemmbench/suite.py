@@ -285,7 +285,7 @@ def _build_case(name: str, values: dict, problems: Problems, base: Path) -> Suit
 
 def _timing_value(f: FieldReader, key: str) -> float | int:
     default = getattr(TimingSettings(), key)
-    if key == "samples":
+    if key in ("samples", "placements"):
         return f.positive_int(key, default)
     return f.positive_number(key, default)
 

@@ -364,7 +364,9 @@ class Supervisor:
 
         `done` holds (group, variant) rows that already have a result (a resumed run)."""
         timeout = self.settings.timeout if self.settings.timeout is not None else timing.timeout
-        timing = TimingSettings(**{**asdict(timing), "timeout": timeout * self.settings.slowdown})
+        counting = self.settings.metric == "instructions"  # counts do not depend on the pages: one copy
+        timing = TimingSettings(**{**asdict(timing), "timeout": timeout * self.settings.slowdown,
+                                   **({"placements": 1} if counting else {})})
         slots: list[Slot] = []
         for group in groups:
             slots += self._prepare(group, case, timing, {v for g, v in done if g == group}, slots)

@@ -31,6 +31,7 @@ class TimingSettings:
     samples: int = 25  # samples per row ...
     max_time: float = 2.0  # ... unless sampling has taken this many seconds
     timeout: float = 60.0  # seconds a row may take (prepare included) before it is killed
+    placements: int = 4  # copies of a row whose data sits on 2 MiB pages, its samples taking turns (item.py)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gemmbench import pages
+from gemmbench.timing import TimingSettings
 from gemmbench.workload import aligned_copy, aligned_empty
 
 
@@ -69,3 +70,25 @@ def test_a_refused_mapping_is_a_memory_error():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("MemoryError")
+
+
+PLACED = """
+name: placed
+backends: [numpy, test-placements]
+defaults: {warmup: 0.001, min_time: 0.0002, samples: 6, max_time: 5}
+cases: [{name: large, m: 512, k: 256}, {name: small, m: 64, k: 32}, {name: two, m: 512, k: 256, placements: 2}]
+"""
+
+
+@pytest.mark.slow
+def test_a_row_on_huge_pages_is_prepared_in_several_placements_each_verified(plugins, run_rows):
+    if not pages.advisable():
+        pytest.skip(f"transparent huge pages are {pages.transparent_hugepages()}: nothing lands on 2 MiB pages")
+    rows = run_rows(PLACED)
+    assert rows[("large", "numpy", "matmul")].placements == TimingSettings().placements > 1  # 512 KiB of weights
+    assert rows[("small", "numpy", "matmul")].placements == 1  # 8 KiB: ordinary pages, one copy
+    assert rows[("two", "numpy", "matmul")].placements == 2  # the suite's setting
+    assert rows[("large", "test-placements", "fine")].status == "ok"
+    wrong = rows[("large", "test-placements", "third-copy-wrong")]
+    assert wrong.status == "wrong" and "(placement 3)" in wrong.message  # never timed
+    assert wrong.samples_ns is None or len(wrong.samples_ns) == 0

@@ -29,6 +29,29 @@ class GoodBackend(Backend):
         np.matmul(prepared, x, out=out)
 
 
+class PlacementsBackend(GoodBackend):
+    """Copies the weights through gemmbench's aligned allocator (2 MiB pages when large); its
+    'third-copy-wrong' variant gets every third copy it prepares wrong."""
+
+    name = "test-placements"
+
+    def __init__(self):
+        self.copies: dict[tuple[str, str], int] = {}
+
+    def variants(self):
+        return [Variant("fine"), Variant("third-copy-wrong")]
+
+    def prepare(self, workload, variant):
+        from gemmbench.workload import aligned_copy
+
+        key = (workload.case.name, variant.name)
+        self.copies[key] = self.copies.get(key, 0) + 1
+        weights = aligned_copy(workload.weights)
+        if variant.name == "third-copy-wrong" and self.copies[key] == 3:
+            weights *= 1.05
+        return weights
+
+
 class WrongBackend(GoodBackend):
     """Off by a few percent: the gate must catch it before any timing."""
 
