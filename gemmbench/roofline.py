@@ -29,7 +29,7 @@ import json
 import math
 import os
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,8 @@ class Roof:
     levels: tuple[Level, ...] = ()  # the plateaus found in the sweep, named
     notes: tuple[str, ...] = ()  # levels not measured, and what the bound uses instead
     clock_ghz: float = 0.0  # core clock while the probes ran (0: not measured); the in-core bound uses it
+    # bf16 dot products (vdpbf16ps) or fp16 multiply-adds (vfmadd231ph), by the ISA level that has them
+    peak_half_gflops: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -115,6 +117,8 @@ def _library(level: str) -> ctypes.CDLL:
                                                              ctypes.c_void_p]),
                           ("gb_probe_chains", ctypes.c_int, []), ("gb_probe_fma_lanes", ctypes.c_int, []),
                           ("gb_probe_int8_macs", ctypes.c_int, []), ("gb_probe_clock_cycles", ctypes.c_int, []),
+                          ("gb_probe_half", ctypes.c_int64, [ctypes.c_int64, ctypes.c_void_p]),
+                          ("gb_probe_half_flops", ctypes.c_int, []),
                           ("gb_probe_clock", ctypes.c_int64, [ctypes.c_int64, ctypes.c_void_p])):
         getattr(lib, fn).restype = res
         getattr(lib, fn).argtypes = args
@@ -142,6 +146,13 @@ def peak_int8(lib: ctypes.CDLL) -> float:
     sink = ctypes.c_int32()
     ops = 2 * lib.gb_probe_int8_macs() * lib.gb_probe_chains()
     return _best_rate(lambda iters: lib.gb_probe_int8(iters, ctypes.byref(sink)), ops)
+
+
+def peak_half(lib: ctypes.CDLL) -> float:
+    """GFLOP/s of the level's bf16 dot product or fp16 multiply-add instruction on one core."""
+    sink = ctypes.c_float()
+    flops = lib.gb_probe_half_flops() * lib.gb_probe_chains()
+    return _best_rate(lambda iters: lib.gb_probe_half(iters, ctypes.byref(sink)), flops)
 
 
 CLOCK_CHAIN = 20_000  # multiplies per clock sample: about 15 us, short enough to run between preemptions
@@ -302,12 +313,12 @@ def sweep_sizes(max_bytes: int = SWEEP_MAX, memory: int | None = None) -> list[i
 
 def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
     """Run the probes here; pinned to one CPU by the caller (see measure_in_worker)."""
-    usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level)
-              and {"float32", "int8"} & set(level.gains) and level.probed]
+    usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level) and level.probed]
     cpu = measuring_cpu()
     libs = {name: _library(name) for name in usable}
     peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
-    int8 = {name: peak_int8(lib) for name, lib in libs.items()}
+    int8 = {name: peak_int8(lib) for name, lib in libs.items() if "int8" in isa.get(name).gains}
+    half = {name: peak_half(lib) for name, lib in libs.items() if lib.gb_probe_half_flops()}
     widest = libs[max(peak, key=isa.rank)]
     sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
     clock = clock_ghz(widest)
@@ -317,7 +328,7 @@ def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
         notes.append(f"the sweep stopped at {sysfs_caches.format_size(sweep[-1][0])}, a quarter of this machine's "
                      f"memory, short of the {sysfs_caches.format_size(max_bytes)} asked for")
     return Roof(machine_key(), dt.datetime.now(dt.timezone.utc).isoformat(), cpu, peak, int8, sweep, caches,
-                {level.name: level.gbps for level in found}, tuple(found), tuple(notes), clock)
+                {level.name: level.gbps for level in found}, tuple(found), tuple(notes), clock, half)
 
 
 def machine_key() -> str:
@@ -429,6 +440,8 @@ def row_columns(roof: Roof, row: dict) -> dict:
         return {}  # no probe measured this arithmetic's peak: a roof from another level's would be made up
     precision = row.get("precision") or row["dtype"]
     peaks = roof.peak_int8_gops if precision == "int8" else roof.peak_gflops
+    if precision in ("bf16", "fp16") and row.get("isa") in roof.peak_half_gflops:
+        peaks = roof.peak_half_gflops  # the kernel computes with the level's bf16/fp16 instruction, not FMA
     peak = peaks.get(row.get("isa") or "") or max(peaks.values())
     if precision == "float64":
         peak /= 2

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from gemmbench import native, roofline
+from gemmbench import isa, native, roofline
 from gemmbench.results import load_results, read_metadata
 
 ROOF = roofline.Roof(
@@ -39,6 +39,9 @@ def test_real_probes_give_levels_from_the_sweep(cache):
     assert "memory" in names or any(note.startswith("memory: not measured") for note in roof.notes)
     assert all(peak > 0 for peak in [*roof.peak_gflops.values(), *roof.peak_int8_gops.values()])
     assert "scalar" in roof.peak_gflops and set(roof.peak_gflops) <= set(roof.peak_int8_gops)
+    # bf16 dot products and fp16 multiply-adds are probed on the levels this CPU has, and only there
+    halves = {name for name in ("avx512bf16", "avx512fp16") if not native.missing_cpu_flags(isa.get(name))}
+    assert set(roof.peak_half_gflops) == halves and all(peak > 0 for peak in roof.peak_half_gflops.values())
     assert [size for size, _ in roof.sweep] == sorted(size for size, _ in roof.sweep)
     assert roof.sweep[0][0] == 16 << 10 and roof.sweep[-1][0] == roofline.sweep_sizes(128 << 20)[-1]
 
@@ -159,6 +162,19 @@ def test_bf16_rows_read_two_bytes_a_weight():
     blocks = round(0.1 * 1152 * 384) // 16
     assert roofline.weight_bytes(dense) == 1152 * 384 * 2
     assert roofline.weight_bytes(sparse) == 2 * round(0.1 * 1152 * 384) + 4 * (blocks + 1152 // 16)
+
+
+def test_rows_computing_with_a_half_precision_instruction_take_its_peak():
+    halves = roofline.Roof(**{**ROOF.__dict__, "peak_half_gflops": {"avx512bf16": 50.0, "avx512fp16": 400.0}})
+    dot = roofline.row_columns(halves, row(precision="bf16", isa="avx512bf16"))  # vdpbf16ps
+    assert dot["roof_gflops"] == 50.0
+    widened = row(precision="bf16", isa="avx512")  # widened to float32: the FMA peak, and bandwidth
+    assert roofline.row_columns(halves, widened) == roofline.row_columns(ROOF, widened)
+    fp16 = roofline.row_columns(halves, row(precision="fp16", isa="avx512fp16"))
+    assert fp16["roof_gflops"] < 400.0 and fp16["roof_level"] == "L2"  # bandwidth binds below its peak
+    cached = json.loads(ROOF.to_json())
+    del cached["peak_half_gflops"]  # a roof cached before the probe: no half peaks, float32 ones serve
+    assert roofline.Roof.from_json(json.dumps(cached)).peak_half_gflops == {}
 
 
 def test_block_sparse_rows_get_an_in_core_bound_beside_the_roof():

@@ -29,10 +29,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine {roof.feature_key}, measured {roof.measured} on CPU {roof.cpu}; cached in "
           f"{roofline.cache_file()}")
     print()
-    isas = sorted(set(roof.peak_gflops) | set(roof.peak_int8_gops), key=list(roof.peak_int8_gops).index)
-    print(render(["ISA level", "float32 GFLOP/s", "int8 GOP/s"],
-                 [[isa, f"{roof.peak_gflops[isa]:.1f}" if isa in roof.peak_gflops else "(as avx512)",
-                   f"{roof.peak_int8_gops.get(isa, float('nan')):.1f}"] for isa in isas], right={1, 2}))
+    print(_peaks_table(roof))
     print()
     print(_levels_table(roof))
     for note in roof.notes:
@@ -40,6 +37,21 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("sweep (working set GB/s): " + ", ".join(f"{format_size(size)} {gbps:.0f}" for size, gbps in roof.sweep))
     return 0
+
+
+def _peaks_table(roof) -> str:
+    """One row per probed ISA level, in the order of isa.py; '-' where the level adds nothing to that arithmetic."""
+    from gemmbench import isa
+
+    probed = set(roof.peak_gflops) | set(roof.peak_int8_gops) | set(roof.peak_half_gflops)
+    names = [name for name in isa.LEVELS if name in probed]
+
+    def cell(peaks: dict, name: str) -> str:
+        return f"{peaks[name]:.1f}" if name in peaks else "-"
+
+    return render(["ISA level", "float32 GFLOP/s", "int8 GOP/s", "bf16/fp16 GFLOP/s"],
+                  [[name, cell(roof.peak_gflops, name), cell(roof.peak_int8_gops, name),
+                    cell(roof.peak_half_gflops, name)] for name in names], right={1, 2, 3})
 
 
 def _levels_table(roof) -> str:

@@ -173,6 +173,55 @@ int64_t gb_probe_int8(int64_t iters, int32_t *sink) {
 #undef FOLD
 }
 
+/* ---- half-precision arithmetic: the instruction a level's bf16 or fp16 kernels compute with ----
+ * vdpbf16ps (AVX512_BF16: two bf16 products per float lane) or vfmadd231ph (AVX512_FP16: 32
+ * fp16 lanes); 64 flops an instruction either way. Where the level has neither, the kernels
+ * widen to float32 and the float32 probe is their peak: gb_probe_half_flops() says 0. */
+#if defined(__AVX512BF16__) && !defined(__AVX512FP16__)
+typedef __m512 vh;
+#define VH_FLOPS 64
+#define VH_DECLARE(c) vh acc##c = _mm512_set1_ps(0.001f * (float)(c));
+#define VH_OPERANDS __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+#define VH_STEP(acc, a, b) _mm512_dpbf16_ps(acc, a, b)
+#define VH_SUM(a) _mm512_reduce_add_ps(a)
+#elif defined(__AVX512FP16__)
+typedef __m512h vh;
+#define VH_FLOPS 64
+#define VH_DECLARE(c) vh acc##c = _mm512_set1_ph((_Float16)(0.001f * (float)(c)));
+#define VH_OPERANDS vh a = _mm512_set1_ph((_Float16)0.999f), b = _mm512_set1_ph((_Float16)1e-4f);
+#define VH_STEP(acc, a, b) _mm512_fmadd_ph(a, b, acc)
+#define VH_SUM(a) _mm512_reduce_add_ps(_mm512_cvtxph_ps(_mm512_castph512_ph256(a)))
+#else
+#define VH_FLOPS 0
+#endif
+
+int gb_probe_half_flops(void) { return VH_FLOPS; }
+
+/* iters x CHAINS half-precision instructions (none where VH_FLOPS is 0). */
+int64_t gb_probe_half(int64_t iters, float *sink) {
+#if VH_FLOPS
+#define STEP(c) acc##c = VH_STEP(acc##c, a, b); KEEP_VEC(acc##c);
+#define FOLD(c) s += VH_SUM(acc##c);
+    EACH_CHAIN(VH_DECLARE)
+    VH_OPERANDS
+    int64_t t0 = now_ns();
+    for (int64_t i = 0; i < iters; ++i) {
+        EACH_CHAIN(STEP)
+    }
+    int64_t elapsed = now_ns() - t0;
+    float s = 0;
+    EACH_CHAIN(FOLD)
+    *sink = s;
+    return elapsed;
+#undef STEP
+#undef FOLD
+#else
+    (void)iters;
+    *sink = 0;
+    return 0;
+#endif
+}
+
 /* ---- read bandwidth: sum a buffer of n floats (64-byte aligned, n a multiple of 128), reps times.
  * Eight accumulators: two loads a cycle meet a 4-cycle add latency without waiting. ---- */
 int64_t gb_probe_read(const float *buf, int64_t n, int64_t reps, float *sink) {
