@@ -41,7 +41,7 @@ GB_INLINE void group(const int32_t *restrict head, const float *restrict w, cons
     v16f s6 = rows16_start(c, dst[6], diag), s7 = rows16_start(c, dst[7], diag);
     for (int64_t s = 0; s < steps; ++s, idx += GROUP / 2, w += 16 * GROUP) {
         uint64_t c0, c1;
-        memcpy(&c0, idx, 8), memcpy(&c1, idx + 2, 8);
+        gb_columns8(idx, &c0, &c1);
         s0 = v16_fma(v16_load(w), v16_set1(x[(uint16_t)c0]), s0);
         s1 = v16_fma(v16_load(w + 16), v16_set1(x[(uint16_t)(c0 >> 16)]), s1);
         s2 = v16_fma(v16_load(w + 32), v16_set1(x[(uint16_t)(c0 >> 32)]), s2);
