@@ -70,6 +70,9 @@ class Level:
     cache: int | None  # the size sysfs reports for it (None: memory, or sysfs silent)
 
 
+ROOF_FORMAT = 2  # 2: the half-precision probe (peak_half_gflops)
+
+
 @dataclass(frozen=True)
 class Roof:
     feature_key: str
@@ -85,6 +88,7 @@ class Roof:
     clock_ghz: float = 0.0  # core clock while the probes ran (0: not measured); the in-core bound uses it
     # bf16 dot products (vdpbf16ps) or fp16 multiply-adds (vfmadd231ph), by the ISA level that has them
     peak_half_gflops: dict[str, float] = field(default_factory=dict)
+    format: int = ROOF_FORMAT  # what the probes measured; a cached roof of an older format is measured again
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -95,6 +99,7 @@ class Roof:
         data["sweep"] = [tuple(p) for p in data["sweep"]]
         data["levels"] = tuple(Level(**level) for level in data.get("levels", ()))
         data["notes"] = tuple(data.get("notes", ()))
+        data.setdefault("format", 1)  # cached before the format was recorded
         return cls(**data)
 
     def hierarchy(self) -> list[tuple[str, float, int | None]]:
@@ -346,9 +351,11 @@ def load_or_measure(refresh: bool = False, max_bytes: int = SWEEP_MAX) -> Roof:
     path = cache_file()
     if path.exists() and not refresh:
         try:
-            return Roof.from_json(path.read_text())
+            cached = Roof.from_json(path.read_text())
+            if cached.format == ROOF_FORMAT:
+                return cached
         except (ValueError, TypeError, KeyError):
-            pass  # an unreadable cache is measured again
+            pass  # an unreadable cache, or one from older probes, is measured again
     roof = measure_in_worker(max_bytes)
     atomic.write_bytes(path, roof.to_json().encode())
     return roof
