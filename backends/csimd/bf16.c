@@ -96,56 +96,88 @@ GB_INLINE void dense_panel(const gb_product *a, const float *restrict x, const u
     v16_store_rows(y + p * GB_PANEL, s, a->m - p * GB_PANEL);
 }
 
+/* Four whole panels (64 rows) at once, two accumulators each: a broadcast activation (pair)
+ * serves four weight vectors instead of one, and eight chains cover the latency. GRU-A 1152x384,
+ * 2026-11-29: vdpbf16ps (here it issues once in 2 cycles, 8 cycles deep) 9.1-9.5 us against
+ * 10.2 us one panel at a time with four chains, sixteen chains no faster. */
 #if defined(GB_BF16_DOT)
-/* Four whole panels (64 rows) at once, two accumulators each: a broadcast activation pair serves
- * four weight vectors instead of one, and eight chains cover vdpbf16ps's latency (here it issues
- * once in 2 cycles, 8 cycles deep). GRU-A 1152x384: 9.4-9.5 us against 10.2 us one panel at a
- * time with four chains; sixteen chains measured no faster (9.5 us), 2026-11-29. */
-GB_INLINE void dense_four_panels(const uint16_t *restrict a, int64_t pairs, const uint16_t *restrict act,
-                                 float *restrict y) {
-    const int64_t stride = pairs * 32;
+GB_INLINE void dense_four_panels(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
+                                 float *restrict y, int64_t p0) {
+    (void)x;
+    const int64_t pairs = gbi_pairs(a->k), stride = pairs * 32;
+    const uint16_t *restrict w = (const uint16_t *)a->w + p0 * stride;
+    float *restrict out = y + p0 * GB_PANEL;
     v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero();
     v16f t0 = v16_zero(), t1 = v16_zero(), t2 = v16_zero(), t3 = v16_zero();
     int64_t q = 0;
-    for (; q + 2 <= pairs; q += 2, a += 64) {
+    for (; q + 2 <= pairs; q += 2, w += 64) {
         const uint32_t x0 = gb_load_u32(act + 2 * q), x1 = gb_load_u32(act + 2 * q + 2);
-        s0 = v16_dot_bf16(s0, x0, a), t0 = v16_dot_bf16(t0, x1, a + 32);
-        s1 = v16_dot_bf16(s1, x0, a + stride), t1 = v16_dot_bf16(t1, x1, a + stride + 32);
-        s2 = v16_dot_bf16(s2, x0, a + 2 * stride), t2 = v16_dot_bf16(t2, x1, a + 2 * stride + 32);
-        s3 = v16_dot_bf16(s3, x0, a + 3 * stride), t3 = v16_dot_bf16(t3, x1, a + 3 * stride + 32);
+        s0 = v16_dot_bf16(s0, x0, w), t0 = v16_dot_bf16(t0, x1, w + 32);
+        s1 = v16_dot_bf16(s1, x0, w + stride), t1 = v16_dot_bf16(t1, x1, w + stride + 32);
+        s2 = v16_dot_bf16(s2, x0, w + 2 * stride), t2 = v16_dot_bf16(t2, x1, w + 2 * stride + 32);
+        s3 = v16_dot_bf16(s3, x0, w + 3 * stride), t3 = v16_dot_bf16(t3, x1, w + 3 * stride + 32);
     }
     if (q < pairs) {
         const uint32_t x0 = gb_load_u32(act + 2 * q);
-        s0 = v16_dot_bf16(s0, x0, a), s1 = v16_dot_bf16(s1, x0, a + stride);
-        s2 = v16_dot_bf16(s2, x0, a + 2 * stride), s3 = v16_dot_bf16(s3, x0, a + 3 * stride);
+        s0 = v16_dot_bf16(s0, x0, w), s1 = v16_dot_bf16(s1, x0, w + stride);
+        s2 = v16_dot_bf16(s2, x0, w + 2 * stride), s3 = v16_dot_bf16(s3, x0, w + 3 * stride);
     }
-    v16_storeu(y, v16_add(s0, t0)), v16_storeu(y + 16, v16_add(s1, t1));
-    v16_storeu(y + 32, v16_add(s2, t2)), v16_storeu(y + 48, v16_add(s3, t3));
+    v16_storeu(out, v16_add(s0, t0)), v16_storeu(out + 16, v16_add(s1, t1));
+    v16_storeu(out + 32, v16_add(s2, t2)), v16_storeu(out + 48, v16_add(s3, t3));
 }
+#elif defined(__AVX512F__)
+/* Widened: a pair's first weights times x[j], its second times x[j + 1] (k odd: the last pair's
+ * second weight is a zero that must not meet x[k], past the end of x). */
+GB_INLINE void dense_four_panels(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
+                                 float *restrict y, int64_t p0) {
+    (void)act;
+    const int64_t k = a->k, stride = gbi_pairs(k) * 32;
+    const uint16_t *restrict w = (const uint16_t *)a->w + p0 * stride;
+    float *restrict out = y + p0 * GB_PANEL;
+    v16f s0 = v16_zero(), s1 = v16_zero(), s2 = v16_zero(), s3 = v16_zero(), even, odd;
+    v16f t0 = v16_zero(), t1 = v16_zero(), t2 = v16_zero(), t3 = v16_zero();
+    int64_t j = 0;
+    for (; j + 2 <= k; j += 2, w += 32) {
+        const v16f x0 = v16_set1(x[j]), x1 = v16_set1(x[j + 1]);
+        v16_widen_pairs(w, &even, &odd), s0 = v16_fma(even, x0, s0), t0 = v16_fma(odd, x1, t0);
+        v16_widen_pairs(w + stride, &even, &odd), s1 = v16_fma(even, x0, s1), t1 = v16_fma(odd, x1, t1);
+        v16_widen_pairs(w + 2 * stride, &even, &odd), s2 = v16_fma(even, x0, s2), t2 = v16_fma(odd, x1, t2);
+        v16_widen_pairs(w + 3 * stride, &even, &odd), s3 = v16_fma(even, x0, s3), t3 = v16_fma(odd, x1, t3);
+    }
+    if (j < k) {
+        const v16f x0 = v16_set1(x[j]);
+        v16_widen_pairs(w, &even, &odd), s0 = v16_fma(even, x0, s0);
+        v16_widen_pairs(w + stride, &even, &odd), s1 = v16_fma(even, x0, s1);
+        v16_widen_pairs(w + 2 * stride, &even, &odd), s2 = v16_fma(even, x0, s2);
+        v16_widen_pairs(w + 3 * stride, &even, &odd), s3 = v16_fma(even, x0, s3);
+    }
+    v16_storeu(out, v16_add(s0, t0)), v16_storeu(out + 16, v16_add(s1, t1));
+    v16_storeu(out + 32, v16_add(s2, t2)), v16_storeu(out + 48, v16_add(s3, t3));
+}
+#else
+/* Narrower vectors: eight accumulators would not stay in registers, so one panel at a time. */
+GB_INLINE void dense_four_panels(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
+                                 float *restrict y, int64_t p0) {
+    for (int64_t p = p0; p < p0 + 4; ++p) dense_panel(a, x, act, y, p);
+}
+#endif
 
 /* Whole 64-row blocks four panels at a time, then the remaining panels one at a time; backwards
  * calls walk the same units in reverse. */
 static void dense_bf16(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
-    uint16_t *act = a->act;
-    round_activations(x, a->k, act);
-    const int64_t pairs = gbi_pairs(a->k), quads = a->m / (4 * GB_PANEL), rest = quads * 4;
-    const uint16_t *w = a->w;
+    const uint16_t *act = a->act;
+#if defined(GB_BF16_DOT)
+    round_activations(x, a->k, a->act);
+#endif
+    const int64_t quads = a->m / (4 * GB_PANEL), rest = 4 * quads;
     if (backwards) {
         for (int64_t p = gbi_panels(a->m) - 1; p >= rest; --p) dense_panel(a, x, act, y, p);
-        for (int64_t q = quads - 1; q >= 0; --q) dense_four_panels(w + 4 * q * pairs * 32, pairs, act, y + 64 * q);
+        for (int64_t q = quads - 1; q >= 0; --q) dense_four_panels(a, x, act, y, 4 * q);
     } else {
-        for (int64_t q = 0; q < quads; ++q) dense_four_panels(w + 4 * q * pairs * 32, pairs, act, y + 64 * q);
+        for (int64_t q = 0; q < quads; ++q) dense_four_panels(a, x, act, y, 4 * q);
         for (int64_t p = rest; p < gbi_panels(a->m); ++p) dense_panel(a, x, act, y, p);
     }
 }
-#else
-static void dense_bf16(const gb_product *a, const float *restrict x, float *restrict y, int64_t backwards) {
-    if (backwards)
-        for (int64_t p = gbi_panels(a->m) - 1; p >= 0; --p) dense_panel(a, x, a->act, y, p);
-    else
-        for (int64_t p = 0; p < gbi_panels(a->m); ++p) dense_panel(a, x, a->act, y, p);
-}
-#endif
 
 void gbi_dense_bf16(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
     (void)n;
