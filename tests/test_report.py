@@ -376,6 +376,21 @@ def write_synthetic(path: Path) -> Path:
     return path
 
 
+def test_noisy_rows_measured_on_several_pages_are_named_as_such(tmp_path):
+    from gemmbench.report.content import _noisy
+
+    spread = {"cv": 0.14, "noisy": True}
+    rows = [synthetic_row("gru_a", "numpy", "matmul", 30.0, placements=4, **spread),
+            synthetic_row("gru_a", "csimd", "avx512", 12.0, isa="avx512", placements=1, **spread),
+            synthetic_row("gru_a", "csimd", "avx2", 20.0, isa="avx2", placements=4)]
+    results = ResultsFile(tmp_path / "p.parquet", RunInfo("r1", "synthetic", "2026-01-01T00:00:00+00:00"))
+    results.add(rows)
+    results.close()
+    (warning,) = _noisy(report_data.load([tmp_path / "p.parquet"]))
+    assert warning.text.startswith("2 of 3 timed rows are noisy") and "1 of them took turns on copies" in warning.text
+    assert len(warning.details) == 2
+
+
 def test_derived_columns(tmp_path):
     loaded = report_data.load([write_synthetic(tmp_path / "s.parquet")])
     frame = loaded.frame.set_index(["case", "series"])

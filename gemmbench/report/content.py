@@ -194,9 +194,13 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
         return []
     details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
                for row in noisy.sort_values("cv", ascending=False).itertuples()]
+    placed = int((noisy["placements"].fillna(1) > 1).sum()) if "placements" in noisy else 0
+    pages = (f" {placed} of them took turns on copies placed on different 2 MiB pages: the spread between "
+             f"pages is in their samples, as it would be between runs (docs/measurement.md, Placements)."
+             if placed else "")
     return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
                             f"{100 * NOISY_CV:.0f}%): their medians are less certain — rerun them, or look at every sample with "
-                            f"gemmbench report --samples.",
+                            f"gemmbench report --samples.{pages}",
                     details)]
 
 
