@@ -115,6 +115,7 @@ class Item:
         huge_before = pages.mapped_bytes()
         start = time.perf_counter_ns()
         first = self._place()
+        self.prepared = first.bound[0]
         columns = {"prepare_ns": float(time.perf_counter_ns() - start),
                    "detail": str(self.backend.describe(self.prepared, self.variant)) + self._cycling_note()}
         if self.backend.offers("facts"):  # op columns only the prepared method knows (conv1d's workspace)
@@ -123,7 +124,7 @@ class Item:
         self.placements = [first]
         on_huge_pages = pages.mapped_bytes() > huge_before
         while verdict.ok and on_huge_pages and len(self.placements) < self.ctx.timing.placements:
-            placement = self._place(first=False)
+            placement = self._place()
             verdict = self._verify_placement(placement, f" (placement {len(self.placements) + 1})")
             self.placements.append(placement)
         columns.update(verdict_columns(verdict))
@@ -133,13 +134,11 @@ class Item:
         return {**columns, "status": "ok", "message": "", "loops": self.loops,
                 "native_loops": self.native_loops if self.native else None, "placements": len(self.placements)}
 
-    def _place(self, first: bool = True) -> Placement:
-        """The backend's prepare, bound to each recorded input; `first` keeps it as self.prepared."""
+    def _place(self) -> Placement:
+        """The backend's prepare, bound to each recorded input."""
         backend = self.backend
         unbound = backend.prepare(self.workload, self.variant)
         prepared = backend.bind(unbound, self.x, self.out)
-        if first:
-            self.prepared = prepared
         # Recorded inputs: each bound apart (outside prepare_ns, which is one input's), so a backend
         # that ties its state to the arrays it is given always runs with its own.
         bound = [prepared] + [backend.bind(unbound, x, self.out) for x in self.xs[1:]]

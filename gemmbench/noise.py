@@ -151,7 +151,8 @@ def observe(cpu: int | None = None, seconds: float = CALIBRATION_SECONDS) -> Che
 
 
 def judge(findings: list[Finding], cv: float) -> str:
-    """quiet when no finding is noisy (the calibration finding is above CV_QUIET), so every other verdict has a named cause."""
+    """quiet when no finding is noisy (the calibration loop's counts as noisy above CV_QUIET), so every
+    other verdict has a finding to name as its cause."""
     noisy = sum(f.noisy for f in findings)
     return "quiet" if noisy == 0 else "noisy" if noisy <= 1 and cv <= CV_NOISY * 2 else "very noisy"
 

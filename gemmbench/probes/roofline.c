@@ -39,6 +39,19 @@ static int64_t now_ns(void) {
 
 int gb_probe_chains(void) { return CHAINS; }
 
+/* The timed part of every arithmetic probe, in a function taking `iters` and `sink`: iters steps
+ * of each chain (STEP), the time it took returned, the chains folded (FOLD) into *sink. */
+#define TIME_CHAINS(sum_type)                      \
+    int64_t t0 = now_ns();                         \
+    for (int64_t i = 0; i < iters; ++i) {          \
+        EACH_CHAIN(STEP)                           \
+    }                                              \
+    int64_t elapsed = now_ns() - t0;               \
+    sum_type s = 0;                                \
+    EACH_CHAIN(FOLD)                               \
+    *sink = s;                                     \
+    return elapsed;
+
 /* ---- float32 multiply-add ---- */
 #if defined(__AVX512F__)
 typedef __m512 vf;
@@ -79,15 +92,7 @@ int64_t gb_probe_fma(int64_t iters, float *sink) {
 #define FOLD(c) s += VF_SUM(acc##c);
     EACH_CHAIN(DECLARE)
     vf a = VF_SET1(0.999999f), b = VF_SET1(1e-7f);
-    int64_t t0 = now_ns();
-    for (int64_t i = 0; i < iters; ++i) {
-        EACH_CHAIN(STEP)
-    }
-    int64_t elapsed = now_ns() - t0;
-    float s = 0;
-    EACH_CHAIN(FOLD)
-    *sink = s;
-    return elapsed;
+    TIME_CHAINS(float)
 #undef DECLARE
 #undef STEP
 #undef FOLD
@@ -159,15 +164,7 @@ int64_t gb_probe_int8(int64_t iters, int32_t *sink) {
 #define FOLD(c) s += VI_FOLD(acc##c);
     EACH_CHAIN(DECLARE)
     vi a = VI_SET1(0x01020304), b = VI_SET1(0x01FF0102);
-    int64_t t0 = now_ns();
-    for (int64_t i = 0; i < iters; ++i) {
-        EACH_CHAIN(STEP)
-    }
-    int64_t elapsed = now_ns() - t0;
-    int32_t s = 0;
-    EACH_CHAIN(FOLD)
-    *sink = s;
-    return elapsed;
+    TIME_CHAINS(int32_t)
 #undef DECLARE
 #undef STEP
 #undef FOLD
@@ -204,15 +201,7 @@ int64_t gb_probe_half(int64_t iters, float *sink) {
 #define FOLD(c) s += VH_SUM(acc##c);
     EACH_CHAIN(VH_DECLARE)
     VH_OPERANDS
-    int64_t t0 = now_ns();
-    for (int64_t i = 0; i < iters; ++i) {
-        EACH_CHAIN(STEP)
-    }
-    int64_t elapsed = now_ns() - t0;
-    float s = 0;
-    EACH_CHAIN(FOLD)
-    *sink = s;
-    return elapsed;
+    TIME_CHAINS(float)
 #undef STEP
 #undef FOLD
 #else
