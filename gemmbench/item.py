@@ -50,7 +50,8 @@ def not_run(status: str, message: str) -> dict:
 
 
 def verdict_columns(verdict: Verdict) -> dict:
-    return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db}
+    return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db,
+            **verdict.columns}
 
 
 @dataclass
@@ -173,7 +174,7 @@ class Item:
         if verdict.ok:
             return verdict
         return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, verdict.tolerance,
-                       f"{what}: {verdict.message}")
+                       f"{what}: {verdict.message}", verdict.columns)
 
     def _calibrate(self) -> None:
         """Loops for every placement; calls per sample from the first (the copies hold the same data)."""

@@ -64,7 +64,7 @@ from gemmbench.workload import aligned_copy, aligned_empty
 SOURCE_DIR = Path(__file__).resolve().parent
 LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",
           "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
-ABI_VERSION = 6
+ABI_VERSION = 7
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8",
          "amx_bf16", "dense_fp16", "sparse16_fp16")
