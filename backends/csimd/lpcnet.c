@@ -24,12 +24,14 @@ GB_INLINE void product(const gb_product *p, const float *x, float *y, int64_t ba
 GB_INLINE v16f sigmoid_of(v16f x, int fast) { return fast ? v16_sigmoid_fast(x) : v16_sigmoid(x); }
 GB_INLINE v16f tanh_of(v16f x, int fast) { return fast ? v16_tanh_fast(x) : v16_tanh(x); }
 
-/* Keras' GRU with reset_after: h = z h + (1 - z) c, written c + z (h - c) as the reference does. */
-GB_INLINE v16f gru_lanes(v16f h, const v16f x[3], const v16f r[3], int fast) {
-    v16f z = sigmoid_of(v16_add(x[0], r[0]), fast);
-    v16f reset = sigmoid_of(v16_add(x[1], r[1]), fast);
-    v16f c = tanh_of(v16_add(x[2], v16_mul(reset, r[2])), fast);
-    return v16_add(c, v16_mul(z, v16_sub(h, c)));
+/* Keras' GRU with reset_after, on 16 lanes: zr = the update and reset gates' whole
+ * pre-activations (input, recurrent part and both biases), xh the candidate's input part and
+ * rh its recurrent part with its bias; h = z h + (1 - z) c, written c + z (h - c). */
+GB_INLINE v16f gru_lanes(v16f h, v16f zr0, v16f zr1, v16f xh, v16f rh, int fast) {
+    v16f z = sigmoid_of(zr0, fast);
+    v16f reset = sigmoid_of(zr1, fast);
+    v16f c = tanh_of(v16_fma(reset, rh, xh), fast);
+    return v16_fma(z, v16_sub(h, c), c);
 }
 
 /* Gate-major vectors (three gates of n) hold a slice at i, i + n, i + 2n. The ragged last
@@ -44,11 +46,20 @@ GB_INLINE void pad_rows(const float *src, int64_t rows, float fill, float *dst /
     for (int64_t j = 0; j < 16; ++j) dst[j] = j < rows ? src[j] : fill;
 }
 
+/* y[0 .. 2n) += bias: the update and reset gates' biases ride with the conditioning, projected
+ * once a frame, so the gates add one vector fewer each (the candidate's bias multiplies with
+ * the reset gate and stays apart). */
+static void add_gate_biases(float *restrict y, const float *restrict bias, int64_t n) {
+    for (int64_t i = 0; i < 2 * n; ++i) y[i] += bias[i];
+}
+
 static void project(const gb_lpcnet *net, int64_t t) {
     const int64_t frame = t / net->frame_size, backwards = (net->per_sample ? t : frame) & 1;
     const float *feature = net->features + frame * net->cond_size;
     product(&net->cond_a, feature, net->cond_a_out, backwards);
     product(&net->cond_b, feature, net->cond_b_out, backwards);
+    add_gate_biases(net->cond_a_out, net->bias_a, net->hidden_a);
+    add_gate_biases(net->cond_b_out, net->bias_b, net->hidden_b);
 }
 
 /* Sample t's (signal, prediction, excitation) levels: the sequence's, or with sampling the
@@ -64,16 +75,18 @@ GB_INLINE void sample_inputs(const gb_lpcnet *net, int64_t t, int64_t in[3]) {
     }
 }
 
-/* xa = t0 + t1 + t2 + cond (the table gather), ra + bias; the gates update 16 lanes of h. */
+/* One gate's input part of GRU-A: the three table rows (the gather) and the conditioning. */
+GB_INLINE v16f gathered(const float *t0, const float *t1, const float *t2, const float *cond, int64_t at) {
+    return v16_add(v16_add(v16_loadu(t0 + at), v16_loadu(t1 + at)), v16_add(v16_loadu(t2 + at), v16_loadu(cond + at)));
+}
+
+/* 16 lanes of h from the gather, the conditioning (with the z and r biases), ra and the candidate's bias. */
 GB_INLINE void gru_a_slice(const float *t0, const float *t1, const float *t2, const float *cond, const float *ra,
                            const float *bias, int64_t n, float *h, int fast) {
-    v16f x[3], r[3];
-    for (int64_t g = 0; g < 3; ++g) {
-        int64_t at = g * n;
-        x[g] = v16_add(v16_add(v16_loadu(t0 + at), v16_loadu(t1 + at)), v16_add(v16_loadu(t2 + at), v16_loadu(cond + at)));
-        r[g] = v16_add(v16_loadu(ra + at), v16_loadu(bias + at));
-    }
-    v16_storeu(h, gru_lanes(v16_loadu(h), x, r, fast));
+    v16f zr0 = v16_add(gathered(t0, t1, t2, cond, 0), v16_loadu(ra));
+    v16f zr1 = v16_add(gathered(t0, t1, t2, cond, n), v16_loadu(ra + n));
+    v16f rh = v16_add(v16_loadu(ra + 2 * n), v16_loadu(bias + 2 * n));
+    v16_storeu(h, gru_lanes(v16_loadu(h), zr0, zr1, gathered(t0, t1, t2, cond, 2 * n), rh, fast));
 }
 
 GB_INLINE void gru_a_gates(const gb_lpcnet *net, int64_t t, int fast) {
@@ -84,47 +97,47 @@ GB_INLINE void gru_a_gates(const gb_lpcnet *net, int64_t t, int fast) {
     const float *t0 = net->tables + in[0] * row;
     const float *t1 = net->tables + (net->levels + in[1]) * row;
     const float *t2 = net->tables + (2 * net->levels + in[2]) * row;
+    const float *cond = net->cond_a_out, *ra = net->ra, *bias = net->bias_a;
+    float *h = net->ha;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        gru_a_slice(t0 + i, t1 + i, t2 + i, net->cond_a_out + i, net->ra + i, net->bias_a + i, n, net->ha + i, fast);
+    for (; i + 16 <= n; i += 16) gru_a_slice(t0 + i, t1 + i, t2 + i, cond + i, ra + i, bias + i, n, h + i, fast);
     if (i < n) {
         int64_t rows = n - i;
         float p0[48], p1[48], p2[48], pc[48], pr[48], pb[48], ph[16];
         pad_gates(t0 + i, n, rows, p0), pad_gates(t1 + i, n, rows, p1), pad_gates(t2 + i, n, rows, p2);
-        pad_gates(net->cond_a_out + i, n, rows, pc), pad_gates(net->ra + i, n, rows, pr);
-        pad_gates(net->bias_a + i, n, rows, pb), pad_rows(net->ha + i, rows, 0.0f, ph);
+        pad_gates(cond + i, n, rows, pc), pad_gates(ra + i, n, rows, pr);
+        pad_gates(bias + i, n, rows, pb), pad_rows(h + i, rows, 0.0f, ph);
         gru_a_slice(p0, p1, p2, pc, pr, pb, 16, ph, fast);
-        memcpy(net->ha + i, ph, sizeof(float) * rows);
+        memcpy(h + i, ph, sizeof(float) * rows);
     }
 }
 
-/* xb + cond_b, rb + bias_b; the gates update 16 lanes of h. */
+/* 16 lanes of hb: xb + cond_b (with the z and r biases), rb and the candidate's bias. */
 GB_INLINE void gru_b_slice(const float *xb, const float *cond, const float *rb, const float *bias, int64_t n, float *h,
                            int fast) {
-    v16f x[3], r[3];
-    for (int64_t g = 0; g < 3; ++g) {
-        int64_t at = g * n;
-        x[g] = v16_add(v16_loadu(xb + at), v16_loadu(cond + at));
-        r[g] = v16_add(v16_loadu(rb + at), v16_loadu(bias + at));
-    }
-    v16_storeu(h, gru_lanes(v16_loadu(h), x, r, fast));
+    v16f zr0 = v16_add(v16_add(v16_loadu(xb), v16_loadu(cond)), v16_loadu(rb));
+    v16f zr1 = v16_add(v16_add(v16_loadu(xb + n), v16_loadu(cond + n)), v16_loadu(rb + n));
+    v16f xh = v16_add(v16_loadu(xb + 2 * n), v16_loadu(cond + 2 * n));
+    v16f rh = v16_add(v16_loadu(rb + 2 * n), v16_loadu(bias + 2 * n));
+    v16_storeu(h, gru_lanes(v16_loadu(h), zr0, zr1, xh, rh, fast));
 }
 
 GB_INLINE void gru_b(const gb_lpcnet *net, int fast) {
     const int64_t n = net->hidden_b;
     product(&net->gru_b_in, net->ha, net->xb, 0); /* GRU-B and the output layer stay in L1 */
     product(&net->gru_b_rec, net->hb, net->rb, 0);
+    const float *xb = net->xb, *cond = net->cond_b_out, *rb = net->rb, *bias = net->bias_b;
+    float *h = net->hb;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        gru_b_slice(net->xb + i, net->cond_b_out + i, net->rb + i, net->bias_b + i, n, net->hb + i, fast);
+    for (; i + 16 <= n; i += 16) gru_b_slice(xb + i, cond + i, rb + i, bias + i, n, h + i, fast);
     if (i < n) {
         int64_t rows = n - i;
         float px[48], pc[48], pr[48], pb[48], ph[16];
-        pad_gates(net->xb + i, n, rows, px), pad_gates(net->cond_b_out + i, n, rows, pc);
-        pad_gates(net->rb + i, n, rows, pr), pad_gates(net->bias_b + i, n, rows, pb);
-        pad_rows(net->hb + i, rows, 0.0f, ph);
+        pad_gates(xb + i, n, rows, px), pad_gates(cond + i, n, rows, pc);
+        pad_gates(rb + i, n, rows, pr), pad_gates(bias + i, n, rows, pb);
+        pad_rows(h + i, rows, 0.0f, ph);
         gru_b_slice(px, pc, pr, pb, 16, ph, fast);
-        memcpy(net->hb + i, ph, sizeof(float) * rows);
+        memcpy(h + i, ph, sizeof(float) * rows);
     }
 }
 
