@@ -172,6 +172,7 @@ typedef struct {
     float *xb, *rb, *cond_b_out; /* (3 hidden_b) */
     float *o;               /* (2 levels) */
     float *p;               /* (levels): the distribution */
+    float *gates;           /* (2 hidden_a padded to 16): GRU-A's update gate and candidate input between passes */
     int64_t activation;     /* GB_ACTIVATION_*: sigmoid and tanh accurate or fast (gb_vmath.h) */
     int64_t output;         /* GB_OUTPUT_*: the distribution (full) or a sample drawn down the tree */
     int64_t sampling;       /* tree: feed each draw back as the next sample's inputs */

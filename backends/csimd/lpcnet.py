@@ -51,7 +51,7 @@ OUTPUT_CODES = {"full": 0, "tree": 1}  # GB_OUTPUT_*
 ROUND = 3  # tree levels one round of lpcnet.c's walk computes at once (its ROUND)
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")
 INPUTS = ("bias_a", "bias_b", "tables", "out_gain", "features", "inputs")
-BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p")
+BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p", "gates")
 TREE = ("tree", "thresholds", "samples")
 _I = ctypes.c_int64
 
@@ -79,7 +79,8 @@ def _padded(n: int) -> int:
 def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
     na, nb, levels = dims.hidden_a, dims.hidden_b, dims.levels
     sizes = {"ha": na, "hb": _padded(nb), "ra": 3 * na, "cond_a_out": 3 * na, "xb": 3 * nb, "rb": 3 * nb,
-             "cond_b_out": 3 * nb, "o": 2 * levels, "p": levels}  # hb: the tree reads whole vectors of it
+             "cond_b_out": 3 * nb, "o": 2 * levels, "p": levels, "gates": 2 * _padded(na)}
+    # hb: the tree reads whole vectors of it; gates: GRU-A's gate passes write whole vectors
     buffers = {name: K.aligned_empty(size, np.float32) for name, size in sizes.items()}
     for buffer in buffers.values():
         buffer[:] = 0
