@@ -479,7 +479,7 @@ def judge_draws(workload: StepWorkload, out: np.ndarray, precision: str, toleran
     if not (np.isfinite(got).all() and (got == np.round(got)).all() and (got >= 0).all() and (got < dims.levels).all()):
         bad = got[~(np.isfinite(got) & (got == np.round(got)) & (got >= 0) & (got < dims.levels))]
         return Verdict(False, math.inf, math.inf, -math.inf, tolerance,
-                       f"{bad.size} draws are not levels 0 .. {dims.levels - 1} (first: {bad[0]!r})")
+                       f"{bad.size} draws are not levels 0 .. {dims.levels - 1} (first: {float(bad[0])!r})")
     reference = Reference(workload.reference, workload.margins)
     if dims.sampling == "on" and not np.array_equal(got, reference.out[n:]):
         reference = _replay(workload, got.astype(np.int64).tobytes())
