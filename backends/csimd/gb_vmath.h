@@ -16,12 +16,14 @@
  * Fast. tanh(x) ~ x (N0 + N1 x^2 + N2 x^4) / (1 + D1 x^2 + D2 x^4) with x clamped to
  * [-C, C], where the rational function reaches 1; sigmoid(x) = 1/2 + tanh(x / 2) / 2 with
  * the scale folded into its own coefficients (clamp 2C). The coefficients are a minimax fit
- * of tanh on [0, 9] (gemmbench/ops/lpcnet_activations.py states them and the bound). The
- * denominator's reciprocal is the ISA's estimate refined by Newton steps to ~1e-7 relative
- * (scalar C divides), so the error is the rational function's on every ISA: at most 8.6e-5
- * absolute for tanh and 4.3e-5 for sigmoid, anywhere (measured on a dense grid over [-8, 8]
- * and at the extremes by tests/test_lpcnet_activations.py). No exp, no division: about
- * a dozen vector operations each.
+ * of tanh on [0, 9] (gemmbench/ops/lpcnet_activations.py states them and the bounds). The
+ * rational function is within 8.6e-5 of tanh (4.3e-5 of sigmoid); the denominator's
+ * reciprocal is, as in LPCNet, the ISA's estimate, whose relative error adds to that at most
+ * |value| times: rcpps's 1.5 x 2^-12 on AVX2 (tanh within 4.6e-4, sigmoid 2.3e-4; Zen 4 measured
+ * 3.9e-4 and 1.95e-4), rcp14's 2^-14 on AVX-512 (1.5e-4, 7.4e-5); NEON refines frecpe's 8 bits
+ * and scalar C divides, so there the rational function's error is all. No exp, no division:
+ * about ten vector operations each (a Newton step on the estimate made the AVX2 gates 14%
+ * slower).
  */
 #ifndef GB_VMATH_H
 #define GB_VMATH_H
@@ -36,11 +38,8 @@ GB_INLINE v16f v16_max(v16f a, v16f b) { return _mm512_max_ps(a, b); }
 GB_INLINE v16f v16_round(v16f a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 /* a * 2^n for integral n in [-126, 127] */
 GB_INLINE v16f v16_ldexp(v16f a, v16f n) { return _mm512_scalef_ps(a, n); }
-/* 1 / d for d >= 1: rcp14's estimate and one Newton step */
-GB_INLINE v16f v16_recip(v16f d) {
-    __m512 r = _mm512_rcp14_ps(d);
-    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
-}
+/* 1 / d for d >= 1: rcp14's estimate (relative error below 2^-14) */
+GB_INLINE v16f v16_recip(v16f d) { return _mm512_rcp14_ps(d); }
 #elif defined(__AVX2__)
 #define GB_V16_BINARY(name, op) \
     GB_INLINE v16f name(v16f a, v16f b) { return (v16f){op(a.lo, b.lo), op(a.hi, b.hi)}; }
@@ -56,11 +55,8 @@ GB_INLINE __m256 pow2_8(__m256 n) {
 GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
     return (v16f){_mm256_mul_ps(a.lo, pow2_8(n.lo)), _mm256_mul_ps(a.hi, pow2_8(n.hi))};
 }
-GB_INLINE __m256 recip8(__m256 d) {
-    __m256 r = _mm256_rcp_ps(d);
-    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(1.0f)), r);
-}
-GB_INLINE v16f v16_recip(v16f d) { return (v16f){recip8(d.lo), recip8(d.hi)}; }
+/* rcpps's estimate (relative error below 1.5 x 2^-12) */
+GB_INLINE v16f v16_recip(v16f d) { return (v16f){_mm256_rcp_ps(d.lo), _mm256_rcp_ps(d.hi)}; }
 #elif defined(GB_NEON)
 #define GB_V16_BINARY(name, op) \
     GB_INLINE v16f name(v16f a, v16f b) { return (v16f){op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)}; }
@@ -77,7 +73,7 @@ GB_INLINE v16f v16_ldexp(v16f a, v16f n) {
     return (v16f){vmulq_f32(a.q0, pow2_q(n.q0)), vmulq_f32(a.q1, pow2_q(n.q1)), vmulq_f32(a.q2, pow2_q(n.q2)),
                   vmulq_f32(a.q3, pow2_q(n.q3))};
 }
-/* frecpe's 8-bit estimate and two frecps steps */
+/* frecpe's estimate is 8 bits: two frecps steps make it float32's */
 GB_INLINE float32x4_t recip_q(float32x4_t d) {
     float32x4_t r = vrecpeq_f32(d);
     r = vmulq_f32(r, vrecpsq_f32(d, r));

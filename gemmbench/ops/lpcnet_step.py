@@ -53,9 +53,9 @@ CONDITIONING = ("per_frame", "per_sample")
 OUTPUTS = ("full", "tree")
 # Relative error the fast activations add to a step's output: about 3x the worst seen. On
 # LPCNet's sizes (1600 samples; dense, 16x1 and 8x4 GRU-A; both conditionings; full and tree
-# output; 3-4 seeds) they added 1.0e-4 to 1.1e-4 over the accurate step's error, in float32
-# and int8 alike.
-FAST_TOLERANCE = 3e-4
+# output; 3-4 seeds) they added 1.0e-4 (the rational function alone) to 1.6e-4 (with AVX2's
+# reciprocal estimate) over the accurate step's error, in float32 and int8 alike.
+FAST_TOLERANCE = 5e-4
 
 
 @dataclass(frozen=True)
