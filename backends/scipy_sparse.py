@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.blocksparse import diagonal_positions
+from gemmbench.formats.blocksparse import diagonal_positions
 from gemmbench.op import Workload
 
 FORMATS = ("csr", "bsr")

@@ -17,11 +17,11 @@ __all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions",
 
 # Imported on first use so that `import gemmbench` (and each worker) stays light.
 _LAZY = {
-    "load_suite": ("gemmbench.suite", "load_suite"),
-    "run_suite": ("gemmbench.runner", "run_suite"),
-    "resume_run": ("gemmbench.runner", "resume_run"),
-    "RunOptions": ("gemmbench.runner", "RunOptions"),
-    "load_results": ("gemmbench.results", "load_results"),
+    "load_suite": ("gemmbench.cases.suite", "load_suite"),
+    "run_suite": ("gemmbench.measure.runner", "run_suite"),
+    "resume_run": ("gemmbench.measure.runner", "resume_run"),
+    "RunOptions": ("gemmbench.measure.runner", "RunOptions"),
+    "load_results": ("gemmbench.data.results", "load_results"),
     "register_backend": ("gemmbench.registry", "register_backend"),
     "register_op": ("gemmbench.registry", "register_op"),
     "Backend": ("gemmbench.backend", "Backend"),

@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from gemmbench import isa
+from gemmbench.machine import isa
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +53,7 @@ class Variant:
     name: str
     precision: str | None = None  # arithmetic judged by the correctness gate when not the case dtype: int8, bf16
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
-    isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS): --isa selects on it
+    isa: str = ""  # ISA level its code targets (a name from gemmbench.machine.isa.LEVELS): --isa selects on it
     detail: str = ""  # what to record about it: compiler flags, scheme, library
     ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
     reference_only: bool = False  # a bit-exact reference of a scheme, not a contender: folded away in summaries

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gemmbench import quant
+from gemmbench.formats import quant
 from gemmbench.advise import accuracy
 from gemmbench.advise.frontier import Candidate, Ratio, beats, frontier, recommend
 from gemmbench.commands.advise import parse_budget

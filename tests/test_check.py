@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gemmbench.results import read_metadata
+from gemmbench.data.results import read_metadata
 
 
 def test_check_reports_each_finding_and_a_verdict(cli):
@@ -31,7 +31,7 @@ def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, writ
 
 
 def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
-    from gemmbench.noise import CV_QUIET, Finding, judge
+    from gemmbench.stats.noise import CV_QUIET, Finding, judge
 
     calm = [Finding("load", "0.1", False), Finding("calibration loop", "cv 0.5%", False)]
     assert judge(calm, CV_QUIET / 2) == "quiet"
@@ -42,7 +42,7 @@ def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
 
 @pytest.mark.slow
 def test_the_variance_levels_come_from_real_fresh_processes():
-    from gemmbench.variance import measure_levels
+    from gemmbench.stats.variance import measure_levels
 
     said = []
     levels = measure_levels(processes=2, rounds=5, samples=12, min_time=0.0005, progress=said.append)

@@ -2,7 +2,7 @@
 
 BASE is a real results file written by a real `gemmbench run` of the quick suite's cases. The
 NEW side is derived from it with numpy -- samples scaled by 2, resampled from the same samples,
-a feature key or a status changed -- and written through gemmbench.results. It is synthetic on
+a feature key or a status changed -- and written through gemmbench.data.results. It is synthetic on
 purpose: a known ground truth is what makes the verdicts checkable, which a second timed run on
 a shared machine could not give.
 """
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from gbtest import write_results
 
-from gemmbench.compare import compare_frames, verdict
-from gemmbench.results import load_results
+from gemmbench.stats.compare import compare_frames, verdict
+from gemmbench.data.results import load_results
 
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
@@ -229,7 +229,7 @@ def test_output_is_reproducible_and_markdown_renders_tables(cli, quick_results, 
     ("ok", "unavailable", None, None, "not timed"),
 ])
 def test_verdict_rules(base_status, new_status, ratio, p, expected):
-    from gemmbench.compare import Figure
+    from gemmbench.stats.compare import Figure
 
     figure = Figure("python", 100.0, 100.0 * ratio, ratio, ratio, ratio, p, 9, 9) if ratio else None
     assert verdict(base_status, new_status, figure, threshold=0.05, alpha=0.01) == expected

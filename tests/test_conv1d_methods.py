@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmbench import machine, registry
+from gemmbench import registry
+from gemmbench.machine import fingerprint as machine
 from gemmbench.op import Calls, Case
 from gemmbench.ops import conv1d as op
 from gemmbench.ops.conv1d import Conv1dSpec
-from gemmbench.verify import check
+from gemmbench.measure.verify import check
 
 pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

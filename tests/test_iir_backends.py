@@ -4,7 +4,7 @@ across calls, subnormal tails, the floating-point control word left as found."""
 import numpy as np
 import pytest
 
-from gemmbench import native
+from gemmbench.machine import native
 from gemmbench.backends import iir
 from gemmbench.backends.iir import csimd_direct
 from gemmbench.backends.iir.csimd_direct import CsimdDirect
@@ -13,7 +13,7 @@ from gemmbench.backends.iir.numpy_loop import NumpyLoop
 from gemmbench.backends.iir.scipy_sosfilt import ScipySosfilt
 from gemmbench.op import Calls, Case
 from gemmbench.ops.iir_bank import IirBank, IirBankSpec, make
-from gemmbench.workload import aligned_empty
+from gemmbench.cases.workload import aligned_empty
 
 pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

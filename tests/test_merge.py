@@ -11,8 +11,8 @@ import pytest
 from gbtest import ROOT, write_results
 
 from gemmbench.errors import UsageError
-from gemmbench.merge import merge_results
-from gemmbench.results import column_names, load_results, read_metadata
+from gemmbench.data.merge import merge_results
+from gemmbench.data.results import column_names, load_results, read_metadata
 
 OTHER_KEY = "arm-neoverse-n2"
 

@@ -12,7 +12,7 @@ import yaml
 from gbtest import ROOT
 
 from gemmbench.cli import build_parser
-from gemmbench.machine import fingerprint
+from gemmbench.machine.fingerprint import fingerprint
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 
@@ -146,7 +146,7 @@ def test_fleet_job_without_a_baseline_says_so_and_passes(artifacts, tmp_path):
 
 
 def test_the_committed_baseline_is_tracked_and_readable():
-    from gemmbench.results import load_results
+    from gemmbench.data.results import load_results
 
     listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "results/baseline"], capture_output=True,
                             text=True)
@@ -169,7 +169,7 @@ def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) 
     import numpy as np
     from gbtest import write_results
 
-    from gemmbench.results import load_results
+    from gemmbench.data.results import load_results
 
     (folder,) = [p for p in (ROOT / "results" / "baseline").iterdir() if p.name.startswith("amd-epyc+")]
     rows = load_results(folder)
@@ -220,7 +220,7 @@ def test_the_counts_job_gates_on_the_committed_instruction_counts(tmp_path):
     rows 5% up (one kernel made slower by an extra pass) fail the 2% gate."""
     from gbtest import write_results
 
-    from gemmbench.results import load_results
+    from gemmbench.data.results import load_results
 
     committed = ROOT / "results" / "instructions-baseline"
     counts = load_results(committed)

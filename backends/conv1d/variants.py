@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backend import Variant
 from gemmbench.backends.conv1d import csimd_methods, fft, im2col, mec, shifted, torch_conv
 from gemmbench.backends.conv1d.method import Geometry, Method, Window, conv_geometry

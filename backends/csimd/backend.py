@@ -23,12 +23,12 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.csimd import amx, kernels, lpcnet
-from gemmbench.instructions import under_valgrind
+from gemmbench.measure.instructions import under_valgrind
 from gemmbench.op import Case, Workload
-from gemmbench.timing import Loop
+from gemmbench.measure.timing import Loop
 
 MAX_BATCH = 64
 FP16_TERMS = 8  # GB_FP16_TERMS in gb_simd_fp16.h: products an fp16 lane sums before float32 takes over

@@ -52,7 +52,7 @@ class BankBackend(ComposedBackend):
 
     def versions(self) -> str:
         if self.name == "numpy":
-            from gemmbench.machine import blas_libraries, blas_summary
+            from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 
             return f"numpy {np.__version__} via {blas_summary(blas_libraries())}"
         if self.name == "scipy":

@@ -13,13 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backend import Variant
 from gemmbench.backends.csimd import kernels
 from gemmbench.backends.iir import blockform
 from gemmbench.backends.iir.base import BankRun, variant
 from gemmbench.ops.iir_bank import BLOCK_PREFIX, IirBankWorkload
-from gemmbench.workload import aligned_empty
+from gemmbench.cases.workload import aligned_empty
 
 FTZ, STREAM = 1, 2  # gb_iir.h
 MAX_SECTIONS = 4

@@ -24,7 +24,7 @@ from gemmbench.backends.iir import blockform
 from gemmbench.backends.iir.base import BankRun, variant
 from gemmbench.ops import iir_reference
 from gemmbench.ops.iir_bank import BLOCK_PREFIX, IirBankWorkload
-from gemmbench.timing import Loop, python_loop
+from gemmbench.measure.timing import Loop, python_loop
 
 LENGTHS = (16, 32, 64, 128)
 VARIANTS = tuple(variant(f"{BLOCK_PREFIX}{length}", f"block form, L = {length}: stacked np.matmul (BLAS) per signal, "

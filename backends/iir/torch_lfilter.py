@@ -19,7 +19,7 @@ import numpy as np
 
 from gemmbench.backends.iir.base import BankRun, variant
 from gemmbench.ops.iir_bank import IirBankWorkload
-from gemmbench.timing import Loop, python_loop
+from gemmbench.measure.timing import Loop, python_loop
 
 LFILTER = variant("lfilter", "torchaudio.functional.lfilter, (F, 3) coefficients over the input expanded to "
                              "(B, F, T), clamp=False; state by superposing the zero-input response")

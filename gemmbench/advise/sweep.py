@@ -14,8 +14,8 @@ from pathlib import Path
 
 from gemmbench import registry
 from gemmbench.advise.target import Target
-from gemmbench.arrayfile import ArrayRef
-from gemmbench.blockdetect import diagonal_positions, occupied_blocks
+from gemmbench.cases.arrayfile import ArrayRef
+from gemmbench.formats.blockdetect import diagonal_positions, occupied_blocks
 
 KERNEL_BLOCKS = ((16, 1), (8, 4))  # csimd: float32 16x1, int8 8x4 (scipy runs any)
 DENSE_BACKENDS = ("numpy", "csimd", "torch")

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.baseline import find
+    from gemmbench.data.baseline import find
 
     found = find(args.results, args.root)
     if found is None:

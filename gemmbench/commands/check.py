@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from gemmbench.textable import render
+from gemmbench.report.textable import render
 
 NAME = "check"
 HELP = "diagnose noise before a run: load, CPU steal, busy processes, governor/turbo, SMT, a calibration loop"
@@ -33,7 +33,7 @@ def describe(check) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.noise import observe
+    from gemmbench.stats.noise import observe
 
     check = observe(args.cpu)
     levels = _levels(args) if args.levels else []
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 def _levels(args: argparse.Namespace) -> list:
     import sys
 
-    from gemmbench.variance import measure_levels
+    from gemmbench.stats.variance import measure_levels
 
     return measure_levels(processes=args.processes, minutes=args.minutes,
                           progress=lambda text: print(f"  {text}", file=sys.stderr))

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from gemmbench.errors import UsageError
-from gemmbench.textable import duration, markdown, render
+from gemmbench.report.textable import duration, markdown, render
 
 if TYPE_CHECKING:  # scipy, pandas and pyarrow load when a comparison runs, not when the CLI starts
-    from gemmbench.compare import Comparison, GeoMean, Pair, Unmatched
+    from gemmbench.stats.compare import Comparison, GeoMean, Pair, Unmatched
 
 NAME = "compare"
 HELP = "compare two result sets (files or directories); exit 1 when a row regressed significantly"
@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold: expected a fraction >= 0 such as 0.05; got {args.threshold}")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha: expected a probability between 0 and 1 such as 0.01; got {args.alpha}")
-    from gemmbench.compare import compare_frames, suite_mismatch
-    from gemmbench.results import load_results
+    from gemmbench.stats.compare import compare_frames, suite_mismatch
+    from gemmbench.data.results import load_results
 
-    from gemmbench.compare import DRIFT_THRESHOLD
+    from gemmbench.stats.compare import DRIFT_THRESHOLD
 
     drift = DRIFT_THRESHOLD if args.drift_threshold is None else args.drift_threshold
     comparison = compare_frames(load_results(args.base), load_results(args.new), args.threshold, args.alpha,

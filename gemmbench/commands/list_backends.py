@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gemmbench import registry
-from gemmbench.textable import render
+from gemmbench.report.textable import render
 
 NAME = "list"
 HELP = "list backends (available or why not, variants this CPU can run) and shipped suites"
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.machine import cpu_flags, simulation
+    from gemmbench.machine.fingerprint import cpu_flags, simulation
 
     simulated = simulation()
     if simulated is not None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if any(LACKING in row[2] for row in rows):
         print(f"{LACKING} this CPU lacks a flag the variant needs: a run records it as unavailable")
     print()
-    from gemmbench.suite import shipped_suites
+    from gemmbench.cases.suite import shipped_suites
 
     suites = shipped_suites()
     print("shipped suites: " + (", ".join(sorted(suites)) if suites else "none"))

@@ -32,11 +32,11 @@ import numpy as np
 
 from gemmbench.op import Calls, Case, Column, Counts, Op, Workload
 from gemmbench.report.kinds import PlotKind
-from gemmbench.verify import TOLERANCE as verify_tolerance
+from gemmbench.measure.verify import TOLERANCE as verify_tolerance
 
 if TYPE_CHECKING:
-    from gemmbench.fields import FieldReader
-    from gemmbench.verify import Verdict
+    from gemmbench.cases.fields import FieldReader
+    from gemmbench.measure.verify import Verdict
 
 PADDINGS = ("same", "valid", "causal")
 LAYOUTS = ("channels-first", "channels-last")
@@ -389,7 +389,7 @@ def verify(workload: Workload, calls: Calls, precision: str, tolerance: float, n
     Every call of the harness gets the same x, so the sequence checked is history, x, x, ... x:
     the first calls mix history and x in the taps (a wrong tap order or a state not shifted
     shows there), the later ones the steady state."""
-    from gemmbench.verify import check
+    from gemmbench.measure.verify import check
 
     run = calls.run_native if native and calls.run_native else calls.run
     calls.reset()
@@ -410,6 +410,6 @@ def verify(workload: Workload, calls: Calls, precision: str, tolerance: float, n
     calls.reset()
     if verdict.ok:
         return verdict
-    from gemmbench.verify import Verdict
+    from gemmbench.measure.verify import Verdict
     return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, tolerance,
                    f"streaming: {len(outputs)} calls differ from the whole sequence: {verdict.message}")

@@ -30,7 +30,7 @@ from gemmbench.ops import iir_reference as reference
 from gemmbench.report.kinds import PlotKind
 
 if TYPE_CHECKING:
-    from gemmbench.verify import Verdict
+    from gemmbench.measure.verify import Verdict
 
 FLOPS_PER_SECTION_SAMPLE = 9
 FLOPS_PER_ENERGY_SAMPLE = 2
@@ -104,7 +104,7 @@ def block_gemm_flops(spec: IirBankSpec, length: int) -> int:
 
 
 def tolerance(max_radius: float, precision: str) -> float:
-    from gemmbench.verify import TOLERANCE
+    from gemmbench.measure.verify import TOLERANCE
 
     base = TOLERANCE[precision]
     if max_radius <= TOLERANCE_RADIUS:
@@ -300,7 +300,7 @@ class IirBank(Op):
 
     def verify(self, workload: IirBankWorkload, calls: Calls, precision: str, native: bool = False) -> "Verdict":
         """A first call from the reset state, then a second that must continue it."""
-        from gemmbench.verify import check
+        from gemmbench.measure.verify import check
 
         limit = self.tolerance(workload.case, precision)
         call = calls.run_native if native and calls.run_native else calls.run

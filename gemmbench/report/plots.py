@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from gemmbench.isa import rank as isa_rank
+from gemmbench.machine.isa import rank as isa_rank
 from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from gemmbench.results import load_results
+from gemmbench.data.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
