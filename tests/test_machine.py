@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from gbtest import ROOT
 
 from gemmbench.machine import caches, cpusim, featurekey, isa, fingerprint as machine, native
 from gemmbench.errors import UsageError
