@@ -259,7 +259,7 @@ def _safetensors_contents(path: Path) -> dict[str, Entry]:
     for key, info in header.items():
         if key == "__metadata__":
             continue
-        dtype, shape, (begin, _end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
+        dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
         if dtype not in SAFETENSORS_DTYPES:
             raise ArrayFileError(f"{path.name}:{key}: dtype {dtype} is not read (it reads "
                                  f"{', '.join(SAFETENSORS_DTYPES)})")
