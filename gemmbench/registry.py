@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, Generic, TypeVar
 
-from gemmbench.backend import Backend, Variant
+from gemmbench.backend import Backend
 from gemmbench.errors import UsageError
 from gemmbench.op import BrokenOp, Op
 
