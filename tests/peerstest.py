@@ -63,3 +63,16 @@ def check_in_place(backend, variant_name: str, m: int = 37, k: int = 29, n: int 
     call()
     verdict = check(out, -0.5 * workload.reference, precision)
     assert verdict.ok, verdict.message  # a stale output would be off by 300%
+
+
+def check_allocates_no_output(backend, variant_name: str) -> None:
+    """The bound call allocates no array as large as its output (1152 floats: 4.5 KiB) on the Python
+    side: no copy of the result, no fresh output per call (the libraries' own malloc is not seen)."""
+    from gbtest import bound_backend, traced_peak
+
+    from gemmbench.op import Case
+    from gemmbench.ops.matrix import MatrixSpec
+
+    prepared, _, x, out = bound_backend(backend, Case("alloc", "gemv", MatrixSpec(1152, 16)), variant_name)
+    peak = traced_peak(backend.caller(prepared, x, out))
+    assert peak < out.nbytes // 2, f"{backend.name}:{variant_name} allocated {peak} bytes in a call"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from peerstest import check_in_place, check_odd_rows, need
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 from gemmbench.backends.peers.litert import LiteRTBackend
 
@@ -43,3 +43,8 @@ def test_an_output_off_a_64_byte_boundary_is_staged_and_the_detail_says_so():
     assert "output not 64-byte aligned: staged" in backend.describe(bound, backend.variants()[0])
     aligned = aligned_empty(37, np.float32)
     assert "staged" not in backend.describe(backend.bind(prepared, x, aligned), backend.variants()[0])
+
+
+@pytest.mark.parametrize("variant", ["xnnpack-f32", "xnnpack-int8-static"])
+def test_the_measured_call_allocates_no_output(variant):
+    check_allocates_no_output(LiteRTBackend(), variant)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from peerstest import check_in_place, check_odd_rows, need
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 from gemmbench.backends.peers.onnx_runtime import OnnxRuntimeBackend
 
@@ -24,3 +24,8 @@ def test_every_variant_is_right_on_odd_shapes_and_records_its_session(run_rows):
 @pytest.mark.parametrize("n", [1, 3])
 def test_the_bound_call_reads_and_writes_the_harness_arrays_in_place(variant, n):
     check_in_place(OnnxRuntimeBackend(), variant, n=n)
+
+
+@pytest.mark.parametrize("variant", ["f32", "int8-dynamic"])
+def test_the_measured_call_allocates_no_output(variant):
+    check_allocates_no_output(OnnxRuntimeBackend(), variant)

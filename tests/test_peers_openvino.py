@@ -2,7 +2,7 @@
 
 import pytest
 
-from peerstest import check_in_place, check_odd_rows, need
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 from gemmbench import register_backend, registry
 from gemmbench.backends.peers.openvino_runtime import OpenVinoBackend
@@ -64,3 +64,8 @@ def test_a_variant_computing_in_another_precision_than_it_claims_fails(plugins, 
     bf16 = rows[("bf16",)]
     assert bf16.status == "error" and "the bf16 hint was not applied" in bf16.message, bf16
     assert rows[("int8-weights",)].status == "ok"
+
+
+@pytest.mark.parametrize("variant", ["f32", "int8-weights"])
+def test_the_measured_call_allocates_no_output(variant):
+    check_allocates_no_output(OpenVinoBackend(), variant)

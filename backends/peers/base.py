@@ -4,6 +4,9 @@ the runtime, the bound call, the thread count, and the call floor through the ro
 A peer's `prepare` returns the library's compiled model (whatever it is), and its `bind_call`
 makes the measured call for one input and output array pair: `bind` wraps that in a `Bound`,
 `caller` hands the harness its call, so the timed loop runs the library's call and nothing of ours.
+Where a library's public Python method only repacks its arguments on every call before calling its
+native half (a list of capsules, a dict of results), the call is that native half on arguments
+packed once, as numpy's is `np.matmul` itself: what a Python loop holding those arguments would pay.
 """
 
 from __future__ import annotations
@@ -28,14 +31,26 @@ FLOOR_CASE = Case("call_floor", "gemv", MatrixSpec(1, 1), "float32")
 
 
 @dataclass(frozen=True, eq=False)
+class BoundCall:
+    """The measured call on one pair of arrays: reads x, writes out."""
+
+    call: Callable[[], object]
+    note: str = ""  # which entry point, and what the call does besides the library's (a staging copy): for the detail
+    keep: tuple = ()  # objects the call needs alive (the wrappers whose native halves it calls)
+
+
+@dataclass(frozen=True, eq=False)
 class Bound:
     """A prepared model tied to the arrays every later call reads and writes."""
 
     model: Any  # what `prepare` returned: rebound as it is for another pair of arrays
     x: np.ndarray
     out: np.ndarray
-    call: Callable[[], object]  # the measured call: reads x, writes out
-    note: str = ""  # what the call does besides the library's call (a staging copy), for the row's detail
+    bound: BoundCall
+
+    @property
+    def call(self) -> Callable[[], object]:
+        return self.bound.call
 
 
 def threads() -> int:
@@ -72,13 +87,13 @@ class PeerBackend(Backend):
             return False, f"{', '.join(missing)} not installed ({INSTALL_HINT})"
         return True, ""
 
-    def bind_call(self, model: Any, x: np.ndarray, out: np.ndarray) -> tuple[Callable[[], object], str]:
-        """The measured call of `model` on x into out, and what it does besides the library's call."""
+    def bind_call(self, model: Any, x: np.ndarray, out: np.ndarray) -> BoundCall:
+        """The measured call of `model` on x into out."""
         raise NotImplementedError
 
     def bind(self, prepared: Any, x: np.ndarray, out: np.ndarray) -> Bound:
         model = prepared.model if isinstance(prepared, Bound) else prepared
-        return Bound(model, x, out, *self.bind_call(model, x, out))
+        return Bound(model, x, out, self.bind_call(model, x, out))
 
     def caller(self, prepared: Bound, x: np.ndarray, out: np.ndarray) -> Callable[[], object]:
         if x is prepared.x and out is prepared.out:
@@ -101,7 +116,7 @@ class PeerBackend(Backend):
         return self._floor
 
     def describe(self, prepared: Bound, variant: Variant) -> str:
-        return f"{self.describe_model(prepared.model, variant)}{prepared.note}"
+        return f"{self.describe_model(prepared.model, variant)}{prepared.bound.note}"
 
     def describe_model(self, model: Any, variant: Variant) -> str:
         return variant.detail

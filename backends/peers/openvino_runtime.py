@@ -18,8 +18,9 @@ layer ran as is recorded in the row's detail.
 
 The product takes the activations first (x^T W^T, OpenVINO's FullyConnected): a GEMV binds x and
 y as 1 x k and 1 x m views, free; a GEMM transposes X in and the result out. The measured call is
-`InferRequest.infer` with shared outputs on a request made once in `bind`, whose input and output
-tensors share the harness's own arrays.
+an inference on a request made once in `bind`, whose input and output tensors share the
+harness's own arrays: the native `infer` with no new inputs and shared outputs (the public
+`InferRequest.infer` dispatches its inputs and wraps the results in an OVDict around that call).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from gemmbench.backend import Variant
-from gemmbench.backends.peers.base import PeerBackend, activations_first, int8_rows, threads
+from gemmbench.backends.peers.base import BoundCall, PeerBackend, activations_first, int8_rows, threads
 from gemmbench.op import Workload
 
 PRODUCT_LAYERS = ("FullyConnected", "MatMul")  # what the CPU plugin runs a MatMul as
@@ -124,21 +125,32 @@ class OpenVinoBackend(PeerBackend):
         properties = ", ".join(f"{name}={_property(compiled, name)}" for name in names)
         return OvModel(compiled, n, properties, describe_layers(layers))
 
-    def bind_call(self, model: OvModel, x: np.ndarray, out: np.ndarray) -> tuple[Callable[[], object], str]:
+    def bind_call(self, model: OvModel, x: np.ndarray, out: np.ndarray) -> BoundCall:
         import openvino as ov
 
         request = model.compiled.create_infer_request()
-        rows = (1, -1) if model.n == 1 else x.shape
-        request.set_input_tensor(ov.Tensor(x.reshape(rows), shared_memory=True))
-        request.set_output_tensor(ov.Tensor(out.reshape((1, -1) if model.n == 1 else out.shape), shared_memory=True))
-        return functools.partial(request.infer, None, False, True), ""  # inputs as set, outputs shared: no copy
+        tensors = (ov.Tensor(x.reshape((1, -1) if model.n == 1 else x.shape), shared_memory=True),
+                   ov.Tensor(out.reshape((1, -1) if model.n == 1 else out.shape), shared_memory=True))
+        request.set_input_tensor(tensors[0])
+        request.set_output_tensor(tensors[1])
+        native = functools.partial(native_request_class().infer, request, {}, True, False)
+        return BoundCall(native, "; the native infer with no new inputs, outputs shared (InferRequest.infer "
+                                 "less its input dispatch and OVDict)", (request, tensors))
 
     def describe_model(self, model: OvModel, variant: Variant) -> str:
         import openvino as ov
 
         return (f"openvino {ov.get_version()}, {variant.detail}; {model.properties}; ran: {model.layers}; "
-                f"InferRequest.infer(share_outputs=True) on tensors sharing the harness's arrays, bound once"
+                f"an infer request whose tensors share the harness's arrays, bound once"
                 f"{activations_first(model.n)}")
+
+
+def native_request_class():
+    """The compiled class under openvino.InferRequest, whose infer(inputs, share_outputs, decode_strings)
+    runs the request (on no new inputs when given an empty dict) and returns views of its outputs."""
+    from openvino._pyopenvino import InferRequest
+
+    return InferRequest
 
 
 def _property(compiled, name: str) -> str:
