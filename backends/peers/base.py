@@ -64,7 +64,7 @@ def int8_rows(weights: np.ndarray) -> QuantizedWeights:
     return quantize_weights(weights, get_scheme(INT8_WEIGHTS))
 
 
-def activations_first(n: int) -> str:
+def transposes_note(n: int) -> str:
     """How a peer whose product takes the activations first (x^T W^T) meets the harness's k x n input."""
     return "" if n == 1 else "; transposes X in and the result out (the harness's k x n layout)"
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gemmbench.backend import Variant
-from gemmbench.backends.peers.base import BoundCall, PeerBackend, activations_first, int8_rows, threads
+from gemmbench.backends.peers.base import BoundCall, PeerBackend, int8_rows, threads, transposes_note
 from gemmbench.cases.workload import aligned_empty
 from gemmbench.op import Workload
 
@@ -157,4 +157,4 @@ class LiteRTBackend(PeerBackend):
             delegated = "; fully delegated" if model.fully_accelerated else "; NOT fully delegated (some ops on built-in kernels)"
         return (f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')} CompiledModel, {variant.detail}"
                 f"{delegated}; CpuOptions.num_threads={model.threads}; host-memory TensorBuffers over the "
-                f"harness's arrays, bound once{activations_first(model.n)}")
+                f"harness's arrays, bound once{transposes_note(model.n)}")

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from gemmbench.backend import Variant
-from gemmbench.backends.peers.base import BoundCall, PeerBackend, activations_first, int8_rows, threads
+from gemmbench.backends.peers.base import BoundCall, PeerBackend, int8_rows, threads, transposes_note
 from gemmbench.op import Workload
 
 OPSET, MS_DOMAIN = 17, "com.microsoft"
@@ -153,4 +153,4 @@ class OnnxRuntimeBackend(PeerBackend):
         import onnxruntime as ort
 
         return (f"onnxruntime {ort.__version__}, {variant.detail}; {model.options}; io_binding onto the harness's "
-                f"arrays, bound once{activations_first(model.n) if model.activations_first else ''}")
+                f"arrays, bound once{transposes_note(model.n) if model.activations_first else ''}")

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gemmbench.backend import Variant
-from gemmbench.backends.peers.base import BoundCall, PeerBackend, activations_first, int8_rows, threads
+from gemmbench.backends.peers.base import BoundCall, PeerBackend, int8_rows, threads, transposes_note
 from gemmbench.op import Workload
 
 PRODUCT_LAYERS = ("FullyConnected", "MatMul")  # what the CPU plugin runs a MatMul as
@@ -142,7 +142,7 @@ class OpenVinoBackend(PeerBackend):
 
         return (f"openvino {ov.get_version()}, {variant.detail}; {model.properties}; ran: {model.layers}; "
                 f"an infer request whose tensors share the harness's arrays, bound once"
-                f"{activations_first(model.n)}")
+                f"{transposes_note(model.n)}")
 
 
 def native_request_class():
