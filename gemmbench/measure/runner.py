@@ -16,7 +16,7 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry

@@ -351,12 +351,6 @@ class Supervisor:
                 worker.close()
         self.workers.clear()
 
-    def kill_all(self) -> None:
-        for worker in self.workers.values():
-            worker.kill()
-            worker.close()
-        self.workers.clear()
-
     # ---- one case
 
     def measure_case(self, case: Case, timing: TimingSettings, groups: list[Group], done: set[tuple[Group, str]],
