@@ -139,7 +139,8 @@ def methods_for(backend: str) -> list[Method]:
 
 
 def variants_of(backend: Backend) -> list[Variant]:
-    """Every variant `backend` offers: its own, then each of its methods', marked with the method and its op."""
+    """Every variant `backend` offers: its own, then its methods' in the order of their names, each marked with
+    its method and that method's op. A method's variant named like one offered before it is left out."""
     return _offered(backend)[0]
 
 
