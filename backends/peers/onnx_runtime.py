@@ -30,6 +30,7 @@ from gemmbench.backends.peers.base import BoundCall, PeerBackend, int8_rows, thr
 from gemmbench.op import Workload
 
 OPSET, MS_DOMAIN = 17, "com.microsoft"
+IR_VERSION = 8  # the IR of opset 17: onnx's newest default is more than an older onnxruntime reads
 NBITS_BLOCK = 32
 NBITS_ACCURACY = 4  # MatMulNBits accuracy_level 4: int8 activations, int8 sums
 PROVIDER = "CPUExecutionProvider"
@@ -99,7 +100,8 @@ def build_graph(variant: str, weights: np.ndarray, n: int):
     graph = helper.make_graph(nodes, "gemmbench_product",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)])
+    return helper.make_model(graph, ir_version=IR_VERSION,
+                             opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)])
 
 
 def session_options(thread_count: int):
