@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemmbench import native
+from gemmbench.machine import native
 from gemmbench.ops import lpcnet_activations as act
 
 GRID = np.linspace(-8, 8, 1_600_001).astype(np.float32)  # steps of 1e-5

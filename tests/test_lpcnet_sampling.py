@@ -9,16 +9,16 @@ import pytest
 
 from gemmbench.backend import Variant
 from gemmbench.backends.numpy_blas import NumpyBackend
+from gemmbench.cases.suite import load_suite, parse_suite
+from gemmbench.cases.workload import make_workload
+from gemmbench.data.results import load_results
 from gemmbench.errors import SuiteError
+from gemmbench.measure.runner import RunOptions, run_suite
+from gemmbench.measure.verify import TOLERANCE
 from gemmbench.op import Calls, Case
 from gemmbench.ops import lpcnet_sampling as tree
 from gemmbench.ops.lpcnet_step import (FAST_TOLERANCE, Composed, LpcnetStep, StepSpec, judge_draws, reference_run,
                                        run_reference)
-from gemmbench.results import load_results
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import load_suite, parse_suite
-from gemmbench.verify import TOLERANCE
-from gemmbench.workload import make_workload
 
 SMALL = dict(hidden_b=8, cond_size=16, levels=32, frame_size=10)
 OP = LpcnetStep()
@@ -216,4 +216,4 @@ cases:
         assert row.status == "ok", row.message
         assert (row.output, row.sampling, row.flipped_samples, row.near_tie_flips) == ("tree", "on", 0, 0)
         assert row.share_output > 0 and row.tolerance == OP.tolerance(step_case(activation=activation), "float32")
-    assert rows["fast"].activation_max_abs_err == 9e-5 and rows["accurate"].activation_max_abs_err == 2.5e-7
+    assert rows["fast"].activation_max_abs_err == 4.6e-4 and rows["accurate"].activation_max_abs_err == 2.5e-7
