@@ -133,14 +133,17 @@ def test_the_tree_draws_what_the_float64_reference_draws(variant, gru_a, samplin
 
 @pytest.mark.parametrize("variant", variants("float32"))
 @pytest.mark.parametrize("output", ["full", "tree"])
-def test_fast_activations_are_numpy_s_rational_function_to_float32_rounding(variant, output):
-    case = step_case("16x1", 320, activation="fast", output=output, sampling="on" if output == "tree" else "off")
+def test_fast_activations_cost_what_their_bound_says(variant, output):
+    choices = dict(output=output, sampling="on" if output == "tree" else "off")
+    case = step_case("16x1", 320, activation="fast", **choices)
     _, out = fused(case, variant)
-    against_numpy = verify.check(out, composed(case).astype(np.float64), "float32", 1e-5)
-    assert against_numpy.ok, against_numpy.message  # the same function: far closer than to the true one
-    against_reference = verify.check(out[:case.spec.state_size], workload(case).reference[:case.spec.state_size],
-                                     "float32", 1.0)
-    assert against_reference.rel_err > 10 * against_numpy.rel_err
+    n = case.spec.state_size
+    to_reference = verify.check(out[:n], workload(case).reference[:n], "float32", 1.0).rel_err
+    _, accurate = fused(step_case("16x1", 320, **choices), variant)
+    accurate_error = verify.check(accurate[:n], workload(case).reference[:n], "float32", 1.0).rel_err
+    assert 10 * accurate_error < to_reference <= LpcnetStep().tolerance(case, "float32")  # the approximation shows
+    if variant.isa == "scalar":  # it divides: numpy's rational function, to float32 rounding
+        assert verify.check(out, composed(case).astype(np.float64), "float32", 1e-5).ok
 
 
 @pytest.mark.parametrize("variant", variants("int8", "bf16", "fp16"))
