@@ -132,6 +132,17 @@ def test_the_tree_draws_what_the_float64_reference_draws(variant, gru_a, samplin
 
 
 @pytest.mark.parametrize("variant", variants("float32"))
+@pytest.mark.parametrize("levels", [2, 8, 64])  # depths 1, 3, 6: the walk's last round stops short of ROUND levels
+def test_a_tree_of_any_depth_draws_exactly_what_the_reference_draws(variant, levels):
+    k, sparsity, sizes = GRU_A["dense-ragged"]
+    case = Case(f"tree-{levels}", "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **{**sizes, "levels": levels}, steps=40,
+                                                          output="tree", sampling="on"))
+    _, out = fused(case, variant)
+    n = case.spec.state_size
+    np.testing.assert_array_equal(out[n:], workload(case).reference[n:])
+
+
+@pytest.mark.parametrize("variant", variants("float32"))
 @pytest.mark.parametrize("output", ["full", "tree"])
 def test_fast_activations_cost_what_their_bound_says(variant, output):
     choices = dict(output=output, sampling="on" if output == "tree" else "off")

@@ -161,30 +161,30 @@ GB_VMATH v16f v16_sigmoid_fast(v16f x) {
                         0.000832233578f);
 }
 
-/* The tree sampler's decisions: lanes i and i + 8 of v added (a node's two channels), compared
- * with thr[i]; bit i of the result is 1 where the sum is above. */
+/* The tree sampler's decisions: bit i of the result is 1 where lane i of v is above thr[i]. */
 #if defined(__AVX512F__)
-GB_INLINE int64_t v16_fold_above(v16f v, const float *thr) {
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 sum = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
-    return _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_loadu_ps(thr), _CMP_GT_OQ));
+GB_INLINE int64_t v16_above(v16f v, const float *thr) {
+    return _mm512_cmp_ps_mask(v, _mm512_loadu_ps(thr), _CMP_GT_OQ);
 }
 #elif defined(__AVX2__)
-GB_INLINE int64_t v16_fold_above(v16f v, const float *thr) {
-    return _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(v.lo, v.hi), _mm256_loadu_ps(thr), _CMP_GT_OQ));
+GB_INLINE int64_t v16_above(v16f v, const float *thr) {
+    int64_t lo = _mm256_movemask_ps(_mm256_cmp_ps(v.lo, _mm256_loadu_ps(thr), _CMP_GT_OQ));
+    return lo | (int64_t)_mm256_movemask_ps(_mm256_cmp_ps(v.hi, _mm256_loadu_ps(thr + 8), _CMP_GT_OQ)) << 8;
 }
 #elif defined(GB_NEON)
-GB_INLINE int64_t v16_fold_above(v16f v, const float *thr) {
+GB_INLINE int64_t v16_above(v16f v, const float *thr) {
     static const uint32_t bit[4] = {1, 2, 4, 8};
     uint32x4_t weights = vld1q_u32(bit);
-    uint32x4_t lo = vandq_u32(vcgtq_f32(vaddq_f32(v.q0, v.q2), vld1q_f32(thr)), weights);
-    uint32x4_t hi = vandq_u32(vcgtq_f32(vaddq_f32(v.q1, v.q3), vld1q_f32(thr + 4)), weights);
-    return (int64_t)(vaddvq_u32(lo) | (vaddvq_u32(hi) << 4));
+    const float32x4_t q[4] = {v.q0, v.q1, v.q2, v.q3};
+    int64_t mask = 0;
+    for (int i = 0; i < 4; ++i)
+        mask |= (int64_t)vaddvq_u32(vandq_u32(vcgtq_f32(q[i], vld1q_f32(thr + 4 * i)), weights)) << (4 * i);
+    return mask;
 }
 #else
-GB_INLINE int64_t v16_fold_above(v16f v, const float *thr) {
+GB_INLINE int64_t v16_above(v16f v, const float *thr) {
     int64_t mask = 0;
-    for (int i = 0; i < 8; ++i) mask |= (int64_t)(v.v[i] + v.v[i + 8] > thr[i]) << i;
+    for (int i = 0; i < 16; ++i) mask |= (int64_t)(v.v[i] > thr[i]) << i;
     return mask;
 }
 #endif

@@ -213,30 +213,35 @@ GB_INLINE uint64_t draw_word(uint64_t key, int64_t t) {
 }
 
 /* The walk goes down ROUND levels at a time: a round rooted at node n computes the dual FC of
- * all 2^ROUND - 1 nodes it might visit (n; 2n, 2n + 1; 4n .. 4n + 3) at once, both channels
- * of node q in lanes q and q + 8 of one vector, so a round costs the latency of one node's
- * dot products and one tanh instead of three. The wrapper packs, per possible root in round
- * order, a block of hidden_b (padded to 16) rows of 16 lanes of weights and a row of gains
- * (lpcnet.py, tree_blocks). */
-#define ROUND 3
+ * all 2^ROUND - 1 = 15 nodes it might visit (n; 2n, 2n + 1; ...; 8n .. 8n + 7) at once, node q's
+ * channel 1 in lane q of one vector and its channel 2 in lane q of another, so a round costs
+ * the latency of one node's dot products and one tanh, and the 8 levels of 256 outputs two
+ * rounds. The wrapper packs, per possible root in round order, a block of hidden_b (padded to
+ * 16) rows of 2 x 16 lanes of weights and a row of 2 x 16 gains (lpcnet.py, tree_blocks). */
+#define ROUND 4
 
+/* The round's 16-bit mask of decisions: bit q set where node q's logit is above thr[q]. */
 GB_INLINE int64_t round_mask(const gb_lpcnet *net, const float *block, const float *thr, int fast) {
     const int64_t cols = (net->hidden_b + 15) / 16 * 16;
     const float *h = net->hb;
-    v16f acc[4] = {v16_zero(), v16_zero(), v16_zero(), v16_zero()};
-    for (int64_t j = 0; j < cols; j += 4)
-        for (int64_t u = 0; u < 4; ++u) acc[u] = v16_fma(v16_load(block + 16 * (j + u)), v16_set1(h[j + u]), acc[u]);
-    v16f sums = v16_add(v16_add(acc[0], acc[1]), v16_add(acc[2], acc[3]));
-    return v16_fold_above(v16_mul(tanh_of(sums, fast), v16_load(block + 16 * cols)), thr);
+    v16f a0 = v16_zero(), a1 = v16_zero(), b0 = v16_zero(), b1 = v16_zero();
+    for (int64_t j = 0; j < cols; j += 2, block += 64) {
+        v16f h0 = v16_set1(h[j]), h1 = v16_set1(h[j + 1]);
+        a0 = v16_fma(v16_load(block), h0, a0), b0 = v16_fma(v16_load(block + 16), h0, b0);
+        a1 = v16_fma(v16_load(block + 32), h1, a1), b1 = v16_fma(v16_load(block + 48), h1, b1);
+    }
+    v16f one = v16_mul(tanh_of(v16_add(a0, a1), fast), v16_load(block));
+    v16f two = v16_mul(tanh_of(v16_add(b0, b1), fast), v16_load(block + 16));
+    return v16_above(v16_add(one, two), thr);
 }
 
 GB_INLINE int64_t draw(const gb_lpcnet *net, int64_t t, int fast) {
-    const int64_t cols = (net->hidden_b + 15) / 16 * 16, block_floats = 16 * (cols + 1);
+    const int64_t cols = (net->hidden_b + 15) / 16 * 16, block_floats = 32 * (cols + 1);
     const uint64_t word = draw_word((uint64_t)net->draw_key, t);
     int64_t node = 1, first_block = 0, roots = 1;
     for (int64_t level = 0; level < net->depth; level += ROUND) {
         const int64_t span = net->depth - level < ROUND ? net->depth - level : ROUND;
-        float thr[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        float thr[16] = {0}; /* lanes of nodes below the tree's last level decide nothing */
         for (int64_t l = 0; l < span; ++l) {
             const float th = net->thresholds[(word >> (8 * (level + l))) & 255];
             for (int64_t lane = (1 << l) - 1; lane < (2 << l) - 1; ++lane) thr[lane] = th;

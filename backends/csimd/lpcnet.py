@@ -48,7 +48,7 @@ FUNCTIONS = {("exp", "accurate"): 0, ("sigmoid", "accurate"): 1, ("tanh", "accur
              ("sigmoid", "fast"): 3, ("tanh", "fast"): 4}
 ACTIVATION_CODES = {"accurate": 0, "fast": 1}  # GB_ACTIVATION_*
 OUTPUT_CODES = {"full": 0, "tree": 1}  # GB_OUTPUT_*
-ROUND = 3  # tree levels one round of lpcnet.c's walk computes at once (its ROUND)
+ROUND = 4  # tree levels one round of lpcnet.c's walk computes at once (its ROUND)
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")
 INPUTS = ("bias_a", "bias_b", "tables", "out_gain", "features", "inputs")
 BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p", "gates")
@@ -89,21 +89,20 @@ def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
 
 def tree_blocks(out: np.ndarray, gain: np.ndarray, depth: int) -> np.ndarray:
     """The dual FC as lpcnet.c's walk reads it: per round root (rounds of ROUND levels, roots in order),
-    a block of hidden_b (padded to 16) rows of 16 lanes, then a row of gains. Lane q < 7 holds node q of
-    the round (root n; 2n, 2n + 1; 4n .. 4n + 3) in channel 1, lane 8 + q the same node in channel 2."""
+    a block of hidden_b (padded to 16) rows of 2 x 16 lanes, then a row of 2 x 16 gains. Lane q holds node
+    q of the round (root n; 2n, 2n + 1; 4n .. 4n + 3; ...): channel 1 in the row's first 16 lanes,
+    channel 2 in its last 16."""
     levels, hidden_b = gain.shape[1], out.shape[1]
     cols = _padded(hidden_b)
     blocks = []
     for first in range(0, depth, ROUND):
         span = min(ROUND, depth - first)
         for root in range(1 << first, 2 << first):
-            block = np.zeros((cols + 1, 16), np.float32)
-            lane = 0
-            for level in range(span):
-                for node in range(root << level, (root + 1) << level):
-                    block[:hidden_b, lane], block[:hidden_b, 8 + lane] = out[node], out[levels + node]
-                    block[cols, lane], block[cols, 8 + lane] = gain[0, node], gain[1, node]
-                    lane += 1
+            block = np.zeros((cols + 1, 2, 16), np.float32)
+            nodes = [node for level in range(span) for node in range(root << level, (root + 1) << level)]
+            for lane, node in enumerate(nodes):
+                block[:hidden_b, 0, lane], block[:hidden_b, 1, lane] = out[node], out[levels + node]
+                block[cols, :, lane] = gain[:, node]
             blocks.append(block)
     return K.aligned_copy(np.concatenate(blocks).ravel(), np.float32)
 
