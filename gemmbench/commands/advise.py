@@ -55,14 +55,20 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.advise.target import recorded, targets
     from gemmbench.advise.text import outcome_text
 
+    from gemmbench.advise.page import default_folder
+    from gemmbench.data import output
+
     budget = parse_budget(args.budget)
     matrices = targets(args.weights, args.transpose)
     inputs = recorded(args.inputs) if args.inputs else None
+    reading = [m.ref.path for m in matrices] + ([inputs.path] if inputs else [])
+    # Before the sweep (minutes): a page that cannot be written must not cost them.
+    output.checked(Path(args.page) if args.page else default_folder() / "page.html", reading)
     settings = sweep.QUICK if args.quick else sweep.DEFAULT
     outcome = advise(matrices, budget, settings, inputs, Path(args.out), args.progress, args.seed)
     print(outcome_text(outcome))
     table = write_table(outcome)
-    page = write_page(outcome, Path(args.page) if args.page else None)
+    page = write_page(outcome, Path(args.page) if args.page else None, reading)
     print(f"\nresults: {table} (the advice) and {outcome.run_path} (every row, for gemmbench report/compare)")
     print(f"page: {page}")
     sys.stdout.flush()

@@ -388,6 +388,11 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
+def files_read(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every file reading these results opens: the parquet files, and the journals beside them."""
+    return [file for path in result_files(paths) for file in (path, journal_path(path))]
+
+
 def read_table(path: Path) -> pa.Table:
     """One results file, checked and brought up to the current schema.
 

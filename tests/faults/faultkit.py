@@ -5,6 +5,7 @@ Imported by name (`from faultkit import ...`): pytest puts this folder on sys.pa
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -90,3 +91,17 @@ def wait_for_rows(out: Path, count: int, proc: subprocess.Popen, seconds: float 
 
 def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+
+
+def as_ordinary_user() -> None:
+    """Root writes anywhere: drop the capabilities that let it ignore file permissions (Linux)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
