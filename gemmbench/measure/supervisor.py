@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from gemmbench.measure import interrupts
+from gemmbench.measure.tail import Tail
 from gemmbench.op import Case
 from gemmbench.report.textable import size
 from gemmbench.measure.timing import MIN_SAMPLES, TimingSettings
@@ -124,7 +125,7 @@ class WorkerProcess:
     def __init__(self, group: Group, settings: Settings):
         self.group, self.settings = group, settings
         self.cpus = settings.cpus[-group.threads:]
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = Tail()  # its last part only: a backend may print without end
         self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
             if settings.metric == "instructions" else None
         self.buffer = b""
@@ -138,15 +139,17 @@ class WorkerProcess:
         try:
             with interrupts.held():  # see gemmbench/measure/interrupts.py: a signal during fork would be dropped
                 proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.measure.worker", str(write_fd)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr.writer,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
                                         preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit),
                                         cwd=PACKAGE_PARENT)
         except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
             os.close(read_fd)
+            self.stderr.close()
             raise WorkerFailed("crashed", f"could not start a worker: {' '.join(str(exc).split())[:300]}") from None
         finally:
             os.close(write_fd)
+        self.stderr.started()
         job = {"backend": self.group.backend, "threads": self.group.threads,
                "variants": list(self.group.variants) if self.group.variants else None, "isa": self.group.isa,
                "registrations": self.settings.registrations, "op_registrations": self.settings.op_registrations,
@@ -196,8 +199,10 @@ class WorkerProcess:
             if wait <= 0:
                 self.kill()
                 raise WorkerFailed("timeout", silence.format(timeout=timeout))
-            ready, _, _ = select.select([self.fd], [], [], min(wait, POLL))
-            if not ready:
+            ready, _, _ = select.select([self.fd, *self.stderr.open_fds()], [], [], min(wait, POLL))
+            if self.stderr.fd in ready:
+                self.stderr.drain()
+            if self.fd not in ready:
                 if self._reap(block=False) and not select.select([self.fd], [], [], 0)[0]:
                     raise WorkerFailed("crashed", self._death_message())
                 continue
@@ -258,11 +263,11 @@ class WorkerProcess:
     def close(self) -> None:
         if self.counts_dir is not None:
             self.counts_dir.cleanup()
-        for handle in (self.proc.stdin, self.stderr):
-            try:
-                handle.close()
-            except OSError:
-                pass
+        self.stderr.close()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         try:
             os.close(self.fd)
         except OSError:
@@ -294,8 +299,7 @@ class WorkerProcess:
             what = f"worker killed by {name}"
         else:
             what = f"worker exited with status {returncode} before finishing"
-        self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        lines = self.stderr.lines()
         # faulthandler's first line names the fault; a Python error's last line names the exception.
         detail = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
         memory = f"peak memory {size(self.peak_kib * 1024)}"

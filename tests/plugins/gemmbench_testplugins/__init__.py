@@ -292,3 +292,15 @@ class CrashInRoundsBackend(GoodBackend):
         if prepared["crash_at"] is not None and time.monotonic() > prepared["crash_at"]:
             os.abort()
         np.matmul(prepared["w"], x, out=out)
+
+
+class ShoutingBackend(GoodBackend):
+    """Writes GEMMBENCH_TEST_SHOUT_MIB MiB (default 64) to stderr, then aborts."""
+
+    name = "test-shout"
+
+    def prepare(self, workload, variant):
+        chunk = b"x" * 1023 + b"\n"
+        for _ in range(int(os.environ.get("GEMMBENCH_TEST_SHOUT_MIB", "64")) * 1024):
+            os.write(2, chunk)
+        os.abort()
