@@ -3,8 +3,12 @@
 Built-in backends and ops are declared in the entry-point groups `gemmbench.backends` and
 `gemmbench.ops`, the groups a third-party package uses, and entry points are read lazily, on
 the first lookup. `register()` adds more at run time; registering a taken name is refused
-unless asked for. A backend whose import fails is not an error for anyone else: it shows up
-as unavailable, with the import error (and its install hint) as the reason.
+unless asked for. A backend whose import fails (or calls sys.exit) is not an error for anyone
+else: it shows up as unavailable, with the import error (and its install hint) as the reason.
+
+Loading a backend runs its code: `get` and `status` are for processes that may run plugin code
+(a worker, gemmbench.measure.probe's child). The CLI process learns a backend's availability,
+variants and build step from gemmbench.measure.probe, which asks a child process.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class Registry(Generic[T]):
             else:
                 cls = target
             plugin = cls()
-        except Exception as exc:  # a broken plugin must not break list or run
+        except (Exception, SystemExit) as exc:  # a broken plugin must not break list or run
             return self._on_failure(name, self.target(name), f"{type(exc).__name__}: {exc}")
         if not plugin.name:
             plugin.name = name
@@ -113,7 +117,7 @@ def _install_hint(target: str) -> str:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except Exception:
+    except (Exception, SystemExit):
         return ""
     return getattr(cls, "install_hint", "")
 
@@ -133,18 +137,36 @@ class BackendStatus:
     reason: str
     variants: tuple[str, ...]
     target: str
+    lacking: tuple[str, ...] = ()  # variants needing a CPU flag this CPU (real or simulated) lacks
+    reference_only: tuple[str, ...] = ()  # variants offered as a reference, never a choice
+    builds: bool = False  # it has a build() step (gemmbench build)
 
 
-def status(name: str) -> BackendStatus:
-    backend = backends.get(name)
+def inspect(backend: Backend) -> tuple[bool, str, list[Variant]]:
+    """(available, reason, variants) of a loaded backend; what it raises (even SystemExit) is the reason."""
     try:
         ok, reason = backend.available()
         if not ok and backend.install_hint and backend.install_hint not in reason:
             reason = f"{reason} ({backend.install_hint})"
-        variants = tuple(v.name for v in backend.variants())
-    except Exception as exc:  # available() must not raise; if it does, say so
-        ok, reason, variants = False, f"available() raised {type(exc).__name__}: {exc}", ()
-    return BackendStatus(name, ok, reason, variants, backends.target(name))
+        return ok, reason, list(backend.variants())
+    except (Exception, SystemExit) as exc:  # available() must not raise; if it does, say so
+        return False, f"available() or variants() raised {type(exc).__name__}: {exc}", []
+
+
+def status(name: str) -> BackendStatus:
+    """The backend's status, learnt by loading it here (its code runs in this process)."""
+    from gemmbench.machine.fingerprint import cpu_flags
+
+    backend = backends.get(name)
+    ok, reason, variants = inspect(backend)
+    flags = cpu_flags() if ok and variants else frozenset()
+    try:
+        lacking = tuple(v.name for v in variants if ok and not backend.variant_available(v, flags)[0])
+        builds = backend.offers("build")
+    except (Exception, SystemExit) as exc:
+        ok, reason, variants, lacking, builds = False, f"raised {type(exc).__name__}: {exc}", [], (), False
+    return BackendStatus(name, ok, reason, tuple(v.name for v in variants), backends.target(name), lacking,
+                         tuple(v.name for v in variants if v.reference_only), builds)
 
 
 def refresh() -> None:

@@ -72,7 +72,10 @@ def density_field(target: Target, density: float) -> float | dict:
 
 def usable(backends: tuple[str, ...]) -> list[str]:
     """The backends of the list that are installed and available here."""
-    return [name for name in backends if name in registry.backends.names() and registry.status(name).available]
+    from gemmbench.measure import probe
+
+    installed = [name for name in backends if name in registry.backends.names()]
+    return [name for name, status in probe.statuses(installed).items() if status.available]
 
 
 def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -> list[tuple[Planned, dict]]:

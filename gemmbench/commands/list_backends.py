@@ -17,18 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.machine.fingerprint import cpu_flags, simulation
+    from gemmbench.machine.fingerprint import simulation
+    from gemmbench.measure import probe
 
     simulated = simulation()
     if simulated is not None:
         print(f"simulated CPU: {simulated.describe()}")
         print()
-    flags = cpu_flags()
     rows = []
-    for name in registry.backends.names():
-        status = registry.status(name)
+    for name, status in probe.statuses().items():  # asked of a child process: no plugin code runs here
         state = "available" if status.available else "unavailable"
-        rows.append([name, state, _variants(name, status, flags), status.reason or status.target])
+        rows.append([name, state, _variants(status), status.reason or status.target])
     print(render(["backend", "status", "variants", "reason / source"], rows))
     if any(LACKING in row[2] for row in rows):
         print(f"{LACKING} this CPU lacks a flag the variant needs: a run records it as unavailable")
@@ -40,9 +39,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _variants(name: str, status: registry.BackendStatus, flags: frozenset[str]) -> str:
-    if not status.available:
-        return ", ".join(status.variants)
-    backend = registry.backends.get(name)
-    lacking = {v.name for v in backend.variants() if not backend.variant_available(v, flags)[0]}
-    return ", ".join(v + (LACKING if v in lacking else "") for v in status.variants)
+def _variants(status: registry.BackendStatus) -> str:
+    return ", ".join(v + (LACKING if v in status.lacking else "") for v in status.variants)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
-from gemmbench.measure import interrupts
+from gemmbench.measure import interrupts, probe
 from gemmbench.errors import UsageError
 from gemmbench.cases.fields import did_you_mean
 from gemmbench.measure.interrupts import RunInterrupted
@@ -32,7 +32,7 @@ from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, colum
                                read_table, writer_lock)
 from gemmbench.measure.rows import finished_row, not_run_row
 from gemmbench.cases.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
-from gemmbench.measure.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
+from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
 
 
 METRICS = ("time", "instructions")
@@ -49,7 +49,7 @@ class RunOptions:
     progress: bool | None = None  # None: when stderr is a terminal
     timeout: float | None = None  # seconds per row; replaces every case's timeout
     memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
-    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
+    startup_timeout: float = field(default_factory=startup_timeout)  # seconds for a worker to start and say it is ready
     repeat: int = 1  # the suite measured this many times, each in fresh worker processes
     check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
     metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
@@ -119,7 +119,7 @@ def check_selections(suite: Suite, options: RunOptions) -> None:
                                  f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
             if selection.variant is None:
                 continue
-            status = registry.status(selection.backend)
+            status = probe.status(selection.backend)
             if status.available and selection.variant not in status.variants:
                 raise UsageError(f"{where}: backend '{selection.backend}' has no variant '{selection.variant}'"
                                  f"{did_you_mean(selection.variant, status.variants)}; it has: "

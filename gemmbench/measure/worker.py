@@ -51,8 +51,8 @@ class Worker:
             registry.ops.register(name, target, clobber=True)
         self.job, self.channel = job, channel
         self.backend = registry.backends.get(job["backend"])
-        self.backend_ok, self.reason = self.backend.available()
-        variants = select_isa(self.backend.variants(), job["isa"]) if self.backend_ok else []
+        self.backend_ok, self.reason, offered = registry.inspect(self.backend)
+        variants = select_isa(offered, job["isa"]) if self.backend_ok else []
         if job["variants"] is not None:
             variants = [v for v in variants if v.name in job["variants"]]
         self.variants = variants

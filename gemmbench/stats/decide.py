@@ -182,13 +182,14 @@ class Decision:
 def reference_only(backend: str, variant: str) -> bool:
     """Whether the backend declares this variant a reference rather than a choice.
 
-    Asked of the installed backend (a backend not installed here, or failing, says no)."""
+    Asked of the installed backend in a child process, never here (a backend not installed here, or
+    failing, says no)."""
     from gemmbench import registry
+    from gemmbench.measure import probe
 
-    try:
-        return any(v.name == variant and v.reference_only for v in registry.backends.get(backend).variants())
-    except Exception:  # an unknown or broken backend: its rows are contenders like any other
+    if backend not in registry.backends.names():  # not installed here: its rows are contenders like any other
         return False
+    return variant in probe.status(backend).reference_only
 
 
 def _series(row: Mapping) -> tuple[str, str]:

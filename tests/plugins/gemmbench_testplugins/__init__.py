@@ -210,16 +210,23 @@ class ExitingBackend(GoodBackend):
 
 class ForkingBackend(GoodBackend):
     """Correct, but leaves processes running forever: 'fork' a forked child and a `sleep`
-    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting."""
+    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting, 'detach' a daemon
+    (forked twice, its own session: in no process group of the worker's), 'detach-crash' such a
+    daemon and then a worker that dies on its own (SIGABRT)."""
 
     name = "test-fork"
 
     def variants(self):
-        return [Variant("fork"), Variant("thread")]
+        return [Variant("fork"), Variant("thread"), Variant("detach"), Variant("detach-crash")]
 
     def prepare(self, workload, variant):
         if variant.name == "thread":
             threading.Thread(target=time.sleep, args=(3600,)).start()
+            return workload.weights
+        if variant.name.startswith("detach"):
+            detach_a_daemon()
+            if variant.name == "detach-crash":
+                os.abort()
             return workload.weights
         child = os.fork()
         if child == 0:
@@ -230,6 +237,28 @@ class ForkingBackend(GoodBackend):
         record_pid(child)
         record_pid(subprocess.Popen(["sleep", "3600"]).pid)
         return workload.weights
+
+
+def detach_a_daemon() -> None:
+    """Fork, setsid, fork again and let the middle process go: the daemon's parent is gone, its group new."""
+    reader, writer = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            try:
+                os.close(reader)
+                record_pid(os.getpid())
+                os.write(writer, b"x")
+                time.sleep(3600)
+            finally:
+                os._exit(0)
+        os._exit(0)
+    os.close(writer)
+    os.read(reader, 1)  # the daemon has recorded itself
+    os.close(reader)
+    os.waitpid(middle, 0)
 
 
 class LimitsBackend(GoodBackend):
