@@ -65,6 +65,9 @@ class Backend(ABC):
     dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
+    # Each variant sees the case's arrays (weights, reference, ...) read-only; a backend that must write
+    # into them gets a copy of its own per variant instead (gemmbench/measure/isolation.py).
+    writable_workload: ClassVar[bool] = False
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

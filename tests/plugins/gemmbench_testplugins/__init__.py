@@ -333,3 +333,33 @@ class ShoutingBackend(GoodBackend):
         for _ in range(int(os.environ.get("GEMMBENCH_TEST_SHOUT_MIB", "64")) * 1024):
             os.write(2, chunk)
         os.abort()
+
+
+class SiblingsBackend(GoodBackend):
+    """Variants that change the case's arrays their siblings share, each computing from its own copy (so on
+    its own it is right): 'scale' scales the weights in place, 'zero-reference' zeroes the reference,
+    'poke' writes into the weights through a pointer as native code would. 'first' and 'last' are correct
+    and use the shared weights, before and after them."""
+
+    name = "test-siblings"
+
+    def variants(self):
+        return [Variant(name) for name in ("first", "scale", "zero-reference", "poke", "last")]
+
+    def prepare(self, workload, variant):
+        own = np.array(workload.weights)
+        if variant.name == "scale":
+            np.multiply(workload.weights, 2.0, out=workload.weights)
+        elif variant.name == "zero-reference":
+            workload.reference[...] = 0.0
+        elif variant.name == "poke":
+            weights = workload.weights
+            ctypes.memset(weights.ctypes.data, 0, weights.nbytes)
+        return own if variant.name in ("scale", "zero-reference", "poke") else workload.weights
+
+
+class WritingBackend(SiblingsBackend):
+    """Declares that it writes into the case's arrays: each variant gets a copy of its own."""
+
+    name = "test-writes"
+    writable_workload = True
