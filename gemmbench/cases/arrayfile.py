@@ -7,8 +7,10 @@ ref is all that travels to a worker (as JSON, inside the case's spec); `load` re
 there and refuses a file whose SHA-256 has changed since.
 
 Every problem is one line (`ArrayFileError`): a missing file or key (the keys present
-listed), an array that is not 2-D, holds NaN or Inf, or would not fit in memory (judged from
-the file's header, before anything is loaded), and pickles, which are never unpickled:
+listed), an array that is not 2-D, holds NaN or Inf, or, judged from the file's headers before
+any data is read, is empty, would not fit in memory, promises more data than the file holds, or
+is compressed so far (more than MAX_EXPANSION:1) that reading it would cost far more than the
+file's size says; and pickles, which are never unpickled:
 .npy/.npz are read with allow_pickle=False and an object array is refused from its header;
 a .pkl is refused outright; a PyTorch file goes through torch.load(weights_only=True), which
 rebuilds tensors and refuses any other object.
@@ -43,6 +45,11 @@ FORMATS = ".npy, .npz, .safetensors, PyTorch state dicts (.pt, .pth, .bin, .ckpt
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "bf16",
                       "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
 FLOAT64_COPIES = 3  # the array as read, as float64, and one backend's copy: sizing for the memory check
+# A compressed member may expand this many times over the bytes it takes in the file, once it is
+# larger than EXPANSION_FLOOR: past that, reading it would cost far more than the file's size says
+# (a 1.5 MB .npz can hold 1.6 GB of zeros). Pruned weights compress a few times to a few tens.
+MAX_EXPANSION = 64
+EXPANSION_FLOOR = 64 << 20
 SHOWN_KEYS = 12  # keys listed in a 'no such key' message
 
 
@@ -209,31 +216,49 @@ def _brief(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
 
 
-def _npy_header(handle, name: str) -> Entry:
+def _npy_header(handle, name: str, stored: int) -> Entry:
+    """The array's header; `stored`: the bytes the file holds for it, header included, which must hold
+    all the data the header promises (a header may claim any shape)."""
     version = np.lib.format.read_magic(handle)
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, _, dtype = read_header(handle)  # the header only: nothing is loaded or unpickled
     if dtype.hasobject:
         raise ArrayFileError(f"{name}: holds Python objects (a pickle inside the array); refused: only "
                              f"numeric arrays are read")
+    promised = handle.tell() + math.prod(shape) * dtype.itemsize
+    if promised > stored:
+        raise ArrayFileError(f"{name}: its header promises a {'x'.join(map(str, shape))} {dtype.name} array "
+                             f"({promised:,} bytes with the header) but only {stored:,} bytes are there")
     return Entry(tuple(shape), dtype.name)
 
 
 def _npy_contents(path: Path) -> dict[str, Entry]:
     with open(path, "rb") as handle:
-        return {"": _npy_header(handle, path.name)}
+        return {"": _npy_header(handle, path.name, os.fstat(handle.fileno()).st_size)}
 
 
 def _npz_contents(path: Path) -> dict[str, Entry]:
     entries = {}
     with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            if not member.endswith(".npy"):
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
                 continue
-            key = member[:-4]
-            with archive.open(member) as handle:
-                entries[key] = _npy_header(handle, f"{path.name}:{key}")
+            key = info.filename[:-4]
+            _check_expansion(info, f"{path.name}:{key}")
+            with archive.open(info) as handle:
+                entries[key] = _npy_header(handle, f"{path.name}:{key}", info.file_size)
     return entries
+
+
+def _check_expansion(info: zipfile.ZipInfo, what: str) -> None:
+    """Refuse a zip member whose data would expand far beyond what it takes in the file, from the zip's
+    directory alone (nothing is decompressed)."""
+    if info.file_size > EXPANSION_FLOOR and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+        raise ArrayFileError(f"{what}: its {info.file_size / 2**20:,.0f} MiB of data are compressed "
+                             f"{info.file_size / max(info.compress_size, 1):,.0f}:1 into "
+                             f"{info.compress_size / 2**20:,.1f} MiB; more than {MAX_EXPANSION}:1 is refused "
+                             f"before reading (it would take far longer than the file's size says): save it "
+                             f"uncompressed (np.savez, not np.savez_compressed)")
 
 
 def _safetensors_header(path: Path) -> tuple[dict, int]:
@@ -280,7 +305,10 @@ def _check_torch_size(path: Path) -> None:
     """A PyTorch zip's tensor storages are its data/ members: their sizes are known before loading."""
     try:
         with zipfile.ZipFile(path) as archive:
-            stored = sum(i.file_size for i in archive.infolist() if "/data/" in i.filename)
+            members = [i for i in archive.infolist() if "/data/" in i.filename]
+            for member in members:
+                _check_expansion(member, f"{path.name}:{member.filename}")
+            stored = sum(i.file_size for i in members)
     except zipfile.BadZipFile:  # the legacy format: the file itself is the measure
         stored = path.stat().st_size
     check_fits(stored // 2, path.name)  # at least 2 bytes an element (bf16/fp16): the most elements it can hold
@@ -378,6 +406,8 @@ def load(ref: ArrayRef, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
     if len(head.shape) not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
         raise ArrayFileError(f"{what}: shape {head.shape} is {len(head.shape)}-D; it must be {want}")
+    if head.elements == 0:
+        raise ArrayFileError(f"{what}: shape {head.shape} holds no values; every dimension must be at least 1")
     check_fits(head.elements, what)
     stat = os.stat(ref.path)
     return _load_cached(ref.path, ref.key, ref.transpose, stat.st_mtime_ns, stat.st_size)
