@@ -23,11 +23,13 @@ check this reader against files the `safetensors` package writes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
 import math
 import os
+import stat
 import struct
 import zipfile
 from dataclasses import asdict, dataclass
@@ -35,6 +37,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from gemmbench.data import filekind
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -93,7 +97,14 @@ class ArrayRef:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "ArrayRef | None":
-        return cls(**data) if data else None
+        """The ref back from its JSON form; ValueError for one that is not (a results file is input too)."""
+        if not data:
+            return None
+        ref = cls(**data)
+        if not all(isinstance(v, str) for v in (ref.path, ref.key, ref.sha256, ref.given)) or \
+                not isinstance(ref.transpose, bool):
+            raise ValueError(f"not a file reference: {data!r:.120}")
+        return ref
 
 
 # ---------------------------------------------------------------- naming an array
@@ -128,7 +139,12 @@ def _is_file(path: Path) -> bool:
 
 def _absolute(file: str, base: Path) -> Path:
     path = Path(file).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    if path.is_absolute():
+        return path
+    try:
+        return (base / path).resolve()
+    except (OSError, RuntimeError):  # a loop of symbolic links: reading it says so
+        return Path(os.path.abspath(base / path))
 
 
 def resolve(ref: ArrayRef) -> ArrayRef:
@@ -167,8 +183,9 @@ def changed(ref: ArrayRef) -> str:
 def _kind(path: Path) -> str:
     """npy, npz, safetensors or torch; ArrayFileError for a missing, unreadable or pickled file."""
     name = path.name
-    if not _is_file(path):
-        raise ArrayFileError(f"{name}: no such file ({path})")
+    problem = _not_a_file(path)
+    if problem:
+        raise ArrayFileError(f"{name}: {problem}")
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise ArrayFileError(f"{name}: a Python pickle; refused (unpickling runs code): save the arrays "
@@ -192,6 +209,21 @@ def _kind(path: Path) -> str:
     raise ArrayFileError(f"{name}: not a file format gemmbench reads; it reads {FORMATS}")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why `path` is not a regular file to read ('' when it is); never opens it (a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"no such file ({path})"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a loop of symbolic links ({path})"
+        return f"cannot be read: {exc.strerror or exc} ({path})"
+    if not stat.S_ISREG(mode):
+        return f"is {filekind.describe(mode)}, not a file of arrays ({path})"
+    return ""
+
+
 def _zip_holds_pickle(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -208,6 +240,8 @@ def contents(path: str | os.PathLike) -> dict[str, Entry]:
         return _READERS[kind][0](path)
     except ArrayFileError:
         raise
+    except RecursionError:
+        raise ArrayFileError(f"{path.name}: damaged {kind} file (its header is nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError, struct.error, zipfile.BadZipFile, EOFError) as exc:
         raise ArrayFileError(f"{path.name}: damaged {kind} file ({_brief(exc)})") from None
 
@@ -421,6 +455,8 @@ def _load_cached(path: str, key: str, transpose: bool, mtime_ns: int, size: int)
         raw = _READERS[kind][1](Path(path), key)
     except ArrayFileError:
         raise
+    except RecursionError:
+        raise ArrayFileError(f"{what}: cannot read the array (its header is nested too deeply)") from None
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
         raise ArrayFileError(f"{what}: cannot read the array ({_brief(exc)})") from None
     if raw.dtype.kind not in "fc":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,9 @@ class Suite:
     description: str
     path: str
     cases: tuple[SuiteCase, ...]
+    # What it was read from, kept so a resumed run validates it again (empty for a suite built in code).
+    text: str = field(default="", compare=False, repr=False)
+    base: str = field(default="", compare=False, repr=False)  # the folder its file fields are relative to
 
     def backend_names(self) -> list[str]:
         named = {s.backend for c in self.cases for s in (c.backends or ())}
@@ -125,11 +128,12 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = Problems(path)
-    suite = _build_suite(document, path, problems, base or suite_folder(path))
+    base = base or suite_folder(path)
+    suite = _build_suite(document, path, problems, base)
     if problems.lines:
         raise SuiteError(problems.lines)
     assert suite is not None
-    return suite
+    return replace(suite, text=text, base=str(base))
 
 
 def suite_folder(path: str) -> Path:
@@ -344,6 +348,13 @@ def suite_to_dict(suite: Suite) -> dict:
         {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
          "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa}
         for c in suite.cases]}
+
+
+def suite_json(suite: Suite) -> dict:
+    """suite_to_dict as JSON gives it back (lists for tuples): what a results file stores, comparable with it."""
+    import json
+
+    return json.loads(json.dumps(suite_to_dict(suite)))
 
 
 def suite_from_dict(data: dict, path: str) -> Suite:

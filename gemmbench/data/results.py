@@ -108,6 +108,8 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("git_sha", _str, "git revision of gemmbench ('+dirty' with local changes)"),
 ]
 REQUIRED = ("run_id", "suite", "case", "backend", "variant", "status", "median_ns")
+# Every row gemmbench writes names these; a row without them cannot be told apart from another.
+NEVER_NULL = ("run_id", "suite", "case", "backend", "variant", "status", "threads")
 OK_STATUSES = frozenset({"ok", "unavailable", "skipped"})
 FAILED_STATUSES = frozenset({"wrong", "error", "crashed", "timeout"})
 NOT_RUN_STATUSES = frozenset({"unavailable", "skipped"})
@@ -405,6 +407,10 @@ def read_table(path: Path) -> pa.Table:
         # No journal: the writer closed the file between our two reads (or never wrote one); what
         # the file holds now has every row it wrote.
         table = with_journal if with_journal is not None else _read_checked(path)[0]
+    empty = [name for name in NEVER_NULL if name in table.column_names and table.column(name).null_count]
+    if empty:
+        raise UsageError(f"{path}: column '{empty[0]}' is empty in {table.column(empty[0]).null_count} row(s); "
+                         f"every row gemmbench writes names its {', '.join(NEVER_NULL)}")
     for name, kind, _ in columns():
         if name not in table.column_names:  # older schema versions: columns added since read as null
             table = table.append_column(name, pa.nulls(table.num_rows, kind))

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from gemmbench import registry
 from gemmbench.measure import interrupts, probe
-from gemmbench.errors import UsageError
-from gemmbench.cases.fields import did_you_mean
+from gemmbench.errors import SuiteError, UsageError
+from gemmbench.cases.fields import brief, did_you_mean, is_int, is_number
 from gemmbench.measure.interrupts import RunInterrupted
 from gemmbench.machine.isa import parse_spec
 from gemmbench.machine.fingerprint import Machine, default_worker_memory_limit, fingerprint
@@ -31,7 +31,8 @@ from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
 from gemmbench.measure.rows import finished_row, not_run_row
-from gemmbench.cases.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
+from gemmbench.cases.suite import (Selection, Suite, SuiteCase, load_suite, parse_selection, parse_suite, suite_from_dict,
+                                   suite_json)
 from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
 
 
@@ -64,12 +65,35 @@ class RunOptions:
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
-        backends = data["backends"]
+        """The options a run stored for --resume; ValueError naming the first one that is not of the
+        type a run stores (check_options then judges their values as it judges a new run's)."""
+        if not isinstance(data, dict):
+            raise ValueError("the options are not a mapping")
+        backends = _stored(data, "backends", lambda v: v is None or (isinstance(v, list) and
+                                                                   all(isinstance(b, str) for b in v)))
+        threads = _stored(data, "threads", lambda v: v is None or (isinstance(v, list) and all(map(is_int, v))))
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
-                   threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
-                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
-                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"),
-                   metric=data.get("metric", "time"))
+                   threads=None if threads is None else tuple(threads),
+                   isa=_stored(data, "isa", lambda v: v is None or isinstance(v, str)),
+                   roofline=_stored(data, "roofline", lambda v: isinstance(v, bool), False), progress=progress,
+                   timeout=_stored(data, "timeout", lambda v: v is None or is_number(v)),
+                   memory_limit=_stored(data, "memory_limit", lambda v: v is None or is_int(v)),
+                   repeat=_stored(data, "repeat", is_int, 1), seed=_stored(data, "seed", lambda v: v is None or is_int(v)),
+                   metric=_stored(data, "metric", lambda v: isinstance(v, str), "time"))
+
+
+_REQUIRED = object()
+
+
+def _stored(data: dict, key: str, valid, default=_REQUIRED):
+    """data[key] (or `default` for an option older files lack), ValueError unless `valid` says it is."""
+    if key not in data:
+        if default is _REQUIRED:
+            raise ValueError(f"option '{key}' is missing")
+        return default
+    if not valid(data[key]):
+        raise ValueError(f"option '{key}' is {brief(data[key])}")
+    return data[key]
 
 
 @dataclass(frozen=True)
@@ -163,7 +187,8 @@ def new_run(suite: Suite, out_dir: Path, machine: Machine) -> tuple[RunInfo, Pat
 
 def _claim(suite: Suite, options: RunOptions, machine: Machine) -> ResultsFile:
     """A new results file, created before anything runs; two runs never share one."""
-    resume = {"suite": suite_to_dict(suite), "path": suite.path, "options": options.as_dict()}
+    resume = {"suite": suite_json(suite), "path": suite.path, "text": suite.text, "base": suite.base,
+              "options": options.as_dict()}
     for _ in range(100):
         info, path = new_run(suite, Path(options.out_dir), machine)
         results = ResultsFile(path, replace(info, resume=resume))
@@ -227,35 +252,72 @@ def resume_run(run: str | os.PathLike, out_dir: str | os.PathLike = "results",
 
 
 def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool | None) -> RunOutcome:
+    plan = resume_plan(path, suite, progress)
+    machine = fingerprint()
+    _check_same_cpu(path, plan.rows, machine)
+    meta = plan.meta
+    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], meta["resume"]), plan.rows)
+    results.extra = {k: meta[k] for k in ("round_seed", "builds") if k in meta}
+    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in plan.rows)
+    outcome = _execute(plan.suite, plan.options, machine, results, done)
+    return replace(outcome, kept=len(plan.rows))
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What `run --resume` carries on with, every part of it checked again."""
+
+    suite: Suite
+    options: RunOptions
+    rows: list[dict]
+    meta: dict
+
+
+def resume_plan(path: Path, suite: Suite | str | os.PathLike | None = None,
+                progress: bool | None = None) -> ResumePlan:
+    """A partial run's suite, options and rows, as its file stores them, each checked as a new run's
+    would be: the suite is validated again from the text it was read from (a file's metadata is
+    input like any other, and may have been edited), and must expand to the suite the run stored.
+    UsageError (or SuiteError, one line per problem) names the file."""
     table = read_table(path)  # checks the whole file, not only its metadata
     meta = read_metadata(path)
     if meta.get("complete"):
-        raise UsageError(f"{path}: run {meta.get('run_id')} is complete; nothing to resume")
+        raise UsageError(f"{path}: run {brief(meta.get('run_id'))} is complete; nothing to resume")
     resume = meta.get("resume")
     if not isinstance(resume, dict):
         raise UsageError(f"{path}: cannot resume: the file does not record its suite and options")
+    damaged = [k for k in ("run_id", "suite", "started") if not isinstance(meta.get(k), str)] + \
+              [k for k in ("text", "path", "base") if not isinstance(resume.get(k), str)]
+    if damaged == ["text"] or not resume.get("text"):
+        raise UsageError(f"{path}: cannot resume: the file does not store the text of its suite (written by an "
+                         f"older gemmbench, or started from a suite built in code); start a new run")
+    if damaged:
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged ('{damaged[0]}' is not text)")
     try:
-        stored = suite_from_dict(resume["suite"], resume["path"])
-        options = RunOptions.from_dict(resume["options"], path.parent, progress)
+        options = RunOptions.from_dict(resume.get("options"), path.parent, progress)
+        started_with = suite_from_dict(resume["suite"], resume["path"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UsageError(f"{path}: cannot resume: its resume data is damaged ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged "
+                         f"({' '.join(f'{type(exc).__name__}: {exc}'.split())[:200]})") from None
+    _check_files_unchanged(path, started_with)
+    try:
+        stored = parse_suite(resume["text"], resume["path"], Path(resume["base"]))
+    except SuiteError as exc:
+        raise SuiteError([f"{path}: cannot resume: the suite it stores is not valid: {problem}"
+                          for problem in exc.problems]) from None
+    if suite_json(stored) != resume["suite"]:
+        raise UsageError(f"{path}: cannot resume: its stored suite differs from the suite text it stores "
+                         f"(the metadata was edited); start a new run")
     if suite is not None:
         given = suite if isinstance(suite, Suite) else load_suite(suite)
-        if suite_to_dict(given) != resume["suite"]:
+        if suite_json(given) != resume["suite"]:
             raise UsageError(f"{path}: run {meta['run_id']} was started from a different suite than "
                              f"{given.path} (its cases or settings differ); resume without naming a suite, "
                              f"or start a new run")
     check_options(stored, options)
-    _check_files_unchanged(path, stored)
     names = set(column_names())
     rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
-    machine = fingerprint()
-    _check_same_cpu(path, rows, machine)
-    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
-    results.extra = {k: meta[k] for k in ("round_seed", "builds") if k in meta}
-    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
-    outcome = _execute(stored, options, machine, results, done)
-    return replace(outcome, kept=len(rows))
+    return ResumePlan(stored, options, rows, meta)
 
 
 def _check_files_unchanged(path: Path, suite: Suite) -> None:
