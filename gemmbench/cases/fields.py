@@ -43,16 +43,34 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+MAX_PROBLEMS = 20  # lines listed for one file: past them, one more line says how much went unchecked
+
+
 class Problems:
-    """Problem lines of one suite file: '<file>: <where>: <problem>'."""
+    """Problem lines of one suite file: '<file>: <where>: <problem>', at most MAX_PROBLEMS of them.
+
+    A grid of 100,000 cases with one mistake in every case would otherwise print 100,000 lines (and
+    take minutes to): once the list is `full`, the suite stops checking cases and `close` says so."""
 
     def __init__(self, path: str):
         self.path = path
         self.lines: list[str] = []
 
+    @property
+    def full(self) -> bool:
+        return len(self.lines) >= MAX_PROBLEMS
+
     def add(self, where: str, message: str) -> None:
+        if self.full:
+            return
         line = f"{self.path}: {where}: {message}"  # one line, whatever control characters a value held
         self.lines.append("".join(c if c.isprintable() else repr(c)[1:-1] for c in line))
+
+    def close(self, checked: int, total: int) -> None:
+        """The last line, when checking stopped early: how many cases were left unchecked."""
+        if self.full and checked < total:
+            self.lines.append(f"{self.path}: and possibly more: checking stopped after {len(self.lines)} problems, "
+                              f"with {total - checked:,} of the {total:,} cases unchecked")
 
 
 class FieldReader:

@@ -180,14 +180,19 @@ def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Su
         return None
     expanded: list[SuiteCase] = []
     seen: set[str] = set()
-    if not _grid_fits(raw_cases, defaults, problems):
+    total = _grid_size(raw_cases, defaults, problems)
+    if total is None:
         return None
+    checked = [0]  # cases built or refused so far: the count stops where checking stops
     for index, raw in enumerate(raw_cases):
-        for suite_case in _expand_case(raw, index, defaults, problems, base):
+        for suite_case in _expand_case(raw, index, defaults, problems, base, checked):
             if suite_case.case.name in seen:
                 problems.add(f"case '{suite_case.case.name}'", "duplicate case name; names must be unique")
             seen.add(suite_case.case.name)
             expanded.append(suite_case)
+        if problems.full:
+            break
+    problems.close(checked[0], total)
     if not expanded and not problems.lines:
         problems.add("field 'cases'", "the grid is empty: some case lists no values")
     return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded))
@@ -207,21 +212,22 @@ def _grid_keys(merged: dict) -> list:
     return [k for k, v in merged.items() if isinstance(v, list) and k not in single and k != "name"]
 
 
-def _grid_fits(raw_cases: list, defaults: dict, problems: Problems) -> bool:
-    """Refuse a grid too large to expand before expanding it."""
+def _grid_size(raw_cases: list, defaults: dict, problems: Problems) -> int | None:
+    """How many cases the grid expands to, counted before expanding it; None (a problem) past MAX_CASES."""
     total = 0
     for raw in raw_cases:
-        if isinstance(raw, dict):
-            merged = {**defaults, **raw}
-            total += math.prod(len(merged[k]) for k in _grid_keys(merged))
+        merged = {**defaults, **raw} if isinstance(raw, dict) else {}
+        total += math.prod(len(merged[k]) for k in _grid_keys(merged)) if merged else 1
     if total > MAX_CASES:
         problems.add("field 'cases'", f"the grid expands to {total} cases; at most {MAX_CASES} are allowed")
-        return False
-    return True
+        return None
+    return total
 
 
-def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path) -> list[SuiteCase]:
+def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path,
+                 checked: list[int]) -> list[SuiteCase]:
     if not isinstance(raw, dict):
+        checked[0] += 1
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
     label = raw["name"] if isinstance(raw.get("name"), str) else f"#{index + 1}"
@@ -244,6 +250,9 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base:
     combos = itertools.product(*(merged[k] for k in grid_keys))
     cases = []
     for combo in combos:
+        if problems.full:
+            break
+        checked[0] += 1
         point = dict(zip(grid_keys, combo))
         values = {**merged, **point}
         suffix = ",".join(f"{k}={_show(v)}" for k, v in point.items())

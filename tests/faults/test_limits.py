@@ -33,3 +33,30 @@ def test_a_worker_s_stderr_is_kept_to_its_last_part(plugins, write_suite, tmp_pa
     assert shout.status == "crashed" and "worker killed by SIGABRT" in shout.message
     assert "(Fatal Python error: Aborted)" in shout.message  # faulthandler's line, written after the 512 MiB
     assert list(temporary.iterdir()) == []  # nothing spilled into the temporary folder
+
+
+# 125 bytes: five aliased lists of ten make a grid of exactly 100,000 cases, each with the same mistake.
+ALIASES = """\
+name: bomb
+defaults: {m: &l [1,2,3,4,5,6,7,8,9,10], k: *l, seed: *l, warmup: *l, samples: *l, density: 2}
+cases: [{name: a}]
+"""
+
+
+def test_a_small_suite_that_expands_to_many_bad_cases_stops_at_the_problem_cap(tmp_path, capsys, monkeypatch):
+    """It took 275 s and printed 100,004 lines (198 MB); checking stops once MAX_PROBLEMS are listed."""
+    from gemmbench.cases import suite as suites
+    from gemmbench.cases.fields import MAX_PROBLEMS
+    from gemmbench.cli import main
+
+    built = []
+    real = suites._build_case
+    monkeypatch.setattr(suites, "_build_case", lambda *args: built.append(args[0]) or real(*args))
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIASES)
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == MAX_PROBLEMS + 1 and len(built) == MAX_PROBLEMS
+    assert all("field 'density': must be a number in (0, 1]" in line for line in lines[:-1])
+    assert lines[-1] == (f"gemmbench: error: {path}: and possibly more: checking stopped after {MAX_PROBLEMS} "
+                         f"problems, with 99,980 of the 100,000 cases unchecked")
