@@ -202,7 +202,13 @@ def _kind(path: Path) -> str:
     if magic.startswith(NPY_MAGIC):
         return "npy"
     if magic.startswith(ZIP_MAGIC):
-        return "torch" if _zip_holds_pickle(path) else "npz"
+        if not _zip_holds_pickle(path):
+            return "npz"
+        if suffix == ".npz":  # what torch.save writes, under a name that promises .npy arrays
+            raise ArrayFileError(f"{name}: a zip holding a Python pickle (data.pkl, as torch.save writes), not the "
+                                 f".npy arrays an .npz holds; refused (unpickling runs code); a PyTorch state dict "
+                                 f"is read from a .pt, .pth, .bin or .ckpt file")
+        return "torch"
     if magic.startswith(PICKLE_MAGIC):
         raise ArrayFileError(f"{name}: a Python pickle; refused (unpickling runs code): save the arrays "
                              f"as {FORMATS}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,20 @@ def brief(value: Any) -> str:
 def label(value: Any) -> str:
     """brief() without the quotes of a string."""
     return brief(value)[1:-1] if isinstance(value, str) else brief(value)
+
+
+YAML_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def number_as_text(value: Any) -> str:
+    """' (YAML reads 5e-4 as text ...)' for a string YAML 1.1 did not take for the number it looks like, else ''.
+
+    YAML 1.1 (PyYAML) reads an exponent as a number only with a dot and a signed exponent (5.0e-4)."""
+    if not isinstance(value, str) or not YAML_NUMBER_TEXT.fullmatch(value.strip()):
+        return ""
+    number = float(value)
+    plain = str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    return f" (YAML reads {value.strip()} as text, not a number: write {plain})"
 
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
@@ -92,7 +107,8 @@ class FieldReader:
     def bad(self, key: str, message: str) -> None:
         """Report field `key` as wrong: '... field 'key': <message>, got <value>'."""
         self.ok = False
-        self.problems.add(self.where, f"field '{key}': {message}, got {brief(self.values.get(key))}")
+        value = self.values.get(key)
+        self.problems.add(self.where, f"field '{key}': {message}, got {brief(value)}{number_as_text(value)}")
 
     def problem(self, message: str) -> None:
         """Report a problem of the case as a whole (no single field to blame)."""

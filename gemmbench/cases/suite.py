@@ -113,14 +113,14 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     """A suite from its text; file fields (weights, inputs) are relative to `base` (default: the
     folder of `path` when it is a file, else the working directory)."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=SuiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if problem.startswith("could not determine a constructor for the tag"):
             problem = f"tag {problem.rsplit(' ', 1)[-1]} refused: suites are plain data, nothing in them runs"
-        else:
+        elif not isinstance(exc, DuplicateKey):
             problem = f"malformed YAML: {problem}"
         raise SuiteError([f"{path}: {where}: {problem}"]) from None
     except RecursionError:
@@ -136,6 +136,29 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     return replace(suite, text=text, base=str(base))
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that names a key twice: YAML keeps the last silently, a suite refuses it."""
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader (plain data only), refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' keys may be overridden: that is the point
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKey(problem=f"duplicate key '{_label(key)}' (first at line {first.line + 1}); the "
+                                           f"last one would silently win", problem_mark=key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def suite_folder(path: str) -> Path:
     """The folder a suite's file fields (weights, inputs) are relative to: the suite file's own
     (the working directory for a suite given as text)."""
@@ -148,6 +171,10 @@ def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, .
 
 
 def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Suite | None:
+    if document is None:
+        problems.add("top level", f"the file holds no suite (it is empty, or only comments); a suite is a mapping "
+                                  f"with fields {', '.join(TOP_KEYS)}")
+        return None
     if not isinstance(document, dict):
         problems.add("top level", f"must be a mapping with fields {', '.join(TOP_KEYS)}, "
                                   f"got {type(document).__name__}")

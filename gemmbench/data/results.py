@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gemmbench.data import atomic
+from gemmbench.data import atomic, filekind
 from gemmbench.errors import UsageError
 
 SCHEMA_VERSION = 2  # 2: op columns moved out of the core; seq, shape, sample_rounds, repeat, metric columns
@@ -384,6 +384,9 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 raise UsageError(f"{path}: no .parquet result files in this directory")
             files.extend(found)
         elif path.exists():
+            kind = filekind.irregular(path)
+            if kind:  # never opened: reading a FIFO waits for a writer that may never come
+                raise UsageError(f"{path}: is {kind}, not a results file")
             files.append(path)
         else:
             raise UsageError(f"{path}: no such results file or directory")
@@ -462,7 +465,8 @@ def _cast_column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> p
 def find_run(out_dir: Path, run_id: str) -> Path:
     """The results file of run `run_id` in `out_dir` (names end in '-<run_id>.parquet')."""
     suffix = f"-{run_id}.parquet"
-    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix)) if out_dir.is_dir() else []
+    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix) and p.is_file()) \
+        if out_dir.is_dir() else []
     if not found:
         raise UsageError(f"{run_id}: no results file of that run in {out_dir} (give the file's path, "
                          f"or the directory it is in with --out)")

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
+from gemmbench.data import filekind
 from gemmbench.measure import interrupts, probe
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.cases.fields import brief, did_you_mean, is_int, is_number
@@ -246,7 +247,12 @@ def resume_run(run: str | os.PathLike, out_dir: str | os.PathLike = "results",
     are kept whatever their status (crashed and timeout included); only items without a row
     run. A `suite`, when given, must expand to exactly the suite the run started with.
     """
-    path = Path(run) if Path(run).is_file() else find_run(Path(out_dir), str(run))
+    given = Path(run)
+    if given.exists():
+        kind = filekind.irregular(given)
+        if kind:  # never opened: a FIFO would wait for a writer
+            raise UsageError(f"{given}: is {kind}, not a results file")
+    path = given if given.is_file() else find_run(Path(out_dir), str(run))
     with writer_lock(path):
         return _resume(path, suite, progress)
 
