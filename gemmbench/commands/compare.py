@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # scipy, pandas and pyarrow load when a comparison runs, not 
     from gemmbench.stats.compare import Comparison, GeoMean, Pair, Unmatched
 
 NAME = "compare"
+NOTHING_GATED = 3  # exit status with --require-gated when no pair could have failed
 HELP = "compare two result sets (files or directories); exit 1 when a row regressed significantly"
 
 
@@ -41,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(run --metric instructions), the same on any x86-64 host with the same versions")
     parser.add_argument("--ignore-suite", action="store_true",
                         help="pair rows whatever suite they came from (your own suite against a shipped run)")
+    parser.add_argument("--require-gated", action="store_true",
+                        help=f"exit {NOTHING_GATED} when no pair was gated (every pair cross-machine, untimed or set "
+                             f"aside for changed dependencies, as when BASE comes from another CPU), so a CI gate "
+                             f"cannot pass on nothing")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="list every pair, unchanged and not timed ones too, and every unpaired row")
 
@@ -72,12 +78,24 @@ def run(args: argparse.Namespace) -> int:
         hint = f"; {mismatch_text(mismatch)}" if mismatch else ""
         raise UsageError(f"{args.base} and {args.new}: no row matches on suite, case, backend, variant, dtype, "
                          f"shape, sparsity and threads; nothing to compare{hint}")
+    status = NOTHING_GATED if args.require_gated and not comparison.gated else comparison.exit_status
     if args.format == "json":
-        print(json.dumps(as_json(comparison, args.base, args.new), indent=2))
+        print(json.dumps({**as_json(comparison, args.base, args.new), "exit_status": status}, indent=2))
     else:
         text = as_text(comparison, args.base, args.new, as_markdown=args.format == "markdown", verbose=args.verbose)
         print(text + (f"\n{mismatch_text(mismatch)}" if mismatch else ""))
-    return comparison.exit_status
+    if status == NOTHING_GATED:
+        print(f"gemmbench: nothing gated: {nothing_gated_reason(comparison)}; --require-gated refuses that "
+              f"(exit {NOTHING_GATED})", file=sys.stderr)
+    return status
+
+
+def nothing_gated_reason(comparison: Comparison) -> str:
+    if not comparison.pairs:
+        keys = sorted({p.base_feature_key for p in comparison.cross_machine})
+        return (f"no row of BASE comes from NEW's CPU feature key (BASE: {', '.join(map(str, keys)) or 'none'}); "
+                f"cross-machine pairs never gate")
+    return "no pair was timed on both sides with the same dependencies"
 
 
 def mismatch_text(mismatch) -> str:
@@ -196,7 +214,11 @@ def conclusion(comparison: Comparison) -> list[str]:
         if dropped:
             lines.append(f"{side}: {dropped} older row(s) of the same case ignored; the newest run's row is compared")
     if not comparison.pairs:
-        lines.append("no rows from the same CPU feature key: cross-machine comparison only, nothing gated")
+        lines.append("no rows from the same CPU feature key: cross-machine comparison only, nothing gated "
+                     f"(--require-gated makes that exit {NOTHING_GATED})")
+    elif not comparison.gated:
+        lines.append("no pair was timed on both sides with the same dependencies: nothing gated "
+                     f"(--require-gated makes that exit {NOTHING_GATED})")
     counts = ", ".join(f"{n} {verdict}" for verdict, n in comparison.counts().items())
     regressions = comparison.regressions
     if regressions:
@@ -246,7 +268,7 @@ def _pair_json(pair: Pair) -> dict:
 def as_json(comparison: Comparison, base: str, new: str) -> dict:
     return _finite({
         "base": str(base), "new": str(new), "threshold": comparison.threshold, "alpha": comparison.alpha,
-        "exit_status": comparison.exit_status, "counts": comparison.counts(),
+        "exit_status": comparison.exit_status, "gated": len(comparison.gated), "counts": comparison.counts(),
         "regressions": len(comparison.regressions),
         "pairs": [_pair_json(p) for p in comparison.pairs],
         "cross_machine": [_pair_json(p) for p in comparison.cross_machine],

@@ -38,6 +38,7 @@ from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, star
 
 
 METRICS = ("time", "instructions")
+SHARED = "shared"  # RunOptions.memory_limit: the default budget shared among the run's workers
 RUN_CHECK_SECONDS = 0.3  # the calibration loop of the noise check a run starts with
 
 
@@ -50,7 +51,10 @@ class RunOptions:
     roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
     progress: bool | None = None  # None: when stderr is a terminal
     timeout: float | None = None  # seconds per row; replaces every case's timeout
-    memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
+    # Bytes of address space each worker may use; None: no limit; SHARED (the default): the machine's
+    # budget (default_worker_memory_limit) shared evenly among the run's workers, which all live until the
+    # run ends (one per backend, thread count and variant choice).
+    memory_limit: int | None | str = SHARED
     startup_timeout: float = field(default_factory=startup_timeout)  # seconds for a worker to start and say it is ready
     repeat: int = 1  # the suite measured this many times, each in fresh worker processes
     check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
@@ -78,7 +82,7 @@ class RunOptions:
                    isa=_stored(data, "isa", lambda v: v is None or isinstance(v, str)),
                    roofline=_stored(data, "roofline", lambda v: isinstance(v, bool), False), progress=progress,
                    timeout=_stored(data, "timeout", lambda v: v is None or is_number(v)),
-                   memory_limit=_stored(data, "memory_limit", lambda v: v is None or is_int(v)),
+                   memory_limit=_stored(data, "memory_limit", lambda v: v is None or v == SHARED or is_int(v)),
                    repeat=_stored(data, "repeat", is_int, 1), seed=_stored(data, "seed", lambda v: v is None or is_int(v)),
                    metric=_stored(data, "metric", lambda v: isinstance(v, str), "time"))
 
@@ -208,7 +212,7 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         parse_spec(options.isa)
     if options.timeout is not None and not (options.timeout > 0 and math.isfinite(options.timeout)):
         raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
-    if options.memory_limit is not None and options.memory_limit <= 0:
+    if options.memory_limit not in (None, SHARED) and options.memory_limit <= 0:
         raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
     if options.repeat < 1:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
@@ -360,9 +364,10 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
 
                 show.begin("checking how noisy the machine is")
                 results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
+            settings = replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases),
+                               memory_limit=worker_memory_limit(options, workers_of(suite, options)))
             for repeat in range(options.repeat):
-                supervisor = Supervisor(replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases)),
-                                        on_begin=show.begin)
+                supervisor = Supervisor(settings, on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
                 try:
                     for suite_case in suite.cases:
@@ -378,6 +383,20 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
         show.close()
         results.close(complete=True)
     return RunOutcome(results.path, results.rows)
+
+
+def workers_of(suite: Suite, options: RunOptions) -> int:
+    """How many workers the run has alive at its end: one per group (the supervisor keeps each)."""
+    cpus = len(available_cpus())
+    return len({group for suite_case in suite.cases for group in groups_of(suite_case, options)
+                if group.threads <= cpus})
+
+
+def worker_memory_limit(options: RunOptions, workers: int) -> int | None:
+    """Each worker's limit: the one given, else (SHARED) an even share of the machine's budget."""
+    if options.memory_limit == SHARED:
+        return default_worker_memory_limit() // max(1, workers)
+    return options.memory_limit
 
 
 def _settings(options: RunOptions) -> Settings:

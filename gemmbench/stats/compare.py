@@ -47,6 +47,7 @@ BOOTSTRAP_SEED = 20240607  # fixed: the same inputs always print the same interv
 GATING_VERDICTS = frozenset({"slower", "broke"})
 VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "dependencies changed", "insignificant", "unchanged",
                  "not timed")
+UNGATED = ("not timed", "dependencies changed")  # verdicts of pairs that can never fail a comparison
 # Between-run drift of one row's own time on a shared VM (measured: docs/measurement.md); a row judged by its
 # own time within a single run gates only past this, as no test inside one run can see that variance.
 DRIFT_THRESHOLD = 0.5
@@ -178,6 +179,12 @@ class Comparison:
     @property
     def regressions(self) -> tuple[Pair, ...]:
         return tuple(p for p in self.pairs if p.regressed)
+
+    @property
+    def gated(self) -> tuple[Pair, ...]:
+        """Pairs that were judged and could have failed the comparison: same feature key, timed on both sides,
+        and not set aside for changed dependencies. None when BASE came from another CPU."""
+        return tuple(p for p in self.pairs if p.verdict not in UNGATED)
 
     @property
     def exit_status(self) -> int:

@@ -60,3 +60,25 @@ def test_a_small_suite_that_expands_to_many_bad_cases_stops_at_the_problem_cap(t
     assert all("field 'density': must be a number in (0, 1]" in line for line in lines[:-1])
     assert lines[-1] == (f"gemmbench: error: {path}: and possibly more: checking stopped after {MAX_PROBLEMS} "
                          f"problems, with 99,980 of the 100,000 cases unchecked")
+
+
+@pytest.mark.slow
+def test_the_default_memory_limit_is_shared_among_the_run_s_workers(plugins, write_suite, tmp_path, cli):
+    """Two workers live at once (one per backend), so each gets half of the default budget; a limit given
+    with --memory-limit is each worker's own, as it says."""
+    import resource
+
+    from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, physical_memory
+
+    suite = write_suite("name: limits\nbackends: [test-limits, test-limits-too]\ncases: [{name: a, m: 16, k: 8}]\n")
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+
+    def capped(limit):
+        return limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+
+    for flags, each in (([], int(physical_memory() * WORKER_MEMORY_SHARE) // 2), (["--memory-limit", "1G"], 1 << 30)):
+        result = cli("run", suite, "-o", tmp_path, "-q", *flags)
+        assert result.returncode == 0, result.stderr
+        rows = load_results(result.stdout.strip())
+        assert sorted(rows["backend"]) == ["test-limits", "test-limits-too"]
+        assert {int(d) for d in rows["detail"]} == {capped(each)}
