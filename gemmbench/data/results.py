@@ -429,6 +429,7 @@ def _read_checked(path: Path) -> tuple[pa.Table, dict]:
         # footer, and a run renaming its next version into place in between mixes two files.
         with pa.OSFile(str(path)) as source:
             table = pq.read_table(source)
+        table.validate(full=True)  # parquet is not checked as it is read: text that is not UTF-8, for one
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     meta = _parse_metadata(table.schema, path)
