@@ -12,7 +12,6 @@ checks again as it publishes. Every refusal and every failed write is one line n
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable

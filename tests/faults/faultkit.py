@@ -132,3 +132,12 @@ def within_promise(size: int):
 def one_line(message: str, names: str) -> None:
     """A refusal's message: one line, naming the input first."""
     assert message.startswith(names) and "\n" not in message, message
+
+
+def places(node, found: list) -> list:
+    """Every (container, key) in a tree of dicts and lists (a YAML or JSON document): where a fuzz target edits."""
+    keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
+    for key in keys:
+        found.append((node, key))
+        places(node[key], found)
+    return found

@@ -1,6 +1,5 @@
 """The machine fails the run: an output directory that cannot be written, a disk that fills up."""
 
-import os
 import re
 import resource
 import subprocess

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faultkit import one_line, within_promise
+from faultkit import one_line, places, within_promise
 from gemmbench.cases.suite import parse_suite, suite_json
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.measure.runner import RunOptions, check_options, resume_plan, run_suite
@@ -44,15 +44,6 @@ def partial(tmp_path_factory):
 def resume_plan_of(table, meta, path):
     pq.write_table(table.replace_schema_metadata({b"gemmbench": json.dumps(meta).encode()}), path)
     return resume_plan(path)
-
-
-def places(node, found):
-    """Every (container, key) in a JSON tree."""
-    keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
-    for key in keys:
-        found.append((node, key))
-        places(node[key], found)
-    return found
 
 
 def edited(resume: dict, draw) -> dict:

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faultkit import within_promise
+from faultkit import places, within_promise
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.measure.runner import RunOptions, check_selections
 from gemmbench import registry
@@ -59,15 +59,6 @@ def test_arbitrary_documents(document):
 
 
 SHIPPED = {name: path.read_text() for name, path in sorted(shipped_suites().items())}
-
-
-def places(node, found):
-    """Every (container, key) in a YAML tree."""
-    keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
-    for key in keys:
-        found.append((node, key))
-        places(node[key], found)
-    return found
 
 
 @FUZZ
