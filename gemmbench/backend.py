@@ -65,6 +65,9 @@ class Backend(ABC):
     dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
+    # "ours", or "peer": a production runtime users could ship instead (LiteRT, ONNX Runtime, OpenVINO).
+    # Recorded on every row it runs; the decision holds our best row against the fastest peer row.
+    role: ClassVar[str] = "ours"
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

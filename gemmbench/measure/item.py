@@ -72,6 +72,7 @@ class Item:
     "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
+        self.role = backend.role  # the backend's own, also when an op is composed from its primitives
         if workload.case.op not in backend.ops:
             backend = op.compose(backend) or backend  # a composite op built from the backend's primitives
         self.op, self.backend, self.variant, self.workload, self.ctx = op, backend, variant, workload, ctx
@@ -94,7 +95,8 @@ class Item:
         """Columns known so far; status 'ok' means ready for samples, anything else is final."""
         case = self.workload.case
         row = {"variant": self.variant.name, "isa": self.variant.isa, "precision": self.precision,
-               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail}
+               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail,
+               "role": self.role, "reference_only": self.variant.reference_only}
         ok, reason = self.backend.variant_available(self.variant, self.ctx.cpu_flags)
         if not ok:
             return {**row, **not_run("unavailable", reason)}
