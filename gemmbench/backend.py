@@ -57,6 +57,7 @@ class Variant:
     detail: str = ""  # what to record about it: compiler flags, scheme, library
     ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
     reference_only: bool = False  # a bit-exact reference of a scheme, not a contender: folded away in summaries
+    method: str = ""  # the registered method (gemmbench.method) that runs it, set by the registry; '' if the backend
 
 
 class Backend(ABC):

@@ -70,10 +70,6 @@ class Suite:
     path: str
     cases: tuple[SuiteCase, ...]
 
-    def backend_names(self) -> list[str]:
-        named = {s.backend for c in self.cases for s in (c.backends or ())}
-        return sorted(named)
-
 
 def shipped_suites() -> dict[str, Path]:
     """Suites installed with gemmbench, by name."""

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from gemmbench import registry
 from gemmbench.measure import pages, timing
 from gemmbench.backend import Backend, Variant
+from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Op, Workload
 from gemmbench.measure.verify import Verdict, combine
 from gemmbench.cases.workload import aligned_copy
@@ -72,8 +74,10 @@ class Item:
     "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
-        self.role = backend.role  # the backend's own, also when an op is composed from its primitives
-        if workload.case.op not in backend.ops:
+        self.role = backend.role  # the backend's own, also when a method or a composed op runs on it
+        if variant.method:  # a method registered for the backend, run on it
+            backend = MethodBackend(backend, registry.methods.get(variant.method))
+        elif workload.case.op not in backend.ops:
             backend = op.compose(backend) or backend  # a composite op built from the backend's primitives
         self.op, self.backend, self.variant, self.workload, self.ctx = op, backend, variant, workload, ctx
         self.precision = variant.precision or workload.case.dtype

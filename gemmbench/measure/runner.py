@@ -333,7 +333,8 @@ def _settings(options: RunOptions) -> Settings:
 
     return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
-                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment(),
+                    op_registrations=registry.ops.registered_targets(),
+                    method_registrations=registry.methods.registered_targets(), environment=simulation_environment(),
                     metric=options.metric)
 
 
