@@ -124,7 +124,7 @@ def many(tmp_path_factory):
 
 def test_no_figure_is_taller_than_a_page(many):
     loaded = report_data.load([many], every_sample=True)
-    for name in loaded.kinds:
+    for name in kinds.available(loaded):
         try:
             figures = kinds.pages(name, loaded)
         except kinds.NoPlotData:
@@ -206,9 +206,9 @@ def test_writing_a_report_shows_progress_on_request(tmp_path, capsys):
 def test_the_kinds_are_the_core_ones_then_those_of_the_ops_the_file_ran(decision_data):
     """A file records its ops' kinds; one written before it did (the committed quick baseline, with its
     vocoder step) gets the installed ops' kinds."""
-    assert list(decision_data.kinds) == [*kinds.CORE_KINDS, "sweep"]
+    assert list(kinds.available(decision_data)) == [*kinds.CORE_KINDS, "sweep"]
     older = report_data.load([next((ROOT / "results" / "baseline").rglob("quick-*.parquet"))])
-    names = list(older.kinds)
+    names = list(kinds.available(older))
     assert names[:len(kinds.CORE_KINDS)] == list(kinds.CORE_KINDS) and {"sweep", "rtf", "parts"} <= set(names)
 
 

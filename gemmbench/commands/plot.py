@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
     results = data.load(args.results, args.baseline, row_filter(args))
-    known = results.kinds  # the core kinds and those of the ops these results ran
+    known = kinds.available(results)  # the core kinds and those of the ops these results ran
     if args.kind not in known:
         raise UsageError(f"--kind: unknown plot kind '{args.kind}'{did_you_mean(args.kind, list(known))}; "
                          f"kinds of these results: {', '.join(known)}")

@@ -62,7 +62,7 @@ class ReportData:
     baseline: str  # 'backend' or 'backend:variant'
     colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
     roofs: dict[str, dict] = field(default_factory=dict)  # run_id -> the roofline stored with that run
-    kinds: dict[str, PlotKind] = field(default_factory=dict)  # the plots these results can have: core, then their ops' 
+    op_kinds: dict[str, PlotKind] = field(default_factory=dict)  # the plot kinds of the ops these results ran
     shown: str = ""  # the row filter applied, described ('' when every row is shown)
     every_sample: bool = False  # plots draw every sample and the reference-only rows, not summaries
 
@@ -132,15 +132,12 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
                  for run_id, label in labels.items())
     roofs = {meta["run_id"]: meta["roofline"] for _, meta in files if "roofline" in meta and "run_id" in meta}
-    return ReportData(frame, runs, baseline, _colors(frame["series"]), roofs, _kinds(frame, files))
+    return ReportData(frame, runs, baseline, _colors(frame["series"]), roofs, _op_kinds(frame, files))
 
 
-def _kinds(frame: pd.DataFrame, files: list[tuple[str, dict]]) -> dict[str, PlotKind]:
-    """The core plot kinds, then those each file records for its ops (an op's kind may not take a core
-    kind's name)."""
-    from gemmbench.report.kinds import CORE_KINDS
-
-    found = dict(CORE_KINDS)
+def _op_kinds(frame: pd.DataFrame, files: list[tuple[str, dict]]) -> dict[str, PlotKind]:
+    """The plot kinds each file records for the ops its rows ran."""
+    found: dict[str, PlotKind] = {}
     for file, meta in files:
         ops = frame.loc[frame["file"] == file, "op"].dropna().unique()
         for kind in plot_kinds(meta, ops):

@@ -44,7 +44,7 @@ def template_text() -> str:
 def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
                   progress: Progress | None = None) -> list[PlotSection]:
     sections = []
-    plot_kinds = plot_kinds or data.kinds
+    plot_kinds = plot_kinds or kinds.available(data)
     for kind in plot_kinds.values():
         if kind.on_demand and not data.every_sample:
             sections.append(PlotSection(kind.name, kind.title, kind.description, (), kind.on_demand))
@@ -113,7 +113,7 @@ def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | 
     progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
     data = load(results, baseline, rows, every_sample)
     path = Path(out) if out is not None else default_path(data)
-    drawn = [kind for kind in data.kinds.values() if every_sample or not kind.on_demand]
+    drawn = [kind for kind in kinds.available(data).values() if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
         page = render_html(data, title, show)

@@ -4,7 +4,8 @@ Each kind names its drawing function by dotted path, imported on first use: the 
 kinds without loading matplotlib or pandas. A drawing function returns one Figure or a list of
 them (pages): a figure never grows taller than plots.MAX_HEIGHT, however many rows there are.
 Ops add their own kinds (`Op.plots`); a run records its ops' kinds in its file, and a report's data
-holds the core kinds and those (ReportData.kinds), so drawing asks no registry.
+holds them (ReportData.op_kinds), so drawing asks no registry; `available(data)` is the core kinds
+and those.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
 )}
 
 
+def available(data: "ReportData") -> dict[str, PlotKind]:
+    """The kinds these results can have: the core kinds, then their ops' (an op's kind may not take a core
+    kind's name)."""
+    return {**CORE_KINDS, **{name: kind for name, kind in data.op_kinds.items() if name not in CORE_KINDS}}
+
+
 def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
     """The figure as PNG or SVG bytes."""
     from matplotlib import rc_context
@@ -71,7 +78,7 @@ def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
 def pages(name: str, data: "ReportData", titled: bool = False,
           kinds: dict[str, PlotKind] | None = None) -> list["Figure"]:
     """The named kind's figures, one per page (raises NoPlotData when it has nothing to show)."""
-    kind = (kinds or data.kinds)[name]
+    kind = (kinds or available(data))[name]
     figures = kind.draw(data)
     for number, figure in enumerate(figures, 1):
         title = kind.title + (f" ({number}/{len(figures)})" if len(figures) > 1 else "")
@@ -87,4 +94,4 @@ def draw(name: str, data: "ReportData", titled: bool = False) -> "Figure":
     return pages(name, data, titled)[0]
 
 
-__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "draw", "pages", "render"]
+__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "available", "draw", "pages", "render"]
