@@ -312,9 +312,11 @@ def decision_title(decision: Decision) -> str:
             "native time where measured, else the Python call; ★ fastest of the case, for a vocoder calling it from C")
 
 
-def decision_table(decision: Decision, run_labels: dict[str, str] | None = None) -> Table:
+def decision_table(decision: Decision, run_labels: dict[str, str] | None = None, listed: str = "") -> Table:
     """Per case (thread count, run) and precision the project's best row, against the baseline and the
-    fastest peer runtime: the table the report's first screen and the end of a run both show."""
+    fastest peer runtime: the table the report's first screen and the end of a run both show.
+
+    listed: where the reference rows left out are listed, said in the note that counts them."""
     columns = _decision_columns(decision)
     rows, css, previous = [], [], None
     for choice in decision.choices:
@@ -323,7 +325,8 @@ def decision_table(decision: Decision, run_labels: dict[str, str] | None = None)
         rows.append(_decision_cells(decision, choice, first, run_labels or {}))
         css.append("group-start" if first else "")
         previous = group
-    notes = [f"reference only, never a choice: {decision.folded_text()}"] if decision.folded else []
+    where = f" ({listed})" if listed else ""
+    notes = [f"reference only, never a choice: {decision.folded_text()}{where}"] if decision.folded else []
     notes += [f"no timed row: {', '.join(decision.untimed)}"] if decision.untimed else []
     notes += _peer_wins(decision)
     return Table(columns, rows, css, decision_title(decision), tuple(notes))
