@@ -73,6 +73,7 @@ class TorchBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
     dtypes = frozenset({"float32"})
     install_hint = INSTALL_HINT
+    role = "peer"  # a runtime a vocoder could ship instead of our kernels
 
     def available(self) -> tuple[bool, str]:
         # find_spec rather than import: importing torch takes seconds, and `list` asks every backend.
