@@ -231,7 +231,7 @@ def speedup_plot(data: ReportData) -> list[Figure]:
         axes.grid(axis="x", **GRID)
         axes.set_axisbelow(True)
         axes.set_xlabel(f"speed-up over {data.baseline} (its time ÷ the row's, native where measured; whiskers: 95% "
-                        "interval, paired by round; dashed: a peer runtime)")
+                        "interval; dashed: a peer)")
         figures.append(figure)
     return figures
 
