@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _revision_module():
-    spec = importlib.util.spec_from_file_location("_gemmbench_revision", ROOT / "gemmbench" / "revision.py")
+    spec = importlib.util.spec_from_file_location("_gemmbench_revision", ROOT / "gemmbench" / "machine" / "revision.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,4 @@
-"""int8-numpy: the quantization schemes of gemmbench.quant run in numpy, int32 accumulation.
+"""int8-numpy: the quantization schemes of gemmbench.formats.quant run in numpy, int32 accumulation.
 
 The reference implementation: slow next to the C kernels (numpy has no int8 BLAS), but it
 shows each scheme's accuracy beside its speed, and the C int8 kernels must agree with it bit
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gemmbench import quant
+from gemmbench.formats import quant
 from gemmbench.backend import Backend, Variant
 from gemmbench.op import Workload
 
@@ -49,7 +49,7 @@ class Int8NumpyBackend(Backend):
 
     def variants(self) -> list[Variant]:
         # The schemes in numpy are the bit-exact reference of the C int8 kernels, not a way to ship
-        # int8: gemmbench.decide never picks them as a case's best (they are shown on request).
+        # int8: gemmbench.stats.decide never picks them as a case's best (they are shown on request).
         return [Variant(name, precision="int8", detail=f"int8 scheme {name}, int32 accumulation in numpy",
                         reference_only=True) for name in SCHEME_NAMES]
 

@@ -8,9 +8,9 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.machine import blas_libraries, blas_summary
+from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 from gemmbench.op import Workload
-from gemmbench.workload import aligned_copy
+from gemmbench.cases.workload import aligned_copy
 
 
 class NumpyBackend(Backend):
@@ -18,12 +18,7 @@ class NumpyBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
 
     def variants(self) -> list[Variant]:
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-
-        from gemmbench.backends.iir import variants as iir_variants
-
-        return [Variant("matmul", detail="np.matmul(W, x, out=out)"), *conv1d_variants(self.name),
-                *iir_variants(self.name)]
+        return [Variant("matmul", detail="np.matmul(W, x, out=out)")]
 
     def prepare(self, workload: Workload, variant: Variant) -> np.ndarray:
         # Sparse cases run dense here: the baseline sparse formats must beat. 64-byte aligned like

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.blocksparse import diagonal_positions
+from gemmbench.formats.blocksparse import diagonal_positions
 from gemmbench.op import Workload
 
 FORMATS = ("csr", "bsr")
@@ -137,12 +137,8 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-        from gemmbench.backends.iir import variants as iir_variants
-
         return [Variant("csr", detail="scipy csr_array of the kept blocks"),
-                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
-                *conv1d_variants(self.name), *iir_variants(self.name)]
+                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape")]
 
     def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
         block = workload.case.spec.sparsity.block

@@ -42,9 +42,9 @@ from typing import Callable, Union
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
-from gemmbench.machine import blas_libraries, blas_summary
+from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 from gemmbench.op import Case, Workload
-from gemmbench.workload import aligned_empty
+from gemmbench.cases.workload import aligned_empty
 
 # Where one level starts to pay, measured with `python -m gemmbench.backends.strassen` on this
 # machine (AMD EPYC Zen 5, OpenBLAS 0.3.31 Haswell kernels, 1 thread, shared so noisy), square

@@ -13,20 +13,23 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions", "load_results",
-           "register_backend", "register_op", "backend_status", "Backend", "Variant", "Op", "Case", "UsageError"]
+           "register_backend", "register_op", "register_method", "backend_status", "Backend", "Variant", "Op",
+           "Method", "Case", "UsageError"]
 
 # Imported on first use so that `import gemmbench` (and each worker) stays light.
 _LAZY = {
-    "load_suite": ("gemmbench.suite", "load_suite"),
-    "run_suite": ("gemmbench.runner", "run_suite"),
-    "resume_run": ("gemmbench.runner", "resume_run"),
-    "RunOptions": ("gemmbench.runner", "RunOptions"),
-    "load_results": ("gemmbench.results", "load_results"),
+    "load_suite": ("gemmbench.cases.suite", "load_suite"),
+    "run_suite": ("gemmbench.measure.runner", "run_suite"),
+    "resume_run": ("gemmbench.measure.runner", "resume_run"),
+    "RunOptions": ("gemmbench.measure.runner", "RunOptions"),
+    "load_results": ("gemmbench.data.results", "load_results"),
     "register_backend": ("gemmbench.registry", "register_backend"),
     "register_op": ("gemmbench.registry", "register_op"),
+    "register_method": ("gemmbench.registry", "register_method"),
     "Backend": ("gemmbench.backend", "Backend"),
     "Variant": ("gemmbench.backend", "Variant"),
     "Op": ("gemmbench.op", "Op"),
+    "Method": ("gemmbench.method", "Method"),
     "Case": ("gemmbench.op", "Case"),
     "UsageError": ("gemmbench.errors", "UsageError"),
 }

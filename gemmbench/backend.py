@@ -27,6 +27,10 @@ The optional capabilities are methods of this base class that a backend override
   call of a C no-op through the same call path), recorded beside its rows as `call_floor_ns`.
 
 `offers("run_native")` tells whether a backend overrides one of them.
+
+`role` says whose a backend is: "ours" (the default) or "peer", a production runtime a user could
+ship instead (LiteRT, ONNX Runtime, OpenVINO, torch), measured through the zero-copy call a
+deployment would make and shown with its own call floor; ROLES lists the two.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from gemmbench import isa
+from gemmbench.machine import isa
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from gemmbench.op import Case, Workload
 
 OPTIONAL = ("build", "run_native", "parts", "reset", "facts", "call_floor")
+ROLES = ("ours", "peer")
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,11 @@ class Variant:
     name: str
     precision: str | None = None  # arithmetic judged by the correctness gate when not the case dtype: int8, bf16
     requires: tuple[str, ...] = ()  # CPU flags (as /proc/cpuinfo names them) it needs
-    isa: str = ""  # ISA level its code targets (a name from gemmbench.isa.LEVELS): --isa selects on it
+    isa: str = ""  # ISA level its code targets (a name from gemmbench.machine.isa.LEVELS): --isa selects on it
     detail: str = ""  # what to record about it: compiler flags, scheme, library
     ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
     reference_only: bool = False  # a bit-exact reference of a scheme, not a contender: folded away in summaries
+    method: str = ""  # the registered method (gemmbench.method) that runs it, set by the registry; '' if the backend
 
 
 class Backend(ABC):
@@ -65,6 +71,9 @@ class Backend(ABC):
     dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
+    # "ours" (gemmbench's own kernels and baselines) or "peer" (a production runtime users could ship
+    # instead: LiteRT, ONNX Runtime, OpenVINO, torch); the decision holds our best against the best peer
+    role: ClassVar[str] = "ours"
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

@@ -40,9 +40,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from gemmbench.backend import Backend
-    from gemmbench.fields import FieldReader
+    from gemmbench.cases.fields import FieldReader
     from gemmbench.report.kinds import PlotKind
-    from gemmbench.verify import Verdict
+    from gemmbench.measure.verify import Verdict
 
 COLUMN_TYPES = ("string", "int64", "float64", "bool", "list<float64>", "list<int64>")
 
@@ -91,9 +91,13 @@ class Workload:
     reference: "np.ndarray"  # float64, computed from exactly the values the backend gets
 
     def new_output(self) -> "np.ndarray":
-        import numpy as np
+        """A zeroed output on a 64-byte boundary, as the inputs are: a library that wants aligned buffers
+        (XNNPACK) would otherwise stage it through a copy, or not, as malloc happened to place it."""
+        from gemmbench.cases.workload import aligned_empty
 
-        return np.zeros(self.reference.shape, dtype=self.case.dtype)
+        out = aligned_empty(self.reference.shape, self.case.dtype)
+        out.fill(0)
+        return out
 
     def input_set(self) -> "tuple[Workload, ...]":
         """The inputs the measured call cycles through, each a workload of its own (x and reference).
@@ -145,7 +149,7 @@ class Op(ABC):
         return ""
 
     def files(self, spec: Any) -> tuple:
-        """The files the case's data is read from (gemmbench.arrayfile.ArrayRef, each with the SHA-256 it had
+        """The files the case's data is read from (gemmbench.cases.arrayfile.ArrayRef, each with the SHA-256 it had
         when the suite was read): a resumed run refuses to go on when one has changed."""
         return ()
 
@@ -182,7 +186,7 @@ class Op(ABC):
     # ---- judging a backend
 
     def tolerance(self, case: Case, precision: str) -> float:
-        from gemmbench.verify import TOLERANCE
+        from gemmbench.measure.verify import TOLERANCE
 
         return TOLERANCE[precision]
 
@@ -190,7 +194,7 @@ class Op(ABC):
         """One call (reset first, for stateful ops) against the reference.
 
         Stateful ops override this to also check that a second call continues the first."""
-        from gemmbench.verify import check
+        from gemmbench.measure.verify import check
 
         calls.reset()
         calls.out.fill(math.nan)

@@ -101,9 +101,9 @@ def quick_results(tmp_path_factory) -> Path:
 @pytest.fixture
 def run_rows(write_suite, tmp_path):
     """Run a suite body for real (workers, parquet) and return its rows keyed (case, backend, variant)."""
-    from gemmbench.results import load_results
-    from gemmbench.runner import RunOptions, run_suite
-    from gemmbench.suite import load_suite
+    from gemmbench.data.results import load_results
+    from gemmbench.measure.runner import RunOptions, run_suite
+    from gemmbench.cases.suite import load_suite
 
     def run(body: str, key: tuple[str, ...] = ("case", "backend", "variant"), **options):
         outcome = run_suite(load_suite(write_suite(body)), RunOptions(out_dir=tmp_path / "out", progress=False,

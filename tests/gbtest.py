@@ -36,7 +36,7 @@ def write_results(frame, path: Path, run_id: str) -> Path:
     """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
     import pandas as pd
 
-    from gemmbench.results import ResultsFile, RunInfo
+    from gemmbench.data.results import ResultsFile, RunInfo
 
     def value(v):
         return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
@@ -50,7 +50,7 @@ def write_results(frame, path: Path, run_id: str) -> Path:
 
 def bound_backend(backend, case, variant_name: str):
     """A backend prepared and bound in this process, as a worker does: (prepared, workload, x, out)."""
-    from gemmbench.workload import aligned_copy, make_workload
+    from gemmbench.cases.workload import aligned_copy, make_workload
 
     variant = next(v for v in backend.variants() if v.name == variant_name)
     workload = make_workload(case)

@@ -1,7 +1,7 @@
 """csimd's aarch64 levels on an x86 host: cross-built, run under user-mode emulation (qemu-aarch64).
 
-The library is the one an aarch64 machine would build: gemmbench.native compiles csimd's
-sources with the level's flags from gemmbench.isa, only the compiler is the cross compiler.
+The library is the one an aarch64 machine would build: gemmbench.machine.native compiles csimd's
+sources with the level's flags from gemmbench.machine.isa, only the compiler is the cross compiler.
 A small C driver (aarch64/image_driver.c) dlopens it under qemu and runs "images": a gb_call or
 gb_lpcnet struct exactly as the Python side prepared it (kernels.py, lpcnet.py: packed with the
 same C packing functions, built for this host) with every array it points into, pointers
@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
 
@@ -66,7 +66,7 @@ def _cross_compiler() -> Iterator[None]:
 
 
 def build_library(level: str, sources: Sequence[Path] | None = None, name: str = "csimd") -> Path:
-    """csimd's library (or other sources) for `level`, built by gemmbench.native (cached like any
+    """csimd's library (or other sources) for `level`, built by gemmbench.machine.native (cached like any
     build): with the cross compiler here, with the machine's own on aarch64."""
     sources = K.sources() if sources is None else sources
     if NATIVE:

@@ -1,6 +1,6 @@
 """csimd's aarch64 levels (scalar, neon, neon-dotprod): every kernel on small, odd and vocoder shapes.
 
-On an x86 host the library is cross-built by gemmbench.native with the level's flags and run under
+On an x86 host the library is cross-built by gemmbench.machine.native with the level's flags and run under
 qemu-aarch64 (tests/qemu_aarch64.py), fed the very buffers kernels.py and lpcnet.py prepare; on an
 aarch64 host the same cases run natively through kernels.py. Correctness only, never timing:
 float32 against gemmbench's float64 reference within float32's summation bound, int8 bit for bit
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import qemu_aarch64 as Q
 
-from gemmbench import isa, native, verify
+from gemmbench.machine import isa, native
+from gemmbench.measure import verify
 from gemmbench.backend import Variant
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
@@ -27,7 +28,7 @@ from gemmbench.backends.int8_numpy import Int8NumpyBackend
 from gemmbench.op import Case
 from gemmbench.ops.lpcnet_step import StepSpec
 from gemmbench.ops.matrix import Sparsity, matrix_case
-from gemmbench.workload import make_workload
+from gemmbench.cases.workload import make_workload
 
 NATIVE = Q.NATIVE
 EPS32 = float(np.finfo(np.float32).eps)
@@ -244,7 +245,7 @@ def test_the_disassembly_is_neon_where_it_should_be() -> None:
 
 @needs_tools
 def test_the_roofline_probes_measure_neon_on_the_neon_levels() -> None:
-    from gemmbench.roofline import PROBE_SOURCES
+    from gemmbench.machine.roofline import PROBE_SOURCES
 
     for level, fma, int8 in (("neon", "fmla", {"smull", "smull2", "sadalp"}), ("neon-dotprod", "fmla", {"sdot"})):
         code = Q.disassembly(Q.build_library(level, PROBE_SOURCES, name="roofline"))

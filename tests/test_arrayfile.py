@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gemmbench import arrayfile
-from gemmbench.arrayfile import ArrayFileError, ArrayRef
+from gemmbench.cases import arrayfile
+from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
 
 W = (np.arange(12, dtype=np.float64).reshape(3, 4) - 5.5) / 8  # exact in float16, bf16 and float32
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmbench.blockdetect import detect
+from gemmbench.formats.blockdetect import detect
 from gemmbench.ops.matrix import BLOCK_SHAPES
 
 M, K = 384, 128

@@ -1,11 +1,11 @@
-"""gemmbench.blocksparse: LPCNet's 16x1 format (and 8x4), round trips, counts, orientation."""
+"""gemmbench.formats.blocksparse: LPCNet's 16x1 format (and 8x4), round trips, counts, orientation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gemmbench import blocksparse as bs
+from gemmbench.formats import blocksparse as bs
 
 
 def pruned(m: int, k: int, block: tuple[int, int], density: float, diagonal: bool, seed: int = 0):

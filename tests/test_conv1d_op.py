@@ -120,7 +120,7 @@ def test_validate_refuses_inconsistent_fields(fields, field, words):
 
 
 def test_spec_reads_fields_and_names_allowed_values():
-    from gemmbench.fields import FieldReader, Problems
+    from gemmbench.cases.fields import FieldReader, Problems
 
     problems = Problems("suite.yaml")
     read = FieldReader("c", {"c_in": 4, "c_out": 8, "k": 3, "t": 1, "mode": "streaming", "layout": "rows"}, problems)

@@ -1,4 +1,4 @@
-"""The AMX tile GEMM kernels (backends/csimd/amx.c): int8 bit-exact with gemmbench.quant's reference
+"""The AMX tile GEMM kernels (backends/csimd/amx.c): int8 bit-exact with gemmbench.formats.quant's reference
 column by column, bf16 within the float32 summation bound of the same roundings, the tile packing,
 refusals, and the backend's variants (skips, valgrind, a refused tile state)."""
 
@@ -7,11 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmbench import instructions, isa, native, quant
+from gemmbench.measure import instructions
+from gemmbench.machine import isa, native
+from gemmbench.formats import quant
 from gemmbench.backends.csimd import amx
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd.backend import CSimdBackend
-from gemmbench.verify import TOLERANCE
+from gemmbench.measure.verify import TOLERANCE
 
 SHAPES = [(1152, 384), (1000, 383), (17, 5), (33, 130), (16, 64)]  # m not a multiple of 16, k not of 64 or 32
 COLUMNS = [1, 3, 16, 64, 65]  # 65: a second pass of 64 columns

@@ -4,12 +4,12 @@ import os
 
 import pytest
 
-from gemmbench import native
+from gemmbench.machine import native
 from gemmbench.backends.csimd import kernels
 from gemmbench.backends.csimd.backend import CSimdBackend
-from gemmbench.results import load_results
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import load_suite
+from gemmbench.data.results import load_results
+from gemmbench.measure.runner import RunOptions, run_suite
+from gemmbench.cases.suite import load_suite
 
 SUITE = """
 name: csimd

@@ -1,5 +1,5 @@
-"""The C kernels, every variant this CPU runs, against float64, (int8) bit-exactly against gemmbench.quant,
-(bf16, fp16) their weights rounded bit-exactly as gemmbench.quant.round_bf16 and round_fp16 (numpy's float16)
+"""The C kernels, every variant this CPU runs, against float64, (int8) bit-exactly against gemmbench.formats.quant,
+(bf16, fp16) their weights rounded bit-exactly as gemmbench.formats.quant.round_bf16 and round_fp16 (numpy's float16)
 round them; and the one-pointer call."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmbench import blocksparse, native, quant
+from gemmbench.formats import blocksparse, quant
+from gemmbench.machine import native
 from gemmbench.backends.csimd import kernels as K
 
 pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
@@ -161,7 +162,7 @@ def test_sparse16_refuses_other_blocks_and_shapes(kern: K.Kernels) -> None:
 def check_int8(y: np.ndarray, p, w: np.ndarray, x: np.ndarray, min_snr: float) -> None:
     expected = K.int8_reference(p, x)
     assert y.dtype == np.float32
-    assert np.array_equal(y, expected), f"{np.count_nonzero(y != expected)} outputs differ from gemmbench.quant"
+    assert np.array_equal(y, expected), f"{np.count_nonzero(y != expected)} outputs differ from gemmbench.formats.quant"
     assert snr_db(y, w.astype(np.float64) @ x.astype(np.float64)) > min_snr
 
 
@@ -401,7 +402,7 @@ def check_half(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
     The bound: float32 sums, k eps32 |W| |x|; where fp16 lanes sum `terms` products first, each of those
     roundings adds up to 2^-11 of what it sums (terms 2^-11 |W| |x| in all) and, for fp16 subnormals, up to
     2^-25 absolute."""
-    from gemmbench import verify
+    from gemmbench.measure import verify
 
     expected = K.half_reference(p, x)
     terms = p.kernels.fp16_lane_terms if p.precision == "fp16" else 0

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gemmbench.decide import decide, reference_only, speedup, time_of
+from gemmbench.stats.decide import decide, reference_only, speedup, time_of
 
 
 def row(backend, variant, python_ns, native_ns=None, precision="float32", case="gru_b", **extra) -> dict:
@@ -74,7 +74,7 @@ def test_int8_numpy_declares_its_schemes_reference_only():
 
 
 def test_the_fastest_from_python_is_named_where_a_native_loop_wins_the_case():
-    from gemmbench.decide import decide
+    from gemmbench.stats.decide import decide
 
     rows = [{"run_id": "r", "case": "gru_b", "threads": 1, "backend": "numpy", "variant": "matmul", "status": "ok",
              "median_ns": 1200.0, "dtype": "float32", "precision": "float32"},

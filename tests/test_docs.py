@@ -8,8 +8,8 @@ import re
 import pytest
 from gbtest import ROOT
 
-from gemmbench import schema_doc
-from gemmbench.suite import parse_suite
+from gemmbench.data import schema_doc
+from gemmbench.cases.suite import parse_suite
 
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
@@ -32,7 +32,7 @@ def test_suite_examples_are_valid_suites(name):
 
 def test_results_columns_are_generated_from_the_schema():
     text = (DOCS / "results.md").read_text()
-    assert schema_doc.refreshed(text) == text, "run: python -m gemmbench.schema_doc docs/results.md"
+    assert schema_doc.refreshed(text) == text, "run: python -m gemmbench.data.schema_doc docs/results.md"
 
 
 def test_schema_doc_refuses_a_file_without_markers():

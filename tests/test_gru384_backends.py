@@ -4,7 +4,7 @@ import yaml
 
 from gemmbench import registry
 from gemmbench.backends.torch_backend import INSTALL_HINT
-from gemmbench.suite import load_suite, resolve
+from gemmbench.cases.suite import load_suite, resolve
 
 import pytest
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import signal as sps
 
 from gemmbench.backends.iir import blockform
-from gemmbench.fields import FieldReader, Problems
+from gemmbench.cases.fields import FieldReader, Problems
 from gemmbench.op import Case
 from gemmbench.ops import iir_design as design
 from gemmbench.ops import iir_reference as reference

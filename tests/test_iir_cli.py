@@ -6,7 +6,7 @@ import pytest
 from gemmbench.ops.iir_plot import method_plot
 from gemmbench.report.data import load
 from gemmbench.report.kinds import render
-from gemmbench.results import load_results
+from gemmbench.data.results import load_results
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from gemmbench import instructions
+from gemmbench.measure import instructions
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None,
                                     reason=f"valgrind is not installed ({instructions.INSTALL_HINT})")
@@ -67,7 +67,7 @@ def test_a_counting_run_s_summary_lists_counts_fewest_first():
     from pathlib import Path
 
     from gemmbench.commands.run import summary
-    from gemmbench.results import load_results
+    from gemmbench.data.results import load_results
 
     rows = load_results(Path(__file__).resolve().parent.parent / "results" / "instructions-baseline")
     text = summary(rows.to_dict("records"))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from gbtest import bound_backend, traced_peak
 
-from gemmbench import native, quant
+from gemmbench.machine import native
+from gemmbench.formats import quant
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.int8_numpy import SCHEME_NAMES, Int8NumpyBackend
 from gemmbench.ops.matrix import Sparsity, matrix_case

@@ -1,4 +1,4 @@
-"""gemmbench.native: per-ISA compilation, the hash-keyed cache, CPU checks; real compiler, no fakes."""
+"""gemmbench.machine.native: per-ISA compilation, the hash-keyed cache, CPU checks; real compiler, no fakes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backends.csimd import kernels
 
 pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
@@ -164,7 +164,7 @@ def test_kernel_library_reports_its_isa(variant: str) -> None:
 
 CONCURRENT_SCRIPT = textwrap.dedent("""\
     import ctypes, os, sys, time
-    from gemmbench import native
+    from gemmbench.machine import native
     from gemmbench.backends.csimd import kernels
     go = sys.argv[1]
     while not os.path.exists(go):

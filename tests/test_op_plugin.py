@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gemmbench.results import column_names, load_results, op_columns
+from gemmbench.data.results import column_names, load_results, op_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = next((ROOT / "results" / "baseline").rglob("*.parquet"))

@@ -1,4 +1,4 @@
-"""Large arrays on 2 MiB pages (gemmbench.pages): aligned, usable, eligible for huge pages, and a refused
+"""Large arrays on 2 MiB pages (gemmbench.measure.pages): aligned, usable, eligible for huge pages, and a refused
 mapping is a MemoryError like numpy's own."""
 
 import subprocess
@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from gemmbench import pages
-from gemmbench.timing import TimingSettings
-from gemmbench.workload import aligned_copy, aligned_empty
+from gemmbench.measure import pages
+from gemmbench.measure.timing import TimingSettings
+from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 
 def _smaps_entry(address: int) -> dict[str, str]:
@@ -63,7 +63,7 @@ def test_transparent_hugepages_reads_the_chosen_mode(tmp_path, monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced by Linux")
 def test_a_refused_mapping_is_a_memory_error():
     code = ("import resource, numpy\n"
-            "from gemmbench.workload import aligned_empty\n"
+            "from gemmbench.cases.workload import aligned_empty\n"
             "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))\n"
             "try:\n    aligned_empty((1 << 30,), numpy.float32)\n"
             "except MemoryError as exc:\n    print('MemoryError', exc)\n")

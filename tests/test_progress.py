@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from gemmbench.progress import Progress, remaining_text
+from gemmbench.measure.progress import Progress, remaining_text
 
 
 class Clock:

@@ -1,11 +1,11 @@
-"""gemmbench.quant: the int8 schemes and their int32 reference arithmetic."""
+"""gemmbench.formats.quant: the int8 schemes and their int32 reference arithmetic."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gemmbench import quant
+from gemmbench.formats import quant
 
 
 def layer(m: int = 1152, k: int = 384, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -19,14 +19,13 @@ import pytest
 
 from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
 from gemmbench import registry
-from gemmbench.machine import real_cpu_flags
+from gemmbench.machine.fingerprint import real_cpu_flags
 from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
 from gemmbench.report.select import RowFilter
-from gemmbench import registry
-from gemmbench.results import load_results, ResultsFile, RunInfo, read_metadata
-from gemmbench.timing import statistics
+from gemmbench.data.results import load_results, ResultsFile, RunInfo, read_metadata
+from gemmbench.measure.timing import statistics
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 
@@ -423,7 +422,7 @@ def test_new_columns_reach_the_report(tmp_path):
 
 
 def test_isa_levels_are_ordered():
-    from gemmbench.isa import rank
+    from gemmbench.machine.isa import rank
 
     assert sorted(["mystery", "avx512", "scalar", "avx512vnni", "avx2"], key=rank) == \
         ["scalar", "avx2", "avx512", "avx512vnni", "mystery"]

@@ -16,8 +16,8 @@ import pytest
 from gemmbench.report import content, kinds, plots
 from gemmbench.report import data as report_data
 from gemmbench.report.html import render_html, write_report
-from gemmbench.results import ResultsFile, RunInfo
-from gemmbench.timing import statistics
+from gemmbench.data.results import ResultsFile, RunInfo
+from gemmbench.measure.timing import statistics
 
 SAMPLES = 25
 M, K = 1152, 384

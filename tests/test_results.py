@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gemmbench.errors import UsageError
-from gemmbench.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_names, journal_path, load_results, read_metadata
+from gemmbench.data.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_names, journal_path, load_results, read_metadata
 
 
 def row(case: str, **extra) -> dict:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from gbtest import ROOT
 
-from gemmbench import revision
+from gemmbench.machine import revision
 
 
 def git(*args, cwd) -> str:
@@ -33,7 +33,7 @@ def test_the_build_records_the_revision_and_the_built_package_reports_it(clone, 
     assert build.returncode == 0, build.stderr
     head = git("rev-parse", "HEAD", cwd=clone)
     assert (lib / "gemmbench" / revision.RECORDED).read_text().strip() == head
-    asked = subprocess.run([sys.executable, "-c", "from gemmbench.machine import git_sha; print(git_sha())"],
+    asked = subprocess.run([sys.executable, "-c", "from gemmbench.machine.fingerprint import git_sha; print(git_sha())"],
                            cwd=tmp_path, env={"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin"},
                            capture_output=True, text=True)
     assert asked.stdout.strip() == head, asked.stderr

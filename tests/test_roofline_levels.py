@@ -5,7 +5,7 @@ The sweeps are data, so these tests need no particular machine. Working set (byt
 
 import pytest
 
-from gemmbench import roofline
+from gemmbench.machine import roofline
 
 K, M = 1 << 10, 1 << 20
 

@@ -3,9 +3,9 @@ order, rows paired round by round, repeats in fresh workers, and a crash mid-rou
 
 import numpy as np
 
-from gemmbench import paired
-from gemmbench.results import read_metadata
-from gemmbench.timing import REFERENCE_SAMPLES
+from gemmbench.stats import paired
+from gemmbench.data.results import read_metadata
+from gemmbench.measure.timing import REFERENCE_SAMPLES
 
 import pytest
 
@@ -40,7 +40,7 @@ def test_every_row_of_a_case_takes_one_sample_per_round_and_pairs_with_its_basel
 
 
 def test_the_round_order_is_reproducible_from_its_seed_and_recorded(run_rows, tmp_path):
-    from gemmbench.supervisor import round_orders
+    from gemmbench.measure.supervisor import round_orders
 
     run_rows(SUITE, seed=1234)
     (path,) = (tmp_path / "out").glob("*.parquet")

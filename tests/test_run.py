@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from gemmbench.machine import real_cpu_flags
-from gemmbench.results import load_results, read_metadata
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import load_suite
+from gemmbench.machine.fingerprint import real_cpu_flags
+from gemmbench.data.results import load_results, read_metadata
+from gemmbench.measure.runner import RunOptions, run_suite
+from gemmbench.cases.suite import load_suite
 
 CASES = """
 name: faults

@@ -6,7 +6,7 @@ from gbtest import bound_backend, traced_peak
 
 from gemmbench.backends.scipy_sparse import ScipySparseBackend
 from gemmbench.ops.matrix import Sparsity, matrix_case
-from gemmbench.workload import make_workload
+from gemmbench.cases.workload import make_workload
 
 LPCNET = Sparsity((0.05, 0.05, 0.2), (16, 1), keep_diagonal=True)
 SPARSE_CASES = {

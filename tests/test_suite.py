@@ -1,7 +1,7 @@
 import pytest
 
 from gemmbench.errors import SuiteError, UsageError
-from gemmbench.suite import load_suite, parse_suite, shipped_suites
+from gemmbench.cases.suite import load_suite, parse_suite, shipped_suites
 
 GOOD = """
 name: t
@@ -146,7 +146,7 @@ def test_gru384_holds_the_lpcnet_shapes():
 
 
 def test_isa_field_caps_or_lists_levels():
-    from gemmbench.isa import parse_spec
+    from gemmbench.machine.isa import parse_spec
 
     assert parse_spec("avx2") == {"scalar", "avx2"}
     assert parse_spec("scalar,avx512vnni") == {"scalar", "avx512vnni"}

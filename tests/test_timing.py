@@ -1,7 +1,7 @@
 import pytest
 
-from gemmbench import timing
-from gemmbench.timing import TimingSettings
+from gemmbench.measure import timing
+from gemmbench.measure.timing import TimingSettings
 
 
 class FakeClock:

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from gemmbench.verify import check
+from gemmbench.measure.verify import check
 
 
 def test_exact_and_rounding_errors_pass():

@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from gemmbench import verify
+from gemmbench.measure import verify
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.numpy_blas import NumpyBackend
 from gemmbench.errors import SuiteError
-from gemmbench.results import load_results
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import load_suite, parse_suite
+from gemmbench.data.results import load_results
+from gemmbench.measure.runner import RunOptions, run_suite
+from gemmbench.cases.suite import load_suite, parse_suite
 from gemmbench.op import Case
 from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, run_reference
 from gemmbench.ops.matrix import Sparsity
-from gemmbench.workload import counts, make_workload
+from gemmbench.cases.workload import counts, make_workload
 
 SMALL = dict(hidden_b=8, cond_size=16, levels=32, frame_size=10)
 
@@ -153,7 +153,7 @@ def test_a_fresh_process_finds_lpcnet_step_through_the_op_registry_without_impor
     import subprocess
     import sys
 
-    code = ("import sys, gemmbench.workload, gemmbench.suite, gemmbench.results\n"
+    code = ("import sys, gemmbench.cases.workload, gemmbench.cases.suite, gemmbench.data.results\n"
             "assert 'gemmbench.ops.lpcnet_step' not in sys.modules\n"  # nothing registers itself on import
             "from gemmbench import registry\n"
             "assert registry.ops.get('lpcnet_step').name == 'lpcnet_step'")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gemmbench.errors import SuiteError, UsageError
-from gemmbench.results import load_results
-from gemmbench.suite import load_suite
+from gemmbench.data.results import load_results
+from gemmbench.cases.suite import load_suite
 
 from gbtest import FAST_DEFAULTS
 
@@ -86,7 +86,7 @@ def test_an_already_sparse_matrix_keeps_its_mask_and_density_prunes_further(mode
     assert further.spec.sparsity.block == (16, 1) and further.spec.sparsity.density == (0.1,)
     assert dense.spec.sparsity is None
 
-    from gemmbench.workload import make_workload
+    from gemmbench.cases.workload import make_workload
 
     stored = np.load(model / "models" / "m.npz")["sparse"]
     work = make_workload(own)
@@ -139,7 +139,7 @@ def test_rows_record_the_files_and_inputs_are_verified_and_cycled(model, cli):
 def test_resume_refuses_a_changed_weights_file(model, cli):
     import pyarrow.parquet as pq
 
-    from gemmbench.runner import RunOptions, resume_run, run_suite
+    from gemmbench.measure.runner import RunOptions, resume_run, run_suite
 
     path = suite(model, "  - {name: a, weights: models/m.npz:dense, backends: [numpy]}\n"
                         "  - {name: b, m: 8, k: 8, backends: [numpy]}\n")
@@ -160,7 +160,7 @@ def test_resume_refuses_a_changed_weights_file(model, cli):
 
 
 def test_lpcnet_step_takes_gru_a_from_the_file(model):
-    from gemmbench.workload import make_workload
+    from gemmbench.cases.workload import make_workload
 
     rng = np.random.default_rng(2)
     gru = (rng.standard_normal((96, 32)) * np.repeat(rng.random((6, 32)) < 0.2, 16, axis=0)).astype(np.float32)

@@ -23,12 +23,12 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench import isa, native
+from gemmbench.machine import isa, native
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.csimd import amx, kernels, lpcnet
-from gemmbench.instructions import under_valgrind
+from gemmbench.measure.instructions import under_valgrind
 from gemmbench.op import Case, Workload
-from gemmbench.timing import Loop
+from gemmbench.measure.timing import Loop
 
 MAX_BATCH = 64
 GEMM_PRECISIONS = ("float32", "int8")  # the dense batched products (gemm.c) besides the AMX tiles
@@ -101,11 +101,8 @@ class CSimdBackend(Backend):
 
     def variants(self) -> list[Variant]:
         levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-        from gemmbench.backends.iir import variants as iir_variants
-
         return [_variant(level, precision) for precision in kernels.PRECISIONS for level in levels
-                if precision in level.gains] + conv1d_variants(self.name) + iir_variants(self.name)
+                if precision in level.gains]
 
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         """Beside the CPU flags, AMX needs the kernel's permission, and runs nowhere under valgrind."""

@@ -1,6 +1,6 @@
 /* gemmbench csimd kernels: the C ABI loaded by kernels.py through ctypes.
  *
- * One source tree, compiled once per ISA variant (see gemmbench/native.py); the vector
+ * One source tree, compiled once per ISA variant (see gemmbench/machine/native.py); the vector
  * layer (gb_simd.h) picks the intrinsics from the -m flags' predefined macros, and with
  * none of them the portable scalar C runs.
  *

@@ -2,7 +2,7 @@
  * here (and in gb_simd_int8.h, its int8 half); only this layer names intrinsics.
  *
  * Each ISA is one branch of #if, picked by the compiler's predefined macros for the -m flags
- * of the level (gemmbench/isa.py): __AVX512F__, __AVX2__, GB_NEON (aarch64), else portable
+ * of the level (gemmbench/machine/isa.py): __AVX512F__, __AVX2__, GB_NEON (aarch64), else portable
  * scalar C. A new ISA is one more branch defining every type and function of the branch above
  * it, plus its GB_ISA name; nothing in the kernels changes.
  *
@@ -20,7 +20,7 @@
 #include <immintrin.h>
 #endif
 /* aarch64 always predefines __ARM_NEON, so its scalar build would look like a NEON one: the
- * neon levels name themselves with -DGB_NEON (gemmbench/isa.py), the way -mavx2 names avx2. */
+ * neon levels name themselves with -DGB_NEON (gemmbench/machine/isa.py), the way -mavx2 names avx2. */
 #if defined(GB_NEON)
 #if !defined(__ARM_NEON)
 #error "GB_NEON needs an Advanced SIMD target (aarch64)"
@@ -32,7 +32,7 @@
 /* A lane loop of the scalar branch, unrolled so its lanes live in registers, not on the stack. */
 #define GB_UNROLL _Pragma("GCC unroll 16")
 
-/* ---- identity: the level these flags build, as gemmbench/isa.py names it ---- */
+/* ---- identity: the level these flags build, as gemmbench/machine/isa.py names it ---- */
 #if defined(__AMX_INT8__) && defined(__AVX512VNNI__)
 #define GB_ISA "amx-int8"
 #elif defined(__AMX_BF16__) && defined(__AVX512BF16__)

@@ -61,7 +61,7 @@ GB_INLINE float gb_fp16_float(uint16_t h) {
 GB_INLINE v16f v16_widen_fp16(const uint16_t *w) { return _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)w)); }
 #elif defined(__AVX2__)
 #if !defined(__F16C__)
-#error "the avx2 level needs -mf16c (gemmbench/isa.py)"
+#error "the avx2 level needs -mf16c (gemmbench/machine/isa.py)"
 #endif
 GB_INLINE v16f v16_widen_fp16(const uint16_t *w) {
     return (v16f){_mm256_cvtph_ps(_mm_load_si128((const __m128i *)w)), _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(w + 8)))};

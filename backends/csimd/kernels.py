@@ -1,7 +1,7 @@
 """ctypes wrapper of the hand-written C kernels: load a compiled ISA variant, prepare, bind, call, time.
 
 Loading (`load_kernels`) compiles every *.c/*.h beside this file for the variant through
-gemmbench.native, declares each function's argtypes/restype once, checks the library reports
+gemmbench.machine.native, declares each function's argtypes/restype once, checks the library reports
 the ISA it was asked for, and checks every struct mirror field by field (`check_layout`).
 
     kern = load_kernels("avx512vnni")
@@ -33,7 +33,7 @@ The weight range depends on the variant (`int8_scheme_name`): 7-bit [-63, 63] wh
 is used (avx2, avx512, avx512bf16), so its int16 pair sums cannot saturate; [-127, 127] with
 VNNI, on NEON and in scalar C. NEON multiplies s8 x s8 (sdot, smull): its activation bytes
 drop LPCNet's offset before the product and its row corrections are 0 (`int8_act_offset`), the
-same integers in the end. Results equal `gemmbench.quant.int8_gemv_reference` bit for bit.
+same integers in the end. Results equal `gemmbench.formats.quant.int8_gemv_reference` bit for bit.
 
 bf16: weights rounded to bf16 (round to nearest even, bit-exact with `quant.round_bf16`),
 products in float32; avx512bf16 also rounds the activations (vdpbf16ps), the other levels
@@ -57,13 +57,14 @@ from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 
-from gemmbench import blocksparse, isa, native, quant
-from gemmbench.timing import Loop, python_loop
-from gemmbench.workload import aligned_copy, aligned_empty
+from gemmbench.formats import blocksparse, quant
+from gemmbench.machine import isa, native
+from gemmbench.measure.timing import Loop, python_loop
+from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
 LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",
-          "neon-dotprod")  # the ISA levels (gemmbench.isa) these sources implement
+          "neon-dotprod")  # the ISA levels (gemmbench.machine.isa) these sources implement
 ABI_VERSION = 6
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8",
@@ -168,6 +169,12 @@ def sources(family: str = "csimd") -> list[Path]:
 def family_levels(family: str) -> list[str]:
     """The levels a library is built at: every level of csimd's, the float32 ones for a family."""
     return [level for level in LEVELS if family == "csimd" or "float32" in isa.get(level).gains]
+
+
+def float32_levels() -> list[isa.IsaLevel]:
+    """The levels with float32 kernels that code can be built for on this machine's architecture
+    (the levels of the convolution and filter-bank methods)."""
+    return [level for level in isa.levels_for() if level.name in LEVELS and "float32" in level.gains]
 
 
 def load_family(family: str, level: str) -> ctypes.CDLL:
@@ -466,7 +473,7 @@ def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:
 
 
 def int8_reference(a: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
-    """What the int8 kernel must return, bit for bit (gemmbench.quant's numpy reference): for X (k, n),
+    """What the int8 kernel must return, bit for bit (gemmbench.formats.quant's numpy reference): for X (k, n),
     the GEMV reference of each column."""
     x = np.asarray(x, dtype=np.float32)
     diagonal = getattr(a, "diagonal", None)
@@ -701,7 +708,7 @@ def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
 
 
 def bare_call_loop(variant: str = "scalar") -> Loop:
-    """The floor under csimd's Python call: a timing loop, shaped like gemmbench.timing.python_loop,
+    """The floor under csimd's Python call: a timing loop, shaped like gemmbench.measure.timing.python_loop,
     of the bare one-argument ctypes call of a C function that does nothing (gb_noop), made the
     way `Call.caller` makes its call (a functools.partial of a PyDLL function object of the same
     library and a ready ctypes pointer to a gb_call).

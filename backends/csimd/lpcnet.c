@@ -1,4 +1,4 @@
-/* LPCNet's sample-rate network, one whole sample per call (the math: gemmbench/vocoder.py).
+/* LPCNet's sample-rate network, one whole sample per call (the math: gemmbench/ops/lpcnet_step.py).
  *
  * The matrix products run the GEMV kernels of dense.c, sparse16.c and int8.c through their
  * internal entry points; everything element-wise is float32 on 16-lane vectors

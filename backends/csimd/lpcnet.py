@@ -27,7 +27,7 @@ import numpy as np
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.op import Workload
 from gemmbench.ops.lpcnet_step import PARTS, StepSpec
-from gemmbench.timing import Loop
+from gemmbench.measure.timing import Loop
 
 # GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. For int8
 # it pays: on the development machine (Zen 5, 10%-sparse 8x4 GRU-A, 1600 samples, part loops

@@ -3,7 +3,7 @@
 Each candidate is judged against the file's own matrix in float64: e = ||Y - W X|| / ||W X||
 over all the activation vectors X. The formats' products are computed here:
 
-- int8: the scheme's arithmetic exactly as gemmbench.quant's reference (which the C kernels
+- int8: the scheme's arithmetic exactly as gemmbench.formats.quant's reference (which the C kernels
   match bit for bit), vectorised over the activations; the run's own measured error of each
   int8 row is checked against it on the run's inputs (`int8_matches`);
 - float formats: the pruned matrix, cast to float32, in float64 arithmetic; the kernel's own
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gemmbench import quant
+from gemmbench.formats import quant
 
 CLIP = 1.0  # u8-offset activations clip x to [-CLIP, CLIP]
 

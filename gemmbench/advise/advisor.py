@@ -13,13 +13,13 @@ from typing import Mapping
 import numpy as np
 import yaml
 
-from gemmbench import quant
+from gemmbench.formats import quant
 from gemmbench.advise import accuracy, frontier, sweep
 from gemmbench.advise.accuracy import Activations, OutlierRows
 from gemmbench.advise.frontier import Advice, Candidate, Ratio
 from gemmbench.advise.target import Target, activations, inputs_for
-from gemmbench.arrayfile import ArrayRef
-from gemmbench.decide import reference_only, samples_of, speedup, time_of
+from gemmbench.cases.arrayfile import ArrayRef
+from gemmbench.stats.decide import reference_only, samples_of, speedup, time_of
 from gemmbench.report import DEFAULT_BASELINE
 
 SCHEME_IN_DETAIL = re.compile(r"int8 scheme ([\w-]+)")
@@ -62,8 +62,8 @@ class Outcome:
 def run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef | None, out_dir: Path,
               progress: bool | None, seed: int | None):
     """The formats of every matrix as one suite, through the real runner (verified, then timed in rounds)."""
-    from gemmbench.runner import RunOptions, run_suite
-    from gemmbench.suite import parse_suite
+    from gemmbench.measure.runner import RunOptions, run_suite
+    from gemmbench.cases.suite import parse_suite
 
     planned, cases = [], []
     for target in targets:
@@ -96,8 +96,8 @@ def advise(targets: list[Target], budget: float, settings: sweep.Settings, input
 
 def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: float,
           acts: Activations) -> MatrixAdvice:
-    from gemmbench.results import FAILED_STATUSES
-    from gemmbench.workload import make_workload
+    from gemmbench.data.results import FAILED_STATUSES
+    from gemmbench.cases.workload import make_workload
 
     names = {plan.name: plan for plan in plans}
     mine = [row for row in rows if row["case"] in names]
@@ -134,7 +134,7 @@ def _case_of(rows: list[dict], name: str):
     """The case a row measured, rebuilt from its params (the same data the workers made)."""
     import json
 
-    from gemmbench.workload import case_from_dict
+    from gemmbench.cases.workload import case_from_dict
 
     row = next(r for r in rows if r["case"] == name)
     return case_from_dict({"name": name, "op": row["op"], "dtype": row["dtype"], "seed": int(row["seed"]),
@@ -173,7 +173,7 @@ def _model_agrees(row: Mapping, workload, scheme: quant.QuantScheme) -> bool:
 def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, base: Mapping | None) -> Candidate:
     """The row as a candidate: its own median time with a bootstrap interval over its samples, and its
     speed-up over the baseline of its case, paired round by round."""
-    from gemmbench import paired
+    from gemmbench.stats import paired
 
     kernel = f"{row['backend']}:{row['variant']}"
     precision = row.get("precision") or row["dtype"]
@@ -188,7 +188,7 @@ def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, bas
 
 def _pairing(fast: Candidate, slow: Candidate) -> Ratio | None:
     """Candidates of one case were sampled in the same rounds: pair them round by round."""
-    from gemmbench import paired
+    from gemmbench.stats import paired
 
     if fast.case != slow.case or fast.row is None or slow.row is None:
         return None
@@ -201,7 +201,7 @@ def _pairing(fast: Candidate, slow: Candidate) -> Ratio | None:
 def _schemes(target: Target, dense: sweep.Planned, mine: list[dict], acts: Activations, truth: np.ndarray,
              rows: list[dict]) -> tuple[SchemeError, ...]:
     """Every int8 scheme on the dense matrix, whether or not a kernel here runs it."""
-    from gemmbench.workload import make_workload
+    from gemmbench.cases.workload import make_workload
 
     workload = make_workload(_case_of(rows, dense.name))
     ran: dict[tuple[str, bool], list[str]] = {}

@@ -39,7 +39,7 @@ class Candidate:
     high_ns: float
     reference_only: bool = False  # a reference implementation, never the advice
     row: Mapping | None = field(default=None, compare=False, repr=False)  # the run's row, for pairing
-    speedup: Any = None  # gemmbench.decide.Interval over the baseline of its own case (paired), or None
+    speedup: Any = None  # gemmbench.stats.decide.Interval over the baseline of its own case (paired), or None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def write_table(outcome: Outcome) -> Path:
     """Every candidate of every matrix, beside the run's results file."""
     import pandas as pd
 
-    from gemmbench.atomic import publishing
+    from gemmbench.data.atomic import publishing
 
     path = table_path(outcome)
     with publishing(path) as tmp:
@@ -95,7 +95,8 @@ def write_page(outcome: Outcome, path: Path | None = None) -> Path:
     """One self-contained HTML page: the answer as text, the frontier plot and every candidate per matrix."""
     import jinja2
 
-    from gemmbench import __version__, atomic
+    from gemmbench import __version__
+    from gemmbench.data import atomic
     from gemmbench.report.html import image_html
 
     path = path or default_page(outcome)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench import arrayfile, blockdetect
+from gemmbench.cases import arrayfile
+from gemmbench.formats import blockdetect
 from gemmbench.advise.accuracy import Activations
-from gemmbench.arrayfile import ArrayFileError, ArrayRef
+from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
 from gemmbench.errors import UsageError
 from gemmbench.ops.matrix import BLOCK_SHAPES, generate_activations
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from gemmbench.advise.accuracy import snr_db
 from gemmbench.advise.advisor import MatrixAdvice, Outcome
 from gemmbench.advise.frontier import Candidate
-from gemmbench.decide import INTERVAL_LEVEL
+from gemmbench.stats.decide import INTERVAL_LEVEL
 from gemmbench.report import DEFAULT_BASELINE
-from gemmbench.textable import duration, render
+from gemmbench.report.textable import duration, render
 
 CAVEAT = ("what this does not know: every error here is the product's (W x against the file's own W x in "
           "float64, on the activations above), not the model's accuracy. A pruned or quantized model needs "

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from gemmbench import registry
-from gemmbench.textable import render
+from gemmbench.report.textable import render
 
 NAME = "build"
 HELP = "compile or fetch what each backend needs ahead of any run (e.g. csimd's C kernels for every ISA level)"

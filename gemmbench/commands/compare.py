@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from gemmbench.errors import UsageError
-from gemmbench.textable import duration, markdown, render
+from gemmbench.report.textable import duration, markdown, render
 
 if TYPE_CHECKING:  # scipy, pandas and pyarrow load when a comparison runs, not when the CLI starts
-    from gemmbench.compare import Comparison, GeoMean, Pair, Unmatched
+    from gemmbench.stats.compare import Comparison, GeoMean, Pair, Unmatched
 
 NAME = "compare"
 HELP = "compare two result sets (files or directories); exit 1 when a row regressed significantly"
@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold: expected a fraction >= 0 such as 0.05; got {args.threshold}")
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha: expected a probability between 0 and 1 such as 0.01; got {args.alpha}")
-    from gemmbench.compare import compare_frames, suite_mismatch
-    from gemmbench.results import load_results
+    from gemmbench.stats.compare import compare_frames, suite_mismatch
+    from gemmbench.data.results import load_results
 
-    from gemmbench.compare import DRIFT_THRESHOLD
+    from gemmbench.stats.compare import DRIFT_THRESHOLD
 
     drift = DRIFT_THRESHOLD if args.drift_threshold is None else args.drift_threshold
     comparison = compare_frames(load_results(args.base), load_results(args.new), args.threshold, args.alpha,
@@ -183,9 +183,8 @@ NAMED_REGRESSIONS = 5  # regressions the last line names; the table above lists 
 
 
 def key_notes(comparison: Comparison) -> list[str]:
-    """Feature keys read across formats, and simulated CPUs: said before anything else."""
-    notes = [match.describe() for match in comparison.key_matches]
-    notes += [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
+    """Simulated CPUs: said before anything else."""
+    notes = [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
               f"another machine, never a machine's baseline" for key in comparison.simulated_keys]
     return notes
 
@@ -253,5 +252,5 @@ def as_json(comparison: Comparison, base: str, new: str) -> dict:
         "added": [asdict(u) for u in comparison.added], "removed": [asdict(u) for u in comparison.removed],
         "geomeans": [asdict(m) for m in comparison.geomeans],
         "ignored_duplicates": {"base": comparison.base_duplicates, "new": comparison.new_duplicates},
-        "key_matches": [asdict(m) for m in comparison.key_matches], "simulated_keys": list(comparison.simulated_keys),
+        "simulated_keys": list(comparison.simulated_keys),
     })

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.caches import Cache, describe
-    from gemmbench.machine import details
+    from gemmbench.machine.caches import Cache, describe
+    from gemmbench.machine.fingerprint import details
 
     info = details()
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gemmbench.textable import render
+from gemmbench.report.textable import render
 
 NAME = "merge"
 HELP = "merge result files or directories into a dataset partitioned by feature_key and date"
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.merge import merge_results
+    from gemmbench.data.merge import merge_results
 
     written = merge_results(args.results, args.into)
     if not args.quiet:

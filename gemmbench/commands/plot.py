@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from gemmbench.commands.report import add_row_options, row_filter
-from gemmbench import atomic
+from gemmbench.data import atomic
 from gemmbench.errors import UsageError
-from gemmbench.fields import did_you_mean
+from gemmbench.cases.fields import did_you_mean
 
 NAME = "plot"
 HELP = "draw one kind of plot of results files or directories to a PNG or SVG file"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from gemmbench.caches import format_size
-from gemmbench.textable import render
+from gemmbench.machine.caches import format_size
+from gemmbench.report.textable import render
 
 NAME = "roofline"
 HELP = "measure this machine's roof: peak FLOP/s per ISA level, int8 dot-product peak, bandwidth per cache level"
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench import roofline
+    from gemmbench.machine import roofline
 
     max_bytes = roofline.SWEEP_MAX if args.max_size is None else args.max_size << 20
     roof = roofline.load_or_measure(refresh=args.refresh, max_bytes=max_bytes)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _peaks_table(roof) -> str:
     """One row per probed ISA level, in the order of isa.py; '-' where the level adds nothing to that arithmetic."""
-    from gemmbench import isa
+    from gemmbench.machine import isa
 
     probed = set(roof.peak_gflops) | set(roof.peak_int8_gops) | set(roof.peak_half_gflops)
     names = [name for name in isa.LEVELS if name in probed]

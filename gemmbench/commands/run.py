@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gemmbench.commands import add_progress_options
 from gemmbench.errors import UsageError
-from gemmbench.machine import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
-from gemmbench.textable import duration, is_missing, number, render
+from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
+from gemmbench.report.textable import duration, is_missing, number, render
 
 # The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_selections(values: list[str] | None) -> tuple | None:
-    from gemmbench.suite import parse_selection
+    from gemmbench.cases.suite import parse_selection
 
     if not values:
         return None
@@ -102,8 +102,8 @@ def parse_memory_limit(value: str | None) -> int | None:
 
 def summary(rows: list[dict], every_row: bool = False) -> str:
     """Failures first, then the decision table, then what did not run; `every_row` lists all rows first."""
-    from gemmbench.decide import decide
-    from gemmbench.results import FAILED_STATUSES
+    from gemmbench.stats.decide import decide
+    from gemmbench.data.results import FAILED_STATUSES
 
     failed = [row for row in rows if row["status"] in FAILED_STATUSES]
     parts = []
@@ -161,7 +161,7 @@ def failure_table(rows: list[dict]) -> str:
 
 def decision_text(decision) -> str:
     """The decision table for a terminal: one line per case and precision, the case named once."""
-    from gemmbench.decide import INTERVAL_LEVEL
+    from gemmbench.stats.decide import INTERVAL_LEVEL
 
     if not decision.choices:
         return "best per case: no row was timed"
@@ -221,7 +221,7 @@ RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limi
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.interrupts import RunInterrupted, ignore_all
+    from gemmbench.measure.interrupts import RunInterrupted, ignore_all
 
     try:
         outcome = _resume(args) if args.resume else _start(args)
@@ -243,8 +243,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace):
-    from gemmbench.runner import RunOptions, run_suite
-    from gemmbench.suite import load_suite
+    from gemmbench.measure.runner import RunOptions, run_suite
+    from gemmbench.cases.suite import load_suite
 
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
@@ -260,7 +260,7 @@ def _resume(args: argparse.Namespace):
     given = [f"--{name.replace('_', '-')}" for name in RESUME_KEEPS if getattr(args, name) not in (None, False)]
     if given:
         raise UsageError(f"--resume continues a run with the options it started with; drop {', '.join(given)}")
-    from gemmbench.runner import resume_run
+    from gemmbench.measure.runner import resume_run
 
     return resume_run(args.resume, args.out, args.suite, args.progress)
 
@@ -275,7 +275,7 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
         if outcome.kept:
             print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
                   f"measured now")
-        from gemmbench.results import FAILED_STATUSES
+        from gemmbench.data.results import FAILED_STATUSES
 
         failed = sum(row["status"] in FAILED_STATUSES for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
@@ -284,7 +284,7 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
 
 def noise_warning(path) -> str:
     """A line when the run's own noise check found the machine noisy ('' when it was quiet or not checked)."""
-    from gemmbench.results import read_metadata
+    from gemmbench.data.results import read_metadata
 
     check = read_metadata(path).get("noise_check")
     if not check or check.get("verdict") == "quiet":

@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gemmbench.op import Calls, Case, Column, Counts, Op, Workload
 from gemmbench.report.kinds import PlotKind
-from gemmbench.verify import TOLERANCE as verify_tolerance
+from gemmbench.measure.verify import TOLERANCE as verify_tolerance
 
 if TYPE_CHECKING:
-    from gemmbench.fields import FieldReader
-    from gemmbench.verify import Verdict
+    from gemmbench.cases.fields import FieldReader
+    from gemmbench.measure.verify import Verdict
 
 PADDINGS = ("same", "valid", "causal")
 LAYOUTS = ("channels-first", "channels-last")
@@ -348,13 +348,6 @@ class Conv1d(Op):
     def verify(self, workload: Workload, calls: Calls, precision: str, native: bool = False) -> "Verdict":
         return verify(workload, calls, precision, self.tolerance(workload.case, precision), native)
 
-    def compose(self, backend: Any) -> Any:
-        """The backend's convolution methods (its conv1d variants) as a backend of this op."""
-        from gemmbench.backends.conv1d.backend import ConvBackend
-        from gemmbench.backends.conv1d.variants import variants
-
-        return ConvBackend(backend) if variants(backend.name) else None
-
 
 def shape_label(spec: Conv1dSpec) -> str:
     dil = f" d={spec.dilation}" if spec.dilation != 1 else ""
@@ -389,7 +382,7 @@ def verify(workload: Workload, calls: Calls, precision: str, tolerance: float, n
     Every call of the harness gets the same x, so the sequence checked is history, x, x, ... x:
     the first calls mix history and x in the taps (a wrong tap order or a state not shifted
     shows there), the later ones the steady state."""
-    from gemmbench.verify import check
+    from gemmbench.measure.verify import check
 
     run = calls.run_native if native and calls.run_native else calls.run
     calls.reset()
@@ -410,6 +403,6 @@ def verify(workload: Workload, calls: Calls, precision: str, tolerance: float, n
     calls.reset()
     if verdict.ok:
         return verdict
-    from gemmbench.verify import Verdict
+    from gemmbench.measure.verify import Verdict
     return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, tolerance,
                    f"streaming: {len(outputs)} calls differ from the whole sequence: {verdict.message}")

@@ -7,7 +7,7 @@ one input vector a row: the measured call cycles through them and errors are mea
 all of them). A sparse case prunes by block magnitude, one density per gate (rows split
 evenly into the gates), optionally keeping the diagonal of each gate's square dense beside
 the blocks (LPCNet's GRU). A file's matrix that is already sparse keeps its own mask (its
-block structure detected, gemmbench.blockdetect); a density prunes it further. The reference
+block structure detected, gemmbench.formats.blockdetect); a density prunes it further. The reference
 is computed in float64 from exactly the values the backend gets, so errors measure
 arithmetic alone.
 """
@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gemmbench import arrayfile, blockdetect
-from gemmbench.arrayfile import ArrayFileError, ArrayRef
-from gemmbench.fields import FieldReader
+from gemmbench.cases import arrayfile
+from gemmbench.formats import blockdetect
+from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
+from gemmbench.cases.fields import FieldReader
 from gemmbench.op import Case, Column, Counts, Op, Workload
 
 BLOCK_SHAPES = ((16, 1), (8, 4), (4, 8), (1, 1), (16, 4), (8, 1), (4, 4))
@@ -456,7 +457,7 @@ class MatrixProduct(Op):
         return {**matrix_columns(case.spec), **inputs_columns(case.spec)}
 
     def roof(self, case: Case, row: dict, roof: Any) -> dict:
-        from gemmbench import roofline
+        from gemmbench.machine import roofline
 
         return roofline.row_columns(roof, row)
 

@@ -1,7 +1,7 @@
 /* What the CPU says of itself through CPUID (and XGETBV for the OS-enabled register state),
  * as the bit mask gb_cpuid_flags() returns. /proc/cpuinfo can disagree with it: under valgrind,
  * CPUID is valgrind's and hides AVX-512, which valgrind cannot run, while /proc still lists it.
- * Bits: see CPUID_FLAGS in gemmbench/machine.py. */
+ * Bits: see CPUID_FLAGS in gemmbench/machine/fingerprint.py. */
 #include <stdint.h>
 
 #if defined(__x86_64__) || defined(__i386__)

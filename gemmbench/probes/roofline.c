@@ -1,6 +1,6 @@
 /* Roofline probes: peak arithmetic throughput and read bandwidth of one core.
  *
- * Compiled once per ISA level (gemmbench/native.py); the -m flags select the widest
+ * Compiled once per ISA level (gemmbench/machine/native.py); the -m flags select the widest
  * vectors. Each probe returns the nanoseconds its loop took; the caller divides the work.
  * Twelve independent accumulator chains hide the FMA/dot-product latency (4-5 cycles on
  * current x86 cores with two pipes), so throughput, not latency, is what is measured.
@@ -12,7 +12,7 @@
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#if defined(GB_NEON) /* the neon levels (gemmbench/isa.py): aarch64 predefines __ARM_NEON at every level */
+#if defined(GB_NEON) /* the neon levels (gemmbench/machine/isa.py): aarch64 predefines __ARM_NEON at every level */
 #include <arm_neon.h>
 #endif
 

@@ -8,10 +8,10 @@ from typing import Callable
 
 import pandas as pd
 
-from gemmbench.decide import INTERVAL_LEVEL, Decision, decide
+from gemmbench.stats.decide import INTERVAL_LEVEL, Decision, decide
 from gemmbench.report.data import NOT_RUN_STATUSES, ReportData, failed_rows, not_run_rows, time_text
-from gemmbench.textable import is_missing
-from gemmbench.timing import NOISY_CV
+from gemmbench.report.textable import is_missing
+from gemmbench.measure.timing import NOISY_CV
 
 CASE_LIST_LIMIT = 6  # cases named in one warning line before '…'
 
@@ -172,7 +172,7 @@ def _not_run(rows: pd.DataFrame, data: ReportData) -> list[ReportWarning]:
 
 def _simulated(data: ReportData) -> list[ReportWarning]:
     """Runs on a simulated CPU (GEMMBENCH_CPU_FLAGS): what a smaller machine would run, timed on this one."""
-    from gemmbench.featurekey import is_simulated
+    from gemmbench.machine.featurekey import is_simulated
 
     keys = sorted(key for key in set(data.frame["feature_key"].dropna()) if is_simulated(key))
     return [ReportWarning("warn", f"Simulated CPU ({key}): GEMMBENCH_CPU_FLAGS hid flags from this run, so it shows "
@@ -329,7 +329,7 @@ def _left_out(rows: pd.DataFrame) -> str:
 
 
 def decision_table(data: ReportData) -> tuple[Table, Decision]:
-    """Per case (thread count, run) and precision the project's best row (gemmbench.decide)."""
+    """Per case (thread count, run) and precision the project's best row (gemmbench.stats.decide)."""
     reference = dict(zip(zip(data.frame["backend"], data.frame["variant"].fillna("")), data.frame["reference_only"]))
     decision = decide(data.frame, data.baseline,
                       is_reference=lambda backend, variant: bool(reference.get((backend, variant))))

@@ -15,13 +15,14 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from gemmbench import decide, isa
+from gemmbench.stats import decide
+from gemmbench.machine import isa
 from gemmbench.errors import UsageError
 from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.report.select import RowFilter, of_backend
-from gemmbench.results import FAILED_STATUSES, read_metadata, read_table, result_files
-from gemmbench.revision import UNKNOWN
-from gemmbench.textable import duration
+from gemmbench.data.results import FAILED_STATUSES, read_metadata, read_table, result_files
+from gemmbench.machine.revision import UNKNOWN
+from gemmbench.report.textable import duration
 
 NOT_RUN_STATUSES = ("unavailable", "skipped")
 
@@ -41,7 +42,7 @@ class RunSummary:
     cpu_model: str
     flags_present: tuple[str, ...]
     flags_missing: tuple[str, ...]
-    isa_levels_run: tuple[str, ...]  # ISA levels (gemmbench/isa.py) of the variants this run verified and timed
+    isa_levels_run: tuple[str, ...]  # ISA levels (gemmbench/machine/isa.py) of the variants this run verified and timed
     isa_levels_unavailable: tuple[str, ...]  # levels whose variants were unavailable here (the CPU lacks a flag)
     cores: str
     threads: str
@@ -172,7 +173,7 @@ def _quartiles(samples) -> tuple[float, float]:
 
 
 def _time_columns(frame: pd.DataFrame) -> None:
-    """time_ns: the figure the project ranks by (gemmbench.decide.time_of), with its samples' quartiles."""
+    """time_ns: the figure the project ranks by (gemmbench.stats.decide.time_of), with its samples' quartiles."""
     records = frame[["median_ns", "native_median_ns", "samples_ns", "native_samples_ns"]].to_dict("records")
     figures = [decide.time_of(row) for row in records]
     frame["time_ns"] = [ns for ns, _ in figures]
@@ -183,7 +184,7 @@ def _time_columns(frame: pd.DataFrame) -> None:
 
 
 def _paired_speedups(frame: pd.DataFrame, keys: list[str]) -> list:
-    """Each row's speed-up over its baseline row with the interval gemmbench.decide gives it (paired
+    """Each row's speed-up over its baseline row with the interval gemmbench.stats.decide gives it (paired
     round by round where both were measured in the same rounds)."""
     columns = [c for c in ("run_id", "repeat", "case", "threads", "median_ns", "native_median_ns", "samples_ns",
                            "native_samples_ns", "sample_rounds") if c in frame]
@@ -202,7 +203,7 @@ def _paired_speedups(frame: pd.DataFrame, keys: list[str]) -> list:
 def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Baseline time of the same run, case and threads; speed-up with its interval, and pay-off.
 
-    Times are the project's figure (gemmbench.decide: native where measured, else the Python call)."""
+    Times are the project's figure (gemmbench.stats.decide: native where measured, else the Python call)."""
     timed = (frame["status"] == "ok") & frame["time_ns"].notna()
     is_base = timed & of_backend(frame, baseline)
     keys = ["run_id", "case", "threads"]

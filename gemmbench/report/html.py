@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from gemmbench import atomic
-from gemmbench.decide import INTERVAL_LEVEL
-from gemmbench.progress import Progress
+from gemmbench.data import atomic
+from gemmbench.stats.decide import INTERVAL_LEVEL
+from gemmbench.measure.progress import Progress
 from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
 from gemmbench.report.select import RowFilter

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from gemmbench.isa import rank as isa_rank
+from gemmbench.machine.isa import rank as isa_rank
 from gemmbench.report.data import ReportData, time_text
 from gemmbench.report.kinds import NoPlotData
 
@@ -124,13 +124,6 @@ def log_axis(axes: Axes, axis: str, text: Callable[[float], str], most: int = 7)
 
 def log_time_axis(axes: Axes, axis: str = "y") -> None:
     log_axis(axes, axis, time_text)
-
-
-def time_unit(largest_ns: float) -> tuple[float, str]:
-    for scale, unit in ((1e6, "ms"), (1e3, "µs")):
-        if largest_ns >= scale:
-            return scale, unit
-    return 1.0, "ns"
 
 
 def figure_legend(figure: Figure, handles: list, labels: list[str]) -> None:

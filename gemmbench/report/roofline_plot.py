@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from gemmbench.report.data import ReportData
 from gemmbench.report.kinds import NoPlotData
 from gemmbench.report.plots import GRID, figure_legend, log_axis, panel_grid, unique_handles
-from gemmbench.roofline import intensity
+from gemmbench.machine.roofline import intensity
 
 LEVEL_STYLES = {"L1": ":", "L2": "--", "L3": "-.", "memory": "-"}
 PEAK_COLORS = {"float32": "#444", "int8": "#a05000"}

@@ -5,14 +5,13 @@ Imported by name (`from faultkit import ...`): pytest puts this folder on sys.pa
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from gemmbench.results import load_results
+from gemmbench.data.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 

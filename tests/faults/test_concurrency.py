@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from faultkit import start_cli, temp_files
-from gemmbench import runner
-from gemmbench.results import ResultsFile, RunInfo, load_results, read_metadata
-from gemmbench.runner import RunOptions, run_suite
-from gemmbench.suite import load_suite
+from gemmbench.measure import runner
+from gemmbench.data.results import ResultsFile, RunInfo, load_results, read_metadata
+from gemmbench.measure.runner import RunOptions, run_suite
+from gemmbench.cases.suite import load_suite
 
 SUITE = "name: together\nbackends: [test-good]\ncases: [{name: a, m: 16, k: 8, seed: [1, 2, 3]}]\n"
 
@@ -56,7 +56,7 @@ def test_creating_an_existing_results_file_fails_and_leaves_it_alone(tmp_path):
 WRITER = """
 import sys, time
 from pathlib import Path
-from gemmbench.results import ResultsFile, RunInfo
+from gemmbench.data.results import ResultsFile, RunInfo
 
 path, reads, rows = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 
@@ -100,7 +100,7 @@ def test_reading_a_file_while_its_run_rewrites_it_never_sees_a_mix(tmp_path):
 BATCH_WRITER = """
 import sys, time
 from pathlib import Path
-from gemmbench.results import ResultsFile, RunInfo
+from gemmbench.data.results import ResultsFile, RunInfo
 
 results = ResultsFile(Path(sys.argv[1]), RunInfo("kill", "s", "t"))
 results.create()

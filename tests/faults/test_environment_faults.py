@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from faultkit import ROOT, temp_files
-from gemmbench.results import load_results, read_metadata
+from gemmbench.data.results import load_results, read_metadata
 
 import pytest
 

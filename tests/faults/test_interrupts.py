@@ -10,7 +10,7 @@ import time
 import pytest
 
 from faultkit import ROOT, start_cli, temp_files, wait_for_rows
-from gemmbench.results import load_results, read_metadata
+from gemmbench.data.results import load_results, read_metadata
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 
@@ -110,7 +110,7 @@ import os, signal, sys
 from pathlib import Path
 
 from gemmbench.cli import main
-from gemmbench.results import load_results
+from gemmbench.data.results import load_results
 
 out, fired = Path(sys.argv[1]), []
 
@@ -148,7 +148,7 @@ def test_a_signal_that_lands_while_a_worker_is_forked_still_stops_the_run(plugin
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped exception, on purpose
 def test_an_interrupt_dropped_by_a_finaliser_is_raised_at_the_next_check():
-    from gemmbench import interrupts
+    from gemmbench.measure import interrupts
 
     class Finalised:
         def __del__(self):  # Python can only print an exception raised here, then drops it

@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from gemmbench.errors import UsageError
-from gemmbench.results import load_results, read_metadata, writer_lock
-from gemmbench.runner import RunOptions, resume_run, run_suite
-from gemmbench.suite import load_suite
+from gemmbench.data.results import load_results, read_metadata, writer_lock
+from gemmbench.measure.runner import RunOptions, resume_run, run_suite
+from gemmbench.cases.suite import load_suite
 
 SUITE = """
 name: resumable

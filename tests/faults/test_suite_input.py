@@ -4,7 +4,7 @@ nothing run or written."""
 import pytest
 
 from gemmbench.errors import SuiteError
-from gemmbench.suite import parse_suite
+from gemmbench.cases.suite import parse_suite
 
 DEEP = "name: t\ncases: " + "[" * 5000 + "]" * 5000 + "\n"
 GRID = "name: t\ncases: [{name: a, m: [" + ", ".join(map(str, range(1, 401))) + "], k: [" + \

@@ -3,7 +3,7 @@ results stay inside the output directory whatever the suite is called."""
 
 import pytest
 
-from gemmbench.results import load_results
+from gemmbench.data.results import load_results
 
 
 @pytest.mark.parametrize("tag", ["!!python/object/apply:os.system", "!!python/object/new:os.system",

@@ -42,7 +42,7 @@ class PlacementsBackend(GoodBackend):
         return [Variant("fine"), Variant("third-copy-wrong")]
 
     def prepare(self, workload, variant):
-        from gemmbench.workload import aligned_copy
+        from gemmbench.cases.workload import aligned_copy
 
         key = (workload.case.name, variant.name)
         self.copies[key] = self.copies.get(key, 0) + 1

@@ -14,7 +14,7 @@ import numpy as np
 from gemmbench.backend import Backend, Variant
 from gemmbench.op import Case, Column, Counts, Op, Workload
 from gemmbench.report.kinds import PlotKind
-from gemmbench.verify import check
+from gemmbench.measure.verify import check
 
 
 @dataclass(frozen=True)

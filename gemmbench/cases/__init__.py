@@ -1,0 +1,1 @@
+"""What is measured: suite YAML -> cases, case fields, workloads, and the files their data come from."""

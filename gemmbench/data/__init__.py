@@ -1,0 +1,1 @@
+"""Results on disk: the parquet schema and journal, merged fleets, baselines, atomic writes."""

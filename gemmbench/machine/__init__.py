@@ -1,0 +1,1 @@
+"""The machine: ISA levels, CPU identity and simulation, caches, compiled C, the roofline."""

@@ -1,0 +1,371 @@
+"""Running a suite: build what backends need, measure case after case, stream rows to parquet.
+
+A run claims its results file before anything runs. Each backend's `build()` runs first (so
+compiling never lands in a row's prepare time); then every case is measured by the
+supervisor in interleaved rounds over all of its rows, and the case's rows are written.
+SIGINT, SIGTERM and SIGHUP stop it cleanly: the workers are killed, the completed rows stay
+in the file marked partial, and `resume_run` carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gemmbench import registry
+from gemmbench.measure import interrupts
+from gemmbench.errors import UsageError
+from gemmbench.cases.fields import did_you_mean
+from gemmbench.measure.interrupts import RunInterrupted
+from gemmbench.machine.isa import parse_spec
+from gemmbench.machine.fingerprint import Machine, default_worker_memory_limit, fingerprint
+from gemmbench.measure.progress import Progress
+from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
+                               read_table, writer_lock)
+from gemmbench.measure.rows import finished_row, not_run_row
+from gemmbench.cases.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
+from gemmbench.measure.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
+
+
+METRICS = ("time", "instructions")
+RUN_CHECK_SECONDS = 0.3  # the calibration loop of the noise check a run starts with
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path = Path("results")
+    backends: tuple[Selection, ...] | None = None  # replaces the suite's choice
+    threads: tuple[int, ...] | None = None  # replaces the suite's choice
+    isa: str | None = None  # replaces the suite's ISA choice ('avx2' caps, 'scalar,avx512' lists)
+    roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
+    progress: bool | None = None  # None: when stderr is a terminal
+    timeout: float | None = None  # seconds per row; replaces every case's timeout
+    memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
+    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
+    repeat: int = 1  # the suite measured this many times, each in fresh worker processes
+    check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
+    metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
+    seed: int | None = None  # of the round order; None: a new one, recorded
+
+    def as_dict(self) -> dict:
+        """What `resume_run` needs to carry on with the same settings."""
+        return {"backends": None if self.backends is None else [str(s) for s in self.backends],
+                "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
+                "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit,
+                "repeat": self.repeat, "seed": self.seed, "metric": self.metric}
+
+    @classmethod
+    def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
+        backends = data["backends"]
+        return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
+                   threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
+                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
+                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"),
+                   metric=data.get("metric", "time"))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    path: Path
+    rows: list[dict]
+    complete: bool = True  # False: interrupted, the file is marked partial
+    kept: int = 0  # rows a resumed run found in its file and kept
+
+    @property
+    def failed(self) -> bool:
+        return any(row["status"] in FAILED_STATUSES for row in self.rows)
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failed else 0
+
+    def frame(self):
+        from gemmbench.data.results import load_results
+
+        return load_results(self.path)
+
+
+def available_cpus() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _selections(suite_case: SuiteCase, options: RunOptions) -> tuple[Selection, ...]:
+    chosen = options.backends or suite_case.backends
+    return chosen if chosen is not None else tuple(Selection(name) for name in registry.backends.names())
+
+
+def check_selections(suite: Suite, options: RunOptions) -> None:
+    """Unknown backends or variants are bad input: refuse before anything runs, saying where they came from."""
+    known = registry.backends.names()
+    for selection in options.backends or ():
+        if selection.backend not in known:
+            raise UsageError(f"--backend: unknown backend '{selection.backend}'"
+                             f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
+    for suite_case in suite.cases:
+        for selection in _selections(suite_case, options):
+            where = "--backend" if options.backends else f"{suite.path}: case '{suite_case.case.name}': field 'backends'"
+            if selection.backend not in known:  # a suite's own names were checked when it was loaded
+                raise UsageError(f"{where}: unknown backend '{selection.backend}'"
+                                 f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
+            if selection.variant is None:
+                continue
+            status = registry.status(selection.backend)
+            if status.available and selection.variant not in status.variants:
+                raise UsageError(f"{where}: backend '{selection.backend}' has no variant '{selection.variant}'"
+                                 f"{did_you_mean(selection.variant, status.variants)}; it has: "
+                                 f"{', '.join(status.variants)}")
+
+
+def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
+    """The workers a case's rows need: one per backend, thread count and variant choice."""
+    by_backend: dict[str, set[str] | None] = {}
+    for selection in _selections(suite_case, options):
+        if selection.variant is None or by_backend.get(selection.backend, set()) is None:
+            by_backend[selection.backend] = None
+        else:
+            by_backend.setdefault(selection.backend, set()).add(selection.variant)
+    isa = options.isa or suite_case.isa
+    # The baseline first: a run cut short still has what the speed-ups are measured against.
+    backends = sorted(by_backend, key=lambda name: name != DEFAULT_BASELINE)
+    return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa)
+            for threads in options.threads or suite_case.threads for backend in backends]
+
+
+def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int,
+                    metric: str) -> dict:
+    return {**machine.as_dict(), "feature_key": machine.feature_key, "run_id": run.run_id, "suite": run.suite,
+            "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": metric,
+            "cpus": ",".join(str(c) for c in cpus[-group.threads:])}
+
+
+def _safe(text: str, length: int) -> str:
+    """A file-name part: letters, digits, '-' and '_' only, so nothing escapes the output directory."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)[:length]
+
+
+def new_run(suite: Suite, out_dir: Path, machine: Machine) -> tuple[RunInfo, Path]:
+    now = dt.datetime.now(dt.timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    run_id = f"{stamp}-{_safe(machine.host, 40)}-{secrets.token_hex(3)}"
+    name = _safe(suite.name, 80).lstrip("-") or "suite"
+    return RunInfo(run_id, suite.name, now.isoformat()), out_dir / f"{name}-{run_id}.parquet"
+
+
+def _claim(suite: Suite, options: RunOptions, machine: Machine) -> ResultsFile:
+    """A new results file, created before anything runs; two runs never share one."""
+    resume = {"suite": suite_to_dict(suite), "path": suite.path, "options": options.as_dict()}
+    for _ in range(100):
+        info, path = new_run(suite, Path(options.out_dir), machine)
+        results = ResultsFile(path, replace(info, resume=resume))
+        try:
+            results.create()
+        except FileExistsError:
+            continue
+        return results
+    raise UsageError(f"{options.out_dir}: no free results file name found")
+
+
+def check_options(suite: Suite, options: RunOptions) -> None:
+    """Everything about a run that can be refused before it starts."""
+    check_selections(suite, options)
+    if options.isa:
+        parse_spec(options.isa)
+    if options.timeout is not None and not (options.timeout > 0 and math.isfinite(options.timeout)):
+        raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
+    if options.memory_limit is not None and options.memory_limit <= 0:
+        raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
+    if options.repeat < 1:
+        raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
+    if options.metric not in METRICS:
+        raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
+    if options.metric == "instructions":
+        from gemmbench.measure import instructions
+
+        usable, reason = instructions.available()
+        if not usable:
+            raise UsageError(f"--metric instructions: {reason}")
+
+
+def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
+    """Run every case x backend x variant x threads of a suite; rows go to one parquet file.
+
+    Raises RunInterrupted (a KeyboardInterrupt) on SIGINT/SIGTERM/SIGHUP, after saving.
+    """
+    options = options or RunOptions()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    check_options(suite, options)
+    if options.seed is None:
+        options = replace(options, seed=secrets.randbits(31))
+    machine = fingerprint()
+    results = _claim(suite, options, machine)
+    with writer_lock(results.path):
+        return _execute(suite, options, machine, results, frozenset())
+
+
+def resume_run(run: str | os.PathLike, out_dir: str | os.PathLike = "results",
+               suite: Suite | str | os.PathLike | None = None, progress: bool | None = None) -> RunOutcome:
+    """Finish an interrupted run in its own file, with its own suite and options.
+
+    `run` is the results file or its run id (looked up in out_dir). Rows already in the file
+    are kept whatever their status (crashed and timeout included); only items without a row
+    run. A `suite`, when given, must expand to exactly the suite the run started with.
+    """
+    path = Path(run) if Path(run).is_file() else find_run(Path(out_dir), str(run))
+    with writer_lock(path):
+        return _resume(path, suite, progress)
+
+
+def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool | None) -> RunOutcome:
+    table = read_table(path)  # checks the whole file, not only its metadata
+    meta = read_metadata(path)
+    if meta.get("complete"):
+        raise UsageError(f"{path}: run {meta.get('run_id')} is complete; nothing to resume")
+    resume = meta.get("resume")
+    if not isinstance(resume, dict):
+        raise UsageError(f"{path}: cannot resume: the file does not record its suite and options")
+    try:
+        stored = suite_from_dict(resume["suite"], resume["path"])
+        options = RunOptions.from_dict(resume["options"], path.parent, progress)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged ({type(exc).__name__}: {exc})") from None
+    if suite is not None:
+        given = suite if isinstance(suite, Suite) else load_suite(suite)
+        if suite_to_dict(given) != resume["suite"]:
+            raise UsageError(f"{path}: run {meta['run_id']} was started from a different suite than "
+                             f"{given.path} (its cases or settings differ); resume without naming a suite, "
+                             f"or start a new run")
+    check_options(stored, options)
+    _check_files_unchanged(path, stored)
+    names = set(column_names())
+    rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
+    machine = fingerprint()
+    _check_same_cpu(path, rows, machine)
+    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
+    results.extra = {k: meta[k] for k in ("round_seed", "builds") if k in meta}
+    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
+    outcome = _execute(stored, options, machine, results, done)
+    return replace(outcome, kept=len(rows))
+
+
+def _check_files_unchanged(path: Path, suite: Suite) -> None:
+    """The weights and inputs a run read must be the very files it started with (SHA-256)."""
+    from gemmbench.cases.arrayfile import changed
+    from gemmbench.cases.workload import op_of
+
+    for suite_case in suite.cases:
+        for ref in op_of(suite_case.case).files(suite_case.case.spec):
+            problem = changed(ref)
+            if problem:
+                raise UsageError(f"{path}: cannot resume: {problem}; start a new run")
+
+
+def _check_same_cpu(path: Path, rows: list[dict], machine: Machine) -> None:
+    """One run, one kind of machine: its rows must stay comparable with each other."""
+    for row in rows[:1]:
+        if row["feature_key"] != machine.feature_key:
+            raise UsageError(f"{path}: measured on another CPU ({row['feature_key']}; this one is "
+                             f"{machine.feature_key}); resume a run on the kind of machine it started on")
+
+
+def _execute(suite: Suite, options: RunOptions, machine: Machine, results: ResultsFile,
+             done: frozenset[tuple]) -> RunOutcome:
+    show = Progress(sys.stderr, options.progress, total=len(suite.cases) * options.repeat, unit="cases")
+    with interrupts.catching():
+        try:
+            roof = _roofline(options, results)
+            if machine.cpu_simulation:
+                results.extra["cpu_simulation"] = {"hidden": machine.cpu_simulation,
+                                                   "worker_environment": _settings(options).environment}
+            if options.check:
+                from gemmbench.stats.noise import observe
+
+                show.begin("checking how noisy the machine is")
+                results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
+            for repeat in range(options.repeat):
+                supervisor = Supervisor(replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases)),
+                                        on_begin=show.begin)
+                results.extra["round_seed"] = options.seed
+                try:
+                    for suite_case in suite.cases:
+                        _run_case(suite_case, repeat, supervisor, options, machine, results, done, roof, show)
+                finally:
+                    supervisor.close()
+                    results.extra["builds"] = {**supervisor.builds, **results.extra.get("builds", {})}
+        except KeyboardInterrupt as exc:
+            show.close()
+            results.close(complete=False)
+            signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
+            raise RunInterrupted(signum, RunOutcome(results.path, results.rows, complete=False)) from None
+        show.close()
+        results.close(complete=True)
+    return RunOutcome(results.path, results.rows)
+
+
+def _settings(options: RunOptions) -> Settings:
+    from gemmbench.machine.fingerprint import simulation_environment
+
+    return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
+                    timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
+                    op_registrations=registry.ops.registered_targets(),
+                    method_registrations=registry.methods.registered_targets(), environment=simulation_environment(),
+                    metric=options.metric)
+
+
+def _roofline(options: RunOptions, results: ResultsFile):
+    """The machine's roof the rows are measured against (kept in the file), or None without --roofline."""
+    if not options.roofline:
+        return None
+    from gemmbench.machine import roofline
+
+    roof = roofline.load_or_measure()
+    results.extra["roofline"] = json.loads(roof.to_json())
+    return roof
+
+
+def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, options: RunOptions, machine: Machine,
+              results: ResultsFile, done: frozenset[tuple], roof, show: Progress) -> None:
+    """Every row of one case, measured in interleaved rounds, written together."""
+    case, cpus = suite_case.case, supervisor.settings.cpus
+    groups, rows = [], []
+    for group in groups_of(suite_case, options):
+        if group.threads > len(cpus):
+            if (repeat, case.name, group.backend, "", group.threads) not in done:
+                rows.append((group, not_run_row(case, "", "skipped",
+                                                f"needs {group.threads} CPUs; this machine offers {len(cpus)}")))
+        else:
+            groups.append(group)
+    finished = {(g, v) for g in groups for (r, c, b, v, t) in done
+                if (r, c, b, t) == (repeat, case.name, g.backend, g.threads)}
+    slots = supervisor.measure_case(case, suite_case.timing, groups, finished, repeat)
+    rows += [(slot.group, _row(case, slot, supervisor.resolution_ns)) for slot in slots]
+    if roof is not None:
+        from gemmbench.cases.workload import op_of
+
+        for _, row in rows:
+            if row.get("status") == "ok":
+                row.update(op_of(case).roof(case, row, roof))
+    now = dt.datetime.now(dt.timezone.utc)
+    results.add([{**row, **_common_columns(machine, results.info, group, cpus, repeat, options.metric), "timestamp": now}
+                 for group, row in rows])
+    show.unit_done([row["status"] for _, row in rows])
+
+
+def _row(case, slot: Slot, resolution_ns: float) -> dict:
+    started = {**slot.started, **(slot.failure or {}), "variant": slot.variant}
+    if slot.counts is not None:
+        return {**finished_row(case, started, [], [], None, dict(slot.finish or {}), resolution_ns), **slot.counts}
+    if not slot.samples:
+        return {**not_run_row(case, slot.variant, "error", ""), **started}
+    return finished_row(case, started, slot.samples, slot.rounds, slot.native or None, dict(slot.finish or {}),
+                        resolution_ns)

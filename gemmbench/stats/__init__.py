@@ -1,0 +1,1 @@
+"""Statistics over measured rows: paired ratios, comparisons, noise, variance, what 'best' means."""
