@@ -95,21 +95,21 @@ GEMM_SHAPES = [(1152, 384), (1000, 383), (17, 5), (33, 130)]
 GEMM_COLUMNS = [1, 2, 3, 7, 8, 11, 16, 17, 31, 32, 33, 48, 64, 65, 130]  # chunks of 16 and int8's passes of 64, whole and ragged
 
 
-def batched_output(m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Y (m, n) inside a NaN-filled buffer with one guard element past its end: (buffer, Y)."""
+def gemm(a: K.Operand, x: np.ndarray) -> np.ndarray:
+    """Y = A X by one measured call, into a NaN-filled buffer whose guard element past Y must stay NaN."""
+    m, n = a.m, x.shape[1]
     buffer = np.full(m * n + 1, np.nan, np.float32)
-    return buffer, buffer[:m * n].reshape(m, n)
+    y = buffer[:m * n].reshape(m, n)
+    gemv(a, x, y)
+    assert np.isnan(buffer[-1]), "the GEMM wrote past Y"
+    return y
 
 
 @pytest.mark.parametrize("m,k", GEMM_SHAPES)
 @pytest.mark.parametrize("n", GEMM_COLUMNS)
 def test_sgemm(kern: K.Kernels, m: int, k: int, n: int) -> None:
     w, x = data(m, k, n)
-    p = K.pack_dense(kern, w)
-    buffer, y = batched_output(m, n)
-    gemv(p, x, y)
-    assert_float_close(y, w, x)
-    assert np.isnan(buffer[-1]), "the GEMM wrote past Y"
+    assert_float_close(gemm(K.pack_dense(kern, w), x), w, x)
 
 
 
@@ -188,10 +188,8 @@ def test_int8_gemm_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: int
     """Every column of Y is the int8 GEMV of that column of X, bit for bit; the operand is the GEMV's."""
     w, x = data(m, k, n)
     p = K.prepare_int8(kern, w)
-    buffer, y = batched_output(m, n)
-    gemv(p, x, y)
+    y = gemm(p, x)
     check_int8(y, p, w, x, min_snr(kern))
-    assert np.isnan(buffer[-1]), "the GEMM wrote past Y"
     column = np.full(m, np.nan, np.float32)
     gemv(p, np.ascontiguousarray(x[:, n - 1]), column)
     assert np.array_equal(column, y[:, n - 1]), "a GEMM column differs from the GEMV of that column"
@@ -203,9 +201,7 @@ def test_int8_gemm_clips_and_rounds_like_the_gemv(kern: K.Kernels) -> None:
     w, _ = data(m, k)
     x = np.resize(np.array([1.5, -3.0, 0.5 / 127, 1.5 / 127, -2.5 / 127, 1.0, -1.0, 0.0], np.float32), (k, n))
     p = K.prepare_int8(kern, w)
-    y = np.empty((m, n), np.float32)
-    gemv(p, x, y)
-    assert np.array_equal(y, K.int8_reference(p, x))
+    assert np.array_equal(gemm(p, x), K.int8_reference(p, x))
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:
