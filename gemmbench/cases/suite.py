@@ -73,10 +73,6 @@ class Suite:
     text: str = field(default="", compare=False, repr=False)
     base: str = field(default="", compare=False, repr=False)  # the folder its file fields are relative to
 
-    def backend_names(self) -> list[str]:
-        named = {s.backend for c in self.cases for s in (c.backends or ())}
-        return sorted(named)
-
 
 def shipped_suites() -> dict[str, Path]:
     """Suites installed with gemmbench, by name."""

@@ -1,4 +1,4 @@
-"""gemmbench list: backends with their availability and variants, and the shipped suites."""
+"""gemmbench list: backends with their availability and variants (their methods' included), and the shipped suites."""
 
 from __future__ import annotations
 
@@ -25,12 +25,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulated CPU: {simulated.describe()}")
         print()
     rows = []
-    for name, status in probe.statuses().items():  # asked of a child process: no plugin code runs here
+    statuses = probe.statuses()  # asked of a child process: no plugin code runs here
+    for name, status in statuses.items():
         state = "available" if status.available else "unavailable"
         rows.append([name, state, _variants(status), status.reason or status.target])
     print(render(["backend", "status", "variants", "reason / source"], rows))
     if any(LACKING in row[2] for row in rows):
         print(f"{LACKING} this CPU lacks a flag the variant needs: a run records it as unavailable")
+    problems = list(dict.fromkeys(problem for status in statuses.values() for problem in status.method_problems))
+    if problems:
+        print("\nmethods not offered:\n" + "\n".join(f"  {problem}" for problem in problems))
     print()
     from gemmbench.cases.suite import shipped_suites
 

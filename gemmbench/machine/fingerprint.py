@@ -115,14 +115,14 @@ def cpuid_flags() -> frozenset[str] | None:
     import ctypes
     import platform
 
-    from gemmbench.machine import native
+    from gemmbench.machine.compiler import NativeBuildError, build
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
     try:
-        lib = ctypes.CDLL(str(native.build([Path(__file__).resolve().parent.parent / "probes" / "cpuid.c"], "scalar",
-                                           name="cpuid")))
-    except (native.NativeBuildError, OSError):
+        lib = ctypes.CDLL(str(build([Path(__file__).resolve().parent.parent / "probes" / "cpuid.c"], "scalar",
+                                    name="cpuid")))
+    except (NativeBuildError, OSError):
         return None
     lib.gb_cpuid_flags.restype = ctypes.c_uint64
     bits = lib.gb_cpuid_flags()
@@ -169,11 +169,6 @@ def machine_key() -> str:
     return feature_key(identity or cpu_model(), simd_flags(cpu_flags()), simulated=simulation() is not None)
 
 
-def format1_key(cpu_model: str, cpu_flags: str | list[str]) -> str:
-    """The feature key a row's machine had in gemmbench's first key format (brand string + key flags)."""
-    flags = cpu_flags.split() if isinstance(cpu_flags, str) else cpu_flags
-    return featurekey.format1(cpu_model, flags, _key_flags(flags))
-
 
 def simulation_environment() -> dict[str, str]:
     """Variables a worker process needs so the libraries it loads see the simulated CPU ({} on a real one).
@@ -219,7 +214,7 @@ def _blas_cores() -> dict[str, str]:
 
 def compiler() -> str:
     """The C compiler's version line (what the C kernels are built with), or '' when there is none."""
-    from gemmbench.machine.native import NativeBuildError, compiler_identity
+    from gemmbench.machine.compiler import NativeBuildError, compiler_identity
 
     try:
         return compiler_identity().version

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from gemmbench import registry
 from gemmbench.measure import pages, timing
 from gemmbench.backend import Backend, Variant
+from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Op, Workload
 from gemmbench.measure.verify import Verdict, combine
 from gemmbench.cases.workload import aligned_copy
@@ -79,7 +81,10 @@ class Item:
     "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
-        if workload.case.op not in backend.ops:
+        self.role = backend.role  # the backend's own, also when a method or a composed op runs on it
+        if variant.method:  # a method registered for the backend, run on it
+            backend = MethodBackend(backend, registry.methods.get(variant.method))
+        elif workload.case.op not in backend.ops:
             backend = op.compose(backend) or backend  # a composite op built from the backend's primitives
         self.op, self.backend, self.variant, self.workload, self.ctx = op, backend, variant, workload, ctx
         self.precision = variant.precision or workload.case.dtype
@@ -101,7 +106,8 @@ class Item:
         """Columns known so far; status 'ok' means ready for samples, anything else is final."""
         case = self.workload.case
         row = {"variant": self.variant.name, "isa": self.variant.isa, "precision": self.precision,
-               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail}
+               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail,
+               "role": self.role, "reference_only": self.variant.reference_only}
         ok, reason = self.backend.variant_available(self.variant, self.ctx.cpu_flags)
         if not ok:
             return {**row, **not_run("unavailable", reason)}

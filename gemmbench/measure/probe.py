@@ -6,7 +6,7 @@ third-party code: its import may call sys.exit, crash on a CPU it was not built 
 `statuses` asks a child, `python -m gemmbench.measure.probe FD`, which loads the backends one after
 the other and answers on the pipe FD:
 
-    job   {"backends", "registrations", "op_registrations", "build", "ops"} on stdin
+    job   {"backends", "registrations", "op_registrations", "method_registrations", "build", "ops"} on stdin
           -> per backend {"type": "begin", "backend"}, then {"type": "status", ...} (a
              registry.BackendStatus), then with "build" {"type": "built", "backend", "state", "what"}
 
@@ -137,7 +137,8 @@ class _Child:
         self.fd = read_fd
         job = {"backends": names, "build": build, "ops": list(ops),
                "registrations": registry.backends.registered_targets(),
-               "op_registrations": registry.ops.registered_targets()}
+               "op_registrations": registry.ops.registered_targets(),
+               "method_registrations": registry.methods.registered_targets()}
         try:
             self.proc.stdin.write(json.dumps(job).encode() + b"\n")
             self.proc.stdin.close()
@@ -220,6 +221,8 @@ def main(fd: int) -> None:
         registry.backends.register(name, target, clobber=True)
     for name, target in job["op_registrations"].items():
         registry.ops.register(name, target, clobber=True)
+    for name, target in job["method_registrations"].items():
+        registry.methods.register(name, target, clobber=True)
     for name in job["backends"]:
         channel.send("begin", backend=name)
         found = registry.status(name)

@@ -4,7 +4,8 @@ The supervisor (gemmbench/measure/supervisor.py) starts `python -m gemmbench.mea
 affinity, the memory limit and the BLAS/OpenMP thread variables already set. The worker
 reads JSON lines on stdin, its job first and then commands, and answers on the pipe FD:
 
-    job      {"backend", "threads", "variants", "isa", "registrations", "memory_limit"}
+    job      {"backend", "threads", "variants", "isa", "registrations", "op_registrations",
+              "method_registrations", "memory_limit"}
              -> {"type": "ready", "resolution_ns"}
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
@@ -49,6 +50,8 @@ class Worker:
             registry.backends.register(name, target, clobber=True)
         for name, target in job.get("op_registrations", {}).items():
             registry.ops.register(name, target, clobber=True)
+        for name, target in job.get("method_registrations", {}).items():
+            registry.methods.register(name, target, clobber=True)
         self.job, self.channel = job, channel
         self.backend = registry.backends.get(job["backend"])
         self.backend_ok, self.reason, offered = registry.inspect(self.backend)
@@ -75,7 +78,8 @@ class Worker:
         variants = [v for v in self.variants if v.name not in skip and self.backend.runs(v, case.op, composed_from)]
         if not self.backend_ok:
             self.channel.send("plan", variants=["default"])
-            self.channel.send("started", variant="default", row=not_run("unavailable", self.reason))
+            self.channel.send("started", variant="default",
+                              row={**not_run("unavailable", self.reason), "role": self.backend.role})
             self.channel.send("prepared")
             return True
         self.channel.send("plan", variants=[v.name for v in variants])

@@ -14,11 +14,11 @@ from typing import Iterable
 
 from gemmbench.data import output
 from gemmbench.data.results import files_read
-from gemmbench.stats.decide import INTERVAL_LEVEL
 from gemmbench.measure.progress import Progress
 from gemmbench.report import content, kinds
-from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
+from gemmbench.report.data import ReportData, load
 from gemmbench.report.select import RowFilter
+from gemmbench.stats.decide import DEFAULT_BASELINE, INTERVAL_LEVEL
 
 TEMPLATE = "report.html.j2"
 # A plot of many rows' samples draws tens of thousands of markers; as SVG that is megabytes
@@ -45,7 +45,7 @@ def template_text() -> str:
 def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
                   progress: Progress | None = None) -> list[PlotSection]:
     sections = []
-    plot_kinds = plot_kinds or kinds.all_kinds(data.frame["op"].dropna().unique())
+    plot_kinds = plot_kinds or kinds.available(data)
     for kind in plot_kinds.values():
         if kind.on_demand and not data.every_sample:
             sections.append(PlotSection(kind.name, kind.title, kind.description, (), kind.on_demand))
@@ -85,13 +85,14 @@ def render_html(data: ReportData, title: str | None = None, progress: Progress |
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     suites = ", ".join(dict.fromkeys(run.suite for run in data.runs)) or "no runs"
-    decision, choices = content.decision_table(data)
+    choices = content.decision(data)
+    decision = content.decision_table(choices, dict(zip(data.frame["run_id"], data.frame["run_label"])))
     return env.from_string(template_text()).render(
         title=title or f"gemmbench report: {suites}",
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, data=data, runs=data.runs, rows=len(data.frame), timed=len(data.ok),
         failures=content.failures(data), notes=content.notes(data), decision=decision, choices=choices,
-        level=INTERVAL_LEVEL,
+        conditions=content.conditions(choices), level=INTERVAL_LEVEL,
         reference=content.reference_table(data), plots=plot_sections(data, progress=progress),
         cases=content.case_sections(data))
 
@@ -117,8 +118,7 @@ def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | 
         output.checked(out, reading)  # before reading and drawing: a bad path costs no time
     data = load(results, baseline, rows, every_sample)
     path = output.checked(out if out is not None else default_path(data), reading)
-    drawn = [kind for kind in kinds.all_kinds(data.frame["op"].dropna().unique()).values()
-             if every_sample or not kind.on_demand]
+    drawn = [kind for kind in kinds.available(data).values() if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
         page = render_html(data, title, show)

@@ -32,7 +32,8 @@ def runs(tmp_path_factory):
 def test_a_baseline_from_another_cpu_is_refused_by_a_gate_that_requires_one(runs, capsys):
     base, new, other = runs
     assert main(["compare", str(other), str(new)]) == 0  # information only, as before, and it says so
-    assert "cross-machine comparison only, nothing gated (--require-gated makes that exit 3)" in capsys.readouterr().out
+    assert (f"nothing gated: no row of BASE comes from NEW's CPU feature key (BASE: {OTHER_CPU}); cross-machine pairs "
+            f"never gate (--require-gated makes that exit 3)") in capsys.readouterr().out
 
     assert main(["compare", str(other), str(new), "--require-gated"]) == 3
     captured = capsys.readouterr()
