@@ -42,6 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", default=1, type=int, metavar="N",
                         help="measure the whole suite N times, each in fresh worker processes, into one file "
                              "(rows carry a repeat column); compare then tests on run-level figures")
+    parser.add_argument("--cpus", default=None, metavar="N[,N...]",
+                        help="measure on these CPUs, in this order (replaces the suite's cpus); default: the "
+                             "least busy of those this run may use, chosen at its start")
+    parser.add_argument("--cache", default=None, metavar="STATE[,STATE...]",
+                        help="cache states to measure each row in (replaces the suite's): hot (calls back to "
+                             "back), between (other layers' data read between calls), cold (weights pushed out "
+                             "of the caches before each call)")
+    parser.add_argument("--pages", default=None, metavar="PAGES[,PAGES...]",
+                        help="pages the large arrays sit on (replaces the suite's): huge (2 MiB, the default "
+                             "where the machine gives them) or normal (as a plain malloc gets them)")
     parser.add_argument("--seed", default=None, type=int, metavar="N",
                         help="seed of the shuffled round order (default: a new one, recorded in the file)")
     parser.add_argument("--metric", default="time", choices=("time", "instructions"),
@@ -83,6 +93,28 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
+def parse_cpus(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        cpus = tuple(dict.fromkeys(int(part) for part in value.split(",")))
+    except ValueError:
+        cpus = ()
+    if not cpus or min(cpus) < 0:
+        raise UsageError(f"--cpus: expected CPU numbers like 1 or 0,1; got {value!r}")
+    return cpus
+
+
+def parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """'cold' or 'hot,cold' from `allowed`; None when not given."""
+    if value is None:
+        return None
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",")))
+    if not chosen or any(part not in allowed for part in chosen):
+        raise UsageError(f"{option}: expected one or more of {', '.join(allowed)} (comma-separated); got {value!r}")
+    return chosen
+
+
 def parse_memory_limit(value: str | None) -> int | None:
     """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default."""
     if value is None:
@@ -112,10 +144,52 @@ def summary(rows: list[dict], every_row: bool = False) -> str:
     elif failed:
         parts.append(f"FAILED: {len(failed)} row{'s' if len(failed) != 1 else ''}\n" + failure_table(failed))
     counted = [row for row in rows if row.get("metric") == "instructions" and row["status"] == "ok"]
-    parts.append(counts_table(counted) if counted else decision_text(decide(rows)))
+    decision = decide(rows)
+    parts.append(counts_table(counted) if counted else decision_text(decision))
+    if not counted:
+        parts += conditions_text(rows, decision)
     if not every_row:
         parts.append(_not_run(rows))
+    parts.append(sample_notes(rows))
     return "\n\n".join(part for part in parts if part)
+
+
+def conditions_text(rows: list[dict], decision) -> list[str]:
+    """The decision's choices under the other cache states and pages measured, and vocoder steps'
+    GRU-A products beside the same product measured alone."""
+    from gemmbench.report import conditions
+
+    chosen = {(c.case, c.series) for c in decision.choices}
+    return [conditions.text(conditions.cache_table(rows, chosen),
+                            "the best rows in each cache state measured (native time where measured):"),
+            conditions.text(conditions.pages_table(rows, chosen), "the best rows on 2 MiB and on 4 KiB pages:"),
+            conditions.text(conditions.step_table(rows),
+                            "GRU-A's product in the vocoder step beside the same product measured alone:")]
+
+
+def sample_notes(rows: list[dict]) -> str:
+    """What the samples' own checks found: preempted samples, noisy rows, placement spread; what each means."""
+    from gemmbench.measure.timing import NOISY_CV
+
+    timed = [row for row in rows if row["status"] == "ok" and row.get("samples_ns") is not None]
+    lines = []
+    preempted = sum(int(row.get("preempted_samples") or 0) for row in timed)
+    if preempted:
+        marked = sum(len(row.get("preempted_rounds") or ()) for row in timed)
+        lines.append(f"preempted samples: {preempted} (their thread was switched out), each taken again"
+                     + (f"; {marked} kept after the retakes ran out, marked (preempted_rounds) and left out of "
+                        f"the noise figure" if marked else ""))
+    noisy = [row for row in timed if row.get("noisy")]
+    if noisy:
+        lines.append(f"noisy: {len(noisy)} of {len(timed)} timed rows spread more than a quiet machine's "
+                     f"({100 * NOISY_CV:.0f}% within a placement, preempted samples left out): their intervals "
+                     f"are wider; rerun on a quieter machine, or --repeat to see the spread between runs")
+    spread = [row for row in timed if (row.get("placement_spread") or 0) > NOISY_CV]
+    if spread:
+        lines.append(f"placement spread: on {len(spread)} rows the copies of the data on different pages differ "
+                     f"by more than {100 * NOISY_CV:.0f}% (the cache placement, not noise; the median is over "
+                     f"them: docs/measurement.md, Placements)")
+    return "\n".join(lines)
 
 
 def case_order(rows: list[dict]) -> dict[str, int]:
@@ -130,7 +204,8 @@ def row_table(rows: list[dict]) -> str:
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
     for row in shown:
-        note = row.get("message") or ("noisy (cv %.0f%%)" % (100 * row["cv"]) if row.get("noisy") else "")
+        note = row.get("message") or (f"noisy ({100 * row['noise_cv']:.0f}% spread; wider interval)"
+                                      if row.get("noisy") else "")
         body.append([row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
                      duration(row.get("median_ns")), duration(row.get("native_median_ns")),
                      number(row.get("gflops"), ".1f"), number(row.get("rel_err"), ".1e"), note[:70]])
@@ -181,9 +256,9 @@ def decision_text(decision) -> str:
                      *([choice.from_python] if decision.any_from_python else [])])
         previous = group
     right = {i for i, name in enumerate(headers) if name in ("thr", "native", "Python call", "RTF", "SNR dB")}
-    lines = ["best per case and precision (verified rows; by native time where measured, else the Python "
-             "call; * fastest of the case, for a vocoder calling it from C; 'fastest from Python' where a "
-             "Python loop's winner is another):",
+    lines = [f"best per case and precision, {decision.heading()} (verified rows; by native time where "
+             "measured, else the Python call; * fastest of the case, for a vocoder calling it from C; 'fastest "
+             "from Python' where a Python loop's winner is another):",
              render(headers, body, right=right)]
     if decision.folded:
         lines.append(f"reference only, never a choice: {decision.folded_text()} (-v lists them)")
@@ -217,7 +292,8 @@ def _not_run(rows: list[dict]) -> str:
     return "not run (-v lists every row):\n" + "\n".join(lines) if lines else ""
 
 
-RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")  # --metric too, below
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed", "cpus", "cache",
+                "pages")  # --metric too, below
 
 
 def run(args: argparse.Namespace) -> int:
@@ -248,11 +324,15 @@ def _start(args: argparse.Namespace):
 
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
+    from gemmbench.measure import cache, pages
+
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
                          timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
-                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric)
+                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric,
+                         cpus=parse_cpus(args.cpus), cache=parse_choices("--cache", args.cache, cache.STATES),
+                         pages=parse_choices("--pages", args.pages, pages.MODES))
     return run_suite(load_suite(args.suite), options)
 
 
@@ -289,9 +369,10 @@ def noise_warning(path) -> str:
     check = read_metadata(path).get("noise_check")
     if not check or check.get("verdict") == "quiet":
         return ""
-    noisy = [f"{f['name']}: {f['value']}" for f in check["findings"] if f["noisy"]]
+    noisy = [f"{f['name']}: {f['value']}" + (f" ({f['affects']})" if f.get("affects") else "")
+             for f in check["findings"] if f["noisy"]]
     return (f"warning: the machine looked {check['verdict']} when the run started ({'; '.join(noisy)}); "
-            f"ratios paired by round hold better than single times; see gemmbench check")
+            f"ratios paired by round hold better than single times; see gemmbench check for what to change")
 
 
 def render_report(outcome, quiet: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Callable
 
 import pandas as pd
 
-from gemmbench.stats.decide import INTERVAL_LEVEL, Decision, decide
+from gemmbench.stats.decide import INTERVAL_LEVEL, Conditions, Decision, decide
 from gemmbench.report.data import NOT_RUN_STATUSES, ReportData, failed_rows, not_run_rows, time_text
 from gemmbench.report.textable import is_missing
 from gemmbench.measure.timing import NOISY_CV
@@ -192,15 +192,15 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
-    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
-               for row in noisy.sort_values("cv", ascending=False).itertuples()]
-    placed = int((noisy["placements"].fillna(1) > 1).sum()) if "placements" in noisy else 0
-    pages = (f" {placed} of them took turns on copies placed on different 2 MiB pages: the spread between "
-             f"pages is in their samples, as it would be between runs (docs/measurement.md, Placements)."
-             if placed else "")
-    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
-                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — rerun them, or look at every sample with "
-                            f"gemmbench report --samples.{pages}",
+    spread = noisy["noise_cv"] if "noise_cv" in noisy else noisy["cv"]  # files older than noise_cv judged cv
+    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: {100 * value:.0f}% spread"
+               for row, value in zip(noisy.itertuples(), spread)]
+    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy: their samples spread more "
+                            f"than {100 * NOISY_CV:.0f}% within a placement, preempted samples left out, which a "
+                            f"quiet machine does not show. Their speed-up intervals are wider; rerun them on a "
+                            f"quieter machine (gemmbench check says what to change), or look at every sample "
+                            f"with gemmbench report --samples. (The spread between placements is not counted: "
+                            f"see placement_spread, docs/measurement.md, Placements.)",
                     details)]
 
 
@@ -218,6 +218,11 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
          lambda r: Cell(r["precision"] if isinstance(r["precision"], str) else ""))
         if (frame["precision"].fillna(frame["dtype"]) != frame["dtype"]).any() else None,
         (Column("threads", "threads requested"), lambda r: _num(r["threads"], ".0f")),
+        (Column("cache", "cache state the calls found: hot, between (other layers' data read between calls), "
+                         "cold (weights pushed out of the caches)", False), lambda r: Cell(r["cache"]))
+        if frame["cache"].nunique() > 1 else None,
+        (Column("pages", "pages the data sat on: huge (2 MiB) or normal (as malloc gives)", False),
+         lambda r: Cell(r["pages"])) if frame["pages"].nunique() > 1 else None,
         (Column("run", "which run (host and run id in the header)", False), lambda r: Cell(r["run_label"]))
         if data.several_runs else None,
         (Column("status", "ok, wrong, error, crashed, timeout, unavailable, skipped", False),
@@ -226,7 +231,9 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("median", "median time per call, Python call included"), lambda r: _time(r["median_ns"])),
         (Column("min", "fastest sample, per call"), lambda r: _time(r["min_ns"])),
         (Column("IQR", "interquartile range of the samples"), lambda r: _time(r["iqr_ns"])),
-        (Column("cv", "coefficient of variation (std/mean); above 10% the row is noisy"),
+        (Column("cv", "coefficient of variation (std/mean) of the samples; the row is noisy when their spread "
+                      "within a placement, preempted samples left out (noise_cv), is above "
+                      f"{100 * NOISY_CV:.0f}%"),
          lambda r: _cv(r["cv"], r["noisy"])),
         (Column("native", "median time per call measured inside native code"), lambda r: _time(r["native_median_ns"]))
         if frame["native_median_ns"].notna().any() else None,
@@ -328,11 +335,13 @@ def _left_out(rows: pd.DataFrame) -> str:
     return " · ".join(parts)
 
 
-def decision_table(data: ReportData) -> tuple[Table, Decision]:
-    """Per case (thread count, run) and precision the project's best row (gemmbench.stats.decide)."""
+def decision_table(data: ReportData, conditions: Conditions | None = None) -> tuple[Table, Decision]:
+    """Per case (thread count, run) and precision the project's best row (gemmbench.stats.decide),
+    among the rows measured under `conditions` (the default ones when not given)."""
     reference = dict(zip(zip(data.frame["backend"], data.frame["variant"].fillna("")), data.frame["reference_only"]))
     decision = decide(data.frame, data.baseline,
-                      is_reference=lambda backend, variant: bool(reference.get((backend, variant))))
+                      is_reference=lambda backend, variant: bool(reference.get((backend, variant))),
+                      conditions=conditions)
     several_runs = decision.several_runs
     columns = [Column("case", "case name; click for its table", False),
                Column("shape", "op, m×k (n), sparsity", False)]

@@ -119,6 +119,8 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     several = len(labels) > 1
     frame["label"] = frame["series"] + (" @ " + frame["run_label"] if several else "")
     frame["isa"] = frame["isa"].fillna("")
+    for column, default in (("cache", "hot"), ("pages", "huge")):  # files older than the columns: what ran then
+        frame[column] = frame[column].fillna(default) if column in frame else default
     frame["weights"] = frame["m"] * frame["k"]
     frame["overhead_ns"] = frame["median_ns"] - frame["native_median_ns"]
     quartiles = [_quartiles(s) for s in frame["samples_ns"]]
@@ -206,7 +208,7 @@ def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     Times are the project's figure (gemmbench.stats.decide: native where measured, else the Python call)."""
     timed = (frame["status"] == "ok") & frame["time_ns"].notna()
     is_base = timed & of_backend(frame, baseline)
-    keys = ["run_id", "case", "threads"]
+    keys = ["run_id", "case", "threads", "cache", "pages"]  # a row's baseline ran under its conditions
     # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
     # dropna=False: files of older schemas may lack threads, and their rows still have a baseline
     base = frame[is_base].groupby(keys, dropna=False)["time_ns"].min().rename("baseline_ns")

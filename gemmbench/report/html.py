@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Iterable
 
 from gemmbench.data import atomic
-from gemmbench.stats.decide import INTERVAL_LEVEL
+from gemmbench.stats.decide import INTERVAL_LEVEL, Conditions
 from gemmbench.measure.progress import Progress
+from gemmbench.report import conditions as report_conditions
 from gemmbench.report import content, kinds
 from gemmbench.report.data import DEFAULT_BASELINE, ReportData, load
 from gemmbench.report.select import RowFilter
@@ -77,14 +78,20 @@ def image_html(figure, alt: str) -> str:
             f'alt="{html.escape(alt, quote=True)}">')
 
 
-def render_html(data: ReportData, title: str | None = None, progress: Progress | None = None) -> str:
+def render_html(data: ReportData, title: str | None = None, progress: Progress | None = None,
+                conditions: Conditions | None = None) -> str:
     import jinja2
 
     from gemmbench import __version__
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     suites = ", ".join(dict.fromkeys(run.suite for run in data.runs)) or "no runs"
-    decision, choices = content.decision_table(data)
+    decision, choices = content.decision_table(data, conditions)
+    compared = [(heading, table) for heading, table in (
+        ("Cache states", report_conditions.cache_table(data.frame)),
+        ("2 MiB against 4 KiB pages", report_conditions.pages_table(data.frame)),
+        ("A vocoder step's GRU-A product, in the step and alone", report_conditions.step_table(data.frame)))
+        if table.rows]
     return env.from_string(template_text()).render(
         title=title or f"gemmbench report: {suites}",
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -92,7 +99,19 @@ def render_html(data: ReportData, title: str | None = None, progress: Progress |
         failures=content.failures(data), notes=content.notes(data), decision=decision, choices=choices,
         level=INTERVAL_LEVEL,
         reference=content.reference_table(data), plots=plot_sections(data, progress=progress),
-        cases=content.case_sections(data))
+        cases=content.case_sections(data), compared=compared)
+
+
+def _check_conditions(data: ReportData, conditions: Conditions | None) -> None:
+    """Conditions asked for that no timed row ran under are refused, naming those measured."""
+    from gemmbench.errors import UsageError
+    from gemmbench.stats.decide import conditions_of
+
+    present = list(dict.fromkeys(conditions_of(row) for row in data.ok.to_dict("records")))
+    if conditions is not None and conditions not in present:
+        measured = "; ".join(f"cache {c.cache}, pages {c.pages}" for c in present) or "none"
+        raise UsageError(f"--cache/--pages: no timed row ran with cache {conditions.cache} on {conditions.pages} "
+                         f"pages; these results hold: {measured}")
 
 
 def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
@@ -106,17 +125,20 @@ def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
 
 def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
                  baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter(),
-                 every_sample: bool = False, progress: bool | None = False) -> Path:
+                 every_sample: bool = False, progress: bool | None = False,
+                 conditions: Conditions | None = None) -> Path:
     """Read results (files or directories), write one self-contained HTML report, return its path.
 
-    progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
+    progress: a line on stderr while plots are drawn (None: when stderr is a terminal);
+    conditions: what the decision table holds for (default: hot cache on huge pages where measured)."""
     data = load(results, baseline, rows, every_sample)
+    _check_conditions(data, conditions)
     path = Path(out) if out is not None else default_path(data)
     drawn = [kind for kind in kinds.all_kinds(data.frame["op"].dropna().unique()).values()
              if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
-        page = render_html(data, title, show)
+        page = render_html(data, title, show, conditions)
     finally:
         show.close()
     atomic.write_bytes(path, page.encode("utf-8"))

@@ -12,6 +12,10 @@ and shown on request.
 
 The speed-up of a row is the baseline's time over the row's time, each by the same figure;
 its interval comes from `speedup()`, the one place the project computes one.
+
+A decision holds for one set of conditions (`Conditions`: the cache state the calls found and
+the pages the data sat on): rows measured under others are left out, and the table's heading
+says which it shows. By default that is hot cache on huge pages where such rows exist.
 """
 
 from __future__ import annotations
@@ -122,6 +126,38 @@ def _same_rounds(row: Mapping, baseline: Mapping) -> bool:
         (row.get("repeat") or 0) == (baseline.get("repeat") or 0)
 
 
+PAGE_WORDS = {"huge": "2 MiB pages", "normal": "4 KiB pages (as malloc gives)"}
+CACHE_WORDS = {"hot": "hot cache (calls back to back)", "between": "other layers' data read between calls",
+               "cold": "cold cache (weights pushed out before each call)"}
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a row's calls ran under: the cache state they found and the pages their data sat on."""
+
+    cache: str = "hot"
+    pages: str = "huge"
+
+    def text(self) -> str:
+        return f"{CACHE_WORDS.get(self.cache, self.cache)}, {PAGE_WORDS.get(self.pages, self.pages)}"
+
+
+def conditions_of(row: Mapping) -> Conditions:
+    """A row's conditions; rows of files older than the columns ran hot, on huge pages where they could."""
+    cache, pages = row.get("cache"), row.get("pages")
+    return Conditions(cache if isinstance(cache, str) and cache else "hot",
+                      pages if isinstance(pages, str) and pages else "huge")
+
+
+def default_conditions(present: Iterable[Conditions]) -> Conditions | None:
+    """Hot cache on huge pages where measured, else hot on any pages, else the first present."""
+    found = list(dict.fromkeys(present))
+    for wanted in (Conditions(), Conditions("hot", "normal")):
+        if wanted in found:
+            return wanted
+    return found[0] if found else None
+
+
 @dataclass(frozen=True)
 class Choice:
     """The best timed row of one case, thread count, run and precision."""
@@ -157,6 +193,18 @@ class Decision:
     choices: tuple[Choice, ...]
     folded: tuple[tuple[str, int], ...]  # backends with reference-only variants, and their timed rows left out
     untimed: tuple[str, ...]  # cases with no timed row to choose from
+    conditions: Conditions | None = None  # what its rows ran under (None: no timed row at all)
+    others: tuple[Conditions, ...] = ()  # conditions other rows ran under, left out of this decision
+
+    def heading(self) -> str:
+        """What the numbers hold for, and what else was measured: for the table's heading."""
+        if self.conditions is None:
+            return ""
+        text = f"for {self.conditions.text()}"
+        caches = [c for c in dict.fromkeys(o.cache for o in self.others) if c != self.conditions.cache]
+        pages = [p for p in dict.fromkeys(o.pages for o in self.others) if p != self.conditions.pages]
+        also = ([f"cache {', '.join(caches)}"] if caches else []) + ([f"pages {', '.join(pages)}"] if pages else [])
+        return text + (f"; also measured: {'; '.join(also)}" if also else "")
 
     @property
     def has_rtf(self) -> bool:
@@ -217,9 +265,19 @@ def _precision_rank(precision: str) -> tuple[int, str]:
 
 
 def decide(rows: Iterable[Mapping] | pd.DataFrame, baseline: str = DEFAULT_BASELINE,
-           is_reference: Callable[[str, str], bool] = reference_only) -> Decision:
-    """Per case, thread count and run: the best timed row of each precision, in the order rows came."""
+           is_reference: Callable[[str, str], bool] = reference_only,
+           conditions: Conditions | None = None) -> Decision:
+    """Per case, thread count and run: the best timed row of each precision, in the order rows came,
+    among the rows measured under `conditions` (default_conditions when not given)."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+    present = list(dict.fromkeys(conditions_of(r) for r in records if _timed(r)))
+    chosen = conditions or default_conditions(present)
+    records = [r for r in records if chosen is None or conditions_of(r) == chosen]
+    decision = _decide(records, baseline, is_reference)
+    return dataclasses.replace(decision, conditions=chosen, others=tuple(c for c in present if c != chosen))
+
+
+def _decide(records: list[Mapping], baseline: str, is_reference: Callable[[str, str], bool]) -> Decision:
     reference = {series: is_reference(*series) for series in dict.fromkeys(_series(r) for r in records)}
     groups: dict[tuple, list[Mapping]] = {}
     for row in records:
