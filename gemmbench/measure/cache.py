@@ -44,9 +44,9 @@ def default_between_bytes() -> int:
 
 def cache_capacity() -> int:
     """Bytes of data one CPU's caches hold: one data (or unified) cache of each level; 0 when unknown."""
-    from gemmbench.machine.caches import caches, data_cache_sizes
+    from gemmbench.machine import caches
 
-    return sum(data_cache_sizes(caches()).values())
+    return sum(caches.data_cache_sizes(caches.caches(caches.SYSFS_CPUS)).values())
 
 
 def unavailable(state: str) -> str:

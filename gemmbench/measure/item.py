@@ -163,7 +163,7 @@ class Item:
     def _cold_copies(self) -> int:
         """The pile's size: a second copy prepared while tracing what it allocates, its bytes against
         the caches' capacity (gemmbench.measure.cache). The first copy's prepare_ns is never traced."""
-        placed_before = pages.placed_bytes()
+        mapped_before = pages.mapped_bytes()
         tracemalloc.start()
         try:
             traced_before = tracemalloc.get_traced_memory()[0]
@@ -171,7 +171,7 @@ class Item:
             traced = tracemalloc.get_traced_memory()[0] - traced_before
         finally:
             tracemalloc.stop()
-        return cache.cold_copies(traced + pages.placed_bytes() - placed_before, cache.cache_capacity())
+        return cache.cold_copies(traced + pages.mapped_bytes() - mapped_before, cache.cache_capacity())
 
     def _condition_columns(self) -> dict:
         return {"between_bytes": self.ctx.between_bytes} if self.ctx.cache == "between" else {}

@@ -64,6 +64,7 @@ def unavailable(mode: str) -> str:
 
 _mode = "huge"
 _placed = 0  # bytes of large arrays this process has allocated through large_bytes
+_mapped = 0  # of them, bytes mapped by huge_bytes: outside numpy's allocator, so tracemalloc does not see them
 
 
 def use(mode: str) -> None:
@@ -90,6 +91,11 @@ def placed_bytes() -> int:
     return _placed
 
 
+def mapped_bytes() -> int:
+    """Bytes huge_bytes has mapped in this process so far (memory tracemalloc does not count)."""
+    return _mapped
+
+
 def large_bytes(nbytes: int, alignment: int = 64) -> np.ndarray:
     """`nbytes` uninitialised bytes for a large array, on the pages `use` chose."""
     global _placed
@@ -111,6 +117,7 @@ def huge_bytes(nbytes: int) -> np.ndarray:
     """`nbytes` uninitialised bytes starting on a 2 MiB boundary, advised onto huge pages.
 
     MemoryError when the address space is refused (the worker's --memory-limit), as for numpy's own arrays."""
+    global _mapped
     length = -(-max(nbytes, 1) // HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE  # room to slide to the boundary
     try:
         mapping = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -118,6 +125,7 @@ def huge_bytes(nbytes: int) -> np.ndarray:
         if exc.errno == errno.ENOMEM:
             raise MemoryError(f"cannot map {nbytes} bytes for a large array") from None
         raise
+    _mapped += nbytes
     raw = np.frombuffer(mapping, dtype=np.uint8)  # keeps the mapping alive as long as the array
     start = (-raw.ctypes.data) % HUGE_PAGE
     if _advisable_here():

@@ -196,13 +196,13 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
     if options.metric not in METRICS:
         raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
+    check_conditions(suite, options)
     if options.metric == "instructions":
         from gemmbench.measure import instructions
 
         usable, reason = instructions.available()
         if not usable:
             raise UsageError(f"--metric instructions: {reason}")
-    check_conditions(suite, options)
 
 
 def check_conditions(suite: Suite, options: RunOptions) -> None:
