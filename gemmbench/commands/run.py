@@ -160,9 +160,13 @@ def conditions_text(rows: list[dict], decision) -> list[str]:
     from gemmbench.report import conditions
 
     chosen = {(c.case, c.series) for c in decision.choices}
+    chosen |= {(row["case"], f"{row['backend']}:{row['variant']}") for row in rows
+               if row["backend"] == decision.baseline}
     return [conditions.text(conditions.cache_table(rows, chosen),
-                            "the best rows in each cache state measured (native time where measured):"),
-            conditions.text(conditions.pages_table(rows, chosen), "the best rows on 2 MiB and on 4 KiB pages:"),
+                            f"the best rows and {decision.baseline} in each cache state measured (native time "
+                            f"where measured):"),
+            conditions.text(conditions.pages_table(rows, chosen),
+                            f"the best rows and {decision.baseline} on 2 MiB and on 4 KiB pages:"),
             conditions.text(conditions.step_table(rows),
                             "GRU-A's product in the vocoder step beside the same product measured alone:")]
 

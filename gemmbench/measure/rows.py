@@ -68,11 +68,12 @@ def sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
                        native_iqr_ns=native_stats.iqr, **_cpu_columns("native_", sampled.native_cpu))
     judged = native if native else samples
     placements = list(sampled.placements) or [0] * len(judged)
-    kept = [r not in set(sampled.marked) for r in sampled.rounds]
+    marked = set(sampled.marked)
+    kept = [r not in marked for r in sampled.rounds]
     steady = timing.noise_cv(judged, placements, kept)
     columns.update(sample_placements=placements, preempted_samples=sampled.preempted,
                    preempted_rounds=list(sampled.marked), noise_cv=steady,
-                   placement_spread=timing.placement_spread(judged, placements),
+                   placement_spread=timing.placement_spread(judged, placements, kept),
                    noisy=bool(steady > timing.NOISY_CV))
     return columns
 

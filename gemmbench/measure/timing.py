@@ -93,11 +93,12 @@ def sampler(loop: Loop, one_window: bool = True, clock: Callable[[], int] = time
 
 
 def steady_sample(loop: Loop, take: Sampler, loops: int, share: float, retakes: int) -> tuple[Sample, int]:
-    """A sample of `loops` calls after `share` of them untimed, taken again (re-warmed) while it
-    comes out preempted, up to `retakes` times; (the sample kept, preempted samples seen)."""
+    """A sample of `loops` calls after `share` of them untimed (none for 0), taken again (re-warmed)
+    while it comes out preempted, up to `retakes` times; (the sample kept, preempted samples seen)."""
     preempted = 0
     while True:
-        loop(max(1, math.ceil(loops * share)))
+        if share > 0:
+            loop(max(1, math.ceil(loops * share)))
         sample = take(loops)
         if not sample.preempted:
             return sample, preempted
@@ -161,11 +162,13 @@ def noise_cv(samples: list[float], placements: list[int], kept: list[bool]) -> f
     return float(np.std(ratios, ddof=1)) if len(ratios) >= 3 else math.nan
 
 
-def placement_spread(samples: list[float], placements: list[int]) -> float:
+def placement_spread(samples: list[float], placements: list[int], kept: list[bool]) -> float:
     """The slowest placement's median over the fastest's, minus 1, among placements with two or more
-    samples (nan with fewer than two such placements)."""
+    kept samples (nan with fewer than two such placements)."""
     values, where = np.asarray(samples, dtype=float), np.asarray(placements)
-    medians = [float(np.median(values[where == p])) for p in np.unique(where) if np.sum(where == p) >= 2]
+    keep = np.asarray(kept, dtype=bool)
+    medians = [float(np.median(values[keep & (where == p)])) for p in np.unique(where)
+               if np.sum(keep & (where == p)) >= 2]
     return max(medians) / min(medians) - 1 if len(medians) > 1 and min(medians) > 0 else math.nan
 
 
@@ -231,11 +234,14 @@ def calibrate(loop: Loop, target_ns: float) -> int:
 
 def sample(loop: Loop, loops: int, settings: TimingSettings,
            clock: Callable[[], int] = time.perf_counter_ns) -> tuple[float, ...]:
+    """Samples of `loop` back to back (not interleaved), each preempted one taken again up to
+    `settings.retakes` times."""
     deadline = clock() + settings.max_time * 1e9
     samples: list[float] = []
     wanted = max(settings.samples, 1)
+    take = sampler(loop)
     while len(samples) < wanted:
-        samples.append(loop(loops) / loops)
+        samples.append(steady_sample(loop, take, loops, 0.0, settings.retakes)[0].wall_ns)
         if clock() > deadline and len(samples) >= min(MIN_SAMPLES, wanted):
             break
     return tuple(samples)

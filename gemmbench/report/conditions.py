@@ -54,21 +54,36 @@ def _grouped(records: list[dict], varying: str) -> dict[tuple, dict[str, dict]]:
     return {key: found for key, found in groups.items() if len(found) > 1}
 
 
+def _where(key: tuple, repeats: bool) -> list[Cell]:
+    """The case (and its repeat, where a run measured several) a row of a comparison stands for."""
+    return [Cell(key[2])] + ([Cell(str(key[1]))] if repeats else [])
+
+
+def _where_columns(repeats: bool) -> list[Column]:
+    return [Column("case", "", False)] + ([Column("repeat", "which repeat of the suite")] if repeats else [])
+
+
+def _repeats(groups: dict) -> bool:
+    return len({key[1] for key in groups}) > 1
+
+
 def cache_table(rows: Iterable[Mapping] | pd.DataFrame, series: set[tuple[str, str]] | None = None) -> Table:
     """Rows measured in several cache states: the time in each, and how many times longer than hot.
     `series`: only these (case, backend:variant), e.g. a decision's choices."""
     groups = _grouped(_records(rows), "cache")
     states = [s for s in cache.STATES if any(s in found for found in groups.values())]
-    columns = [Column("case", "", False), Column("backend:variant", "", False), Column("pages", "", False)]
+    repeats = _repeats(groups)
+    columns = [*_where_columns(repeats), Column("backend:variant", "", False), Column("pages", "", False)]
     columns += [Column(state, f"time per call with cache {state} (native where measured)") for state in states]
     columns += [Column(f"{state} / hot", f"how many times longer than hot, paired by round "
                                          f"({100 * decide.INTERVAL_LEVEL:.0f}% interval)")
                 for state in states if state != "hot"]
     body = []
-    for (_, _, case, _, pages, name), found in groups.items():
+    for key, found in groups.items():
+        case, pages, name = key[2], key[4], key[5]
         if series is not None and (case, name) not in series:
             continue
-        cells = [Cell(case), Cell(name), Cell(pages)]
+        cells = [*_where(key, repeats), Cell(name), Cell(pages)]
         cells += [_time(decide.time_of(found[s])[0]) if s in found else Cell("") for s in states]
         cells += [_ratio(found.get("hot"), found.get(s)) for s in states if s != "hot"]
         body.append(cells)
@@ -79,18 +94,20 @@ def pages_table(rows: Iterable[Mapping] | pd.DataFrame, series: set[tuple[str, s
     """Rows measured on both kinds of pages: each time, and what huge pages are worth (normal ÷ huge)."""
     groups = {key: found for key, found in _grouped(_records(rows), "pages").items()
               if {"huge", "normal"} <= set(found)}
-    columns = [Column("case", "", False), Column("backend:variant", "", False), Column("cache", "", False),
+    repeats = _repeats(groups)
+    columns = [*_where_columns(repeats), Column("backend:variant", "", False), Column("cache", "", False),
                Column("2 MiB pages", "time per call on huge pages (native where measured)"),
                Column("4 KiB pages", "time per call on pages as a plain malloc gets them"),
                Column("huge pages worth", "4 KiB time ÷ 2 MiB time, paired by round "
                                           f"({100 * decide.INTERVAL_LEVEL:.0f}% interval)"),
                Column("spread 2 MiB / 4 KiB", "placement_spread on each: how far its copies' medians differ")]
     body = []
-    for (_, _, case, _, state, name), found in groups.items():
+    for key, found in groups.items():
+        case, state, name = key[2], key[4], key[5]
         if series is not None and (case, name) not in series:
             continue
         huge, normal = found["huge"], found["normal"]
-        body.append([Cell(case), Cell(name), Cell(state), _time(decide.time_of(huge)[0]),
+        body.append([*_where(key, repeats), Cell(name), Cell(state), _time(decide.time_of(huge)[0]),
                      _time(decide.time_of(normal)[0]), _ratio(huge, normal),
                      Cell(f"{_percent(huge.get('placement_spread'))} / {_percent(normal.get('placement_spread'))}")])
     return Table(columns, body)
