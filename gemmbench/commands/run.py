@@ -173,7 +173,7 @@ def conditions_text(rows: list[dict], decision) -> list[str]:
 
 def sample_notes(rows: list[dict]) -> str:
     """What the samples' own checks found: preempted samples, noisy rows, placement spread; what each means."""
-    from gemmbench.measure.timing import NOISY_CV
+    from gemmbench.measure.timing import NOISY_SPREAD, PLACEMENT_NOTE
 
     timed = [row for row in rows if row["status"] == "ok" and row.get("samples_ns") is not None]
     lines = []
@@ -186,12 +186,13 @@ def sample_notes(rows: list[dict]) -> str:
     noisy = [row for row in timed if row.get("noisy")]
     if noisy:
         lines.append(f"noisy: {len(noisy)} of {len(timed)} timed rows spread more than a quiet machine's "
-                     f"({100 * NOISY_CV:.0f}% within a placement, preempted samples left out): their intervals "
+                     f"(half their samples further than {100 * NOISY_SPREAD:.0f}% from their placement's median, preempted "
+                     f"samples left out): their intervals "
                      f"are wider; rerun on a quieter machine, or --repeat to see the spread between runs")
-    spread = [row for row in timed if (row.get("placement_spread") or 0) > NOISY_CV]
+    spread = [row for row in timed if (row.get("placement_spread") or 0) > PLACEMENT_NOTE]
     if spread:
         lines.append(f"placement spread: on {len(spread)} rows the copies of the data on different pages differ "
-                     f"by more than {100 * NOISY_CV:.0f}% (the cache placement, not noise; the median is over "
+                     f"by more than {100 * PLACEMENT_NOTE:.0f}% (the cache placement, not noise; the median is over "
                      f"them: docs/measurement.md, Placements)")
     return "\n".join(lines)
 
@@ -208,7 +209,7 @@ def row_table(rows: list[dict]) -> str:
     headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
     body = []
     for row in shown:
-        note = row.get("message") or (f"noisy ({100 * row['noise_cv']:.0f}% spread; wider interval)"
+        note = row.get("message") or (f"noisy ({100 * row['sample_spread']:.0f}% spread; wider interval)"
                                       if row.get("noisy") else "")
         body.append([row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
                      duration(row.get("median_ns")), duration(row.get("native_median_ns")),

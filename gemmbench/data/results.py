@@ -55,9 +55,10 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("std_ns", _float, "standard deviation of the samples, ns"),
     ("iqr_ns", _float, "interquartile range of the samples, ns"),
     ("cv", _float, "coefficient of variation std/mean"),
-    ("noise_cv", _float, "spread of the samples the row is ranked by (native where measured) around their "
-                         "placement's median, preempted samples left out: what `noisy` judges"),
-    ("noisy", _bool, "noise_cv above what a quiet machine shows (gemmbench.measure.timing.NOISY_CV): a wider "
+    ("sample_spread", _float, "median distance of the samples the row is ranked by (native where measured) from "
+                              "their placement's median, as a share of it, preempted samples left out: what "
+                              "`noisy` judges"),
+    ("noisy", _bool, "sample_spread above what a quiet machine shows (gemmbench.measure.timing.NOISY_SPREAD): a wider "
                      "interval; rerun on a quieter machine or with --repeat"),
     ("placement_spread", _float, "slowest placement's median over the fastest's, minus 1: how much the cache "
                                  "placement of the data moves the row (rows on several placements)"),

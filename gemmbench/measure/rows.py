@@ -70,11 +70,11 @@ def sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
     placements = list(sampled.placements) or [0] * len(judged)
     marked = set(sampled.marked)
     kept = [r not in marked for r in sampled.rounds]
-    steady = timing.noise_cv(judged, placements, kept)
+    steady = timing.sample_spread(judged, placements, kept)
     columns.update(sample_placements=placements, preempted_samples=sampled.preempted,
-                   preempted_rounds=list(sampled.marked), noise_cv=steady,
+                   preempted_rounds=list(sampled.marked), sample_spread=steady,
                    placement_spread=timing.placement_spread(judged, placements, kept),
-                   noisy=bool(steady > timing.NOISY_CV))
+                   noisy=bool(steady > timing.NOISY_SPREAD))
     return columns
 
 

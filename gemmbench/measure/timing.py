@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-NOISY_CV = 0.10  # coefficient of variation above which a row is flagged noisy
+NOISY_SPREAD = 0.10  # sample_spread above which a row is flagged noisy (set on quiet runs: docs/measurement.md)
+PLACEMENT_NOTE = 0.10  # placement_spread above which a run names the row: its placements differ that much
 # A sample whose wall time exceeds its thread's CPU time by more than this share was not running
 # all along: a guest kernel that accounts the hypervisor's steal (KVM) leaves it out of CPU time.
 # A sample on the CPU all along reads a CPU time at or a little above its wall time (the CPU clock's
@@ -148,18 +149,19 @@ def statistics(samples: tuple[float, ...] | list[float]) -> Stats:
                  std / mean if mean > 0 else 0.0)
 
 
-def noise_cv(samples: list[float], placements: list[int], kept: list[bool]) -> float:
-    """How far a row's samples spread around their placement's median (std of the ratios, kept
-    samples of placements with two or more of them): the spread the cache placement does not explain
-    (placement_spread says how far the placements differ); nan below 3 such samples."""
+def sample_spread(samples: list[float], placements: list[int], kept: list[bool]) -> float:
+    """How far a row's samples lie from their placement's median: the median of |sample / median - 1|
+    over the kept samples of placements with two or more of them (half the samples lie closer). A
+    median, so a few slow samples (the tail every VM shows) do not make a row noisy; the spread the
+    cache placement explains is placement_spread's. nan below 3 such samples."""
     values, where = np.asarray(samples, dtype=float), np.asarray(placements)
     keep = np.asarray(kept, dtype=bool) & np.isfinite(values) & (values > 0)
-    ratios = []
+    deviations = []
     for placement in np.unique(where[keep]):
         mine = values[keep & (where == placement)]
         if mine.size >= 2:  # a lone sample is its own median: it would read as no spread at all
-            ratios.extend(mine / np.median(mine))
-    return float(np.std(ratios, ddof=1)) if len(ratios) >= 3 else math.nan
+            deviations.extend(np.abs(mine / np.median(mine) - 1))
+    return float(np.median(deviations)) if len(deviations) >= 3 else math.nan
 
 
 def placement_spread(samples: list[float], placements: list[int], kept: list[bool]) -> float:

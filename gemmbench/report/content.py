@@ -11,7 +11,7 @@ import pandas as pd
 from gemmbench.stats.decide import INTERVAL_LEVEL, Conditions, Decision, decide
 from gemmbench.report.data import NOT_RUN_STATUSES, ReportData, failed_rows, not_run_rows, time_text
 from gemmbench.report.textable import is_missing
-from gemmbench.measure.timing import NOISY_CV
+from gemmbench.measure.timing import NOISY_SPREAD
 
 CASE_LIST_LIMIT = 6  # cases named in one warning line before '…'
 
@@ -192,11 +192,11 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
-    spread = noisy["noise_cv"] if "noise_cv" in noisy else noisy["cv"]  # files older than noise_cv judged cv
+    spread = noisy["sample_spread"] if "sample_spread" in noisy else noisy["cv"]  # files older than sample_spread judged cv
     details = [f"{row.case} · {row.label} · {int(row.threads)} thr: {100 * value:.0f}% spread"
                for row, value in zip(noisy.itertuples(), spread)]
     return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy: their samples spread more "
-                            f"than {100 * NOISY_CV:.0f}% within a placement, preempted samples left out, which a "
+                            f"than {100 * NOISY_SPREAD:.0f}% around their placement's median (the median distance), preempted samples left out, which a "
                             f"quiet machine does not show. Their speed-up intervals are wider; rerun them on a "
                             f"quieter machine (gemmbench check says what to change), or look at every sample "
                             f"with gemmbench report --samples. (The spread between placements is not counted: "
@@ -231,9 +231,9 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("median", "median time per call, Python call included"), lambda r: _time(r["median_ns"])),
         (Column("min", "fastest sample, per call"), lambda r: _time(r["min_ns"])),
         (Column("IQR", "interquartile range of the samples"), lambda r: _time(r["iqr_ns"])),
-        (Column("cv", "coefficient of variation (std/mean) of the samples; the row is noisy when their spread "
-                      "within a placement, preempted samples left out (noise_cv), is above "
-                      f"{100 * NOISY_CV:.0f}%"),
+        (Column("cv", "coefficient of variation (std/mean) of the samples; the row is noisy when half its samples "
+                      "lie further from their placement's median, preempted samples left out (sample_spread), than "
+                      f"{100 * NOISY_SPREAD:.0f}%"),
          lambda r: _cv(r["cv"], r["noisy"])),
         (Column("native", "median time per call measured inside native code"), lambda r: _time(r["native_median_ns"]))
         if frame["native_median_ns"].notna().any() else None,
