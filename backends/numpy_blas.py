@@ -18,12 +18,7 @@ class NumpyBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
 
     def variants(self) -> list[Variant]:
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-
-        from gemmbench.backends.iir import variants as iir_variants
-
-        return [Variant("matmul", detail="np.matmul(W, x, out=out)"), *conv1d_variants(self.name),
-                *iir_variants(self.name)]
+        return [Variant("matmul", detail="np.matmul(W, x, out=out)")]
 
     def prepare(self, workload: Workload, variant: Variant) -> np.ndarray:
         # Sparse cases run dense here: the baseline sparse formats must beat. 64-byte aligned like

@@ -137,12 +137,8 @@ class ScipySparseBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-        from gemmbench.backends.iir import variants as iir_variants
-
         return [Variant("csr", detail="scipy csr_array of the kept blocks"),
-                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape"),
-                *conv1d_variants(self.name), *iir_variants(self.name)]
+                Variant("bsr", detail="scipy bsr_array, blocksize = the case's block shape")]
 
     def prepare(self, workload: Workload, variant: Variant) -> SparseWeights:
         block = workload.case.spec.sparsity.block

@@ -13,8 +13,10 @@
 Torch's intra-op threads are set to the case's thread count, read from OMP_NUM_THREADS,
 which the worker sets for each measurement group.
 
-iir_bank cases run torchaudio's lfilter and the plain torch loop (backends/iir/torch_lfilter.py);
-torchaudio pins its torch release, so it is an extra of its own: `gemmbench[torchaudio]`.
+The methods registered for torch add their variants to its rows: conv1d's torch.nn.functional
+convolutions (backends/conv1d/methods.py), iir_bank's torchaudio lfilter and plain torch loop
+(backends/iir/methods.py); torchaudio pins its torch release, so it is an extra of its own:
+`gemmbench[torchaudio]`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class TorchBackend(Backend):
     ops = frozenset({"gemv", "gemm"})
     dtypes = frozenset({"float32"})
     install_hint = INSTALL_HINT
+    role = "peer"  # a runtime a vocoder could ship instead of our kernels
 
     def available(self) -> tuple[bool, str]:
         # find_spec rather than import: importing torch takes seconds, and `list` asks every backend.
@@ -80,13 +83,9 @@ class TorchBackend(Backend):
         return True, ""
 
     def variants(self) -> list[Variant]:
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-        from gemmbench.backends.iir import variants as iir_variants
-
         return [Variant("fp32", detail="torch.mv/torch.mm(out=) on from_numpy tensors"),
                 Variant("int8-dynamic", precision="int8",
-                        detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations"),
-                *conv1d_variants(self.name), *iir_variants(self.name)]
+                        detail="quantize_dynamic nn.Linear: qint8 per-channel weights, quint8 dynamic activations")]
 
     def prepare(self, workload: Workload, variant: Variant) -> TorchPrepared:
         import torch

@@ -13,7 +13,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_suite", "run_suite", "resume_run", "RunOptions", "load_results",
-           "register_backend", "register_op", "backend_status", "Backend", "Variant", "Op", "Case", "UsageError"]
+           "register_backend", "register_op", "register_method", "backend_status", "Backend", "Variant", "Op",
+           "Method", "Case", "UsageError"]
 
 # Imported on first use so that `import gemmbench` (and each worker) stays light.
 _LAZY = {
@@ -24,9 +25,11 @@ _LAZY = {
     "load_results": ("gemmbench.data.results", "load_results"),
     "register_backend": ("gemmbench.registry", "register_backend"),
     "register_op": ("gemmbench.registry", "register_op"),
+    "register_method": ("gemmbench.registry", "register_method"),
     "Backend": ("gemmbench.backend", "Backend"),
     "Variant": ("gemmbench.backend", "Variant"),
     "Op": ("gemmbench.op", "Op"),
+    "Method": ("gemmbench.method", "Method"),
     "Case": ("gemmbench.op", "Case"),
     "UsageError": ("gemmbench.errors", "UsageError"),
 }

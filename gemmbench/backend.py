@@ -28,6 +28,10 @@ The optional capabilities are methods of this base class that a backend override
   call of a C no-op through the same call path), recorded beside its rows as `call_floor_ns`.
 
 `offers("run_native")` tells whether a backend overrides one of them.
+
+`role` says whose a backend is: "ours" (the default) or "peer", a production runtime a user could
+ship instead (LiteRT, ONNX Runtime, OpenVINO, torch), measured through the zero-copy call a
+deployment would make and shown with its own call floor; ROLES lists the two.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from gemmbench.op import Case, Workload
 
 OPTIONAL = ("build", "run_native", "parts", "reset", "facts", "call_floor")
+ROLES = ("ours", "peer")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Variant:
     detail: str = ""  # what to record about it: compiler flags, scheme, library
     ops: frozenset[str] | None = None  # the ops it runs (None: every op of its backend); others get no row
     reference_only: bool = False  # a bit-exact reference of a scheme, not a contender: folded away in summaries
+    method: str = ""  # the registered method (gemmbench.method) that runs it, set by the registry; '' if the backend
 
 
 class Backend(ABC):
@@ -66,6 +72,9 @@ class Backend(ABC):
     dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
+    # "ours" (gemmbench's own kernels and baselines) or "peer" (a production runtime users could ship
+    # instead: LiteRT, ONNX Runtime, OpenVINO, torch); the decision holds our best against the best peer
+    role: ClassVar[str] = "ours"
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

@@ -1,8 +1,9 @@
-"""Discovery of backends and ops: names map to `module:Class` targets, imported on first use.
+"""Discovery of backends, ops and methods: names map to `module:Class` targets, imported on first use.
 
-Built-in backends and ops are declared in the entry-point groups `gemmbench.backends` and
-`gemmbench.ops`, the groups a third-party package uses, and entry points are read lazily, on
-the first lookup. `register()` adds more at run time; registering a taken name is refused
+Built-in backends, ops and methods are declared in the entry-point groups `gemmbench.backends`,
+`gemmbench.ops` and `gemmbench.methods`, the groups a third-party package uses, and entry points
+are read lazily, on the first lookup. A backend's variants are its own and those of every method
+registered for it (`variants_of`). `register()` adds more at run time; registering a taken name is refused
 unless asked for. A backend whose import fails is not an error for anyone else: it shows up
 as unavailable, with the import error (and its install hint) as the reason.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import Callable, Generic, TypeVar
 
-from gemmbench.backend import Backend, Variant
+from gemmbench.backend import Backend
 from gemmbench.errors import UsageError
+from gemmbench.method import BrokenMethod, Method
 from gemmbench.op import BrokenOp, Op
 
 T = TypeVar("T")
@@ -122,8 +124,53 @@ def _broken_op(name: str, target: str, reason: str) -> Op:
     return BrokenOp(name, f"op {name!r} could not be loaded from {target!r}: {reason}")
 
 
+def _broken_method(name: str, target: str, reason: str) -> Method:
+    return BrokenMethod(name, f"method {name!r} could not be loaded from {target!r}: {reason}")
+
+
 backends: Registry[Backend] = Registry("gemmbench.backends", "backend", _broken_backend)
 ops: Registry[Op] = Registry("gemmbench.ops", "op", _broken_op)
+methods: Registry[Method] = Registry("gemmbench.methods", "method", _broken_method)
+
+
+def methods_for(backend: str) -> list[Method]:
+    """The methods registered for the backend named `backend`, in the order of their names."""
+    return [method for method in map(methods.get, methods.names()) if backend in method.backends]
+
+
+def variants_of(backend: Backend) -> list[Variant]:
+    """Every variant `backend` offers: its own, then its methods' in the order of their names, each marked with
+    its method and that method's op. A method's variant named like one offered before it is left out."""
+    return _offered(backend)[0]
+
+
+def method_problems(backend: Backend) -> list[str]:
+    """Why methods registered for `backend` offer it fewer variants than they declare (one line each)."""
+    return _offered(backend)[1]
+
+
+def _offered(backend: Backend) -> tuple[list[Variant], list[str]]:
+    offered, problems = list(backend.variants()), []
+    taken = {variant.name for variant in offered}
+    for method in methods_for(backend.name):
+        try:
+            declared = method.variants()
+        except Exception as exc:  # a broken method plugin costs its own variants only
+            problems.append(f"method {method.name!r}: variants() raised {type(exc).__name__}: {exc}")
+            continue
+        for variant in declared:
+            if variant.name in taken:
+                problems.append(f"method {method.name!r}: {backend.name} already has a variant {variant.name!r}; "
+                                f"the method's is left out")
+                continue
+            taken.add(variant.name)
+            offered.append(replace(variant, ops=frozenset({method.op}), method=method.name))
+    return offered, problems
+
+
+def broken_methods() -> list[BrokenMethod]:
+    """Method plugins that failed to load, each with its reason."""
+    return [method for method in map(methods.get, methods.names()) if isinstance(method, BrokenMethod)]
 
 
 @dataclass(frozen=True)
@@ -141,7 +188,7 @@ def status(name: str) -> BackendStatus:
         ok, reason = backend.available()
         if not ok and backend.install_hint and backend.install_hint not in reason:
             reason = f"{reason} ({backend.install_hint})"
-        variants = tuple(v.name for v in backend.variants())
+        variants = tuple(v.name for v in variants_of(backend))
     except Exception as exc:  # available() must not raise; if it does, say so
         ok, reason, variants = False, f"available() raised {type(exc).__name__}: {exc}", ()
     return BackendStatus(name, ok, reason, variants, backends.target(name))
@@ -150,6 +197,7 @@ def status(name: str) -> BackendStatus:
 def refresh() -> None:
     backends.refresh()
     ops.refresh()
+    methods.refresh()
 
 
 def register_backend(name: str, target: str | type, *, clobber: bool = False) -> None:
@@ -158,3 +206,7 @@ def register_backend(name: str, target: str | type, *, clobber: bool = False) ->
 
 def register_op(name: str, target: str | type, *, clobber: bool = False) -> None:
     ops.register(name, target, clobber=clobber)
+
+
+def register_method(name: str, target: str | type, *, clobber: bool = False) -> None:
+    methods.register(name, target, clobber=clobber)

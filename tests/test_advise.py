@@ -157,6 +157,29 @@ def test_bad_files_exit_2_with_one_line(cli, tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--budget:" in result.stderr
 
 
+def test_the_sweep_takes_its_backends_and_blocks_from_its_settings_and_always_runs_the_baseline(plugins):
+    from dataclasses import replace
+
+    from gemmbench.advise import sweep
+    from gemmbench.advise.target import targets
+
+    (target,) = targets(f"{EXAMPLE}:gru_a_recurrent")
+    settings = replace(sweep.QUICK, dense=("test-good", "no-such-backend"), sparse=("test-isa",), blocks=((16, 1),))
+    cases = {plan.format: case for plan, case in sweep.planned_cases(target, settings, None)}
+    assert cases["dense"]["backends"] == ["numpy", "test-good"]  # the baseline first; a name not installed left out
+    assert cases["own 16x1 mask"]["backends"] == ["numpy", "test-isa"]
+    assert sorted(name for name in cases if "@" in name) == ["16x1 @5%"]  # QUICK's 20% is above the 10% it holds
+    default = {plan.format: case for plan, case in sweep.planned_cases(target, sweep.DEFAULT, None)}
+    assert default["dense"]["backends"][0] == "numpy" and "int8-numpy" in default["dense"]["backends"]
+    assert {name.split(" @")[0] for name in default if "@" in name} == {"16x1", "8x4"}
+
+
+def test_advise_refuses_an_unknown_backend_with_one_line(cli):
+    result = cli("advise", f"{EXAMPLE}:fc_dense", "--quick", "--sparse-backends", "csimd,scipi")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "--sparse-backends: unknown backend 'scipi' (did you mean 'scipy'?)" in result.stderr
+
+
 @pytest.mark.slow
 def test_advise_quick_end_to_end_on_the_example(cli, tmp_path):
     page = tmp_path / "advice.html"

@@ -1,6 +1,7 @@
 """gemmbench check on this machine, and the verdict a run keeps."""
 
 import json
+import os
 
 import pytest
 
@@ -44,11 +45,35 @@ def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
 
 @pytest.mark.slow
 def test_the_variance_levels_come_from_real_fresh_processes():
-    from gemmbench.stats.variance import measure_levels
+    from gemmbench.commands.check import chosen_row
+    from gemmbench.stats.variance import Pair, measure_levels
 
     said = []
-    levels = measure_levels(processes=2, rounds=5, samples=12, min_time=0.0005, progress=said.append)
+    pair = Pair(chosen_row("numpy", "--baseline"), chosen_row("csimd", "--kernel"))
+    levels = measure_levels(pair, processes=2, rounds=5, samples=12, min_time=0.0005, progress=said.append)
     assert [level.name for level in levels] == ["samples (one process)", "processes (back to back)"]
     assert levels[0].measurements == 12 and levels[1].measurements == 2
     assert all(level.baseline_cv > 0 and level.kernel_cv > 0 and level.ratio_cv > 0 for level in levels)
     assert sum("process" in line for line in said) >= 2
+
+
+def test_levels_pair_a_backend_by_its_float32_gemv_of_the_highest_level_the_cpu_runs(plugins, monkeypatch):
+    from gemmbench.cases.suite import Selection
+    from gemmbench.commands.check import chosen_row
+
+    monkeypatch.setenv("GEMMBENCH_CPU_FLAGS", "-avx")  # a CPU without AVX, on any host
+    assert chosen_row("test-isa", "--kernel") == Selection("test-isa", "scalar")  # above the level-less 'generic'
+    assert chosen_row("test-isa:generic", "--kernel") == Selection("test-isa", "generic")
+    assert chosen_row("numpy", "--baseline") == Selection("numpy", "matmul")  # its conv1d and IIR methods run no GEMV
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--kernel", "nope", "--kernel: unknown backend 'nope'"),
+    ("--kernel", "test-isa:avx512", "--kernel: test-isa has no float32 GEMV variant 'avx512' this CPU runs"),
+    ("--baseline", "numpy:im2col", "--baseline: numpy has no float32 GEMV variant 'im2col'"),
+    ("--kernel", "test-broken-import", "--kernel: backend 'test-broken-import' is unavailable"),
+])
+def test_levels_refuse_a_row_they_cannot_measure_with_one_line(plugins, cli, option, value, message):
+    env = {**os.environ, "GEMMBENCH_CPU_FLAGS": "-avx"}
+    result = cli("check", "--levels", option, value, env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

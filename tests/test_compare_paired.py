@@ -23,7 +23,29 @@ def paired_run(tmp_path_factory):
                         f"defaults: {{warmup: 0.001, min_time: 0.0005, samples: {ROUNDS}, max_time: 5}}\n"
                         "cases: [{name: a, m: 96, k: 64}, {name: b, m: 48, k: 32}]\n", "pairs.yaml")
     outcome = run_suite(suite, RunOptions(out_dir=tmp_path_factory.mktemp("pairs"), progress=False, repeat=2))
-    return load_results(outcome.path)
+    return steady(load_results(outcome.path))
+
+
+def steady(frame, spread=0.02, drift=0.10, seed=1):
+    """The run's rows with their samples drawn afresh around each row's median: per (repeat, round) a
+    factor every row shares (drift up to `drift`), times each sample's own noise of `spread`. The
+    structure (rows, rounds, repeats, columns) is the real run's; the noise is what the test sets, so a
+    planted change is judged the same way on a quiet machine and a busy one."""
+    rng = np.random.default_rng(seed)
+    shared = {}
+    out = frame.copy()
+    for samples, median in (("samples_ns", "median_ns"), ("native_samples_ns", "native_median_ns")):
+        drawn = []
+        for (_, row), values in zip(frame.iterrows(), frame[samples]):
+            if values is None:
+                drawn.append(None)
+                continue
+            rounds = row["sample_rounds"][:len(values)]
+            factors = [shared.setdefault((row["repeat"], r), 1 + drift * rng.uniform(-1, 1)) for r in rounds]
+            drawn.append(list(row[median] * np.asarray(factors) * (1 + spread * rng.standard_normal(len(values)))))
+        out[samples] = drawn
+        out[median] = [np.nan if v is None else float(np.median(v)) for v in drawn]
+    return out
 
 
 def scale(frame, factor_of):

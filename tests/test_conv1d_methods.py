@@ -1,4 +1,4 @@
-"""Every convolution method, through the backend the op composes, against the float64 reference:
+"""Every convolution method, on the backend it is registered for, against the float64 reference:
 odd shapes (T shorter than the span, channels not a multiple of the vector width, every padding
 and layout, dilation), transposed layers, streaming sequences, Winograd's error, native loops."""
 
@@ -9,6 +9,7 @@ import pytest
 
 from gemmbench import registry
 from gemmbench.machine import fingerprint as machine
+from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Case
 from gemmbench.ops import conv1d as op
 from gemmbench.ops.conv1d import Conv1dSpec
@@ -20,27 +21,29 @@ CONV = op.Conv1d()
 FLAGS = machine.cpu_flags()
 
 
-def composed(name: str):
-    backend = CONV.compose(registry.backends.get(name))
-    ok, reason = backend.available()
-    if not ok:
-        pytest.skip(reason)
-    return backend
+def conv1d_variants(name: str) -> list:
+    return [v for v in registry.variants_of(registry.backends.get(name)) if v.ops == {"conv1d"}]
+
+
+def method_backend(name: str, variant_name: str):
+    """The backend a method variant's row runs on, as the worker makes it, and the variant."""
+    variant = next(v for v in conv1d_variants(name) if v.name == variant_name)
+    return MethodBackend(registry.backends.get(name), registry.methods.get(variant.method)), variant
 
 
 def rows(backends=("numpy", "scipy", "csimd", "torch")):
     """(backend, variant) of every conv1d variant."""
-    from gemmbench.backends.conv1d.variants import variants
-
-    return [(b, v.name) for b in backends for v in variants(b)]
+    return [(b, v.name) for b in backends for v in conv1d_variants(b)]
 
 
 def run_once(backend_name: str, variant_name: str, case: Case):
     """prepare + one call as the harness does; None when the variant skips the case."""
     if backend_name == "torch":
         pytest.importorskip("torch")
-    backend = composed(backend_name)
-    variant = next(v for v in backend.variants() if v.name == variant_name)
+    backend, variant = method_backend(backend_name, variant_name)
+    ok, reason = backend.available()
+    if not ok:
+        pytest.skip(reason)
     ok, reason = backend.variant_available(variant, FLAGS)
     if not ok:
         pytest.skip(reason)
@@ -103,13 +106,11 @@ def test_transposed_method_matches_reference(backend, variant, shape, padding, l
 
 def test_every_mode_has_rows_beyond_the_skips():
     """Skips are the exception: each variant runs most of the odd cases."""
-    from gemmbench.backends.conv1d import variants
-
     runs = {}
     for b, v in rows(("numpy", "scipy", "csimd")):
-        e = variants.entry(b, v)
-        runs[v] = sum(not variants.skip_reason(e, Conv1dSpec(*s, padding="same", layout="channels-last"))
-                      for s in ODD)
+        backend, variant = method_backend(b, v)
+        cases = [Case("odd", "conv1d", Conv1dSpec(*s, padding="same", layout="channels-last")) for s in ODD]
+        runs[v] = sum(not backend.skip_reason(case, variant) for case in cases)
     assert runs["direct-scalar"] == len(ODD) and runs["im2col"] == len(ODD)
     assert runs["mec"] == 3  # channels-last, dilation 1 only (three of the odd shapes)
     assert runs["col2im"] == 0  # transposed layers only

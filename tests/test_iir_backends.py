@@ -4,13 +4,14 @@ across calls, subnormal tails, the floating-point control word left as found."""
 import numpy as np
 import pytest
 
-from gemmbench.machine import native
-from gemmbench.backends import iir
+from gemmbench import registry
+from gemmbench.backends.csimd import kernels
 from gemmbench.backends.iir import csimd_direct
 from gemmbench.backends.iir.csimd_direct import CsimdDirect
 from gemmbench.backends.iir.numpy_block import NumpyBlock
 from gemmbench.backends.iir.numpy_loop import NumpyLoop
 from gemmbench.backends.iir.scipy_sosfilt import ScipySosfilt
+from gemmbench.machine import native
 from gemmbench.op import Calls, Case
 from gemmbench.ops.iir_bank import IirBank, IirBankSpec, make
 from gemmbench.cases.workload import aligned_empty
@@ -18,7 +19,7 @@ from gemmbench.cases.workload import aligned_empty
 pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
 
 OP = IirBank()
-LEVELS = [level.name for level in csimd_direct.levels()]
+LEVELS = [level.name for level in kernels.float32_levels()]
 
 
 def level_or_skip(level: str) -> str:
@@ -38,8 +39,8 @@ IMPLEMENTATIONS = {
     "numpy-loop": NumpyLoop,
     "torch-lfilter": lambda w: torch_or_skip("TorchLfilter")(w),
     "torch-loop": lambda w: torch_or_skip("TorchLoop")(w),
-    "numpy-block16": lambda w: NumpyBlock(w, 16, ""),
-    "numpy-block128": lambda w: NumpyBlock(w, 128, ""),
+    "numpy-block16": lambda w: NumpyBlock(w, 16),
+    "numpy-block128": lambda w: NumpyBlock(w, 128),
     "scipy": ScipySosfilt,
     **{f"csimd-{level}": (lambda w, level=level: CsimdDirect(w, level_or_skip(level))) for level in LEVELS},
     **{f"csimd-block{length}-{level}": (lambda w, level=level, length=length:
@@ -55,7 +56,7 @@ ODD = [IirBankSpec(b=3, t=1001, f=21, s=2, output="full"),
 
 def verdict(run, workload, native_call=False):
     out = aligned_empty(workload.reference.shape, np.float32)
-    native = (lambda: run.run_native(workload.x, out, 1)) if run.run_native else None
+    native = (lambda: run.run_native(workload.x, out, 1)) if run.overrides("run_native") else None
     calls = Calls(out, lambda: run.run(workload.x, out), native, run.reset)
     return OP.verify(workload, calls, "float32", native=native_call), out
 
@@ -70,7 +71,7 @@ def test_first_and_second_call_match_the_reference(name, workload):
     run = IMPLEMENTATIONS[name](workload)
     result, _ = verdict(run, workload)
     assert result.ok, result.message
-    if run.run_native:
+    if run.overrides("run_native"):
         result, _ = verdict(run, workload, native_call=True)
         assert result.ok, result.message
 
@@ -119,12 +120,13 @@ def test_subnormal_tails_and_the_control_word(level, ftz):
 
 def test_csimd_refuses_more_sections_than_its_kernel_takes():
     case = Case("deep", "iir_bank", IirBankSpec(b=1, t=10, f=2, s=5))
-    assert "up to 4 sections" in iir.skip_reason(case, csimd_direct.variants()[0])
+    method = registry.methods.get("iir-csimd")
+    assert "up to 4 sections" in method.skip_reason(case, method.variants()[0])
 
 
 def test_block_error_grows_with_the_pole_radius_not_past_the_gate():
     """The block form in float32 at L = 128, radius 0.9999: its error is measured, and stays inside
     the tolerance the op sets for that radius (1e-3)."""
     w = make(Case("r", "iir_bank", IirBankSpec(b=2, t=2048, f=6, pole_radius=0.9999, output="full"), seed=6))
-    result, _ = verdict(NumpyBlock(w, 128, ""), w)
+    result, _ = verdict(NumpyBlock(w, 128), w)
     assert result.ok and result.tolerance == pytest.approx(1e-3, rel=1e-3), result

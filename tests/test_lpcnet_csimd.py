@@ -212,12 +212,12 @@ cases:
         if variant in ("amx-int8", "amx-bf16"):  # tiles run batched GEMM only
             assert row.status == "unavailable" or "dense batched GEMM only" in row.message
             continue
+        if variant.split("-")[0] in lacking:  # the CPU is asked first: a level it lacks never reaches the case
+            assert row.status == "unavailable"
+            continue
         int8 = variant.endswith("-int8")
         if (case == "s8x4") != int8:
             assert row.status == "skipped" and "sparse kernel takes" in row.message
-            continue
-        if variant.split("-")[0] in lacking:
-            assert row.status == "unavailable"
             continue
         assert row.status == "ok", row.message
         assert row.detail.startswith("lpcnet_step fused in C") and "cc -O" in row.detail

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from gbtest import ROOT
 
 from gemmbench.machine import caches, cpusim, featurekey, isa, fingerprint as machine, native
 from gemmbench.errors import UsageError
@@ -162,15 +161,6 @@ def test_feature_keys_name_vendor_family_model_and_key_flags():
     assert machine.feature_key(xeon, XEON - AVX512, simulated=True) == "intel-6-167+avx2+simulated"
     assert featurekey.identity({"model name": "x"}) is None
     assert machine.feature_key("Intel(R) Xeon(R) CPU E5-2690 v4 @ 2.60GHz", {"avx2"}) == "intel-xeon-e5-2690-v4+avx2"
-
-
-def test_the_first_key_format_is_reproduced_from_a_row():
-    from gemmbench.data.results import load_results
-
-    for folder in (ROOT / "results" / "baseline").iterdir():
-        rows = load_results(folder)
-        assert {machine.format1_key(m, f) for m, f in zip(rows["cpu_model"], rows["cpu_flags"])} == {folder.name}
-    assert machine.format1_key("Intel(R) Xeon(R) Processor", " ".join(XEON)).startswith("intel-r-xeon-r-processor+")
 
 
 def test_this_machine_s_key_is_readable(monkeypatch):

@@ -2,6 +2,7 @@
 since this machine has only one feature key) into a Hive-partitioned dataset read back by
 pyarrow.dataset, DuckDB when installed, and gemmbench.load_results."""
 
+import os
 import re
 from pathlib import Path
 
@@ -118,9 +119,10 @@ def test_merge_cli(cli, quick_results, tmp_path):
     assert refused.returncode == 2 and "afile: --into must be a directory" in refused.stderr
 
 
-def docs_duckdb_query() -> str:
+def docs_query(language: str) -> str:
+    """docs/fleets.md's query in `language` (the fence's info string: sql, spark-sql), without its semicolon."""
     docs = (ROOT / "docs" / "fleets.md").read_text()
-    return re.search(r"```sql\n(.*?)```", docs, re.S).group(1)
+    return re.search(rf"```{language}\n(.*?)```", docs, re.S).group(1).strip().rstrip(";")
 
 
 def test_docs_duckdb_query_runs_on_the_merged_tree(two_machines, tmp_path, monkeypatch):
@@ -128,10 +130,52 @@ def test_docs_duckdb_query_runs_on_the_merged_tree(two_machines, tmp_path, monke
     folder, base = two_machines
     merge_results([folder], tmp_path / "results" / "fleet")
     monkeypatch.chdir(tmp_path)  # the docs' query names results/fleet
-    rows = duckdb.sql(docs_duckdb_query()).fetchall()
+    rows = duckdb.sql(docs_query("sql")).fetchall()
     ok = base[base["status"] == "ok"]
     key = base.loc[0, "feature_key"]
     assert {(r[0], r[1]) for r in rows} == {(k, b) for k in (key, OTHER_KEY) for b in ok["backend"]}
     mine = next(r for r in rows if r[:2] == (key, "numpy"))
     numpy_ok = ok[ok["backend"] == "numpy"]
     assert mine[2] == len(numpy_ok) and mine[3] == pytest.approx(numpy_ok["median_ns"].median())
+
+
+@pytest.fixture
+def merged_fleet(two_machines, tmp_path, monkeypatch):
+    """The two machines merged into results/fleet under a fresh working directory (the docs' queries name it)."""
+    folder, base = two_machines
+    merge_results([folder], tmp_path / "results" / "fleet")
+    monkeypatch.chdir(tmp_path)
+    return base
+
+
+@pytest.fixture
+def spark():
+    """A local Spark session (one core, no UI), or a skip saying what is missing. Its JVM resolves relative
+    paths against the directory it started in: start it after changing directory."""
+    import shutil
+
+    pytest.importorskip("pyspark", reason="pyspark is not installed (the test extra installs it)")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java (17 or newer): apt-get install -y openjdk-17-jre-headless")
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[1]").appName("gemmbench-fleet-test")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
+               .config("spark.driver.memory", "512m").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.mark.slow  # starting the JVM takes seconds
+def test_spark_and_duckdb_give_the_same_answer_on_the_merged_tree(merged_fleet, spark):
+    duckdb = pytest.importorskip("duckdb")
+    base = merged_fleet
+    by_spark = [tuple(row) for row in spark.sql(docs_query("spark-sql")).collect()]
+    by_duckdb = duckdb.sql(docs_query("sql")).fetchall()
+    backends = base[base["status"] == "ok"]["backend"].nunique()
+    assert len(by_spark) == len(by_duckdb) == len({r[:2] for r in by_duckdb}) == 2 * backends
+    for mine, theirs in zip(by_spark, by_duckdb):
+        assert mine[:3] == theirs[:3]
+        assert mine[3:] == pytest.approx(theirs[3:], nan_ok=True)
+    assert {r[0] for r in by_spark} == {base.loc[0, "feature_key"], OTHER_KEY}

@@ -24,7 +24,6 @@ from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
 from gemmbench.report.select import RowFilter
-from gemmbench import registry
 from gemmbench.data.results import load_results, ResultsFile, RunInfo, read_metadata
 from gemmbench.measure.timing import statistics
 

@@ -160,7 +160,9 @@ def test_the_committed_baseline_is_tracked_and_readable():
         assert set(frame["suite"]) == {"quick"} and set(frame["status"]) <= {"ok", "unavailable", "skipped"}
 
 
-NEW_EPYC_KEY = "amd-26-2+avx2+avx512f+avx512_vnni+avx512_bf16"  # the baseline's CPU under today's key format
+NEW_EPYC_KEY = "amd-26-2+avx2+avx512f+avx512_vnni+avx512_bf16"  # the old baseline's CPU under today's key format
+# A quick run of 2026-11-22 (schema 2), stored under the first key format (brand string + flags).
+OLD_BASELINE = ROOT / "results" / "baseline" / "amd-epyc+avx2+avx512f+avx512_vnni+avx512_bf16"
 
 
 def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) -> tuple[Path, dict]:
@@ -171,8 +173,7 @@ def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) 
 
     from gemmbench.data.results import load_results
 
-    (folder,) = [p for p in (ROOT / "results" / "baseline").iterdir() if p.name.startswith("amd-epyc+")]
-    rows = load_results(folder)
+    rows = load_results(OLD_BASELINE)
     rows = rows.assign(feature_key=feature_key, run_id="epyc-now", **columns,
                        samples_ns=[None if s is None else np.asarray(s) * slowdown for s in rows["samples_ns"]],
                        native_samples_ns=[None if s is None else np.asarray(s) * slowdown
@@ -184,26 +185,43 @@ def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) 
     return tmp_path / "artifacts", env
 
 
-def test_a_baseline_under_its_cpu_s_old_format_key_still_gates_the_fleet(tmp_path):
+def epyc_baseline(root: Path, name: str) -> None:
+    """The committed rows keyed as the EPYC's today, stored as its baseline under `name`."""
+    from gbtest import write_results
+
+    from gemmbench.data.results import load_results
+
+    rows = load_results(OLD_BASELINE).assign(feature_key=NEW_EPYC_KEY)
+    write_results(rows, root / "results" / "baseline" / name / "quick-epyc.parquet", run_id="epyc-base")
+
+
+def test_a_baseline_under_the_machine_s_key_gates_the_fleet(tmp_path):
     artifacts = epyc_artifacts(tmp_path / "in")
-    done, summary = fleet_job(artifacts, tmp_path / "job", with_baselines=True)
+    epyc_baseline(tmp_path / "job", NEW_EPYC_KEY)
+    done, summary = fleet_job(artifacts, tmp_path / "job", with_baselines=False)
     compare = done["compare each machine with the baseline of its feature key"]
-    assert compare.returncode == 1, compare.stderr  # twice as slow: the gate holds across the key change
-    assert "the first key format" in compare.stderr  # `gemmbench baseline` says where it found it
-    assert "note: BASE's feature key amd-epyc+avx2+avx512f+avx512_vnni+avx512_bf16 is the first key format" in summary
+    assert compare.returncode == 1, compare.stderr  # twice as slow
     assert f"fleet/feature_key={NEW_EPYC_KEY}" in summary and "REGRESSION" in summary
 
 
-def test_a_baseline_of_the_cpu_under_another_key_fails_the_job_loudly(tmp_path):
+def test_a_baseline_under_the_first_key_format_gates_nothing(tmp_path):
+    """A brand-string key named Zen 4 and Zen 5 alike: it is not this machine's baseline."""
+    artifacts = epyc_artifacts(tmp_path / "in")
+    job = tmp_path / "job"
+    shutil.copytree(OLD_BASELINE, job / "results" / "baseline" / OLD_BASELINE.name)
+    done, summary = fleet_job(artifacts, job, with_baselines=False)
+    compare = done["compare each machine with the baseline of its feature key"]
+    assert compare.returncode == 0 and f"No baseline for feature key {NEW_EPYC_KEY}" in summary
+
+
+def test_a_baseline_of_the_key_under_another_name_fails_the_job_loudly(tmp_path):
     artifacts = epyc_artifacts(tmp_path / "in", slowdown=1.0)
     job = tmp_path / "job"
-    shutil.copytree(ROOT / "results" / "baseline", job / "results" / "baseline")
-    (folder,) = list((job / "results" / "baseline").iterdir())
-    folder.rename(folder.with_name("amd-epyc-renamed-by-hand"))
+    epyc_baseline(job, "amd-epyc-renamed-by-hand")
     done, summary = fleet_job(artifacts, job, with_baselines=False)
     compare = done["compare each machine with the baseline of its feature key"]
     assert compare.returncode == 1 and f"Finding the baseline of feature key {NEW_EPYC_KEY} failed" in summary
-    assert "is stored under amd-epyc-renamed-by-hand, which is neither its feature key" in compare.stderr
+    assert "is stored under amd-epyc-renamed-by-hand; move it to" in compare.stderr
 
 
 def test_baseline_command_refuses_a_simulated_cpu_and_says_when_there_is_none(tmp_path, cli):

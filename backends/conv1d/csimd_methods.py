@@ -1,6 +1,6 @@
 """csimd's convolution methods (the C is backends/csimd/conv1d.c): direct, streaming GEMV,
 Winograd F(m, 3), and im2col followed by csimd's own small-batch GEMM. Every one has a
-native loop (`time`), so its rows carry the call overhead apart."""
+native loop (`run_native`), so its rows carry the call overhead apart."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ import math
 import numpy as np
 
 from gemmbench.backends.conv1d import native, winograd
-from gemmbench.backends.conv1d.method import Geometry, Method
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry
 from gemmbench.backends.csimd import kernels
 from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts
 
 TILES_PER_BLOCK = 64  # Winograd tiles transformed at once: alpha x 64 x (c_in + c_out) floats stay in L2
 
 
-class Native(Method):
+class Native(Convolution):
     """A method whose C entry takes (plan, x, y): the arguments fixed at prepare time in a struct."""
 
-    has_native = True
     entry = "gb_conv1d"  # and entry + "_time", its native loop
 
-    def bind(self, lib, plan) -> None:
+    def use_plan(self, lib, plan) -> None:
         self.lib, self.plan, self.plan_address = lib, plan, ctypes.addressof(plan)
         self.call, self.loop = getattr(lib, self.entry), getattr(lib, self.entry + "_time")
         self.addresses = native.Addresses()
@@ -34,7 +33,7 @@ class Native(Method):
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
         self.call(self.plan_address, *self.xy(x, out))
 
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
+    def run_native(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
         return self.loop(self.plan_address, *self.xy(x, out), loops)
 
 
@@ -55,7 +54,7 @@ class Direct(Native):
         self.geometry, self.lib = g, native.library(level)
         cl = g.channels_last
         self.packed = pack_direct(self.lib, g, weights)
-        self.bind(self.lib, native.plan(native.DIRECT, g, self.packed))
+        self.use_plan(self.lib, native.plan(native.DIRECT, g, self.packed))
         lanes = (f"lanes over output channels, panels of {self.lib.gb_conv1d_cl_panel()}" if cl
                  else f"lanes over frames, {self.lib.gb_conv1d_cf_rows()} output channels per tile")
         self.facts = MethodFacts("direct", weight_bytes=self.packed.nbytes,
@@ -75,7 +74,7 @@ class Stream(Native):
         self.dense = kernels.pack_dense(kern, w2)
         self.history = np.ascontiguousarray(history, dtype=np.float32)
         self.ring = native.aligned((2 * (spec.span + 1), spec.c_in))  # every frame twice: see conv1d.c
-        self.bind(self.lib, native.plan(native.STREAM, self.geometry, self.dense.packed, ring=self.ring))
+        self.use_plan(self.lib, native.plan(native.STREAM, self.geometry, self.dense.packed, ring=self.ring))
         self.facts = MethodFacts("stream-gemv", weight_bytes=self.dense.packed.nbytes,
                                  note=f"GEMV of [{spec.c_out}, {spec.k}x{spec.c_in}] over the last {spec.span + 1} frames, "
                                       f"contiguous in a doubled ring (each new frame written twice)")
@@ -87,14 +86,6 @@ class Stream(Native):
         slots = self.spec.span + 1
         self.ring[1:slots] = self.ring[slots + 1:] = frames
         self.plan.head = 0
-
-
-def winograd_skip_reason(g: Geometry) -> str:
-    if g.k != winograd.TAPS:
-        return f"Winograd F(m,3) is built for 3 taps; this case has k = {g.k}"
-    if g.dilation != 1:
-        return "Winograd tiles need adjacent taps (dilation 1); a dilated case splits into phases first"
-    return ""
 
 
 class Winograd(Native):
@@ -122,7 +113,7 @@ class Winograd(Native):
             y_frame=g.c_out if cl else 1, y_channel=1 if cl else g.t_out, bt=self.bt.ctypes.data,
             at=self.at.ctypes.data, u=self.u.ctypes.data, u_floats=per, v=self.v.ctypes.data,
             mprod=self.mprod.ctypes.data)
-        self.bind(self.lib, plan)
+        self.use_plan(self.lib, plan)
         flops = 2 * t.products(g.c_in, g.c_out, g.t_out) + t.transform_flops(g.c_in, g.c_out, g.t_out)
         all_tiles = -(-g.t_out // m)
         self.facts = MethodFacts(
@@ -142,7 +133,7 @@ class Im2colGemm(Native):
         self.dense = kernels.pack_dense(kern, w2)
         self.lowered = native.aligned((g.c_in * g.k, g.t_out))
         self.scratch = native.aligned((g.c_out, g.t_out) if g.channels_last else 1)
-        self.bind(self.lib, native.plan(native.IM2COL, g, self.dense.packed, lowered=self.lowered,
+        self.use_plan(self.lib, native.plan(native.IM2COL, g, self.dense.packed, lowered=self.lowered,
                                         scratch=self.scratch))
         transpose = g.c_out * g.t_out * 4 if g.channels_last else 0
         self.facts = MethodFacts("im2col", workspace_bytes=self.lowered.nbytes + (transpose and self.scratch.nbytes),
@@ -194,7 +185,7 @@ class Polyphase(Native):
         outputs = [(s * spec.c_out, 1, r * spec.c_out) if cl else (s, spec.t_out, r) for _, _, r in parts]
         self.plans = (native.ConvPlan * len(parts))(*[native.plan(native.DIRECT, g, p, o) for (g, _, _), p, o
                                                       in zip(parts, self.packed, outputs)])
-        self.bind(self.lib, native.PlanGroup(count=len(parts), plans=ctypes.addressof(self.plans)))
+        self.use_plan(self.lib, native.PlanGroup(count=len(parts), plans=ctypes.addressof(self.plans)))
         products = sum(g.k * g.t_out for g, w, _ in parts if w.any())
         self.facts = MethodFacts("polyphase", weight_bytes=sum(p.nbytes for p in self.packed),
                                  flops=2 * spec.c_in * spec.c_out * products,

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from gemmbench.backends.conv1d.method import Geometry, Method
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry
 from gemmbench.ops.conv1d import MethodFacts
 
 
@@ -22,7 +22,7 @@ def block_length(g: Geometry) -> int:
     return min(whole, scipy.fft.next_fast_len(max(64, 8 * (g.span + 1))))
 
 
-class Fft(Method):
+class Fft(Convolution):
     def __init__(self, g: Geometry, weights: np.ndarray):
         self.geometry = g
         n = self.n = block_length(g)

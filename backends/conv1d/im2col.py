@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gemmbench.backends.conv1d.method import Geometry, Method, frames
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry, frames
 from gemmbench.ops.conv1d import MethodFacts
 
 
-class Im2col(Method):
+class Im2col(Convolution):
     def __init__(self, g: Geometry, weights: np.ndarray, name: str = "im2col"):
         self.geometry = g
         dtype = weights.dtype

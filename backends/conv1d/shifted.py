@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from gemmbench.backends.conv1d import blas
-from gemmbench.backends.conv1d.method import Geometry, Method
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry
 from gemmbench.ops.conv1d import MethodFacts
 
 
-class Shifted(Method):
+class Shifted(Convolution):
     def __init__(self, g: Geometry, weights: np.ndarray):
         self.geometry = g
         dtype = weights.dtype

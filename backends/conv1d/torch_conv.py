@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from gemmbench.backends.conv1d.method import Geometry, Method
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry
 from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts
 
 
@@ -43,7 +43,7 @@ def _threads() -> int:
     return set_threads()
 
 
-class TorchConv(Method):
+class TorchConv(Convolution):
     def __init__(self, g: Geometry, weights: np.ndarray, x: np.ndarray):
         import torch
         import torch.nn.functional as F
@@ -90,7 +90,7 @@ class TorchConv(Method):
         self.tensors.of(out, False).copy_(y[:, :self.geometry.t_out])
 
 
-class TorchTranspose(Method):
+class TorchTranspose(Convolution):
     def __init__(self, spec: Conv1dSpec, weights: np.ndarray, x: np.ndarray):
         import torch
         import torch.nn.functional as F

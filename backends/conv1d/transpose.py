@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench.backends.conv1d.method import Geometry, Method
+from gemmbench.backends.conv1d.prepared import Convolution, Geometry
 from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts, transposed_tap_range
 
 
@@ -29,8 +29,8 @@ def flipped(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weights.transpose(1, 0, 2)[:, :, ::-1])
 
 
-class ZeroInsert(Method):
-    def __init__(self, spec: Conv1dSpec, weights: np.ndarray, build: Callable[[Geometry, np.ndarray], Method]):
+class ZeroInsert(Convolution):
+    def __init__(self, spec: Conv1dSpec, weights: np.ndarray, build: Callable[[Geometry, np.ndarray], Convolution]):
         g = zero_inserted_geometry(spec)
         self.spec, self.geometry = spec, g
         self.inner = build(g, flipped(weights))
@@ -48,7 +48,7 @@ class ZeroInsert(Method):
         self.inner.run(self.upsampled, out)
 
 
-class Col2im(Method):
+class Col2im(Convolution):
     def __init__(self, spec: Conv1dSpec, weights: np.ndarray):
         self.spec = spec
         self.geometry = Geometry(spec.c_in, spec.c_out, spec.k, spec.dilation, 0, spec.t, spec.t_out,

@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from gemmbench.backends.conv1d.prepared import Geometry
+
 TAPS = 3
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, 2, -2), 6: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
 
@@ -67,6 +69,15 @@ def transforms(m: int) -> Transforms:
     if np.abs(system @ bt - target).max() > 1e-12:
         raise ArithmeticError(f"no exact B^T for F({m},3) from points {POINTS[m]}")
     return Transforms(m, bt, g, at)
+
+
+def skip_reason(g: Geometry) -> str:
+    """Why F(m, 3) does not apply to a convolution geometry ('' when it does)."""
+    if g.k != TAPS:
+        return f"Winograd F(m,3) is built for 3 taps; this case has k = {g.k}"
+    if g.dilation != 1:
+        return "Winograd tiles need adjacent taps (dilation 1); a dilated case splits into phases first"
+    return ""
 
 
 def transform_weights(t: Transforms, weights: np.ndarray) -> np.ndarray:

@@ -100,11 +100,8 @@ class CSimdBackend(Backend):
 
     def variants(self) -> list[Variant]:
         levels = [level for level in isa.levels_for() if level.name in kernels.LEVELS]
-        from gemmbench.backends.conv1d.variants import variants as conv1d_variants
-        from gemmbench.backends.iir import variants as iir_variants
-
         return [_variant(level, precision) for precision in kernels.PRECISIONS for level in levels
-                if precision in level.gains] + conv1d_variants(self.name) + iir_variants(self.name)
+                if precision in level.gains]
 
     def variant_available(self, variant: Variant, cpu_flags: frozenset[str]) -> tuple[bool, str]:
         """Beside the CPU flags, AMX needs the kernel's permission, and runs nowhere under valgrind."""

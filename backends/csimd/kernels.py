@@ -172,6 +172,12 @@ def family_levels(family: str) -> list[str]:
     return [level for level in LEVELS if family == "csimd" or "float32" in isa.get(level).gains]
 
 
+def float32_levels() -> list[isa.IsaLevel]:
+    """The levels with float32 kernels that code can be built for on this machine's architecture
+    (the levels of the convolution and filter-bank methods)."""
+    return [level for level in isa.levels_for() if level.name in LEVELS and "float32" in level.gains]
+
+
 def load_family(family: str, level: str) -> ctypes.CDLL:
     """A family's library at `level` (refused before compiling when the CPU lacks the level's flags)."""
     native.check_cpu(level)

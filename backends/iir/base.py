@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Callable
+from abc import abstractmethod
 
 import numpy as np
 
-from gemmbench.backend import Variant
+from gemmbench.method import Prepared
 from gemmbench.ops.iir_bank import IirBankSpec, IirBankWorkload
 
-OPS = frozenset({"iir_bank"})
 
+class BankRun(Prepared):
+    """A prepared bank: `run` filters the next T samples of each signal, continuing the state.
 
-def variant(name: str, detail: str, **kwargs) -> Variant:
-    """A variant that runs iir_bank and nothing else."""
-    return Variant(name, detail=detail, ops=OPS, **kwargs)
+    `detail` says what was chosen at prepare beyond the variant (lanes, chains, stores)."""
 
-
-class BankRun(ABC):
-    """A prepared bank: `run` filters the next T samples of each signal, continuing the state."""
-
-    def __init__(self, workload: IirBankWorkload, detail: str):
+    def __init__(self, workload: IirBankWorkload, detail: str = ""):
         self.spec: IirBankSpec = workload.spec
         self.dtype = np.dtype(workload.case.dtype)
         self.detail = detail
@@ -34,13 +28,20 @@ class BankRun(ABC):
     def reset(self) -> None:
         """Back to the zero state prepare left."""
 
-    run_native = None  # optional: (x, out, loops) -> ns, the call looped inside native code
-
-    def bind(self, x: np.ndarray, out: np.ndarray) -> "BankRun":
+    def bind(self, x: np.ndarray, out: np.ndarray) -> BankRun:
         """Remember the arrays every later call gets (parts time against the same output)."""
         self.bound = (x, out)
         return self
 
-    def parts(self, x: np.ndarray) -> dict[str, tuple[Callable[[int], int], float]]:
-        """Parts worth timing apart (a write floor, an input expansion), as timing loops."""
-        return {}
+    def describe(self) -> str:
+        return "; ".join(part for part in (self.detail, self.versions()) if part)
+
+    def versions(self) -> str:
+        """The versions of the libraries the bank runs on."""
+        return ""
+
+
+def numpy_versions() -> str:
+    from gemmbench.machine.fingerprint import blas_libraries, blas_summary
+
+    return f"numpy {np.__version__} via {blas_summary(blas_libraries())}"

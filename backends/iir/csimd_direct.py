@@ -13,13 +13,12 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench.machine import isa, native
-from gemmbench.backend import Variant
 from gemmbench.backends.csimd import kernels
 from gemmbench.backends.iir import blockform
-from gemmbench.backends.iir.base import BankRun, variant
-from gemmbench.ops.iir_bank import BLOCK_PREFIX, IirBankWorkload
+from gemmbench.backends.iir.base import BankRun
 from gemmbench.cases.workload import aligned_empty
+from gemmbench.op import Case
+from gemmbench.ops.iir_bank import IirBankWorkload
 
 FTZ, STREAM = 1, 2  # gb_iir.h
 MAX_SECTIONS = 4
@@ -39,8 +38,6 @@ _SIGNATURES = {
     "gb_iir_write_time": (_I64, (_P, _I64, _I, _I64)),
     "gb_iir_fp_control": (ctypes.c_uint32, ()),
 }
-FTZ_DETAIL = ("FTZ+DAZ for the call (x86: MXCSR bits 15 and 6; aarch64: FPCR.FZ), the control word saved "
-              "before and restored after")
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,25 +48,6 @@ def library(level: str) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, list(argtypes)
     return lib
-
-
-def levels() -> list[isa.IsaLevel]:
-    return [level for level in isa.levels_for() if level.name in kernels.LEVELS and "float32" in level.gains]
-
-
-BLOCK_LENGTHS = (16, 32, 64, 128)
-
-
-def variants() -> list[Variant]:
-    direct = [variant(f"iir-{level.name}", f"lane per filter, TDF-II; {FTZ_DETAIL}; cc "
-                                           f"{' '.join(native.compile_flags(level))}",
-                      isa=level.name, requires=level.cpu_flags) for level in levels()]
-    block = [variant(f"{BLOCK_PREFIX}{length}-{level.name}",
-                     f"block form, L = {length}, lane per filter (Toeplitz, read-out, push in registers); "
-                     f"{FTZ_DETAIL}; cc {' '.join(native.compile_flags(level))}",
-                     isa=level.name, requires=level.cpu_flags)
-             for level in levels() if level.name != "scalar" for length in BLOCK_LENGTHS]
-    return direct + block
 
 
 def pack_block(coeffs: np.ndarray, length: int, samples: int, lanes: int) -> np.ndarray:
@@ -124,6 +102,9 @@ class CsimdDirect(BankRun):
 
     def reset(self) -> None:
         self.state.fill(0)
+
+    def columns(self, case: Case) -> dict:
+        return {"block_length": self.length} if self.length else {}
 
     def _call_args(self, x: np.ndarray, out: np.ndarray) -> tuple:
         key = (x.ctypes.data, out.ctypes.data)

@@ -21,19 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from gemmbench.backends.iir import blockform
-from gemmbench.backends.iir.base import BankRun, variant
-from gemmbench.ops import iir_reference
-from gemmbench.ops.iir_bank import BLOCK_PREFIX, IirBankWorkload
+from gemmbench.backends.iir.base import BankRun, numpy_versions
 from gemmbench.measure.timing import Loop, python_loop
-
-LENGTHS = (16, 32, 64, 128)
-VARIANTS = tuple(variant(f"{BLOCK_PREFIX}{length}", f"block form, L = {length}: stacked np.matmul (BLAS) per signal, "
-                                             f"state scan over blocks in numpy") for length in LENGTHS)
+from gemmbench.op import Case
+from gemmbench.ops import iir_reference
+from gemmbench.ops.iir_bank import IirBankWorkload
 
 
 class NumpyBlock(BankRun):
-    def __init__(self, workload: IirBankWorkload, length: int, detail: str):
-        super().__init__(workload, detail)
+    def __init__(self, workload: IirBankWorkload, length: int):
+        super().__init__(workload)
         s, dt = self.spec, self.dtype
         forms = blockform.bank(workload.coeffs, length)
         self.length = length
@@ -60,6 +57,12 @@ class NumpyBlock(BankRun):
 
     def reset(self) -> None:
         self.state.fill(0)
+
+    def columns(self, case: Case) -> dict:
+        return {"block_length": self.length}
+
+    def versions(self) -> str:
+        return numpy_versions()
 
     def parts(self, x: np.ndarray) -> dict[str, tuple[Loop, float]]:
         """The Toeplitz products alone (np.matmul at the shapes the call uses), for the sgemm comparison."""

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gemmbench.backends.iir.base import BankRun, variant
+from gemmbench.backends.iir.base import BankRun, numpy_versions
 from gemmbench.ops.iir_bank import IirBankWorkload
 
 CHUNK = 256  # samples gathered time-major before one transposing copy into the output
-VARIANT = variant("iir-loop", "numpy ufuncs over (B, F) per sample, Python loop over T")
 
 
 class NumpyLoop(BankRun):
     def __init__(self, workload: IirBankWorkload):
-        super().__init__(workload, VARIANT.detail)
+        super().__init__(workload)
         s, dt = self.spec, self.dtype
         # (S, 5, 1, F): broadcasts against (B, F)
         self.c = np.ascontiguousarray(workload.coeffs.transpose(1, 2, 0)[:, :, None, :], dtype=dt)
@@ -32,6 +31,9 @@ class NumpyLoop(BankRun):
     def reset(self) -> None:
         self.s1.fill(0)
         self.s2.fill(0)
+
+    def versions(self) -> str:
+        return numpy_versions()
 
     def _sample(self, xt: np.ndarray, y: np.ndarray) -> None:
         """One sample through every section; xt (B, 1), result in y (B, F)."""

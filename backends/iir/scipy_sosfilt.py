@@ -8,24 +8,26 @@ is part of what this way of running a bank costs.
 from __future__ import annotations
 
 import numpy as np
+import scipy
 from scipy import signal as sps
 
-from gemmbench.backends.iir.base import BankRun, variant
+from gemmbench.backends.iir.base import BankRun
 from gemmbench.ops import iir_design, iir_reference
 from gemmbench.ops.iir_bank import IirBankWorkload
-
-VARIANT = variant("sosfilt", "scipy.signal.sosfilt per filter over (B, T), zi carried")
 
 
 class ScipySosfilt(BankRun):
     def __init__(self, workload: IirBankWorkload):
-        super().__init__(workload, VARIANT.detail)
+        super().__init__(workload)
         s = self.spec
         self.sos = np.ascontiguousarray(iir_design.to_sos(workload.coeffs), dtype=self.dtype)  # (F, S, 6)
         self.zi = np.zeros((s.f, s.s, s.b, 2), self.dtype)
 
     def reset(self) -> None:
         self.zi.fill(0)
+
+    def versions(self) -> str:
+        return f"scipy {scipy.__version__}"
 
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
         s = self.spec

@@ -17,36 +17,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from gemmbench.backends.iir.base import BankRun, variant
-from gemmbench.ops.iir_bank import IirBankWorkload
+from gemmbench.backends.iir.base import BankRun
 from gemmbench.measure.timing import Loop, python_loop
-
-LFILTER = variant("lfilter", "torchaudio.functional.lfilter, (F, 3) coefficients over the input expanded to "
-                             "(B, F, T), clamp=False; state by superposing the zero-input response")
-LOOP = variant("loop", "torch ops on (B, F) per sample, Python loop over T (the forum post's version A)")
-VARIANTS = (LFILTER, LOOP)
+from gemmbench.ops.iir_bank import IirBankWorkload
 
 
-def available() -> tuple[bool, str]:
-    import importlib.util
+class TorchBank(BankRun):
+    """A bank in torch: its intra-op threads set as the torch backend sets them."""
 
-    if importlib.util.find_spec("torchaudio") is None:
-        return False, "torchaudio not installed (pip install 'gemmbench[torchaudio]')"
-    return True, ""
+    def __init__(self, workload: IirBankWorkload):
+        from gemmbench.backends.torch_backend import set_threads
+
+        set_threads()
+        super().__init__(workload)
+
+    def versions(self) -> str:
+        import torch
+
+        try:
+            import torchaudio
+
+            audio = f", torchaudio {torchaudio.__version__}"
+        except ImportError:
+            audio = ""
+        return f"torch {torch.__version__}{audio}, {torch.get_num_threads()} intra-op thread(s)"
 
 
-def set_threads() -> None:
-    from gemmbench.backends.torch_backend import set_threads as torch_threads
-
-    torch_threads()
-
-
-class TorchLfilter(BankRun):
+class TorchLfilter(TorchBank):
     def __init__(self, workload: IirBankWorkload):
         import torch
 
-        set_threads()
-        super().__init__(workload, LFILTER.detail)
+        super().__init__(workload)
         s = self.spec
         coeffs = torch.from_numpy(np.ascontiguousarray(workload.coeffs, dtype=np.float32))  # (F, S, 5)
         self.b = [coeffs[:, k, :3].contiguous() for k in range(s.s)]  # (F, 3)
@@ -119,12 +120,11 @@ def write(y, out: np.ndarray, spec) -> None:
         target.copy_(y.view(spec.b, spec.f, -1, spec.frame).square().sum(-1))
 
 
-class TorchLoop(BankRun):
+class TorchLoop(TorchBank):
     def __init__(self, workload: IirBankWorkload):
         import torch
 
-        set_threads()
-        super().__init__(workload, LOOP.detail)
+        super().__init__(workload)
         s = self.spec
         c = torch.from_numpy(np.ascontiguousarray(workload.coeffs.transpose(1, 2, 0), dtype=np.float32))
         self.c = c  # (S, 5, F): broadcasts against (B, F)

@@ -1,10 +1,11 @@
 """The formats advice sweeps, as a suite the real runner measures.
 
-Per matrix: the matrix dense (float32 kernels and every int8 scheme a backend runs), its own
-mask when it is already sparse, and each block shape the kernels take (16x1: csimd's float32
-kernel; 8x4: its int8 kernel; scipy takes both) at each density of the sweep below what the
-matrix holds. Every case runs numpy's dense product too: the baseline every row's speed-up is
-paired with, round by round, so cases measured minutes apart share one scale.
+Per matrix: the matrix dense (on the dense backends: their float32 kernels and every int8 scheme
+they run), its own mask when it is already sparse, and each block shape of the sweep at each
+density below what the matrix holds (on the sparse backends). Every case runs the baseline's
+dense product too (DEFAULT_BASELINE): what every row's speed-up is paired with, round by round,
+so cases measured minutes apart share one scale. Which backends and block shapes: the command
+line's, else gemmbench.defaults.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gemmbench import registry
+from gemmbench import defaults, registry
 from gemmbench.advise.target import Target
 from gemmbench.cases.arrayfile import ArrayRef
 from gemmbench.formats.blockdetect import diagonal_positions, occupied_blocks
-
-KERNEL_BLOCKS = ((16, 1), (8, 4))  # csimd: float32 16x1, int8 8x4 (scipy runs any)
-DENSE_BACKENDS = ("numpy", "csimd", "torch")
-SPARSE_BACKENDS = ("numpy", "csimd", "scipy")
-REFERENCE_INT8 = "int8-numpy"  # every int8 scheme, in numpy: slow, a reference, never the advice
+from gemmbench.report import DEFAULT_BASELINE
 
 
 @dataclass(frozen=True)
@@ -30,12 +27,14 @@ class Settings:
     min_time: float
     warmup: float
     max_time: float
-    reference_int8: bool  # time int8-numpy's schemes on the dense matrix
+    references: tuple[str, ...] = defaults.ADVISE_REFERENCES  # backends timed on the dense matrix, never the advice
+    dense: tuple[str, ...] = defaults.ADVISE_DENSE  # backends of the dense matrix, beside the baseline
+    sparse: tuple[str, ...] = defaults.ADVISE_SPARSE  # backends of the block-sparse formats, beside the baseline
+    blocks: tuple[tuple[int, int], ...] = defaults.ADVISE_BLOCKS  # block shapes pruned to
 
 
-DEFAULT = Settings((0.05, 0.1, 0.2, 0.3, 0.5), samples=15, min_time=0.002, warmup=0.02, max_time=1.0,
-                   reference_int8=True)
-QUICK = Settings((0.05, 0.2), samples=5, min_time=0.001, warmup=0.005, max_time=0.3, reference_int8=False)
+DEFAULT = Settings((0.05, 0.1, 0.2, 0.3, 0.5), samples=15, min_time=0.002, warmup=0.02, max_time=1.0)
+QUICK = Settings((0.05, 0.2), samples=5, min_time=0.001, warmup=0.005, max_time=0.3, references=())
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,9 @@ def density_field(target: Target, density: float) -> float | dict:
 
 
 def usable(backends: tuple[str, ...]) -> list[str]:
-    """The backends of the list that are installed and available here."""
-    return [name for name in backends if name in registry.backends.names() and registry.status(name).available]
+    """The baseline and the backends of the list, each once, that are installed and available here."""
+    chosen = dict.fromkeys((DEFAULT_BASELINE, *backends))
+    return [name for name in chosen if name in registry.backends.names() and registry.status(name).available]
 
 
 def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -> list[tuple[Planned, dict]]:
@@ -80,18 +80,18 @@ def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -
     m, k = target.shape
     common = {"op": "gemv", "weights": file_field(target.ref),
               **({"inputs": file_field(inputs)} if inputs is not None else {})}
-    dense_backends = usable(DENSE_BACKENDS) + ([REFERENCE_INT8] if settings.reference_int8 else [])
+    dense_backends = usable((*settings.dense, *settings.references))
     out = [(Planned(f"{target.name} dense", target, "dense"),
             {**common, "name": f"{target.name} dense", "backends": dense_backends,
              **({"own_mask": False} if target.structure.sparse else {})})]
-    sparse_backends = usable(SPARSE_BACKENDS)
+    sparse_backends = usable(settings.sparse)
     structure = target.structure
     if structure.sparse:
         br, bc = structure.storage
         name = f"{target.name} own {br}x{bc} mask"
         out.append((Planned(name, target, f"own {br}x{bc} mask"),
                     {**common, "name": name, "backends": sparse_backends}))
-    for block in KERNEL_BLOCKS:
+    for block in settings.blocks:
         if m % block[0] or k % block[1]:
             continue
         held = held_density(target, block)

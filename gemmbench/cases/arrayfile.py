@@ -291,7 +291,7 @@ def _torch_module():
         import torch
     except ImportError:
         raise ArrayFileError("PyTorch files need torch (pip install 'gemmbench[torch]'), or save the "
-                             f"arrays as .npy, .npz or .safetensors") from None
+                             "arrays as .npy, .npz or .safetensors") from None
     return torch
 
 
@@ -421,7 +421,7 @@ def _read_npz(path: Path, key: str) -> np.ndarray:
 def _read_safetensors(path: Path, key: str) -> np.ndarray:
     header, data_start = _safetensors_header(path)
     info = header[key]
-    dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+    dtype, shape, (begin, _end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
     if dtype == "BF16":  # the upper 16 bits of a float32
         bits = np.fromfile(path, dtype="<u2", count=math.prod(shape), offset=data_start + begin)
         return (bits.astype(np.uint32) << 16).view(np.float32).reshape(shape)

@@ -76,10 +76,6 @@ class Suite:
     cases: tuple[SuiteCase, ...]
     cpus: tuple[int, ...] | None = None  # CPUs to measure on, pinned; None: the least busy is chosen
 
-    def backend_names(self) -> list[str]:
-        named = {s.backend for c in self.cases for s in (c.backends or ())}
-        return sorted(named)
-
 
 def shipped_suites() -> dict[str, Path]:
     """Suites installed with gemmbench, by name."""

@@ -19,3 +19,16 @@ def add_progress_options(parser: argparse.ArgumentParser) -> None:
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show progress even when stderr is not a terminal")
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+
+
+def known_backend(name: str, option: str) -> str:
+    """`name` when a backend is registered under it; else one line naming the option and the known backends."""
+    from gemmbench import registry
+    from gemmbench.cases.fields import did_you_mean
+    from gemmbench.errors import UsageError
+
+    known = registry.backends.names()
+    if name not in known:
+        raise UsageError(f"{option}: unknown backend '{name}'{did_you_mean(name, known)}; known backends: "
+                         f"{', '.join(known)}")
+    return name

@@ -6,9 +6,11 @@ import argparse
 import math
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from gemmbench.commands import add_progress_options
+from gemmbench import defaults
+from gemmbench.commands import add_progress_options, known_backend
 from gemmbench.errors import UsageError
 
 NAME = "advise"
@@ -28,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the file stores W transposed (k x m, as Keras kernels are)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer densities and samples, no numpy int8 reference timings (about 30 s a matrix)")
+    parser.add_argument("--backends", metavar="LIST", default=",".join(defaults.ADVISE_DENSE),
+                        help="the backends that run the dense matrix, beside the baseline every case runs "
+                             "(default: %(default)s; those not installed here are left out)")
+    parser.add_argument("--sparse-backends", metavar="LIST", default=",".join(defaults.ADVISE_SPARSE),
+                        help="the backends that run the block-sparse formats (default: %(default)s)")
     parser.add_argument("-o", "--out", default="results", help="folder of the results files (default: results)")
     parser.add_argument("--page", default=None, metavar="HTML",
                         help="where to write the HTML page (default: reports/<results name>.html)")
@@ -48,6 +55,11 @@ def parse_budget(text: str) -> float:
                      f"(a relative error in (0, 1]); got {text!r}")
 
 
+def backend_list(text: str, option: str) -> tuple[str, ...]:
+    """'csimd,torch' -> ('csimd', 'torch'); a name no backend has is refused."""
+    return tuple(known_backend(name.strip(), option) for name in text.split(",") if name.strip())
+
+
 def run(args: argparse.Namespace) -> int:
     from gemmbench.advise import sweep
     from gemmbench.advise.advisor import advise
@@ -56,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.advise.text import outcome_text
 
     budget = parse_budget(args.budget)
+    settings = replace(sweep.QUICK if args.quick else sweep.DEFAULT,
+                       dense=backend_list(args.backends, "--backends"),
+                       sparse=backend_list(args.sparse_backends, "--sparse-backends"))
     matrices = targets(args.weights, args.transpose)
     inputs = recorded(args.inputs) if args.inputs else None
-    settings = sweep.QUICK if args.quick else sweep.DEFAULT
     outcome = advise(matrices, budget, settings, inputs, Path(args.out), args.progress, args.seed)
     print(outcome_text(outcome))
     table = write_table(outcome)

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 NAME = "baseline"
-HELP = ("print the baseline directory for one machine's results (by feature key, or the CPU's first-format key); "
-        "exit 1 when there is none")
+HELP = ("print the baseline directory for one machine's results (the directory named by their feature "
+        "key); exit 1 when there is none")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,5 @@ def run(args: argparse.Namespace) -> int:
     if found is None:
         print(f"gemmbench: no baseline for {args.results} under {args.root}", file=sys.stderr)
         return 1
-    if found.note:
-        print(f"gemmbench: note: {found.note}", file=sys.stderr)
-    print(found.path)
+    print(found)
     return 0

@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
+from gemmbench import defaults
+from gemmbench.errors import UsageError
+from gemmbench.report import DEFAULT_BASELINE
 from gemmbench.report.textable import render
+
+if TYPE_CHECKING:
+    from gemmbench.cases.suite import Selection
+    from gemmbench.stats.variance import Pair
 
 NAME = "check"
 HELP = ("diagnose noise before a run: busy CPUs, CPU steal, busy processes, governor/turbo, SMT, a calibration "
@@ -19,7 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--levels", action="store_true",
                         help="also find where the variance lives: between samples of one process, between fresh "
-                             "processes, across minutes (GRU-A on numpy and csimd, about a minute)")
+                             "processes, across minutes (GRU-A on --baseline and --kernel, about a minute)")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="BACKEND[:VARIANT]",
+                        help=f"with --levels, the row the kernel is paired with (default: {DEFAULT_BASELINE})")
+    parser.add_argument("--kernel", default=defaults.LEVELS_KERNEL, metavar="BACKEND[:VARIANT]",
+                        help=f"with --levels, the row measured against the baseline (default: {defaults.LEVELS_KERNEL}); "
+                             f"a backend alone stands for its float32 GEMV of the highest ISA level this CPU runs")
     parser.add_argument("--processes", type=int, default=6, help="fresh processes per level with --levels (default 6)")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="with --levels, also spread the processes over this many minutes")
@@ -36,23 +49,68 @@ def describe(check) -> str:
 def run(args: argparse.Namespace) -> int:
     from gemmbench.stats.noise import observe
 
+    pair = _pair(args) if args.levels else None  # bad choices are refused before anything is measured
     check = observe(args.cpu)
-    levels = _levels(args) if args.levels else []
+    levels = _levels(args, pair) if pair else []
     if args.json:
-        print(json.dumps({**check.as_dict(), "levels": [asdict(level) for level in levels]}, indent=2))
+        chosen = {"baseline": str(pair.baseline), "kernel": str(pair.kernel)} if pair else {}
+        print(json.dumps({**check.as_dict(), **chosen, "levels": [asdict(level) for level in levels]}, indent=2))
         return 0
     print(describe(check))
     if levels:
+        base, kernel = str(pair.baseline), str(pair.kernel)
         print("\nwhere the variance lives (coefficient of variation at each level; GRU-A 1152x384 float32):")
-        print(render(["level", "n", "numpy", "csimd", "csimd/numpy paired"], [level.row() for level in levels],
+        print(render(["level", "n", base, kernel, f"{kernel} / {base} paired"], [level.row() for level in levels],
                      right={1, 2, 3, 4}))
     return 0
 
 
-def _levels(args: argparse.Namespace) -> list:
+def _levels(args: argparse.Namespace, pair: Pair) -> list:
     import sys
 
     from gemmbench.stats.variance import measure_levels
 
-    return measure_levels(processes=args.processes, minutes=args.minutes,
+    return measure_levels(pair, processes=args.processes, minutes=args.minutes,
                           progress=lambda text: print(f"  {text}", file=sys.stderr))
+
+
+def _pair(args: argparse.Namespace) -> Pair:
+    from gemmbench.stats.variance import Pair
+
+    return Pair(chosen_row(args.baseline, "--baseline"), chosen_row(args.kernel, "--kernel"))
+
+
+def chosen_row(text: str, option: str) -> Selection:
+    """BACKEND[:VARIANT] as a Selection with its variant: as given, else the backend's float32 GEMV
+    variant of the highest ISA level this CPU runs (its first such variant when none names a level)."""
+    from gemmbench.cases.fields import did_you_mean
+    from gemmbench.cases.suite import Selection, parse_selection
+    from gemmbench.machine import isa
+
+    selection = parse_selection(text)
+    runnable = _float32_gemv_variants(selection.backend, option)
+    names = [v.name for v in runnable]
+    if selection.variant is not None:
+        if selection.variant not in names:
+            raise UsageError(f"{option}: {selection.backend} has no float32 GEMV variant '{selection.variant}' "
+                             f"this CPU runs{did_you_mean(selection.variant, names)}; it has: {', '.join(names) or 'none'}")
+        return selection
+    if not runnable:
+        raise UsageError(f"{option}: {selection.backend} has no float32 GEMV variant this CPU runs")
+    best = max(runnable, key=lambda v: isa.rank(v.isa) if v.isa else -1)
+    return Selection(selection.backend, best.name)
+
+
+def _float32_gemv_variants(name: str, option: str) -> list:
+    """The variants of an installed, available backend that run a float32 GEMV on this CPU (real or simulated)."""
+    from gemmbench import registry
+    from gemmbench.commands import known_backend
+    from gemmbench.machine.fingerprint import cpu_flags
+
+    backend = registry.backends.get(known_backend(name, option))
+    ok, reason = backend.available()
+    if not ok:
+        raise UsageError(f"{option}: backend '{name}' is unavailable: {reason}")
+    flags = cpu_flags()
+    return [v for v in registry.variants_of(backend) if v.precision is None and backend.runs(v, "gemv")
+            and backend.variant_available(v, flags)[0]]

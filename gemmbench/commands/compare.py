@@ -183,9 +183,8 @@ NAMED_REGRESSIONS = 5  # regressions the last line names; the table above lists 
 
 
 def key_notes(comparison: Comparison) -> list[str]:
-    """Feature keys read across formats, and simulated CPUs: said before anything else."""
-    notes = [match.describe() for match in comparison.key_matches]
-    notes += [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
+    """Simulated CPUs: said before anything else."""
+    notes = [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
               f"another machine, never a machine's baseline" for key in comparison.simulated_keys]
     return notes
 
@@ -253,5 +252,5 @@ def as_json(comparison: Comparison, base: str, new: str) -> dict:
         "added": [asdict(u) for u in comparison.added], "removed": [asdict(u) for u in comparison.removed],
         "geomeans": [asdict(m) for m in comparison.geomeans],
         "ignored_duplicates": {"base": comparison.base_duplicates, "new": comparison.new_duplicates},
-        "key_matches": [asdict(m) for m in comparison.key_matches], "simulated_keys": list(comparison.simulated_keys),
+        "simulated_keys": list(comparison.simulated_keys),
     })

@@ -1,4 +1,4 @@
-"""gemmbench list: backends with their availability and variants, and the shipped suites."""
+"""gemmbench list: backends with their availability and variants (their methods' included), and the shipped suites."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     print(render(["backend", "status", "variants", "reason / source"], rows))
     if any(LACKING in row[2] for row in rows):
         print(f"{LACKING} this CPU lacks a flag the variant needs: a run records it as unavailable")
+    problems = _method_problems()
+    if problems:
+        print("\nmethods not offered:\n" + "\n".join(f"  {problem}" for problem in problems))
     print()
     from gemmbench.cases.suite import shipped_suites
 
@@ -44,5 +47,16 @@ def _variants(name: str, status: registry.BackendStatus, flags: frozenset[str]) 
     if not status.available:
         return ", ".join(status.variants)
     backend = registry.backends.get(name)
-    lacking = {v.name for v in backend.variants() if not backend.variant_available(v, flags)[0]}
+    lacking = {v.name for v in registry.variants_of(backend) if not backend.variant_available(v, flags)[0]}
     return ", ".join(v + (LACKING if v in lacking else "") for v in status.variants)
+
+
+def _method_problems() -> list[str]:
+    """Method plugins that failed to load, and variants a method could not add to a backend."""
+    problems = [method.reason for method in registry.broken_methods()]
+    for name in registry.backends.names():
+        try:
+            problems += registry.method_problems(registry.backends.get(name))
+        except Exception:  # the backend's own variants() raised: its row in the table says so
+            continue
+    return problems

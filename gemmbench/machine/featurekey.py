@@ -7,10 +7,8 @@ A key is the CPU's identity and the key flags (gemmbench.machine.isa.key_flags) 
     intel-6-143+avx2+simulated                                               GEMMBENCH_CPU_FLAGS was set
 
 Family and model come from CPUID (as /proc/cpuinfo prints them), not from the brand string,
-which hypervisors rewrite and which carried '(R)' into the first keys. Those first keys
-(format 1: the brand string's slug and the key flags, e.g. amd-epyc+avx2+avx512f+...) can
-still be recomputed from any row, since rows keep the brand string and the flags: that is how
-a baseline stored under one is found for the machine it came from.
+which hypervisors rewrite and which tells CPU generations apart badly ("AMD EPYC" names Zen 4
+and Zen 5 alike).
 """
 
 from __future__ import annotations
@@ -68,14 +66,6 @@ def compose(cpu: CpuIdentity | str, flags, key_flags: tuple[str, ...], simulated
     present = set(flags)
     return "+".join([head, *(flag for flag in key_flags if flag in present), *([SIMULATED] if simulated else [])])
 
-
-def format1(cpu_model: str, flags, key_flags: tuple[str, ...]) -> str:
-    """The key as gemmbench wrote it before CPUID identities (brand string slug + key flags)."""
-    slug = "".join(c if c.isalnum() else "-" for c in cpu_model.lower()).strip("-")
-    while "--" in slug:
-        slug = slug.replace("--", "-")
-    present = set(flags)
-    return "+".join([slug or "unknown", *(flag for flag in key_flags if flag in present)])
 
 
 def is_simulated(key: str | None) -> bool:

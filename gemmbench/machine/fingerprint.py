@@ -169,11 +169,6 @@ def machine_key() -> str:
     return feature_key(identity or cpu_model(), simd_flags(cpu_flags()), simulated=simulation() is not None)
 
 
-def format1_key(cpu_model: str, cpu_flags: str | list[str]) -> str:
-    """The feature key a row's machine had in gemmbench's first key format (brand string + key flags)."""
-    flags = cpu_flags.split() if isinstance(cpu_flags, str) else cpu_flags
-    return featurekey.format1(cpu_model, flags, _key_flags(flags))
-
 
 def simulation_environment() -> dict[str, str]:
     """Variables a worker process needs so the libraries it loads see the simulated CPU ({} on a real one).

@@ -50,16 +50,6 @@ class Counts:
                 "est_cycles": self.est_cycles}
 
 
-def valgrind_version() -> str:
-    import subprocess
-
-    exe = shutil.which("valgrind")
-    if exe is None:
-        return ""
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
-    return out.stdout.strip()
-
-
 def available() -> tuple[bool, str]:
     """Whether runs can count instructions here; the reason (with the install line) when not."""
     if shutil.which("valgrind") is None:

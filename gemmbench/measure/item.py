@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from gemmbench import registry
 from gemmbench.measure import cache, pages, timing
 from gemmbench.backend import Backend, Variant
+from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Op, Workload
 from gemmbench.measure.verify import Verdict, combine
 from gemmbench.cases.workload import aligned_copy
@@ -92,7 +94,9 @@ class Item:
     takes the next one."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
-        if workload.case.op not in backend.ops:
+        if variant.method:  # a method registered for the backend, run on it
+            backend = MethodBackend(backend, registry.methods.get(variant.method))
+        elif workload.case.op not in backend.ops:
             backend = op.compose(backend) or backend  # a composite op built from the backend's primitives
         self.op, self.backend, self.variant, self.workload, self.ctx = op, backend, variant, workload, ctx
         self.precision = variant.precision or workload.case.dtype

@@ -16,7 +16,7 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
@@ -375,7 +375,8 @@ def _settings(options: RunOptions) -> Settings:
 
     return Settings(cpus=allowed(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
-                    op_registrations=registry.ops.registered_targets(), environment=simulation_environment(),
+                    op_registrations=registry.ops.registered_targets(),
+                    method_registrations=registry.methods.registered_targets(), environment=simulation_environment(),
                     metric=options.metric)
 
 

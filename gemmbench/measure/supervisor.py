@@ -110,6 +110,7 @@ class Settings:
     seed: int = 0  # of the round order
     registrations: dict[str, str] = field(default_factory=dict)
     op_registrations: dict[str, str] = field(default_factory=dict)
+    method_registrations: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # more variables for every worker
     python: str = sys.executable
     metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
@@ -161,7 +162,8 @@ class WorkerProcess:
         job = {"backend": self.group.backend, "threads": self.group.threads,
                "variants": list(self.group.variants) if self.group.variants else None, "isa": self.group.isa,
                "registrations": self.settings.registrations, "op_registrations": self.settings.op_registrations,
-               "memory_limit": self.settings.memory_limit, "cache": self.group.cache, "pages": self.group.pages}
+               "method_registrations": self.settings.method_registrations, "memory_limit": self.settings.memory_limit,
+               "cache": self.group.cache, "pages": self.group.pages}
         self.proc = proc
         self._write(job)
         return proc, read_fd
@@ -359,12 +361,6 @@ class Supervisor:
                 worker.quit()
             finally:
                 worker.close()
-        self.workers.clear()
-
-    def kill_all(self) -> None:
-        for worker in self.workers.values():
-            worker.kill()
-            worker.close()
         self.workers.clear()
 
     # ---- one case

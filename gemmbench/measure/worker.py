@@ -4,7 +4,8 @@ The supervisor (gemmbench/measure/supervisor.py) starts `python -m gemmbench.mea
 affinity, the memory limit and the BLAS/OpenMP thread variables already set. The worker
 reads JSON lines on stdin, its job first and then commands, and answers on the pipe FD:
 
-    job      {"backend", "threads", "variants", "isa", "registrations", "memory_limit", "cache", "pages"}
+    job      {"backend", "threads", "variants", "isa", "registrations", "op_registrations",
+              "method_registrations", "memory_limit", "cache", "pages"}
              -> {"type": "ready", "resolution_ns"}
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
@@ -53,10 +54,12 @@ class Worker:
             registry.backends.register(name, target, clobber=True)
         for name, target in job.get("op_registrations", {}).items():
             registry.ops.register(name, target, clobber=True)
+        for name, target in job.get("method_registrations", {}).items():
+            registry.methods.register(name, target, clobber=True)
         self.job, self.channel = job, channel
         self.backend = registry.backends.get(job["backend"])
         self.backend_ok, self.reason = self.backend.available()
-        variants = select_isa(self.backend.variants(), job["isa"]) if self.backend_ok else []
+        variants = select_isa(registry.variants_of(self.backend), job["isa"]) if self.backend_ok else []
         if job["variants"] is not None:
             variants = [v for v in variants if v.name in job["variants"]]
         self.variants = variants

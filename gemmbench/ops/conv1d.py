@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -347,13 +347,6 @@ class Conv1d(Op):
 
     def verify(self, workload: Workload, calls: Calls, precision: str, native: bool = False) -> "Verdict":
         return verify(workload, calls, precision, self.tolerance(workload.case, precision), native)
-
-    def compose(self, backend: Any) -> Any:
-        """The backend's convolution methods (its conv1d variants) as a backend of this op."""
-        from gemmbench.backends.conv1d.backend import ConvBackend
-        from gemmbench.backends.conv1d.variants import variants
-
-        return ConvBackend(backend) if variants(backend.name) else None
 
 
 def shape_label(spec: Conv1dSpec) -> str:

@@ -89,13 +89,6 @@ class IirBankWorkload(Workload):
         return reference.filter_bank(self.sos, self.x, s.output, s.frame, self.state).out
 
 
-BLOCK_PREFIX = "block-L"  # variants running the block form name their block length: block-L32, block-L32-avx2
-
-
-def block_length(variant: str) -> int:
-    return int(variant[len(BLOCK_PREFIX):].split("-")[0])
-
-
 def block_gemm_flops(spec: IirBankSpec, length: int) -> int:
     """FLOPs of a block-form call's matrix products: the Toeplitz (L x L, dense as BLAS runs it), the
     state's push (n x L) and read-out (L x n) per block and filter; the scan and the tail left out."""
@@ -258,10 +251,9 @@ class IirBank(Op):
         if floors:
             floor = min(floors)
             columns.update(write_floor_ns=floor, floor_ratio=median / floor)
-        variant = str(row.get("variant") or "")
-        if variant.startswith(BLOCK_PREFIX):
-            length = block_length(variant)
-            columns.update(block_length=length, gemm_gflops=block_gemm_flops(s, length) / median)
+        length = row.get("block_length")  # reported by a block-form method's prepared bank
+        if length:
+            columns["gemm_gflops"] = block_gemm_flops(s, length) / median
             sgemm = (parts or {}).get("sgemm_same_shape")
             if sgemm:
                 toeplitz = 2 * s.b * s.f * (s.t // length) * length * length
@@ -285,13 +277,6 @@ class IirBank(Op):
         if time is None or (isinstance(time, float) and math.isnan(time)):
             time = row["median_ns"]
         return {"roof_gflops": attainable, "roof_pct": 100 * counts.useful / time / attainable, "roof_level": level}
-
-    def compose(self, backend: Any) -> Any:
-        """The backend's filter-bank variants as a backend of this op (None when it has none)."""
-        from gemmbench.backends.iir import variants
-        from gemmbench.backends.iir.backend import BankBackend
-
-        return BankBackend(backend) if variants(backend.name) else None
 
     # ---- judging a backend
 

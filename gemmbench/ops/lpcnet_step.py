@@ -27,7 +27,7 @@ import numpy as np
 
 from gemmbench.backend import Backend
 from gemmbench.cases.fields import FieldReader
-from gemmbench.op import Case, Column, Counts, Op, Workload
+from gemmbench.op import Case, Column, Counts, Op
 from gemmbench.ops.matrix import (MATRIX_COLUMNS, MATRIX_FIELDS, MatrixSpec, MatrixWorkload, file_weights,
                                   generate_activations, generate_weights, matrix_columns, matrix_files,
                                   matrix_label, prune, read_matrix_file, read_shape, read_sparsity, spec_from_dict)

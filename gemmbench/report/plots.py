@@ -126,13 +126,6 @@ def log_time_axis(axes: Axes, axis: str = "y") -> None:
     log_axis(axes, axis, time_text)
 
 
-def time_unit(largest_ns: float) -> tuple[float, str]:
-    for scale, unit in ((1e6, "ms"), (1e3, "µs")):
-        if largest_ns >= scale:
-            return scale, unit
-    return 1.0, "ns"
-
-
 def figure_legend(figure: Figure, handles: list, labels: list[str]) -> None:
     if handles:
         figure.legend(handles, labels, loc="outside upper center", ncols=min(4, len(labels)),

@@ -20,9 +20,7 @@ also shows the row's own change beside its change against the baseline, so a reg
 baseline itself is not hidden. Rows pair up only within one CPU feature key; rows that match on
 everything but the feature key are a cross-machine comparison, shown for information only.
 
-BASE rows stored under a first-format feature key (brand string + flags, see
-gemmbench.machine.featurekey) pair with NEW rows of the same brand string and flags, whose key has
-since changed format; the comparison says so. Keys of simulated CPUs are named as such.
+Keys of simulated CPUs are named as such.
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ import numpy as np
 
 from gemmbench.stats import paired
 from gemmbench.machine.featurekey import is_simulated
-from gemmbench.machine.fingerprint import format1_key
 from gemmbench.data.results import FAILED_STATUSES
 
 # What a row measured; two rows with equal keys (and feature keys) measured the same thing.
@@ -143,20 +140,6 @@ class Unmatched:
 
 
 @dataclass(frozen=True)
-class KeyMatch:
-    """BASE rows under an old-format key, compared as NEW's rows of the same CPU."""
-
-    old: str
-    new: str
-    cpu_model: str
-
-    def describe(self) -> str:
-        return (f"BASE's feature key {self.old} is the first key format (brand string and flags; it records no "
-                f"family/model); its rows are compared with NEW's {self.new}, which has the same CPU model string "
-                f"{self.cpu_model!r} and the same flags")
-
-
-@dataclass(frozen=True)
 class Comparison:
     threshold: float
     alpha: float
@@ -167,7 +150,6 @@ class Comparison:
     geomeans: tuple[GeoMean, ...]
     base_duplicates: int  # older rows of the same key on one side, ignored for the newest
     new_duplicates: int
-    key_matches: tuple[KeyMatch, ...] = ()  # old-format BASE keys read as NEW's keys
 
     @property
     def simulated_keys(self) -> tuple[str, ...]:
@@ -472,26 +454,6 @@ def _unmatched(rows: dict, used: set) -> tuple[Unmatched, ...]:
                  for (key, feature), instances in rows.items() if (key, feature) not in used)
 
 
-def match_old_keys(base, new) -> tuple[object, tuple[KeyMatch, ...]]:
-    """BASE with its first-format feature keys replaced by NEW's key for the same CPU (same brand
-    string and flags), where NEW has rows of that CPU and BASE none under the new key."""
-    if not {"feature_key", "cpu_model", "cpu_flags"} <= set(base.columns) & set(new.columns):
-        return base, ()
-    base_keys = set(base["feature_key"].dropna())
-    matches = {}
-    for key, model, flags in new[["feature_key", "cpu_model", "cpu_flags"]].dropna().drop_duplicates().itertuples(
-            index=False):
-        old = format1_key(model, flags)
-        if old != key and old in base_keys and key not in base_keys and not is_simulated(key):
-            matches[old] = KeyMatch(old, key, model)
-    if not matches:
-        return base, ()
-    genuine = [format1_key(m, f) == k if isinstance(m, str) and isinstance(f, str) else False
-               for k, m, f in zip(base["feature_key"], base["cpu_model"], base["cpu_flags"])]
-    keys = [matches[k].new if ok and k in matches else k for k, ok in zip(base["feature_key"], genuine)]
-    return base.assign(feature_key=keys), tuple(matches.values())
-
-
 ANY_MACHINE = "any machine"  # the feature key of every row when rows pair across machines
 
 
@@ -507,7 +469,6 @@ def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_
     takes the same way on any x86-64 host with the same code and versions."""
     if any_machine:
         base, new = base.assign(feature_key=ANY_MACHINE), new.assign(feature_key=ANY_MACHINE)
-    base, key_matches = match_old_keys(base, new)
     base_side, new_side = read_side(base, baseline, any_suite, all_runs), read_side(new, baseline, any_suite, all_runs)
     base_rows, new_rows = base_side.instances, new_side.instances
 
@@ -522,7 +483,7 @@ def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_
     used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
                       _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
-                      geometric_means(tuple(pairs) + tuple(cross)), base_side.dropped, new_side.dropped, key_matches)
+                      geometric_means(tuple(pairs) + tuple(cross)), base_side.dropped, new_side.dropped)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Where the variance of a measurement lives (Kalibera & Jones): between samples of one process,
 between fresh processes, or across minutes — measured, so the way rows are sampled is chosen from it.
 
-One case (LPCNet's GRU-A, 1152x384 float32) is measured by the baseline (numpy) and the fastest
-csimd float32 level in interleaved rounds, exactly as a run does:
+One case (LPCNet's GRU-A, 1152x384 float32) is measured by a baseline and a kernel, each one
+backend's variant (`check --levels` chooses them: numpy, and csimd's fastest float32 level by
+default), in interleaved rounds, exactly as a run does:
 
 - samples: one pair of workers, many rounds: the spread of one row's samples, and of the per-round
   ratio of the two rows;
@@ -18,12 +19,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gemmbench.stats import paired
-from gemmbench.ops.matrix import matrix_case
+from gemmbench.errors import UsageError
 from gemmbench.measure.timing import TimingSettings
+from gemmbench.ops.matrix import matrix_case
+from gemmbench.stats import paired
+
+if TYPE_CHECKING:
+    from gemmbench.cases.suite import Selection
 
 
 @dataclass(frozen=True)
@@ -44,16 +50,18 @@ def _cv(values) -> float:
     return float(values.std(ddof=1) / values.mean()) if values.size > 1 else float("nan")
 
 
-def _kernel_variant() -> str:
-    from gemmbench.machine import isa, native
-    from gemmbench.backends.csimd import kernels
+@dataclass(frozen=True)
+class Pair:
+    """The two rows measured: each a backend and one of its variants."""
 
-    usable = [level for level in kernels.LEVELS if "float32" in isa.get(level).gains
-              and not native.missing_cpu_flags(level)]
-    return max(usable, key=isa.rank)
+    baseline: Selection  # each with its variant
+    kernel: Selection
+
+    def __str__(self) -> str:
+        return f"{self.baseline} against {self.kernel}"
 
 
-def _one_process(rounds: int, min_time: float, kernel: str):
+def _one_process(rounds: int, min_time: float, pair: Pair):
     """One pair of fresh workers measuring the case in `rounds` rounds: (baseline slot, kernel slot)."""
     from gemmbench.measure import cpus
     from gemmbench.measure.supervisor import Group, Settings, Supervisor
@@ -61,12 +69,18 @@ def _one_process(rounds: int, min_time: float, kernel: str):
     case = matrix_case("gru_a_recurrent", 1152, 384)
     timing = TimingSettings(warmup=0.05, min_time=min_time, samples=rounds, max_time=1e9)
     supervisor = Supervisor(Settings(cpus=list(cpus.choose().cpus), memory_limit=None, seed=int(time.time())))
+    rows = (pair.baseline, pair.kernel)
     try:
-        slots = supervisor.measure_case(case, timing, [Group("numpy", 1), Group("csimd", 1, (kernel,))], set())
+        slots = supervisor.measure_case(case, timing, [Group(row.backend, 1, (row.variant,)) for row in rows], set())
     finally:
         supervisor.close()
-    by_backend = {slot.group.backend: slot for slot in slots if slot.samples}
-    return by_backend["numpy"], by_backend["csimd"]
+    measured = {(slot.group.backend, slot.variant): slot for slot in slots if slot.samples}
+    missing = [str(row) for row in rows if (row.backend, row.variant) not in measured]
+    if missing:
+        reasons = [f"{slot.group.backend}:{slot.variant}: {slot.started.get('message') or slot.started.get('status')}"
+                   for slot in slots if not slot.samples]
+        raise UsageError(f"check --levels: no samples of {', '.join(missing)} ({'; '.join(reasons)})")
+    return measured[pair.baseline.backend, pair.baseline.variant], measured[pair.kernel.backend, pair.kernel.variant]
 
 
 def _row(slot) -> dict:
@@ -77,26 +91,25 @@ def _best(slot) -> list[float]:
     return slot.native or slot.samples
 
 
-def measure_levels(processes: int = 6, rounds: int = 25, samples: int = 200, minutes: float = 0.0,
+def measure_levels(pair: Pair, processes: int = 6, rounds: int = 25, samples: int = 200, minutes: float = 0.0,
                    min_time: float = 0.002, progress=print) -> list[Level]:
     """The spread at each level; `minutes` > 0 adds a level of processes spread over that many minutes."""
-    kernel = _kernel_variant()
-    progress(f"samples: one process, {samples} rounds (numpy against csimd:{kernel})")
-    base, mine = _one_process(samples, min_time, kernel)
+    progress(f"samples: one process, {samples} rounds ({pair})")
+    base, mine = _one_process(samples, min_time, pair)
     levels = [Level("samples (one process)", len(base.samples), _cv(_best(base)), _cv(_best(mine)),
                     _cv(paired.round_ratios(_row(mine), _row(base))))]
-    levels.append(_processes("processes (back to back)", processes, rounds, min_time, kernel, 0.0, progress))
+    levels.append(_processes("processes (back to back)", processes, rounds, min_time, pair, 0.0, progress))
     if minutes > 0:
-        levels.append(_processes(f"processes (over {minutes:g} min)", processes, rounds, min_time, kernel,
+        levels.append(_processes(f"processes (over {minutes:g} min)", processes, rounds, min_time, pair,
                                  60 * minutes / max(processes - 1, 1), progress))
     return levels
 
 
-def _processes(name: str, count: int, rounds: int, min_time: float, kernel: str, pause: float, progress) -> Level:
+def _processes(name: str, count: int, rounds: int, min_time: float, pair: Pair, pause: float, progress) -> Level:
     medians = []
     for index in range(count):
         progress(f"{name}: process {index + 1}/{count}")
-        base, mine = _one_process(rounds, min_time, kernel)
+        base, mine = _one_process(rounds, min_time, pair)
         ratio = paired.paired_ratio(_row(mine), _row(base))
         medians.append((np.median(_best(base)), np.median(_best(mine)), ratio.ratio))
         if pause and index + 1 < count:

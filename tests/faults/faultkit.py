@@ -5,7 +5,6 @@ Imported by name (`from faultkit import ...`): pytest puts this folder on sys.pa
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

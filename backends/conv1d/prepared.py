@@ -1,4 +1,4 @@
-"""What every convolution method shares: the geometry it computes and the prepared-method shape.
+"""What every prepared convolution method shares: the geometry it computes and its shape.
 
 A method is built for a `Geometry`: a stride-1 cross-correlation of x (t_in frames) giving
 t_out outputs, output t reading frame t + k d - left for tap k (frames outside x are zero
@@ -9,12 +9,14 @@ call as a valid convolution over its window [state, new frames] (`Window`).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts
+from gemmbench.method import Prepared
+from gemmbench.op import Case
+from gemmbench.ops.conv1d import Conv1dSpec, MethodFacts, facts_columns
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ def frames(a: np.ndarray, lo: int, hi: int, channels_last: bool) -> np.ndarray:
     return a[lo:hi] if channels_last else a[:, lo:hi]
 
 
-class Method(ABC):
-    """A prepared method: called with x and out in the geometry's layout; no allocation unless facts say so."""
+class Convolution(Prepared):
+    """A prepared convolution method: called with x and out in the geometry's layout; no allocation unless
+    its facts say so. Methods with a native loop override `run_native`."""
 
     facts: MethodFacts
     geometry: Geometry
@@ -88,25 +91,20 @@ class Method(ABC):
     def run(self, x: np.ndarray, out: np.ndarray) -> None:
         ...
 
-    def time(self, x: np.ndarray, out: np.ndarray, loops: int) -> int:
-        """`loops` calls inside native code, elapsed ns (methods with a native loop override it)."""
-        raise NotImplementedError(f"{self.facts.method} has no native loop")
-
-    has_native: bool = False
-
-    def reset(self) -> None:
-        """Back to the state prepare left (stateful methods)."""
+    def columns(self, case: Case) -> dict:
+        """The op's method columns for the row (workspace, copies, the method's own flops)."""
+        return facts_columns(self.facts, case.spec)
 
     def describe(self) -> str:
         return self.facts.note
 
 
-class Window(Method):
+class Window(Convolution):
     """Streaming through any method: each call runs it, as a valid convolution, on the window
     [last span frames, the call's new frames]. Two window buffers alternate, so the state moves
     without overlapping copies or allocation; the copy is this adapter's, recorded in its facts."""
 
-    def __init__(self, spec: Conv1dSpec, inner: Method, history: np.ndarray):
+    def __init__(self, spec: Conv1dSpec, inner: Convolution, history: np.ndarray):
         self.spec, self.inner, self.geometry = spec, inner, inner.geometry
         self.history = history
         self.buffers = [np.zeros(inner.geometry.x_shape, dtype=history.dtype) for _ in range(2)]
