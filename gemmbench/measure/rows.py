@@ -72,10 +72,15 @@ def sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
     kept = [r not in marked for r in sampled.rounds]
     steady = timing.sample_spread(judged, placements, kept)
     columns.update(sample_placements=placements, preempted_samples=sampled.preempted,
-                   preempted_rounds=list(sampled.marked), sample_spread=steady,
-                   placement_spread=timing.placement_spread(judged, placements, kept),
+                   preempted_rounds=list(sampled.marked), sample_spread=_known(steady),
+                   placement_spread=_known(timing.placement_spread(judged, placements, kept)),
                    noisy=bool(steady > timing.NOISY_SPREAD))
     return columns
+
+
+def _known(value: float) -> float | None:
+    """A figure that does not apply (one placement, too few samples) is missing, not NaN."""
+    return None if math.isnan(value) else value
 
 
 def rates(row: dict) -> dict:
