@@ -80,10 +80,9 @@ class Disturbance:
         self.reduce(self.lines)
 
 
-def touched_loop(calls: list[Callable[[], None]], touch: Callable[[], None] | None,
-                 clock: Callable[[], int] = time.perf_counter_ns) -> Loop:
-    """A loop of Python calls, each timed on its own (after an untimed `touch` where given), `calls`
-    taken in turn: the two clock reads around a call are part of its time (tens of ns)."""
+def one_by_one(calls: list[Callable[[], int]], touch: Callable[[], None] | None) -> Loop:
+    """A loop of `calls` taken in turn, each returning its own ns (timed on its own), with an untimed
+    `touch` before each where given."""
     cycle = itertools.cycle(calls)
 
     def loop(loops: int) -> int:
@@ -91,25 +90,18 @@ def touched_loop(calls: list[Callable[[], None]], touch: Callable[[], None] | No
         for call in itertools.islice(cycle, loops):
             if touch is not None:
                 touch()
-            start = clock()
-            call()
-            total += clock() - start
+            total += int(call())
         return total
 
     return loop
 
 
-def native_calls_loop(natives: list[Callable[[], int]], touch: Callable[[], None] | None) -> Loop:
-    """A loop of single native calls, each timing itself in native code, `natives` taken in turn,
-    with an untimed `touch` before each where given."""
-    cycle = itertools.cycle(natives)
+def timed_alone(call: Callable[[], None], clock: Callable[[], int] = time.perf_counter_ns) -> Callable[[], int]:
+    """A Python call that returns its own ns: the two clock reads around it are part of its time (tens of ns)."""
 
-    def loop(loops: int) -> int:
-        total = 0
-        for native in itertools.islice(cycle, loops):
-            if touch is not None:
-                touch()
-            total += int(native())
-        return total
+    def timed() -> int:
+        start = clock()
+        call()
+        return clock() - start
 
-    return loop
+    return timed

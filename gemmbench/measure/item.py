@@ -228,35 +228,40 @@ class Item:
     def _calibrate(self) -> None:
         """What each sample times, by cache state; calls per sample from the first placement (the
         copies hold the same data)."""
-        state = self.ctx.cache
-        if state == "cold":  # one loop over the whole pile, one call per copy
-            callers = [p.callers[i % len(p.callers)] for i, p in enumerate(self.placements)]
-            loop = cache.touched_loop(callers, None)
-            self.python = [Timed(loop, timing.sampler(loop, one_window=False))]
-            if self.native:
-                calls = [functools.partial(self._native_call(p), 1) for p in self.placements]
-                loop = cache.native_calls_loop(calls, None)
-                self.natives = [Timed(loop, timing.sampler(loop, one_window=False))]
-        elif state == "between":
-            touch = cache.Disturbance(self.ctx.between_bytes)
-            for placement in self.placements:
-                loop = cache.touched_loop(placement.callers, touch)
-                self.python.append(Timed(loop, timing.sampler(loop, one_window=False)))
-                if self.native:
-                    native = cache.native_calls_loop([functools.partial(self._native_call(placement), 1)], touch)
-                    self.natives.append(Timed(native, timing.sampler(native, one_window=False)))
-        else:
-            for placement in self.placements:
-                callers = placement.callers
-                loop = timing.python_loop(callers[0]) if len(callers) == 1 else timing.cycling_loop(callers)
-                self.python.append(Timed(loop, timing.sampler(loop)))
-                if self.native:
-                    native = self._native_call(placement)
-                    self.natives.append(Timed(native, timing.sampler(native)))
+        {"cold": self._cold_loops, "between": self._between_loops}.get(self.ctx.cache, self._hot_loops)()
         settings, resolution = self.ctx.timing, self.ctx.resolution_ns
         self.loops = timing.warm_and_calibrate(self.python[0].loop, settings, resolution)
         if self.native:
             self.native_loops = timing.warm_and_calibrate(self.natives[0].loop, settings, resolution)
+
+    def _hot_loops(self) -> None:
+        """Calls back to back, one loop per placement, each timed in one window."""
+        for placement in self.placements:
+            callers = placement.callers
+            loop = timing.python_loop(callers[0]) if len(callers) == 1 else timing.cycling_loop(callers)
+            self.python.append(Timed(loop, timing.sampler(loop)))
+            if self.native:
+                native = self._native_call(placement)
+                self.natives.append(Timed(native, timing.sampler(native)))
+
+    def _between_loops(self) -> None:
+        """Per placement, calls timed one by one with the disturbance read before each."""
+        touch = cache.Disturbance(self.ctx.between_bytes)
+        for placement in self.placements:
+            loop = cache.one_by_one([cache.timed_alone(call) for call in placement.callers], touch)
+            self.python.append(Timed(loop, timing.sampler(loop, one_window=False)))
+            if self.native:
+                native = cache.one_by_one([functools.partial(self._native_call(placement), 1)], touch)
+                self.natives.append(Timed(native, timing.sampler(native, one_window=False)))
+
+    def _cold_loops(self) -> None:
+        """One loop over the whole pile, each call on the next copy, timed one by one."""
+        callers = [p.callers[i % len(p.callers)] for i, p in enumerate(self.placements)]
+        loop = cache.one_by_one([cache.timed_alone(call) for call in callers], None)
+        self.python = [Timed(loop, timing.sampler(loop, one_window=False))]
+        if self.native:
+            native = cache.one_by_one([functools.partial(self._native_call(p), 1) for p in self.placements], None)
+            self.natives = [Timed(native, timing.sampler(native, one_window=False))]
 
     def sample(self) -> dict:
         """One sample of each loop, each re-warmed first and taken again while preempted (up to
