@@ -73,7 +73,8 @@ class Backend(ABC):
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
     # "ours" (gemmbench's own kernels and baselines) or "peer" (a production runtime users could ship
-    # instead: LiteRT, ONNX Runtime, OpenVINO, torch); the decision holds our best against the best peer
+    # instead: LiteRT, ONNX Runtime, OpenVINO, torch): recorded on every row it runs (the results' `role`),
+    # and the decision holds our best against the best peer.
     role: ClassVar[str] = "ours"
 
     def available(self) -> tuple[bool, str]:

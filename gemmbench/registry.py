@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import Callable, Generic, TypeVar
 
-from gemmbench.backend import Backend
+from gemmbench.backend import Backend, Variant
 from gemmbench.errors import UsageError
 from gemmbench.method import BrokenMethod, Method
 from gemmbench.op import BrokenOp, Op

@@ -211,11 +211,11 @@ def test_each_cache_state_and_page_setting_reaches_its_row(condition_rows):
 
 def test_the_run_shows_the_other_conditions_beside_the_decision(condition_rows):
     stdout, _, _ = condition_rows
-    assert "best per case and precision, for hot cache (calls back to back), 2 MiB pages; also measured: " \
-           "cache between, cold; pages normal" in stdout
-    assert "in each cache state measured" in stdout and "cold / hot" in stdout
-    assert "on 2 MiB and on 4 KiB pages:" in stdout and "huge pages worth" in stdout
-    assert "GRU-A's product in the vocoder step beside the same product measured alone:" in stdout
+    assert "best per case and precision (1 thread; hot cache (calls back to back), 2 MiB pages; also measured: " \
+           "cache between, cold; pages normal)" in stdout
+    assert "each cache state measured (native time where measured):" in stdout and "cold / hot" in stdout
+    assert "2 MiB against 4 KiB pages (native time where measured):" in stdout and "huge pages worth" in stdout
+    assert "GRU-A's product in a vocoder step, and the same product measured alone:" in stdout
 
 
 @pytest.mark.slow
@@ -227,10 +227,11 @@ def test_the_report_shows_them_and_its_decision_can_be_asked_for_a_state(conditi
     assert cli("report", results, "-o", out).returncode == 0
     page = out.read_text()
     assert "Under other conditions" in page and "huge pages worth" in page and "alone, cold" in page
-    assert "Measured for hot cache (calls back to back), 2 MiB pages" in page
+    assert "These numbers hold for 1 thread; hot cache (calls back to back), 2 MiB pages" in page
     asked = cli("report", results, "-o", out, "--cache", "cold", "--pages", "normal")
     assert asked.returncode == 0, asked.stderr
-    assert "Measured for cold cache (weights pushed out before each call), 4 KiB pages" in out.read_text()
+    assert "These numbers hold for 1 thread; cold cache (weights pushed out before each call), 4 KiB pages" \
+        in out.read_text()
     hot_only = write_results(frame[frame["cache"] == "hot"], tmp_path / "hot.parquet", "hot-only")
     missing = cli("report", hot_only, "-o", out, "--cache", "cold")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
@@ -246,11 +247,11 @@ def test_a_decision_holds_for_one_set_of_conditions_and_says_which():
 
     rows = [row("numpy", 10.0, "hot"), row("fast", 5.0, "hot"), row("numpy", 40.0, "cold"),
             row("fast", 45.0, "cold"), row("numpy", 12.0, "hot", "normal")]
-    hot = decide(rows, is_reference=lambda b, v: False)
+    hot = decide(rows)
     assert hot.conditions == Conditions("hot", "huge") and [c.backend for c in hot.choices] == ["fast"]
-    assert hot.heading() == ("for hot cache (calls back to back), 2 MiB pages; also measured: cache cold; "
+    assert hot.conditions_text() == ("hot cache (calls back to back), 2 MiB pages; also measured: cache cold; "
                              "pages normal")
-    cold = decide(rows, is_reference=lambda b, v: False, conditions=Conditions("cold", "huge"))
+    cold = decide(rows, conditions=Conditions("cold", "huge"))
     assert [c.backend for c in cold.choices] == ["numpy"] and cold.choices[0].is_baseline
 
 

@@ -76,7 +76,7 @@ static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; 
 
 int64_t gb_act_bytes(int64_t kind, int64_t k) {
     switch (kind) {
-    case GB_DENSE_INT8:
+    case GB_DENSE_INT8: return round_up(k, 4) * 64; /* the GEMM's pass of 64 quantized columns (gemm.c) */
     case GB_SPARSE8X4_INT8: return round_up(k, 64);
     case GB_DENSE_BF16:
     case GB_SPARSE16_BF16: return 2 * round_up(k, 32);

@@ -282,6 +282,7 @@ class Operand:
     kernel: ClassVar[str] = ""  # the C kernel, as results name it
     precision: ClassVar[str] = "float32"  # of its weights and arithmetic
     batched: ClassVar[bool] = False  # runs Y = A X with several columns too
+    batched_kernel: ClassVar[str] = ""  # the C kernel of n > 1 where it is another than `kernel`
     kernels: Kernels
     m: int
     k: int
@@ -317,6 +318,7 @@ def _scratch(kernels: Kernels, kind: str, k: int) -> np.ndarray | None:
 class DenseF32(Operand):
     kind: ClassVar[str] = "dense_f32"
     kernel: ClassVar[str] = "sgemv"
+    batched_kernel: ClassVar[str] = "sgemm"
     batched: ClassVar[bool] = True
 
     @property
@@ -409,6 +411,8 @@ class DenseInt8(Operand):
     kind: ClassVar[str] = "dense_int8"
     precision: ClassVar[str] = "int8"
     kernel: ClassVar[str] = "int8_gemv"
+    batched_kernel: ClassVar[str] = "int8_gemm"
+    batched: ClassVar[bool] = True
     quantized: quant.QuantizedWeights = field(default=None, repr=False)  # what the reference needs
 
     @property
@@ -470,8 +474,13 @@ def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:
 
 
 def int8_reference(a: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
-    """What the int8 kernel must return, bit for bit (gemmbench.formats.quant's numpy reference)."""
-    return quant.int8_gemv_reference(a.quantized, x, getattr(a, "diagonal", None))
+    """What the int8 kernel must return, bit for bit (gemmbench.formats.quant's numpy reference): for X (k, n),
+    the GEMV reference of each column."""
+    x = np.asarray(x, dtype=np.float32)
+    diagonal = getattr(a, "diagonal", None)
+    if x.ndim == 1:
+        return quant.int8_gemv_reference(a.quantized, x, diagonal)
+    return np.stack([quant.int8_gemv_reference(a.quantized, column, diagonal) for column in x.T], axis=1)
 
 
 # ---- bf16 and fp16: 16-bit float weights ----

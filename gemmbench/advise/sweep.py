@@ -17,7 +17,7 @@ from gemmbench import defaults, registry
 from gemmbench.advise.target import Target
 from gemmbench.cases.arrayfile import ArrayRef
 from gemmbench.formats.blockdetect import diagonal_positions, occupied_blocks
-from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.stats.decide import DEFAULT_BASELINE
 
 
 @dataclass(frozen=True)

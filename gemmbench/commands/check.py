@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gemmbench import defaults
 from gemmbench.errors import UsageError
-from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.stats.decide import DEFAULT_BASELINE
 from gemmbench.report.textable import render
 
 if TYPE_CHECKING:

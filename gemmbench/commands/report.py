@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gemmbench.commands import add_progress_options
-from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.stats.decide import DEFAULT_BASELINE
 
 NAME = "report"
 HELP = "write a self-contained HTML report (plots, tables, warnings) of results files or directories"

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 from gemmbench.data import atomic
 from gemmbench.errors import UsageError
 from gemmbench.machine.featurekey import is_simulated
-from gemmbench.data.results import METADATA_KEY, SCHEMA_VERSION, encode, read_metadata, read_table, result_files
+from gemmbench.data.results import (METADATA_KEY, SCHEMA_VERSION, encode, plot_kinds, read_metadata, read_table,
+                                    result_files)
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and pyarrow call a missing value
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -99,8 +100,10 @@ def _same(a: RunPart, b: RunPart) -> bool:
 
 
 def _with_metadata(part: RunPart) -> pa.Table:
-    meta = {**read_metadata(part.source), "schema_version": SCHEMA_VERSION, "run_id": part.run_id,
-            "complete": part.complete}
+    meta = read_metadata(part.source)
+    ops = set(part.table.column("op").drop_null().to_pylist())
+    meta = {**meta, "schema_version": SCHEMA_VERSION, "run_id": part.run_id, "complete": part.complete,
+            "plots": plot_kinds(meta, ops)}
     return part.table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
 
 

@@ -94,6 +94,7 @@ class Item:
     takes the next one."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
+        self.role = backend.role  # the backend's own, also when a method or a composed op runs on it
         if variant.method:  # a method registered for the backend, run on it
             backend = MethodBackend(backend, registry.methods.get(variant.method))
         elif workload.case.op not in backend.ops:
@@ -120,7 +121,8 @@ class Item:
         """Columns known so far; status 'ok' means ready for samples, anything else is final."""
         case = self.workload.case
         row = {"variant": self.variant.name, "isa": self.variant.isa, "precision": self.precision,
-               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail}
+               "tolerance": self.op.tolerance(case, self.precision), "detail": self.variant.detail,
+               "role": self.role, "reference_only": self.variant.reference_only}
         ok, reason = self.backend.variant_available(self.variant, self.ctx.cpu_flags)
         if not ok:
             return {**row, **not_run("unavailable", reason)}

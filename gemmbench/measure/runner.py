@@ -16,7 +16,7 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
@@ -27,12 +27,14 @@ from gemmbench.measure.interrupts import RunInterrupted
 from gemmbench.machine.isa import parse_spec
 from gemmbench.machine.fingerprint import Machine, default_worker_memory_limit, fingerprint
 from gemmbench.measure.progress import Progress
-from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.stats import decide
+from gemmbench.stats.decide import DEFAULT_BASELINE
 from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
 from gemmbench.measure.rows import Sampled, finished_row, not_run_row
 from gemmbench.cases.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
 from gemmbench.measure.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
+from gemmbench.stats.noise import Check
 
 
 METRICS = ("time", "instructions")
@@ -83,6 +85,7 @@ class RunOutcome:
     rows: list[dict]
     complete: bool = True  # False: interrupted, the file is marked partial
     kept: int = 0  # rows a resumed run found in its file and kept
+    noise: Check | None = None  # the noise check the run started with (RunOptions.check), kept in its file too
 
     @property
     def failed(self) -> bool:
@@ -289,7 +292,7 @@ def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool 
     machine = fingerprint()
     _check_same_cpu(path, rows, machine)
     results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
-    results.extra = {k: meta[k] for k in ("round_seed", "builds") if k in meta}
+    results.extra = {k: meta[k] for k in ("round_seed", "builds", "noise_check", "cpu_choice") if k in meta}
     done = frozenset(_done_key(r) for r in rows)
     outcome = _execute(stored, options, machine, results, done)
     return replace(outcome, kept=len(rows))
@@ -327,6 +330,7 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
     with interrupts.catching():
         try:
             roof = _roofline(options, results)
+            results.extra["plots"] = _plot_kinds(suite)
             if machine.cpu_simulation:
                 results.extra["cpu_simulation"] = {"hidden": machine.cpu_simulation,
                                                    "worker_environment": _settings(options).environment}
@@ -351,10 +355,22 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
             show.close()
             results.close(complete=False)
             signum = exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT
-            raise RunInterrupted(signum, RunOutcome(results.path, results.rows, complete=False)) from None
+            raise RunInterrupted(signum, RunOutcome(results.path, results.rows, complete=False,
+                                                    noise=_noise(results))) from None
         show.close()
         results.close(complete=True)
-    return RunOutcome(results.path, results.rows)
+    return RunOutcome(results.path, results.rows, noise=_noise(results))
+
+
+def _noise(results: ResultsFile) -> Check | None:
+    check = results.extra.get("noise_check")
+    return Check.from_dict(check) if check else None
+
+
+def _plot_kinds(suite: Suite) -> list[dict]:
+    """The plot kinds of the suite's ops, kept in the file: a report of it asks no registry for them."""
+    ops = dict.fromkeys(suite_case.case.op for suite_case in suite.cases)
+    return [asdict(kind) for op in ops for kind in registry.ops.get(op).plots]
 
 
 def _choose_cpus(suite: Suite, options: RunOptions, results: ResultsFile, show: Progress):
@@ -414,10 +430,19 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             if row.get("status") == "ok":
                 row.update(op_of(case).roof(case, row, roof))
     now = dt.datetime.now(dt.timezone.utc)
-    results.add([{**row, **_common_columns(machine, results.info, group, supervisor.settings.worker_cpus(group.threads),
-                                           repeat, options.metric), "timestamp": now}
-                 for group, row in rows])
-    show.unit_done([row["status"] for _, row in rows])
+    written = [{**row, **_common_columns(machine, results.info, group, supervisor.settings.worker_cpus(group.threads),
+                                         repeat, options.metric), "timestamp": now}
+               for group, row in rows]
+    _pair(written, [r for r in results.rows if r["case"] == case.name and (r.get("repeat") or 0) == repeat])
+    results.add(written)
+    show.unit_done([row["status"] for row in written])
+
+
+def _pair(rows: list[dict], earlier: list[dict]) -> None:
+    """Each row's baseline and speed-up over it (gemmbench.stats.decide), stored so reading asks nothing;
+    a resumed case's rows from before count as candidates for the baseline."""
+    for row, columns in zip(rows, decide.pair(earlier + rows)[len(earlier):]):
+        row.update(columns)
 
 
 def _row(case, slot: Slot, resolution_ns: float) -> dict:

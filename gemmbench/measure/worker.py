@@ -80,7 +80,8 @@ class Worker:
         variants = [v for v in self.variants if v.name not in skip and self.backend.runs(v, case.op, composed_from)]
         if not self.backend_ok:
             self.channel.send("plan", variants=["default"])
-            self.channel.send("started", variant="default", row=not_run("unavailable", self.reason))
+            self.channel.send("started", variant="default",
+                              row={**not_run("unavailable", self.reason), "role": self.backend.role})
             self.channel.send("prepared")
             return True
         self.channel.send("plan", variants=[v.name for v in variants])

@@ -1,8 +1,8 @@
 """The same rows under other conditions: cache states and pages side by side, and a vocoder step's
 GRU-A product measured alone beside the step's own (docs/measurement.md, "Cache state", "Pages").
 
-Each comparison is a table of the report's table model (gemmbench.report.content: Table, Cell),
-rendered as HTML by the report and as text by `gemmbench run` (`text`). Rows measured under two
+Each comparison is a table of the one table model (gemmbench.report.table), rendered as HTML by
+the report and as text at the end of a run (gemmbench.report.summary). Rows measured under two
 conditions in the same rounds (every row of a case is) are compared round by round, with the
 interval gemmbench.stats.decide.speedup gives.
 """
@@ -15,8 +15,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from gemmbench.measure import cache
-from gemmbench.report.content import Cell, Column, Table
-from gemmbench.report.textable import duration, render
+from gemmbench.report.table import Cell, Column, Table, time_cell
 from gemmbench.stats import decide
 
 STEP_PRODUCT = "part_gru_a_product_ns"
@@ -29,10 +28,6 @@ def _records(rows: Iterable[Mapping] | pd.DataFrame) -> list[dict]:
 
 def _series(row: Mapping) -> str:
     return f"{row['backend']}:{row.get('variant') or ''}"
-
-
-def _time(ns: float) -> Cell:
-    return Cell(duration(ns), repr(float(ns))) if ns == ns else Cell("")
 
 
 def _ratio(faster: Mapping | None, slower: Mapping | None) -> Cell:
@@ -84,10 +79,10 @@ def cache_table(rows: Iterable[Mapping] | pd.DataFrame, series: set[tuple[str, s
         if series is not None and (case, name) not in series:
             continue
         cells = [*_where(key, repeats), Cell(name), Cell(pages)]
-        cells += [_time(decide.time_of(found[s])[0]) if s in found else Cell("") for s in states]
+        cells += [time_cell(decide.time_of(found[s])[0]) if s in found else Cell("") for s in states]
         cells += [_ratio(found.get("hot"), found.get(s)) for s in states if s != "hot"]
         body.append(cells)
-    return Table(columns, body)
+    return Table(columns, body, title="each cache state measured (native time where measured)")
 
 
 def pages_table(rows: Iterable[Mapping] | pd.DataFrame, series: set[tuple[str, str]] | None = None) -> Table:
@@ -107,10 +102,10 @@ def pages_table(rows: Iterable[Mapping] | pd.DataFrame, series: set[tuple[str, s
         if series is not None and (case, name) not in series:
             continue
         huge, normal = found["huge"], found["normal"]
-        body.append([*_where(key, repeats), Cell(name), Cell(state), _time(decide.time_of(huge)[0]),
-                     _time(decide.time_of(normal)[0]), _ratio(huge, normal),
+        body.append([*_where(key, repeats), Cell(name), Cell(state), time_cell(decide.time_of(huge)[0]),
+                     time_cell(decide.time_of(normal)[0]), _ratio(huge, normal),
                      Cell(f"{_percent(huge.get('placement_spread'))} / {_percent(normal.get('placement_spread'))}")])
-    return Table(columns, body)
+    return Table(columns, body, title="2 MiB against 4 KiB pages (native time where measured)")
 
 
 def _percent(value) -> str:
@@ -144,16 +139,7 @@ def step_table(rows: Iterable[Mapping] | pd.DataFrame) -> Table:
         found = alone[_product_key(step)]
         whole = step.get("native_time_per_sample_ns")
         whole = whole if whole is not None and whole == whole else step.get("time_per_sample_ns")
-        body.append([Cell(step["case"]), Cell(_series(step)), _time(float(step[STEP_PRODUCT])),
-                     *(_time(decide.time_of(found[s])[0]) if s in found else Cell("") for s in states),
-                     _time(float(whole)) if whole is not None else Cell("")])
-    return Table(columns, body)
-
-
-def text(table: Table, title: str) -> str:
-    """A table for the terminal, under its title ('' when it has no rows)."""
-    if not table.rows:
-        return ""
-    right = {i for i, column in enumerate(table.columns) if column.numeric}
-    return title + "\n" + render([c.name for c in table.columns], [[cell.text for cell in row] for row in table.rows],
-                                 right)
+        body.append([Cell(step["case"]), Cell(_series(step)), time_cell(float(step[STEP_PRODUCT])),
+                     *(time_cell(decide.time_of(found[s])[0]) if s in found else Cell("") for s in states),
+                     time_cell(float(whole)) if whole is not None else Cell("")])
+    return Table(columns, body, title="GRU-A's product in a vocoder step, and the same product measured alone")

@@ -65,9 +65,25 @@ class Check:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Check":
+        """The check as a results file keeps it (as_dict)."""
+        findings = tuple(Finding(**finding) for finding in data.get("findings", ()))
+        return cls(data["verdict"], data["cpu"], findings, data["calibration_cv"], data["steal"],
+                   tuple(data.get("busy", ())), data.get("preempted", 0.0), data.get("calibration_spread", 0.0))
+
     def advice(self) -> list[str]:
         return [f"{f.name}: {f.affects}; {f.advice}" if f.affects else f.advice
                 for f in self.findings if f.noisy and f.advice]
+
+    def warning(self) -> str:
+        """A line for the end of a run the check started: '' when the machine was quiet."""
+        if not self.noisy:
+            return ""
+        noisy = "; ".join(f"{f.name}: {f.value}" + (f" ({f.affects})" if f.affects else "")
+                          for f in self.findings if f.noisy)
+        return (f"warning: the machine looked {self.verdict} when the run started ({noisy}); ratios paired by "
+                f"round hold better than single times; see gemmbench check for what to change")
 
 
 # ---------------------------------------------------------------- observations

@@ -6,6 +6,7 @@ Put tests/plugins on PYTHONPATH and gemmbench finds them through the entry-point
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 import subprocess
@@ -27,6 +28,28 @@ class GoodBackend(Backend):
 
     def run(self, prepared, x, out):
         np.matmul(prepared, x, out=out)
+
+
+class PeerBackend(GoodBackend):
+    """A stand-in for a production runtime (role "peer"): numpy's product, called the way a deployment
+    would call it. Tests hold our best against a peer with it, whatever runtimes are installed."""
+
+    name = "test-peer"
+    role = "peer"
+
+    def caller(self, prepared, x, out):
+        return functools.partial(np.matmul, prepared, x, out=out)
+
+
+class DawdlingBackend(GoodBackend):
+    """One of ours that waits GEMMBENCH_TEST_DAWDLE seconds (default 0.0005) in every call: any peer beats it,
+    by hundreds of times, in every round."""
+
+    name = "test-dawdle"
+
+    def run(self, prepared, x, out):
+        np.matmul(prepared, x, out=out)
+        time.sleep(float(os.environ.get("GEMMBENCH_TEST_DAWDLE", "0.0005")))
 
 
 class PlacementsBackend(GoodBackend):
