@@ -34,7 +34,7 @@ def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, writ
 
 
 def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
-    from gemmbench.stats.noise import SPREAD_NOISY, SPREAD_QUIET, Finding, judge
+    from gemmbench.stats.noise import SPREAD_QUIET, Finding, judge
 
     calm = [Finding("measuring CPU", "CPU 1 (0% busy)", False), Finding("calibration loop", "cv 0.5%", False)]
     assert judge(calm, SPREAD_QUIET / 2) == "quiet"
