@@ -131,8 +131,8 @@ def test_bf16_values_and_reference():
     rounded = quant.bf16_to_float32(quant.round_bf16(x))
     assert rounded[0] == 1.0 and rounded[1] == -2.5 and rounded[2] == np.float32(3.140625)
     w = np.array([[1.0, 3.14159265, 0.0]], np.float32)
-    exact_x = quant.bf16_gemv_reference(quant.round_bf16(w), x)
+    exact_x = quant.half_gemv_reference("bf16", quant.round_bf16(w), x)
     assert exact_x[0] == 1.0 + 3.140625 * np.float64(np.float32(-2.5))
-    rounded_x = quant.bf16_gemv_reference(quant.round_bf16(w), np.array([1.0, 1.00390625, 7.0], np.float32),
+    rounded_x = quant.half_gemv_reference("bf16", quant.round_bf16(w), np.array([1.0, 1.00390625, 7.0], np.float32),
                                           round_activations=True)
     assert rounded_x[0] == 1.0 + 3.140625 * 1.0  # 1 + 2^-8 is a tie, rounded to 1

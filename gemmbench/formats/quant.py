@@ -179,10 +179,3 @@ def half_gemv_reference(precision: str, rounded: np.ndarray, x: np.ndarray, diag
         m, k = rounded.shape
         y = y + np.asarray(diagonal, dtype=np.float64) * x.astype(np.float64)[np.arange(m) % k]
     return y
-
-
-def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
-                        round_activations: bool = False) -> np.ndarray:
-    """What a bf16 kernel computes (half_gemv_reference)."""
-    return half_gemv_reference("bf16", rounded, x, diagonal, round_activations)
-
