@@ -19,7 +19,8 @@ The optional capabilities are methods of this base class that a backend override
 - `build()`: compile or fetch what it needs, ahead of any row (`gemmbench build`, and a
   run before its first row), never counted in prepare_ns;
 - `run_native(prepared, x, out, loops) -> ns`: the call looped inside native code, so
-  sub-microsecond kernels are timed without Python's call overhead;
+  sub-microsecond kernels are timed without Python's call overhead (a `timing.Clocks`, an int,
+  where the native code also read the thread's CPU time and context switches around its loop);
 - `parts(prepared, x)`: timing loops of a composite op's parts (a vocoder step's products);
 - `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls;
 - `facts(prepared, case)`: op columns only the prepared backend knows (a method's workspace bytes);
@@ -72,8 +73,12 @@ class Backend(ABC):
     sparse_only: ClassVar[bool] = False  # a sparse format: dense cases are skipped
     install_hint: ClassVar[str] = ""  # shown with every 'unavailable' reason, e.g. "pip install 'gemmbench[torch]'"
     # "ours" (gemmbench's own kernels and baselines) or "peer" (a production runtime users could ship
-    # instead: LiteRT, ONNX Runtime, OpenVINO, torch); the decision holds our best against the best peer
+    # instead: LiteRT, ONNX Runtime, OpenVINO, torch): recorded on every row it runs (the results' `role`),
+    # and the decision holds our best against the best peer.
     role: ClassVar[str] = "ours"
+    # Each variant sees the case's arrays (weights, reference, ...) read-only; a backend that must write
+    # into them gets a copy of its own per variant instead (gemmbench/measure/isolation.py).
+    writable_workload: ClassVar[bool] = False
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

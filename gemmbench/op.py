@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
     from gemmbench.backend import Backend
     from gemmbench.cases.fields import FieldReader
-    from gemmbench.report.kinds import PlotKind
     from gemmbench.measure.verify import Verdict
 
 COLUMN_TYPES = ("string", "int64", "float64", "bool", "list<float64>", "list<int64>")
@@ -54,6 +53,25 @@ class Column:
     name: str
     type: str  # one of COLUMN_TYPES
     doc: str
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    """A plot an op adds to the report (and `gemmbench plot --kind`), drawn from its columns."""
+
+    name: str
+    title: str
+    description: str
+    target: str  # 'module:function' drawing it: (gemmbench.report.data.ReportData) -> Figure or [Figure, ...]
+    on_demand: str = ""  # how to ask for it when the report leaves it out by default ('' : always drawn)
+
+    def draw(self, data) -> list:
+        """The kind's pages (most kinds have one), from a gemmbench.report.data.ReportData."""
+        import importlib
+
+        module, _, function = self.target.partition(":")
+        drawn = getattr(importlib.import_module(module), function)(data)
+        return list(drawn) if isinstance(drawn, (list, tuple)) else [drawn]
 
 
 @dataclass(frozen=True)
@@ -124,9 +142,8 @@ class Op(ABC):
     fields: ClassVar[dict[str, str]] = {}  # case field -> what it means (dtype, seed, timing are the harness's)
     list_fields: ClassVar[frozenset[str]] = frozenset()  # fields whose list value is one value, not a grid
     columns: ClassVar[tuple[Column, ...]] = ()
-    plots: ClassVar[tuple["PlotKind", ...]] = ()
+    plots: ClassVar[tuple[PlotKind, ...]] = ()
     size_fields: ClassVar[tuple[str, ...]] = ()  # the fields memory_bytes grows with, named when a case is too big
-    stateful: ClassVar[bool] = False  # calls continue from the state the previous call left
     composed_from: ClassVar[frozenset[str]] = frozenset()  # ops `compose` builds this one from (lpcnet_step: gemv)
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
 

@@ -27,25 +27,47 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
 
 
+BUSY_CPUS = "warning: every CPU this run may measure on is busy"
+
+
+def own_stderr(stderr: str) -> str:
+    """A run's stderr without the line saying the machine's CPUs were all busy when it started (a state of
+    the machine the tests share, not of what they test)."""
+    return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(BUSY_CPUS))
+
+
 def results_path(stdout: str) -> str:
     """The results file a run's summary names ('N rows, F failed; results: PATH')."""
     return next(line for line in stdout.splitlines() if "; results: " in line).split("; results: ")[-1]
 
 
-def write_results(frame, path: Path, run_id: str) -> Path:
-    """Write a results frame (usually derived from a real run) through ResultsFile, as a run does."""
-    import pandas as pd
+def write_rows(rows: list[dict], path: Path, run_id: str, suite: str, started: str) -> Path:
+    """Rows written through ResultsFile as a run writes them: each paired with its baseline row (as the
+    runner does, by gemmbench.stats.decide), the plot kinds of their ops in the file's metadata."""
+    import dataclasses
 
+    from gemmbench import registry
     from gemmbench.data.results import ResultsFile, RunInfo
+    from gemmbench.stats.decide import pair
+
+    rows = [{**row, **columns} for row, columns in zip(rows, pair(rows))]
+    results = ResultsFile(path, RunInfo(run_id, suite, started))
+    results.extra["plots"] = [dataclasses.asdict(kind) for op in dict.fromkeys(r.get("op") for r in rows)
+                              if op in registry.ops.names() for kind in registry.ops.get(op).plots]
+    results.add(rows)
+    results.close()
+    return path
+
+
+def write_results(frame, path: Path, run_id: str) -> Path:
+    """Write a results frame (usually derived from a real run) as a run does (write_rows)."""
+    import pandas as pd
 
     def value(v):
         return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
 
     rows = [{k: value(v) for k, v in row.items()} for row in frame.assign(run_id=run_id).to_dict("records")]
-    results = ResultsFile(path, RunInfo(run_id, str(rows[0]["suite"]), str(rows[0]["timestamp"])))
-    results.add(rows)
-    results.close()
-    return path
+    return write_rows(rows, path, run_id, str(rows[0]["suite"]), str(rows[0]["timestamp"]))
 
 
 def bound_backend(backend, case, variant_name: str):

@@ -44,7 +44,8 @@ def test_every_kernel_is_verified_and_timed_natively(rows):
     expected_ok = {
         "odd": dense,
         "tiny": dense,
-        "batch": {"scalar", "avx2", "avx512", "amx-int8", "amx-bf16"},
+        "batch": {"scalar", "avx2", "avx512", "scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8", "amx-int8",
+                  "amx-bf16"},
         "lpcnet16x1": {"scalar", "avx2", "avx512", "avx512-bf16", "avx512bf16-bf16", "avx2-fp16", "avx512-fp16",
                        "avx512fp16-fp16"},
         "sparse8x4": {"scalar-int8", "avx2-int8", "avx512-int8", "avx512vnni-int8"},
@@ -103,14 +104,20 @@ def test_skips_say_why(rows):
     assert "int8 sparse kernel takes 8x4 blocks" in rows[("lpcnet16x1", "avx2-int8")].message
     assert "float32 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2")].message
     assert "bf16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx512-bf16")].message
-    assert "sparse GEMM kernel, and its int8 and bf16 GEMMs run on AMX tiles" in rows[("batch", "avx2-int8")].message
-    assert "no fp16 or sparse GEMM kernel" in rows[("batch", "avx2-fp16")].message
+    assert "GEMMs are dense float32 and int8 (and bf16 on AMX tiles" in rows[("batch", "avx512-bf16")].message
+    assert "this case is fp16" in rows[("batch", "avx2-fp16")].message
     assert "fp16 sparse kernel takes 16x1 blocks" in rows[("sparse8x4", "avx2-fp16")].message
     for variant in ("amx-int8", "amx-bf16"):
         if rows[("odd", variant)].status == "skipped":  # else unavailable here, with the reason
             assert "the AMX tile kernels run dense batched GEMM only; this case is gemv" in rows[("odd", variant)].message
             assert "this case is sparse gemv" in rows[("sparse8x4", variant)].message
     assert "does not take dtype float64" in rows[("f64", "avx2")].message
+
+
+def test_batched_rows_name_the_gemm_kernels(rows):
+    assert rows[("batch", "scalar")].detail.startswith("sgemm (scalar)")
+    assert rows[("batch", "scalar-int8")].detail.startswith("int8_gemm (scalar)")
+    assert rows[("odd", "scalar-int8")].detail.startswith("int8_gemv (scalar)")
 
 
 def test_useful_flops_count_stored_weights(rows):

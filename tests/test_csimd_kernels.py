@@ -91,14 +91,25 @@ def assert_same_both_directions(gemv, y: np.ndarray) -> None:
         assert np.array_equal(again, y, equal_nan=True)
 
 
-@pytest.mark.parametrize("m,k", [(1152, 384), (1000, 383), (17, 5)])
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 11, 16, 64])
+GEMM_SHAPES = [(1152, 384), (1000, 383), (17, 5), (33, 130)]
+GEMM_COLUMNS = [1, 2, 3, 7, 8, 11, 16, 17, 31, 32, 33, 48, 64, 65, 130]  # chunks of 16 and int8's passes of 64, whole and ragged
+
+
+def gemm(a: K.Operand, x: np.ndarray) -> np.ndarray:
+    """Y = A X by one measured call, into a NaN-filled buffer whose guard element past Y must stay NaN."""
+    m, n = a.m, x.shape[1]
+    buffer = np.full(m * n + 1, np.nan, np.float32)
+    y = buffer[:m * n].reshape(m, n)
+    gemv(a, x, y)
+    assert np.isnan(buffer[-1]), "the GEMM wrote past Y"
+    return y
+
+
+@pytest.mark.parametrize("m,k", GEMM_SHAPES)
+@pytest.mark.parametrize("n", GEMM_COLUMNS)
 def test_sgemm(kern: K.Kernels, m: int, k: int, n: int) -> None:
     w, x = data(m, k, n)
-    p = K.pack_dense(kern, w)
-    y = np.empty((m, n), np.float32)
-    gemv(p, x, y)
-    assert_float_close(y, w, x)
+    assert_float_close(gemm(K.pack_dense(kern, w), x), w, x)
 
 
 
@@ -169,6 +180,28 @@ def test_int8_dense_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: in
     check_int8(y[:m], p, w, x, min_snr(kern) if k > 1 else 20.0)
     assert np.isnan(y[m])
     assert_same_both_directions(lambda out: K.run(call, x, out), y)
+
+
+@pytest.mark.parametrize("m,k", GEMM_SHAPES)
+@pytest.mark.parametrize("n", GEMM_COLUMNS)
+def test_int8_gemm_matches_reference_bit_for_bit(kern: K.Kernels, m: int, k: int, n: int) -> None:
+    """Every column of Y is the int8 GEMV of that column of X, bit for bit; the operand is the GEMV's."""
+    w, x = data(m, k, n)
+    p = K.prepare_int8(kern, w)
+    y = gemm(p, x)
+    check_int8(y, p, w, x, min_snr(kern))
+    column = np.full(m, np.nan, np.float32)
+    gemv(p, np.ascontiguousarray(x[:, n - 1]), column)
+    assert np.array_equal(column, y[:, n - 1]), "a GEMM column differs from the GEMV of that column"
+
+
+def test_int8_gemm_clips_and_rounds_like_the_gemv(kern: K.Kernels) -> None:
+    """Activations past [-1, 1] and exactly between two levels (half to even) in every column."""
+    m, k, n = 40, 36, 19
+    w, _ = data(m, k)
+    x = np.resize(np.array([1.5, -3.0, 0.5 / 127, 1.5 / 127, -2.5 / 127, 1.0, -1.0, 0.0], np.float32), (k, n))
+    p = K.prepare_int8(kern, w)
+    assert np.array_equal(gemm(p, x), K.int8_reference(p, x))
 
 
 def test_int8_scheme_per_variant(kern: K.Kernels) -> None:
@@ -301,7 +334,8 @@ def test_shapes_and_sizes_cross_the_abi_as_int64(kern: K.Kernels) -> None:
     m, k = (1 << 31) + 16, 3
     assert kern.lib.gb_dense_packed_floats(m, k) == m * k
     assert kern.lib.gb_int8_packed_bytes(m, 5) == m * 8
-    assert kern.lib.gb_act_bytes(K.KINDS.index("dense_int8"), 1 << 33) == 1 << 33
+    assert kern.lib.gb_act_bytes(K.KINDS.index("sparse8x4_int8"), 1 << 33) == 1 << 33
+    assert kern.lib.gb_act_bytes(K.KINDS.index("dense_int8"), 1 << 33) == 1 << 39  # 64 quantized columns (gemm.c)
 
 
 # ---- bf16 and fp16 ----
@@ -366,7 +400,8 @@ def check_half(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
     2^-25 absolute."""
     from gemmbench.measure import verify
 
-    expected = K.half_reference(p, x)
+    expected = quant.half_gemv_reference(p.precision, p.rounded, x, getattr(p, "diagonal", None),
+                                          K.rounds_activations(p.kernels, p.precision))
     terms = p.kernels.fp16_lane_terms if p.precision == "fp16" else 0
     size = np.abs(w.astype(np.float64)) @ np.abs(x.astype(np.float64))  # w holds any diagonal
     bound = (p.k * EPS32 + terms * 2.0 ** -11) * size + terms * p.k * 2.0 ** -25
@@ -444,7 +479,8 @@ def test_callers_of_one_operand_each_keep_their_own_arrays(kern: K.Kernels) -> N
     (np.zeros(24, np.float64), r"x must be a C-contiguous float32 array of shape \(24,\), got float64 \(24,\)"),
     (np.zeros(23, np.float32), r"x must be .* of shape \(24,\), got float32 \(23,\)"),
     (np.zeros(48, np.float32)[::2], r"got float32 \(24,\) \(not C-contiguous\)"),
-    (np.zeros((24, 1), np.float32), r"x must be .* of shape \(24,\), got float32 \(24, 1\)"),
+    # a (k, 1) X is a GEMM of one column to a batched operand (dense int8), whose Y must then be (m, 1)
+    (np.zeros((24, 1), np.float32), r"x must be .* of shape \(24,\), got float32 \(24, 1\)|Y must be .* \(40, 1\), got float32 \(40,\)"),
     ([0.0] * 24, r"x must be .* got list"),
     (None, r"x must be .* got NoneType"),
 ])

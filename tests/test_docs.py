@@ -59,3 +59,17 @@ def test_readme_is_a_front_door():
     commands = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
     assert "pip install . && .venv/bin/gemmbench run suites/gru384.yaml" in commands
     assert "pip install -e '.[test]' && .venv/bin/pytest" in commands
+
+
+def test_every_test_the_guarantees_name_exists():
+    """docs/guarantees.md points each guarantee at the tests that check it; each must be there."""
+    text = (DOCS / "guarantees.md").read_text()
+    named = [(file, test) for file, test in re.findall(r"`((?:tests/)?[\w/]+\.py)(?:::(\w+))?`", text)
+             if file.startswith(("tests/", "test_"))]
+    assert len(named) > 30
+    missing = []
+    for file, test in named:
+        path = ROOT / file if file.startswith("tests/") else ROOT / "tests" / "faults" / file
+        if not path.is_file() or (test and not re.search(rf"^def {test}\(", path.read_text(), re.M)):
+            missing.append(f"{file}::{test}" if test else file)
+    assert not missing

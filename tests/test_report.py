@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli
+from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli, write_rows
 from gemmbench import registry
 from gemmbench.machine.fingerprint import real_cpu_flags
 from gemmbench.report import data as report_data
@@ -338,7 +338,7 @@ def synthetic_row(case: str, backend: str, variant: str, median_us: float, **ext
            "variant": variant, "isa": "", "dtype": "float32", "m": m, "k": k, "n": 1, "threads": 1,
            "status": "ok", "message": "", "loops": 100, "samples_ns": samples, "median_ns": stats.median,
            "min_ns": stats.min, "mean_ns": stats.mean, "std_ns": stats.std, "iqr_ns": stats.iqr, "cv": stats.cv,
-           "noisy": stats.noisy, "prepare_ns": 50_000.0, "flops": 2 * m * k, "useful_flops": 2 * m * k,
+           "noisy": False, "prepare_ns": 50_000.0, "flops": 2 * m * k, "useful_flops": 2 * m * k,
            "bytes": 4 * (m * k + k + m), "density": 1.0, "sparsity": "", "precision": "float32",
            "tolerance": 1e-4, "max_abs_err": 1e-7, "rel_err": 1e-7, "snr_db": 140.0, "host": "h",
            "cpu_model": "Test CPU", "cpu_flags": "avx2 avx512f avx512_vnni fma", "feature_key": "test-cpu",
@@ -369,10 +369,7 @@ def write_synthetic(path: Path) -> Path:
         common = {"density": density, "sparsity": f"16x1@{density}", "useful_flops": int(2 * 1152 * 384 * density)}
         rows += [synthetic_row(f"sparse[density={density}]", "numpy", "matmul", 30.0, **common),
                  synthetic_row(f"sparse[density={density}]", "csparse", "avx2", sparse_us, isa="avx2", **common)]
-    results = ResultsFile(path, RunInfo("r1", "synthetic", "2026-01-01T00:00:00+00:00"))
-    results.add(rows)
-    results.close()
-    return path
+    return write_rows(rows, path, "r1", "synthetic", "2026-01-01T00:00:00+00:00")
 
 
 def test_noisy_rows_measured_on_several_pages_are_named_as_such(tmp_path):
@@ -401,7 +398,7 @@ def test_derived_columns(tmp_path):
     fast = frame.loc[("gru_a", "csimd:avx512")]
     assert fast["speedup"] == pytest.approx(2.5)
     assert fast["payoff_calls"] == math.ceil(50_000 / (30_000 - 12_000))
-    assert fast["speedup_lo"] < fast["speedup"] < fast["speedup_hi"]
+    assert fast["speedup_low"] < fast["speedup"] < fast["speedup_high"]
     assert frame.loc[("gru_a", "numpy:matmul"), "is_baseline"]
     other = report_data.load([tmp_path / "s.parquet"], baseline="csimd:avx2").frame.set_index(["case", "series"])
     assert other.loc[("gru_a", "numpy:matmul"), "speedup"] == pytest.approx(20 / 30)
@@ -429,22 +426,32 @@ def test_isa_levels_are_ordered():
 
 
 def test_crossing_interpolates_in_log_space():
+    from gemmbench.ops.matrix_plot import crossing
+
     x = np.array([0.1, 1.0])
-    assert plots.crossing(x, np.array([1.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(math.sqrt(0.1))
-    assert plots.crossing(x, np.array([1.0, 2.0]), np.array([10.0, 10.0])) is None
+    assert crossing(x, np.array([1.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(math.sqrt(0.1))
+    assert crossing(x, np.array([1.0, 2.0]), np.array([10.0, 10.0])) is None
 
 
 def test_a_file_with_only_the_required_columns_renders(tmp_path):
-    """A file holding only the required columns (as an older schema reads): blank cells, no crash.
+    """A file of an older schema holding only the required columns (and samples): blank cells, no crash,
+    and the columns it lacks derived once, where it is read: the speed-up over numpy among them.
 
-    The rows are written by hand because no run of this version leaves columns out."""
-    results = ResultsFile(tmp_path / "old.parquet", RunInfo("r1", "s", "2026-01-01T00:00:00+00:00"))
+    The file is written by hand because no run of this version leaves columns out."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     base = {"run_id": "r1", "suite": "s", "case": "a", "status": "ok"}
-    results.add([{**base, "backend": "numpy", "variant": "matmul", "median_ns": 12.0, "samples_ns": [11.0, 12.0, 13.0]},
-                 {**base, "backend": "other", "variant": "x", "median_ns": 10.0, "samples_ns": [9.0, 10.0, 10.5]}])
-    results.close()
+    rows = [{**base, "backend": "numpy", "variant": "matmul", "median_ns": 12.0, "samples_ns": [11.0, 12.0, 13.0]},
+            {**base, "backend": "other", "variant": "x", "median_ns": 10.0, "samples_ns": [9.0, 10.0, 10.5]}]
+    meta = {b"gemmbench": json.dumps({"schema_version": 2, "run_id": "r1", "complete": True}).encode()}
+    pq.write_table(pa.Table.from_pylist(rows).replace_schema_metadata(meta), tmp_path / "old.parquet")
     loaded = report_data.load([tmp_path / "old.parquet"])
-    assert loaded.frame.set_index("backend").at["other", "speedup"] == pytest.approx(1.2)
+    frame = loaded.frame.set_index("backend")
+    assert frame.at["other", "speedup"] == pytest.approx(1.2) and frame.at["other", "baseline"] == "numpy:matmul"
+    assert list(frame["role"]) == ["ours", "ours"] and not frame["reference_only"].any()
     assert kinds.draw("speedup", loaded).get_axes() and kinds.draw("samples", loaded).get_axes()
     assert 'id="case-a"' in render_html(loaded)
 

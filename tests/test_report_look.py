@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gbtest import ROOT, write_rows
 from gemmbench.report import content, kinds, plots
 from gemmbench.report import data as report_data
 from gemmbench.report.html import render_html, write_report
-from gemmbench.data.results import ResultsFile, RunInfo
 from gemmbench.measure.timing import statistics
 
 SAMPLES = 25
@@ -34,24 +34,22 @@ def row(case: str, backend: str, variant: str, python_ns: float | None, native_n
             "density": 1.0, "sparsity": "", "precision": "float32", "tolerance": 1e-4, "rel_err": 1e-7,
             "snr_db": 140.0, "max_abs_err": 1e-6, "host": "h", "cpu_model": "Test CPU", "cpu_flags": "avx2 fma",
             "feature_key": "test-cpu", "git_sha": "abc1234", "cores": 2, "cpus": "0",
-            "blas": "openblas 0.3.27 Zen pthreads"}
+            "blas": "openblas 0.3.27 Zen pthreads", "role": "ours", "reference_only": False}
     if python_ns is not None:
         samples = spread(python_ns)
         stats = statistics(samples)
         base.update(samples_ns=samples, median_ns=stats.median, min_ns=stats.min, mean_ns=stats.mean,
-                    std_ns=stats.std, iqr_ns=stats.iqr, cv=stats.cv, noisy=stats.noisy, loops=100)
+                    std_ns=stats.std, iqr_ns=stats.iqr, cv=stats.cv, noisy=False, loops=100)
     if native_ns is not None:
         native = spread(native_ns)
         base.update(native_samples_ns=native, native_median_ns=float(np.median(native)), native_loops=1000)
     base.update(extra)
-    return base
+    sparsity = base["sparsity"]
+    return {"shape": f"{base['m']}x{base['k']}" + (f" {sparsity}" if sparsity else ""), **base}
 
 
 def write(rows: list[dict], path: Path) -> Path:
-    results = ResultsFile(path, RunInfo("r1", "look", "2026-01-01T00:00:00+00:00"))
-    results.add(rows)
-    results.close()
-    return path
+    return write_rows(rows, path, "r1", "look", "2026-01-01T00:00:00+00:00")
 
 
 INT8 = {"precision": "int8", "tolerance": 5e-2, "rel_err": 0.008, "snr_db": 42.0}
@@ -64,7 +62,7 @@ def decision_rows() -> list[dict]:
     return [row("gru_b", "numpy", "matmul", 1200.0, **gru_b),
             row("gru_b", "csimd", "avx2", 1500.0, 25.0, seed=1, isa="avx2", **gru_b),
             row("gru_b", "csimd", "avx512vnni-int8", 1400.0, 15.0, seed=2, isa="avx512vnni", **gru_b, **INT8),
-            row("gru_b", "int8-numpy", "w127-row-u8off", 9.0, seed=3, **gru_b, **INT8),  # fast, but a reference
+            row("gru_b", "int8-numpy", "w127-row-u8off", 9.0, seed=3, reference_only=True, **gru_b, **INT8),  # fast
             row("gru_b", "test-wrong", "default", None, status="wrong", message="wrong result: relative error 0.05",
                 **gru_b),
             row("gru_b", "torch", "fp32", None, status="unavailable", message="torch not installed", **gru_b)]
@@ -84,15 +82,14 @@ def test_the_first_screen_is_failures_then_the_decision_then_routine_notes(decis
 
 
 def test_the_decision_ranks_by_native_time_and_shows_precision_and_snr(decision_data):
-    table, decision = content.decision_table(decision_data)
-    names = [c.name for c in table.columns]
-    cells = [{name: cell.text for name, cell in zip(names, cells)} for cells in table.rows]
+    decision = content.decision(decision_data)
+    cells = content.decision_table(decision).records()
     assert [(c["precision"], c["best"]) for c in cells] == [("float32", "csimd:avx2"),
                                                             ("int8", "csimd:avx512vnni-int8 ★")]
     assert cells[0]["native"] == "25 ns" and cells[0]["Python call"] == "1.5 µs"  # both figures
     assert cells[1]["SNR dB"] == "42.0" and cells[0]["SNR dB"] == "140.0"
     assert re.fullmatch(r"4\d\.\d× \(\d+(\.\d)?–\d+(\.\d)?\)", cells[0]["speed-up vs numpy"])  # 1200/25, interval
-    assert cells[0]["shape"] == "gemv · 48×384 · dense"  # no dtype: the int8 row shares it
+    assert cells[0]["shape"] == "gemv · 48x384"  # the op's own label; no dtype: the int8 row shares it
     assert decision.folded == (("int8-numpy", 1),)
 
 
@@ -127,7 +124,7 @@ def many(tmp_path_factory):
 
 def test_no_figure_is_taller_than_a_page(many):
     loaded = report_data.load([many], every_sample=True)
-    for name in kinds.all_kinds():
+    for name in kinds.available(loaded):
         try:
             figures = kinds.pages(name, loaded)
         except kinds.NoPlotData:
@@ -206,9 +203,13 @@ def test_writing_a_report_shows_progress_on_request(tmp_path, capsys):
     assert re.search(r"\[\d+/\d+ plots[^\]]*\] drawing speedup", capsys.readouterr().err)
 
 
-def test_the_kinds_are_the_core_ones_then_the_ops_ones():
-    names = list(kinds.all_kinds())
-    assert names[:len(kinds.CORE_KINDS)] == list(kinds.CORE_KINDS) and {"rtf", "parts"} <= set(names)
+def test_the_kinds_are_the_core_ones_then_those_of_the_ops_the_file_ran(decision_data):
+    """A file records its ops' kinds; one written before it did (the committed quick baseline, with its
+    vocoder step) gets the installed ops' kinds."""
+    assert list(kinds.available(decision_data)) == [*kinds.CORE_KINDS, "sweep"]
+    older = report_data.load([next((ROOT / "results" / "baseline").rglob("quick-*.parquet"))])
+    names = list(kinds.available(older))
+    assert names[:len(kinds.CORE_KINDS)] == list(kinds.CORE_KINDS) and {"sweep", "rtf", "parts"} <= set(names)
 
 
 def test_plot_writes_every_page(many, tmp_path):

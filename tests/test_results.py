@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ from gemmbench.data.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_
 
 
 def row(case: str, **extra) -> dict:
-    return {"run_id": "r1", "suite": "s", "case": case, "backend": "numpy", "variant": "matmul",
+    return {"run_id": "r1", "suite": "s", "case": case, "backend": "numpy", "variant": "matmul", "threads": 1,
             "status": "ok", "median_ns": 12.5, "samples_ns": [12.0, 12.5, 13.0], "m": 4, **extra}
 
 
@@ -98,3 +99,33 @@ def test_docs_document_every_column():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
     undocumented = [name for name in column_names() if f"| `{name}` |" not in docs]
     assert not undocumented
+
+
+COMMITTED = sorted((Path(__file__).resolve().parent.parent / "results").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_a_committed_file_of_an_older_schema_loads_compares_and_reports(path):
+    """Files written before the results described themselves (schema 1 and 2): what they lack is derived
+    once where they are read (the shape label, each row's role, reference-only flag and pairing with
+    numpy), so the read side meets one schema; compare pairs every row with itself, the report decides."""
+    from gemmbench import registry
+    from gemmbench.report import content
+    from gemmbench.report import data as report_data
+    from gemmbench.stats.compare import compare_frames
+
+    assert read_metadata(path)["schema_version"] < SCHEMA_VERSION
+    frame = load_results(path)
+    assert list(frame.columns[:len(column_names())]) == column_names()
+    assert frame["shape"].str.len().gt(0).all() and frame["repeat"].eq(0).all()
+    declared = {name: registry.backends.get(name).role for name in set(frame["backend"])}  # as installed here
+    assert list(frame["role"]) == [declared[name] for name in frame["backend"]]
+    timed = frame[(frame["status"] == "ok") & frame["median_ns"].notna()]  # none in a file of counts
+    assert (timed["baseline"] == "numpy:matmul").all() and timed["speedup"].gt(0).all()
+    assert (timed.loc[timed["backend"] == "numpy", "speedup"] == 1.0).all()
+    comparison = compare_frames(frame, frame)
+    assert len(comparison.pairs) == len(frame) and not comparison.added and not comparison.removed
+    data = report_data.load([path])
+    table = content.decision_table(content.decision(data))
+    assert set(table.column("case")) - {""} <= set(frame["case"])
+    assert bool(table.rows) == bool(len(timed))

@@ -118,12 +118,4 @@ def prepare_gemm(kernels: K.Kernels, weights: np.ndarray, precision: str) -> Amx
 
 def int8_reference(a: AmxInt8, x: np.ndarray) -> np.ndarray:
     """What the int8 kernel returns, bit for bit: quant's GEMV reference, one column of X at a time."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        return quant.int8_gemv_reference(a.quantized, x)
-    return np.stack([quant.int8_gemv_reference(a.quantized, column) for column in x.T], axis=1)
-
-
-def bf16_reference(a: AmxBf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the rounded weights with bf16(X): the kernel's, up to float32 summation."""
-    return quant.bf16_gemv_reference(a.rounded, x, None, round_activations=True)
+    return K.int8_reference(a, x)

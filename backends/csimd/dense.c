@@ -1,16 +1,10 @@
-/* Dense float32 SGEMV / small-batch SGEMM over 16-row panels. */
+/* Dense float32 SGEMV over 16-row panels (the batched product on the same panels: gemm.c). */
 #define _POSIX_C_SOURCE 199309L
 #include <string.h>
 
 #include "gb_internal.h"
 #include "gb_kernels.h"
 #include "gb_simd.h"
-
-#if defined(__AVX512F__)
-#define GB_SGEMM_NT 8 /* columns of Y per register tile: 8 zmm accumulators */
-#else
-#define GB_SGEMM_NT 4 /* avx2 holds a column in two ymm: 8 of its 16 registers accumulate */
-#endif
 
 static int64_t panels(int64_t m) { return (m + GB_PANEL - 1) / GB_PANEL; }
 
@@ -89,54 +83,11 @@ static void sgemv(const float *restrict packed, int64_t m, int64_t k, const floa
         for (int64_t p = 0; p < panels(m); ++p) sgemv_panel(packed, m, k, x, y, p);
 }
 
-/* One panel times nt columns of X; lanes are rows, so each column's result is scattered.
- * AVX-512 has registers for a second bank over odd j, halving the FMA dependency chains. */
-GB_INLINE void panel_tile(const float *restrict a, int64_t k, const float *restrict x, int64_t n, int64_t c0, int64_t nt,
-                          float *restrict y, int64_t rows) {
-    v16f acc[GB_SGEMM_NT], odd[GB_SGEMM_NT];
-    for (int c = 0; c < nt; ++c) acc[c] = odd[c] = v16_zero();
-    int64_t j = 0;
-#if defined(__AVX512F__)
-    for (; j + 2 <= k; j += 2, a += 2 * GB_PANEL) {
-        v16f w0 = v16_load(a), w1 = v16_load(a + GB_PANEL);
-        const float *x0 = x + j * n + c0, *x1 = x0 + n;
-        for (int c = 0; c < nt; ++c) {
-            acc[c] = v16_fma(w0, v16_set1(x0[c]), acc[c]);
-            odd[c] = v16_fma(w1, v16_set1(x1[c]), odd[c]);
-        }
-    }
-#endif
-    for (; j < k; ++j, a += GB_PANEL) {
-        v16f w = v16_load(a);
-        const float *xr = x + j * n + c0;
-        for (int c = 0; c < nt; ++c) acc[c] = v16_fma(w, v16_set1(xr[c]), acc[c]);
-    }
-    for (int c = 0; c < nt; ++c) {
-        float tmp[16];
-        v16_storeu(tmp, v16_add(acc[c], odd[c]));
-        for (int64_t r = 0; r < rows; ++r) y[r * n + c0 + c] = tmp[r];
-    }
-}
-
-static void sgemm(const float *restrict packed, int64_t m, int64_t k, int64_t n, const float *restrict x, float *restrict y) {
-    for (int64_t p = 0; p < panels(m); ++p) {
-        const float *a = packed + p * GB_PANEL * k;
-        int64_t rows = m - p * GB_PANEL < GB_PANEL ? m - p * GB_PANEL : GB_PANEL;
-        float *yp = y + p * GB_PANEL * n;
-        int64_t c0 = 0;
-        /* Constant tile widths let the compiler keep the accumulators in registers. */
-        for (; c0 + GB_SGEMM_NT <= n; c0 += GB_SGEMM_NT) panel_tile(a, k, x, n, c0, GB_SGEMM_NT, yp, rows);
-        if (n - c0 >= 4) { panel_tile(a, k, x, n, c0, 4, yp, rows); c0 += 4; }
-        if (n - c0 >= 2) { panel_tile(a, k, x, n, c0, 2, yp, rows); c0 += 2; }
-        if (n - c0 >= 1) { panel_tile(a, k, x, n, c0, 1, yp, rows); c0 += 1; }
-    }
-}
-
 void gb_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y) {
     if (n == 1)
         sgemv(packed, m, k, x, y, 0);
     else
-        sgemm(packed, m, k, n, x, y);
+        gbi_sgemm(packed, m, k, n, x, y);
 }
 
 /* A single column is a vector: the GEMV kernel hides the FMA latency over k. */
@@ -144,5 +95,5 @@ void gbi_dense_f32(const gb_product *a, const float *x, float *y, int64_t n, int
     if (n == 1)
         sgemv(a->w, a->m, a->k, x, y, backwards);
     else
-        sgemm(a->w, a->m, a->k, n, x, y);
+        gbi_sgemm(a->w, a->m, a->k, n, x, y);
 }

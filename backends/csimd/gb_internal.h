@@ -33,6 +33,11 @@ typedef void gbi_kernel(const gb_product *a, const float *x, float *y, int64_t n
 GB_INTERNAL gbi_kernel gbi_dense_f32, gbi_sparse16_f32, gbi_dense_int8, gbi_sparse8x4_int8, gbi_dense_bf16,
     gbi_sparse16_bf16, gbi_dense_fp16, gbi_sparse16_fp16;
 
+/* The batched products (gemm.c) on the GEMV's panels: float32 (dense.c's layout, also gb_sgemm)
+ * and dense int8 (int8.c's layout; X quantized into a->act, I8 pass of 64 columns at a time). */
+GB_INTERNAL void gbi_sgemm(const float *packed, int64_t m, int64_t k, int64_t n, const float *x, float *y);
+GB_INTERNAL void gbi_int8_gemm(const gb_product *a, const float *x, float *y, int64_t n);
+
 /* The AMX kinds (amx.c) exist only in the builds whose flags have their tile instructions; in
  * the others their entries in the kernel table stay empty, and gb_amx_permission says -1. */
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__)

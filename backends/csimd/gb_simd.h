@@ -155,6 +155,34 @@ GB_INLINE void v16_store_rows(float *y, v16f a, int64_t rows) {
     for (int64_t i = 0; i < rows; ++i) y[i] = tmp[i];
 }
 
+/* The first `count` (0 .. 16) lanes from p, zero in the others; lanes past count are never read. */
+#if defined(__AVX512F__)
+GB_INLINE __mmask16 gb_lanes(int64_t count) { return (__mmask16)(count >= 16 ? 0xFFFF : (1u << count) - 1); }
+GB_INLINE v16f v16_loadn(const float *p, int64_t count) { return _mm512_maskz_loadu_ps(gb_lanes(count), p); }
+GB_INLINE void v16_storen(float *p, v16f a, int64_t count) { _mm512_mask_storeu_ps(p, gb_lanes(count), a); }
+#elif defined(__AVX2__)
+GB_INLINE __m256i gb_lanes8(int64_t count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+GB_INLINE v16f v16_loadn(const float *p, int64_t count) {
+    return (v16f){_mm256_maskload_ps(p, gb_lanes8(count)), _mm256_maskload_ps(p + 8, gb_lanes8(count - 8))};
+}
+GB_INLINE void v16_storen(float *p, v16f a, int64_t count) {
+    _mm256_maskstore_ps(p, gb_lanes8(count), a.lo), _mm256_maskstore_ps(p + 8, gb_lanes8(count - 8), a.hi);
+}
+#else
+GB_INLINE v16f v16_loadn(const float *p, int64_t count) {
+    float tmp[16] = {0};
+    for (int64_t i = 0; i < count && i < 16; ++i) tmp[i] = p[i];
+    return v16_loadu(tmp);
+}
+GB_INLINE void v16_storen(float *p, v16f a, int64_t count) {
+    float tmp[16];
+    v16_storeu(tmp, a);
+    for (int64_t i = 0; i < count && i < 16; ++i) p[i] = tmp[i];
+}
+#endif
+
 /* y[r] += diag[r] * x[r % k] for 16 rows starting at r0, shared by the sparse kernels. */
 GB_INLINE v16f v16_diag_term(const float *diag, const float *x, int64_t k, int64_t r0) {
     int64_t c0 = r0 % k;

@@ -61,10 +61,11 @@ GB_INLINE uint8_t gb_quantize_one(float x) {
  * class VM: likely the core's frequency license for 512-bit work). */
 #if defined(__AVX2__)
 /* rint(127 * clip(x, -1, 1)) as int32, 8 lanes */
-GB_INLINE __m256i quantize8(const float *x) {
+GB_INLINE __m256i quantize8_ps(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
-    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x), hi), lo), hi));
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, hi), lo), hi));
 }
+GB_INLINE __m256i quantize8(const float *x) { return quantize8_ps(_mm256_loadu_ps(x)); }
 /* 32 at once, in 256-bit registers: two saturating packs (exact: the values are within
  * [-127, 127]) leave 4-element chunks of the four vectors side by side per 128-bit lane, a
  * dword permutation restores the order, +127 as bytes wraps [-127, 127] onto [0, 254]. */
@@ -117,6 +118,33 @@ GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
     __m512i d = _mm512_sub_epi32(acc, _mm512_loadu_si512((const void *)corr));
     return _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(scale));
 }
+/* The GEMM's lanes are columns of Y (gemm.c): 4 inputs of one column per int32 lane. */
+GB_INLINE v16i v16i_load(const void *p) { return _mm512_load_si512(p); }
+GB_INLINE void v16i_store(void *p, v16i a) { _mm512_store_si512(p, a); }
+/* acc[c] += sum_i x[c].byte[i] * w4[i]: x's lanes hold 4 activation bytes each, w4's 4 weights in every lane */
+GB_INLINE v16i v16i_dot4_lanes(v16i acc, v16i x, const int8_t *w4) {
+    const __m512i w = _mm512_set1_epi32(gb_load4((const uint8_t *)w4));
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(acc, x, w);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(x, w), _mm512_set1_epi16(1)));
+#endif
+}
+/* (float)(acc - corr) * scale, one row's corr and scale in every lane */
+GB_INLINE v16f v16i_dequant1(v16i acc, int32_t corr, float scale) {
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr))), _mm512_set1_ps(scale));
+}
+/* 127 + rint(127 clip(x, -1, 1)) per lane, as int32 */
+GB_INLINE __m512i quantize16(v16f x) {
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, hi), lo), hi)),
+                            _mm512_set1_epi32(127));
+}
+/* Lane c: the activation bytes of a[c], b[c], c[c], d[c], in that order (4 inputs of one column). */
+GB_INLINE v16i v16i_quantize4(v16f a, v16f b, v16f c, v16f d) {
+    return _mm512_or_si512(_mm512_or_si512(quantize16(a), _mm512_slli_epi32(quantize16(b), 8)),
+                           _mm512_or_si512(_mm512_slli_epi32(quantize16(c), 16), _mm512_slli_epi32(quantize16(d), 24)));
+}
 #elif defined(__AVX2__)
 typedef struct { __m256i lo, hi; } v16i;
 GB_INLINE __m256i dot4_256(__m256i acc, __m256i x, __m256i w) {
@@ -136,12 +164,35 @@ GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
     return (v16f){_mm256_mul_ps(_mm256_cvtepi32_ps(dlo), _mm256_loadu_ps(scale)),
                   _mm256_mul_ps(_mm256_cvtepi32_ps(dhi), _mm256_loadu_ps(scale + 8))};
 }
+GB_INLINE v16i v16i_load(const void *p) {
+    return (v16i){_mm256_load_si256((const __m256i *)p), _mm256_load_si256((const __m256i *)p + 1)};
+}
+GB_INLINE void v16i_store(void *p, v16i a) { _mm256_store_si256((__m256i *)p, a.lo), _mm256_store_si256((__m256i *)p + 1, a.hi); }
+GB_INLINE v16i v16i_dot4_lanes(v16i acc, v16i x, const int8_t *w4) {
+    const __m256i w = _mm256_set1_epi32(gb_load4((const uint8_t *)w4));
+    return (v16i){dot4_256(acc.lo, x.lo, w), dot4_256(acc.hi, x.hi, w)};
+}
+GB_INLINE v16f v16i_dequant1(v16i acc, int32_t corr, float scale) {
+    const __m256i c = _mm256_set1_epi32(corr);
+    const __m256 s = _mm256_set1_ps(scale);
+    return (v16f){_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc.lo, c)), s),
+                  _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc.hi, c)), s)};
+}
+GB_INLINE __m256i bytes4_256(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256i offset = _mm256_set1_epi32(127);
+    const __m256i qa = _mm256_add_epi32(quantize8_ps(a), offset), qb = _mm256_add_epi32(quantize8_ps(b), offset);
+    const __m256i qc = _mm256_add_epi32(quantize8_ps(c), offset), qd = _mm256_add_epi32(quantize8_ps(d), offset);
+    return _mm256_or_si256(_mm256_or_si256(qa, _mm256_slli_epi32(qb, 8)),
+                           _mm256_or_si256(_mm256_slli_epi32(qc, 16), _mm256_slli_epi32(qd, 24)));
+}
+GB_INLINE v16i v16i_quantize4(v16f a, v16f b, v16f c, v16f d) {
+    return (v16i){bytes4_256(a.lo, b.lo, c.lo, d.lo), bytes4_256(a.hi, b.hi, c.hi, d.hi)};
+}
 #elif defined(GB_NEON)
 /* acc[r] += the 4 signed bytes of x (the same in every lane) times row r's 4 weights in w:
  * sdot with the dot product extension, else two widening multiplies into int16 and two
  * pairwise adds (products of 4 rows x 4 inputs: 16 bytes of w). */
-GB_INLINE int32x4_t dot4_q(int32x4_t acc, int8x16_t x, const int8_t *w) {
-    const int8x16_t wv = vld1q_s8(w);
+GB_INLINE int32x4_t dot4_qq(int32x4_t acc, int8x16_t wv, int8x16_t x) {
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(acc, wv, x);
 #else
@@ -149,6 +200,7 @@ GB_INLINE int32x4_t dot4_q(int32x4_t acc, int8x16_t x, const int8_t *w) {
     return vpadalq_s16(acc, vpaddq_s16(rows01, rows23));
 #endif
 }
+GB_INLINE int32x4_t dot4_q(int32x4_t acc, int8x16_t x, const int8_t *w) { return dot4_qq(acc, vld1q_s8(w), x); }
 GB_INLINE int8x16_t dup4(const uint8_t *x4) { return vreinterpretq_s8_s32(vdupq_n_s32(gb_load4(x4))); }
 typedef struct { int32x4_t q0, q1, q2, q3; } v16i;
 GB_INLINE v16i v16i_zero(void) { int32x4_t z = vdupq_n_s32(0); return (v16i){z, z, z, z}; }
@@ -167,6 +219,39 @@ GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
     return (v16f){dequant_q(acc.q0, corr, scale), dequant_q(acc.q1, corr + 4, scale + 4),
                   dequant_q(acc.q2, corr + 8, scale + 8), dequant_q(acc.q3, corr + 12, scale + 12)};
 }
+GB_INLINE v16i v16i_load(const void *p) {
+    const int32_t *q = p;
+    return (v16i){vld1q_s32(q), vld1q_s32(q + 4), vld1q_s32(q + 8), vld1q_s32(q + 12)};
+}
+GB_INLINE void v16i_store(void *p, v16i a) {
+    int32_t *q = p;
+    vst1q_s32(q, a.q0), vst1q_s32(q + 4, a.q1), vst1q_s32(q + 8, a.q2), vst1q_s32(q + 12, a.q3);
+}
+GB_INLINE int32x4_t dot4_lanes_q(int32x4_t acc, int32x4_t x, int8x16_t w) { return dot4_qq(acc, vreinterpretq_s8_s32(x), w); }
+GB_INLINE v16i v16i_dot4_lanes(v16i acc, v16i x, const int8_t *w4) {
+    const int8x16_t w = dup4((const uint8_t *)w4);
+    return (v16i){dot4_lanes_q(acc.q0, x.q0, w), dot4_lanes_q(acc.q1, x.q1, w), dot4_lanes_q(acc.q2, x.q2, w),
+                  dot4_lanes_q(acc.q3, x.q3, w)};
+}
+GB_INLINE v16f v16i_dequant1(v16i acc, int32_t corr, float scale) {
+    const int32x4_t c = vdupq_n_s32(corr);
+    const float32x4_t s = vdupq_n_f32(scale);
+    return (v16f){vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc.q0, c)), s), vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc.q1, c)), s),
+                  vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc.q2, c)), s), vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc.q3, c)), s)};
+}
+/* the signed byte rint(127 clip(x)) (offset 0) of each lane, in the low 8 bits */
+GB_INLINE int32x4_t quantize4_q(float32x4_t x) {
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    return vandq_s32(vcvtnq_s32_f32(vminq_f32(vmaxq_f32(vmulq_f32(x, hi), lo), hi)), vdupq_n_s32(255));
+}
+GB_INLINE int32x4_t bytes4_q(float32x4_t a, float32x4_t b, float32x4_t c, float32x4_t d) {
+    return vorrq_s32(vorrq_s32(quantize4_q(a), vshlq_n_s32(quantize4_q(b), 8)),
+                     vorrq_s32(vshlq_n_s32(quantize4_q(c), 16), vshlq_n_s32(quantize4_q(d), 24)));
+}
+GB_INLINE v16i v16i_quantize4(v16f a, v16f b, v16f c, v16f d) {
+    return (v16i){bytes4_q(a.q0, b.q0, c.q0, d.q0), bytes4_q(a.q1, b.q1, c.q1, d.q1), bytes4_q(a.q2, b.q2, c.q2, d.q2),
+                  bytes4_q(a.q3, b.q3, c.q3, d.q3)};
+}
 #else
 /* Lane r of acc += the 4 bytes at x4 times row r's 4 weights; v16i and v8i below share it. */
 GB_INLINE void dot4_lanes(int32_t *acc, int lanes, const uint8_t *x4, const int8_t *w) {
@@ -181,6 +266,28 @@ GB_INLINE void v16i_pin(v16i *a, v16i *b, v16i *c, v16i *d) { (void)a, (void)b, 
 GB_INLINE v16f v16i_dequant(v16i acc, const int32_t *corr, const float *scale) {
     v16f r;
     for (int i = 0; i < 16; ++i) r.v[i] = (float)(acc.v[i] - corr[i]) * scale[i];
+    return r;
+}
+GB_INLINE v16i v16i_load(const void *p) { v16i r; memcpy(r.v, p, sizeof r.v); return r; }
+GB_INLINE void v16i_store(void *p, v16i a) { memcpy(p, a.v, sizeof a.v); }
+GB_INLINE v16i v16i_dot4_lanes(v16i acc, v16i x, const int8_t *w4) {
+    GB_UNROLL for (int c = 0; c < 16; ++c) {
+        const uint32_t b = (uint32_t)x.v[c];
+        acc.v[c] += (int32_t)(b & 255) * w4[0] + (int32_t)((b >> 8) & 255) * w4[1] + (int32_t)((b >> 16) & 255) * w4[2] +
+                    (int32_t)(b >> 24) * w4[3];
+    }
+    return acc;
+}
+GB_INLINE v16f v16i_dequant1(v16i acc, int32_t corr, float scale) {
+    v16f r;
+    for (int i = 0; i < 16; ++i) r.v[i] = (float)(acc.v[i] - corr) * scale;
+    return r;
+}
+GB_INLINE v16i v16i_quantize4(v16f a, v16f b, v16f c, v16f d) {
+    v16i r;
+    for (int i = 0; i < 16; ++i)
+        r.v[i] = (int32_t)((uint32_t)gb_quantize_one(a.v[i]) | (uint32_t)gb_quantize_one(b.v[i]) << 8 |
+                           (uint32_t)gb_quantize_one(c.v[i]) << 16 | (uint32_t)gb_quantize_one(d.v[i]) << 24);
     return r;
 }
 #endif

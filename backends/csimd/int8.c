@@ -103,8 +103,10 @@ static void int8_gemv(const gb_product *a, const float *restrict x, float *restr
 }
 
 void gbi_dense_int8(const gb_product *a, const float *x, float *y, int64_t n, int64_t backwards) {
-    (void)n;
-    int8_gemv(a, x, y, backwards);
+    if (n == 1)
+        int8_gemv(a, x, y, backwards);
+    else
+        gbi_int8_gemm(a, x, y, n);
 }
 
 /* ---- 8x4 block-sparse: block rows in lockstep groups of 8 (groups.c) ----

@@ -59,7 +59,7 @@ import numpy as np
 
 from gemmbench.formats import blocksparse, quant
 from gemmbench.machine import isa, native
-from gemmbench.measure.timing import Loop, python_loop
+from gemmbench.measure.timing import Clocks, Loop, python_loop
 from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
@@ -119,6 +119,7 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_fp16_lane_terms": (_I, ()),
     "gb_call_run": (None, (_P,)),
     "gb_call_time": (_I, (_P, _I)),
+    "gb_call_sample": (None, (_P, _I, _P)),
     "gb_noop": (None, (_P,)),
     "gb_act_bytes": (_I, (_I, _I)),
     "gb_dense_packed_floats": (_I, (_I, _I)),
@@ -281,6 +282,7 @@ class Operand:
     kernel: ClassVar[str] = ""  # the C kernel, as results name it
     precision: ClassVar[str] = "float32"  # of its weights and arithmetic
     batched: ClassVar[bool] = False  # runs Y = A X with several columns too
+    batched_kernel: ClassVar[str] = ""  # the C kernel of n > 1 where it is another than `kernel`
     kernels: Kernels
     m: int
     k: int
@@ -316,6 +318,7 @@ def _scratch(kernels: Kernels, kind: str, k: int) -> np.ndarray | None:
 class DenseF32(Operand):
     kind: ClassVar[str] = "dense_f32"
     kernel: ClassVar[str] = "sgemv"
+    batched_kernel: ClassVar[str] = "sgemm"
     batched: ClassVar[bool] = True
 
     @property
@@ -408,6 +411,8 @@ class DenseInt8(Operand):
     kind: ClassVar[str] = "dense_int8"
     precision: ClassVar[str] = "int8"
     kernel: ClassVar[str] = "int8_gemv"
+    batched_kernel: ClassVar[str] = "int8_gemm"
+    batched: ClassVar[bool] = True
     quantized: quant.QuantizedWeights = field(default=None, repr=False)  # what the reference needs
 
     @property
@@ -469,8 +474,13 @@ def quantize_u8(kernels: Kernels, x: np.ndarray) -> np.ndarray:
 
 
 def int8_reference(a: DenseInt8 | Sparse8x4Int8, x: np.ndarray) -> np.ndarray:
-    """What the int8 kernel must return, bit for bit (gemmbench.formats.quant's numpy reference)."""
-    return quant.int8_gemv_reference(a.quantized, x, getattr(a, "diagonal", None))
+    """What the int8 kernel must return, bit for bit (gemmbench.formats.quant's numpy reference): for X (k, n),
+    the GEMV reference of each column."""
+    x = np.asarray(x, dtype=np.float32)
+    diagonal = getattr(a, "diagonal", None)
+    if x.ndim == 1:
+        return quant.int8_gemv_reference(a.quantized, x, diagonal)
+    return np.stack([quant.int8_gemv_reference(a.quantized, column, diagonal) for column in x.T], axis=1)
 
 
 # ---- bf16 and fp16: 16-bit float weights ----
@@ -573,13 +583,6 @@ def prepare_sparse16_bf16(kernels: Kernels, weights: np.ndarray, mask: np.ndarra
 def prepare_sparse16_fp16(kernels: Kernels, weights: np.ndarray, mask: np.ndarray,
                           diagonal: np.ndarray | None = None) -> Sparse16Fp16:
     return _prepare_sparse16_half(kernels, weights, mask, diagonal, Sparse16Fp16)
-
-
-def half_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the stored weights with x, or with x rounded alike where the kernels round it."""
-    return quant.half_gemv_reference(a.precision, a.rounded, x, getattr(a, "diagonal", None),
-                                     rounds_activations(a.kernels, a.precision))
-
 
 
 PRECISIONS = ("float32", "int8", "bf16", "fp16")
@@ -696,6 +699,17 @@ def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
     if x is not bound_x or y is not bound_y:
         call.bind(x, y)
     return call.operand.kernels.lib.gb_call_time(arg, loops)
+
+
+def run_clocks(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> Clocks:
+    """run_time, with the thread's CPU time and involuntary context switches read in C around the
+    same loop (gemmbench.measure.timing.Clocks: an int of the wall ns)."""
+    _, arg, bound_x, bound_y = call.state
+    if x is not bound_x or y is not bound_y:
+        call.bind(x, y)
+    clocks = (ctypes.c_int64 * 3)()
+    call.operand.kernels.lib.gb_call_sample(arg, loops, clocks)
+    return Clocks(*clocks)
 
 
 def bare_call_loop(variant: str = "scalar") -> Loop:

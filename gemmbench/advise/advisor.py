@@ -19,8 +19,7 @@ from gemmbench.advise.accuracy import Activations, OutlierRows
 from gemmbench.advise.frontier import Advice, Candidate, Ratio
 from gemmbench.advise.target import Target, activations, inputs_for
 from gemmbench.cases.arrayfile import ArrayRef
-from gemmbench.stats.decide import reference_only, samples_of, speedup, time_of
-from gemmbench.report import DEFAULT_BASELINE
+from gemmbench.stats.decide import is_reference, samples_of, stored_speedup, time_of, timed
 
 SCHEME_IN_DETAIL = re.compile(r"int8 scheme ([\w-]+)")
 MODEL_AGREEMENT = 1e-6  # an int8 row's measured error and its scheme's model agree to this (relative)
@@ -78,8 +77,6 @@ def run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef 
 
 def advise(targets: list[Target], budget: float, settings: sweep.Settings, inputs: ArrayRef | None,
            out_dir: Path, progress: bool | None = None, seed: int | None = None) -> Outcome:
-    from gemmbench.commands.run import noise_warning
-
     start = time.monotonic()
     planned, outcome = run_sweep(targets, settings, inputs, out_dir, progress, seed)
     rows = outcome.rows
@@ -89,7 +86,8 @@ def advise(targets: list[Target], budget: float, settings: sweep.Settings, input
     matrices = tuple(judge(target, by_target[id(target)], rows, budget,
                            activations(inputs_for(target, inputs), target.shape[1], inputs is not None))
                      for target in targets)
-    return Outcome(matrices, outcome.path, rows, time.monotonic() - start, budget, noise_warning(outcome.path))
+    noise = outcome.noise.warning() if outcome.noise is not None else ""
+    return Outcome(matrices, outcome.path, rows, time.monotonic() - start, budget, noise)
 
 
 # ---------------------------------------------------------------- judging one matrix
@@ -101,21 +99,20 @@ def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: 
 
     names = {plan.name: plan for plan in plans}
     mine = [row for row in rows if row["case"] in names]
-    bases = {row["case"]: row for row in mine if row["backend"] == DEFAULT_BASELINE and _timed(row)}
     truth = accuracy.float_outputs(target.weights, acts.x)
     candidates, checked = [], [0, 0]
     for name, plan in names.items():
-        timed = [row for row in mine if row["case"] == name and _timed(row)]
-        if not timed:
+        measured = [row for row in mine if row["case"] == name and timed(row)]
+        if not measured:
             continue
         workload = make_workload(_case_of(rows, name))
         format_error = accuracy.relative_error(accuracy.float_outputs(workload.weights, acts.x), truth)
-        for row in timed:
+        for row in measured:
             error, scheme, agrees = _row_error(row, workload, acts, truth, format_error)
             if agrees is not None:
                 checked[0] += agrees
                 checked[1] += 1
-            candidates.append(_candidate(row, plan, error, scheme, bases.get(name)))
+            candidates.append(_candidate(row, plan, error, scheme))
     pairing = _pairing
     dense = next((p for p in plans if p.format == "dense"), None)
     return MatrixAdvice(
@@ -124,10 +121,6 @@ def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: 
         _schemes(target, dense, mine, acts, truth, rows) if dense else (),
         accuracy.outlier_rows(target.weights, acts.x, truth),
         tuple(row for row in mine if row["status"] in FAILED_STATUSES), (checked[0], checked[1]))
-
-
-def _timed(row: Mapping) -> bool:
-    return row["status"] == "ok" and time_of(row)[0] > 0
 
 
 def _case_of(rows: list[dict], name: str):
@@ -170,9 +163,9 @@ def _model_agrees(row: Mapping, workload, scheme: quant.QuantScheme) -> bool:
     return abs(modelled - measured) <= MODEL_AGREEMENT * max(measured, 1e-30)
 
 
-def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, base: Mapping | None) -> Candidate:
+def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str) -> Candidate:
     """The row as a candidate: its own median time with a bootstrap interval over its samples, and its
-    speed-up over the baseline of its case, paired round by round."""
+    speed-up over the baseline of its case, paired round by round (as the run stored it)."""
     from gemmbench.stats import paired
 
     kernel = f"{row['backend']}:{row['variant']}"
@@ -182,8 +175,7 @@ def _candidate(row: Mapping, plan: sweep.Planned, error: float, scheme: str, bas
     samples = samples_of(row, source)
     low, high = paired.median_interval(samples)[1:] if samples.size >= 2 else (time_ns, time_ns)
     return Candidate(f"{kernel} {fmt}", row["case"], kernel, fmt, error, time_ns, low, high,
-                     reference_only(row["backend"], row["variant"]), row,
-                     speedup(row, base) if base is not None else None)
+                     is_reference(row), row, stored_speedup(row))
 
 
 def _pairing(fast: Candidate, slow: Candidate) -> Ratio | None:

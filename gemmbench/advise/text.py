@@ -5,9 +5,10 @@ from __future__ import annotations
 from gemmbench.advise.accuracy import snr_db
 from gemmbench.advise.advisor import MatrixAdvice, Outcome
 from gemmbench.advise.frontier import Candidate
-from gemmbench.stats.decide import INTERVAL_LEVEL
-from gemmbench.report import DEFAULT_BASELINE
-from gemmbench.report.textable import duration, render
+from gemmbench.report.table import Cell, Column, Table
+from gemmbench.report.text import text
+from gemmbench.report.textable import duration
+from gemmbench.stats.decide import DEFAULT_BASELINE, INTERVAL_LEVEL
 
 CAVEAT = ("what this does not know: every error here is the product's (W x against the file's own W x in "
           "float64, on the activations above), not the model's accuracy. A pruned or quantized model needs "
@@ -37,12 +38,28 @@ def time_text(c: Candidate) -> str:
     return f"{duration(c.time_ns)} ({duration(c.low_ns)}-{duration(c.high_ns)})"
 
 
-def candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> str:
-    headers = ["format", "kernel", f"time ({100 * INTERVAL_LEVEL:.0f}% interval)", f"vs {DEFAULT_BASELINE} dense",
-               "error (SNR)", ""]
-    body = [[c.format, c.kernel, time_text(c), c.speedup.text() if c.speedup else "", error_text(c.error),
-             marks.get(c.label, "")] for c in candidates]
-    return render(headers, body)
+def candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> Table:
+    columns = [Column("format", "storage format, precision and int8 scheme", False),
+               Column("kernel", "backend:variant", False),
+               Column(f"time ({100 * INTERVAL_LEVEL:.0f}% interval)", "median per call, native loop where measured",
+                      False),
+               Column(f"vs {DEFAULT_BASELINE} dense", f"{DEFAULT_BASELINE}'s dense product ÷ this, paired round by "
+                                                      "round", False),
+               Column("error (SNR)", "the product's error on the activations", False),
+               Column("", "the recommendation and its runner-up", False)]
+    body = [[Cell(c.format), Cell(c.kernel), Cell(time_text(c)), Cell(c.speedup.text() if c.speedup else ""),
+             Cell(error_text(c.error)), Cell(marks.get(c.label, ""))] for c in candidates]
+    return Table(columns, body)
+
+
+def scheme_table(advice: MatrixAdvice) -> Table:
+    columns = [Column("scheme", "int8 quantization scheme", False),
+               Column("error (SNR)", "its error on the dense matrix and the activations", False),
+               Column("timed here by", "kernels that ran it, verified and timed", False),
+               Column("refused by the correctness gate", "kernels that ran it and failed the gate", False)]
+    body = [[Cell(s.scheme), Cell(error_text(s.error)), Cell(", ".join(s.kernels) or "no kernel timed"),
+             Cell(", ".join(s.refused))] for s in advice.schemes]
+    return Table(columns, body)
 
 
 def matrix_text(advice: MatrixAdvice, budget: float) -> str:
@@ -55,7 +72,7 @@ def matrix_text(advice: MatrixAdvice, budget: float) -> str:
                   f"vs {DEFAULT_BASELINE} dense: the speed-up over numpy's dense product in the same case, paired "
                   "round by round):"]
     marks = _marks(advice)
-    lines.append(candidate_table(list(advice.frontier), marks))
+    lines.append(text(candidate_table(list(advice.frontier), marks)))
     lines += [""] + _recommendation(advice, budget)
     lines += [""] + _schemes(advice)
     lines += _outliers(advice)
@@ -102,9 +119,7 @@ def _schemes(advice: MatrixAdvice) -> list[str]:
     clipped = advice.activations.clipped
     lines = [f"int8 schemes on the dense matrix (u8 offset schemes clip activations to [-1, 1]: "
              f"{percent(clipped) if clipped else 'none'} of the activation values used lay outside it):"]
-    body = [[s.scheme, error_text(s.error), ", ".join(s.kernels) or "no kernel timed",
-             ", ".join(s.refused)] for s in advice.schemes]
-    lines.append(render(["scheme", "error (SNR)", "timed here by", "refused by the correctness gate"], body))
+    lines.append(text(scheme_table(advice)))
     done, total = advice.int8_checked
     if total:
         lines.append(f"each int8 row's error measured by the run on its inputs equals its scheme's model: "

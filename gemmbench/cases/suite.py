@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,16 @@ from gemmbench.cases.fields import INT_LIMIT, FieldReader, Problems, brief, did_
 from gemmbench.cases.fields import label as _label
 from gemmbench.machine.fingerprint import physical_memory
 from gemmbench.op import Case, Op
+from gemmbench.measure import cache as cache_states, pages as page_modes
 from gemmbench.measure.timing import TimingSettings
 from gemmbench.cases.workload import DTYPES, case_from_dict, case_to_dict
 
-TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cases")
+TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cpus", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))
-HARNESS_KEYS = ("name", "op", "dtype", "seed", "threads", "backends", "isa", *TIMING_KEYS)  # every op takes these
-LIST_VALUED = ("threads", "backends")  # lists here are the value, not a grid
+CONDITION_KEYS = ("cache", "pages")  # conditions a case's rows are measured under, each value its own rows
+HARNESS_KEYS = ("name", "op", "dtype", "seed", "threads", "backends", "isa", *CONDITION_KEYS,
+                *TIMING_KEYS)  # every op takes these
+LIST_VALUED = ("threads", "backends", *CONDITION_KEYS)  # lists here are the value, not a grid
 DEFAULT_OP = "gemv"
 MEMORY_SHARE = 0.5  # a case's data may take this share of physical memory
 MAX_CASES = 100_000  # a grid larger than this is a typo, not a benchmark
@@ -61,6 +64,8 @@ class SuiteCase:
     threads: tuple[int, ...]
     backends: tuple[Selection, ...] | None  # None: every available backend
     isa: str | None = None  # ISA levels of ISA-specific variants: 'avx2' caps, 'scalar,avx512' lists
+    cache: tuple[str, ...] = (cache_states.DEFAULT,)  # cache states, each measured in the same rounds
+    pages: tuple[str, ...] | None = None  # page settings; None: huge where the machine gives them, else normal
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ class Suite:
     description: str
     path: str
     cases: tuple[SuiteCase, ...]
+    cpus: tuple[int, ...] | None = None  # CPUs to measure on, pinned; None: the least busy is chosen
+    # What it was read from, kept so a resumed run validates it again (empty for a suite built in code).
+    text: str = field(default="", compare=False, repr=False)
+    base: str = field(default="", compare=False, repr=False)  # the folder its file fields are relative to
 
 
 def shipped_suites() -> dict[str, Path]:
@@ -106,14 +115,14 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     """A suite from its text; file fields (weights, inputs) are relative to `base` (default: the
     folder of `path` when it is a file, else the working directory)."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=SuiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if problem.startswith("could not determine a constructor for the tag"):
             problem = f"tag {problem.rsplit(' ', 1)[-1]} refused: suites are plain data, nothing in them runs"
-        else:
+        elif not isinstance(exc, DuplicateKey):
             problem = f"malformed YAML: {problem}"
         raise SuiteError([f"{path}: {where}: {problem}"]) from None
     except RecursionError:
@@ -121,11 +130,35 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = Problems(path)
-    suite = _build_suite(document, path, problems, base or suite_folder(path))
+    base = base or suite_folder(path)
+    suite = _build_suite(document, path, problems, base)
     if problems.lines:
         raise SuiteError(problems.lines)
     assert suite is not None
-    return suite
+    return replace(suite, text=text, base=str(base))
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that names a key twice: YAML keeps the last silently, a suite refuses it."""
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader (plain data only), refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' keys may be overridden: that is the point
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKey(problem=f"duplicate key '{_label(key)}' (first at line {first.line + 1}); the "
+                                           f"last one would silently win", problem_mark=key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def suite_folder(path: str) -> Path:
@@ -140,6 +173,10 @@ def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, .
 
 
 def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Suite | None:
+    if document is None:
+        problems.add("top level", f"the file holds no suite (it is empty, or only comments); a suite is a mapping "
+                                  f"with fields {', '.join(TOP_KEYS)}")
+        return None
     if not isinstance(document, dict):
         problems.add("top level", f"must be a mapping with fields {', '.join(TOP_KEYS)}, "
                                   f"got {type(document).__name__}")
@@ -166,23 +203,40 @@ def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Su
     for key in ("backends", "isa"):  # top-level shorthands for defaults
         if key in document:
             defaults = {**defaults, key: document[key]}
+    cpus = _cpus(document.get("cpus"), problems)
     raw_cases = document.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         problems.add("field 'cases'", "must be a non-empty list of cases")
         return None
     expanded: list[SuiteCase] = []
     seen: set[str] = set()
-    if not _grid_fits(raw_cases, defaults, problems):
+    total = _grid_size(raw_cases, defaults, problems)
+    if total is None:
         return None
+    checked = [0]  # cases built or refused so far: the count stops where checking stops
     for index, raw in enumerate(raw_cases):
-        for suite_case in _expand_case(raw, index, defaults, problems, base):
+        for suite_case in _expand_case(raw, index, defaults, problems, base, checked):
             if suite_case.case.name in seen:
                 problems.add(f"case '{suite_case.case.name}'", "duplicate case name; names must be unique")
             seen.add(suite_case.case.name)
             expanded.append(suite_case)
+        if problems.full:
+            break
+    problems.close(checked[0], total)
     if not expanded and not problems.lines:
         problems.add("field 'cases'", "the grid is empty: some case lists no values")
-    return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded))
+    return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded), cpus)
+
+
+def _cpus(value: Any, problems: Problems) -> tuple[int, ...] | None:
+    """The top-level `cpus`: CPU numbers to pin the workers to, in the order given."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not is_int(c) or not 0 <= c < 1 << 16 for c in items):
+        problems.add("field 'cpus'", f"must be a CPU number or a list of them (0, 1, ...), got {brief(value)}")
+        return None
+    return tuple(dict.fromkeys(items))
 
 
 def _is_name(value: Any) -> bool:
@@ -199,21 +253,22 @@ def _grid_keys(merged: dict) -> list:
     return [k for k, v in merged.items() if isinstance(v, list) and k not in single and k != "name"]
 
 
-def _grid_fits(raw_cases: list, defaults: dict, problems: Problems) -> bool:
-    """Refuse a grid too large to expand before expanding it."""
+def _grid_size(raw_cases: list, defaults: dict, problems: Problems) -> int | None:
+    """How many cases the grid expands to, counted before expanding it; None (a problem) past MAX_CASES."""
     total = 0
     for raw in raw_cases:
-        if isinstance(raw, dict):
-            merged = {**defaults, **raw}
-            total += math.prod(len(merged[k]) for k in _grid_keys(merged))
+        merged = {**defaults, **raw} if isinstance(raw, dict) else {}
+        total += math.prod(len(merged[k]) for k in _grid_keys(merged)) if merged else 1
     if total > MAX_CASES:
         problems.add("field 'cases'", f"the grid expands to {total} cases; at most {MAX_CASES} are allowed")
-        return False
-    return True
+        return None
+    return total
 
 
-def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path) -> list[SuiteCase]:
+def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path,
+                 checked: list[int]) -> list[SuiteCase]:
     if not isinstance(raw, dict):
+        checked[0] += 1
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
     label = raw["name"] if isinstance(raw.get("name"), str) else f"#{index + 1}"
@@ -236,6 +291,9 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base:
     combos = itertools.product(*(merged[k] for k in grid_keys))
     cases = []
     for combo in combos:
+        if problems.full:
+            break
+        checked[0] += 1
         point = dict(zip(grid_keys, combo))
         values = {**merged, **point}
         suffix = ",".join(f"{k}={_show(v)}" for k, v in point.items())
@@ -263,6 +321,8 @@ def _build_case(name: str, values: dict, problems: Problems, base: Path) -> Suit
     threads = _threads(f)
     backends = _backends(f)
     isa = _isa(f)
+    cache = _listed(f, "cache", cache_states.STATES) or (cache_states.DEFAULT,)
+    pages = _listed(f, "pages", page_modes.MODES)
     op = _op(op_name)
     try:
         spec = op.spec(f)
@@ -274,16 +334,32 @@ def _build_case(name: str, values: dict, problems: Problems, base: Path) -> Suit
     for key, message in op.validate(spec, dtype):  # every problem at once, not one per attempt
         f.bad(key, message)
     if f.ok:
-        _check_memory(f, op.memory_bytes(spec, dtype), op.size_fields)
+        _check_memory(f, op.memory_bytes(spec, dtype) + (timing.between_bytes or 0), op.size_fields)
     case = Case(name, op_name, spec, dtype, seed)
-    return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
+    return SuiteCase(case, timing, threads, backends, isa, cache, pages) if f.ok else None
 
 
-def _timing_value(f: FieldReader, key: str) -> float | int:
+def _timing_value(f: FieldReader, key: str) -> float | int | None:
     default = getattr(TimingSettings(), key)
     if key in ("samples", "placements"):
         return f.positive_int(key, default)
+    if key == "retakes":
+        return f.int_(key, default)
+    if key == "between_bytes":
+        return None if f.get(key) is None else f.positive_int(key)
     return f.positive_number(key, default)
+
+
+def _listed(f: FieldReader, key: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A value of `allowed` or a list of them (each measured), None when the case does not say."""
+    value = f.values.get(key)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(item, str) or item not in allowed for item in items):
+        f.bad(key, f"must be one of {', '.join(allowed)} or a list of them")
+        return None
+    return tuple(dict.fromkeys(items))
 
 
 def _threads(f: FieldReader) -> tuple[int, ...]:
@@ -336,15 +412,28 @@ def _check_memory(f: FieldReader, needed: int, size_fields: tuple[str, ...]) -> 
 
 def suite_to_dict(suite: Suite) -> dict:
     """The expanded suite as JSON-ready data: what a run measured, stored for --resume."""
-    return {"name": suite.name, "description": suite.description, "cases": [
-        {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
-         "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa}
-        for c in suite.cases]}
+    return {"name": suite.name, "description": suite.description,
+            "cpus": None if suite.cpus is None else list(suite.cpus), "cases": [
+                {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
+                 "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa,
+                 "cache": list(c.cache), "pages": None if c.pages is None else list(c.pages)}
+                for c in suite.cases]}
+
+
+def suite_json(suite: Suite) -> dict:
+    """suite_to_dict as JSON gives it back (lists for tuples): what a results file stores, comparable with it."""
+    import json
+
+    return json.loads(json.dumps(suite_to_dict(suite)))
 
 
 def suite_from_dict(data: dict, path: str) -> Suite:
-    cases = tuple(SuiteCase(case_from_dict(c["case"]), TimingSettings(**c["timing"]), tuple(c["threads"]),
+    defaults = TimingSettings()  # a file of an older version lacks settings added since
+    cases = tuple(SuiteCase(case_from_dict(c["case"]), TimingSettings(**{**asdict(defaults), **c["timing"]}),
+                            tuple(c["threads"]),
                             None if c["backends"] is None else tuple(parse_selection(s) for s in c["backends"]),
-                            c["isa"])
+                            c["isa"], tuple(c.get("cache", (cache_states.DEFAULT,))),
+                            None if c.get("pages") is None else tuple(c["pages"]))
                   for c in data["cases"])
-    return Suite(data["name"], data["description"], path, cases)
+    cpus = data.get("cpus")
+    return Suite(data["name"], data["description"], path, cases, None if cpus is None else tuple(cpus))

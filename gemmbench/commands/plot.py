@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gemmbench.commands.report import add_row_options, row_filter
-from gemmbench.data import atomic
+from gemmbench.data import output
 from gemmbench.errors import UsageError
 from gemmbench.cases.fields import did_you_mean
 
@@ -27,24 +27,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from gemmbench.report import data, kinds
 
-    known = kinds.all_kinds()
-    if args.kind not in known:
-        raise UsageError(f"--kind: unknown plot kind '{args.kind}'{did_you_mean(args.kind, list(known))}; "
-                         f"kinds: {', '.join(known)}")
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
+    from gemmbench.data.results import files_read
+
+    reading = files_read(args.results)
+    output.checked(args.out, reading)
+    results = data.load(args.results, args.baseline, row_filter(args))
+    known = kinds.available(results)  # the core kinds and those of the ops these results ran
+    if args.kind not in known:
+        raise UsageError(f"--kind: unknown plot kind '{args.kind}'{did_you_mean(args.kind, list(known))}; "
+                         f"kinds of these results: {', '.join(known)}")
     # A kind the report draws only on demand (every sample) is asked for by naming it here.
-    results = data.load(args.results, args.baseline, row_filter(args),
-                        every_sample=bool(known[args.kind].on_demand))
+    results = dataclasses.replace(results, every_sample=bool(known[args.kind].on_demand))
     try:
         figures = kinds.pages(args.kind, results, titled=True)
     except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
     for path, figure in zip(page_paths(args.out, len(figures)), figures):
-        atomic.write_bytes(path, kinds.render(figure, fmt, args.dpi))
+        output.write(path, kinds.render(figure, fmt, args.dpi), reading)
         print(path)
     return 0
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from gemmbench.commands import add_progress_options
 from gemmbench.errors import UsageError
-from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
-from gemmbench.report.textable import duration, is_missing, number, render
+from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, physical_memory
 
 # The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
@@ -38,10 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", default=None, metavar="SIZE",
                         help="address space each worker may use, e.g. 8G, 512M, 50%% (of physical memory) or "
                              f"none; a backend that needs more gets an error or crashed row (default: "
-                             f"{WORKER_MEMORY_SHARE * 100:.0f}%% of physical memory)")
+                             f"{WORKER_MEMORY_SHARE * 100:.0f}%% of physical memory shared evenly among the run's "
+                             f"workers, one per backend, thread count and variant choice)")
     parser.add_argument("--repeat", default=1, type=int, metavar="N",
                         help="measure the whole suite N times, each in fresh worker processes, into one file "
                              "(rows carry a repeat column); compare then tests on run-level figures")
+    parser.add_argument("--cpus", default=None, metavar="N[,N...]",
+                        help="measure on these CPUs, in this order (replaces the suite's cpus); default: the "
+                             "least busy of those this run may use, chosen at its start")
+    parser.add_argument("--cache", default=None, metavar="STATE[,STATE...]",
+                        help="cache states to measure each row in (replaces the suite's): hot (calls back to "
+                             "back), between (other layers' data read between calls), cold (weights pushed out "
+                             "of the caches before each call)")
+    parser.add_argument("--pages", default=None, metavar="PAGES[,PAGES...]",
+                        help="pages the large arrays sit on (replaces the suite's): huge (2 MiB, the default "
+                             "where the machine gives them) or normal (as a plain malloc gets them)")
     parser.add_argument("--seed", default=None, type=int, metavar="N",
                         help="seed of the shuffled round order (default: a new one, recorded in the file)")
     parser.add_argument("--metric", default="time", choices=("time", "instructions"),
@@ -83,10 +93,34 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
-def parse_memory_limit(value: str | None) -> int | None:
-    """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default."""
+def parse_cpus(value: str | None) -> tuple[int, ...] | None:
     if value is None:
-        return default_worker_memory_limit()
+        return None
+    try:
+        cpus = tuple(dict.fromkeys(int(part) for part in value.split(",")))
+    except ValueError:
+        cpus = ()
+    if not cpus or min(cpus) < 0:
+        raise UsageError(f"--cpus: expected CPU numbers like 1 or 0,1; got {value!r}")
+    return cpus
+
+
+def parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """'cold' or 'hot,cold' from `allowed`; None when not given."""
+    if value is None:
+        return None
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",")))
+    if not chosen or any(part not in allowed for part in chosen):
+        raise UsageError(f"{option}: expected one or more of {', '.join(allowed)} (comma-separated); got {value!r}")
+    return chosen
+
+
+def parse_memory_limit(value: str | None) -> int | str | None:
+    """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default (shared)."""
+    from gemmbench.measure.runner import SHARED
+
+    if value is None:
+        return SHARED
     text = value.strip().lower()
     if text in ("none", "unlimited"):
         return None
@@ -101,123 +135,15 @@ def parse_memory_limit(value: str | None) -> int | None:
 
 
 def summary(rows: list[dict], every_row: bool = False) -> str:
-    """Failures first, then the decision table, then what did not run; `every_row` lists all rows first."""
-    from gemmbench.stats.decide import decide
-    from gemmbench.data.results import FAILED_STATUSES
+    """The tables a run ends with (gemmbench.report.summary), for the terminal."""
+    from gemmbench.report.summary import summary as tables
+    from gemmbench.report.text import text
 
-    failed = [row for row in rows if row["status"] in FAILED_STATUSES]
-    parts = []
-    if every_row:
-        parts.append(row_table(rows))
-    elif failed:
-        parts.append(f"FAILED: {len(failed)} row{'s' if len(failed) != 1 else ''}\n" + failure_table(failed))
-    counted = [row for row in rows if row.get("metric") == "instructions" and row["status"] == "ok"]
-    parts.append(counts_table(counted) if counted else decision_text(decide(rows)))
-    if not every_row:
-        parts.append(_not_run(rows))
-    return "\n\n".join(part for part in parts if part)
+    return "\n\n".join(text(table) for table in tables(rows, every_row))
 
 
-def case_order(rows: list[dict]) -> dict[str, int]:
-    """Each case's position: where its first row is."""
-    return {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
-
-
-def row_table(rows: list[dict]) -> str:
-    """Every given row by case, in the order the cases first appear."""
-    order = case_order(rows)
-    shown = sorted(rows, key=lambda row: order[row["case"]])
-    headers = ["case", "backend:variant", "thr", "status", "median", "native", "GFLOP/s", "rel_err", "note"]
-    body = []
-    for row in shown:
-        note = row.get("message") or ("noisy (cv %.0f%%)" % (100 * row["cv"]) if row.get("noisy") else "")
-        body.append([row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
-                     duration(row.get("median_ns")), duration(row.get("native_median_ns")),
-                     number(row.get("gflops"), ".1f"), number(row.get("rel_err"), ".1e"), note[:70]])
-    return render(headers, body, right={2, 4, 5, 6, 7}) if body else "no row was measured"
-
-
-def counts_table(rows: list[dict]) -> str:
-    """Instruction-count rows (run --metric instructions): per call, fewest first within each case."""
-    order = case_order(rows)
-    shown = sorted(rows, key=lambda row: (order[row["case"]], row["instructions"]))
-    headers = ["case", "backend:variant", "instructions", "est. cycles", "D1 misses", "LL misses"]
-    body, previous = [], None
-    for row in shown:
-        body.append([row["case"] if row["case"] != previous else "", f"{row['backend']}:{row['variant']}",
-                     number(row["instructions"], ",.0f"), number(row.get("est_cycles"), ",.0f"),
-                     number(row.get("d1_misses"), ",.0f"), number(row.get("ll_misses"), ",.0f")])
-        previous = row["case"]
-    return ("instructions per call, counted under valgrind (deterministic; compare gates on them):\n"
-            + render(headers, body, right={2, 3, 4, 5}))
-
-
-def failure_table(rows: list[dict]) -> str:
-    headers = ["case", "backend:variant", "thr", "status", "why"]
-    body = [[row["case"], f"{row['backend']}:{row['variant']}", str(row["threads"]), row["status"],
-             (row.get("message") or "")[:100]] for row in rows]
-    return render(headers, body, right={2})
-
-
-def decision_text(decision) -> str:
-    """The decision table for a terminal: one line per case and precision, the case named once."""
-    from gemmbench.stats.decide import INTERVAL_LEVEL
-
-    if not decision.choices:
-        return "best per case: no row was timed"
-    headers = ["case", *(["thr"] if decision.several_threads else []), "precision", "best", "native",
-               "Python call", *(["RTF"] if decision.has_rtf else []), "SNR dB",
-               f"speed-up vs {decision.baseline} ({100 * INTERVAL_LEVEL:.0f}% interval)",
-               *(["fastest from Python"] if decision.any_from_python else [])]
-    body, previous = [], None
-    for choice in decision.choices:
-        group = (choice.run_id, choice.case, choice.threads)
-        body.append([choice.case if group != previous else "",
-                     *([str(choice.threads)] if decision.several_threads else []), choice.precision,
-                     choice.series + (" *" if choice.fastest and _precisions(decision, group) > 1 else ""),
-                     duration(choice.native_ns), duration(choice.python_ns),
-                     *([number(choice.rtf, ".3g")] if decision.has_rtf else []), snr_text(choice.snr_db),
-                     "baseline" if choice.is_baseline else choice.speedup.text() if choice.speedup else "",
-                     *([choice.from_python] if decision.any_from_python else [])])
-        previous = group
-    right = {i for i, name in enumerate(headers) if name in ("thr", "native", "Python call", "RTF", "SNR dB")}
-    lines = ["best per case and precision (verified rows; by native time where measured, else the Python "
-             "call; * fastest of the case, for a vocoder calling it from C; 'fastest from Python' where a "
-             "Python loop's winner is another):",
-             render(headers, body, right=right)]
-    if decision.folded:
-        lines.append(f"reference only, never a choice: {decision.folded_text()} (-v lists them)")
-    if decision.untimed:
-        lines.append(f"no timed row: {', '.join(decision.untimed)}")
-    return "\n".join(lines)
-
-
-def _precisions(decision, group: tuple) -> int:
-    return sum((c.run_id, c.case, c.threads) == group for c in decision.choices)
-
-
-def snr_text(db: float) -> str:
-    if is_missing(db):
-        return ""
-    return "exact" if db == float("inf") else f"{db:.1f}"
-
-
-NOT_RUN = ("skipped", "unavailable")
-
-
-def _not_run(rows: list[dict]) -> str:
-    """One line per backend with rows that did not run: how many, and the most common reason."""
-    lines = []
-    for backend in dict.fromkeys(row["backend"] for row in rows):
-        for status in NOT_RUN:
-            messages = [row["message"] for row in rows if row["backend"] == backend and row["status"] == status]
-            if messages:
-                common = max(set(messages), key=messages.count)
-                lines.append(f"  {backend}: {len(messages)} {status}, e.g. {common}")
-    return "not run (-v lists every row):\n" + "\n".join(lines) if lines else ""
-
-
-RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")  # --metric too, below
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed", "cpus", "cache",
+                "pages")  # --metric too, below
 
 
 def run(args: argparse.Namespace) -> int:
@@ -248,11 +174,15 @@ def _start(args: argparse.Namespace):
 
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
+    from gemmbench.measure import cache, pages
+
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
                          timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
-                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric)
+                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric,
+                         cpus=parse_cpus(args.cpus), cache=parse_choices("--cache", args.cache, cache.STATES),
+                         pages=parse_choices("--pages", args.pages, pages.MODES))
     return run_suite(load_suite(args.suite), options)
 
 
@@ -269,9 +199,8 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
     if not quiet:
         print(summary(outcome.rows, verbose))
         print()
-        warning = noise_warning(outcome.path)
-        if warning:
-            print(warning)
+        if outcome.noise is not None and outcome.noise.noisy:
+            print(outcome.noise.warning())
         if outcome.kept:
             print(f"resumed: {outcome.kept} rows were in the file already; {len(outcome.rows) - outcome.kept} "
                   f"measured now")
@@ -280,18 +209,6 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
         failed = sum(row["status"] in FAILED_STATUSES for row in outcome.rows)
         print(f"{len(outcome.rows)} rows, {failed} failed; {label}", end="")
     print(outcome.path)
-
-
-def noise_warning(path) -> str:
-    """A line when the run's own noise check found the machine noisy ('' when it was quiet or not checked)."""
-    from gemmbench.data.results import read_metadata
-
-    check = read_metadata(path).get("noise_check")
-    if not check or check.get("verdict") == "quiet":
-        return ""
-    noisy = [f"{f['name']}: {f['value']}" for f in check["findings"] if f["noisy"]]
-    return (f"warning: the machine looked {check['verdict']} when the run started ({'; '.join(noisy)}); "
-            f"ratios paired by round hold better than single times; see gemmbench check")
 
 
 def render_report(outcome, quiet: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -14,10 +15,10 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gemmbench.data import atomic
+from gemmbench.data import atomic, filekind
 from gemmbench.errors import UsageError
 
-SCHEMA_VERSION = 2  # 2: op columns moved out of the core; seq, shape, sample_rounds, repeat, metric columns
+SCHEMA_VERSION = 3  # what each version added: docs/results.md, "Schema versions"
 METADATA_KEY = b"gemmbench"
 JOURNAL_SHARE = 0.25  # rows in the journal before the parquet file is rewritten, as a share of those in it
 JOURNAL_MIN = 64
@@ -38,7 +39,9 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("op", _str, "gemv, gemm, lpcnet_step, ... (gemmbench list shows the ops)"),
     ("shape", _str, "the problem's size as its op labels it, e.g. 1152x384 16x1@0.1"),
     ("backend", _str, "backend name from the registry"),
+    ("role", _str, "ours, or peer: a production runtime users could ship instead (the backend's role)"),
     ("variant", _str, "kernel variant actually run (ISA level, scheme, cutoff)"),
+    ("reference_only", _bool, "a bit-exact reference of a scheme, never a choice: left out of decisions"),
     ("isa", _str, "ISA level the variant's code targets, from gemmbench/machine/isa.py ('' when none)"),
     ("dtype", _str, "data type of weights, activations and output"),
     ("threads", _int, "threads requested"),
@@ -55,15 +58,41 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("std_ns", _float, "standard deviation of the samples, ns"),
     ("iqr_ns", _float, "interquartile range of the samples, ns"),
     ("cv", _float, "coefficient of variation std/mean"),
-    ("noisy", _bool, "cv above 10%: treat the figure with care"),
+    ("sample_spread", _float, "median distance of the samples the row is ranked by (native where measured) from "
+                              "their placement's median, as a share of it, preempted samples left out: what "
+                              "`noisy` judges"),
+    ("noisy", _bool, "sample_spread above what a quiet machine shows (gemmbench.measure.timing.NOISY_SPREAD): a wider "
+                     "interval; rerun on a quieter machine or with --repeat"),
+    ("placement_spread", _float, "slowest placement's median over the fastest's, minus 1: how much the cache "
+                                 "placement of the data moves the row (rows on several placements)"),
+    ("sample_placements", pa.list_(pa.int64()), "the placement (prepared copy) each sample ran on"),
+    ("cpu_samples_ns", _samples, "the thread's CPU time per call in each sample, ns (where one window timed "
+                                 "the sample)"),
+    ("cpu_median_ns", _float, "median of cpu_samples_ns: beside median_ns, what the thread itself spent"),
+    ("preempted_samples", _int, "samples whose thread was switched out (or ran behind its wall time), each "
+                                "taken again up to `retakes` times"),
+    ("preempted_rounds", pa.list_(pa.int64()), "rounds whose kept sample was still preempted after the retakes"),
+    ("cache", _str, "cache state the calls found: hot (back to back), between (between_bytes read between "
+                    "calls), cold (a pile of copies, each pushed out of the caches before its call)"),
+    ("between_bytes", _int, "bytes read through the caches before each call (cache between)"),
+    ("pages", _str, "pages the large arrays sat on: huge (2 MiB, advised) or normal (as a plain malloc gets)"),
     ("prepare_ns", _float, "time of the untimed preparation (packing, conversion, quantization), ns; "
                            "compilation is never part of it"),
     ("native_loops", _int, "calls per sample of the loop run inside native code"),
     ("placements", _int, "prepared copies of the row, each on its own pages, sample i taken on copy i mod "
-                         "placements (more than 1 where the data sits on 2 MiB pages)"),
+                         "placements (more than 1 where the data is large; with cache cold, the pile each "
+                         "call takes the next copy of)"),
     ("native_samples_ns", _samples, "time per call measured inside native code, each sample, ns"),
     ("native_median_ns", _float, "median of native_samples_ns; median_ns minus this is call overhead"),
     ("native_iqr_ns", _float, "interquartile range of native_samples_ns"),
+    ("native_cpu_samples_ns", _samples, "the thread's CPU time per call in each native sample, ns (read in "
+                                        "native code where the backend does, else around the call)"),
+    ("native_cpu_median_ns", _float, "median of native_cpu_samples_ns"),
+    ("baseline", _str, "backend:variant of the row this one was paired with: the fastest timed row of the "
+                       "default baseline backend (numpy) in the same run, repeat, case and threads ('' when none)"),
+    ("speedup", _float, "the baseline row's time over this row's (native where measured), paired round by round"),
+    ("speedup_low", _float, "low end of the speed-up's 95% interval (bootstrap over the rounds)"),
+    ("speedup_high", _float, "high end of the speed-up's 95% interval"),
     ("call_floor_ns", _float, "a bare ctypes call of a one-argument C function, timed like the rows in this "
                               "run: the least any call from Python costs"),
     ("instructions", _float, "instructions per call counted by valgrind (metric instructions)"),
@@ -90,7 +119,7 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
     ("blas", _str, "BLAS library, version, core and threading layer (threadpoolctl)"),
     ("blas_threads", _int, "threads the BLAS reported after the per-case limit"),
-    ("cpus", _str, "CPUs the worker was pinned to"),
+    ("cpus", _str, "CPUs the worker was pinned to (chosen as the least busy, or pinned by --cpus or the suite)"),
     ("timer_resolution_ns", _float, "resolution of the timer the samples came from"),
     ("host", _str, "host name"),
     ("cpu_model", _str, "CPU model name"),
@@ -108,9 +137,11 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("git_sha", _str, "git revision of gemmbench ('+dirty' with local changes)"),
 ]
 REQUIRED = ("run_id", "suite", "case", "backend", "variant", "status", "median_ns")
-OK_STATUSES = frozenset({"ok", "unavailable", "skipped"})
-FAILED_STATUSES = frozenset({"wrong", "error", "crashed", "timeout"})
-NOT_RUN_STATUSES = frozenset({"unavailable", "skipped"})
+# Every row gemmbench writes names these; a row without them cannot be told apart from another.
+NEVER_NULL = ("run_id", "suite", "case", "backend", "variant", "status", "threads")
+# Every status, in the order tables list them: the one set the read side and the commands use.
+FAILED_STATUSES = ("wrong", "error", "crashed", "timeout")  # the row failed: a run with one exits 1
+NOT_RUN_STATUSES = ("skipped", "unavailable")  # never measured, and nothing went wrong
 
 
 def op_columns() -> list[tuple[str, pa.DataType, str, str]]:
@@ -382,17 +413,26 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 raise UsageError(f"{path}: no .parquet result files in this directory")
             files.extend(found)
         elif path.exists():
+            kind = filekind.irregular(path)
+            if kind:  # never opened: reading a FIFO waits for a writer that may never come
+                raise UsageError(f"{path}: is {kind}, not a results file")
             files.append(path)
         else:
             raise UsageError(f"{path}: no such results file or directory")
     return files
 
 
-def read_table(path: Path) -> pa.Table:
-    """One results file, checked and brought up to the current schema.
+def files_read(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every file reading these results opens: the parquet files, and the journals beside them."""
+    return [file for path in result_files(paths) for file in (path, journal_path(path))]
 
-    Schema versions count changes to the column set. A file of an older version (lower
-    schema_version) reads with the columns added since filled with nulls; a newer one is refused.
+
+def read_table(path: Path) -> pa.Table:
+    """One results file, checked, in the current schema.
+
+    A file of this version describes itself: it is read as written, the core columns typed, and no
+    registry is asked anything. A file of an older version (lower schema_version) reads with the
+    columns added since filled once, here (`_upgraded`); a newer one is refused.
     """
     table, meta = _read_checked(path)
     if not meta.get("complete"):
@@ -400,13 +440,91 @@ def read_table(path: Path) -> pa.Table:
         # No journal: the writer closed the file between our two reads (or never wrote one); what
         # the file holds now has every row it wrote.
         table = with_journal if with_journal is not None else _read_checked(path)[0]
-    for name, kind, _ in columns():
-        if name not in table.column_names:  # older schema versions: columns added since read as null
+    empty = [name for name in NEVER_NULL if name in table.column_names and table.column(name).null_count]
+    if empty:
+        raise UsageError(f"{path}: column '{empty[0]}' is empty in {table.column(empty[0]).null_count} row(s); "
+                         f"every row gemmbench writes names its {', '.join(NEVER_NULL)}")
+    if meta["schema_version"] < SCHEMA_VERSION:
+        return _upgraded(table, path)
+    return _conformed(table, CORE_COLUMNS, path)
+
+
+def _conformed(table: pa.Table, wanted: list[tuple[str, pa.DataType, str]], path: Path) -> pa.Table:
+    """The table with every wanted column, of its type (missing ones null), in order, then the others."""
+    for name, kind, _ in wanted:
+        if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, kind))
         elif table.schema.field(name).type != kind:
             table = _cast_column(table, name, kind, path)
-    names = column_names()
+    names = [name for name, _, _ in wanted]
     return table.select(names + [c for c in table.column_names if c not in names])
+
+
+def _upgraded(table: pa.Table, path: Path) -> pa.Table:
+    """A file of an older schema in this one: the columns added since, derived where the file holds
+    what they are derived from, else null; the installed ops' columns as before. The one place
+    readers meet an older file: everything after this reads the current schema."""
+    present = set(table.column_names)
+    table = _conformed(table, columns(), path)
+    if "repeat" not in present:  # before repeats existed, every run was repeat 0
+        table = _replaced(table, "repeat", [0] * table.num_rows)
+    if "shape" not in present:
+        table = _replaced(table, "shape", [_legacy_shape(row) for row in table.to_pylist()])
+    missing = [name for name in ("role", "reference_only") if name not in present]
+    if missing:
+        declared = _declared(set(table.column("backend").to_pylist()))
+        pairs = zip(table.column("backend").to_pylist(), table.column("variant").to_pylist())
+        values = [declared.get(backend, ("ours", frozenset())) for backend in table.column("backend").to_pylist()]
+        if "role" in missing:
+            table = _replaced(table, "role", [role for role, _ in values])
+        if "reference_only" in missing:
+            table = _replaced(table, "reference_only", [variant in reference for (_, variant), (_, reference)
+                                                        in zip(pairs, values)])
+    if "baseline" not in present:
+        from gemmbench.stats.decide import PAIRING_COLUMNS, pair
+
+        pairing = pair(table.to_pylist())
+        for name in PAIRING_COLUMNS:
+            table = _replaced(table, name, [columns[name] for columns in pairing])
+    return table
+
+
+def _replaced(table: pa.Table, name: str, values: list) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, name, pa.array(values, type=table.schema.field(name).type))
+
+
+def _legacy_shape(row: dict) -> str:
+    """The shape label of a row written before schema 2, from that schema's core columns: only matrix
+    products (and the vocoder step built on them, with its steps) existed then."""
+    if row.get("m") is None or row.get("k") is None:
+        return ""
+    n, sparsity, steps = row.get("n") or 1, row.get("sparsity") or "", row.get("steps")
+    label = f"{row['m']}x{row['k']}" + (f"x{n}" if n > 1 else "") + (f" {sparsity}" if sparsity else "")
+    return label + (f" x{steps}" if row.get("op") == "lpcnet_step" and steps else "")
+
+
+def plot_kinds(meta: dict, ops: Iterable[str]) -> list[dict]:
+    """The plot kinds of the ops whose rows a file holds (gemmbench.op.PlotKind fields), as the file records
+    them (metadata 'plots'); a file written before schema 3 records none: the installed ops' are taken."""
+    if meta.get("schema_version", 0) >= 3:
+        return list(meta.get("plots", []))
+    from gemmbench import registry
+
+    installed = set(registry.ops.names())
+    return [dataclasses.asdict(kind) for op in sorted(set(ops) & installed) for kind in registry.ops.get(op).plots]
+
+
+def _declared(backends: set[str]) -> dict[str, tuple[str, frozenset[str]]]:
+    """backend -> (role, its reference-only variants) as the installed backend declares them: what a
+    file written before schema 3 did not record. A backend not installed here (or failing) is one of
+    ours with no reference variants."""
+    from gemmbench import registry
+    from gemmbench.measure import probe
+
+    installed = [name for name in backends if name in registry.backends.names()]
+    # Asked of a child process: reading a file never runs a backend's code here.
+    return {name: (status.role, frozenset(status.reference_only)) for name, status in probe.statuses(installed).items()}
 
 
 def _read_checked(path: Path) -> tuple[pa.Table, dict]:
@@ -415,6 +533,7 @@ def _read_checked(path: Path) -> tuple[pa.Table, dict]:
         # footer, and a run renaming its next version into place in between mixes two files.
         with pa.OSFile(str(path)) as source:
             table = pq.read_table(source)
+        table.validate(full=True)  # parquet is not checked as it is read: text that is not UTF-8, for one
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     meta = _parse_metadata(table.schema, path)
@@ -451,7 +570,8 @@ def _cast_column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> p
 def find_run(out_dir: Path, run_id: str) -> Path:
     """The results file of run `run_id` in `out_dir` (names end in '-<run_id>.parquet')."""
     suffix = f"-{run_id}.parquet"
-    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix)) if out_dir.is_dir() else []
+    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix) and p.is_file()) \
+        if out_dir.is_dir() else []
     if not found:
         raise UsageError(f"{run_id}: no results file of that run in {out_dir} (give the file's path, "
                          f"or the directory it is in with --out)")

@@ -115,14 +115,14 @@ def cpuid_flags() -> frozenset[str] | None:
     import ctypes
     import platform
 
-    from gemmbench.machine import native
+    from gemmbench.machine.compiler import NativeBuildError, build
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
     try:
-        lib = ctypes.CDLL(str(native.build([Path(__file__).resolve().parent.parent / "probes" / "cpuid.c"], "scalar",
-                                           name="cpuid")))
-    except (native.NativeBuildError, OSError):
+        lib = ctypes.CDLL(str(build([Path(__file__).resolve().parent.parent / "probes" / "cpuid.c"], "scalar",
+                                    name="cpuid")))
+    except (NativeBuildError, OSError):
         return None
     lib.gb_cpuid_flags.restype = ctypes.c_uint64
     bits = lib.gb_cpuid_flags()
@@ -214,7 +214,7 @@ def _blas_cores() -> dict[str, str]:
 
 def compiler() -> str:
     """The C compiler's version line (what the C kernels are built with), or '' when there is none."""
-    from gemmbench.machine.native import NativeBuildError, compiler_identity
+    from gemmbench.machine.compiler import NativeBuildError, compiler_identity
 
     try:
         return compiler_identity().version

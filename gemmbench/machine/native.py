@@ -1,182 +1,35 @@
-"""Compile C sources once per ISA variant, cache the shared library by hash, load it with ctypes.
+"""Load compiled C kernels for this CPU: build (or reuse) the variant's library, refusing first when the
+CPU lacks a flag the variant needs, and dlopen it with ctypes.
 
-The cache key follows codepy's jit: the bytes of every source and header, the compiler's
-path and `--version` line, and the full command line. The library is written to a temp
-file in the cache directory and moved into place with os.replace, so processes compiling
-the same key at once each publish a complete file and never a torn one.
-
-Compiler flags come only from the ISA table (gemmbench.machine.isa); the level, never -march=native, decides the ISA.
+Compiling and the cache live in gemmbench.machine.compiler; their names are here too, so a backend
+needs this one module.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
 import os
-import re
-import shlex
-import shutil
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from gemmbench.data import atomic
-from gemmbench.machine import isa
-from gemmbench.machine.isa import IsaLevel
+from gemmbench.machine.compiler import (COMMON_FLAGS, COMPILE_TIMEOUT, CompilerIdentity, NativeBuildError,  # noqa: F401
+                                        build, cache_dir, cache_key, compile_command, compile_flags,
+                                        compiler_identity, find_compiler, level_of, library_path)
 from gemmbench.machine.fingerprint import cpu_flags
-
-# -ffp-contract=off: no silent a*b+c -> fma, so int8 dequantisation stays bit-exact with numpy.
-# Functions and loops start on 64-byte boundaries: a kernel's time must not move when another
-# function of its library grows. Without it, 14 instructions added to the dense float32 GEMV made
-# the scalar 16x1 sparse kernel 33% slower (18.0 -> 23.6-24.8 us, GRU-A at 10%, two runs each,
-# 2026-11-29); with it, 18.8-19.1 us either way.
-COMMON_FLAGS = ("-fPIC", "-shared", "-std=c11", "-ffp-contract=off", "-falign-functions=64", "-falign-loops=64")
-COMPILE_TIMEOUT = 300  # seconds; a compiler that hangs must not hang the run
-
-
-class NativeBuildError(RuntimeError):
-    """The C compiler is missing or failed; the message is its first error line."""
+from gemmbench.machine.isa import IsaLevel
 
 
 class UnsupportedCpuError(RuntimeError):
     """The CPU lacks a flag the variant was compiled for; loading it would crash on SIGILL."""
 
 
-@dataclass(frozen=True)
-class CompilerIdentity:
-    path: str
-    version: str  # first line of `--version`
-
-
-def _level(variant: str | IsaLevel) -> IsaLevel:
-    return variant if isinstance(variant, IsaLevel) else isa.get(variant)
-
-
-def compile_flags(variant: str | IsaLevel) -> tuple[str, ...]:
-    """Every flag the variant is compiled with, for the results."""
-    level = _level(variant)
-    return (*level.cflags, *COMMON_FLAGS)
-
-
-def find_compiler() -> list[str] | None:
-    """The compiler command: $CC (may carry a wrapper, e.g. 'ccache gcc'), else cc or gcc on PATH."""
-    env = os.environ.get("CC", "").strip()
-    if env:
-        argv = shlex.split(env)
-        exe = shutil.which(argv[0])
-        return [exe, *argv[1:]] if exe else None
-    for name in ("cc", "gcc"):
-        exe = shutil.which(name)
-        if exe:
-            return [exe]
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _version_line(argv: tuple[str, ...]) -> str:
-    try:
-        out = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise NativeBuildError(f"C compiler {argv[0]} did not run: {exc}") from exc
-    lines = out.stdout.splitlines()
-    return lines[0].strip() if lines else ""
-
-
-def compiler_identity() -> CompilerIdentity:
-    """Path and version line of the compiler `build` would use; raises when there is none."""
-    argv = find_compiler()
-    if argv is None:
-        raise NativeBuildError("no C compiler found (set CC or put cc/gcc on PATH)")
-    return CompilerIdentity(" ".join(argv), _version_line(tuple(argv)))
-
-
-def cache_dir() -> Path:
-    """$GEMMBENCH_CACHE, else $XDG_CACHE_HOME/gemmbench, else ~/.cache/gemmbench."""
-    explicit = os.environ.get("GEMMBENCH_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gemmbench"
-
-
-def compile_command(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, output: str) -> list[str]:
-    c_files = [str(p) for p in sources if p.suffix == ".c"]
-    include_dirs = sorted({str(p.parent) for p in sources})
-    includes = [arg for d in include_dirs for arg in ("-I", d)]
-    return [*compiler, *variant.cflags, *COMMON_FLAGS, *includes, *c_files, "-o", output]
-
-
-def cache_key(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, version: str) -> str:
-    """sha256 over sources (name + bytes), compiler path and version, and the command line.
-
-    Sources enter the command by file name, not directory, so a copy of the same sources
-    elsewhere (an installed package, an editable checkout) reuses the same library.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(sources, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"{' '.join(compiler)}\0{version}\0".encode())
-    command = compile_command(compiler, [Path(p.name) for p in sources], variant, "OUTPUT")
-    digest.update("\0".join(command).encode())
-    return digest.hexdigest()[:32]
-
-
-def _first_error_line(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        if re.search(r"\berror:", line):  # gcc/clang: "file:line:col: error: ..."; also "fatal error:"
-            return line
-    return lines[0] if lines else "compiler failed without a message"
-
-
-def build(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, name: str = "kernels") -> Path:
-    """Compile the .c files among `sources` for `variant`; the path of the cached shared library.
-
-    List every header the .c files include among `sources`: only listed files enter the key.
-    """
-    paths = [Path(s).resolve() for s in sources]  # read once: `sources` may be a generator
-    target = library_path(paths, variant, name)
-    if target.exists():
-        return target
-    _compile(find_compiler(), paths, _level(variant), target)
-    return target
-
-
-def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, name: str = "kernels") -> Path:
-    """Where `build` puts (or finds) the library for these sources, variant and compiler."""
-    level = _level(variant)
-    paths = [Path(s).resolve() for s in sources]
-    if not any(p.suffix == ".c" for p in paths):
-        raise NativeBuildError("no .c file among the sources")
-    compiler = find_compiler()
-    if compiler is None:
-        raise NativeBuildError("no C compiler found (set CC or put cc/gcc on PATH)")
-    key = cache_key(compiler, paths, level, _version_line(tuple(compiler)))
-    return cache_dir() / f"{name}-{level.name}-{key}.so"
-
-
-def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, target: Path) -> None:
-    with atomic.publishing(target) as tmp:
-        try:
-            proc = subprocess.run(compile_command(compiler, paths, level, str(tmp)), capture_output=True, text=True,
-                                  timeout=COMPILE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
-                                   f"killed") from None
-        if proc.returncode != 0:
-            raise NativeBuildError(_first_error_line(proc.stderr))
-
-
 def missing_cpu_flags(variant: str | IsaLevel, flags: Iterable[str] | None = None) -> tuple[str, ...]:
-    level = _level(variant)
+    level = level_of(variant)
     have = cpu_flags() if flags is None else frozenset(flags)
     return tuple(f for f in level.cpu_flags if f not in have)
 
 
 def check_cpu(variant: str | IsaLevel, flags: Iterable[str] | None = None) -> None:
-    level = _level(variant)
+    level = level_of(variant)
     missing = missing_cpu_flags(level, flags)
     if missing:
         raise UnsupportedCpuError(f"CPU lacks {', '.join(missing)}: cannot run the {level.name} variant")

@@ -27,7 +27,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from gemmbench.machine import native
+from gemmbench.machine import compiler
 
 MIN_CALLS, MAX_CALLS = 10, 5000  # counted calls of the short run; the long run makes twice as many
 BUDGET = 20_000_000  # instructions the short run aims at
@@ -56,7 +56,7 @@ def available() -> tuple[bool, str]:
         return False, f"valgrind is not installed ({INSTALL_HINT})"
     try:
         _probe()
-    except native.NativeBuildError as exc:
+    except compiler.NativeBuildError as exc:
         return False, f"the callgrind client requests do not compile ({exc}; {INSTALL_HINT})"
     return True, ""
 
@@ -73,7 +73,7 @@ def under_valgrind() -> bool:
 
 @functools.cache
 def _probe() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(native.build([PROBE], "scalar", name="callgrind")))
+    lib = ctypes.CDLL(str(compiler.build([PROBE], "scalar", name="callgrind")))
     lib.gb_callgrind_stop.argtypes = [ctypes.c_char_p]
     return lib
 

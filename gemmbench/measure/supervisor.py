@@ -8,7 +8,9 @@ across rounds and cases with their prepared data, one per backend, thread count 
 choice (`Group`). A worker that dies, stays silent past the case's timeout or breaks the
 protocol costs the row it was busy with: that row becomes `crashed` or `timeout`, a fresh
 worker re-prepares the others, and they go on sampling. Each worker leads its own process
-group, killed whole when the worker is done with, so what a backend forked never outlives it.
+group and its own cgroup (where one can be made), and adopts what its descendants orphan; all of
+it is killed when the worker is done with, so what a backend forked never outlives it, even a
+process that left the group (gemmbench/measure/reaping.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from gemmbench.measure import interrupts
+from gemmbench.measure.reaping import Cage
+from gemmbench.measure.tail import Tail
 from gemmbench.op import Case
 from gemmbench.report.textable import size
 from gemmbench.measure.timing import MIN_SAMPLES, TimingSettings
@@ -34,7 +38,7 @@ from gemmbench.cases.workload import case_to_dict
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready
+STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready (GEMMBENCH_STARTUP_TIMEOUT)
 EXIT_GRACE = 2.0  # seconds a worker told to quit gets to exit before its group is killed
 POLL = 0.25  # seconds between checks that a silent worker is still alive
 SILENT_START = "worker sent nothing for {timeout:g} s while starting; killed"
@@ -42,6 +46,22 @@ NO_RESULT = "no result within the {timeout:g} s timeout; worker killed"
 # `python -m` puts its working directory first on sys.path; starting the worker beside the
 # package that is running makes it import that same gemmbench, never a checkout in the cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+def startup_timeout() -> float:
+    """Seconds a child may take to load a backend: GEMMBENCH_STARTUP_TIMEOUT, else STARTUP_TIMEOUT."""
+    from gemmbench.errors import UsageError
+
+    text = os.environ.get("GEMMBENCH_STARTUP_TIMEOUT")
+    if text is None:
+        return STARTUP_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"GEMMBENCH_STARTUP_TIMEOUT: expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,8 @@ class Group:
     threads: int
     variants: tuple[str, ...] | None = None  # None: every variant the backend offers
     isa: str | None = None  # ISA levels of ISA-specific variants ('avx2' caps, 'scalar,avx512' lists)
+    cache: str = "hot"  # the cache state its calls find (gemmbench.measure.cache)
+    pages: str = "huge"  # the pages its large arrays sit on (gemmbench.measure.pages), as this machine gives them
 
 
 @dataclass
@@ -65,6 +87,11 @@ class Slot:
     samples: list[float] = field(default_factory=list)
     native: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    cpu: list[float | None] = field(default_factory=list)  # thread CPU ns per call of each sample (None: not kept)
+    native_cpu: list[float | None] = field(default_factory=list)
+    placements: list[int] = field(default_factory=list)  # the placement each sample ran on
+    preempted: int = 0  # samples found preempted, each taken again (up to the retakes) or kept marked
+    marked: list[int] = field(default_factory=list)  # rounds whose kept sample was still preempted
     counts: dict | None = None  # instructions per call and cache misses (metric instructions)
     finish: dict | None = None  # the worker's last checks, after the samples
     failure: dict | None = None  # status and message when the worker was lost on this row
@@ -96,7 +123,7 @@ class WorkerFailed(Exception):
 class Settings:
     """What the supervisor needs from the run's options."""
 
-    cpus: list[int]
+    cpus: list[int]  # the CPUs workers may measure on, the preferred first (gemmbench.measure.cpus)
     memory_limit: int | None
     startup_timeout: float = STARTUP_TIMEOUT
     timeout: float | None = None  # seconds per row, replacing every case's
@@ -108,6 +135,10 @@ class Settings:
     python: str = sys.executable
     metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
     ops: frozenset[str] = frozenset()  # the ops of the run, for the backends' build()
+
+    def worker_cpus(self, threads: int) -> list[int]:
+        """The CPUs a worker of `threads` threads is pinned to: the first of the preferred."""
+        return self.cpus[:threads]
 
     @property
     def slowdown(self) -> float:
@@ -124,8 +155,9 @@ class WorkerProcess:
 
     def __init__(self, group: Group, settings: Settings):
         self.group, self.settings = group, settings
-        self.cpus = settings.cpus[-group.threads:]
-        self.stderr = tempfile.TemporaryFile()
+        self.cpus = settings.worker_cpus(group.threads)
+        self.stderr = Tail()  # its last part only: a backend may print without end
+        self.cage = Cage()  # it and everything it starts, even what leaves its process group
         self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
             if settings.metric == "instructions" else None
         self.buffer = b""
@@ -139,19 +171,24 @@ class WorkerProcess:
         try:
             with interrupts.held():  # see gemmbench/measure/interrupts.py: a signal during fork would be dropped
                 proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.measure.worker", str(write_fd)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr.writer,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
-                                        preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit),
+                                        preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit, self.cage),
                                         cwd=PACKAGE_PARENT)
         except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
             os.close(read_fd)
+            self.stderr.close()
+            self.cage.remove()
             raise WorkerFailed("crashed", f"could not start a worker: {' '.join(str(exc).split())[:300]}") from None
         finally:
             os.close(write_fd)
+        self.stderr.started()
+        self.cage.pid = proc.pid
         job = {"backend": self.group.backend, "threads": self.group.threads,
                "variants": list(self.group.variants) if self.group.variants else None, "isa": self.group.isa,
                "registrations": self.settings.registrations, "op_registrations": self.settings.op_registrations,
-               "method_registrations": self.settings.method_registrations, "memory_limit": self.settings.memory_limit}
+               "method_registrations": self.settings.method_registrations, "memory_limit": self.settings.memory_limit,
+               "cache": self.group.cache, "pages": self.group.pages}
         self.proc = proc
         self._write(job)
         return proc, read_fd
@@ -197,8 +234,10 @@ class WorkerProcess:
             if wait <= 0:
                 self.kill()
                 raise WorkerFailed("timeout", silence.format(timeout=timeout))
-            ready, _, _ = select.select([self.fd], [], [], min(wait, POLL))
-            if not ready:
+            ready, _, _ = select.select([self.fd, *self.stderr.open_fds()], [], [], min(wait, POLL))
+            if self.stderr.fd in ready:
+                self.stderr.drain()
+            if self.fd not in ready:
                 if self._reap(block=False) and not select.select([self.fd], [], [], 0)[0]:
                     raise WorkerFailed("crashed", self._death_message())
                 continue
@@ -238,6 +277,7 @@ class WorkerProcess:
         return WorkerFailed("crashed", f"worker broke the result protocol ({problem}); killed")
 
     def quit(self) -> None:
+        self.cage.end_descendants()  # while it lives: what its backend detached is re-parented to it
         self.send(cmd="quit")
         self._finish_exit()
 
@@ -249,21 +289,20 @@ class WorkerProcess:
         self.kill()
 
     def kill(self) -> None:
-        """Kill the worker's whole process group (what it forked too) and reap the worker."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the worker and everything it started (its group, its cgroup, its process tree) and reap it."""
+        self.cage.end(alive=self.proc.returncode is None)
         self._reap(block=True)
+        self.cage.remove()
 
     def close(self) -> None:
+        self.cage.remove()
         if self.counts_dir is not None:
             self.counts_dir.cleanup()
-        for handle in (self.proc.stdin, self.stderr):
-            try:
-                handle.close()
-            except OSError:
-                pass
+        self.stderr.close()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         try:
             os.close(self.fd)
         except OSError:
@@ -295,8 +334,7 @@ class WorkerProcess:
             what = f"worker killed by {name}"
         else:
             what = f"worker exited with status {returncode} before finishing"
-        self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        lines = self.stderr.lines()
         # faulthandler's first line names the fault; a Python error's last line names the exception.
         detail = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
         memory = f"peak memory {size(self.peak_kib * 1024)}"
@@ -305,8 +343,9 @@ class WorkerProcess:
         return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
-def child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
-    """What the child does between fork and exec: limits that hold before any import."""
+def child_setup(cpus: set[int], memory_limit: int | None, cage: Cage | None = None) -> Callable[[], None]:
+    """What the child does between fork and exec: limits that hold before any import, and the cage
+    that keeps what it starts (gemmbench/measure/reaping.py)."""
     import ctypes
     import resource
 
@@ -319,6 +358,8 @@ def child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:
                 os._exit(1)
+            if cage is not None:
+                cage.join(libc)
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, cpus)
         if memory_limit is not None:
@@ -482,9 +523,15 @@ class Supervisor:
             slot.failure = _failure_row(slot.variant, failure, f" (sampling round {round_index + 1})")
             return
         slot.samples.append(float(reply["ns"]))
+        slot.cpu.append(_number(reply.get("cpu_ns")))
         if reply.get("native_ns") is not None:
             slot.native.append(float(reply["native_ns"]))
+            slot.native_cpu.append(_number(reply.get("native_cpu_ns")))
         slot.rounds.append(round_index)
+        slot.placements.append(int(reply.get("placement", 0)))
+        slot.preempted += int(reply.get("preempted", 0))
+        if reply.get("marked"):
+            slot.marked.append(round_index)
 
     def _count(self, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
         """Instruction counts are the same every time: one count per row, no rounds."""
@@ -537,22 +584,15 @@ def round_seed(seed: int, repeat: int, case: str) -> str:
     return f"{seed}/{repeat}/{case}"
 
 
-def round_orders(seed: int, repeat: int, case: str, rows: list, rounds: int) -> list[list]:
-    """The order rows (all live throughout) take their samples in, round by round: what a run with this seed does."""
-    shuffle = random.Random(round_seed(seed, repeat, case))
-    orders = []
-    for _ in range(rounds):
-        live = list(rows)
-        shuffle.shuffle(live)
-        orders.append(live)
-    return orders
-
-
 def _first_unsettled(plan: list[str] | None, settled: set[str], new: list[Slot]) -> str | None:
     if plan is None:
         return ""  # it died before saying what it would run: one row for the whole case
     done = settled | {s.variant for s in new}
     return next((v for v in plan if v not in done), None)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _failure_row(variant: str, failure: WorkerFailed, where: str = "") -> dict:

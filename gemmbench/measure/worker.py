@@ -5,13 +5,14 @@ affinity, the memory limit and the BLAS/OpenMP thread variables already set. The
 reads JSON lines on stdin, its job first and then commands, and answers on the pipe FD:
 
     job      {"backend", "threads", "variants", "isa", "registrations", "op_registrations",
-              "method_registrations", "memory_limit"}
+              "method_registrations", "memory_limit", "cache", "pages"}
              -> {"type": "ready", "resolution_ns"}
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
                 "row", "samples"} (how many samples the row wants); then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
     build    {"cmd": "build", "ops"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
-    sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
+    sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "cpu_ns", "native_ns",
+             "native_cpu_ns", "placement", "preempted", "marked"} (Item.sample)
     count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
     finish   {"cmd": "finish"} -> {"type": "finished", "variant", "columns"} per item, {"type": "done"}
     quit     {"cmd": "quit"}
@@ -44,7 +45,10 @@ class Worker:
         from gemmbench import registry
         from gemmbench.backend import select_isa
         from gemmbench.machine.fingerprint import cpu_flags
+        from gemmbench.measure import pages
         from gemmbench.measure.timing import timer_resolution_ns
+
+        pages.use(job.get("pages", "huge"))  # before anything is allocated for a row
 
         for name, target in job["registrations"].items():
             registry.backends.register(name, target, clobber=True)
@@ -54,17 +58,19 @@ class Worker:
             registry.methods.register(name, target, clobber=True)
         self.job, self.channel = job, channel
         self.backend = registry.backends.get(job["backend"])
-        self.backend_ok, self.reason = self.backend.available()
-        variants = select_isa(registry.variants_of(self.backend), job["isa"]) if self.backend_ok else []
+        self.backend_ok, self.reason, offered = registry.inspect(self.backend)
+        variants = select_isa(offered, job["isa"]) if self.backend_ok else []
         if job["variants"] is not None:
             variants = [v for v in variants if v.name in job["variants"]]
         self.variants = variants
         self.flags, self.resolution = cpu_flags(), timer_resolution_ns()
         self.items: dict = {}
         self.case = None
+        self.shared = None  # the case's workload, shared read-only by the variants (measure/isolation.py)
 
     def prepare(self, command: dict) -> bool:
         """Make the case's data and start each variant's item; False: the worker must retire."""
+        from gemmbench.measure.isolation import Guard
         from gemmbench.measure.item import Context, Item, failure_message, not_run
         from gemmbench.measure.timing import TimingSettings
         from gemmbench.cases.workload import case_from_dict, make_workload, op_of
@@ -76,25 +82,26 @@ class Worker:
         variants = [v for v in self.variants if v.name not in skip and self.backend.runs(v, case.op, composed_from)]
         if not self.backend_ok:
             self.channel.send("plan", variants=["default"])
-            self.channel.send("started", variant="default", row=not_run("unavailable", self.reason))
+            self.channel.send("started", variant="default",
+                              row={**not_run("unavailable", self.reason), "role": self.backend.role})
             self.channel.send("prepared")
             return True
         self.channel.send("plan", variants=[v.name for v in variants])
         try:
-            workload = make_workload(case)
+            self.shared = Guard(lambda: make_workload(case))
         except Exception as exc:
             for variant in variants:
                 self.channel.send("started", variant=variant.name,
                                   row=not_run("error", "generating the data failed: " + failure_message(exc)))
             self.channel.send("prepared")
             return True
-        ctx = Context(TimingSettings(**command["timing"]), self.resolution, self.flags)
+        ctx = Context(TimingSettings(**command["timing"]), self.resolution, self.flags, self.job.get("cache", "hot"))
         self.case = case
         floor = self.call_floor(ctx) if variants else {}
         for variant in variants:
             self.channel.send("begin", variant=variant.name)
-            item = Item(op_of(case), self.backend, variant, workload, ctx)
-            row = {**item.start(), **self._blas(), **floor}
+            item = Item(op_of(case), self.backend, variant, self.shared.view(self.backend.writable_workload), ctx)
+            row = self._unchanged({**item.start(), **self._blas(), **floor})
             if row["status"] == "ok":
                 self.items[variant.name] = item
             out_of_memory = self._out_of_memory(row)  # says so in the row's message
@@ -104,6 +111,15 @@ class Worker:
                 return False
         self.channel.send("prepared")
         return True
+
+    def _unchanged(self, row: dict) -> dict:
+        """The row, failed when its variant changed the case's shared arrays (then made afresh for the others)."""
+        from gemmbench.measure.isolation import changed_message
+
+        changed = self.shared.changed()
+        if not changed:
+            return row
+        return {**row, "status": "error", "message": changed_message(changed)}
 
     def call_floor(self, ctx) -> dict:
         """The backend's bare-call floor, timed like its rows, once per case (where it has one)."""
@@ -145,8 +161,7 @@ class Worker:
         self.channel.send("built", what=what, seconds=time.perf_counter() - start)
 
     def sample(self, variant: str) -> None:
-        ns, native_ns = self.items[variant].sample()
-        self.channel.send("sample", variant=variant, ns=ns, native_ns=native_ns)
+        self.channel.send("sample", variant=variant, **self.items[variant].sample())
 
     def count(self, variant: str) -> None:
         self.channel.send("counted", variant=variant, columns=self.items[variant].count())
@@ -154,7 +169,7 @@ class Worker:
     def finish(self) -> None:
         for name, item in self.items.items():
             self.channel.send("begin", variant=name)
-            self.channel.send("finished", variant=name, columns=item.finish())
+            self.channel.send("finished", variant=name, columns=self._unchanged(item.finish()))
         self.drop()
         self.channel.send("done")
 
@@ -162,7 +177,7 @@ class Worker:
         """One case's arrays alive at a time."""
         for item in self.items.values():
             item.close()
-        self.items, self.case = {}, None
+        self.items, self.case, self.shared = {}, None, None
 
 
 def main(fd: int) -> None:

@@ -25,7 +25,7 @@ from gemmbench.cases import arrayfile
 from gemmbench.formats import blockdetect
 from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
 from gemmbench.cases.fields import FieldReader
-from gemmbench.op import Case, Column, Counts, Op, Workload
+from gemmbench.op import Case, Column, Counts, Op, PlotKind, Workload
 
 BLOCK_SHAPES = ((16, 1), (8, 4), (4, 8), (1, 1), (16, 4), (8, 1), (4, 4))
 FLOAT64_COPIES = 3  # data is generated in float64, cast, then packed by a backend: sizing for the memory check
@@ -422,6 +422,10 @@ class MatrixProduct(Op):
     fields: ClassVar[dict[str, str]] = {**MATRIX_FIELDS, **INPUTS_FIELD}
     size_fields = ("m", "k", "n")
     columns = (*MATRIX_COLUMNS, *INPUTS_COLUMNS)
+    plots = (PlotKind("sweep", "Time per call against size and density",
+                      "Time per call (native where measured), log-log, one line per backend:variant: across densities "
+                      "of one shape and block pattern (where a sparse kernel's line crosses the baseline's is its "
+                      "break-even density) and across dense sizes m·k.", "gemmbench.ops.matrix_plot:sweep_plot"),)
     spec_type = MatrixSpec
 
     def read_n(self, read: FieldReader) -> int:

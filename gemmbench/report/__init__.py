@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import importlib
 
-DEFAULT_BASELINE = "numpy"  # the backend speed-ups are measured against unless told otherwise
-
 _LAZY = {"ReportData": "gemmbench.report.data",
          "load": "gemmbench.report.data", "write_report": "gemmbench.report.html",
-         "all_kinds": "gemmbench.report.kinds", "NoPlotData": "gemmbench.report.kinds", "draw": "gemmbench.report.kinds",
+         "NoPlotData": "gemmbench.report.kinds", "draw": "gemmbench.report.kinds",
          "render": "gemmbench.report.kinds"}
 
-__all__ = sorted([*_LAZY, "DEFAULT_BASELINE"])
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):

@@ -1,42 +1,24 @@
-"""What the report says, as plain data for the template: the decision table, warnings, per-case tables."""
+"""What the report says, as plain data for the template: the decision table, warnings, per-case tables.
+
+The decision table is built here once (from gemmbench.stats.decide) for the report's first screen
+and for the end of a run (gemmbench.report.summary), each through its own renderer.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import pandas as pd
 
-from gemmbench.stats.decide import INTERVAL_LEVEL, Decision, decide
-from gemmbench.report.data import NOT_RUN_STATUSES, ReportData, failed_rows, not_run_rows, time_text
+from gemmbench.data.results import NOT_RUN_STATUSES
+from gemmbench.measure.timing import NOISY_SPREAD
+from gemmbench.report.data import PEER_MARK, ReportData, failed_rows, not_run_rows
+from gemmbench.report.table import Cell, Column, Table, number_cell, snr_cell, time_cell, time_text
 from gemmbench.report.textable import is_missing
-from gemmbench.measure.timing import NOISY_CV
+from gemmbench.stats.decide import INTERVAL_LEVEL, PEER, Choice, Conditions, Decision, Interval, decide
 
 CASE_LIST_LIMIT = 6  # cases named in one warning line before '…'
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    sort: str = ""  # what the column sorts by ('' sorts last)
-    css: str = ""
-    title: str = ""  # shown on hover
-    link: str = ""  # an anchor on the page the text links to
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    title: str  # what it means, shown on hover
-    numeric: bool = True
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: list[Column]
-    rows: list[list[Cell]]
-    row_css: list[str] = field(default_factory=list)
 
 
 LEVELS = ("error", "warn", "info")
@@ -61,24 +43,6 @@ class CaseSection:
 # ---- formatting ------------------------------------------------------------------------------
 
 
-def _num(value, spec: str, suffix: str = "") -> Cell:
-    if is_missing(value):
-        return Cell("")
-    return Cell(format(value, spec) + suffix, repr(float(value)))
-
-
-def _time(ns) -> Cell:
-    return Cell("") if is_missing(ns) else Cell(time_text(ns), repr(float(ns)))
-
-
-def _snr(db) -> Cell:
-    if is_missing(db):
-        return Cell("")
-    if math.isinf(db):
-        return Cell("exact", "1e308", title="no difference from the float64 reference")
-    return Cell(f"{db:.1f}", repr(float(db)))
-
-
 def _cases(cases: pd.Series, noun: str = "cases") -> str:
     names = list(dict.fromkeys(cases))
     shown = ", ".join(names[:CASE_LIST_LIMIT])
@@ -90,12 +54,8 @@ def anchor(text: str) -> str:
 
 
 def case_shape(row: pd.Series) -> str:
-    """gemv · 1152×384 · 16x1@0.1 (density 0.100): what is computed, not in which precision."""
-    if is_missing(row["op"]) or is_missing(row["m"]):
-        return ""
-    shape = f"{int(row['m'])}×{int(row['k'])}" + (f", n={int(row['n'])}" if row["n"] and row["n"] > 1 else "")
-    sparse = f"{row['sparsity']} (density {row['density']:.3f})" if row["sparsity"] else "dense"
-    return " · ".join([row["op"], shape, sparse])
+    """gemv · 1152x384 16x1@0.1: what is computed (the op and its own label), not in which precision."""
+    return " · ".join(str(row[c]) for c in ("op", "shape") if isinstance(row[c], str) and row[c])
 
 
 def describe_case(row: pd.Series) -> str:
@@ -192,16 +152,15 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
-    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
-               for row in noisy.sort_values("cv", ascending=False).itertuples()]
-    placed = int((noisy["placements"].fillna(1) > 1).sum()) if "placements" in noisy else 0
-    pages = (f" {placed} of them took turns on copies placed on different 2 MiB pages: the spread between "
-             f"pages is in their samples, as it would be between runs (docs/measurement.md, Placements)."
-             if placed else "")
-    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
-                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — rerun them, or look at every sample with "
-                            f"gemmbench report --samples.{pages}",
-                    details)]
+    spread = noisy["sample_spread"] if "sample_spread" in noisy else noisy["cv"]  # older files judged the cv
+    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: {100 * value:.0f}% spread"
+               for row, value in zip(noisy.itertuples(), spread)]
+    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy: half their samples lie further "
+                                  f"than {100 * NOISY_SPREAD:.0f}% from their placement's median, preempted samples "
+                                  f"left out, which a quiet machine does not show. Their speed-up intervals are wider; "
+                                  f"rerun them on a quieter machine (gemmbench check says what to change), or look at "
+                                  f"every sample with gemmbench report --samples. (The spread between placements is "
+                                  f"not counted: see placement_spread, docs/measurement.md, Placements.)", details)]
 
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -210,47 +169,58 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
 def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, Callable[[pd.Series], Cell]]]:
     """(column, row -> Cell) for one case's table; columns no row of it fills are left out."""
     columns = [
-        (Column("backend:variant", "backend and the kernel variant actually run; hover for the detail", False),
-         lambda r: Cell(r["series"], r["series"], title=r["detail"] if isinstance(r["detail"], str) else "")),
+        (Column("backend:variant", "backend and the kernel variant actually run; hover for the detail; "
+                                   "(peer): a production runtime users could ship instead", False),
+         lambda r: Cell(r["series"] + (PEER_MARK if r["role"] == PEER else ""), r["series"],
+                        title=r["detail"] if isinstance(r["detail"], str) else "")),
         (Column("ISA", "ISA level the variant's code targets", False), lambda r: Cell(r["isa"], r["isa"]))
         if (frame["isa"] != "").any() else None,
         (Column("precision", "arithmetic the correctness gate judged", False),
          lambda r: Cell(r["precision"] if isinstance(r["precision"], str) else ""))
         if (frame["precision"].fillna(frame["dtype"]) != frame["dtype"]).any() else None,
-        (Column("threads", "threads requested"), lambda r: _num(r["threads"], ".0f")),
+        (Column("threads", "threads requested"), lambda r: number_cell(r["threads"], ".0f")),
+        (Column("cache", "cache state the calls found: hot, between (other layers' data read between calls), "
+                         "cold (weights pushed out of the caches)", False), lambda r: Cell(r["cache"]))
+        if frame["cache"].nunique() > 1 else None,
+        (Column("pages", "pages the data sat on: huge (2 MiB) or normal (as malloc gives)", False),
+         lambda r: Cell(r["pages"])) if frame["pages"].nunique() > 1 else None,
         (Column("run", "which run (host and run id in the header)", False), lambda r: Cell(r["run_label"]))
         if data.several_runs else None,
         (Column("status", "ok, wrong, error, crashed, timeout, unavailable, skipped", False),
          lambda r: Cell(r["status"], css=f"status-{r['status']}",
                         title=r["message"] if isinstance(r["message"], str) else "")),
-        (Column("median", "median time per call, Python call included"), lambda r: _time(r["median_ns"])),
-        (Column("min", "fastest sample, per call"), lambda r: _time(r["min_ns"])),
-        (Column("IQR", "interquartile range of the samples"), lambda r: _time(r["iqr_ns"])),
-        (Column("cv", "coefficient of variation (std/mean); above 10% the row is noisy"),
+        (Column("median", "median time per call, Python call included"), lambda r: time_cell(r["median_ns"])),
+        (Column("min", "fastest sample, per call"), lambda r: time_cell(r["min_ns"])),
+        (Column("IQR", "interquartile range of the samples"), lambda r: time_cell(r["iqr_ns"])),
+        (Column("cv", "coefficient of variation (std/mean) of the samples; the row is noisy when half its samples "
+                      "lie further from their placement's median, preempted samples left out (sample_spread), than "
+                      f"{100 * NOISY_SPREAD:.0f}%"),
          lambda r: _cv(r["cv"], r["noisy"])),
-        (Column("native", "median time per call measured inside native code"), lambda r: _time(r["native_median_ns"]))
+        (Column("native", "median time per call measured inside native code"), lambda r: time_cell(r["native_median_ns"]))
         if frame["native_median_ns"].notna().any() else None,
         (Column("overhead", "call overhead: median minus native median, what the Python call costs"),
          lambda r: _overhead(r["overhead_ns"])) if frame["native_median_ns"].notna().any() else None,
-        (Column("GFLOP/s", "dense-equivalent operations (2·m·k·n) per second"), lambda r: _num(r["gflops"], ".3g")),
+        (Column("GFLOP/s", "dense-equivalent operations (2·m·k·n) per second"), lambda r: number_cell(r["gflops"], ".3g")),
         (Column("useful GFLOP/s", "operations on stored weights only, per second"),
-         lambda r: _num(r["useful_gflops"], ".3g")) if (frame["density"].fillna(1) < 1).any() else None,
+         lambda r: number_cell(r["useful_gflops"], ".3g"))
+        if (frame["useful_flops"].fillna(frame["flops"]) < frame["flops"]).any() else None,
         (Column("GB/s", "dense-equivalent bytes of weights, input and output per second"),
-         lambda r: _num(r["gbps"], ".3g")),
-        (Column("speed-up", f"{data.baseline} median ÷ this median, same case, threads and run"),
+         lambda r: number_cell(r["gbps"], ".3g")),
+        (Column("speed-up", f"{data.baseline}'s time ÷ this time (native where measured), same case, threads, run "
+                            f"and repeat, paired round by round; hover for its {100 * INTERVAL_LEVEL:.0f}% interval"),
          _speedup),
         (Column("% of roof", "achieved useful rate (native time where measured) as a percentage of the attainable "
                              "bound (run --roofline; docs/roofline.md)"),
-         lambda r: _num(r["roof_pct"], ".0f")) if frame["roof_pct"].notna().any() else None,
+         lambda r: number_cell(r["roof_pct"], ".0f")) if frame["roof_pct"].notna().any() else None,
         (Column("RTF", "vocoder steps: real-time factor (native loop where measured; below 1 is faster than "
                        "real time)"),
-         lambda r: _num(r["native_rtf"] if r["native_rtf"] == r["native_rtf"] else r["rtf"], ".3g"))
-        if frame["rtf"].notna().any() else None,
+         lambda r: number_cell(r["native_rtf"] if r["native_rtf"] == r["native_rtf"] else r["rtf"], ".3g"))
+        if "rtf" in frame and frame["rtf"].notna().any() else None,
         (Column("max |err|", "largest absolute difference from the float64 reference"),
-         lambda r: _num(r["max_abs_err"], ".2g")),
-        (Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), lambda r: _num(r["rel_err"], ".2g")),
-        (Column("SNR dB", "20·log10(‖ref‖ / ‖out − ref‖)"), lambda r: _snr(r["accuracy_db"])),
-        (Column("prepare", "untimed preparation: packing, conversion, quantization"), lambda r: _time(r["prepare_ns"])),
+         lambda r: number_cell(r["max_abs_err"], ".2g")),
+        (Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), lambda r: number_cell(r["rel_err"], ".2g")),
+        (Column("SNR dB", "20·log10(‖ref‖ / ‖out − ref‖)"), lambda r: snr_cell(r["accuracy_db"])),
+        (Column("prepare", "untimed preparation: packing, conversion, quantization"), lambda r: time_cell(r["prepare_ns"])),
         (Column("pays off after", f"calls until the preparation is paid back by the time saved per call "
                                   f"against {data.baseline}: prepare ÷ (baseline median − median)"), _payoff),
         (Column("note", "why the status is what it is", False), _note),
@@ -259,7 +229,7 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
 
 
 def _overhead(ns) -> Cell:
-    cell = _time(ns)
+    cell = time_cell(ns)
     if cell.text and ns < 0:  # the native loop measured slower than the Python call: noise between the two
         return Cell(cell.text.replace("-", "−"), cell.sort, "noisy",
                     "the native loop took longer than the Python call: the two were measured at different moments "
@@ -268,7 +238,7 @@ def _overhead(ns) -> Cell:
 
 
 def _cv(cv, noisy) -> Cell:
-    cell = _num(None if is_missing(cv) else 100 * cv, ".0f", "%")
+    cell = number_cell(None if is_missing(cv) else 100 * cv, ".0f", "%")
     return Cell(cell.text, cell.sort, "noisy" if noisy is True else "")
 
 
@@ -276,9 +246,11 @@ def _speedup(row: pd.Series) -> Cell:
     s = row["speedup"]
     if is_missing(s):
         return Cell("")
-    # Coloured only when the row's whole interquartile span is on one side of 1x: noise stays grey.
-    css = "faster" if row["speedup_lo"] > 1 else "slower" if row["speedup_hi"] < 1 else ""
-    return Cell(f"{s:.2f}×", repr(float(s)), css, f"IQR span {row['speedup_lo']:.2f}×–{row['speedup_hi']:.2f}×")
+    # Coloured only when the whole interval is on one side of 1x: noise stays grey.
+    low, high = row["speedup_low"], row["speedup_high"]
+    css = "faster" if low > 1 else "slower" if high < 1 else ""
+    span = "" if is_missing(low) else f"{100 * INTERVAL_LEVEL:.0f}% interval {low:.2f}×–{high:.2f}×"
+    return Cell(f"{s:.2f}×", repr(float(s)), css, span)
 
 
 def _payoff(row: pd.Series) -> Cell:
@@ -328,69 +300,128 @@ def _left_out(rows: pd.DataFrame) -> str:
     return " · ".join(parts)
 
 
-def decision_table(data: ReportData) -> tuple[Table, Decision]:
-    """Per case (thread count, run) and precision the project's best row (gemmbench.stats.decide)."""
-    reference = dict(zip(zip(data.frame["backend"], data.frame["variant"].fillna("")), data.frame["reference_only"]))
-    decision = decide(data.frame, data.baseline,
-                      is_reference=lambda backend, variant: bool(reference.get((backend, variant))))
-    several_runs = decision.several_runs
+def decision(data: ReportData, conditions: Conditions | None = None) -> Decision:
+    """The project's best rows (gemmbench.stats.decide) of the rows the report shows, measured under
+    `conditions` (default: hot cache on huge pages where measured)."""
+    return decide(data.frame, data.baseline, paired=True, conditions=conditions)
+
+
+def conditions(decision: Decision) -> str:
+    """What the decision's numbers hold for, said in its heading: the thread counts of its rows, the
+    cache state and pages they ran under, and the other conditions measured."""
+    threads = sorted({c.threads for c in decision.choices if c.threads is not None})
+    said = [f"{', '.join(map(str, threads))} thread{'s' if threads != [1] else ''}"] if threads else []
+    said += [decision.conditions_text()] if decision.conditions is not None else []
+    return "; ".join(said)
+
+
+def decision_title(decision: Decision) -> str:
+    where = conditions(decision)
+    return ("best per case and precision" + (f" ({where})" if where else "") + ": verified rows of our backends, by "
+            "native time where measured, else the Python call; ★ fastest of the case, for a vocoder calling it from C")
+
+
+def decision_table(decision: Decision, run_labels: dict[str, str] | None = None, listed: str = "") -> Table:
+    """Per case (thread count, run) and precision the project's best row, against the baseline and the
+    fastest peer runtime: the table the report's first screen and the end of a run both show.
+
+    listed: where the reference rows left out are listed, said in the note that counts them."""
+    columns = _decision_columns(decision)
+    rows, css, previous = [], [], None
+    for choice in decision.choices:
+        group = (choice.run_id, choice.case, choice.threads)
+        first = group != previous
+        rows.append(_decision_cells(decision, choice, first, run_labels or {}))
+        css.append("group-start" if first else "")
+        previous = group
+    where = f" ({listed})" if listed else ""
+    notes = [f"reference only, never a choice: {decision.folded_text()}{where}"] if decision.folded else []
+    notes += [f"no timed row: {', '.join(decision.untimed)}"] if decision.untimed else []
+    notes += _peer_wins(decision)
+    return Table(columns, rows, css, decision_title(decision), tuple(notes))
+
+
+def _decision_columns(decision: Decision) -> list[Column]:
     columns = [Column("case", "case name; click for its table", False),
-               Column("shape", "op, m×k (n), sparsity", False)]
+               Column("shape", "the op and its problem's size", False)]
     columns += [Column("threads", "threads requested")] if decision.several_threads else []
-    columns += [Column("run", "which run", False)] if several_runs else []
+    columns += [Column("run", "which run", False)] if decision.several_runs else []
     columns += [Column("precision", "arithmetic the correctness gate judged", False),
-                Column("best", "the fastest verified backend:variant of this precision; hover for what ran; "
-                               "★ fastest of the case", False),
+                Column("best", "the fastest verified backend:variant of ours in this precision; hover for what "
+                               "ran; ★ fastest of the case", False),
                 Column("native", "median time per call inside native code: what it wins by where measured"),
                 Column("Python call", "median time per call from Python; what it wins by without a native loop")]
     columns += [Column("RTF", "real-time factor of the winning figure (below 1: faster than real time)")] \
         if decision.has_rtf else []
     columns += [Column("SNR dB", "20·log10(‖ref‖ / ‖out − ref‖) against the float64 reference"),
                 Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"),
-                Column(f"speed-up vs {data.baseline}",
-                       f"{data.baseline}'s time ÷ this time, each native where measured; in brackets the "
-                       f"{100 * INTERVAL_LEVEL:.0f}% interval"),
-                Column("of", "verified rows of this precision it was chosen from")]
+                Column(f"speed-up vs {decision.baseline}",
+                       f"{decision.baseline}'s time ÷ this time, each native where measured, paired round by round; "
+                       f"in brackets the {100 * INTERVAL_LEVEL:.0f}% interval")]
+    columns += [Column("vs fastest peer", "the fastest peer runtime's Python call ÷ ours, paired round by round, "
+                                          f"with its {100 * INTERVAL_LEVEL:.0f}% interval: above 1 ours is faster. "
+                                          "Python calls on both sides, as a peer has no native loop", False)] \
+        if decision.has_peers else []
+    columns += [Column("of", "verified rows of this precision it was chosen from")]
     columns += [Column("fastest from Python", "where another row wins when called from Python (a Python loop "
                                               "pays the call; a vocoder in C pays the native time)", False)] \
         if decision.any_from_python else []
-    shapes = {case: case_shape(rows.iloc[0]) for case, rows in data.frame[data.frame["op"].notna()].groupby("case")}
-    labels = dict(zip(data.frame["run_id"], data.frame["run_label"]))
-    rows, css, previous = [], [], None
-    for choice in decision.choices:
-        group = (choice.run_id, choice.case, choice.threads)
-        first = group != previous
-        cells = [Cell(choice.case if first else "", choice.case, link=anchor(choice.case) if first else ""),
-                 Cell(shapes.get(choice.case, "") if first else "", shapes.get(choice.case, ""), "wrap")]
-        cells += [_num(choice.threads, ".0f")] if decision.several_threads else []
-        cells += [Cell(labels.get(choice.run_id, choice.run_id))] if several_runs else []
-        cells += [Cell(choice.precision),
-                  Cell(choice.series + (" ★" if choice.fastest and _alone(decision, group) else ""), choice.series,
-                       "best", choice.detail),
-                  _time(choice.native_ns), _time(choice.python_ns)]
-        cells += [_num(choice.rtf, ".3g")] if decision.has_rtf else []
-        cells += [_snr(choice.snr_db), _num(choice.rel_err, ".2g"), _interval(choice),
-                  _num(choice.candidates, ".0f")]
-        cells += [Cell(choice.from_python, css="wrap")] if decision.any_from_python else []
-        rows.append(cells)
-        css.append("group-start" if first else "")
-        previous = group
-    return Table(columns, rows, css), decision
+    return columns
 
 
-def _alone(decision: Decision, group: tuple) -> bool:
-    """Whether the case has choices of more than one precision (then the fastest is marked)."""
-    return sum((c.run_id, c.case, c.threads) == group for c in decision.choices) > 1
+def _decision_cells(decision: Decision, choice: Choice, first: bool, run_labels: dict[str, str]) -> list[Cell]:
+    alone = _precisions(decision, (choice.run_id, choice.case, choice.threads)) == 1
+    name = choice.series + (PEER_MARK if choice.role == PEER else "") + (" ★" if choice.fastest and not alone else "")
+    cells = [Cell(choice.case if first else "", choice.case, link=anchor(choice.case) if first else ""),
+             Cell(choice.shape if first else "", choice.shape, "wrap")]
+    cells += [number_cell(choice.threads, ".0f")] if decision.several_threads else []
+    cells += [Cell(run_labels.get(choice.run_id, choice.run_id))] if decision.several_runs else []
+    cells += [Cell(choice.precision), Cell(name, choice.series, "best", choice.detail),
+              time_cell(choice.native_ns), time_cell(choice.python_ns)]
+    cells += [number_cell(choice.rtf, ".3g")] if decision.has_rtf else []
+    cells += [snr_cell(choice.snr_db), number_cell(choice.rel_err, ".2g"), _interval(choice)]
+    cells += [_versus(choice)] if decision.has_peers else []
+    cells += [number_cell(choice.candidates, ".0f")]
+    cells += [Cell(f"{choice.from_python} ({time_text(choice.from_python_ns)})" if choice.from_python else "",
+                   css="wrap")] if decision.any_from_python else []
+    return cells
 
 
-def _interval(choice) -> Cell:
+def _precisions(decision: Decision, group: tuple) -> int:
+    """How many precisions the case has choices in (the fastest is marked only among several)."""
+    return sum((c.run_id, c.case, c.threads) == group for c in decision.choices)
+
+
+def _interval_cell(interval: Interval, text: str) -> Cell:
+    css = "faster" if interval.faster else "slower" if interval.slower else ""
+    return Cell(text, repr(float(interval.ratio)), css)
+
+
+def _interval(choice: Choice) -> Cell:
     if choice.is_baseline:
         return Cell("baseline", "1")
     if choice.speedup is None:
         return Cell("")
-    s = choice.speedup
-    css = "faster" if s.low > 1 else "slower" if s.high < 1 else ""
-    return Cell(s.text(), repr(float(s.ratio)), css)
+    return _interval_cell(choice.speedup, choice.speedup.text())
+
+
+def _versus(choice: Choice) -> Cell:
+    versus = choice.versus
+    if versus is None:
+        return Cell("")
+    if versus.ratio is None:
+        return Cell(f"{versus.peer}: {time_text(versus.peer_ns)}", "")
+    verdict = {"ours": f"{versus.ratio.text()} vs {versus.peer}",
+               PEER: f"{versus.peer} is faster: {versus.ratio.text()}",
+               "tie": f"tie with {versus.peer}: {versus.ratio.text()}"}[versus.winner]
+    return _interval_cell(versus.ratio, verdict)
+
+
+def _peer_wins(decision: Decision) -> list[str]:
+    """A line naming every case where a peer runtime beat our best, beyond the noise."""
+    beaten = [f"{c.case} {c.precision} ({c.versus.peer})" for c in decision.choices
+              if c.versus is not None and c.versus.winner == PEER]
+    return [f"a peer runtime is faster than our best on: {'; '.join(beaten)}"] if beaten else []
 
 
 def reference_table(data: ReportData) -> Table:
@@ -400,6 +431,6 @@ def reference_table(data: ReportData) -> Table:
                Column("Python call", "median time per call from Python"), Column("SNR dB", "against float64"),
                Column("rel err", "‖out − ref‖₂ / ‖ref‖₂"), Column("max |err|", "largest absolute difference")]
     body = [[Cell(r["case"]), Cell(r["series"], title=r["detail"] if isinstance(r["detail"], str) else ""),
-             _time(r["median_ns"]), _snr(r["accuracy_db"]), _num(r["rel_err"], ".2g"), _num(r["max_abs_err"], ".2g")]
+             time_cell(r["median_ns"]), snr_cell(r["accuracy_db"]), number_cell(r["rel_err"], ".2g"), number_cell(r["max_abs_err"], ".2g")]
             for _, r in rows.iterrows()]
     return Table(columns, body)

@@ -15,16 +15,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from gemmbench.stats import decide
-from gemmbench.machine import isa
+from gemmbench.data.results import (FAILED_STATUSES, NOT_RUN_STATUSES, plot_kinds, read_metadata, read_table,
+                                    result_files)
 from gemmbench.errors import UsageError
-from gemmbench.report import DEFAULT_BASELINE
-from gemmbench.report.select import RowFilter, of_backend
-from gemmbench.data.results import FAILED_STATUSES, read_metadata, read_table, result_files
+from gemmbench.machine import isa
 from gemmbench.machine.revision import UNKNOWN
-from gemmbench.report.textable import duration
-
-NOT_RUN_STATUSES = ("unavailable", "skipped")
+from gemmbench.op import PlotKind
+from gemmbench.report.select import RowFilter
+from gemmbench.stats import decide
+from gemmbench.stats.decide import DEFAULT_BASELINE, PAIRING_COLUMNS, PEER
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,7 @@ class ReportData:
     baseline: str  # 'backend' or 'backend:variant'
     colors: dict[str, str]  # series (backend:variant) -> colour, the same in every plot
     roofs: dict[str, dict] = field(default_factory=dict)  # run_id -> the roofline stored with that run
+    op_kinds: dict[str, PlotKind] = field(default_factory=dict)  # the plot kinds of the ops these results ran
     shown: str = ""  # the row filter applied, described ('' when every row is shown)
     every_sample: bool = False  # plots draw every sample and the reference-only rows, not summaries
 
@@ -116,24 +116,35 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     frame["run_label"] = frame["run_id"].map(labels)
     frame["run_order"] = frame["run_id"].map({run_id: i for i, run_id in enumerate(labels)})  # oldest file first
     frame["series"] = frame["backend"] + ":" + frame["variant"].fillna("")
+    frame["role"] = frame["role"].fillna("ours")
+    frame["reference_only"] = frame["reference_only"].fillna(False).astype(bool)
     several = len(labels) > 1
-    frame["label"] = frame["series"] + (" @ " + frame["run_label"] if several else "")
+    frame["label"] = frame["series"].where(frame["role"] != PEER, frame["series"] + PEER_MARK) \
+        + (" @ " + frame["run_label"] if several else "")
     frame["isa"] = frame["isa"].fillna("")
-    frame["weights"] = frame["m"] * frame["k"]
+    for column, default in (("cache", "hot"), ("pages", "huge")):  # files older than the columns: what ran then
+        frame[column] = frame[column].fillna(default) if column in frame else default
     frame["overhead_ns"] = frame["median_ns"] - frame["native_median_ns"]
     quartiles = [_quartiles(s) for s in frame["samples_ns"]]
     frame["q1_ns"] = [q[0] for q in quartiles]
     frame["q3_ns"] = [q[1] for q in quartiles]
     _time_columns(frame)
     frame["accuracy_db"] = [decide.snr_of(row) for row in frame[["snr_db", "rel_err"]].to_dict("records")]
-    pairs = list(zip(frame["backend"], frame["variant"].fillna("")))
-    reference = {pair: decide.reference_only(*pair) for pair in set(pairs)}
-    frame["reference_only"] = [reference[pair] for pair in pairs]
     frame = _speedups(frame, baseline)
     runs = tuple(_run_summary(frame[frame["run_id"] == run_id], run_id, label, files)
                  for run_id, label in labels.items())
     roofs = {meta["run_id"]: meta["roofline"] for _, meta in files if "roofline" in meta and "run_id" in meta}
-    return ReportData(frame, runs, baseline, _colors(frame["series"]), roofs)
+    return ReportData(frame, runs, baseline, _colors(frame["series"]), roofs, _op_kinds(frame, files))
+
+
+def _op_kinds(frame: pd.DataFrame, files: list[tuple[str, dict]]) -> dict[str, PlotKind]:
+    """The plot kinds each file records for the ops its rows ran."""
+    found: dict[str, PlotKind] = {}
+    for file, meta in files:
+        ops = frame.loc[frame["file"] == file, "op"].dropna().unique()
+        for kind in plot_kinds(meta, ops):
+            found.setdefault(kind["name"], PlotKind(**kind))
+    return found
 
 
 def _check_baseline(frame: pd.DataFrame, baseline: str) -> None:
@@ -183,42 +194,25 @@ def _time_columns(frame: pd.DataFrame) -> None:
     frame["time_q3_ns"] = [q[1] for q in quartiles]
 
 
-def _paired_speedups(frame: pd.DataFrame, keys: list[str]) -> list:
-    """Each row's speed-up over its baseline row with the interval gemmbench.stats.decide gives it (paired
-    round by round where both were measured in the same rounds)."""
-    columns = [c for c in ("run_id", "repeat", "case", "threads", "median_ns", "native_median_ns", "samples_ns",
-                           "native_samples_ns", "sample_rounds") if c in frame]
-    records = frame[columns].to_dict("records")
-    def key(record: dict) -> tuple:  # NaN and None alike: files of older schemas lack repeat (and threads)
-        return tuple(None if pd.isna(record.get(k)) else record.get(k) for k in (*keys, "repeat"))
-
-    baselines = {key(record): record for record, chosen in zip(records, frame["is_baseline"]) if chosen}
-    out = []
-    for record, base_ns in zip(records, frame["baseline_ns"]):
-        base = baselines.get(key(record))
-        out.append(decide.speedup(record, base) if base is not None and base_ns == base_ns else None)
-    return out
-
-
 def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Baseline time of the same run, case and threads; speed-up with its interval, and pay-off.
-
-    Times are the project's figure (gemmbench.stats.decide: native where measured, else the Python call)."""
-    timed = (frame["status"] == "ok") & frame["time_ns"].notna()
-    is_base = timed & of_backend(frame, baseline)
-    keys = ["run_id", "case", "threads"]
-    # Several baseline variants: the fastest one, so no speed-up is flattered by a slow baseline.
-    # dropna=False: files of older schemas may lack threads, and their rows still have a baseline
-    base = frame[is_base].groupby(keys, dropna=False)["time_ns"].min().rename("baseline_ns")
-    frame = frame.join(base, on=keys)
-    frame["is_baseline"] = is_base & (frame["time_ns"] == frame["baseline_ns"])
-    intervals = _paired_speedups(frame, keys)
-    frame["speedup"] = [i.ratio if i else math.nan for i in intervals]
-    frame["speedup_lo"] = [i.low if i else math.nan for i in intervals]
-    frame["speedup_hi"] = [i.high if i else math.nan for i in intervals]
+    """Each row's speed-up over its baseline row (gemmbench.stats.decide: as the run stored it, or paired
+    anew against another baseline), the baseline's time, and the pay-off of the row's preparation."""
+    if baseline != DEFAULT_BASELINE:
+        paired = pd.DataFrame(decide.pair(frame, baseline), index=frame.index)
+        frame = frame.assign(**{name: paired[name] for name in PAIRING_COLUMNS})
+    frame["baseline"] = frame["baseline"].fillna("")
+    frame["is_baseline"] = (frame["baseline"] == frame["series"]) & (frame["baseline"] != "")
+    rounds = [decide.baseline_key(row) for row in frame[ROUNDS].to_dict("records")]
+    times = {(where, series): ns for where, series, ns, base in
+             zip(rounds, frame["series"], frame["time_ns"], frame["is_baseline"]) if base}
+    frame["baseline_ns"] = [times.get((where, series), math.nan) for where, series in zip(rounds, frame["baseline"])]
     saved = frame["baseline_ns"] - frame["time_ns"]
     frame["payoff_calls"] = np.where(saved > 0, np.ceil(frame["prepare_ns"] / saved.where(saved > 0)), np.nan)
     return frame
+
+
+ROUNDS = ["run_id", "repeat", "case", "threads", "cache", "pages"]  # what gemmbench.stats.decide.baseline_key reads
+PEER_MARK = " (peer)"  # after the backend:variant of a peer runtime's row, in tables and plot legends
 
 
 def _colors(series: pd.Series) -> dict[str, str]:
@@ -312,8 +306,3 @@ def failed_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def not_run_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"].isin(NOT_RUN_STATUSES)]
-
-
-def time_text(ns) -> str:
-    """A duration for people: 523 ns, 12.3 µs, 4.56 ms."""
-    return duration(ns).replace(" us", " µs")

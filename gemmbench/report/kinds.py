@@ -3,15 +3,17 @@
 Each kind names its drawing function by dotted path, imported on first use: the CLI lists the
 kinds without loading matplotlib or pandas. A drawing function returns one Figure or a list of
 them (pages): a figure never grows taller than plots.MAX_HEIGHT, however many rows there are.
-Ops add their own kinds (`Op.plots`); `all_kinds()` is the core kinds and theirs.
+Ops add their own kinds (`Op.plots`); a run records its ops' kinds in its file, and a report's data
+holds them (ReportData.op_kinds), so drawing asks no registry; `available(data)` is the core kinds
+and those.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
+
+from gemmbench.op import PlotKind
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -23,21 +25,6 @@ class NoPlotData(Exception):
     """This kind of plot has nothing to show for these results; the message says why."""
 
 
-@dataclass(frozen=True)
-class PlotKind:
-    name: str
-    title: str
-    description: str
-    target: str  # 'module:function' drawing it: (ReportData) -> Figure or [Figure, ...]
-    on_demand: str = ""  # how to ask for it when the report leaves it out by default ('' : always drawn)
-
-    def draw(self, data: "ReportData") -> list["Figure"]:
-        """The kind's pages (most kinds have one)."""
-        module, _, function = self.target.partition(":")
-        drawn = getattr(importlib.import_module(module), function)(data)
-        return list(drawn) if isinstance(drawn, (list, tuple)) else [drawn]
-
-
 # The kinds every results file may have; each op adds the kinds that show its own columns (Op.plots).
 CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
     PlotKind("speedup", "Speed-up over the baseline",
@@ -46,10 +33,6 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
              "slower); whiskers: the 95% interval of the speed-up, paired round by round with the baseline where both "
              "were measured in the same rounds.",
              "gemmbench.report.plots:speedup_plot"),
-    PlotKind("sweep", "Time per call against size and density",
-             "Time per call (native where measured), log-log, one line per backend:variant: across densities of "
-             "one shape and block pattern (where a sparse kernel's line crosses the baseline's is its break-even "
-             "density) and across dense sizes m·k.", "gemmbench.report.plots:sweep_plot"),
     PlotKind("isa", "ISA levels",
              "A row per case, backend and arithmetic precision timed at two ISA levels or more, a column per "
              "level (lowest first): the time per call (native where measured) and the speed-up over the same "
@@ -75,16 +58,10 @@ CORE_KINDS: dict[str, PlotKind] = {kind.name: kind for kind in (
 )}
 
 
-def all_kinds(ops: Iterable[str] | None = None) -> dict[str, PlotKind]:
-    """The core kinds, then those of every installed op, or of `ops` only (an op's kind may not take a
-    core kind's name)."""
-    from gemmbench import registry
-
-    found = dict(CORE_KINDS)
-    for op_name in registry.ops.names() if ops is None else sorted(set(ops) & set(registry.ops.names())):
-        for kind in registry.ops.get(op_name).plots:
-            found.setdefault(kind.name, kind)
-    return found
+def available(data: "ReportData") -> dict[str, PlotKind]:
+    """The kinds these results can have: the core kinds, then their ops' (an op's kind may not take a core
+    kind's name)."""
+    return {**CORE_KINDS, **{name: kind for name, kind in data.op_kinds.items() if name not in CORE_KINDS}}
 
 
 def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
@@ -101,7 +78,7 @@ def render(figure: "Figure", fmt: str, dpi: int = 130) -> bytes:
 def pages(name: str, data: "ReportData", titled: bool = False,
           kinds: dict[str, PlotKind] | None = None) -> list["Figure"]:
     """The named kind's figures, one per page (raises NoPlotData when it has nothing to show)."""
-    kind = (kinds or all_kinds())[name]
+    kind = (kinds or available(data))[name]
     figures = kind.draw(data)
     for number, figure in enumerate(figures, 1):
         title = kind.title + (f" ({number}/{len(figures)})" if len(figures) > 1 else "")
@@ -117,4 +94,4 @@ def draw(name: str, data: "ReportData", titled: bool = False) -> "Figure":
     return pages(name, data, titled)[0]
 
 
-__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "all_kinds", "draw", "pages", "render"]
+__all__ = ["CORE_KINDS", "PlotKind", "NoPlotData", "available", "draw", "pages", "render"]

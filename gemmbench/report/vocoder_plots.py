@@ -8,7 +8,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from gemmbench.report.data import ReportData, time_text
+from gemmbench.report.data import ReportData
+from gemmbench.report.table import time_text
 from gemmbench.report.kinds import NoPlotData
 from gemmbench.report.plots import GRID, figure_legend, grouped_bars, log_axis
 from gemmbench.ops.lpcnet_step import PARTS

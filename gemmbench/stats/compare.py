@@ -32,18 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gemmbench.stats import paired
-from gemmbench.machine.featurekey import is_simulated
 from gemmbench.data.results import FAILED_STATUSES
+from gemmbench.machine.featurekey import is_simulated
+from gemmbench.stats import decide, paired
 
-# What a row measured; two rows with equal keys (and feature keys) measured the same thing.
-MATCH_COLUMNS = ("suite", "case", "backend", "variant", "dtype", "op", "m", "k", "n", "sparsity", "threads")
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20240607  # fixed: the same inputs always print the same intervals
+# What a row measured; two rows with equal keys (and feature keys) measured the same thing. `shape` is
+# the op's own label of the problem's size, so a case redefined between two runs does not pair.
+MATCH_COLUMNS = ("suite", "case", "backend", "variant", "dtype", "op", "shape", "threads")
 
 GATING_VERDICTS = frozenset({"slower", "broke"})
 VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "dependencies changed", "insignificant", "unchanged",
                  "not timed")
+UNGATED = ("not timed", "dependencies changed")  # verdicts of pairs that can never fail a comparison
+NOTHING_GATED = 3  # exit status when a gate requires a judged pair and none was (compare --require-gated)
 # Between-run drift of one row's own time on a shared VM (measured: docs/measurement.md); a row judged by its
 # own time within a single run gates only past this, as no test inside one run can see that variance.
 DRIFT_THRESHOLD = 0.5
@@ -57,10 +58,7 @@ class RowKey:
     variant: str
     dtype: str | None
     op: str | None
-    m: int | None
-    k: int | None
-    n: int | None
-    sparsity: str | None
+    shape: str | None
     threads: int | None
 
     @property
@@ -162,8 +160,28 @@ class Comparison:
         return tuple(p for p in self.pairs if p.regressed)
 
     @property
+    def gated(self) -> tuple[Pair, ...]:
+        """Pairs that were judged and could have failed the comparison: same feature key, timed on both sides,
+        and not set aside for changed dependencies. None when BASE came from another CPU."""
+        return tuple(p for p in self.pairs if p.verdict not in UNGATED)
+
+    @property
     def exit_status(self) -> int:
         return 1 if self.regressions else 0
+
+    def status(self, require_gated: bool) -> int:
+        """The exit status; NOTHING_GATED when one is required and no pair was gated."""
+        return NOTHING_GATED if require_gated and not self.gated else self.exit_status
+
+    def nothing_gated(self) -> str:
+        """Why no pair was gated, in a line ('' when some were)."""
+        if self.gated:
+            return ""
+        if not self.pairs:
+            keys = sorted({str(p.base_feature_key) for p in self.cross_machine})
+            return (f"no row of BASE comes from NEW's CPU feature key (BASE: {', '.join(keys) or 'none'}); "
+                    f"cross-machine pairs never gate")
+        return "no pair was timed on both sides with the same dependencies"
 
     def counts(self) -> dict[str, int]:
         counts = {verdict: 0 for verdict in VERDICT_ORDER}
@@ -203,22 +221,11 @@ def _samples(value) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, level: float,
-                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    """Percentile interval of median(new*)/median(base*) over resamples of each side's samples."""
-    rng = np.random.default_rng(seed)
-    base_medians = np.median(rng.choice(base, size=(resamples, base.size)), axis=1)
-    new_medians = np.median(rng.choice(new, size=(resamples, new.size)), axis=1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(new_medians / base_medians, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def compare_samples(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
     from scipy.stats import mannwhitneyu
 
     base_median, new_median = float(np.median(base)), float(np.median(new))
-    ci = bootstrap_ratio_ci(base, new, level=1 - alpha)
+    ci = paired.bootstrap_ratio_ci(base, new, level=1 - alpha)
     p_value = math.nan
     if base.size >= 2 and new.size >= 2:
         p_value = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
@@ -289,16 +296,12 @@ class Side:
 
 
 def _best_ns(row: dict) -> float:
-    for column in ("native_median_ns", "median_ns"):
-        value = _clean(row.get(column))
-        if value:
-            return float(value)
-    return math.nan
+    return decide.time_of(row)[0]
 
 
 def _where(row: dict) -> tuple:
-    return (row.get("run_id"), _clean(row.get("repeat")) or 0, row.get("case"), _clean(row.get("threads")),
-            str(row.get("feature_key") or ""))
+    """The rounds a row was sampled in, on its machine: where its baseline row is."""
+    return (*decide.rounds_of(row), str(row.get("feature_key") or ""))
 
 
 def read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = False) -> Side:
@@ -313,14 +316,11 @@ def read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = Fa
             newest = max(rows, key=_recency).get("run_id")
             rows = [r for r in rows if r.get("run_id") == newest]
         instances[ident] = sorted(rows, key=lambda r: (_recency(r), _clean(r.get("repeat")) or 0))
-    backend, _, variant = baseline.partition(":")
-    baselines: dict[tuple, dict] = {}
+    by_machine: dict[str, list[dict]] = defaultdict(list)
     for row in records:
-        if row.get("backend") == backend and (not variant or row.get("variant") == variant) \
-                and row.get("status") == "ok" and _best_ns(row) > 0:
-            held = baselines.get(_where(row))
-            if held is None or _best_ns(row) < _best_ns(held):  # several variants: the fastest
-                baselines[_where(row)] = row
+        by_machine[str(row.get("feature_key") or "")].append(row)
+    baselines = {(*rounds, feature_key): row for feature_key, rows in by_machine.items()
+                 for rounds, row in decide.baselines(rows, baseline).items()}
     return Side(instances, baselines, len(records) - sum(map(len, instances.values())))
 
 
@@ -458,7 +458,7 @@ ANY_MACHINE = "any machine"  # the feature key of every row when rows pair acros
 
 
 def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_suite: bool = False,
-                   baseline: str = "numpy", all_runs: bool = False, drift: float = DRIFT_THRESHOLD,
+                   baseline: str = decide.DEFAULT_BASELINE, all_runs: bool = False, drift: float = DRIFT_THRESHOLD,
                    any_machine: bool = False) -> Comparison:
     """Pair the rows of two results frames (pandas, as load_results returns) and judge each pair.
 

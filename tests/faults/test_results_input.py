@@ -120,6 +120,6 @@ def test_an_older_schema_reads_with_the_new_columns_empty(real_file, tmp_path):
 
 def test_compatible_column_types_are_widened(real_file, tmp_path):
     narrow = rewrite(real_file, tmp_path / "narrow.parquet",
-                     lambda table: table.set_column(table.schema.get_field_index("m"), "m",
-                                                    table.column("m").cast(pa.int32())))
-    assert load_results(narrow)["m"].dtype == "int64"
+                     lambda table: table.set_column(table.schema.get_field_index("threads"), "threads",
+                                                    table.column("threads").cast(pa.int32())))
+    assert load_results(narrow)["threads"].dtype == "int64"
