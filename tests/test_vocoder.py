@@ -11,7 +11,7 @@ from gemmbench.data.results import load_results
 from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite, parse_suite
 from gemmbench.op import Case
-from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, run_reference
+from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, reference_run
 from gemmbench.ops.matrix import Sparsity
 from gemmbench.cases.workload import counts, make_workload
 
@@ -51,7 +51,7 @@ def test_two_runs_of_half_the_sequence_equal_one_run():
     mid_state = first_half.reference[:dims.state_size]
     second = make_workload(step_case(steps=15, start=15))
     assert np.array_equal(second.x, whole.x)  # the initial state does not depend on the length
-    continued = run_reference(second.case.spec, second.extra, mid_state)
+    continued = reference_run(second.case.spec, second.extra, mid_state, 0).out
     np.testing.assert_array_equal(continued, whole.reference)
     # the composed backend carries state the same way
     _, out_first = composed_output(step_case(steps=15))

@@ -19,8 +19,8 @@
  * of tanh on [0, 9] (gemmbench/ops/lpcnet_activations.py states them and the bounds). The
  * rational function is within 8.6e-5 of tanh (4.3e-5 of sigmoid); the denominator's
  * reciprocal is, as in LPCNet, the ISA's estimate, whose relative error adds to that at most
- * |value| times: rcpps's 1.5 x 2^-12 on AVX2 (tanh within 4.6e-4, sigmoid 2.3e-4; Zen 4 measured
- * 3.9e-4 and 1.95e-4), rcp14's 2^-14 on AVX-512 (1.5e-4, 7.4e-5); NEON refines frecpe's 8 bits
+ * |value| times: rcpps's 1.5 x 2^-12 on AVX2 (tanh within 4.56e-4, sigmoid 2.28e-4), rcp14's
+ * 2^-14 on AVX-512 (1.5e-4, 7.4e-5); NEON refines frecpe's 8 bits
  * and scalar C divides, so there the rational function's error is all. No exp, no division:
  * about ten vector operations each (a Newton step on the estimate made the AVX2 gates 14%
  * slower).

@@ -37,14 +37,17 @@ SIGMOID_CLAMP = 10.0558
 # The rational functions' own largest absolute error (8.6e-5 at tanh's extrema and clamp;
 # sigmoid's is half of tanh's): the fast variant's error where the division is exact.
 RATIONAL_MAX_ABS_ERROR = {"sigmoid": 4.5e-5, "tanh": 9.0e-5}
+# The reciprocal estimate csimd takes at worst: AVX2's rcpps guarantees 1.5 x 2^-12 relative error
+# (AVX-512's rcp14 2^-14; NEON refines its estimate, scalar C divides).
+RECIPROCAL_REL_ERROR = 1.5 * 2.0 ** -12
 # Largest absolute error against float64, over all reals, on any ISA. accurate: the csimd
 # bounds of gb_vmath.h (numpy's float32 functions are within them); fast: the rational
-# function's plus its value times the reciprocal estimate's relative error, at worst AVX2's
-# rcpps (1.5 x 2^-12: tanh 8.6e-5 + 3.66e-4; sigmoid 4.3e-5 + 0.5 x 3.66e-4). Zen 4 measured
-# 3.9e-4 and 1.95e-4 on AVX2, 1.3e-4 and 6.4e-5 with AVX-512's rcp14.
+# function's plus its value times the reciprocal estimate's relative error (tanh's value is at
+# most 1; sigmoid's reciprocal scales tanh(x / 2) / 2, at most 1/2).
 MAX_ABS_ERROR = {
     "accurate": {"sigmoid": 1.0e-7, "tanh": 2.5e-7},
-    "fast": {"sigmoid": 2.3e-4, "tanh": 4.6e-4},
+    "fast": {"sigmoid": RATIONAL_MAX_ABS_ERROR["sigmoid"] + 0.5 * RECIPROCAL_REL_ERROR,
+             "tanh": RATIONAL_MAX_ABS_ERROR["tanh"] + RECIPROCAL_REL_ERROR},
 }
 
 
@@ -80,15 +83,6 @@ FUNCTIONS = {
     "accurate": {"sigmoid": sigmoid_accurate, "tanh": np.tanh},
     "fast": {"sigmoid": sigmoid_fast, "tanh": tanh_fast},
 }
-
-
-def sigmoid(x: np.ndarray, activation: str) -> np.ndarray:
-    """sigmoid in the array's own precision, the named variant."""
-    return FUNCTIONS[activation]["sigmoid"](x)
-
-
-def tanh(x: np.ndarray, activation: str) -> np.ndarray:
-    return FUNCTIONS[activation]["tanh"](x)
 
 
 def _rational_into(v: np.ndarray, scratch: np.ndarray, clamp: float, numerator: tuple, denominator: tuple,

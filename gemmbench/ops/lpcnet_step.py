@@ -237,11 +237,6 @@ def reference_run(dims: StepSpec, extra: dict, state: np.ndarray, seed: int,
     return Reference(np.concatenate([ha, hb, p]), None)
 
 
-def run_reference(dims: StepSpec, extra: dict, state: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The float64 answer's output vector (reference_run without the margins)."""
-    return reference_run(dims, extra, state, seed).out
-
-
 # ---------------------------------------------------------------- derived columns
 
 def derived_columns(dims: StepSpec, row: dict, part_ns: dict[str, float] | None = None) -> dict:
