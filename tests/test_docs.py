@@ -3,11 +3,13 @@ their links lead somewhere, and README stays a front door."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
 from gbtest import ROOT
 
+from gemmbench import commands
 from gemmbench.data import schema_doc
 from gemmbench.cases.suite import parse_suite
 
@@ -59,3 +61,29 @@ def test_readme_is_a_front_door():
     commands = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
     assert "pip install . && .venv/bin/gemmbench run suites/gru384.yaml" in commands
     assert "pip install -e '.[test]' && .venv/bin/pytest" in commands
+
+
+def command_sections() -> dict[str, str]:
+    """docs/cli.md's sections by their heading: '## run' -> the text up to the next '## '."""
+    parts = re.split(r"^## (.+)$", (DOCS / "cli.md").read_text(), flags=re.M)
+    return {heading.strip(): body for heading, body in zip(parts[1::2], parts[2::2])}
+
+
+def option_strings(command) -> list[str]:
+    """The options a command's parser takes, as its --help names them (-h aside)."""
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return [option for action in parser._actions for option in action.option_strings if option not in ("-h", "--help")]
+
+
+@pytest.mark.parametrize("command", commands.load_all(), ids=lambda c: c.NAME)
+def test_cli_reference_has_a_section_naming_every_option_of_each_command(command):
+    sections = command_sections()
+    assert command.NAME in sections, f"docs/cli.md has no '## {command.NAME}' section"
+    unnamed = [option for option in option_strings(command) if f"`{option}" not in sections[command.NAME]]
+    assert not unnamed, f"docs/cli.md's '## {command.NAME}' does not name {unnamed}"
+
+
+def test_cli_reference_has_no_section_for_a_command_that_does_not_exist():
+    names = {command.NAME for command in commands.load_all()}
+    assert set(command_sections()) - {"From Python"} <= names
