@@ -48,11 +48,29 @@ def test_every_docs_page_is_in_the_index():
     assert not missing, f"docs/README.md does not link {missing}"
 
 
-@pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
-def test_relative_links_lead_to_files(page):
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text())
-    broken = [t for t in targets if not (page.parent / t).exists()]
+JOURNAL = DOCS / "journal"
+PAGES = [README, *sorted(DOCS.glob("*.md")), *sorted(JOURNAL.glob("*.md"))]
+
+
+def heading_anchors(path) -> set[str]:
+    """The anchors a markdown renderer gives a page's headings ('## The fp16 tolerance' -> 'the-fp16-tolerance')."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_to_files_and_headings(page):
+    links = re.findall(r"\]\(([^)#:]+)(?:#([^)]*))?\)", page.read_text())
+    broken = [t for t, _ in links if not (page.parent / t).exists()]
     assert not broken
+    unanchored = [f"{t}#{a}" for t, a in links if a and t.endswith(".md") and a not in heading_anchors(page.parent / t)]
+    assert not unanchored
+
+
+def test_every_journal_page_is_in_the_journal_index():
+    index = (JOURNAL / "README.md").read_text()
+    missing = [p.name for p in JOURNAL.glob("*.md") if p.name != "README.md" and f"]({p.name})" not in index]
+    assert not missing, f"docs/journal/README.md does not link {missing}"
 
 
 def test_readme_is_a_front_door():
