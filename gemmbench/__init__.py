@@ -45,7 +45,8 @@ def __getattr__(name: str):
 
 
 def backend_status():
-    """The status of every registered backend: name, availability, reason, variants."""
-    from gemmbench import registry
+    """The status of every registered backend: name, availability, reason, variants (asked of a child
+    process: no backend's code runs in the caller's)."""
+    from gemmbench.measure import probe
 
-    return [registry.status(name) for name in registry.backends.names()]
+    return list(probe.statuses().values())

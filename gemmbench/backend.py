@@ -75,6 +75,9 @@ class Backend(ABC):
     # instead: LiteRT, ONNX Runtime, OpenVINO, torch): recorded on every row it runs (the results' `role`),
     # and the decision holds our best against the best peer.
     role: ClassVar[str] = "ours"
+    # Each variant sees the case's arrays (weights, reference, ...) read-only; a backend that must write
+    # into them gets a copy of its own per variant instead (gemmbench/measure/isolation.py).
+    writable_workload: ClassVar[bool] = False
 
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not). Never raises."""

@@ -4,8 +4,12 @@ Built-in backends, ops and methods are declared in the entry-point groups `gemmb
 `gemmbench.ops` and `gemmbench.methods`, the groups a third-party package uses, and entry points
 are read lazily, on the first lookup. A backend's variants are its own and those of every method
 registered for it (`variants_of`). `register()` adds more at run time; registering a taken name is refused
-unless asked for. A backend whose import fails is not an error for anyone else: it shows up
-as unavailable, with the import error (and its install hint) as the reason.
+unless asked for. A backend whose import fails (or calls sys.exit) is not an error for anyone
+else: it shows up as unavailable, with the import error (and its install hint) as the reason.
+
+Loading a backend runs its code: `get` and `status` are for processes that may run plugin code
+(a worker, gemmbench.measure.probe's child). The CLI process learns a backend's availability,
+variants and build step from gemmbench.measure.probe, which asks a child process.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class Registry(Generic[T]):
             else:
                 cls = target
             plugin = cls()
-        except Exception as exc:  # a broken plugin must not break list or run
+        except (Exception, SystemExit) as exc:  # a broken plugin must not break list or run
             return self._on_failure(name, self.target(name), f"{type(exc).__name__}: {exc}")
         if not plugin.name:
             plugin.name = name
@@ -115,7 +119,7 @@ def _install_hint(target: str) -> str:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except Exception:
+    except (Exception, SystemExit):
         return ""
     return getattr(cls, "install_hint", "")
 
@@ -180,18 +184,47 @@ class BackendStatus:
     reason: str
     variants: tuple[str, ...]
     target: str
+    lacking: tuple[str, ...] = ()  # variants needing a CPU flag this CPU (real or simulated) lacks
+    reference_only: tuple[str, ...] = ()  # variants offered as a reference, never a choice
+    builds: bool = False  # it has a build() step (gemmbench build)
+    method_problems: tuple[str, ...] = ()  # method plugins that failed to load, or could not add a variant to it
+    role: str = "ours"  # or "peer" (Backend.role)
+    isas: tuple[str, ...] = ()  # each variant's ISA level ('' for none), in the order of `variants`
+    plain_gemv: tuple[str, ...] = ()  # variants this CPU runs that do a GEMV in the case's own dtype
 
 
-def status(name: str) -> BackendStatus:
-    backend = backends.get(name)
+def inspect(backend: Backend) -> tuple[bool, str, list[Variant]]:
+    """(available, reason, variants) of a loaded backend, its methods' variants included; what it raises
+    (even SystemExit) is the reason."""
     try:
         ok, reason = backend.available()
         if not ok and backend.install_hint and backend.install_hint not in reason:
             reason = f"{reason} ({backend.install_hint})"
-        variants = tuple(v.name for v in variants_of(backend))
-    except Exception as exc:  # available() must not raise; if it does, say so
-        ok, reason, variants = False, f"available() raised {type(exc).__name__}: {exc}", ()
-    return BackendStatus(name, ok, reason, variants, backends.target(name))
+        return ok, reason, variants_of(backend)
+    except (Exception, SystemExit) as exc:  # available() must not raise; if it does, say so
+        return False, f"available() or variants() raised {type(exc).__name__}: {exc}", []
+
+
+def status(name: str) -> BackendStatus:
+    """The backend's status, learnt by loading it here (its code runs in this process)."""
+    from gemmbench.machine.fingerprint import cpu_flags
+
+    backend = backends.get(name)
+    ok, reason, variants = inspect(backend)
+    flags = cpu_flags() if ok and variants else frozenset()
+    try:
+        lacking = tuple(v.name for v in variants if ok and not backend.variant_available(v, flags)[0])
+        builds = backend.offers("build")
+        problems = tuple([method.reason for method in broken_methods()] + method_problems(backend))
+        gemv = tuple(v.name for v in variants if ok and v.name not in lacking and v.precision is None
+                     and backend.runs(v, "gemv"))
+        role = str(backend.role)
+    except (Exception, SystemExit) as exc:
+        ok, reason, variants, lacking, builds = False, f"raised {type(exc).__name__}: {exc}", [], (), False
+        problems, gemv, role = (), (), "ours"
+    return BackendStatus(name, ok, reason, tuple(v.name for v in variants), backends.target(name), lacking,
+                         tuple(v.name for v in variants if v.reference_only), builds, problems, role,
+                         tuple(v.isa or "" for v in variants), gemv)
 
 
 def refresh() -> None:

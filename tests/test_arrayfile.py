@@ -105,8 +105,8 @@ def test_torch_files_without_torch_say_how_to_get_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     (tmp_path / "m.pt").write_bytes(b"PK\x03\x04 not really")
-    assert refused(tmp_path / "m.pt", "w") == ("PyTorch files need torch (pip install 'gemmbench[torch]'), or save "
-                                               "the arrays as .npy, .npz or .safetensors")
+    assert refused(tmp_path / "m.pt", "w") == ("m.pt: a PyTorch file, and reading one needs torch (pip install "
+                                               "'gemmbench[torch]'); or save the arrays as .npy, .npz or .safetensors")
 
 
 # ---------------------------------------------------------------- bad files

@@ -104,4 +104,18 @@ def test_cli_reference_has_a_section_naming_every_option_of_each_command(command
 
 def test_cli_reference_has_no_section_for_a_command_that_does_not_exist():
     names = {command.NAME for command in commands.load_all()}
-    assert set(command_sections()) - {"From Python"} <= names
+    assert set(command_sections()) - {"Environment", "From Python"} <= names
+
+
+def test_every_test_the_guarantees_name_exists():
+    """docs/guarantees.md points each guarantee at the tests that check it; each must be there."""
+    text = (DOCS / "guarantees.md").read_text()
+    named = [(file, test) for file, test in re.findall(r"`((?:tests/)?[\w/]+\.py)(?:::(\w+))?`", text)
+             if file.startswith(("tests/", "test_"))]
+    assert len(named) > 30
+    missing = []
+    for file, test in named:
+        path = ROOT / file if file.startswith("tests/") else ROOT / "tests" / "faults" / file
+        if not path.is_file() or (test and not re.search(rf"^def {test}\(", path.read_text(), re.M)):
+            missing.append(f"{file}::{test}" if test else file)
+    assert not missing

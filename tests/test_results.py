@@ -10,7 +10,7 @@ from gemmbench.data.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_
 
 
 def row(case: str, **extra) -> dict:
-    return {"run_id": "r1", "suite": "s", "case": case, "backend": "numpy", "variant": "matmul",
+    return {"run_id": "r1", "suite": "s", "case": case, "backend": "numpy", "variant": "matmul", "threads": 1,
             "status": "ok", "median_ns": 12.5, "samples_ns": [12.0, 12.5, 13.0], "m": 4, **extra}
 
 

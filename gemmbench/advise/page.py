@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Iterable
 
 from gemmbench.advise.advisor import MatrixAdvice, Outcome
 from gemmbench.advise.frontier import same_error
@@ -87,16 +89,20 @@ def frontier_figure(matrix: MatrixAdvice, budget: float):
     return figure
 
 
+def default_folder() -> Path:
+    return Path("reports")
+
+
 def default_page(outcome: Outcome) -> Path:
-    return Path("reports") / (outcome.run_path.stem + ".html")
+    return default_folder() / (outcome.run_path.stem + ".html")
 
 
-def write_page(outcome: Outcome, path: Path | None = None) -> Path:
+def write_page(outcome: Outcome, path: Path | None = None, reading: Iterable[str | os.PathLike] = ()) -> Path:
     """One self-contained HTML page: the answer as text, the frontier plot and every candidate per matrix."""
     import jinja2
 
     from gemmbench import __version__
-    from gemmbench.data import atomic
+    from gemmbench.data import output
     from gemmbench.report.html import image_html
 
     path = path or default_page(outcome)
@@ -112,5 +118,5 @@ def write_page(outcome: Outcome, path: Path | None = None) -> Path:
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
         budget=budget_text(outcome.budget), sections=sections, caveat=CAVEAT, run_file=str(outcome.run_path),
         noise=outcome.noise, seconds=outcome.seconds)
-    atomic.write_bytes(path, page.encode("utf-8"))
+    output.write(path, page.encode("utf-8"), reading)
     return path

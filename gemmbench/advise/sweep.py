@@ -70,9 +70,12 @@ def density_field(target: Target, density: float) -> float | dict:
 
 
 def usable(backends: tuple[str, ...]) -> list[str]:
-    """The baseline and the backends of the list, each once, that are installed and available here."""
-    chosen = dict.fromkeys((DEFAULT_BASELINE, *backends))
-    return [name for name in chosen if name in registry.backends.names() and registry.status(name).available]
+    """The baseline and the backends of the list, each once, that are installed and available here (asked of a
+    child process: no backend's code runs here)."""
+    from gemmbench.measure import probe
+
+    chosen = [name for name in dict.fromkeys((DEFAULT_BASELINE, *backends)) if name in registry.backends.names()]
+    return [name for name, status in probe.statuses(chosen).items() if status.available]
 
 
 def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -> list[tuple[Planned, dict]]:

@@ -7,8 +7,10 @@ ref is all that travels to a worker (as JSON, inside the case's spec); `load` re
 there and refuses a file whose SHA-256 has changed since.
 
 Every problem is one line (`ArrayFileError`): a missing file or key (the keys present
-listed), an array that is not 2-D, holds NaN or Inf, or would not fit in memory (judged from
-the file's header, before anything is loaded), and pickles, which are never unpickled:
+listed), an array that is not 2-D, holds NaN or Inf, or, judged from the file's headers before
+any data is read, is empty, would not fit in memory, promises more data than the file holds, or
+is compressed so far (more than MAX_EXPANSION:1) that reading it would cost far more than the
+file's size says; and pickles, which are never unpickled:
 .npy/.npz are read with allow_pickle=False and an object array is refused from its header;
 a .pkl is refused outright; a PyTorch file goes through torch.load(weights_only=True), which
 rebuilds tensors and refuses any other object.
@@ -21,11 +23,13 @@ check this reader against files the `safetensors` package writes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
 import math
 import os
+import stat
 import struct
 import zipfile
 from dataclasses import asdict, dataclass
@@ -33,6 +37,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from gemmbench.data import filekind
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -43,6 +49,11 @@ FORMATS = ".npy, .npz, .safetensors, PyTorch state dicts (.pt, .pth, .bin, .ckpt
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "bf16",
                       "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
 FLOAT64_COPIES = 3  # the array as read, as float64, and one backend's copy: sizing for the memory check
+# A compressed member may expand this many times over the bytes it takes in the file, once it is
+# larger than EXPANSION_FLOOR: past that, reading it would cost far more than the file's size says
+# (a 1.5 MB .npz can hold 1.6 GB of zeros). Pruned weights compress a few times to a few tens.
+MAX_EXPANSION = 64
+EXPANSION_FLOOR = 64 << 20
 SHOWN_KEYS = 12  # keys listed in a 'no such key' message
 
 
@@ -86,7 +97,14 @@ class ArrayRef:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "ArrayRef | None":
-        return cls(**data) if data else None
+        """The ref back from its JSON form; ValueError for one that is not (a results file is input too)."""
+        if not data:
+            return None
+        ref = cls(**data)
+        if not all(isinstance(v, str) for v in (ref.path, ref.key, ref.sha256, ref.given)) or \
+                not isinstance(ref.transpose, bool):
+            raise ValueError(f"not a file reference: {data!r:.120}")
+        return ref
 
 
 # ---------------------------------------------------------------- naming an array
@@ -121,7 +139,12 @@ def _is_file(path: Path) -> bool:
 
 def _absolute(file: str, base: Path) -> Path:
     path = Path(file).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    if path.is_absolute():
+        return path
+    try:
+        return (base / path).resolve()
+    except (OSError, RuntimeError):  # a loop of symbolic links: reading it says so
+        return Path(os.path.abspath(base / path))
 
 
 def resolve(ref: ArrayRef) -> ArrayRef:
@@ -160,8 +183,9 @@ def changed(ref: ArrayRef) -> str:
 def _kind(path: Path) -> str:
     """npy, npz, safetensors or torch; ArrayFileError for a missing, unreadable or pickled file."""
     name = path.name
-    if not _is_file(path):
-        raise ArrayFileError(f"{name}: no such file ({path})")
+    problem = _not_a_file(path)
+    if problem:
+        raise ArrayFileError(f"{name}: {problem}")
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise ArrayFileError(f"{name}: a Python pickle; refused (unpickling runs code): save the arrays "
@@ -178,18 +202,39 @@ def _kind(path: Path) -> str:
     if magic.startswith(NPY_MAGIC):
         return "npy"
     if magic.startswith(ZIP_MAGIC):
-        return "torch" if _zip_holds_pickle(path) else "npz"
+        if not _zip_holds_pickle(path):
+            return "npz"
+        if suffix == ".npz":  # what torch.save writes, under a name that promises .npy arrays
+            raise ArrayFileError(f"{name}: a zip holding a Python pickle (data.pkl, as torch.save writes), not the "
+                                 f".npy arrays an .npz holds; refused (unpickling runs code); a PyTorch state dict "
+                                 f"is read from a .pt, .pth, .bin or .ckpt file")
+        return "torch"
     if magic.startswith(PICKLE_MAGIC):
         raise ArrayFileError(f"{name}: a Python pickle; refused (unpickling runs code): save the arrays "
                              f"as {FORMATS}")
     raise ArrayFileError(f"{name}: not a file format gemmbench reads; it reads {FORMATS}")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why `path` is not a regular file to read ('' when it is); never opens it (a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"no such file ({path})"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a loop of symbolic links ({path})"
+        return f"cannot be read: {exc.strerror or exc} ({path})"
+    if not stat.S_ISREG(mode):
+        return f"is {filekind.describe(mode)}, not a file of arrays ({path})"
+    return ""
+
+
 def _zip_holds_pickle(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             return any(n.endswith("data.pkl") for n in archive.namelist())
-    except zipfile.BadZipFile:
+    except Exception:  # not a zip gemmbench can read: the npz reader says how it is damaged
         return False
 
 
@@ -201,7 +246,9 @@ def contents(path: str | os.PathLike) -> dict[str, Entry]:
         return _READERS[kind][0](path)
     except ArrayFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, struct.error, zipfile.BadZipFile, EOFError) as exc:
+    except RecursionError:
+        raise ArrayFileError(f"{path.name}: damaged {kind} file (its header is nested too deeply)") from None
+    except Exception as exc:  # zipfile, numpy and json raise more kinds than they document, on damaged files
         raise ArrayFileError(f"{path.name}: damaged {kind} file ({_brief(exc)})") from None
 
 
@@ -209,31 +256,54 @@ def _brief(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
 
 
-def _npy_header(handle, name: str) -> Entry:
-    version = np.lib.format.read_magic(handle)
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read_header(handle)  # the header only: nothing is loaded or unpickled
+def _npy_header(handle, name: str, stored: int) -> Entry:
+    """The array's header; `stored`: the bytes the file holds for it, header included, which must hold
+    all the data the header promises (a header may claim any shape)."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(handle)  # the header only: nothing is loaded or unpickled
+    except (OSError, zipfile.BadZipFile):
+        raise
+    except Exception as exc:  # numpy parses the header as Python literals: any parser error may come out
+        raise ArrayFileError(f"{name}: damaged .npy header ({_brief(exc)})") from None
     if dtype.hasobject:
         raise ArrayFileError(f"{name}: holds Python objects (a pickle inside the array); refused: only "
                              f"numeric arrays are read")
+    promised = handle.tell() + math.prod(shape) * dtype.itemsize
+    if promised > stored:
+        raise ArrayFileError(f"{name}: its header promises a {'x'.join(map(str, shape))} {dtype.name} array "
+                             f"({promised:,} bytes with the header) but only {stored:,} bytes are there")
     return Entry(tuple(shape), dtype.name)
 
 
 def _npy_contents(path: Path) -> dict[str, Entry]:
     with open(path, "rb") as handle:
-        return {"": _npy_header(handle, path.name)}
+        return {"": _npy_header(handle, path.name, os.fstat(handle.fileno()).st_size)}
 
 
 def _npz_contents(path: Path) -> dict[str, Entry]:
     entries = {}
     with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            if not member.endswith(".npy"):
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
                 continue
-            key = member[:-4]
-            with archive.open(member) as handle:
-                entries[key] = _npy_header(handle, f"{path.name}:{key}")
+            key = info.filename[:-4]
+            _check_expansion(info, f"{path.name}:{key}")
+            with archive.open(info) as handle:
+                entries[key] = _npy_header(handle, f"{path.name}:{key}", info.file_size)
     return entries
+
+
+def _check_expansion(info: zipfile.ZipInfo, what: str) -> None:
+    """Refuse a zip member whose data would expand far beyond what it takes in the file, from the zip's
+    directory alone (nothing is decompressed)."""
+    if info.file_size > EXPANSION_FLOOR and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+        raise ArrayFileError(f"{what}: its {info.file_size / 2**20:,.0f} MiB of data are compressed "
+                             f"{info.file_size / max(info.compress_size, 1):,.0f}:1 into "
+                             f"{info.compress_size / 2**20:,.1f} MiB; more than {MAX_EXPANSION}:1 is refused "
+                             f"before reading (it would take far longer than the file's size says): save it "
+                             f"uncompressed (np.savez, not np.savez_compressed)")
 
 
 def _safetensors_header(path: Path) -> tuple[dict, int]:
@@ -280,24 +350,27 @@ def _check_torch_size(path: Path) -> None:
     """A PyTorch zip's tensor storages are its data/ members: their sizes are known before loading."""
     try:
         with zipfile.ZipFile(path) as archive:
-            stored = sum(i.file_size for i in archive.infolist() if "/data/" in i.filename)
+            members = [i for i in archive.infolist() if "/data/" in i.filename]
+            for member in members:
+                _check_expansion(member, f"{path.name}:{member.filename}")
+            stored = sum(i.file_size for i in members)
     except zipfile.BadZipFile:  # the legacy format: the file itself is the measure
         stored = path.stat().st_size
     check_fits(stored // 2, path.name)  # at least 2 bytes an element (bf16/fp16): the most elements it can hold
 
 
-def _torch_module():
+def _torch_module(name: str):
     try:
         import torch
     except ImportError:
-        raise ArrayFileError("PyTorch files need torch (pip install 'gemmbench[torch]'), or save the "
-                             "arrays as .npy, .npz or .safetensors") from None
+        raise ArrayFileError(f"{name}: a PyTorch file, and reading one needs torch (pip install 'gemmbench[torch]'); "
+                             f"or save the arrays as .npy, .npz or .safetensors") from None
     return torch
 
 
 @functools.lru_cache(maxsize=2)
 def _torch_tensors_cached(path: str, mtime_ns: int, size: int) -> dict:
-    torch = _torch_module()
+    torch = _torch_module(Path(path).name)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses any object but tensors and plain containers
@@ -378,6 +451,8 @@ def load(ref: ArrayRef, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
     if len(head.shape) not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
         raise ArrayFileError(f"{what}: shape {head.shape} is {len(head.shape)}-D; it must be {want}")
+    if head.elements == 0:
+        raise ArrayFileError(f"{what}: shape {head.shape} holds no values; every dimension must be at least 1")
     check_fits(head.elements, what)
     stat = os.stat(ref.path)
     return _load_cached(ref.path, ref.key, ref.transpose, stat.st_mtime_ns, stat.st_size)
@@ -391,7 +466,9 @@ def _load_cached(path: str, key: str, transpose: bool, mtime_ns: int, size: int)
         raw = _READERS[kind][1](Path(path), key)
     except ArrayFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+    except RecursionError:
+        raise ArrayFileError(f"{what}: cannot read the array (its header is nested too deeply)") from None
+    except Exception as exc:  # as in contents(): damaged files raise what their parsers happen to raise
         raise ArrayFileError(f"{what}: cannot read the array ({_brief(exc)})") from None
     if raw.dtype.kind not in "fc":
         raise ArrayFileError(f"{what}: dtype {raw.dtype.name}; weights and inputs must be floating point")
@@ -430,7 +507,7 @@ def _read_safetensors(path: Path, key: str) -> np.ndarray:
 
 
 def _read_torch(path: Path, key: str) -> np.ndarray:
-    torch = _torch_module()
+    torch = _torch_module(path.name)
     tensor = _torch_tensors(path)[key]
     if not tensor.is_floating_point():
         return tensor.numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import reprlib
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,20 @@ def label(value: Any) -> str:
     return brief(value)[1:-1] if isinstance(value, str) else brief(value)
 
 
+YAML_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def number_as_text(value: Any) -> str:
+    """' (YAML reads 5e-4 as text ...)' for a string YAML 1.1 did not take for the number it looks like, else ''.
+
+    YAML 1.1 (PyYAML) reads an exponent as a number only with a dot and a signed exponent (5.0e-4)."""
+    if not isinstance(value, str) or not YAML_NUMBER_TEXT.fullmatch(value.strip()):
+        return ""
+    number = float(value)
+    plain = str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    return f" (YAML reads {value.strip()} as text, not a number: write {plain})"
+
+
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
     """" (did you mean 'x'?)" for the closest known name, or ''."""
     close = difflib.get_close_matches(str(name), list(known), n=1)
@@ -43,16 +58,34 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+MAX_PROBLEMS = 20  # lines listed for one file: past them, one more line says how much went unchecked
+
+
 class Problems:
-    """Problem lines of one suite file: '<file>: <where>: <problem>'."""
+    """Problem lines of one suite file: '<file>: <where>: <problem>', at most MAX_PROBLEMS of them.
+
+    A grid of 100,000 cases with one mistake in every case would otherwise print 100,000 lines (and
+    take minutes to): once the list is `full`, the suite stops checking cases and `close` says so."""
 
     def __init__(self, path: str):
         self.path = path
         self.lines: list[str] = []
 
+    @property
+    def full(self) -> bool:
+        return len(self.lines) >= MAX_PROBLEMS
+
     def add(self, where: str, message: str) -> None:
+        if self.full:
+            return
         line = f"{self.path}: {where}: {message}"  # one line, whatever control characters a value held
         self.lines.append("".join(c if c.isprintable() else repr(c)[1:-1] for c in line))
+
+    def close(self, checked: int, total: int) -> None:
+        """The last line, when checking stopped early: how many cases were left unchecked."""
+        if self.full and checked < total:
+            self.lines.append(f"{self.path}: and possibly more: checking stopped after {len(self.lines)} problems, "
+                              f"with {total - checked:,} of the {total:,} cases unchecked")
 
 
 class FieldReader:
@@ -74,7 +107,8 @@ class FieldReader:
     def bad(self, key: str, message: str) -> None:
         """Report field `key` as wrong: '... field 'key': <message>, got <value>'."""
         self.ok = False
-        self.problems.add(self.where, f"field '{key}': {message}, got {brief(self.values.get(key))}")
+        value = self.values.get(key)
+        self.problems.add(self.where, f"field '{key}': {message}, got {brief(value)}{number_as_text(value)}")
 
     def problem(self, message: str) -> None:
         """Report a problem of the case as a whole (no single field to blame)."""

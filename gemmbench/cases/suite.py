@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,9 @@ class Suite:
     description: str
     path: str
     cases: tuple[SuiteCase, ...]
+    # What it was read from, kept so a resumed run validates it again (empty for a suite built in code).
+    text: str = field(default="", compare=False, repr=False)
+    base: str = field(default="", compare=False, repr=False)  # the folder its file fields are relative to
 
 
 def shipped_suites() -> dict[str, Path]:
@@ -106,14 +109,14 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     """A suite from its text; file fields (weights, inputs) are relative to `base` (default: the
     folder of `path` when it is a file, else the working directory)."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=SuiteLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if problem.startswith("could not determine a constructor for the tag"):
             problem = f"tag {problem.rsplit(' ', 1)[-1]} refused: suites are plain data, nothing in them runs"
-        else:
+        elif not isinstance(exc, DuplicateKey):
             problem = f"malformed YAML: {problem}"
         raise SuiteError([f"{path}: {where}: {problem}"]) from None
     except RecursionError:
@@ -121,11 +124,35 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = Problems(path)
-    suite = _build_suite(document, path, problems, base or suite_folder(path))
+    base = base or suite_folder(path)
+    suite = _build_suite(document, path, problems, base)
     if problems.lines:
         raise SuiteError(problems.lines)
     assert suite is not None
-    return suite
+    return replace(suite, text=text, base=str(base))
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that names a key twice: YAML keeps the last silently, a suite refuses it."""
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader (plain data only), refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' keys may be overridden: that is the point
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not key_node.start_mark:
+                raise DuplicateKey(problem=f"duplicate key '{_label(key)}' (first at line {first.line + 1}); the "
+                                           f"last one would silently win", problem_mark=key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def suite_folder(path: str) -> Path:
@@ -140,6 +167,10 @@ def _unknown_key(problems: Problems, where: str, key: Any, allowed: tuple[str, .
 
 
 def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Suite | None:
+    if document is None:
+        problems.add("top level", f"the file holds no suite (it is empty, or only comments); a suite is a mapping "
+                                  f"with fields {', '.join(TOP_KEYS)}")
+        return None
     if not isinstance(document, dict):
         problems.add("top level", f"must be a mapping with fields {', '.join(TOP_KEYS)}, "
                                   f"got {type(document).__name__}")
@@ -172,14 +203,19 @@ def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Su
         return None
     expanded: list[SuiteCase] = []
     seen: set[str] = set()
-    if not _grid_fits(raw_cases, defaults, problems):
+    total = _grid_size(raw_cases, defaults, problems)
+    if total is None:
         return None
+    checked = [0]  # cases built or refused so far: the count stops where checking stops
     for index, raw in enumerate(raw_cases):
-        for suite_case in _expand_case(raw, index, defaults, problems, base):
+        for suite_case in _expand_case(raw, index, defaults, problems, base, checked):
             if suite_case.case.name in seen:
                 problems.add(f"case '{suite_case.case.name}'", "duplicate case name; names must be unique")
             seen.add(suite_case.case.name)
             expanded.append(suite_case)
+        if problems.full:
+            break
+    problems.close(checked[0], total)
     if not expanded and not problems.lines:
         problems.add("field 'cases'", "the grid is empty: some case lists no values")
     return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded))
@@ -199,21 +235,22 @@ def _grid_keys(merged: dict) -> list:
     return [k for k, v in merged.items() if isinstance(v, list) and k not in single and k != "name"]
 
 
-def _grid_fits(raw_cases: list, defaults: dict, problems: Problems) -> bool:
-    """Refuse a grid too large to expand before expanding it."""
+def _grid_size(raw_cases: list, defaults: dict, problems: Problems) -> int | None:
+    """How many cases the grid expands to, counted before expanding it; None (a problem) past MAX_CASES."""
     total = 0
     for raw in raw_cases:
-        if isinstance(raw, dict):
-            merged = {**defaults, **raw}
-            total += math.prod(len(merged[k]) for k in _grid_keys(merged))
+        merged = {**defaults, **raw} if isinstance(raw, dict) else {}
+        total += math.prod(len(merged[k]) for k in _grid_keys(merged)) if merged else 1
     if total > MAX_CASES:
         problems.add("field 'cases'", f"the grid expands to {total} cases; at most {MAX_CASES} are allowed")
-        return False
-    return True
+        return None
+    return total
 
 
-def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path) -> list[SuiteCase]:
+def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base: Path,
+                 checked: list[int]) -> list[SuiteCase]:
     if not isinstance(raw, dict):
+        checked[0] += 1
         problems.add(f"case #{index + 1}", f"must be a mapping, got {type(raw).__name__}")
         return []
     label = raw["name"] if isinstance(raw.get("name"), str) else f"#{index + 1}"
@@ -236,6 +273,9 @@ def _expand_case(raw: Any, index: int, defaults: dict, problems: Problems, base:
     combos = itertools.product(*(merged[k] for k in grid_keys))
     cases = []
     for combo in combos:
+        if problems.full:
+            break
+        checked[0] += 1
         point = dict(zip(grid_keys, combo))
         values = {**merged, **point}
         suffix = ",".join(f"{k}={_show(v)}" for k, v in point.items())
@@ -340,6 +380,13 @@ def suite_to_dict(suite: Suite) -> dict:
         {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
          "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa}
         for c in suite.cases]}
+
+
+def suite_json(suite: Suite) -> dict:
+    """suite_to_dict as JSON gives it back (lists for tuples): what a results file stores, comparable with it."""
+    import json
+
+    return json.loads(json.dumps(suite_to_dict(suite)))
 
 
 def suite_from_dict(data: dict, path: str) -> Suite:

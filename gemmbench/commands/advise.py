@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from gemmbench.advise.advisor import advise
     from gemmbench.advise.page import write_page, write_table
     from gemmbench.advise.target import recorded, targets
+    from gemmbench.advise.page import default_folder
     from gemmbench.advise.text import outcome_text
+    from gemmbench.data import output
 
     budget = parse_budget(args.budget)
     settings = replace(sweep.QUICK if args.quick else sweep.DEFAULT,
@@ -73,10 +75,13 @@ def run(args: argparse.Namespace) -> int:
                        sparse=backend_list(args.sparse_backends, "--sparse-backends"))
     matrices = targets(args.weights, args.transpose)
     inputs = recorded(args.inputs) if args.inputs else None
+    reading = [m.ref.path for m in matrices] + ([inputs.path] if inputs else [])
+    # Before the sweep (minutes): a page that cannot be written must not cost them.
+    output.checked(Path(args.page) if args.page else default_folder() / "page.html", reading)
     outcome = advise(matrices, budget, settings, inputs, Path(args.out), args.progress, args.seed)
     print(outcome_text(outcome))
     table = write_table(outcome)
-    page = write_page(outcome, Path(args.page) if args.page else None)
+    page = write_page(outcome, Path(args.page) if args.page else None, reading)
     print(f"\nresults: {table} (the advice) and {outcome.run_path} (every row, for gemmbench report/compare)")
     print(f"page: {page}")
     sys.stdout.flush()

@@ -88,7 +88,7 @@ def chosen_row(text: str, option: str) -> Selection:
 
     selection = parse_selection(text)
     runnable = _float32_gemv_variants(selection.backend, option)
-    names = [v.name for v in runnable]
+    names = list(runnable)
     if selection.variant is not None:
         if selection.variant not in names:
             raise UsageError(f"{option}: {selection.backend} has no float32 GEMV variant '{selection.variant}' "
@@ -96,20 +96,18 @@ def chosen_row(text: str, option: str) -> Selection:
         return selection
     if not runnable:
         raise UsageError(f"{option}: {selection.backend} has no float32 GEMV variant this CPU runs")
-    best = max(runnable, key=lambda v: isa.rank(v.isa) if v.isa else -1)
-    return Selection(selection.backend, best.name)
+    best = max(runnable, key=lambda name: isa.rank(runnable[name]) if runnable[name] else -1)
+    return Selection(selection.backend, best)
 
 
-def _float32_gemv_variants(name: str, option: str) -> list:
-    """The variants of an installed, available backend that run a float32 GEMV on this CPU (real or simulated)."""
-    from gemmbench import registry
+def _float32_gemv_variants(name: str, option: str) -> dict[str, str]:
+    """The variants (name -> ISA level) of an installed, available backend that run a float32 GEMV on this CPU
+    (real or simulated), asked of a child process: no backend's code runs here."""
     from gemmbench.commands import known_backend
-    from gemmbench.machine.fingerprint import cpu_flags
+    from gemmbench.measure import probe
 
-    backend = registry.backends.get(known_backend(name, option))
-    ok, reason = backend.available()
-    if not ok:
-        raise UsageError(f"{option}: backend '{name}' is unavailable: {reason}")
-    flags = cpu_flags()
-    return [v for v in registry.variants_of(backend) if v.precision is None and backend.runs(v, "gemv")
-            and backend.variant_available(v, flags)[0]]
+    status = probe.status(known_backend(name, option))
+    if not status.available:
+        raise UsageError(f"{option}: backend '{name}' is unavailable: {status.reason}")
+    levels = dict(zip(status.variants, status.isas))
+    return {variant: levels.get(variant, "") for variant in status.plain_gemv}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from gemmbench.errors import UsageError
 
@@ -35,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(run --metric instructions), the same on any x86-64 host with the same versions")
     parser.add_argument("--ignore-suite", action="store_true",
                         help="pair rows whatever suite they came from (your own suite against a shipped run)")
+    parser.add_argument("--require-gated", action="store_true",
+                        help="exit 3 when no pair was gated (every pair cross-machine, untimed or set aside for "
+                             "changed dependencies, as when BASE comes from another CPU), so a CI gate cannot pass "
+                             "on nothing")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="list every pair, unchanged and not timed ones too, and every unpaired row")
 
@@ -46,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha: expected a probability between 0 and 1 such as 0.01; got {args.alpha}")
     from gemmbench.data.results import load_results
     from gemmbench.report.comparison import as_json, as_text, mismatch_text
-    from gemmbench.stats.compare import DRIFT_THRESHOLD, compare_frames, suite_mismatch
+    from gemmbench.stats.compare import DRIFT_THRESHOLD, NOTHING_GATED, compare_frames, suite_mismatch
     from gemmbench.stats.decide import DEFAULT_BASELINE
 
     drift = DRIFT_THRESHOLD if args.drift_threshold is None else args.drift_threshold
@@ -58,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
         hint = f"; {mismatch_text(mismatch)}" if mismatch else ""
         raise UsageError(f"{args.base} and {args.new}: no row matches on suite, case, backend, variant, dtype, "
                          f"op, shape and threads; nothing to compare{hint}")
+    status = comparison.status(args.require_gated)
     if args.format == "json":
-        print(json.dumps(as_json(comparison, args.base, args.new), indent=2))
+        print(json.dumps({**as_json(comparison, args.base, args.new), "exit_status": status}, indent=2))
     else:
         text = as_text(comparison, args.base, args.new, as_markdown=args.format == "markdown", verbose=args.verbose)
         print(text + (f"\n{mismatch_text(mismatch)}" if mismatch else ""))
-    return comparison.exit_status
+    if status == NOTHING_GATED:
+        print(f"gemmbench: nothing gated: {comparison.nothing_gated()}; --require-gated refuses that "
+              f"(exit {NOTHING_GATED})", file=sys.stderr)
+    return status

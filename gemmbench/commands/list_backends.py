@@ -17,22 +17,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.machine.fingerprint import cpu_flags, simulation
+    from gemmbench.machine.fingerprint import simulation
+    from gemmbench.measure import probe
 
     simulated = simulation()
     if simulated is not None:
         print(f"simulated CPU: {simulated.describe()}")
         print()
-    flags = cpu_flags()
     rows = []
-    for name in registry.backends.names():
-        status = registry.status(name)
+    statuses = probe.statuses()  # asked of a child process: no plugin code runs here
+    for name, status in statuses.items():
         state = "available" if status.available else "unavailable"
-        rows.append([name, state, _variants(name, status, flags), status.reason or status.target])
+        rows.append([name, state, _variants(status), status.reason or status.target])
     print(render(["backend", "status", "variants", "reason / source"], rows))
     if any(LACKING in row[2] for row in rows):
         print(f"{LACKING} this CPU lacks a flag the variant needs: a run records it as unavailable")
-    problems = _method_problems()
+    problems = list(dict.fromkeys(problem for status in statuses.values() for problem in status.method_problems))
     if problems:
         print("\nmethods not offered:\n" + "\n".join(f"  {problem}" for problem in problems))
     print()
@@ -43,20 +43,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _variants(name: str, status: registry.BackendStatus, flags: frozenset[str]) -> str:
-    if not status.available:
-        return ", ".join(status.variants)
-    backend = registry.backends.get(name)
-    lacking = {v.name for v in registry.variants_of(backend) if not backend.variant_available(v, flags)[0]}
-    return ", ".join(v + (LACKING if v in lacking else "") for v in status.variants)
-
-
-def _method_problems() -> list[str]:
-    """Method plugins that failed to load, and variants a method could not add to a backend."""
-    problems = [method.reason for method in registry.broken_methods()]
-    for name in registry.backends.names():
-        try:
-            problems += registry.method_problems(registry.backends.get(name))
-        except Exception:  # the backend's own variants() raised: its row in the table says so
-            continue
-    return problems
+def _variants(status: registry.BackendStatus) -> str:
+    return ", ".join(v + (LACKING if v in status.lacking else "") for v in status.variants)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gemmbench.commands.report import add_row_options, row_filter
-from gemmbench.data import atomic
+from gemmbench.data import output
 from gemmbench.errors import UsageError
 from gemmbench.cases.fields import did_you_mean
 
@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"{args.out}: unknown image format {args.out.suffix or '(none)'!r}; use .png or .svg")
+    from gemmbench.data.results import files_read
+
+    reading = files_read(args.results)
+    output.checked(args.out, reading)
     results = data.load(args.results, args.baseline, row_filter(args))
     known = kinds.available(results)  # the core kinds and those of the ops these results ran
     if args.kind not in known:
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
     for path, figure in zip(page_paths(args.out, len(figures)), figures):
-        atomic.write_bytes(path, kinds.render(figure, fmt, args.dpi))
+        output.write(path, kinds.render(figure, fmt, args.dpi), reading)
         print(path)
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gemmbench.commands import add_progress_options
 from gemmbench.errors import UsageError
-from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, default_worker_memory_limit, physical_memory
+from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, physical_memory
 
 # The runner (numpy, pyarrow, ...) is imported when a run starts, so the CLI itself starts fast.
 
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", default=None, metavar="SIZE",
                         help="address space each worker may use, e.g. 8G, 512M, 50%% (of physical memory) or "
                              f"none; a backend that needs more gets an error or crashed row (default: "
-                             f"{WORKER_MEMORY_SHARE * 100:.0f}%% of physical memory)")
+                             f"{WORKER_MEMORY_SHARE * 100:.0f}%% of physical memory shared evenly among the run's "
+                             f"workers, one per backend, thread count and variant choice)")
     parser.add_argument("--repeat", default=1, type=int, metavar="N",
                         help="measure the whole suite N times, each in fresh worker processes, into one file "
                              "(rows carry a repeat column); compare then tests on run-level figures")
@@ -82,10 +83,12 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
-def parse_memory_limit(value: str | None) -> int | None:
-    """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default."""
+def parse_memory_limit(value: str | None) -> int | str | None:
+    """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default (shared)."""
+    from gemmbench.measure.runner import SHARED
+
     if value is None:
-        return default_worker_memory_limit()
+        return SHARED
     text = value.strip().lower()
     if text in ("none", "unlimited"):
         return None

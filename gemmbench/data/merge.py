@@ -9,6 +9,7 @@ A run on a simulated CPU (GEMMBENCH_CPU_FLAGS) is refused: a dataset of machines
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gemmbench.data import atomic
+from gemmbench.cases.fields import brief
 from gemmbench.errors import UsageError
 from gemmbench.machine.featurekey import is_simulated
 from gemmbench.data.results import (METADATA_KEY, SCHEMA_VERSION, encode, plot_kinds, read_metadata, read_table,
@@ -48,17 +50,28 @@ class Written:
     action: str  # "added", "replaced" or "unchanged"
 
 
+NAME_LENGTH = 120  # of a partition value or a run id in a file name: with the rest, well inside 255 bytes
+
+
 def partition_path(root: Path, feature_key: str, date: str, run_id: str) -> Path:
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return root / f"feature_key={feature_key}" / f"date={date}" / f"part-{name}.parquet"
+    return root / f"feature_key={feature_key}" / f"date={date}" / f"part-{file_part(run_id)}.parquet"
+
+
+def file_part(run_id: str) -> str:
+    """The run id as part of a file name: itself when it is short and safe (gemmbench's own ids are);
+    otherwise its safe characters, shortened, and a hash of the whole, so two ids never share a file."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in run_id)
+    if safe == run_id and len(run_id) <= NAME_LENGTH and not run_id.startswith("."):
+        return run_id
+    return f"{safe[:NAME_LENGTH - 17].lstrip('.')}-{hashlib.sha256(run_id.encode()).hexdigest()[:16]}"
 
 
 def _partition_value(value, source: Path, column: str) -> str:
     if value is None or value == "":
         return NULL_PARTITION
-    if not _SAFE_VALUE.fullmatch(str(value)):
-        raise UsageError(f"{source}: {column} {value!r} cannot name a partition directory "
-                         f"(letters, digits and . _ + - only)")
+    if not _SAFE_VALUE.fullmatch(str(value)) or len(str(value)) > NAME_LENGTH:
+        raise UsageError(f"{source}: {column} {brief(value)} cannot name a partition directory "
+                         f"(letters, digits and . _ + - only, at most {NAME_LENGTH} of them)")
     return str(value)
 
 
@@ -123,6 +136,9 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))
             continue
-        atomic.write_bytes(destination, encode(_with_metadata(chosen)))
+        try:
+            atomic.write_bytes(destination, encode(_with_metadata(chosen)))
+        except OSError as exc:
+            raise UsageError(f"{destination}: cannot write the merged run: {exc.strerror or exc}") from None
         written.append(Written(chosen, destination, "replaced" if existing else "added"))
     return written

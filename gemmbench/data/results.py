@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gemmbench.data import atomic
+from gemmbench.data import atomic, filekind
 from gemmbench.errors import UsageError
 
 SCHEMA_VERSION = 3  # what each version added: docs/results.md, "Schema versions"
@@ -116,6 +116,8 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("git_sha", _str, "git revision of gemmbench ('+dirty' with local changes)"),
 ]
 REQUIRED = ("run_id", "suite", "case", "backend", "variant", "status", "median_ns")
+# Every row gemmbench writes names these; a row without them cannot be told apart from another.
+NEVER_NULL = ("run_id", "suite", "case", "backend", "variant", "status", "threads")
 # Every status, in the order tables list them: the one set the read side and the commands use.
 FAILED_STATUSES = ("wrong", "error", "crashed", "timeout")  # the row failed: a run with one exits 1
 NOT_RUN_STATUSES = ("skipped", "unavailable")  # never measured, and nothing went wrong
@@ -391,10 +393,18 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
                 raise UsageError(f"{path}: no .parquet result files in this directory")
             files.extend(found)
         elif path.exists():
+            kind = filekind.irregular(path)
+            if kind:  # never opened: reading a FIFO waits for a writer that may never come
+                raise UsageError(f"{path}: is {kind}, not a results file")
             files.append(path)
         else:
             raise UsageError(f"{path}: no such results file or directory")
     return files
+
+
+def files_read(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Every file reading these results opens: the parquet files, and the journals beside them."""
+    return [file for path in result_files(paths) for file in (path, journal_path(path))]
 
 
 def read_table(path: Path) -> pa.Table:
@@ -410,6 +420,10 @@ def read_table(path: Path) -> pa.Table:
         # No journal: the writer closed the file between our two reads (or never wrote one); what
         # the file holds now has every row it wrote.
         table = with_journal if with_journal is not None else _read_checked(path)[0]
+    empty = [name for name in NEVER_NULL if name in table.column_names and table.column(name).null_count]
+    if empty:
+        raise UsageError(f"{path}: column '{empty[0]}' is empty in {table.column(empty[0]).null_count} row(s); "
+                         f"every row gemmbench writes names its {', '.join(NEVER_NULL)}")
     if meta["schema_version"] < SCHEMA_VERSION:
         return _upgraded(table, path)
     return _conformed(table, CORE_COLUMNS, path)
@@ -486,15 +500,11 @@ def _declared(backends: set[str]) -> dict[str, tuple[str, frozenset[str]]]:
     file written before schema 3 did not record. A backend not installed here (or failing) is one of
     ours with no reference variants."""
     from gemmbench import registry
+    from gemmbench.measure import probe
 
-    declared = {}
-    for name in backends:
-        try:
-            backend = registry.backends.get(name)
-            declared[name] = (backend.role, frozenset(v.name for v in backend.variants() if v.reference_only))
-        except Exception:  # an unknown or broken backend: its rows are contenders like any other
-            continue
-    return declared
+    installed = [name for name in backends if name in registry.backends.names()]
+    # Asked of a child process: reading a file never runs a backend's code here.
+    return {name: (status.role, frozenset(status.reference_only)) for name, status in probe.statuses(installed).items()}
 
 
 def _read_checked(path: Path) -> tuple[pa.Table, dict]:
@@ -503,6 +513,7 @@ def _read_checked(path: Path) -> tuple[pa.Table, dict]:
         # footer, and a run renaming its next version into place in between mixes two files.
         with pa.OSFile(str(path)) as source:
             table = pq.read_table(source)
+        table.validate(full=True)  # parquet is not checked as it is read: text that is not UTF-8, for one
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     meta = _parse_metadata(table.schema, path)
@@ -539,7 +550,8 @@ def _cast_column(table: pa.Table, name: str, kind: pa.DataType, path: Path) -> p
 def find_run(out_dir: Path, run_id: str) -> Path:
     """The results file of run `run_id` in `out_dir` (names end in '-<run_id>.parquet')."""
     suffix = f"-{run_id}.parquet"
-    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix)) if out_dir.is_dir() else []
+    found = sorted(p for p in out_dir.glob("*.parquet") if p.name.endswith(suffix) and p.is_file()) \
+        if out_dir.is_dir() else []
     if not found:
         raise UsageError(f"{run_id}: no results file of that run in {out_dir} (give the file's path, "
                          f"or the directory it is in with --out)")

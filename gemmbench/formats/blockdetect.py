@@ -160,6 +160,8 @@ def detect(weights: np.ndarray, kernel_shapes: tuple[tuple[int, int], ...]) -> S
     count = int(nonzero.sum())
     if count >= SPARSE_BELOW * m * k:
         return Structure(m, k, count, None)
+    if count == 0:  # every shape and grid fails to tile nothing: searching them all only costs time
+        return Structure(m, k, 0, fit_blocks(nonzero, (1, 1)), storage=(1, 1))
     shapes = candidate_shapes(kernel_shapes)
     fit, diagonal = best_fit(nonzero, shapes), False
     if m % k == 0 and m > k and nonzero[diagonal_positions(m, k)].all():

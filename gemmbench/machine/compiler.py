@@ -155,12 +155,16 @@ def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, 
 
 
 def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, target: Path) -> None:
-    with atomic.publishing(target) as tmp:
-        try:
-            proc = subprocess.run(compile_command(compiler, paths, level, str(tmp)), capture_output=True, text=True,
-                                  timeout=COMPILE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
-                                   f"killed") from None
-        if proc.returncode != 0:
-            raise NativeBuildError(_first_error_line(proc.stderr))
+    try:
+        with atomic.publishing(target) as tmp:
+            try:
+                proc = subprocess.run(compile_command(compiler, paths, level, str(tmp)), capture_output=True,
+                                      text=True, timeout=COMPILE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
+                                       f"killed") from None
+            if proc.returncode != 0:
+                raise NativeBuildError(_first_error_line(proc.stderr))
+    except OSError as exc:  # the cache, not the compiler: say where and how to choose another
+        raise NativeBuildError(f"the kernel cache {target.parent} cannot be written ({exc.strerror or exc}); set "
+                               f"GEMMBENCH_CACHE to a folder that can") from None

@@ -47,6 +47,13 @@ def failure_message(exc: BaseException) -> str:
     return " ".join(text.split())[:400] + origin
 
 
+def _read_only_note(exc: BaseException) -> str:
+    """Why a write into the case's arrays failed, when that is what happened."""
+    from gemmbench.measure.isolation import WRITE_HINT
+
+    return f" ({WRITE_HINT})" if isinstance(exc, ValueError) and "read-only" in str(exc) else ""
+
+
 def not_run(status: str, message: str) -> dict:
     return {"status": status, "message": message}
 
@@ -110,7 +117,7 @@ class Item:
         try:
             row.update(self._prepare_and_verify())
         except (Exception, SystemExit) as exc:  # a backend's bug (even sys.exit) costs its own row only
-            row.update(not_run("error", failure_message(exc)))
+            row.update(not_run("error", failure_message(exc) + _read_only_note(exc)))
         return row
 
     def _prepare_and_verify(self) -> dict:
@@ -226,7 +233,7 @@ class Item:
                 if not after.ok:
                     return {**columns, **verdict_columns(after), **not_run("wrong", after.message)}
         except (Exception, SystemExit) as exc:
-            return not_run("error", failure_message(exc))
+            return not_run("error", failure_message(exc) + _read_only_note(exc))
         return columns
 
     def _time_parts(self) -> dict[str, float]:

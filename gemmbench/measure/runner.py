@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
-from gemmbench.measure import interrupts
-from gemmbench.errors import UsageError
-from gemmbench.cases.fields import did_you_mean
+from gemmbench.data import filekind
+from gemmbench.measure import interrupts, probe
+from gemmbench.errors import SuiteError, UsageError
+from gemmbench.cases.fields import brief, did_you_mean, is_int, is_number
 from gemmbench.measure.interrupts import RunInterrupted
 from gemmbench.machine.isa import parse_spec
 from gemmbench.machine.fingerprint import Machine, default_worker_memory_limit, fingerprint
@@ -32,12 +33,14 @@ from gemmbench.stats.decide import DEFAULT_BASELINE
 from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
 from gemmbench.measure.rows import finished_row, not_run_row
-from gemmbench.cases.suite import Selection, Suite, SuiteCase, load_suite, parse_selection, suite_from_dict, suite_to_dict
-from gemmbench.measure.supervisor import STARTUP_TIMEOUT, Group, Settings, Slot, Supervisor
+from gemmbench.cases.suite import (Selection, Suite, SuiteCase, load_suite, parse_selection, parse_suite, suite_from_dict,
+                                   suite_json)
+from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
 from gemmbench.stats.noise import Check
 
 
 METRICS = ("time", "instructions")
+SHARED = "shared"  # RunOptions.memory_limit: the default budget shared among the run's workers
 RUN_CHECK_SECONDS = 0.3  # the calibration loop of the noise check a run starts with
 
 
@@ -50,8 +53,11 @@ class RunOptions:
     roofline: bool = False  # add roof_* columns from this machine's (cached) roofline
     progress: bool | None = None  # None: when stderr is a terminal
     timeout: float | None = None  # seconds per row; replaces every case's timeout
-    memory_limit: int | None = field(default_factory=default_worker_memory_limit)  # bytes per worker; None: no limit
-    startup_timeout: float = STARTUP_TIMEOUT  # seconds for a worker to start and say it is ready
+    # Bytes of address space each worker may use; None: no limit; SHARED (the default): the machine's
+    # budget (default_worker_memory_limit) shared evenly among the run's workers, which all live until the
+    # run ends (one per backend, thread count and variant choice).
+    memory_limit: int | None | str = SHARED
+    startup_timeout: float = field(default_factory=startup_timeout)  # seconds for a worker to start and say it is ready
     repeat: int = 1  # the suite measured this many times, each in fresh worker processes
     check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
     metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
@@ -66,12 +72,35 @@ class RunOptions:
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
-        backends = data["backends"]
+        """The options a run stored for --resume; ValueError naming the first one that is not of the
+        type a run stores (check_options then judges their values as it judges a new run's)."""
+        if not isinstance(data, dict):
+            raise ValueError("the options are not a mapping")
+        backends = _stored(data, "backends", lambda v: v is None or (isinstance(v, list) and
+                                                                   all(isinstance(b, str) for b in v)))
+        threads = _stored(data, "threads", lambda v: v is None or (isinstance(v, list) and all(map(is_int, v))))
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
-                   threads=None if data["threads"] is None else tuple(data["threads"]), isa=data["isa"],
-                   roofline=data.get("roofline", False), progress=progress, timeout=data["timeout"],
-                   memory_limit=data["memory_limit"], repeat=data.get("repeat", 1), seed=data.get("seed"),
-                   metric=data.get("metric", "time"))
+                   threads=None if threads is None else tuple(threads),
+                   isa=_stored(data, "isa", lambda v: v is None or isinstance(v, str)),
+                   roofline=_stored(data, "roofline", lambda v: isinstance(v, bool), False), progress=progress,
+                   timeout=_stored(data, "timeout", lambda v: v is None or is_number(v)),
+                   memory_limit=_stored(data, "memory_limit", lambda v: v is None or v == SHARED or is_int(v)),
+                   repeat=_stored(data, "repeat", is_int, 1), seed=_stored(data, "seed", lambda v: v is None or is_int(v)),
+                   metric=_stored(data, "metric", lambda v: isinstance(v, str), "time"))
+
+
+_REQUIRED = object()
+
+
+def _stored(data: dict, key: str, valid, default=_REQUIRED):
+    """data[key] (or `default` for an option older files lack), ValueError unless `valid` says it is."""
+    if key not in data:
+        if default is _REQUIRED:
+            raise ValueError(f"option '{key}' is missing")
+        return default
+    if not valid(data[key]):
+        raise ValueError(f"option '{key}' is {brief(data[key])}")
+    return data[key]
 
 
 @dataclass(frozen=True)
@@ -122,7 +151,7 @@ def check_selections(suite: Suite, options: RunOptions) -> None:
                                  f"{did_you_mean(selection.backend, known)}; known backends: {', '.join(known)}")
             if selection.variant is None:
                 continue
-            status = registry.status(selection.backend)
+            status = probe.status(selection.backend)
             if status.available and selection.variant not in status.variants:
                 raise UsageError(f"{where}: backend '{selection.backend}' has no variant '{selection.variant}'"
                                  f"{did_you_mean(selection.variant, status.variants)}; it has: "
@@ -166,7 +195,8 @@ def new_run(suite: Suite, out_dir: Path, machine: Machine) -> tuple[RunInfo, Pat
 
 def _claim(suite: Suite, options: RunOptions, machine: Machine) -> ResultsFile:
     """A new results file, created before anything runs; two runs never share one."""
-    resume = {"suite": suite_to_dict(suite), "path": suite.path, "options": options.as_dict()}
+    resume = {"suite": suite_json(suite), "path": suite.path, "text": suite.text, "base": suite.base,
+              "options": options.as_dict()}
     for _ in range(100):
         info, path = new_run(suite, Path(options.out_dir), machine)
         results = ResultsFile(path, replace(info, resume=resume))
@@ -185,7 +215,7 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         parse_spec(options.isa)
     if options.timeout is not None and not (options.timeout > 0 and math.isfinite(options.timeout)):
         raise UsageError(f"--timeout: expected a positive number of seconds, got {options.timeout!r}")
-    if options.memory_limit is not None and options.memory_limit <= 0:
+    if options.memory_limit not in (None, SHARED) and options.memory_limit <= 0:
         raise UsageError(f"--memory-limit: expected a positive number of bytes, got {options.memory_limit!r}")
     if options.repeat < 1:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
@@ -224,41 +254,83 @@ def resume_run(run: str | os.PathLike, out_dir: str | os.PathLike = "results",
     are kept whatever their status (crashed and timeout included); only items without a row
     run. A `suite`, when given, must expand to exactly the suite the run started with.
     """
-    path = Path(run) if Path(run).is_file() else find_run(Path(out_dir), str(run))
+    given = Path(run)
+    if given.exists():
+        kind = filekind.irregular(given)
+        if kind:  # never opened: a FIFO would wait for a writer
+            raise UsageError(f"{given}: is {kind}, not a results file")
+    path = given if given.is_file() else find_run(Path(out_dir), str(run))
     with writer_lock(path):
         return _resume(path, suite, progress)
 
 
 def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool | None) -> RunOutcome:
+    plan = resume_plan(path, suite, progress)
+    machine = fingerprint()
+    _check_same_cpu(path, plan.rows, machine)
+    meta = plan.meta
+    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], meta["resume"]), plan.rows)
+    results.extra = {k: meta[k] for k in ("round_seed", "builds", "noise_check") if k in meta}
+    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in plan.rows)
+    outcome = _execute(plan.suite, plan.options, machine, results, done)
+    return replace(outcome, kept=len(plan.rows))
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What `run --resume` carries on with, every part of it checked again."""
+
+    suite: Suite
+    options: RunOptions
+    rows: list[dict]
+    meta: dict
+
+
+def resume_plan(path: Path, suite: Suite | str | os.PathLike | None = None,
+                progress: bool | None = None) -> ResumePlan:
+    """A partial run's suite, options and rows, as its file stores them, each checked as a new run's
+    would be: the suite is validated again from the text it was read from (a file's metadata is
+    input like any other, and may have been edited), and must expand to the suite the run stored.
+    UsageError (or SuiteError, one line per problem) names the file."""
     table = read_table(path)  # checks the whole file, not only its metadata
     meta = read_metadata(path)
     if meta.get("complete"):
-        raise UsageError(f"{path}: run {meta.get('run_id')} is complete; nothing to resume")
+        raise UsageError(f"{path}: run {brief(meta.get('run_id'))} is complete; nothing to resume")
     resume = meta.get("resume")
     if not isinstance(resume, dict):
         raise UsageError(f"{path}: cannot resume: the file does not record its suite and options")
+    damaged = [k for k in ("run_id", "suite", "started") if not isinstance(meta.get(k), str)] + \
+              [k for k in ("text", "path", "base") if not isinstance(resume.get(k), str)]
+    if damaged == ["text"] or not resume.get("text"):
+        raise UsageError(f"{path}: cannot resume: the file does not store the text of its suite (written by an "
+                         f"older gemmbench, or started from a suite built in code); start a new run")
+    if damaged:
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged ('{damaged[0]}' is not text)")
     try:
-        stored = suite_from_dict(resume["suite"], resume["path"])
-        options = RunOptions.from_dict(resume["options"], path.parent, progress)
+        options = RunOptions.from_dict(resume.get("options"), path.parent, progress)
+        started_with = suite_from_dict(resume["suite"], resume["path"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UsageError(f"{path}: cannot resume: its resume data is damaged ({type(exc).__name__}: {exc})") from None
+        raise UsageError(f"{path}: cannot resume: its resume data is damaged "
+                         f"({' '.join(f'{type(exc).__name__}: {exc}'.split())[:200]})") from None
+    _check_files_unchanged(path, started_with)
+    try:
+        stored = parse_suite(resume["text"], resume["path"], Path(resume["base"]))
+    except SuiteError as exc:
+        raise SuiteError([f"{path}: cannot resume: the suite it stores is not valid: {problem}"
+                          for problem in exc.problems]) from None
+    if suite_json(stored) != resume["suite"]:
+        raise UsageError(f"{path}: cannot resume: its stored suite differs from the suite text it stores "
+                         f"(the metadata was edited); start a new run")
     if suite is not None:
         given = suite if isinstance(suite, Suite) else load_suite(suite)
-        if suite_to_dict(given) != resume["suite"]:
+        if suite_json(given) != resume["suite"]:
             raise UsageError(f"{path}: run {meta['run_id']} was started from a different suite than "
                              f"{given.path} (its cases or settings differ); resume without naming a suite, "
                              f"or start a new run")
     check_options(stored, options)
-    _check_files_unchanged(path, stored)
     names = set(column_names())
     rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
-    machine = fingerprint()
-    _check_same_cpu(path, rows, machine)
-    results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], resume), rows)
-    results.extra = {k: meta[k] for k in ("round_seed", "builds", "noise_check") if k in meta}
-    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in rows)
-    outcome = _execute(stored, options, machine, results, done)
-    return replace(outcome, kept=len(rows))
+    return ResumePlan(stored, options, rows, meta)
 
 
 def _check_files_unchanged(path: Path, suite: Suite) -> None:
@@ -296,9 +368,10 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
 
                 show.begin("checking how noisy the machine is")
                 results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
+            settings = replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases),
+                               memory_limit=worker_memory_limit(options, workers_of(suite, options)))
             for repeat in range(options.repeat):
-                supervisor = Supervisor(replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases)),
-                                        on_begin=show.begin)
+                supervisor = Supervisor(settings, on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
                 try:
                     for suite_case in suite.cases:
@@ -326,6 +399,20 @@ def _plot_kinds(suite: Suite) -> list[dict]:
     """The plot kinds of the suite's ops, kept in the file: a report of it asks no registry for them."""
     ops = dict.fromkeys(suite_case.case.op for suite_case in suite.cases)
     return [asdict(kind) for op in ops for kind in registry.ops.get(op).plots]
+
+
+def workers_of(suite: Suite, options: RunOptions) -> int:
+    """How many workers the run has alive at its end: one per group (the supervisor keeps each)."""
+    cpus = len(available_cpus())
+    return len({group for suite_case in suite.cases for group in groups_of(suite_case, options)
+                if group.threads <= cpus})
+
+
+def worker_memory_limit(options: RunOptions, workers: int) -> int | None:
+    """Each worker's limit: the one given, else (SHARED) an even share of the machine's budget."""
+    if options.memory_limit == SHARED:
+        return default_worker_memory_limit() // max(1, workers)
+    return options.memory_limit
 
 
 def _settings(options: RunOptions) -> Settings:

@@ -8,7 +8,9 @@ across rounds and cases with their prepared data, one per backend, thread count 
 choice (`Group`). A worker that dies, stays silent past the case's timeout or breaks the
 protocol costs the row it was busy with: that row becomes `crashed` or `timeout`, a fresh
 worker re-prepares the others, and they go on sampling. Each worker leads its own process
-group, killed whole when the worker is done with, so what a backend forked never outlives it.
+group and its own cgroup (where one can be made), and adopts what its descendants orphan; all of
+it is killed when the worker is done with, so what a backend forked never outlives it, even a
+process that left the group (gemmbench/measure/reaping.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from gemmbench.measure import interrupts
+from gemmbench.measure.reaping import Cage
+from gemmbench.measure.tail import Tail
 from gemmbench.op import Case
 from gemmbench.report.textable import size
 from gemmbench.measure.timing import MIN_SAMPLES, TimingSettings
@@ -34,7 +38,7 @@ from gemmbench.cases.workload import case_to_dict
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready
+STARTUP_TIMEOUT = 120.0  # seconds for a worker to import and say it is ready (GEMMBENCH_STARTUP_TIMEOUT)
 EXIT_GRACE = 2.0  # seconds a worker told to quit gets to exit before its group is killed
 POLL = 0.25  # seconds between checks that a silent worker is still alive
 SILENT_START = "worker sent nothing for {timeout:g} s while starting; killed"
@@ -42,6 +46,22 @@ NO_RESULT = "no result within the {timeout:g} s timeout; worker killed"
 # `python -m` puts its working directory first on sys.path; starting the worker beside the
 # package that is running makes it import that same gemmbench, never a checkout in the cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+def startup_timeout() -> float:
+    """Seconds a child may take to load a backend: GEMMBENCH_STARTUP_TIMEOUT, else STARTUP_TIMEOUT."""
+    from gemmbench.errors import UsageError
+
+    text = os.environ.get("GEMMBENCH_STARTUP_TIMEOUT")
+    if text is None:
+        return STARTUP_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"GEMMBENCH_STARTUP_TIMEOUT: expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,8 @@ class WorkerProcess:
     def __init__(self, group: Group, settings: Settings):
         self.group, self.settings = group, settings
         self.cpus = settings.cpus[-group.threads:]
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = Tail()  # its last part only: a backend may print without end
+        self.cage = Cage()  # it and everything it starts, even what leaves its process group
         self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
             if settings.metric == "instructions" else None
         self.buffer = b""
@@ -139,15 +160,19 @@ class WorkerProcess:
         try:
             with interrupts.held():  # see gemmbench/measure/interrupts.py: a signal during fork would be dropped
                 proc = subprocess.Popen([*self._prefix(), self.settings.python, "-m", "gemmbench.measure.worker", str(write_fd)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr.writer,
                                         pass_fds=(write_fd,), env=self._environment(), start_new_session=True,
-                                        preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit),
+                                        preexec_fn=child_setup(set(self.cpus), self.settings.memory_limit, self.cage),
                                         cwd=PACKAGE_PARENT)
         except (OSError, subprocess.SubprocessError) as exc:  # no process to blame: the machine refused
             os.close(read_fd)
+            self.stderr.close()
+            self.cage.remove()
             raise WorkerFailed("crashed", f"could not start a worker: {' '.join(str(exc).split())[:300]}") from None
         finally:
             os.close(write_fd)
+        self.stderr.started()
+        self.cage.pid = proc.pid
         job = {"backend": self.group.backend, "threads": self.group.threads,
                "variants": list(self.group.variants) if self.group.variants else None, "isa": self.group.isa,
                "registrations": self.settings.registrations, "op_registrations": self.settings.op_registrations,
@@ -197,8 +222,10 @@ class WorkerProcess:
             if wait <= 0:
                 self.kill()
                 raise WorkerFailed("timeout", silence.format(timeout=timeout))
-            ready, _, _ = select.select([self.fd], [], [], min(wait, POLL))
-            if not ready:
+            ready, _, _ = select.select([self.fd, *self.stderr.open_fds()], [], [], min(wait, POLL))
+            if self.stderr.fd in ready:
+                self.stderr.drain()
+            if self.fd not in ready:
                 if self._reap(block=False) and not select.select([self.fd], [], [], 0)[0]:
                     raise WorkerFailed("crashed", self._death_message())
                 continue
@@ -238,6 +265,7 @@ class WorkerProcess:
         return WorkerFailed("crashed", f"worker broke the result protocol ({problem}); killed")
 
     def quit(self) -> None:
+        self.cage.end_descendants()  # while it lives: what its backend detached is re-parented to it
         self.send(cmd="quit")
         self._finish_exit()
 
@@ -249,21 +277,20 @@ class WorkerProcess:
         self.kill()
 
     def kill(self) -> None:
-        """Kill the worker's whole process group (what it forked too) and reap the worker."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the worker and everything it started (its group, its cgroup, its process tree) and reap it."""
+        self.cage.end(alive=self.proc.returncode is None)
         self._reap(block=True)
+        self.cage.remove()
 
     def close(self) -> None:
+        self.cage.remove()
         if self.counts_dir is not None:
             self.counts_dir.cleanup()
-        for handle in (self.proc.stdin, self.stderr):
-            try:
-                handle.close()
-            except OSError:
-                pass
+        self.stderr.close()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         try:
             os.close(self.fd)
         except OSError:
@@ -295,8 +322,7 @@ class WorkerProcess:
             what = f"worker killed by {name}"
         else:
             what = f"worker exited with status {returncode} before finishing"
-        self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        lines = self.stderr.lines()
         # faulthandler's first line names the fault; a Python error's last line names the exception.
         detail = next((line for line in lines if line.startswith("Fatal Python error")), lines[-1] if lines else "")
         memory = f"peak memory {size(self.peak_kib * 1024)}"
@@ -305,8 +331,9 @@ class WorkerProcess:
         return f"{what} while running this case" + (f" ({detail[:300]})" if detail else "") + f"; {memory}"
 
 
-def child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
-    """What the child does between fork and exec: limits that hold before any import."""
+def child_setup(cpus: set[int], memory_limit: int | None, cage: Cage | None = None) -> Callable[[], None]:
+    """What the child does between fork and exec: limits that hold before any import, and the cage
+    that keeps what it starts (gemmbench/measure/reaping.py)."""
     import ctypes
     import resource
 
@@ -319,6 +346,8 @@ def child_setup(cpus: set[int], memory_limit: int | None) -> Callable[[], None]:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:
                 os._exit(1)
+            if cage is not None:
+                cage.join(libc)
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, cpus)
         if memory_limit is not None:

@@ -46,12 +46,24 @@ def check(output: np.ndarray, reference: np.ndarray, precision: str, tolerance: 
     max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
     ref_norm = float(np.linalg.norm(reference))
     err_norm = float(np.linalg.norm(diff))
-    rel = err_norm / ref_norm if ref_norm > 0 else err_norm
-    snr = 20 * math.log10(ref_norm / err_norm) if err_norm > 0 else math.inf
+    if ref_norm == 0 and err_norm > 0:  # nothing to be relative to: any nonzero output is wrong
+        return Verdict(False, max_abs, math.inf, -math.inf, tolerance,
+                       f"the reference is all zeros and the output is not (largest value {max_abs:.3g})")
+    rel, snr = relative(err_norm, ref_norm)
     if rel <= tolerance:
         return Verdict(True, max_abs, rel, snr, tolerance)
     return Verdict(False, max_abs, rel, snr, tolerance,
                    f"relative error {rel:.3g} exceeds the {precision} tolerance {tolerance:g}")
+
+
+def relative(err_norm: float, ref_norm: float) -> tuple[float, float]:
+    """(relative error, SNR in dB) of an error against a reference, by their norms; an exact zero
+    reference and output are exact, an error against a zero reference is infinitely wrong."""
+    if err_norm == 0:
+        return 0.0, math.inf
+    if ref_norm == 0:
+        return math.inf, -math.inf
+    return err_norm / ref_norm, 20 * math.log10(ref_norm / err_norm)
 
 
 def combine(verdicts: list[Verdict], reference_norms: list[float], precision: str, tolerance: float) -> Verdict:
@@ -65,8 +77,7 @@ def combine(verdicts: list[Verdict], reference_norms: list[float], precision: st
     errors = [v.rel_err * n if n > 0 else v.rel_err for v, n in zip(verdicts, reference_norms)]
     err_norm = math.sqrt(sum(e * e for e in errors))
     ref_norm = math.sqrt(sum(n * n for n in reference_norms))
-    rel = err_norm / ref_norm if ref_norm > 0 else err_norm
-    snr = 20 * math.log10(ref_norm / err_norm) if err_norm > 0 else math.inf
+    rel, snr = relative(err_norm, ref_norm)
     max_abs = max(v.max_abs_err for v in verdicts)
     if rel <= tolerance:
         return Verdict(True, max_abs, rel, snr, tolerance)

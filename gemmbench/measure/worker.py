@@ -54,17 +54,19 @@ class Worker:
             registry.methods.register(name, target, clobber=True)
         self.job, self.channel = job, channel
         self.backend = registry.backends.get(job["backend"])
-        self.backend_ok, self.reason = self.backend.available()
-        variants = select_isa(registry.variants_of(self.backend), job["isa"]) if self.backend_ok else []
+        self.backend_ok, self.reason, offered = registry.inspect(self.backend)
+        variants = select_isa(offered, job["isa"]) if self.backend_ok else []
         if job["variants"] is not None:
             variants = [v for v in variants if v.name in job["variants"]]
         self.variants = variants
         self.flags, self.resolution = cpu_flags(), timer_resolution_ns()
         self.items: dict = {}
         self.case = None
+        self.shared = None  # the case's workload, shared read-only by the variants (measure/isolation.py)
 
     def prepare(self, command: dict) -> bool:
         """Make the case's data and start each variant's item; False: the worker must retire."""
+        from gemmbench.measure.isolation import Guard
         from gemmbench.measure.item import Context, Item, failure_message, not_run
         from gemmbench.measure.timing import TimingSettings
         from gemmbench.cases.workload import case_from_dict, make_workload, op_of
@@ -82,7 +84,7 @@ class Worker:
             return True
         self.channel.send("plan", variants=[v.name for v in variants])
         try:
-            workload = make_workload(case)
+            self.shared = Guard(lambda: make_workload(case))
         except Exception as exc:
             for variant in variants:
                 self.channel.send("started", variant=variant.name,
@@ -94,8 +96,8 @@ class Worker:
         floor = self.call_floor(ctx) if variants else {}
         for variant in variants:
             self.channel.send("begin", variant=variant.name)
-            item = Item(op_of(case), self.backend, variant, workload, ctx)
-            row = {**item.start(), **self._blas(), **floor}
+            item = Item(op_of(case), self.backend, variant, self.shared.view(self.backend.writable_workload), ctx)
+            row = self._unchanged({**item.start(), **self._blas(), **floor})
             if row["status"] == "ok":
                 self.items[variant.name] = item
             out_of_memory = self._out_of_memory(row)  # says so in the row's message
@@ -105,6 +107,15 @@ class Worker:
                 return False
         self.channel.send("prepared")
         return True
+
+    def _unchanged(self, row: dict) -> dict:
+        """The row, failed when its variant changed the case's shared arrays (then made afresh for the others)."""
+        from gemmbench.measure.isolation import changed_message
+
+        changed = self.shared.changed()
+        if not changed:
+            return row
+        return {**row, "status": "error", "message": changed_message(changed)}
 
     def call_floor(self, ctx) -> dict:
         """The backend's bare-call floor, timed like its rows, once per case (where it has one)."""
@@ -155,7 +166,7 @@ class Worker:
     def finish(self) -> None:
         for name, item in self.items.items():
             self.channel.send("begin", variant=name)
-            self.channel.send("finished", variant=name, columns=item.finish())
+            self.channel.send("finished", variant=name, columns=self._unchanged(item.finish()))
         self.drop()
         self.channel.send("done")
 
@@ -163,7 +174,7 @@ class Worker:
         """One case's arrays alive at a time."""
         for item in self.items.values():
             item.close()
-        self.items, self.case = {}, None
+        self.items, self.case, self.shared = {}, None, None
 
 
 def main(fd: int) -> None:

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from gemmbench.data.results import NOT_RUN_STATUSES
 from gemmbench.report import text as renderer
 from gemmbench.report.table import Cell, Column, Table, time_text
-from gemmbench.stats.compare import Comparison, GeoMean, Pair, SuiteMismatch, Unmatched
+from gemmbench.stats.compare import NOTHING_GATED, Comparison, GeoMean, Pair, SuiteMismatch, Unmatched
 
 # Listed one per line only with --verbose; otherwise counted per backend under the table.
 QUIET_VERDICTS = ("unchanged", "not timed")
@@ -129,8 +129,9 @@ def conclusion(comparison: Comparison) -> list[str]:
     for side, dropped in (("base", comparison.base_duplicates), ("new", comparison.new_duplicates)):
         if dropped:
             lines.append(f"{side}: {dropped} older row(s) of the same case ignored; the newest run's row is compared")
-    if not comparison.pairs:
-        lines.append("no rows from the same CPU feature key: cross-machine comparison only, nothing gated")
+    if not comparison.gated:
+        lines.append(f"nothing gated: {comparison.nothing_gated()} (--require-gated makes that exit "
+                     f"{NOTHING_GATED})")
     counts = ", ".join(f"{n} {verdict}" for verdict, n in comparison.counts().items())
     regressions = comparison.regressions
     if regressions:
@@ -183,7 +184,7 @@ def _pair_json(pair: Pair) -> dict:
 def as_json(comparison: Comparison, base: str, new: str) -> dict:
     return _finite({
         "base": str(base), "new": str(new), "threshold": comparison.threshold, "alpha": comparison.alpha,
-        "exit_status": comparison.exit_status, "counts": comparison.counts(),
+        "exit_status": comparison.exit_status, "gated": len(comparison.gated), "counts": comparison.counts(),
         "regressions": len(comparison.regressions),
         "pairs": [_pair_json(p) for p in comparison.pairs],
         "cross_machine": [_pair_json(p) for p in comparison.cross_machine],

@@ -12,7 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from gemmbench.data import atomic
+from gemmbench.data import output
+from gemmbench.data.results import files_read
 from gemmbench.measure.progress import Progress
 from gemmbench.report import content, kinds
 from gemmbench.report.data import ReportData, load
@@ -111,13 +112,17 @@ def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | 
     """Read results (files or directories), write one self-contained HTML report, return its path.
 
     progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
+    results = list(results)
+    reading = files_read(results)
+    if out is not None:
+        output.checked(out, reading)  # before reading and drawing: a bad path costs no time
     data = load(results, baseline, rows, every_sample)
-    path = Path(out) if out is not None else default_path(data)
+    path = output.checked(out if out is not None else default_path(data), reading)
     drawn = [kind for kind in kinds.available(data).values() if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
         page = render_html(data, title, show)
     finally:
         show.close()
-    atomic.write_bytes(path, page.encode("utf-8"))
+    output.write(path, page.encode("utf-8"), reading)
     return path

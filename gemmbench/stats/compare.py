@@ -43,6 +43,8 @@ MATCH_COLUMNS = ("suite", "case", "backend", "variant", "dtype", "op", "shape", 
 GATING_VERDICTS = frozenset({"slower", "broke"})
 VERDICT_ORDER = ("broke", "slower", "faster", "fixed", "failing", "dependencies changed", "insignificant", "unchanged",
                  "not timed")
+UNGATED = ("not timed", "dependencies changed")  # verdicts of pairs that can never fail a comparison
+NOTHING_GATED = 3  # exit status when a gate requires a judged pair and none was (compare --require-gated)
 # Between-run drift of one row's own time on a shared VM (measured: docs/measurement.md); a row judged by its
 # own time within a single run gates only past this, as no test inside one run can see that variance.
 DRIFT_THRESHOLD = 0.5
@@ -158,8 +160,28 @@ class Comparison:
         return tuple(p for p in self.pairs if p.regressed)
 
     @property
+    def gated(self) -> tuple[Pair, ...]:
+        """Pairs that were judged and could have failed the comparison: same feature key, timed on both sides,
+        and not set aside for changed dependencies. None when BASE came from another CPU."""
+        return tuple(p for p in self.pairs if p.verdict not in UNGATED)
+
+    @property
     def exit_status(self) -> int:
         return 1 if self.regressions else 0
+
+    def status(self, require_gated: bool) -> int:
+        """The exit status; NOTHING_GATED when one is required and no pair was gated."""
+        return NOTHING_GATED if require_gated and not self.gated else self.exit_status
+
+    def nothing_gated(self) -> str:
+        """Why no pair was gated, in a line ('' when some were)."""
+        if self.gated:
+            return ""
+        if not self.pairs:
+            keys = sorted({str(p.base_feature_key) for p in self.cross_machine})
+            return (f"no row of BASE comes from NEW's CPU feature key (BASE: {', '.join(keys) or 'none'}); "
+                    f"cross-machine pairs never gate")
+        return "no pair was timed on both sides with the same dependencies"
 
     def counts(self) -> dict[str, int]:
         counts = {verdict: 0 for verdict in VERDICT_ORDER}

@@ -5,10 +5,13 @@ Imported by name (`from faultkit import ...`): pytest puts this folder on sys.pa
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from gemmbench.data.results import load_results
@@ -89,3 +92,52 @@ def wait_for_rows(out: Path, count: int, proc: subprocess.Popen, seconds: float 
 
 def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+
+
+def as_ordinary_user() -> None:
+    """Root writes anywhere: drop the capabilities that let it ignore file permissions (Linux)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+# ---------------------------------------------------------------- the fuzz targets' contract
+
+# Every input either works or is refused in one line (exit 2) within a second per megabyte. The check
+# allows five times that, at least five seconds, so a loaded CI machine never trips it while the inputs
+# it guards against (minutes for a few hundred bytes) still do.
+SECONDS_PER_MB = 1.0
+SLACK = 5.0
+
+
+@contextmanager
+def within_promise(size: int):
+    """The block handles an input of `size` bytes within the promised time (with SLACK)."""
+    start = time.monotonic()
+    try:
+        yield  # a refusal (an exception) is held to the same time as success
+    finally:
+        allowed = SLACK * SECONDS_PER_MB * max(1.0, size / 1e6)
+        elapsed = time.monotonic() - start
+        assert elapsed <= allowed, f"{elapsed:.1f} s for {size} bytes; at most {allowed:.0f} s"
+
+
+def one_line(message: str, names: str) -> None:
+    """A refusal's message: one line, naming the input first."""
+    assert message.startswith(names) and "\n" not in message, message
+
+
+def places(node, found: list) -> list:
+    """Every (container, key) in a tree of dicts and lists (a YAML or JSON document): where a fuzz target edits."""
+    keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
+    for key in keys:
+        found.append((node, key))
+        places(node[key], found)
+    return found

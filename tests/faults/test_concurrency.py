@@ -73,7 +73,7 @@ results.create()
 for i in range(rows):
     while reads_done() < i // 7:  # keeps pace with the reader, however fast each side runs
         time.sleep(0.001)
-    results.add([{"run_id": "race", "suite": "s", "case": f"c{i}", "backend": "b", "variant": "v",
+    results.add([{"run_id": "race", "suite": "s", "case": f"c{i}", "backend": "b", "variant": "v", "threads": 1,
                   "status": "ok", "median_ns": float(i), "samples_ns": [float(i)] * (i % 17 + 1)}])
 results.close()
 """
@@ -106,7 +106,7 @@ results = ResultsFile(Path(sys.argv[1]), RunInfo("kill", "s", "t"))
 results.create()
 for batch in range(10_000):
     results.add([{"run_id": "kill", "suite": "s", "case": f"c{batch}", "backend": "b", "variant": f"v{i}",
-                  "status": "ok", "median_ns": 1.0, "samples_ns": [1.0] * 50} for i in range(3)])
+                  "threads": 1, "status": "ok", "median_ns": 1.0, "samples_ns": [1.0] * 50} for i in range(3)])
     print(batch, flush=True)
 """
 

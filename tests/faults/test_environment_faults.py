@@ -1,13 +1,11 @@
 """The machine fails the run: an output directory that cannot be written, a disk that fills up."""
 
-import ctypes
-import os
 import re
 import resource
 import subprocess
 import sys
 
-from faultkit import ROOT, temp_files
+from faultkit import ROOT, as_ordinary_user, temp_files
 from gemmbench.data.results import load_results, read_metadata
 
 import pytest
@@ -20,20 +18,6 @@ backends: [{backend}]
 defaults: {{warmup: 0.001, min_time: 0.0002, samples: 3, max_time: 0.05}}
 cases: [{{name: c, m: 16, k: 8, seed: [1, 2, 3, 4, 5, 6]}}]
 """
-PR_CAPBSET_DROP = 24
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
-
-
-def as_ordinary_user() -> None:
-    """Root writes anywhere: drop the capabilities that let it ignore file permissions (Linux)."""
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
-        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 def test_an_unwritable_output_directory_is_refused_before_anything_runs(plugins, write_suite, tmp_path, recorded):
     suite = write_suite(SUITE.format(backend="test-slow"), fast=False)
     out = tmp_path / "locked"

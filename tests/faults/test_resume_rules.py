@@ -104,3 +104,64 @@ def test_damaged_resume_data_is_a_clear_error(partial):
     pq.write_table(table.replace_schema_metadata({b"gemmbench": json.dumps(meta).encode()}), path)
     with pytest.raises(UsageError, match="cannot resume: its resume data is damaged"):
         resume_run(path, progress=False)
+
+
+def edit_metadata(path, edit) -> None:
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"gemmbench"])
+    edit(meta["resume"])
+    pq.write_table(table.replace_schema_metadata({b"gemmbench": json.dumps(meta).encode()}), path)
+
+
+def first_case(resume):
+    return resume["suite"]["cases"][0]
+
+
+EDITS = {
+    "m 0": lambda r: first_case(r)["case"]["spec"].update(m=0),
+    "m a string": lambda r: first_case(r)["case"]["spec"].update(m="5"),
+    "m negative": lambda r: first_case(r)["case"]["spec"].update(m=-5),
+    "samples 0": lambda r: first_case(r)["timing"].update(samples=0),
+    "a case dropped": lambda r: r["suite"]["cases"].pop(),
+}
+
+
+@pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
+def test_an_edited_stored_suite_is_refused(partial, cli, edit):
+    """The stored suite is checked again: it must be what its stored text validates to."""
+    path, _ = partial
+    edit_metadata(path, edit)
+    result = cli("run", "--resume", path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"gemmbench: error: {path}: cannot resume: its stored suite differs from the suite "
+                             f"text it stores (the metadata was edited); start a new run\n")
+    assert len(load_results(path)) == 2
+
+
+def test_a_stored_suite_text_is_validated_again(partial, cli):
+    path, _ = partial
+
+    def edit(resume):
+        resume["text"] = resume["text"].replace("m: 32, k: 16}", "m: 0, k: 16}")
+        first_case(resume)["case"]["spec"].update(m=0)
+
+    edit_metadata(path, edit)
+    result = cli("run", "--resume", path)
+    assert (result.returncode, result.stdout) == (2, "")
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(f"gemmbench: error: {path}: cannot resume: the suite it stores is not "
+                                         f"valid: ") for line in lines)
+    assert "field 'm': must be a positive integer, got 0" in result.stderr
+
+
+@pytest.mark.parametrize("options, problem", [({"repeat": "x"}, "option 'repeat' is 'x'"),
+                                              ({"threads": [1, "2"]}, "option 'threads' is [1, '2']"),
+                                              ({"timeout": -1}, None)])
+def test_edited_stored_options_are_refused(partial, options, problem):
+    path, _ = partial
+    edit_metadata(path, lambda resume: resume["options"].update(options))
+    with pytest.raises(UsageError) as info:
+        resume_run(path, progress=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert (problem or "--timeout: expected a positive number of seconds, got -1") in message

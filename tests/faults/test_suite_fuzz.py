@@ -1,5 +1,6 @@
 """Fuzzing the suite loader: whatever the document, it yields a valid suite or raises its own
-validation error (UsageError, SuiteError) with one line per problem, never anything else."""
+validation error (UsageError, SuiteError) with one line per problem, never anything else, within
+the promised time."""
 
 import json
 
@@ -7,6 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from faultkit import places, within_promise
 from gemmbench.errors import SuiteError, UsageError
 from gemmbench.measure.runner import RunOptions, check_selections
 from gemmbench import registry
@@ -36,8 +38,9 @@ documents = st.one_of(
 def load_checked(text: str) -> None:
     """The contract every input must meet."""
     try:
-        suite = parse_suite(text, PATH)
-        check_selections(suite, RunOptions())
+        with within_promise(len(text.encode())):
+            suite = parse_suite(text, PATH)
+            check_selections(suite, RunOptions())
     except SuiteError as exc:
         assert exc.problems and all(line.startswith(f"{PATH}: ") and "\n" not in line for line in exc.problems)
         return
@@ -56,15 +59,6 @@ def test_arbitrary_documents(document):
 
 
 SHIPPED = {name: path.read_text() for name, path in sorted(shipped_suites().items())}
-
-
-def places(node, found):
-    """Every (container, key) in a YAML tree."""
-    keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
-    for key in keys:
-        found.append((node, key))
-        places(node[key], found)
-    return found
 
 
 @FUZZ

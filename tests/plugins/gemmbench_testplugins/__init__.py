@@ -233,16 +233,23 @@ class ExitingBackend(GoodBackend):
 
 class ForkingBackend(GoodBackend):
     """Correct, but leaves processes running forever: 'fork' a forked child and a `sleep`
-    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting."""
+    subprocess, 'thread' a non-daemon thread that keeps its worker from exiting, 'detach' a daemon
+    (forked twice, its own session: in no process group of the worker's), 'detach-crash' such a
+    daemon and then a worker that dies on its own (SIGABRT)."""
 
     name = "test-fork"
 
     def variants(self):
-        return [Variant("fork"), Variant("thread")]
+        return [Variant("fork"), Variant("thread"), Variant("detach"), Variant("detach-crash")]
 
     def prepare(self, workload, variant):
         if variant.name == "thread":
             threading.Thread(target=time.sleep, args=(3600,)).start()
+            return workload.weights
+        if variant.name.startswith("detach"):
+            detach_a_daemon()
+            if variant.name == "detach-crash":
+                os.abort()
             return workload.weights
         child = os.fork()
         if child == 0:
@@ -253,6 +260,28 @@ class ForkingBackend(GoodBackend):
         record_pid(child)
         record_pid(subprocess.Popen(["sleep", "3600"]).pid)
         return workload.weights
+
+
+def detach_a_daemon() -> None:
+    """Fork, setsid, fork again and let the middle process go: the daemon's parent is gone, its group new."""
+    reader, writer = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            try:
+                os.close(reader)
+                record_pid(os.getpid())
+                os.write(writer, b"x")
+                time.sleep(3600)
+            finally:
+                os._exit(0)
+        os._exit(0)
+    os.close(writer)
+    os.read(reader, 1)  # the daemon has recorded itself
+    os.close(reader)
+    os.waitpid(middle, 0)
 
 
 class LimitsBackend(GoodBackend):
@@ -315,3 +344,45 @@ class CrashInRoundsBackend(GoodBackend):
         if prepared["crash_at"] is not None and time.monotonic() > prepared["crash_at"]:
             os.abort()
         np.matmul(prepared["w"], x, out=out)
+
+
+class ShoutingBackend(GoodBackend):
+    """Writes GEMMBENCH_TEST_SHOUT_MIB MiB (default 64) to stderr, then aborts."""
+
+    name = "test-shout"
+
+    def prepare(self, workload, variant):
+        chunk = b"x" * 1023 + b"\n"
+        for _ in range(int(os.environ.get("GEMMBENCH_TEST_SHOUT_MIB", "64")) * 1024):
+            os.write(2, chunk)
+        os.abort()
+
+
+class SiblingsBackend(GoodBackend):
+    """Variants that change the case's arrays their siblings share, each computing from its own copy (so on
+    its own it is right): 'scale' scales the weights in place, 'zero-reference' zeroes the reference,
+    'poke' writes into the weights through a pointer as native code would. 'first' and 'last' are correct
+    and use the shared weights, before and after them."""
+
+    name = "test-siblings"
+
+    def variants(self):
+        return [Variant(name) for name in ("first", "scale", "zero-reference", "poke", "last")]
+
+    def prepare(self, workload, variant):
+        own = np.array(workload.weights)
+        if variant.name == "scale":
+            np.multiply(workload.weights, 2.0, out=workload.weights)
+        elif variant.name == "zero-reference":
+            workload.reference[...] = 0.0
+        elif variant.name == "poke":
+            weights = workload.weights
+            ctypes.memset(weights.ctypes.data, 0, weights.nbytes)
+        return own if variant.name in ("scale", "zero-reference", "poke") else workload.weights
+
+
+class WritingBackend(SiblingsBackend):
+    """Declares that it writes into the case's arrays: each variant gets a copy of its own."""
+
+    name = "test-writes"
+    writable_workload = True
