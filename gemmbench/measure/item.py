@@ -77,7 +77,7 @@ class Item:
 
     A row whose prepared data sits on 2 MiB pages is prepared `placements` times (TimingSettings),
     each copy verified, and its samples rotate through the copies: under a hypervisor one guest
-    huge page runs a matrix that nearly fills L2 up to 25% faster than another (docs/measurement.md,
+    huge page may run a matrix that nearly fills L2 markedly faster than another (docs/measurement.md,
     "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
