@@ -30,7 +30,7 @@ from gemmbench.ops.lpcnet_step import PARTS, StepSpec
 from gemmbench.measure.timing import Loop
 
 # GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. In int8
-# these small products run several times faster, and the step's error stays far inside the 5%
+# they run faster (GRU-B several times, and so the whole step), and the step's error stays far inside the 5%
 # int8 tolerance; bf16 gains little (its kernels are in-core bound, docs/csimd.md) for an error
 # still far inside bf16's 1%. The figures: docs/journal/2026-11-22-dense-gemv-on-zen5.md and
 # docs/journal/2026-11-29-half-precision.md.
