@@ -69,8 +69,7 @@ def test_statistics():
     stats = timing.statistics([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats.median == 3.0 and stats.min == 1.0 and stats.mean == 22.0
     assert stats.iqr == pytest.approx(2.0)
-    assert stats.cv == pytest.approx(stats.std / 22.0) and stats.noisy
-    assert not timing.statistics([10.0, 10.1, 9.9]).noisy
+    assert stats.cv == pytest.approx(stats.std / 22.0)
 
 
 def test_real_timer_resolution_is_positive_and_small():

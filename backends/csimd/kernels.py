@@ -59,13 +59,13 @@ import numpy as np
 
 from gemmbench.formats import blocksparse, quant
 from gemmbench.machine import isa, native
-from gemmbench.measure.timing import Loop, python_loop
+from gemmbench.measure.timing import Clocks, Loop, python_loop
 from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
 LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",
           "neon-dotprod")  # the ISA levels (gemmbench.machine.isa) these sources implement
-ABI_VERSION = 6
+ABI_VERSION = 7
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8",
          "amx_bf16", "dense_fp16", "sparse16_fp16")
@@ -119,6 +119,7 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_fp16_lane_terms": (_I, ()),
     "gb_call_run": (None, (_P,)),
     "gb_call_time": (_I, (_P, _I)),
+    "gb_call_sample": (None, (_P, _I, _P)),
     "gb_noop": (None, (_P,)),
     "gb_act_bytes": (_I, (_I, _I)),
     "gb_dense_packed_floats": (_I, (_I, _I)),
@@ -705,6 +706,17 @@ def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
     if x is not bound_x or y is not bound_y:
         call.bind(x, y)
     return call.operand.kernels.lib.gb_call_time(arg, loops)
+
+
+def run_clocks(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> Clocks:
+    """run_time, with the thread's CPU time and involuntary context switches read in C around the
+    same loop (gemmbench.measure.timing.Clocks: an int of the wall ns)."""
+    _, arg, bound_x, bound_y = call.state
+    if x is not bound_x or y is not bound_y:
+        call.bind(x, y)
+    clocks = (ctypes.c_int64 * 3)()
+    call.operand.kernels.lib.gb_call_sample(arg, loops, clocks)
+    return Clocks(*clocks)
 
 
 def bare_call_loop(variant: str = "scalar") -> Loop:

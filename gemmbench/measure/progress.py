@@ -55,6 +55,14 @@ class Progress:
     def begin(self, label: str) -> None:
         self._show(f"[{self.status()}] {label}")
 
+    def note(self, text: str) -> None:
+        """A line worth reading whether or not progress is shown (a warning at the start of a run)."""
+        if self.enabled:
+            self._show("")
+            self.stream.write("\r")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
     def row_done(self, status: str) -> None:
         self.rows += 1
         self.failed += status in FAILED_STATUSES
