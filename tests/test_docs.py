@@ -67,6 +67,24 @@ def test_relative_links_lead_to_files_and_headings(page):
     assert not unanchored
 
 
+DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+
+
+def prose(text: str) -> str:
+    """A page's running text: code blocks, inline code, links to the journal and link targets left out."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"\[[^\]]*\]\(journal/[^)]*\)", "", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_reference_pages_carry_no_dated_measurements(page):
+    """The reference says how things work; what was measured on a given day is in docs/journal/."""
+    dated = [line for line in prose(page.read_text()).splitlines() if DATE.search(line)]
+    assert not dated, f"{page.name}: dated text belongs in docs/journal/: {dated}"
+
+
 def test_every_journal_page_is_in_the_journal_index():
     index = (JOURNAL / "README.md").read_text()
     missing = [p.name for p in JOURNAL.glob("*.md") if p.name != "README.md" and f"]({p.name})" not in index]
