@@ -74,14 +74,3 @@ def test_statistics():
 
 def test_real_timer_resolution_is_positive_and_small():
     assert 0 < timing.timer_resolution_ns() < 1e6
-
-
-def test_a_rewarmed_sample_runs_its_share_untimed_first():
-    calls = []
-
-    def loop(loops):
-        calls.append(loops)
-        return 10 * loops
-
-    assert timing.rewarmed_sample(loop, 40, 0.25) == 10.0
-    assert calls == [10, 40]  # the re-warm first, then the timed sample

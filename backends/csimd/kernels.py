@@ -585,13 +585,6 @@ def prepare_sparse16_fp16(kernels: Kernels, weights: np.ndarray, mask: np.ndarra
     return _prepare_sparse16_half(kernels, weights, mask, diagonal, Sparse16Fp16)
 
 
-def half_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the stored weights with x, or with x rounded alike where the kernels round it."""
-    return quant.half_gemv_reference(a.precision, a.rounded, x, getattr(a, "diagonal", None),
-                                     rounds_activations(a.kernels, a.precision))
-
-
-
 PRECISIONS = ("float32", "int8", "bf16", "fp16")
 _HALF = {"bf16": (prepare_bf16, prepare_sparse16_bf16), "fp16": (prepare_fp16, prepare_sparse16_fp16)}
 

@@ -142,7 +142,6 @@ NEVER_NULL = ("run_id", "suite", "case", "backend", "variant", "status", "thread
 # Every status, in the order tables list them: the one set the read side and the commands use.
 FAILED_STATUSES = ("wrong", "error", "crashed", "timeout")  # the row failed: a run with one exits 1
 NOT_RUN_STATUSES = ("skipped", "unavailable")  # never measured, and nothing went wrong
-STATUSES = ("ok", *FAILED_STATUSES, *NOT_RUN_STATUSES)
 
 
 def op_columns() -> list[tuple[str, pa.DataType, str, str]]:

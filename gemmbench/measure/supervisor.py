@@ -584,17 +584,6 @@ def round_seed(seed: int, repeat: int, case: str) -> str:
     return f"{seed}/{repeat}/{case}"
 
 
-def round_orders(seed: int, repeat: int, case: str, rows: list, rounds: int) -> list[list]:
-    """The order rows (all live throughout) take their samples in, round by round: what a run with this seed does."""
-    shuffle = random.Random(round_seed(seed, repeat, case))
-    orders = []
-    for _ in range(rounds):
-        live = list(rows)
-        shuffle.shuffle(live)
-        orders.append(live)
-    return orders
-
-
 def _first_unsettled(plan: list[str] | None, settled: set[str], new: list[Slot]) -> str | None:
     if plan is None:
         return ""  # it died before saying what it would run: one row for the whole case

@@ -255,12 +255,6 @@ def warm_and_calibrate(loop: Loop, settings: TimingSettings, resolution_ns: floa
     return calibrate(loop, max(settings.min_time * 1e9, RESOLUTION_FACTOR * resolution_ns))
 
 
-def rewarmed_sample(loop: Loop, loops: int, share: float) -> float:
-    """ns per call of one sample of `loops` calls, after `share` of them untimed."""
-    loop(max(1, math.ceil(loops * share)))
-    return loop(loops) / loops
-
-
 def measure_loop(loop: Loop, settings: TimingSettings, resolution_ns: float,
                  clock: Callable[[], int] = time.perf_counter_ns) -> Measurement:
     """Warm-up, calibration and all the samples of one loop in a row (not interleaved)."""
