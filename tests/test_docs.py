@@ -7,11 +7,11 @@ import argparse
 import re
 
 import pytest
-from gbtest import ROOT
 
+from gbtest import ROOT
 from gemmbench import commands
-from gemmbench.data import schema_doc
 from gemmbench.cases.suite import parse_suite
+from gemmbench.data import schema_doc
 
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
