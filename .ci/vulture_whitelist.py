@@ -29,3 +29,6 @@ calibration_samples
 number_in  # FieldReader, for an op plugin's case fields (docs/ops.md)
 unregister  # Registry, to undo a run-time registration
 ROLES, COLUMN_TYPES, key_flag  # a backend's role, an op column's type, an ISA level's feature-key flag: allowed values
+
+# The model of what a kernel computes, stated in docs/csimd.md; the kernels' tests hold them to it.
+half_gemv_reference

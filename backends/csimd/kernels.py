@@ -20,7 +20,7 @@ operand and the addresses of x and y, through a PyDLL function (no GIL release a
 of a few microseconds). When x or y is not the array the call was bound to (a harness cycling
 through inputs), `Call.bind` checks it (ndarray, float32, C-contiguous, shape) and writes its
 address into the struct; addresses are remembered per array object, because numpy's
-`a.ctypes.data` alone costs 1-2 us. Wrong arrays are refused with a ValueError, never passed.
+`a.ctypes.data` alone costs many times the call. Wrong arrays are refused with a ValueError, never passed.
 
 Rows not a multiple of 16 (dense kinds): the packed panels are padded with zero rows; the
 kernel computes the last, ragged panel in full and stores only its real rows, so y is exactly
@@ -612,7 +612,7 @@ _F32 = np.dtype(np.float32)
 class AddressBook:
     """The data addresses of the arrays a call was handed, each checked once per array object.
 
-    `a.ctypes.data` costs 1-2 us; a known array costs a dict lookup and a shape and dtype
+    `a.ctypes.data` costs many times a bare ctypes call; a known array costs a dict lookup and a shape and dtype
     check. The book holds the arrays, so an id it knows is never reused by another array.
     """
 

@@ -95,7 +95,7 @@ class Item:
 
     A row whose prepared data sits on pages of its own (large arrays) is prepared `placements`
     times (TimingSettings), each copy verified, and its samples rotate through the copies: under
-    a hypervisor one guest huge page runs a matrix that nearly fills L2 up to 25% faster than
+    a hypervisor one guest huge page may run a matrix that nearly fills L2 markedly faster than
     another, and on 4 KiB pages each copy has its own scatter (docs/measurement.md, "Placements");
     a run that drew one placement per row would carry that draw into every ratio. With cache
     `cold` the copies are a pile large enough to push each out of the caches, and every call

@@ -3,7 +3,7 @@
 A cache indexed by physical address (L2, L3) places a matrix by the physical pages the kernel
 happened to hand out: with 4 KiB pages, two processes running the same kernel on the same
 matrix get different set conflicts, and a matrix that nearly fills L2 (LPCNet's GRU-A, 1.77 MB
-against 1-2 MiB) runs 15-20% faster in one process than in the next (docs/measurement.md,
+against 1-2 MiB) runs markedly faster in one process than in the next (docs/measurement.md,
 "Large arrays on huge pages"). On one 2 MiB page the placement is the same every time, as far
 as the guest sees: a hypervisor may still back the page with scattered host pages, which is why
 a row on huge pages is measured on several of them (gemmbench.measure.item, "Placements").
