@@ -1,6 +1,6 @@
 /* Internal: the element-wise float32 math of the fused LPCNet step on 16-lane vectors
  * (gb_simd.h's v16f): exp, sigmoid and tanh in two variants, horizontal reductions, and the
- * tree sampler's fold-and-compare.
+ * tree sampler's compare.
  *
  * Accurate (the default). exp is Cephes' expf: n = round(x log2 e), r = x - n ln 2 in two
  * parts (Cody-Waite), a degree-5 polynomial in r, times 2^n; x is clamped to [-87, 87], so
@@ -20,10 +20,10 @@
  * rational function is within 8.6e-5 of tanh (4.3e-5 of sigmoid); the denominator's
  * reciprocal is, as in LPCNet, the ISA's estimate, whose relative error adds to that at most
  * |value| times: rcpps's 1.5 x 2^-12 on AVX2 (tanh within 4.56e-4, sigmoid 2.28e-4), rcp14's
- * 2^-14 on AVX-512 (1.5e-4, 7.4e-5); NEON refines frecpe's 8 bits
- * and scalar C divides, so there the rational function's error is all. No exp, no division:
- * about ten vector operations each (a Newton step on the estimate made the AVX2 gates 14%
- * slower).
+ * 2^-14 on AVX-512 (1.5e-4, 7.4e-5); NEON refines frecpe's 8 bits and scalar C divides, so
+ * there the rational function's error is all. No exp, no division: about ten vector
+ * operations each (a Newton step on the estimate measured slower on the AVX2 gates:
+ * docs/journal/2026-12-07-lpcnet-step.md).
  */
 #ifndef GB_VMATH_H
 #define GB_VMATH_H

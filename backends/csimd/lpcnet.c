@@ -88,7 +88,7 @@ GB_INLINE v16f gathered(const float *t0, const float *t1, const float *t2, const
  * pre-activation u = x_h + reset (r_h + b_h), each from the gather, the conditioning (which holds
  * the z and r biases) and ra, into `gates`; then the candidate tanh(u) and the new h. A
  * pass's dependency chain is a third of the whole update's, so the core overlaps many more
- * slices of it (the fast AVX2 gates took 0.6x the time of one pass). */
+ * slices of it (measured faster than one pass: docs/journal/2026-12-07-lpcnet-step.md). */
 GB_INLINE v16f update_gate(const float *t0, const float *t1, const float *t2, const float *cond, const float *ra,
                            int fast) {
     return sigmoid_of(v16_add(gathered(t0, t1, t2, cond, 0), v16_loadu(ra)), fast);
