@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gbtest import composed_step
 from gemmbench.backend import Variant
 from gemmbench.backends.numpy_blas import NumpyBackend
 from gemmbench.cases.suite import load_suite, parse_suite
@@ -27,15 +28,6 @@ def step_case(steps=40, start=0, output="tree", sampling="off", activation="accu
     spec = StepSpec(96, 32, 1, None, **{**SMALL, **sizes}, steps=steps, start=start, output=output,
                     sampling=sampling, activation=activation)
     return Case("tree", "lpcnet_step", spec, "float32", seed)
-
-
-def composed(case: Case, state=None) -> tuple:
-    workload = make_workload(case)
-    backend = Composed(NumpyBackend())
-    prepared = backend.prepare(workload, Variant("matmul"))
-    out = workload.new_output()
-    backend.run(prepared, workload.x if state is None else state, out)
-    return workload, out
 
 
 def verdict_of(workload, out, precision="float32"):
@@ -76,7 +68,7 @@ def test_a_walk_reads_one_draw_byte_per_level_and_goes_right_above_the_threshold
 
 @pytest.mark.parametrize("sampling", ["off", "on"])
 def test_the_float32_tree_draws_exactly_what_the_float64_reference_draws(sampling):
-    workload, out = composed(step_case(steps=60, sampling=sampling))
+    workload, out = composed_step(step_case(steps=60, sampling=sampling))
     dims = workload.case.spec
     np.testing.assert_array_equal(out[dims.state_size:], workload.reference[dims.state_size:])
     verdict = verdict_of(workload, out)
@@ -90,7 +82,7 @@ def test_fast_activations_are_judged_at_their_own_tolerance():
     case = step_case(activation="fast")
     assert OP.tolerance(case, "float32") == pytest.approx(TOLERANCE["float32"] + FAST_TOLERANCE)
     assert OP.tolerance(step_case(), "float32") == TOLERANCE["float32"]
-    workload, out = composed(case)
+    workload, out = composed_step(case)
     verdict = verdict_of(workload, out)
     assert verdict.ok and 1e-5 < verdict.rel_err <= FAST_TOLERANCE  # the approximation shows, within its allowance
 
@@ -107,8 +99,8 @@ def test_fed_inputs_follow_the_stated_rule():
 
 
 def test_sampling_on_feeds_the_step_its_own_draws():
-    workload_off, out_off = composed(step_case(sampling="off"))
-    workload_on, out_on = composed(step_case(sampling="on"))
+    workload_off, out_off = composed_step(step_case(sampling="off"))
+    workload_on, out_on = composed_step(step_case(sampling="on"))
     n = workload_on.case.spec.state_size
     assert not np.array_equal(out_on[:n], out_off[:n])  # other inputs, another trajectory
     draws = workload_on.reference[n:].astype(np.int64)
@@ -144,7 +136,7 @@ def _doctored(workload, out, t: int):
 
 @pytest.mark.parametrize("sampling", ["off", "on"])
 def test_one_flipped_draw_counts_once_even_when_it_is_fed_back(sampling):
-    workload, out = composed(step_case(steps=40, sampling=sampling))
+    workload, out = composed_step(step_case(steps=40, sampling=sampling))
     flipped = _doctored(workload, out, 10)
     as_int8 = verdict_of(workload, flipped, "int8")  # int8 may flip 4%: 1 of 40 is within
     as_float32 = verdict_of(workload, flipped, "float32")
@@ -163,7 +155,7 @@ def test_a_flip_at_a_near_tie_is_excused_and_one_beyond_is_not():
 
 
 def test_draws_that_are_not_levels_are_wrong():
-    workload, out = composed(step_case(steps=10))
+    workload, out = composed_step(step_case(steps=10))
     bad = out.copy()
     bad[-1] = 2.5
     verdict = verdict_of(workload, bad)
