@@ -39,7 +39,8 @@ def tiny(tmp_path: Path, cache: Path) -> list[Path]:
     src.mkdir()
     (src / "answer.c").write_text(TINY_C)
     (src / "answer.h").write_text("#define ANSWER 42\nint answer(void);\n")
-    return [src / "answer.c", src / "answer.h"]
+    (src / "twice.c").write_text('#include "answer.h"\nint twice(void) { return 2 * answer(); }\n')
+    return [src / "answer.c", src / "answer.h", src / "twice.c"]
 
 
 def libraries(cache: Path) -> list[Path]:
@@ -85,11 +86,21 @@ def test_build_loads_and_is_reused(tiny: list[Path], cache: Path) -> None:
     assert path.parent == cache
     stat = path.stat()
     assert ctypes.CDLL(str(path)).answer() == 42
+    assert ctypes.CDLL(str(path)).twice() == 84  # its .c files compiled apart, linked into one library
     again = native.build(tiny, "scalar")
     assert again == path
     assert again.stat().st_mtime_ns == stat.st_mtime_ns and again.stat().st_ino == stat.st_ino
     assert libraries(cache) == [path]
     assert not list(cache.glob("*.tmp"))
+
+
+def test_the_library_is_the_one_the_single_compile_command_builds(tiny: list[Path], tmp_path: Path) -> None:
+    """build compiles the .c files side by side and links them; the result is byte for byte what the one command
+    the cache key hashes gives, so the kernels measured are the same either way."""
+    level = isa.get("scalar")
+    one = tmp_path / "one.so"
+    subprocess.run(native.compile_command(native.find_compiler(), tiny, level, str(one)), check=True)
+    assert native.build(tiny, level).read_bytes() == one.read_bytes()
 
 
 def test_source_or_header_change_rebuilds(tiny: list[Path], cache: Path) -> None:
@@ -165,9 +176,10 @@ def test_kernel_library_reports_its_isa(variant: str) -> None:
     assert lib.path.name.startswith(f"csimd-{variant}-")
 
 
-# A compiler that takes a second per library: builds started together are compiling at the same time.
+# A compiler that takes a second per step and logs each library it links: builds started together are
+# compiling at the same time.
 SLOW_CC = """#!/bin/sh
-case " $* " in *" -o "*) echo compiled >> "{log}"; sleep 1;; esac
+case " $* " in *" -c "*) sleep 1;; *" -o "*) echo linked >> "{log}"; sleep 1;; esac
 exec {cc} "$@"
 """
 CONCURRENT_SCRIPT = textwrap.dedent("""\
@@ -201,7 +213,7 @@ def test_two_processes_building_one_library_compile_it_once(tiny: list[Path], tm
     [path] = {Path(out.strip()) for out, _ in outputs}
     assert libraries(cache) == [path] and not list(cache.glob("*.tmp"))
     assert ctypes.CDLL(str(path)).answer() == 42
-    assert log.read_text().split() == ["compiled"]  # once: the second process waited for the first
+    assert log.read_text().split() == ["linked"]  # once: the second process waited for the first
     mtime = path.stat().st_mtime_ns
     assert native.build(tiny, "scalar") == path and path.stat().st_mtime_ns == mtime  # a hit, not a rebuild
-    assert log.read_text().split() == ["compiled"]
+    assert log.read_text().split() == ["linked"]
