@@ -22,8 +22,8 @@ Decisions:
   allocate buffers for strided 2D operands; the input is copied into that layout and the
   result out of it once per call (O(kn + mn) against the O(mkn) products).
 - Variants: `levels1` and `levels2` recurse a fixed number of times; `auto` recurses while
-  the smallest of m, k, n of the sub-problem is at least `cutoff` (AUTO_CUTOFF, measured on
-  this machine, see below; the environment variable GEMMBENCH_STRASSEN_CUTOFF overrides it).
+  the smallest of m, k, n of the sub-problem is at least `cutoff` (AUTO_CUTOFF, chosen from a
+  measured sweep, see below; the environment variable GEMMBENCH_STRASSEN_CUTOFF overrides it).
 - Strassen does not apply to a matrix-vector product (no columns to split) or to problems
   whose leaves would be narrower than MIN_LEAF: those cases are skipped with the reason.
 
@@ -46,10 +46,9 @@ from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 from gemmbench.op import Case, Workload
 from gemmbench.cases.workload import aligned_empty
 
-# Where one level starts to pay, measured with `python -m gemmbench.backends.strassen` on this
-# machine (AMD EPYC Zen 5, OpenBLAS 0.3.31 Haswell kernels, 1 thread, shared so noisy), square
-# n x n x n, time of one level / np.matmul over three runs: n <= 512 lost every time (1.03-1.28),
-# 768 and 1024 were mixed (0.79-1.94), 1536 and 2048 never lost (0.72-0.995), float32 and float64.
+# The smallest dimension from which one level stopped losing to np.matmul on the machine it was
+# chosen on (`python -m gemmbench.backends.strassen` measures yours; the sweep it was chosen
+# from: docs/journal/2026-11-22-strassen-cutoff.md). GEMMBENCH_STRASSEN_CUTOFF overrides it.
 AUTO_CUTOFF = 1536
 CUTOFF_VARIABLE = "GEMMBENCH_STRASSEN_CUTOFF"
 MIN_LEAF = 4  # narrowest leaf dimension worth a product

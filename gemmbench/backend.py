@@ -19,7 +19,8 @@ The optional capabilities are methods of this base class that a backend override
 - `build()`: compile or fetch what it needs, ahead of any row (`gemmbench build`, and a
   run before its first row), never counted in prepare_ns;
 - `run_native(prepared, x, out, loops) -> ns`: the call looped inside native code, so
-  sub-microsecond kernels are timed without Python's call overhead;
+  sub-microsecond kernels are timed without Python's call overhead (a `timing.Clocks`, an int,
+  where the native code also read the thread's CPU time and context switches around its loop);
 - `parts(prepared, x)`: timing loops of a composite op's parts (a vocoder step's products);
 - `reset(prepared)`: restore the state `prepare` left, for ops that keep state between calls;
 - `facts(prepared, case)`: op columns only the prepared backend knows (a method's workspace bytes);

@@ -144,7 +144,6 @@ class Op(ABC):
     columns: ClassVar[tuple[Column, ...]] = ()
     plots: ClassVar[tuple[PlotKind, ...]] = ()
     size_fields: ClassVar[tuple[str, ...]] = ()  # the fields memory_bytes grows with, named when a case is too big
-    stateful: ClassVar[bool] = False  # calls continue from the state the previous call left
     composed_from: ClassVar[frozenset[str]] = frozenset()  # ops `compose` builds this one from (lpcnet_step: gemv)
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
 

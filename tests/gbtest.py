@@ -27,6 +27,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
                           cwd=cwd or ROOT, env=env, timeout=timeout)
 
 
+BUSY_CPUS = "warning: every CPU this run may measure on is busy"
+
+
+def own_stderr(stderr: str) -> str:
+    """A run's stderr without the line saying the machine's CPUs were all busy when it started (a state of
+    the machine the tests share, not of what they test)."""
+    return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(BUSY_CPUS))
+
+
 def results_path(stdout: str) -> str:
     """The results file a run's summary names ('N rows, F failed; results: PATH')."""
     return next(line for line in stdout.splitlines() if "; results: " in line).split("; results: ")[-1]

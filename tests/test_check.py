@@ -13,9 +13,11 @@ def test_check_reports_each_finding_and_a_verdict(cli):
     assert result.returncode == 0, result.stderr
     check = json.loads(result.stdout)
     names = {f["name"] for f in check["findings"]}
-    assert {"load", "steal", "other processes", "calibration loop", "governor", "turbo", "SMT siblings"} <= names
+    assert {"measuring CPU", "steal", "other processes", "calibration loop", "preempted samples", "governor", "turbo",
+            "SMT siblings"} <= names
     assert check["verdict"] in ("quiet", "noisy", "very noisy") and check["calibration_cv"] >= 0
-    assert 0 <= check["steal"] <= 1
+    assert check["calibration_spread"] >= 0
+    assert 0 <= check["steal"] <= 1 and 0 <= check["preempted"] <= 1
     text = cli("check").stdout  # a second look: the verdict may differ, the shape may not
     assert all(name in text for name in names) and text.count("\nverdict: ") == 1
 
@@ -32,13 +34,13 @@ def test_a_run_keeps_its_check_and_warns_when_the_machine_looked_noisy(cli, writ
 
 
 def test_a_verdict_other_than_quiet_always_has_a_noisy_finding():
-    from gemmbench.stats.noise import CV_QUIET, Finding, judge
+    from gemmbench.stats.noise import SPREAD_QUIET, Finding, judge
 
-    calm = [Finding("load", "0.1", False), Finding("calibration loop", "cv 0.5%", False)]
-    assert judge(calm, CV_QUIET / 2) == "quiet"
-    one = [Finding("load", "0.1", False), Finding("calibration loop", "cv 2%", True)]
-    assert judge(one, 2 * CV_QUIET) == "noisy"
-    assert judge([Finding("load", "3", True), *one], 2 * CV_QUIET) == "very noisy"
+    calm = [Finding("measuring CPU", "CPU 1 (0% busy)", False), Finding("calibration loop", "cv 0.5%", False)]
+    assert judge(calm, SPREAD_QUIET / 2) == "quiet"
+    one = [Finding("measuring CPU", "CPU 1 (0% busy)", False), Finding("calibration loop", "cv 2%", True)]
+    assert judge(one, SPREAD_QUIET * 1.5) == "noisy"
+    assert judge([Finding("measuring CPU", "CPU 1 (99% busy)", True), *one], SPREAD_QUIET * 1.5) == "very noisy"
 
 
 @pytest.mark.slow

@@ -5,12 +5,12 @@ import shutil
 
 import pytest
 
-from gemmbench.machine import native
 from gemmbench.backends.csimd import kernels
 from gemmbench.backends.csimd.backend import CSimdBackend
-from gemmbench.data.results import load_results
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import load_results
+from gemmbench.machine import native
+from gemmbench.measure.runner import RunOptions, run_suite
 
 SUITE = """
 name: csimd

@@ -400,7 +400,8 @@ def check_half(y: np.ndarray, p, w: np.ndarray, x: np.ndarray) -> None:
     2^-25 absolute."""
     from gemmbench.measure import verify
 
-    expected = K.half_reference(p, x)
+    expected = quant.half_gemv_reference(p.precision, p.rounded, x, getattr(p, "diagonal", None),
+                                          K.rounds_activations(p.kernels, p.precision))
     terms = p.kernels.fp16_lane_terms if p.precision == "fp16" else 0
     size = np.abs(w.astype(np.float64)) @ np.abs(x.astype(np.float64))  # w holds any diagonal
     bound = (p.k * EPS32 + terms * 2.0 ** -11) * size + terms * p.k * 2.0 ** -25

@@ -3,13 +3,15 @@ their links lead somewhere, and README stays a front door."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
-from gbtest import ROOT
 
-from gemmbench.data import schema_doc
+from gbtest import ROOT
+from gemmbench import commands
 from gemmbench.cases.suite import parse_suite
+from gemmbench.data import schema_doc
 
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
@@ -46,11 +48,47 @@ def test_every_docs_page_is_in_the_index():
     assert not missing, f"docs/README.md does not link {missing}"
 
 
-@pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
-def test_relative_links_lead_to_files(page):
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text())
-    broken = [t for t in targets if not (page.parent / t).exists()]
+JOURNAL = DOCS / "journal"
+PAGES = [README, *sorted(DOCS.glob("*.md")), *sorted(JOURNAL.glob("*.md"))]
+
+
+def heading_anchors(path) -> set[str]:
+    """The anchors a markdown renderer gives a page's headings ('## The fp16 tolerance' -> 'the-fp16-tolerance')."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_to_files_and_headings(page):
+    links = re.findall(r"\]\(([^)#:]+)(?:#([^)]*))?\)", page.read_text())
+    broken = [t for t, _ in links if not (page.parent / t).exists()]
     assert not broken
+    unanchored = [f"{t}#{a}" for t, a in links if a and t.endswith(".md") and a not in heading_anchors(page.parent / t)]
+    assert not unanchored
+
+
+DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+
+
+def prose(text: str) -> str:
+    """A page's running text: code blocks, inline code, links to the journal and link targets left out."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"\[[^\]]*\]\(journal/[^)]*\)", "", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_reference_pages_carry_no_dated_measurements(page):
+    """The reference says how things work; what was measured on a given day is in docs/journal/."""
+    dated = [line for line in prose(page.read_text()).splitlines() if DATE.search(line)]
+    assert not dated, f"{page.name}: dated text belongs in docs/journal/: {dated}"
+
+
+def test_every_journal_page_is_in_the_journal_index():
+    index = (JOURNAL / "README.md").read_text()
+    missing = [p.name for p in JOURNAL.glob("*.md") if p.name != "README.md" and f"]({p.name})" not in index]
+    assert not missing, f"docs/journal/README.md does not link {missing}"
 
 
 def test_readme_is_a_front_door():
@@ -59,6 +97,32 @@ def test_readme_is_a_front_door():
     commands = re.search(r"```sh\n(.*?)```", text, re.S).group(1)
     assert "pip install . && .venv/bin/gemmbench run suites/gru384.yaml" in commands
     assert "pip install -e '.[test]' && .venv/bin/pytest" in commands
+
+
+def command_sections() -> dict[str, str]:
+    """docs/cli.md's sections by their heading: '## run' -> the text up to the next '## '."""
+    parts = re.split(r"^## (.+)$", (DOCS / "cli.md").read_text(), flags=re.M)
+    return {heading.strip(): body for heading, body in zip(parts[1::2], parts[2::2])}
+
+
+def option_strings(command) -> list[str]:
+    """The options a command's parser takes, as its --help names them (-h aside)."""
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return [option for action in parser._actions for option in action.option_strings if option not in ("-h", "--help")]
+
+
+@pytest.mark.parametrize("command", commands.load_all(), ids=lambda c: c.NAME)
+def test_cli_reference_has_a_section_naming_every_option_of_each_command(command):
+    sections = command_sections()
+    assert command.NAME in sections, f"docs/cli.md has no '## {command.NAME}' section"
+    unnamed = [option for option in option_strings(command) if f"`{option}" not in sections[command.NAME]]
+    assert not unnamed, f"docs/cli.md's '## {command.NAME}' does not name {unnamed}"
+
+
+def test_cli_reference_has_no_section_for_a_command_that_does_not_exist():
+    names = {command.NAME for command in commands.load_all()}
+    assert set(command_sections()) - {"Environment", "From Python"} <= names
 
 
 def test_every_test_the_guarantees_name_exists():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gemmbench.machine import isa, native
 from gemmbench.backends.csimd import kernels
+from gemmbench.machine import isa, native
 
 pytestmark = pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found")
 

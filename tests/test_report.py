@@ -338,7 +338,7 @@ def synthetic_row(case: str, backend: str, variant: str, median_us: float, **ext
            "variant": variant, "isa": "", "dtype": "float32", "m": m, "k": k, "n": 1, "threads": 1,
            "status": "ok", "message": "", "loops": 100, "samples_ns": samples, "median_ns": stats.median,
            "min_ns": stats.min, "mean_ns": stats.mean, "std_ns": stats.std, "iqr_ns": stats.iqr, "cv": stats.cv,
-           "noisy": stats.noisy, "prepare_ns": 50_000.0, "flops": 2 * m * k, "useful_flops": 2 * m * k,
+           "noisy": False, "prepare_ns": 50_000.0, "flops": 2 * m * k, "useful_flops": 2 * m * k,
            "bytes": 4 * (m * k + k + m), "density": 1.0, "sparsity": "", "precision": "float32",
            "tolerance": 1e-4, "max_abs_err": 1e-7, "rel_err": 1e-7, "snr_db": 140.0, "host": "h",
            "cpu_model": "Test CPU", "cpu_flags": "avx2 avx512f avx512_vnni fma", "feature_key": "test-cpu",

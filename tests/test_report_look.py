@@ -39,7 +39,7 @@ def row(case: str, backend: str, variant: str, python_ns: float | None, native_n
         samples = spread(python_ns)
         stats = statistics(samples)
         base.update(samples_ns=samples, median_ns=stats.median, min_ns=stats.min, mean_ns=stats.mean,
-                    std_ns=stats.std, iqr_ns=stats.iqr, cv=stats.cv, noisy=stats.noisy, loops=100)
+                    std_ns=stats.std, iqr_ns=stats.iqr, cv=stats.cv, noisy=False, loops=100)
     if native_ns is not None:
         native = spread(native_ns)
         base.update(native_samples_ns=native, native_median_ns=float(np.median(native)), native_loops=1000)

@@ -119,8 +119,3 @@ def prepare_gemm(kernels: K.Kernels, weights: np.ndarray, precision: str) -> Amx
 def int8_reference(a: AmxInt8, x: np.ndarray) -> np.ndarray:
     """What the int8 kernel returns, bit for bit: quant's GEMV reference, one column of X at a time."""
     return K.int8_reference(a, x)
-
-
-def bf16_reference(a: AmxBf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the rounded weights with bf16(X): the kernel's, up to float32 summation."""
-    return quant.bf16_gemv_reference(a.rounded, x, None, round_activations=True)

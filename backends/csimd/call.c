@@ -1,5 +1,6 @@
 /* The measured call: a gb_call (a prepared product bound to x and y) run once or `loops` times. */
-#define _POSIX_C_SOURCE 199309L
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#include <sys/resource.h>
 #include "gb_internal.h"
 #include "gb_kernels.h"
 #include "gb_simd.h"
@@ -41,6 +42,32 @@ int64_t gb_call_time(gb_call *c, int64_t loops) {
         GB_BARRIER();
     }
     return gb_now_ns() - t0;
+}
+
+/* The thread's involuntary context switches so far; -1 where the OS does not count them per thread. */
+static int64_t switches(void) {
+#if defined(RUSAGE_THREAD)
+    struct rusage usage;
+    return getrusage(RUSAGE_THREAD, &usage) == 0 ? (int64_t)usage.ru_nivcsw : -1;
+#else
+    return -1;
+#endif
+}
+
+static int64_t thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Nested windows: switches around CPU time around the wall-clock loop. */
+void gb_call_sample(gb_call *c, int64_t loops, int64_t *clocks) {
+    const int64_t switches0 = switches();
+    const int64_t cpu0 = thread_cpu_ns();
+    clocks[0] = gb_call_time(c, loops);
+    clocks[1] = thread_cpu_ns() - cpu0;
+    const int64_t switches1 = switches();
+    clocks[2] = switches0 < 0 || switches1 < 0 ? -1 : switches1 - switches0;
 }
 
 void gb_noop(gb_call *c) { (void)c; }

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define GB_ABI_VERSION 6
+#define GB_ABI_VERSION 7
 #define GB_PANEL 16 /* rows per packed panel of the dense kinds */
 
 /* Identity of the compiled variant. */
@@ -114,6 +114,9 @@ typedef struct {
 void gb_call_run(gb_call *call);
 /* The same `loops` times inside C; elapsed ns. */
 int64_t gb_call_time(gb_call *call, int64_t loops);
+/* gb_call_time with the thread's clocks read around it: clocks[0] elapsed wall ns, clocks[1] the
+ * thread's CPU ns over the same loop, clocks[2] its involuntary context switches (-1: not counted). */
+void gb_call_sample(gb_call *call, int64_t loops, int64_t *clocks);
 /* Does nothing with its one argument: the floor a ctypes call of gb_call_run stands on. */
 void gb_noop(gb_call *call);
 

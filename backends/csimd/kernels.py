@@ -20,7 +20,7 @@ operand and the addresses of x and y, through a PyDLL function (no GIL release a
 of a few microseconds). When x or y is not the array the call was bound to (a harness cycling
 through inputs), `Call.bind` checks it (ndarray, float32, C-contiguous, shape) and writes its
 address into the struct; addresses are remembered per array object, because numpy's
-`a.ctypes.data` alone costs 1-2 us. Wrong arrays are refused with a ValueError, never passed.
+`a.ctypes.data` alone costs many times the call. Wrong arrays are refused with a ValueError, never passed.
 
 Rows not a multiple of 16 (dense kinds): the packed panels are padded with zero rows; the
 kernel computes the last, ragged panel in full and stores only its real rows, so y is exactly
@@ -59,13 +59,13 @@ import numpy as np
 
 from gemmbench.formats import blocksparse, quant
 from gemmbench.machine import isa, native
-from gemmbench.measure.timing import Loop, python_loop
+from gemmbench.measure.timing import Clocks, Loop, python_loop
 from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
 LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",
           "neon-dotprod")  # the ISA levels (gemmbench.machine.isa) these sources implement
-ABI_VERSION = 6
+ABI_VERSION = 7
 # The kinds of gb_kernels.h, in its enum's order.
 KINDS = ("dense_f32", "sparse16_f32", "dense_int8", "sparse8x4_int8", "dense_bf16", "sparse16_bf16", "amx_int8",
          "amx_bf16", "dense_fp16", "sparse16_fp16")
@@ -119,6 +119,7 @@ _SIGNATURES: dict[str, tuple[object, tuple[object, ...]]] = {
     "gb_fp16_lane_terms": (_I, ()),
     "gb_call_run": (None, (_P,)),
     "gb_call_time": (_I, (_P, _I)),
+    "gb_call_sample": (None, (_P, _I, _P)),
     "gb_noop": (None, (_P,)),
     "gb_act_bytes": (_I, (_I, _I)),
     "gb_dense_packed_floats": (_I, (_I, _I)),
@@ -584,13 +585,6 @@ def prepare_sparse16_fp16(kernels: Kernels, weights: np.ndarray, mask: np.ndarra
     return _prepare_sparse16_half(kernels, weights, mask, diagonal, Sparse16Fp16)
 
 
-def half_reference(a: DenseBf16 | Sparse16Bf16, x: np.ndarray) -> np.ndarray:
-    """float64 product of the stored weights with x, or with x rounded alike where the kernels round it."""
-    return quant.half_gemv_reference(a.precision, a.rounded, x, getattr(a, "diagonal", None),
-                                     rounds_activations(a.kernels, a.precision))
-
-
-
 PRECISIONS = ("float32", "int8", "bf16", "fp16")
 _HALF = {"bf16": (prepare_bf16, prepare_sparse16_bf16), "fp16": (prepare_fp16, prepare_sparse16_fp16)}
 
@@ -618,7 +612,7 @@ _F32 = np.dtype(np.float32)
 class AddressBook:
     """The data addresses of the arrays a call was handed, each checked once per array object.
 
-    `a.ctypes.data` costs 1-2 us; a known array costs a dict lookup and a shape and dtype
+    `a.ctypes.data` costs many times a bare ctypes call; a known array costs a dict lookup and a shape and dtype
     check. The book holds the arrays, so an id it knows is never reused by another array.
     """
 
@@ -705,6 +699,17 @@ def run_time(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> int:
     if x is not bound_x or y is not bound_y:
         call.bind(x, y)
     return call.operand.kernels.lib.gb_call_time(arg, loops)
+
+
+def run_clocks(call: Call, x: np.ndarray, y: np.ndarray, loops: int) -> Clocks:
+    """run_time, with the thread's CPU time and involuntary context switches read in C around the
+    same loop (gemmbench.measure.timing.Clocks: an int of the wall ns)."""
+    _, arg, bound_x, bound_y = call.state
+    if x is not bound_x or y is not bound_y:
+        call.bind(x, y)
+    clocks = (ctypes.c_int64 * 3)()
+    call.operand.kernels.lib.gb_call_sample(arg, loops, clocks)
+    return Clocks(*clocks)
 
 
 def bare_call_loop(variant: str = "scalar") -> Loop:

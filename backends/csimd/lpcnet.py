@@ -29,15 +29,11 @@ from gemmbench.op import Workload
 from gemmbench.ops.lpcnet_step import PARTS, StepSpec
 from gemmbench.measure.timing import Loop
 
-# GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. For int8
-# it pays: on the development machine (Zen 5, 10%-sparse 8x4 GRU-A, 1600 samples, part loops
-# pinned to one CPU) GRU-B took 155 ns instead of 500 and the output layer 265 instead of 335,
-# the whole step 1.6 us instead of 2.05 (avx512vnni-int8; avx512-int8 alike, avx2-int8 2.3 us
-# instead of 2.7); the error against float64 grew from 0.09% to 0.13% (w127 weights) and from
-# 0.17% to 0.28% (w63), far inside the 5% int8 tolerance. bf16 gains less (its kernels are
-# in-core bound here, docs/csimd.md): LPCNet's 16x1 GRU-A, 160 samples, min of 60 while the
-# machine was shared, 3.42 us a sample instead of 3.43 (avx512-bf16) and 3.31 instead of 3.39
-# (avx512bf16-bf16); the error 0.05-0.06% instead of 0.03-0.04%, inside bf16's 1%.
+# GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. In int8
+# they run faster (GRU-B several times, and so the whole step), and the step's error stays far inside the 5%
+# int8 tolerance; bf16 gains little (its kernels are in-core bound, docs/csimd.md) for an error
+# still far inside bf16's 1%. The figures: docs/journal/2026-11-22-dense-gemv-on-zen5.md and
+# docs/journal/2026-11-29-half-precision.md.
 SMALL_PRODUCTS_TOO = True
 ACTIVATIONS = {"exp": 0, "sigmoid": 1, "tanh": 2}  # gb_activation's fn codes
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")

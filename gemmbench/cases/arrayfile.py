@@ -270,6 +270,7 @@ def _npy_header(handle, name: str, stored: int) -> Entry:
     if dtype.hasobject:
         raise ArrayFileError(f"{name}: holds Python objects (a pickle inside the array); refused: only "
                              f"numeric arrays are read")
+    check_fits(math.prod(shape), name)  # first: of a huge promise, what the case could never hold says more
     promised = handle.tell() + math.prod(shape) * dtype.itemsize
     if promised > stored:
         raise ArrayFileError(f"{name}: its header promises a {'x'.join(map(str, shape))} {dtype.name} array "

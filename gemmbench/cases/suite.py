@@ -23,13 +23,16 @@ from gemmbench.cases.fields import INT_LIMIT, FieldReader, Problems, brief, did_
 from gemmbench.cases.fields import label as _label
 from gemmbench.machine.fingerprint import physical_memory
 from gemmbench.op import Case, Op
+from gemmbench.measure import cache as cache_states, pages as page_modes
 from gemmbench.measure.timing import TimingSettings
 from gemmbench.cases.workload import DTYPES, case_from_dict, case_to_dict
 
-TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cases")
+TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cpus", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))
-HARNESS_KEYS = ("name", "op", "dtype", "seed", "threads", "backends", "isa", *TIMING_KEYS)  # every op takes these
-LIST_VALUED = ("threads", "backends")  # lists here are the value, not a grid
+CONDITION_KEYS = ("cache", "pages")  # conditions a case's rows are measured under, each value its own rows
+HARNESS_KEYS = ("name", "op", "dtype", "seed", "threads", "backends", "isa", *CONDITION_KEYS,
+                *TIMING_KEYS)  # every op takes these
+LIST_VALUED = ("threads", "backends", *CONDITION_KEYS)  # lists here are the value, not a grid
 DEFAULT_OP = "gemv"
 MEMORY_SHARE = 0.5  # a case's data may take this share of physical memory
 MAX_CASES = 100_000  # a grid larger than this is a typo, not a benchmark
@@ -61,6 +64,8 @@ class SuiteCase:
     threads: tuple[int, ...]
     backends: tuple[Selection, ...] | None  # None: every available backend
     isa: str | None = None  # ISA levels of ISA-specific variants: 'avx2' caps, 'scalar,avx512' lists
+    cache: tuple[str, ...] = (cache_states.DEFAULT,)  # cache states, each measured in the same rounds
+    pages: tuple[str, ...] | None = None  # page settings; None: huge where the machine gives them, else normal
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Suite:
     description: str
     path: str
     cases: tuple[SuiteCase, ...]
+    cpus: tuple[int, ...] | None = None  # CPUs to measure on, pinned; None: the least busy is chosen
     # What it was read from, kept so a resumed run validates it again (empty for a suite built in code).
     text: str = field(default="", compare=False, repr=False)
     base: str = field(default="", compare=False, repr=False)  # the folder its file fields are relative to
@@ -197,6 +203,7 @@ def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Su
     for key in ("backends", "isa"):  # top-level shorthands for defaults
         if key in document:
             defaults = {**defaults, key: document[key]}
+    cpus = _cpus(document.get("cpus"), problems)
     raw_cases = document.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         problems.add("field 'cases'", "must be a non-empty list of cases")
@@ -218,7 +225,18 @@ def _build_suite(document: Any, path: str, problems: Problems, base: Path) -> Su
     problems.close(checked[0], total)
     if not expanded and not problems.lines:
         problems.add("field 'cases'", "the grid is empty: some case lists no values")
-    return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded))
+    return Suite(name, description if isinstance(description, str) else "", path, tuple(expanded), cpus)
+
+
+def _cpus(value: Any, problems: Problems) -> tuple[int, ...] | None:
+    """The top-level `cpus`: CPU numbers to pin the workers to, in the order given."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not is_int(c) or not 0 <= c < 1 << 16 for c in items):
+        problems.add("field 'cpus'", f"must be a CPU number or a list of them (0, 1, ...), got {brief(value)}")
+        return None
+    return tuple(dict.fromkeys(items))
 
 
 def _is_name(value: Any) -> bool:
@@ -303,6 +321,8 @@ def _build_case(name: str, values: dict, problems: Problems, base: Path) -> Suit
     threads = _threads(f)
     backends = _backends(f)
     isa = _isa(f)
+    cache = _listed(f, "cache", cache_states.STATES) or (cache_states.DEFAULT,)
+    pages = _listed(f, "pages", page_modes.MODES)
     op = _op(op_name)
     try:
         spec = op.spec(f)
@@ -314,16 +334,32 @@ def _build_case(name: str, values: dict, problems: Problems, base: Path) -> Suit
     for key, message in op.validate(spec, dtype):  # every problem at once, not one per attempt
         f.bad(key, message)
     if f.ok:
-        _check_memory(f, op.memory_bytes(spec, dtype), op.size_fields)
+        _check_memory(f, op.memory_bytes(spec, dtype) + (timing.between_bytes or 0), op.size_fields)
     case = Case(name, op_name, spec, dtype, seed)
-    return SuiteCase(case, timing, threads, backends, isa) if f.ok else None
+    return SuiteCase(case, timing, threads, backends, isa, cache, pages) if f.ok else None
 
 
-def _timing_value(f: FieldReader, key: str) -> float | int:
+def _timing_value(f: FieldReader, key: str) -> float | int | None:
     default = getattr(TimingSettings(), key)
     if key in ("samples", "placements"):
         return f.positive_int(key, default)
+    if key == "retakes":
+        return f.int_(key, default)
+    if key == "between_bytes":
+        return None if f.get(key) is None else f.positive_int(key)
     return f.positive_number(key, default)
+
+
+def _listed(f: FieldReader, key: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A value of `allowed` or a list of them (each measured), None when the case does not say."""
+    value = f.values.get(key)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(item, str) or item not in allowed for item in items):
+        f.bad(key, f"must be one of {', '.join(allowed)} or a list of them")
+        return None
+    return tuple(dict.fromkeys(items))
 
 
 def _threads(f: FieldReader) -> tuple[int, ...]:
@@ -376,10 +412,12 @@ def _check_memory(f: FieldReader, needed: int, size_fields: tuple[str, ...]) -> 
 
 def suite_to_dict(suite: Suite) -> dict:
     """The expanded suite as JSON-ready data: what a run measured, stored for --resume."""
-    return {"name": suite.name, "description": suite.description, "cases": [
-        {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
-         "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa}
-        for c in suite.cases]}
+    return {"name": suite.name, "description": suite.description,
+            "cpus": None if suite.cpus is None else list(suite.cpus), "cases": [
+                {"case": case_to_dict(c.case), "timing": asdict(c.timing), "threads": list(c.threads),
+                 "backends": None if c.backends is None else [str(s) for s in c.backends], "isa": c.isa,
+                 "cache": list(c.cache), "pages": None if c.pages is None else list(c.pages)}
+                for c in suite.cases]}
 
 
 def suite_json(suite: Suite) -> dict:
@@ -390,8 +428,12 @@ def suite_json(suite: Suite) -> dict:
 
 
 def suite_from_dict(data: dict, path: str) -> Suite:
-    cases = tuple(SuiteCase(case_from_dict(c["case"]), TimingSettings(**c["timing"]), tuple(c["threads"]),
+    defaults = TimingSettings()  # a file of an older version lacks settings added since
+    cases = tuple(SuiteCase(case_from_dict(c["case"]), TimingSettings(**{**asdict(defaults), **c["timing"]}),
+                            tuple(c["threads"]),
                             None if c["backends"] is None else tuple(parse_selection(s) for s in c["backends"]),
-                            c["isa"])
+                            c["isa"], tuple(c.get("cache", (cache_states.DEFAULT,))),
+                            None if c.get("pages") is None else tuple(c["pages"]))
                   for c in data["cases"])
-    return Suite(data["name"], data["description"], path, cases)
+    cpus = data.get("cpus")
+    return Suite(data["name"], data["description"], path, cases, None if cpus is None else tuple(cpus))

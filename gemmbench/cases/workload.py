@@ -57,12 +57,13 @@ def freeze(value: Any) -> Any:
 def aligned_empty(shape: int | tuple[int, ...], dtype: str | np.dtype | type,
                   alignment: int = 64) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on an `alignment`-byte boundary;
-    a large one (gemmbench.measure.pages.HUGE_MIN) on 2 MiB pages, so its cache placement is the same in every run."""
+    a large one (gemmbench.measure.pages.HUGE_MIN) on the pages the worker runs (2 MiB by default, so its
+    cache placement is the same in every run)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     dtype = np.dtype(dtype)
     count = int(np.prod(shape)) if shape else 1
     if count * dtype.itemsize >= pages.HUGE_MIN:
-        return pages.huge_bytes(count * dtype.itemsize).view(dtype).reshape(shape)
+        return pages.large_bytes(count * dtype.itemsize, alignment).view(dtype).reshape(shape)
     raw = np.empty(count * dtype.itemsize + alignment, dtype=np.uint8)
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + count * dtype.itemsize].view(dtype).reshape(shape)

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from gemmbench.stats.variance import Pair
 
 NAME = "check"
-HELP = "diagnose noise before a run: load, CPU steal, busy processes, governor/turbo, SMT, a calibration loop"
+HELP = ("diagnose noise before a run: busy CPUs, CPU steal, busy processes, governor/turbo, SMT, a calibration "
+        "loop and how many of its samples were preempted")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", type=int, default=None, help="CPU to run the calibration loop on "
-                                                              "(default: the one single-threaded rows use)")
+                                                              "(default: the least busy, as a run chooses)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--levels", action="store_true",
                         help="also find where the variance lives: between samples of one process, between fresh "

@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HTML file to write (default: reports/<results name>.html)")
     add_row_options(parser)
     parser.add_argument("--title", default=None, help="the report's title (default: names the suites)")
+    parser.add_argument("--cache", default=None, choices=("hot", "between", "cold"),
+                        help="the cache state the decision table holds for (default: hot where measured)")
+    parser.add_argument("--pages", default=None, choices=("huge", "normal"),
+                        help="the pages the decision table holds for (default: huge where measured)")
     parser.add_argument("--samples", action="store_true",
                         help="draw every sample of every row, and the reference-only rows in the plots "
                              "(a larger, slower report; by default the tables summarise the samples)")
@@ -43,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gemmbench.report.html import write_report
 
+    from gemmbench.stats.decide import Conditions
+
+    conditions = None
+    if args.cache or args.pages:
+        conditions = Conditions(args.cache or "hot", args.pages or "huge")
     print(write_report(args.results, args.out, args.baseline, args.title, row_filter(args), args.samples,
-                       args.progress))
+                       args.progress, conditions))
     return 0

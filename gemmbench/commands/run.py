@@ -42,6 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", default=1, type=int, metavar="N",
                         help="measure the whole suite N times, each in fresh worker processes, into one file "
                              "(rows carry a repeat column); compare then tests on run-level figures")
+    parser.add_argument("--cpus", default=None, metavar="N[,N...]",
+                        help="measure on these CPUs, in this order (replaces the suite's cpus); default: the "
+                             "least busy of those this run may use, chosen at its start")
+    parser.add_argument("--cache", default=None, metavar="STATE[,STATE...]",
+                        help="cache states to measure each row in (replaces the suite's): hot (calls back to "
+                             "back), between (other layers' data read between calls), cold (weights pushed out "
+                             "of the caches before each call)")
+    parser.add_argument("--pages", default=None, metavar="PAGES[,PAGES...]",
+                        help="pages the large arrays sit on (replaces the suite's): huge (2 MiB, the default "
+                             "where the machine gives them) or normal (as a plain malloc gets them)")
     parser.add_argument("--seed", default=None, type=int, metavar="N",
                         help="seed of the shuffled round order (default: a new one, recorded in the file)")
     parser.add_argument("--metric", default="time", choices=("time", "instructions"),
@@ -83,6 +93,28 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
+def parse_cpus(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        cpus = tuple(dict.fromkeys(int(part) for part in value.split(",")))
+    except ValueError:
+        cpus = ()
+    if not cpus or min(cpus) < 0:
+        raise UsageError(f"--cpus: expected CPU numbers like 1 or 0,1; got {value!r}")
+    return cpus
+
+
+def parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """'cold' or 'hot,cold' from `allowed`; None when not given."""
+    if value is None:
+        return None
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",")))
+    if not chosen or any(part not in allowed for part in chosen):
+        raise UsageError(f"{option}: expected one or more of {', '.join(allowed)} (comma-separated); got {value!r}")
+    return chosen
+
+
 def parse_memory_limit(value: str | None) -> int | str | None:
     """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default (shared)."""
     from gemmbench.measure.runner import SHARED
@@ -110,7 +142,8 @@ def summary(rows: list[dict], every_row: bool = False) -> str:
     return "\n\n".join(text(table) for table in tables(rows, every_row))
 
 
-RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed")  # --metric too, below
+RESUME_KEEPS = ("backend", "threads", "isa", "roofline", "timeout", "memory_limit", "seed", "cpus", "cache",
+                "pages")  # --metric too, below
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,11 +174,15 @@ def _start(args: argparse.Namespace):
 
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
+    from gemmbench.measure import cache, pages
+
     options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
                          threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
                          timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
-                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric)
+                         repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric,
+                         cpus=parse_cpus(args.cpus), cache=parse_choices("--cache", args.cache, cache.STATES),
+                         pages=parse_choices("--pages", args.pages, pages.MODES))
     return run_suite(load_suite(args.suite), options)
 
 

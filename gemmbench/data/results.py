@@ -58,15 +58,36 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("std_ns", _float, "standard deviation of the samples, ns"),
     ("iqr_ns", _float, "interquartile range of the samples, ns"),
     ("cv", _float, "coefficient of variation std/mean"),
-    ("noisy", _bool, "cv above 10%: treat the figure with care"),
+    ("sample_spread", _float, "median distance of the samples the row is ranked by (native where measured) from "
+                              "their placement's median, as a share of it, preempted samples left out: what "
+                              "`noisy` judges"),
+    ("noisy", _bool, "sample_spread above what a quiet machine shows (gemmbench.measure.timing.NOISY_SPREAD): a wider "
+                     "interval; rerun on a quieter machine or with --repeat"),
+    ("placement_spread", _float, "slowest placement's median over the fastest's, minus 1: how much the cache "
+                                 "placement of the data moves the row (rows on several placements)"),
+    ("sample_placements", pa.list_(pa.int64()), "the placement (prepared copy) each sample ran on"),
+    ("cpu_samples_ns", _samples, "the thread's CPU time per call in each sample, ns (where one window timed "
+                                 "the sample)"),
+    ("cpu_median_ns", _float, "median of cpu_samples_ns: beside median_ns, what the thread itself spent"),
+    ("preempted_samples", _int, "samples whose thread was switched out (or ran behind its wall time), each "
+                                "taken again up to `retakes` times"),
+    ("preempted_rounds", pa.list_(pa.int64()), "rounds whose kept sample was still preempted after the retakes"),
+    ("cache", _str, "cache state the calls found: hot (back to back), between (between_bytes read between "
+                    "calls), cold (a pile of copies, each pushed out of the caches before its call)"),
+    ("between_bytes", _int, "bytes read through the caches before each call (cache between)"),
+    ("pages", _str, "pages the large arrays sat on: huge (2 MiB, advised) or normal (as a plain malloc gets)"),
     ("prepare_ns", _float, "time of the untimed preparation (packing, conversion, quantization), ns; "
                            "compilation is never part of it"),
     ("native_loops", _int, "calls per sample of the loop run inside native code"),
     ("placements", _int, "prepared copies of the row, each on its own pages, sample i taken on copy i mod "
-                         "placements (more than 1 where the data sits on 2 MiB pages)"),
+                         "placements (more than 1 where the data is large; with cache cold, the pile each "
+                         "call takes the next copy of)"),
     ("native_samples_ns", _samples, "time per call measured inside native code, each sample, ns"),
     ("native_median_ns", _float, "median of native_samples_ns; median_ns minus this is call overhead"),
     ("native_iqr_ns", _float, "interquartile range of native_samples_ns"),
+    ("native_cpu_samples_ns", _samples, "the thread's CPU time per call in each native sample, ns (read in "
+                                        "native code where the backend does, else around the call)"),
+    ("native_cpu_median_ns", _float, "median of native_cpu_samples_ns"),
     ("baseline", _str, "backend:variant of the row this one was paired with: the fastest timed row of the "
                        "default baseline backend (numpy) in the same run, repeat, case and threads ('' when none)"),
     ("speedup", _float, "the baseline row's time over this row's (native where measured), paired round by round"),
@@ -98,7 +119,7 @@ CORE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("detail", _str, "what actually ran: library, compiler flags, quantization scheme"),
     ("blas", _str, "BLAS library, version, core and threading layer (threadpoolctl)"),
     ("blas_threads", _int, "threads the BLAS reported after the per-case limit"),
-    ("cpus", _str, "CPUs the worker was pinned to"),
+    ("cpus", _str, "CPUs the worker was pinned to (chosen as the least busy, or pinned by --cpus or the suite)"),
     ("timer_resolution_ns", _float, "resolution of the timer the samples came from"),
     ("host", _str, "host name"),
     ("cpu_model", _str, "CPU model name"),
@@ -121,7 +142,6 @@ NEVER_NULL = ("run_id", "suite", "case", "backend", "variant", "status", "thread
 # Every status, in the order tables list them: the one set the read side and the commands use.
 FAILED_STATUSES = ("wrong", "error", "crashed", "timeout")  # the row failed: a run with one exits 1
 NOT_RUN_STATUSES = ("skipped", "unavailable")  # never measured, and nothing went wrong
-STATUSES = ("ok", *FAILED_STATUSES, *NOT_RUN_STATUSES)
 
 
 def op_columns() -> list[tuple[str, pa.DataType, str, str]]:

@@ -49,11 +49,6 @@ class BlockSparse:
         return mask
 
 
-def index_length(m: int, block: tuple[int, int], nblocks: int) -> int:
-    """Entries in the index: one count per block-row plus one column per block."""
-    return nblocks + m // block[0]
-
-
 def grid_shape(m: int, k: int, block: tuple[int, int]) -> tuple[int, int]:
     br, bc = block
     if m % br or k % bc:

@@ -44,10 +44,6 @@ class QuantScheme:
     activation: str  # "u8off" (LPCNet: unsigned, offset 127) or "s8dyn" (signed, per-call scale)
 
     @property
-    def full_range(self) -> bool:
-        return self.weight_min == -self.weight_max - 1
-
-    @property
     def weight_levels(self) -> float:
         """Quantization levels per side: amax maps here before clipping."""
         return (self.weight_max - self.weight_min) / 2
@@ -89,10 +85,6 @@ def quantize_weights(weights: np.ndarray, scheme: QuantScheme) -> QuantizedWeigh
     scale[scale == 0] = 1.0  # an all-zero row quantizes to zeros with any scale
     q = np.clip(np.rint(w / scale[:, None]), scheme.weight_min, scheme.weight_max).astype(np.int8)
     return QuantizedWeights(q, scale, scheme)
-
-
-def dequantize_weights(qw: QuantizedWeights) -> np.ndarray:
-    return qw.q.astype(np.float32) * qw.scale[:, None]
 
 
 def quantize_u8(x: np.ndarray) -> np.ndarray:
@@ -187,10 +179,3 @@ def half_gemv_reference(precision: str, rounded: np.ndarray, x: np.ndarray, diag
         m, k = rounded.shape
         y = y + np.asarray(diagonal, dtype=np.float64) * x.astype(np.float64)[np.arange(m) % k]
     return y
-
-
-def bf16_gemv_reference(rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,
-                        round_activations: bool = False) -> np.ndarray:
-    """What a bf16 kernel computes (half_gemv_reference)."""
-    return half_gemv_reference("bf16", rounded, x, diagonal, round_activations)
-

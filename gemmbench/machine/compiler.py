@@ -36,9 +36,8 @@ from gemmbench.machine.isa import IsaLevel
 
 # -ffp-contract=off: no silent a*b+c -> fma, so int8 dequantisation stays bit-exact with numpy.
 # Functions and loops start on 64-byte boundaries: a kernel's time must not move when another
-# function of its library grows. Without it, 14 instructions added to the dense float32 GEMV made
-# the scalar 16x1 sparse kernel 33% slower (18.0 -> 23.6-24.8 us, GRU-A at 10%, two runs each,
-# 2026-11-29); with it, 18.8-19.1 us either way.
+# function of its library grows, or a timing gate flags a kernel nobody touched
+# (docs/journal/2026-11-29-csimd-kernels.md, "Code alignment").
 COMMON_FLAGS = ("-fPIC", "-shared", "-std=c11", "-ffp-contract=off", "-falign-functions=64", "-falign-loops=64")
 COMPILE_TIMEOUT = 300  # seconds; a compiler that hangs must not hang the run
 

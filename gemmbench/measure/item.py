@@ -3,15 +3,20 @@
 The supervisor measures the rows of a case in interleaved rounds, so an `Item` lives across
 rounds with its prepared state: `start()` prepares and verifies it and calibrates its loops,
 each `sample()` re-warms it and times one sample of the Python call (and of the native loop,
-where the backend has one), and `finish()` checks the output once more after all the calls
-and times the parts of a composite op. Nothing is timed before the output is verified.
+where the backend has one), taking a preempted sample again (timing.steady_sample), and
+`finish()` checks the output once more after all the calls and times the parts of a composite
+op. Nothing is timed before the output is verified.
 A case with recorded inputs (`Workload.input_set`) is verified on every one of them, and
 its Python call cycles through them; a native loop runs on the first.
+The worker's cache state (gemmbench.measure.cache) decides what runs between calls: nothing
+(hot), a disturbance (between), or the next of a pile of copies (cold).
 """
 
 from __future__ import annotations
 
+import functools
 import time
+import tracemalloc
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gemmbench import registry
-from gemmbench.measure import pages, timing
+from gemmbench.measure import cache, pages, timing
 from gemmbench.backend import Backend, Variant
 from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Op, Workload
@@ -38,6 +43,12 @@ class Context:
     timing: timing.TimingSettings
     resolution_ns: float
     cpu_flags: frozenset[str]
+    cache: str = cache.DEFAULT  # the cache state the calls find (gemmbench.measure.cache)
+
+    @property
+    def between_bytes(self) -> int:
+        chosen = self.timing.between_bytes
+        return chosen if chosen is not None else cache.default_between_bytes()
 
 
 def failure_message(exc: BaseException) -> str:
@@ -68,17 +79,26 @@ class Placement:
 
     bound: list  # the prepared state bound to each recorded input
     callers: list
-    python_loop: timing.Loop | None = None
-    native_loop: timing.Loop | None = None
+
+
+@dataclass(frozen=True)
+class Timed:
+    """What a sample times: the loop (its calls per sample calibrated on it) and its sampler."""
+
+    loop: timing.Loop
+    take: timing.Sampler
 
 
 class Item:
     """A backend's variant on a workload, kept between the supervisor's requests.
 
-    A row whose prepared data sits on 2 MiB pages is prepared `placements` times (TimingSettings),
-    each copy verified, and its samples rotate through the copies: under a hypervisor one guest
-    huge page runs a matrix that nearly fills L2 up to 25% faster than another (docs/measurement.md,
-    "Placements"), and a run that drew one page per row would carry that draw into every ratio."""
+    A row whose prepared data sits on pages of its own (large arrays) is prepared `placements`
+    times (TimingSettings), each copy verified, and its samples rotate through the copies: under
+    a hypervisor one guest huge page may run a matrix that nearly fills L2 markedly faster than
+    another, and on 4 KiB pages each copy has its own scatter (docs/measurement.md, "Placements");
+    a run that drew one placement per row would carry that draw into every ratio. With cache
+    `cold` the copies are a pile large enough to push each out of the caches, and every call
+    takes the next one."""
 
     def __init__(self, op: Op, backend: Backend, variant: Variant, workload: Workload, ctx: Context):
         self.role = backend.role  # the backend's own, also when a method or a composed op runs on it
@@ -90,6 +110,8 @@ class Item:
         self.precision = variant.precision or workload.case.dtype
         self.prepared: Any = None  # the first placement's, for describe, facts and parts
         self.placements: list[Placement] = []
+        self.python: list[Timed] = []  # per placement (one for cache cold: each sample cycles through the pile)
+        self.natives: list[Timed] = []
         self.loops = self.native_loops = self.taken = 0
 
     @property
@@ -125,7 +147,7 @@ class Item:
         self.xs = [aligned_copy(w.x) for w in self.inputs]
         self.x = self.xs[0]
         self.out = self.workload.new_output()
-        huge_before = pages.mapped_bytes()
+        placed_before = pages.placed_bytes()
         start = time.perf_counter_ns()
         first = self._place()
         self.prepared = first.bound[0]
@@ -135,8 +157,11 @@ class Item:
             columns.update(self.backend.facts(self.prepared, self.workload.case))
         verdict = self._verify_placement(first)
         self.placements = [first]
-        on_huge_pages = pages.mapped_bytes() > huge_before
-        while verdict.ok and on_huge_pages and len(self.placements) < self.ctx.timing.placements:
+        wanted = self.ctx.timing.placements if pages.placed_bytes() > placed_before else 1
+        if verdict.ok and self.ctx.cache == "cold":
+            wanted = self._cold_copies()
+            verdict = self._verify_placement(self.placements[-1], " (placement 2)")
+        while verdict.ok and len(self.placements) < wanted:
             placement = self._place()
             verdict = self._verify_placement(placement, f" (placement {len(self.placements) + 1})")
             self.placements.append(placement)
@@ -145,7 +170,24 @@ class Item:
             return {**columns, **not_run("wrong", verdict.message)}
         self._calibrate()
         return {**columns, "status": "ok", "message": "", "loops": self.loops,
-                "native_loops": self.native_loops if self.native else None, "placements": len(self.placements)}
+                "native_loops": self.native_loops if self.native else None, "placements": len(self.placements),
+                **self._condition_columns()}
+
+    def _cold_copies(self) -> int:
+        """The pile's size: a second copy prepared while tracing what it allocates, its bytes against
+        the caches' capacity (gemmbench.measure.cache). The first copy's prepare_ns is never traced."""
+        mapped_before = pages.mapped_bytes()
+        tracemalloc.start()
+        try:
+            traced_before = tracemalloc.get_traced_memory()[0]
+            self.placements.append(self._place())
+            traced = tracemalloc.get_traced_memory()[0] - traced_before
+        finally:
+            tracemalloc.stop()
+        return cache.cold_copies(traced + pages.mapped_bytes() - mapped_before, cache.cache_capacity())
+
+    def _condition_columns(self) -> dict:
+        return {"between_bytes": self.ctx.between_bytes} if self.ctx.cache == "between" else {}
 
     def _place(self) -> Placement:
         """The backend's prepare, bound to each recorded input."""
@@ -188,35 +230,71 @@ class Item:
         return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, verdict.tolerance,
                        f"{what}: {verdict.message}")
 
+    def _native_call(self, placement: Placement):
+        backend, prepared, x, out = self.backend, placement.bound[0], self.x, self.out
+        return lambda loops: backend.run_native(prepared, x, out, loops)
+
     def _calibrate(self) -> None:
-        """Loops for every placement; calls per sample from the first (the copies hold the same data)."""
-        backend, x, out = self.backend, self.x, self.out
+        """What each sample times, by cache state; calls per sample from the first placement (the
+        copies hold the same data)."""
+        {"cold": self._cold_loops, "between": self._between_loops}.get(self.ctx.cache, self._hot_loops)()
+        settings, resolution = self.ctx.timing, self.ctx.resolution_ns
+        self.loops = timing.warm_and_calibrate(self.python[0].loop, settings, resolution)
+        if self.native:
+            self.native_loops = timing.warm_and_calibrate(self.natives[0].loop, settings, resolution)
+
+    def _hot_loops(self) -> None:
+        """Calls back to back, one loop per placement, each timed in one window."""
         for placement in self.placements:
             callers = placement.callers
-            placement.python_loop = timing.python_loop(callers[0]) if len(callers) == 1 else timing.cycling_loop(callers)
+            loop = timing.python_loop(callers[0]) if len(callers) == 1 else timing.cycling_loop(callers)
+            self.python.append(Timed(loop, timing.sampler(loop)))
             if self.native:
-                prepared = placement.bound[0]
-                placement.native_loop = lambda loops, prepared=prepared: backend.run_native(prepared, x, out, loops)
-        settings, resolution = self.ctx.timing, self.ctx.resolution_ns
-        first = self.placements[0]
-        self.loops = timing.warm_and_calibrate(first.python_loop, settings, resolution)
-        if self.native:
-            self.native_loops = timing.warm_and_calibrate(first.native_loop, settings, resolution)
+                native = self._native_call(placement)
+                self.natives.append(Timed(native, timing.sampler(native)))
 
-    def sample(self) -> tuple[float, float | None]:
-        """One sample of each loop (ns per call), each re-warmed first; the placements take turns."""
-        placement = self.placements[self.taken % len(self.placements)]
+    def _between_loops(self) -> None:
+        """Per placement, calls timed one by one with the disturbance read before each."""
+        touch = cache.Disturbance(self.ctx.between_bytes)
+        for placement in self.placements:
+            loop = cache.one_by_one([cache.timed_alone(call) for call in placement.callers], touch)
+            self.python.append(Timed(loop, timing.sampler(loop, one_window=False)))
+            if self.native:
+                native = cache.one_by_one([functools.partial(self._native_call(placement), 1)], touch)
+                self.natives.append(Timed(native, timing.sampler(native, one_window=False)))
+
+    def _cold_loops(self) -> None:
+        """One loop over the whole pile, each call on the next copy, timed one by one."""
+        callers = [p.callers[i % len(p.callers)] for i, p in enumerate(self.placements)]
+        loop = cache.one_by_one([cache.timed_alone(call) for call in callers], None)
+        self.python = [Timed(loop, timing.sampler(loop, one_window=False))]
+        if self.native:
+            native = cache.one_by_one([functools.partial(self._native_call(p), 1) for p in self.placements], None)
+            self.natives = [Timed(native, timing.sampler(native, one_window=False))]
+
+    def sample(self) -> dict:
+        """One sample of each loop, each re-warmed first and taken again while preempted (up to
+        `retakes` times); the placements take turns. ns and CPU ns per call, the preempted samples
+        seen, and whether a kept sample is still preempted."""
+        turn = self.taken % len(self.python)
         self.taken += 1
-        python = timing.rewarmed_sample(placement.python_loop, self.loops, REWARM_SHARE)
-        native = timing.rewarmed_sample(placement.native_loop, self.native_loops, REWARM_SHARE) if self.native else None
-        return python, native
+        retakes = self.ctx.timing.retakes
+        python, seen = timing.steady_sample(self.python[turn].loop, self.python[turn].take, self.loops,
+                                            REWARM_SHARE, retakes)
+        reply = {"ns": python.wall_ns, "cpu_ns": _finite_or_none(python.cpu_ns), "native_ns": None,
+                 "native_cpu_ns": None, "placement": turn, "preempted": seen, "marked": python.preempted}
+        if self.native:
+            native, native_seen = timing.steady_sample(self.natives[turn].loop, self.natives[turn].take,
+                                                       self.native_loops, REWARM_SHARE, retakes)
+            reply.update(native_ns=native.wall_ns, native_cpu_ns=_finite_or_none(native.cpu_ns),
+                         preempted=seen + native_seen, marked=python.preempted or native.preempted)
+        return reply
 
     def count(self) -> dict:
         """Instructions per call under callgrind (the worker runs under it): the native loop where there is one."""
         from gemmbench.measure import instructions
 
-        first = self.placements[0]
-        loop = first.native_loop if self.native else first.python_loop
+        loop = self.natives[0].loop if self.native else self.python[0].loop
         label = f"{self.workload.case.name}/{self.variant.name}"
         return instructions.count(loop, label).columns()
 
@@ -243,4 +321,9 @@ class Item:
                 for name, (loop, weight) in parts.items()}
 
     def close(self) -> None:
-        self.prepared, self.placements = None, []
+        self.prepared, self.placements, self.python, self.natives = None, [], [], []
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no nan: a CPU time not kept travels as null."""
+    return value if np.isfinite(value) else None

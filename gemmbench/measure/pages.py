@@ -3,7 +3,7 @@
 A cache indexed by physical address (L2, L3) places a matrix by the physical pages the kernel
 happened to hand out: with 4 KiB pages, two processes running the same kernel on the same
 matrix get different set conflicts, and a matrix that nearly fills L2 (LPCNet's GRU-A, 1.77 MB
-against 1-2 MiB) runs 15-20% faster in one process than in the next (docs/measurement.md,
+against 1-2 MiB) runs markedly faster in one process than in the next (docs/measurement.md,
 "Large arrays on huge pages"). On one 2 MiB page the placement is the same every time, as far
 as the guest sees: a hypervisor may still back the page with scattered host pages, which is why
 a row on huge pages is measured on several of them (gemmbench.measure.item, "Placements").
@@ -11,6 +11,12 @@ a row on huge pages is measured on several of them (gemmbench.measure.item, "Pla
 Arrays of at least `HUGE_MIN` bytes are therefore mapped at a 2 MiB boundary and advised
 MADV_HUGEPAGE (Linux transparent huge pages in `madvise` or `always` mode). Where the
 advice cannot be given (not Linux, THP `never`), the mapping still works as ordinary memory.
+
+That is the `huge` pages setting, the default. `normal` (a case setting, `pages`) allocates
+large arrays as a plain C program's malloc would, without advice, and turns numpy's own advice
+for arrays of 4 MiB and more off: 4 KiB pages under THP `madvise`, each process its own scatter
+of physical pages (what a vocoder's weights get unless it asks for more). A worker runs one
+setting (`use`), chosen before anything is prepared.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+MODES = ("huge", "normal")
 HUGE_PAGE = 2 << 20
 HUGE_MIN = 256 << 10  # smaller arrays sit in L1/L2 whatever their pages, and a 2 MiB page would waste 8x
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -42,12 +49,62 @@ def advisable() -> bool:
     return hasattr(mmap, "MADV_HUGEPAGE") and transparent_hugepages() in ("always", "madvise")
 
 
-_mapped = 0  # bytes this process has mapped through huge_bytes
+def effective(mode: str) -> str:
+    """The pages a setting gives on this machine: huge pages need transparent huge pages."""
+    return "huge" if mode == "huge" and advisable() else "normal"
+
+
+def unavailable(mode: str) -> str:
+    """Why this machine cannot give the setting ('' when it can)."""
+    if mode == "huge" and not advisable():
+        return (f"pages: huge needs transparent huge pages in madvise or always mode; this machine's is "
+                f"{transparent_hugepages()} ({THP_SETTING})")
+    return ""
+
+
+_mode = "huge"
+_placed = 0  # bytes of large arrays this process has allocated through large_bytes
+_mapped = 0  # of them, bytes mapped by huge_bytes: outside numpy's allocator, so tracemalloc does not see them
+
+
+def use(mode: str) -> None:
+    """Allocate this process's large arrays on `mode` pages from now on (a worker, before any prepare)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"pages: expected one of {', '.join(MODES)}, got {mode!r}")
+    _mode = mode
+    if mode == "normal":
+        _numpy_advice(False)
+
+
+def _numpy_advice(enabled: bool) -> None:
+    """numpy advises huge pages itself for arrays of 4 MiB and more; a plain program's malloc does not."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _set_madvise_hugepage
+    _set_madvise_hugepage(enabled)
+
+
+def placed_bytes() -> int:
+    """Bytes of large arrays allocated in this process so far: a prepare that raised it put data on pages of its own."""
+    return _placed
 
 
 def mapped_bytes() -> int:
-    """Bytes mapped by huge_bytes in this process so far: a prepare that raised it put data on 2 MiB pages."""
+    """Bytes huge_bytes has mapped in this process so far (memory tracemalloc does not count)."""
     return _mapped
+
+
+def large_bytes(nbytes: int, alignment: int = 64) -> np.ndarray:
+    """`nbytes` uninitialised bytes for a large array, on the pages `use` chose."""
+    global _placed
+    _placed += nbytes
+    if _mode == "huge":
+        return huge_bytes(nbytes)
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)  # malloc, as a C program's
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + nbytes]
 
 
 @functools.cache

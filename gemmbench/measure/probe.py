@@ -59,7 +59,10 @@ def statuses(names: Iterable[str] | None = None) -> dict[str, BackendStatus]:
     for name in names:
         if name not in registry.backends.names():
             registry.backends.get(name)  # raises the one-line 'unknown backend' error
-    context = (os.environ.get(ENV), os.environ.get("PYTHONPATH"))
+    # What a backend's answer depends on besides its own code: a method or op registered since changes it.
+    context = (os.environ.get(ENV), os.environ.get("PYTHONPATH"),
+               tuple(sorted(registry.methods.registered_targets().items())),
+               tuple(sorted(registry.ops.registered_targets().items())))
     missing = [name for name in names if (name, registry.backends.target(name), *context) not in _known]
     if missing:
         wanted = [n for n in registry.backends.names() if (n, registry.backends.target(n), *context) not in _known]

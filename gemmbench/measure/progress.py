@@ -1,6 +1,8 @@
 """A one-line progress display on a terminal; silent otherwise. Never called while timing.
 
-    [123/437 rows, 2 failed, 1 min 05 s left] gru_a_recurrent · csimd:avx2 · 1t
+It counts in its caller's unit (a run's cases, a report's plots), for example:
+
+    [12/40 cases, 2 failed, 1 min 05 s left] gru_a_recurrent · csimd:avx2 · 1t
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Progress:
         self.stream = stream
         self.unit = unit
         self.enabled = stream.isatty() if enabled is None else enabled
-        self.total = total  # rows this run will produce, when the caller knows
+        self.total = total  # units (cases, plots) the caller will count, when it knows
         self.rows = 0
         self.failed = 0
         self._clock = clock
@@ -42,7 +44,7 @@ class Progress:
         self.stream.flush()
 
     def status(self) -> str:
-        """'123/437 rows, 2 failed, 1 min 05 s left' (the estimate once one is done)."""
+        """'12/40 cases, 2 failed, 1 min 05 s left' (the estimate once one is done)."""
         count = f"{self.rows}/{self.total} {self.unit}" if self.total else f"{self.rows} {self.unit}"
         parts = [count] + ([f"{self.failed} failed"] if self.failed else [])
         if self.total and 0 < self.rows < self.total:
@@ -52,6 +54,14 @@ class Progress:
 
     def begin(self, label: str) -> None:
         self._show(f"[{self.status()}] {label}")
+
+    def note(self, text: str) -> None:
+        """A line worth reading whether or not progress is shown (a warning at the start of a run)."""
+        if self.enabled:
+            self._show("")
+            self.stream.write("\r")
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
     def row_done(self, status: str) -> None:
         self.rows += 1

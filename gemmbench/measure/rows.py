@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from gemmbench.measure import timing
 from gemmbench.op import Case
@@ -27,18 +30,57 @@ def not_run_row(case: Case, variant: str, status: str, message: str) -> dict:
     return {"variant": variant, **case_columns(case), "status": status, "message": message}
 
 
-def sample_columns(samples: list[float], rounds: list[int], native: list[float] | None,
-                   resolution_ns: float) -> dict:
-    """The statistics of one row's samples (Python calls, and the native loop where measured)."""
+@dataclass(frozen=True)
+class Sampled:
+    """A row's samples as the supervisor collected them, one per round (Python calls, and the
+    native loop where measured), with what was seen while taking them."""
+
+    wall: list[float]
+    rounds: list[int]
+    native: list[float] | None = None
+    cpu: list[float | None] = field(default_factory=list)  # thread CPU ns per call (None: not kept)
+    native_cpu: list[float | None] = field(default_factory=list)
+    placements: list[int] = field(default_factory=list)  # the placement each sample ran on
+    preempted: int = 0  # preempted samples seen, retaken or kept
+    marked: list[int] = field(default_factory=list)  # rounds whose kept sample is still preempted
+
+
+def _cpu_columns(prefix: str, values: list[float | None]) -> dict:
+    kept = [v for v in values if v is not None]
+    if not kept or len(kept) != len(values):
+        return {}
+    return {f"{prefix}cpu_samples_ns": kept, f"{prefix}cpu_median_ns": float(np.median(kept))}
+
+
+def sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
+    """The statistics of one row's samples (Python calls, and the native loop where measured).
+
+    `noisy` judges the samples "best" ranks the row by (native where measured), within each
+    placement and without the preempted ones: the spread a steady machine would not show."""
+    samples, native = sampled.wall, sampled.native
     stats = timing.statistics(samples)
-    columns = {"samples_ns": list(samples), "sample_rounds": list(rounds), "median_ns": stats.median,
+    columns = {"samples_ns": list(samples), "sample_rounds": list(sampled.rounds), "median_ns": stats.median,
                "min_ns": stats.min, "mean_ns": stats.mean, "std_ns": stats.std, "iqr_ns": stats.iqr,
-               "cv": stats.cv, "noisy": stats.noisy, "timer_resolution_ns": resolution_ns}
+               "cv": stats.cv, "timer_resolution_ns": resolution_ns, **_cpu_columns("", sampled.cpu)}
     if native:
         native_stats = timing.statistics(native)
         columns.update(native_samples_ns=list(native), native_median_ns=native_stats.median,
-                       native_iqr_ns=native_stats.iqr)
+                       native_iqr_ns=native_stats.iqr, **_cpu_columns("native_", sampled.native_cpu))
+    judged = native if native else samples
+    placements = list(sampled.placements) or [0] * len(judged)
+    marked = set(sampled.marked)
+    kept = [r not in marked for r in sampled.rounds]
+    steady = timing.sample_spread(judged, placements, kept)
+    columns.update(sample_placements=placements, preempted_samples=sampled.preempted,
+                   preempted_rounds=list(sampled.marked), sample_spread=_known(steady),
+                   placement_spread=_known(timing.placement_spread(judged, placements, kept)),
+                   noisy=bool(steady > timing.NOISY_SPREAD))
     return columns
+
+
+def _known(value: float) -> float | None:
+    """A figure that does not apply (one placement, too few samples) is missing, not NaN."""
+    return None if math.isnan(value) else value
 
 
 def rates(row: dict) -> dict:
@@ -50,14 +92,13 @@ def rates(row: dict) -> dict:
             "gbps": row["bytes"] / median}
 
 
-def finished_row(case: Case, started: dict, samples: list[float], rounds: list[int], native: list[float] | None,
-                 finish: dict, resolution_ns: float) -> dict:
+def finished_row(case: Case, started: dict, sampled: Sampled, finish: dict, resolution_ns: float) -> dict:
     """The row of an item that was sampled: its statistics, rates and the op's derived columns."""
     row = {**case_columns(case), **started}
     parts = finish.pop("parts", None)
     row.update(finish)
-    if samples:  # kept when the re-check after the samples found the output wrong: the raw data stays
-        row.update(sample_columns(samples, rounds, native, resolution_ns))
+    if sampled.wall:  # kept when the re-check after the samples found the output wrong: the raw data stays
+        row.update(sample_columns(sampled, resolution_ns))
     if row["status"] != "ok":
         return row
     row.update(rates(row))

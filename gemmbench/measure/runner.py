@@ -32,7 +32,7 @@ from gemmbench.stats import decide
 from gemmbench.stats.decide import DEFAULT_BASELINE
 from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
                                read_table, writer_lock)
-from gemmbench.measure.rows import finished_row, not_run_row
+from gemmbench.measure.rows import Sampled, finished_row, not_run_row
 from gemmbench.cases.suite import (Selection, Suite, SuiteCase, load_suite, parse_selection, parse_suite, suite_from_dict,
                                    suite_json)
 from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
@@ -62,13 +62,17 @@ class RunOptions:
     check: bool = False  # diagnose the machine's noise first (gemmbench check) and keep the verdict
     metric: str = "time"  # or "instructions": rows counted under valgrind (callgrind) instead of timed
     seed: int | None = None  # of the round order; None: a new one, recorded
+    cpus: tuple[int, ...] | None = None  # CPUs to measure on (replaces the suite's); None: the least busy
+    cache: tuple[str, ...] | None = None  # cache states (replaces the suite's)
+    pages: tuple[str, ...] | None = None  # page settings (replaces the suite's)
 
     def as_dict(self) -> dict:
         """What `resume_run` needs to carry on with the same settings."""
-        return {"backends": None if self.backends is None else [str(s) for s in self.backends],
-                "threads": None if self.threads is None else list(self.threads), "isa": self.isa,
-                "roofline": self.roofline, "timeout": self.timeout, "memory_limit": self.memory_limit,
-                "repeat": self.repeat, "seed": self.seed, "metric": self.metric}
+        listed = {name: None if getattr(self, name) is None else list(getattr(self, name))
+                  for name in ("threads", "cpus", "cache", "pages")}
+        return {"backends": None if self.backends is None else [str(s) for s in self.backends], **listed,
+                "isa": self.isa, "roofline": self.roofline, "timeout": self.timeout,
+                "memory_limit": self.memory_limit, "repeat": self.repeat, "seed": self.seed, "metric": self.metric}
 
     @classmethod
     def from_dict(cls, data: dict, out_dir: Path, progress: bool | None) -> "RunOptions":
@@ -78,15 +82,15 @@ class RunOptions:
             raise ValueError("the options are not a mapping")
         backends = _stored(data, "backends", lambda v: v is None or (isinstance(v, list) and
                                                                    all(isinstance(b, str) for b in v)))
-        threads = _stored(data, "threads", lambda v: v is None or (isinstance(v, list) and all(map(is_int, v))))
+        listed = {name: _listed(data, name, is_int) for name in ("threads", "cpus")}
+        listed |= {name: _listed(data, name, lambda v: isinstance(v, str)) for name in ("cache", "pages")}
         return cls(out_dir=out_dir, backends=None if backends is None else tuple(map(parse_selection, backends)),
-                   threads=None if threads is None else tuple(threads),
                    isa=_stored(data, "isa", lambda v: v is None or isinstance(v, str)),
                    roofline=_stored(data, "roofline", lambda v: isinstance(v, bool), False), progress=progress,
                    timeout=_stored(data, "timeout", lambda v: v is None or is_number(v)),
                    memory_limit=_stored(data, "memory_limit", lambda v: v is None or v == SHARED or is_int(v)),
                    repeat=_stored(data, "repeat", is_int, 1), seed=_stored(data, "seed", lambda v: v is None or is_int(v)),
-                   metric=_stored(data, "metric", lambda v: isinstance(v, str), "time"))
+                   metric=_stored(data, "metric", lambda v: isinstance(v, str), "time"), **listed)
 
 
 _REQUIRED = object()
@@ -101,6 +105,12 @@ def _stored(data: dict, key: str, valid, default=_REQUIRED):
     if not valid(data[key]):
         raise ValueError(f"option '{key}' is {brief(data[key])}")
     return data[key]
+
+
+def _listed(data: dict, key: str, valid_item) -> tuple | None:
+    """An optional list option (None when absent or null) as a tuple, each item `valid_item`."""
+    value = _stored(data, key, lambda v: v is None or (isinstance(v, list) and all(map(valid_item, v))), None)
+    return None if value is None else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -123,12 +133,6 @@ class RunOutcome:
         from gemmbench.data.results import load_results
 
         return load_results(self.path)
-
-
-def available_cpus() -> list[int]:
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
 
 
 def _selections(suite_case: SuiteCase, options: RunOptions) -> tuple[Selection, ...]:
@@ -169,15 +173,24 @@ def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
     isa = options.isa or suite_case.isa
     # The baseline first: a run cut short still has what the speed-ups are measured against.
     backends = sorted(by_backend, key=lambda name: name != DEFAULT_BASELINE)
-    return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa)
-            for threads in options.threads or suite_case.threads for backend in backends]
+    return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa,
+                  cache, pages)
+            for threads in options.threads or suite_case.threads for cache in options.cache or suite_case.cache
+            for pages in page_settings(suite_case, options) for backend in backends]
+
+
+def page_settings(suite_case: SuiteCase, options: RunOptions) -> tuple[str, ...]:
+    """The case's page settings; by default huge pages where the machine gives them (else normal)."""
+    from gemmbench.measure import pages
+
+    return options.pages or suite_case.pages or (pages.effective("huge"),)
 
 
 def _common_columns(machine: Machine, run: RunInfo, group: Group, cpus: list[int], repeat: int,
                     metric: str) -> dict:
     return {**machine.as_dict(), "feature_key": machine.feature_key, "run_id": run.run_id, "suite": run.suite,
             "backend": group.backend, "threads": group.threads, "repeat": repeat, "metric": metric,
-            "cpus": ",".join(str(c) for c in cpus[-group.threads:])}
+            "cpus": ",".join(str(c) for c in cpus), "cache": group.cache, "pages": group.pages}
 
 
 def _safe(text: str, length: int) -> str:
@@ -221,12 +234,41 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
     if options.metric not in METRICS:
         raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
+    check_conditions(suite, options)
     if options.metric == "instructions":
         from gemmbench.measure import instructions
 
         usable, reason = instructions.available()
         if not usable:
             raise UsageError(f"--metric instructions: {reason}")
+
+
+def check_conditions(suite: Suite, options: RunOptions) -> None:
+    """The CPUs, cache states and pages a run asks for, refused in one line where this machine cannot give them."""
+    from gemmbench.measure import cache, cpus, pages
+
+    pinned, where = (options.cpus, "--cpus") if options.cpus else (suite.cpus, f"{suite.path}: field 'cpus'")
+    allowed = cpus.allowed()
+    for cpu in pinned or ():
+        if cpu not in allowed:
+            raise UsageError(f"{where}: CPU {cpu} is not one this run may use (allowed: "
+                             f"{', '.join(map(str, allowed))})")
+    for suite_case in suite.cases:
+        states = options.cache or suite_case.cache
+        settings = options.pages or suite_case.pages or ()
+        source = (lambda flag, field: flag if getattr(options, field) else
+                  f"{suite.path}: case '{suite_case.case.name}': field '{field}'")
+        for state in states:
+            problem = cache.unavailable(state)
+            if problem:
+                raise UsageError(f"{source('--cache', 'cache')}: {problem}")
+            if state != "hot" and options.metric == "instructions":
+                raise UsageError(f"{source('--cache', 'cache')}: --metric instructions counts calls back to back "
+                                 f"(cache hot); cache {state} is timed only")
+        for mode in settings:
+            problem = pages.unavailable(mode)
+            if problem:
+                raise UsageError(f"{source('--pages', 'pages')}: {problem}")
 
 
 def run_suite(suite: Suite | str | os.PathLike, options: RunOptions | None = None) -> RunOutcome:
@@ -270,8 +312,8 @@ def _resume(path: Path, suite: Suite | str | os.PathLike | None, progress: bool 
     _check_same_cpu(path, plan.rows, machine)
     meta = plan.meta
     results = ResultsFile(path, RunInfo(meta["run_id"], meta["suite"], meta["started"], meta["resume"]), plan.rows)
-    results.extra = {k: meta[k] for k in ("round_seed", "builds", "noise_check") if k in meta}
-    done = frozenset((r.get("repeat") or 0, r["case"], r["backend"], r["variant"], r["threads"]) for r in plan.rows)
+    results.extra = {k: meta[k] for k in ("round_seed", "builds", "noise_check", "cpu_choice") if k in meta}
+    done = frozenset(_done_key(r) for r in plan.rows)
     outcome = _execute(plan.suite, plan.options, machine, results, done)
     return replace(outcome, kept=len(plan.rows))
 
@@ -309,7 +351,7 @@ def resume_plan(path: Path, suite: Suite | str | os.PathLike | None = None,
     try:
         options = RunOptions.from_dict(resume.get("options"), path.parent, progress)
         started_with = suite_from_dict(resume["suite"], resume["path"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, UsageError) as exc:
         raise UsageError(f"{path}: cannot resume: its resume data is damaged "
                          f"({' '.join(f'{type(exc).__name__}: {exc}'.split())[:200]})") from None
     _check_files_unchanged(path, started_with)
@@ -327,10 +369,19 @@ def resume_plan(path: Path, suite: Suite | str | os.PathLike | None = None,
             raise UsageError(f"{path}: run {meta['run_id']} was started from a different suite than "
                              f"{given.path} (its cases or settings differ); resume without naming a suite, "
                              f"or start a new run")
-    check_options(stored, options)
+    try:
+        check_options(stored, options)
+    except UsageError as exc:
+        raise UsageError(f"{path}: cannot resume: its stored options are not valid ({exc})") from None
     names = set(column_names())
     rows = [{k: v for k, v in row.items() if k in names} for row in table.to_pylist()]
     return ResumePlan(stored, options, rows, meta)
+
+
+def _done_key(row: dict) -> tuple:
+    """What identifies a row of a run: (repeat, case, backend, variant, threads, cache, pages)."""
+    return (row.get("repeat") or 0, row["case"], row["backend"], row["variant"], row["threads"],
+            row.get("cache") or "hot", row.get("pages") or "huge")
 
 
 def _check_files_unchanged(path: Path, suite: Suite) -> None:
@@ -363,12 +414,14 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
             if machine.cpu_simulation:
                 results.extra["cpu_simulation"] = {"hidden": machine.cpu_simulation,
                                                    "worker_environment": _settings(options).environment}
+            choice = _choose_cpus(suite, options, results, show)
             if options.check:
                 from gemmbench.stats.noise import observe
 
                 show.begin("checking how noisy the machine is")
-                results.extra["noise_check"] = observe(seconds=RUN_CHECK_SECONDS).as_dict()
-            settings = replace(_settings(options), ops=frozenset(c.case.op for c in suite.cases),
+                show.begin("checking how noisy the machine is")
+                results.extra["noise_check"] = observe(choice.cpus[0], RUN_CHECK_SECONDS, choice).as_dict()
+            settings = replace(_settings(options), cpus=list(choice.cpus), ops=frozenset(c.case.op for c in suite.cases),
                                memory_limit=worker_memory_limit(options, workers_of(suite, options)))
             for repeat in range(options.repeat):
                 supervisor = Supervisor(settings, on_begin=show.begin)
@@ -403,7 +456,9 @@ def _plot_kinds(suite: Suite) -> list[dict]:
 
 def workers_of(suite: Suite, options: RunOptions) -> int:
     """How many workers the run has alive at its end: one per group (the supervisor keeps each)."""
-    cpus = len(available_cpus())
+    from gemmbench.measure.cpus import allowed
+
+    cpus = len(allowed())
     return len({group for suite_case in suite.cases for group in groups_of(suite_case, options)
                 if group.threads <= cpus})
 
@@ -413,12 +468,23 @@ def worker_memory_limit(options: RunOptions, workers: int) -> int | None:
     if options.memory_limit == SHARED:
         return default_worker_memory_limit() // max(1, workers)
     return options.memory_limit
+def _choose_cpus(suite: Suite, options: RunOptions, results: ResultsFile, show: Progress):
+    """The CPUs to measure on (gemmbench.measure.cpus), kept in the file; said at once when all are busy."""
+    from gemmbench.measure import cpus
+
+    show.begin("choosing the CPU to measure on")
+    choice = cpus.choose(options.cpus or suite.cpus)
+    results.extra["cpu_choice"] = choice.as_dict()
+    if choice.warning():
+        show.note(f"warning: {choice.warning()}")
+    return choice
 
 
 def _settings(options: RunOptions) -> Settings:
     from gemmbench.machine.fingerprint import simulation_environment
+    from gemmbench.measure.cpus import allowed
 
-    return Settings(cpus=available_cpus(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
+    return Settings(cpus=allowed(), memory_limit=options.memory_limit, startup_timeout=options.startup_timeout,
                     timeout=options.timeout, seed=options.seed, registrations=registry.backends.registered_targets(),
                     op_registrations=registry.ops.registered_targets(),
                     method_registrations=registry.methods.registered_targets(), environment=simulation_environment(),
@@ -443,13 +509,13 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
     groups, rows = [], []
     for group in groups_of(suite_case, options):
         if group.threads > len(cpus):
-            if (repeat, case.name, group.backend, "", group.threads) not in done:
+            if (repeat, case.name, group.backend, "", group.threads, group.cache, group.pages) not in done:
                 rows.append((group, not_run_row(case, "", "skipped",
-                                                f"needs {group.threads} CPUs; this machine offers {len(cpus)}")))
+                                                f"needs {group.threads} CPUs; this run may use {len(cpus)}")))
         else:
             groups.append(group)
-    finished = {(g, v) for g in groups for (r, c, b, v, t) in done
-                if (r, c, b, t) == (repeat, case.name, g.backend, g.threads)}
+    finished = {(g, v) for g in groups for (r, c, b, v, t, state, mode) in done
+                if (r, c, b, t, state, mode) == (repeat, case.name, g.backend, g.threads, g.cache, g.pages)}
     slots = supervisor.measure_case(case, suite_case.timing, groups, finished, repeat)
     rows += [(slot.group, _row(case, slot, supervisor.resolution_ns)) for slot in slots]
     if roof is not None:
@@ -459,7 +525,8 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
             if row.get("status") == "ok":
                 row.update(op_of(case).roof(case, row, roof))
     now = dt.datetime.now(dt.timezone.utc)
-    written = [{**row, **_common_columns(machine, results.info, group, cpus, repeat, options.metric), "timestamp": now}
+    written = [{**row, **_common_columns(machine, results.info, group, supervisor.settings.worker_cpus(group.threads),
+                                         repeat, options.metric), "timestamp": now}
                for group, row in rows]
     _pair(written, [r for r in results.rows if r["case"] == case.name and (r.get("repeat") or 0) == repeat])
     results.add(written)
@@ -476,8 +543,9 @@ def _pair(rows: list[dict], earlier: list[dict]) -> None:
 def _row(case, slot: Slot, resolution_ns: float) -> dict:
     started = {**slot.started, **(slot.failure or {}), "variant": slot.variant}
     if slot.counts is not None:
-        return {**finished_row(case, started, [], [], None, dict(slot.finish or {}), resolution_ns), **slot.counts}
+        return {**finished_row(case, started, Sampled([], []), dict(slot.finish or {}), resolution_ns), **slot.counts}
     if not slot.samples:
         return {**not_run_row(case, slot.variant, "error", ""), **started}
-    return finished_row(case, started, slot.samples, slot.rounds, slot.native or None, dict(slot.finish or {}),
-                        resolution_ns)
+    sampled = Sampled(slot.samples, slot.rounds, slot.native or None, slot.cpu, slot.native_cpu, slot.placements,
+                      slot.preempted, slot.marked)
+    return finished_row(case, started, sampled, dict(slot.finish or {}), resolution_ns)

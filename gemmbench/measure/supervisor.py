@@ -72,6 +72,8 @@ class Group:
     threads: int
     variants: tuple[str, ...] | None = None  # None: every variant the backend offers
     isa: str | None = None  # ISA levels of ISA-specific variants ('avx2' caps, 'scalar,avx512' lists)
+    cache: str = "hot"  # the cache state its calls find (gemmbench.measure.cache)
+    pages: str = "huge"  # the pages its large arrays sit on (gemmbench.measure.pages), as this machine gives them
 
 
 @dataclass
@@ -85,6 +87,11 @@ class Slot:
     samples: list[float] = field(default_factory=list)
     native: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    cpu: list[float | None] = field(default_factory=list)  # thread CPU ns per call of each sample (None: not kept)
+    native_cpu: list[float | None] = field(default_factory=list)
+    placements: list[int] = field(default_factory=list)  # the placement each sample ran on
+    preempted: int = 0  # samples found preempted, each taken again (up to the retakes) or kept marked
+    marked: list[int] = field(default_factory=list)  # rounds whose kept sample was still preempted
     counts: dict | None = None  # instructions per call and cache misses (metric instructions)
     finish: dict | None = None  # the worker's last checks, after the samples
     failure: dict | None = None  # status and message when the worker was lost on this row
@@ -116,7 +123,7 @@ class WorkerFailed(Exception):
 class Settings:
     """What the supervisor needs from the run's options."""
 
-    cpus: list[int]
+    cpus: list[int]  # the CPUs workers may measure on, the preferred first (gemmbench.measure.cpus)
     memory_limit: int | None
     startup_timeout: float = STARTUP_TIMEOUT
     timeout: float | None = None  # seconds per row, replacing every case's
@@ -128,6 +135,10 @@ class Settings:
     python: str = sys.executable
     metric: str = "time"  # or "instructions": workers run under callgrind and count instead of timing
     ops: frozenset[str] = frozenset()  # the ops of the run, for the backends' build()
+
+    def worker_cpus(self, threads: int) -> list[int]:
+        """The CPUs a worker of `threads` threads is pinned to: the first of the preferred."""
+        return self.cpus[:threads]
 
     @property
     def slowdown(self) -> float:
@@ -144,7 +155,7 @@ class WorkerProcess:
 
     def __init__(self, group: Group, settings: Settings):
         self.group, self.settings = group, settings
-        self.cpus = settings.cpus[-group.threads:]
+        self.cpus = settings.worker_cpus(group.threads)
         self.stderr = Tail()  # its last part only: a backend may print without end
         self.cage = Cage()  # it and everything it starts, even what leaves its process group
         self.counts_dir = tempfile.TemporaryDirectory(prefix="gemmbench-callgrind-") \
@@ -176,7 +187,8 @@ class WorkerProcess:
         job = {"backend": self.group.backend, "threads": self.group.threads,
                "variants": list(self.group.variants) if self.group.variants else None, "isa": self.group.isa,
                "registrations": self.settings.registrations, "op_registrations": self.settings.op_registrations,
-               "method_registrations": self.settings.method_registrations, "memory_limit": self.settings.memory_limit}
+               "method_registrations": self.settings.method_registrations, "memory_limit": self.settings.memory_limit,
+               "cache": self.group.cache, "pages": self.group.pages}
         self.proc = proc
         self._write(job)
         return proc, read_fd
@@ -511,9 +523,15 @@ class Supervisor:
             slot.failure = _failure_row(slot.variant, failure, f" (sampling round {round_index + 1})")
             return
         slot.samples.append(float(reply["ns"]))
+        slot.cpu.append(_number(reply.get("cpu_ns")))
         if reply.get("native_ns") is not None:
             slot.native.append(float(reply["native_ns"]))
+            slot.native_cpu.append(_number(reply.get("native_cpu_ns")))
         slot.rounds.append(round_index)
+        slot.placements.append(int(reply.get("placement", 0)))
+        slot.preempted += int(reply.get("preempted", 0))
+        if reply.get("marked"):
+            slot.marked.append(round_index)
 
     def _count(self, case: Case, timing: TimingSettings, slots: list[Slot]) -> None:
         """Instruction counts are the same every time: one count per row, no rounds."""
@@ -566,22 +584,15 @@ def round_seed(seed: int, repeat: int, case: str) -> str:
     return f"{seed}/{repeat}/{case}"
 
 
-def round_orders(seed: int, repeat: int, case: str, rows: list, rounds: int) -> list[list]:
-    """The order rows (all live throughout) take their samples in, round by round: what a run with this seed does."""
-    shuffle = random.Random(round_seed(seed, repeat, case))
-    orders = []
-    for _ in range(rounds):
-        live = list(rows)
-        shuffle.shuffle(live)
-        orders.append(live)
-    return orders
-
-
 def _first_unsettled(plan: list[str] | None, settled: set[str], new: list[Slot]) -> str | None:
     if plan is None:
         return ""  # it died before saying what it would run: one row for the whole case
     done = settled | {s.variant for s in new}
     return next((v for v in plan if v not in done), None)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _failure_row(variant: str, failure: WorkerFailed, where: str = "") -> dict:

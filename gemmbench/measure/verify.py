@@ -7,18 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Largest relative error (||out - ref||_2 / ||ref||_2) accepted for the arithmetic a kernel uses.
-# float32 sums of a few thousand terms stay near 1e-6; Strassen levels add a little; int8 with
-# 7- or 8-bit weights lands near 1-2% (SNR 35-40 dB), so 5% (SNR 26 dB) means "broken", not "coarse".
-# bf16 keeps 8 significant bits: each weight (and, with vdpbf16ps, each activation) is off by
-# at most 2^-9 = 0.2% relative, the errors of a dot product's terms mostly cancel, and the
-# products land near 0.1-0.25% (SNR 52-58 dB; the fused LPCNet step 0.05-0.08%);
-# 1% (SNR 40 dB) is about 3x the worst seen, far below int8's 1-2%, so a bf16 row past it is
-# broken (a float32 weight read as bf16, a lost pair), not merely coarse.
-# fp16 keeps 11 significant bits: widened weights land near 0.02% (SNR 74 dB); multiplied in fp16
-# on fp16 activations, each lane summing 8 products in fp16, 0.02-0.07% (SNR 63-74 dB); 0.2%
-# (SNR 54 dB) is about 3x the worst seen, so an fp16 row past it is broken (a lost column, a
-# sum left in fp16 too long), not merely coarse.
+# Largest relative error (||out - ref||_2 / ||ref||_2) accepted for the arithmetic a kernel uses:
+# a few times the worst error the arithmetic gives when it works, so a row past it is broken, not
+# merely coarse. float32 sums of a few thousand terms stay near 1e-6; Strassen levels add a little.
+# int8 with 7- or 8-bit weights lands near 1-2%: 5% (SNR 26 dB) means a lost row or a wrong scale.
+# bf16 keeps 8 significant bits (each weight, and with vdpbf16ps each activation, off by at most
+# 2^-9 = 0.2% relative; a dot product's term errors mostly cancel): 1% (SNR 40 dB), far below int8.
+# fp16 keeps 11 (2^-11 = 0.05%), and may sum 8 products a lane in fp16: 0.2% (SNR 54 dB). The errors
+# these were set from: docs/csimd.md, "Schemes and references" (figures in docs/journal/).
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "bf16": 1e-2, "fp16": 2e-3, "int8": 5e-2}
 
 

@@ -5,13 +5,14 @@ affinity, the memory limit and the BLAS/OpenMP thread variables already set. The
 reads JSON lines on stdin, its job first and then commands, and answers on the pipe FD:
 
     job      {"backend", "threads", "variants", "isa", "registrations", "op_registrations",
-              "method_registrations", "memory_limit"}
+              "method_registrations", "memory_limit", "cache", "pages"}
              -> {"type": "ready", "resolution_ns"}
     prepare  {"cmd": "prepare", "case", "timing", "skip"}: the case's data, then each variant
              -> {"type": "plan", "variants"}; per variant {"type": "begin"} and {"type": "started",
                 "row", "samples"} (how many samples the row wants); then {"type": "prepared"} (or {"type": "retire"} after running out of memory)
     build    {"cmd": "build", "ops"} -> {"type": "built", "what", "seconds"}: the backend's build(), before any row
-    sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "native_ns"}
+    sample   {"cmd": "sample", "variant"} -> {"type": "sample", "variant", "ns", "cpu_ns", "native_ns",
+             "native_cpu_ns", "placement", "preempted", "marked"} (Item.sample)
     count    {"cmd": "count", "variant"} -> {"type": "counted", "variant", "columns"} (under callgrind)
     finish   {"cmd": "finish"} -> {"type": "finished", "variant", "columns"} per item, {"type": "done"}
     quit     {"cmd": "quit"}
@@ -44,7 +45,10 @@ class Worker:
         from gemmbench import registry
         from gemmbench.backend import select_isa
         from gemmbench.machine.fingerprint import cpu_flags
+        from gemmbench.measure import pages
         from gemmbench.measure.timing import timer_resolution_ns
+
+        pages.use(job.get("pages", "huge"))  # before anything is allocated for a row
 
         for name, target in job["registrations"].items():
             registry.backends.register(name, target, clobber=True)
@@ -91,7 +95,7 @@ class Worker:
                                   row=not_run("error", "generating the data failed: " + failure_message(exc)))
             self.channel.send("prepared")
             return True
-        ctx = Context(TimingSettings(**command["timing"]), self.resolution, self.flags)
+        ctx = Context(TimingSettings(**command["timing"]), self.resolution, self.flags, self.job.get("cache", "hot"))
         self.case = case
         floor = self.call_floor(ctx) if variants else {}
         for variant in variants:
@@ -157,8 +161,7 @@ class Worker:
         self.channel.send("built", what=what, seconds=time.perf_counter() - start)
 
     def sample(self, variant: str) -> None:
-        ns, native_ns = self.items[variant].sample()
-        self.channel.send("sample", variant=variant, ns=ns, native_ns=native_ns)
+        self.channel.send("sample", variant=variant, **self.items[variant].sample())
 
     def count(self, variant: str) -> None:
         self.channel.send("counted", variant=variant, columns=self.items[variant].count())

@@ -296,7 +296,6 @@ class Conv1d(Op):
                       "beyond weights, input and output, and its relative error against float64 with the gate.",
                       "gemmbench.ops.conv1d_plot:methods_plot"),)
     size_fields = ("c_in", "c_out", "k", "t")
-    stateful = True  # only streaming cases carry state; verify resets first either way
     dtypes = ("float32", "float64")
     spec_type = Conv1dSpec
 

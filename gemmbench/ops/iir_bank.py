@@ -160,7 +160,6 @@ class IirBank(Op):
     }
     spec_type = IirBankSpec
     size_fields = ("b", "t", "f")
-    stateful = True
     columns = (
         Column("filter_samples_per_s", "float64", "B x F x T / median time"),
         Column("rtf_signal", "float64", "time to filter one signal through the bank over its duration (T / rate)"),

@@ -101,6 +101,15 @@ def step_bytes(dims: StepSpec, itemsize: int) -> int:
     return itemsize * (weights + tables + dims.state_size + dims.out_size)
 
 
+def between_products_bytes(dims: StepSpec, itemsize: int) -> int:
+    """Bytes a step reads between two GRU-A products on a sample that starts no frame: GRU-B's two
+    matrices, the dual output layer, and the three embedding rows GRU-A's gates gather (the frame
+    conditioning runs once per frame, so most pairs of products have none of it between them)."""
+    shapes = dims.matrices()
+    weights = sum(m * k for name, (m, k) in shapes.items() if name in ("gru_b_in", "gru_b_rec", "out"))
+    return itemsize * (weights + 3 * 3 * dims.hidden_a)
+
+
 # ---------------------------------------------------------------- data and reference
 
 @dataclass(frozen=True, eq=False)

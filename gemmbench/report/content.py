@@ -12,11 +12,11 @@ from typing import Callable
 import pandas as pd
 
 from gemmbench.data.results import NOT_RUN_STATUSES
-from gemmbench.measure.timing import NOISY_CV
+from gemmbench.measure.timing import NOISY_SPREAD
 from gemmbench.report.data import PEER_MARK, ReportData, failed_rows, not_run_rows
 from gemmbench.report.table import Cell, Column, Table, number_cell, snr_cell, time_cell, time_text
 from gemmbench.report.textable import is_missing
-from gemmbench.stats.decide import INTERVAL_LEVEL, PEER, Choice, Decision, Interval, decide
+from gemmbench.stats.decide import INTERVAL_LEVEL, PEER, Choice, Conditions, Decision, Interval, decide
 
 CASE_LIST_LIMIT = 6  # cases named in one warning line before '…'
 
@@ -152,16 +152,15 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
-    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: cv {100 * row.cv:.0f}%"
-               for row in noisy.sort_values("cv", ascending=False).itertuples()]
-    placed = int((noisy["placements"].fillna(1) > 1).sum()) if "placements" in noisy else 0
-    pages = (f" {placed} of them took turns on copies placed on different 2 MiB pages: the spread between "
-             f"pages is in their samples, as it would be between runs (docs/measurement.md, Placements)."
-             if placed else "")
-    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy (coefficient of variation above "
-                            f"{100 * NOISY_CV:.0f}%): their medians are less certain — rerun them, or look at every sample with "
-                            f"gemmbench report --samples.{pages}",
-                    details)]
+    spread = noisy["sample_spread"] if "sample_spread" in noisy else noisy["cv"]  # older files judged the cv
+    details = [f"{row.case} · {row.label} · {int(row.threads)} thr: {100 * value:.0f}% spread"
+               for row, value in zip(noisy.itertuples(), spread)]
+    return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy: half their samples lie further "
+                                  f"than {100 * NOISY_SPREAD:.0f}% from their placement's median, preempted samples "
+                                  f"left out, which a quiet machine does not show. Their speed-up intervals are wider; "
+                                  f"rerun them on a quieter machine (gemmbench check says what to change), or look at "
+                                  f"every sample with gemmbench report --samples. (The spread between placements is "
+                                  f"not counted: see placement_spread, docs/measurement.md, Placements.)", details)]
 
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -180,6 +179,11 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
          lambda r: Cell(r["precision"] if isinstance(r["precision"], str) else ""))
         if (frame["precision"].fillna(frame["dtype"]) != frame["dtype"]).any() else None,
         (Column("threads", "threads requested"), lambda r: number_cell(r["threads"], ".0f")),
+        (Column("cache", "cache state the calls found: hot, between (other layers' data read between calls), "
+                         "cold (weights pushed out of the caches)", False), lambda r: Cell(r["cache"]))
+        if frame["cache"].nunique() > 1 else None,
+        (Column("pages", "pages the data sat on: huge (2 MiB) or normal (as malloc gives)", False),
+         lambda r: Cell(r["pages"])) if frame["pages"].nunique() > 1 else None,
         (Column("run", "which run (host and run id in the header)", False), lambda r: Cell(r["run_label"]))
         if data.several_runs else None,
         (Column("status", "ok, wrong, error, crashed, timeout, unavailable, skipped", False),
@@ -188,7 +192,9 @@ def _case_columns(data: ReportData, frame: pd.DataFrame) -> list[tuple[Column, C
         (Column("median", "median time per call, Python call included"), lambda r: time_cell(r["median_ns"])),
         (Column("min", "fastest sample, per call"), lambda r: time_cell(r["min_ns"])),
         (Column("IQR", "interquartile range of the samples"), lambda r: time_cell(r["iqr_ns"])),
-        (Column("cv", "coefficient of variation (std/mean); above 10% the row is noisy"),
+        (Column("cv", "coefficient of variation (std/mean) of the samples; the row is noisy when half its samples "
+                      "lie further from their placement's median, preempted samples left out (sample_spread), than "
+                      f"{100 * NOISY_SPREAD:.0f}%"),
          lambda r: _cv(r["cv"], r["noisy"])),
         (Column("native", "median time per call measured inside native code"), lambda r: time_cell(r["native_median_ns"]))
         if frame["native_median_ns"].notna().any() else None,
@@ -294,16 +300,19 @@ def _left_out(rows: pd.DataFrame) -> str:
     return " · ".join(parts)
 
 
-def decision(data: ReportData) -> Decision:
-    """The project's best rows (gemmbench.stats.decide) of the rows the report shows."""
-    return decide(data.frame, data.baseline, paired=True)
+def decision(data: ReportData, conditions: Conditions | None = None) -> Decision:
+    """The project's best rows (gemmbench.stats.decide) of the rows the report shows, measured under
+    `conditions` (default: hot cache on huge pages where measured)."""
+    return decide(data.frame, data.baseline, paired=True, conditions=conditions)
 
 
 def conditions(decision: Decision) -> str:
-    """What the decision's numbers hold for, said in its heading: the thread counts of its rows (the
-    other conditions a row records, such as its pages and cache state, belong here too)."""
+    """What the decision's numbers hold for, said in its heading: the thread counts of its rows, the
+    cache state and pages they ran under, and the other conditions measured."""
     threads = sorted({c.threads for c in decision.choices if c.threads is not None})
-    return f"{', '.join(map(str, threads))} thread{'s' if threads != [1] else ''}" if threads else ""
+    said = [f"{', '.join(map(str, threads))} thread{'s' if threads != [1] else ''}"] if threads else []
+    said += [decision.conditions_text()] if decision.conditions is not None else []
+    return "; ".join(said)
 
 
 def decision_title(decision: Decision) -> str:

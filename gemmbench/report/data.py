@@ -122,6 +122,8 @@ def prepare(frame: pd.DataFrame, files: list[tuple[str, dict]], baseline: str) -
     frame["label"] = frame["series"].where(frame["role"] != PEER, frame["series"] + PEER_MARK) \
         + (" @ " + frame["run_label"] if several else "")
     frame["isa"] = frame["isa"].fillna("")
+    for column, default in (("cache", "hot"), ("pages", "huge")):  # files older than the columns: what ran then
+        frame[column] = frame[column].fillna(default) if column in frame else default
     frame["overhead_ns"] = frame["median_ns"] - frame["native_median_ns"]
     quartiles = [_quartiles(s) for s in frame["samples_ns"]]
     frame["q1_ns"] = [q[0] for q in quartiles]
@@ -200,7 +202,7 @@ def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
         frame = frame.assign(**{name: paired[name] for name in PAIRING_COLUMNS})
     frame["baseline"] = frame["baseline"].fillna("")
     frame["is_baseline"] = (frame["baseline"] == frame["series"]) & (frame["baseline"] != "")
-    rounds = [decide.rounds_of(row) for row in frame[ROUNDS].to_dict("records")]
+    rounds = [decide.baseline_key(row) for row in frame[ROUNDS].to_dict("records")]
     times = {(where, series): ns for where, series, ns, base in
              zip(rounds, frame["series"], frame["time_ns"], frame["is_baseline"]) if base}
     frame["baseline_ns"] = [times.get((where, series), math.nan) for where, series in zip(rounds, frame["baseline"])]
@@ -209,7 +211,7 @@ def _speedups(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return frame
 
 
-ROUNDS = ["run_id", "repeat", "case", "threads"]  # what gemmbench.stats.decide.rounds_of reads
+ROUNDS = ["run_id", "repeat", "case", "threads", "cache", "pages"]  # what gemmbench.stats.decide.baseline_key reads
 PEER_MARK = " (peer)"  # after the backend:variant of a peer runtime's row, in tables and plot legends
 
 

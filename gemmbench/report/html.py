@@ -18,7 +18,9 @@ from gemmbench.measure.progress import Progress
 from gemmbench.report import content, kinds
 from gemmbench.report.data import ReportData, load
 from gemmbench.report.select import RowFilter
-from gemmbench.stats.decide import DEFAULT_BASELINE, INTERVAL_LEVEL
+from gemmbench.errors import UsageError
+from gemmbench.report import conditions as report_conditions
+from gemmbench.stats.decide import DEFAULT_BASELINE, INTERVAL_LEVEL, Conditions, conditions_of
 
 TEMPLATE = "report.html.j2"
 # A plot of many rows' samples draws tens of thousands of markers; as SVG that is megabytes
@@ -78,14 +80,17 @@ def image_html(figure, alt: str) -> str:
             f'alt="{html.escape(alt, quote=True)}">')
 
 
-def render_html(data: ReportData, title: str | None = None, progress: Progress | None = None) -> str:
+def render_html(data: ReportData, title: str | None = None, progress: Progress | None = None,
+                conditions: Conditions | None = None) -> str:
     import jinja2
 
     from gemmbench import __version__
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     suites = ", ".join(dict.fromkeys(run.suite for run in data.runs)) or "no runs"
-    choices = content.decision(data)
+    choices = content.decision(data, conditions)
+    compared = [table for table in (report_conditions.cache_table(data.frame), report_conditions.pages_table(data.frame),
+                                    report_conditions.step_table(data.frame)) if table.rows]
     decision = content.decision_table(choices, dict(zip(data.frame["run_id"], data.frame["run_label"])))
     return env.from_string(template_text()).render(
         title=title or f"gemmbench report: {suites}",
@@ -94,7 +99,16 @@ def render_html(data: ReportData, title: str | None = None, progress: Progress |
         failures=content.failures(data), notes=content.notes(data), decision=decision, choices=choices,
         conditions=content.conditions(choices), level=INTERVAL_LEVEL,
         reference=content.reference_table(data), plots=plot_sections(data, progress=progress),
-        cases=content.case_sections(data))
+        cases=content.case_sections(data), compared=compared)
+
+
+def _check_conditions(data: ReportData, conditions: Conditions | None) -> None:
+    """Conditions asked for that no timed row ran under are refused, naming those measured."""
+    present = list(dict.fromkeys(conditions_of(row) for row in data.ok.to_dict("records")))
+    if conditions is not None and conditions not in present:
+        measured = "; ".join(f"cache {c.cache}, pages {c.pages}" for c in present) or "none"
+        raise UsageError(f"--cache/--pages: no timed row ran with cache {conditions.cache} on {conditions.pages} "
+                         f"pages; these results hold: {measured}")
 
 
 def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
@@ -108,20 +122,23 @@ def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
 
 def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | None = None,
                  baseline: str = DEFAULT_BASELINE, title: str | None = None, rows: RowFilter = RowFilter(),
-                 every_sample: bool = False, progress: bool | None = False) -> Path:
+                 every_sample: bool = False, progress: bool | None = False,
+                 conditions: Conditions | None = None) -> Path:
     """Read results (files or directories), write one self-contained HTML report, return its path.
 
-    progress: a line on stderr while plots are drawn (None: when stderr is a terminal)."""
+    progress: a line on stderr while plots are drawn (None: when stderr is a terminal);
+    conditions: what the decision table holds for (default: hot cache on huge pages where measured)."""
     results = list(results)
     reading = files_read(results)
     if out is not None:
         output.checked(out, reading)  # before reading and drawing: a bad path costs no time
     data = load(results, baseline, rows, every_sample)
+    _check_conditions(data, conditions)
     path = output.checked(out if out is not None else default_path(data), reading)
     drawn = [kind for kind in kinds.available(data).values() if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:
-        page = render_html(data, title, show)
+        page = render_html(data, title, show, conditions)
     finally:
         show.close()
     output.write(path, page.encode("utf-8"), reading)

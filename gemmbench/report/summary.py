@@ -1,5 +1,6 @@
 """What the end of a run shows, as tables: failures first, then the decision (or the instruction
-counts), then what did not run; with -v every row instead of the failures and what did not run.
+counts) and the other conditions measured, then what did not run, then what the samples' own
+checks found; with -v every row instead of the failures and what did not run.
 
 The decision table is the report's own (gemmbench.report.content.decision_table); the command
 only chooses which tables to print and hands them to the text renderer.
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from gemmbench.data.results import FAILED_STATUSES, NOT_RUN_STATUSES
+from gemmbench.measure.timing import NOISY_SPREAD, PLACEMENT_NOTE
+from gemmbench.report import conditions
 from gemmbench.report.content import decision_table
 from gemmbench.report.table import Cell, Column, Table, number_cell, text_cell, time_cell
 from gemmbench.stats.decide import decide
@@ -27,10 +30,49 @@ def summary(rows: list[Mapping], every_row: bool = False) -> list[Table]:
     elif failed:
         tables.append(failure_table(failed))
     counted = [row for row in rows if row.get("metric") == "instructions" and row["status"] == "ok"]
-    tables.append(counts_table(counted) if counted else decision_table(decide(rows), listed="-v lists them"))
+    if counted:
+        tables.append(counts_table(counted))
+    else:
+        decision = decide(rows)
+        tables += [decision_table(decision, listed="-v lists them"), *condition_tables(rows, decision)]
     if not every_row:
         tables.append(not_run_table(rows))
+    tables.append(sample_notes(rows))
     return [table for table in tables if table.rows or table.notes]
+
+
+def condition_tables(rows: list[Mapping], decision) -> list[Table]:
+    """The decision's choices and the baseline's rows under the other cache states and pages measured,
+    and vocoder steps' GRU-A products beside the same product measured alone."""
+    chosen = {(c.case, c.series) for c in decision.choices}
+    chosen |= {(row["case"], f"{row['backend']}:{row['variant']}") for row in rows
+               if row["backend"] == decision.baseline}
+    return [conditions.cache_table(rows, chosen), conditions.pages_table(rows, chosen), conditions.step_table(rows)]
+
+
+def sample_notes(rows: list[Mapping]) -> Table:
+    """What the samples' own checks found (preempted samples, noisy rows, placement spread), what each
+    means and what to do: notes without rows."""
+    timed = [row for row in rows if row["status"] == "ok" and row.get("samples_ns") is not None]
+    notes = []
+    preempted = sum(int(row.get("preempted_samples") or 0) for row in timed)
+    if preempted:
+        marked = sum(len(row.get("preempted_rounds") or ()) for row in timed)
+        notes.append(f"preempted samples: {preempted} (their thread was switched out), each taken again"
+                     + (f"; {marked} kept after the retakes ran out, marked (preempted_rounds) and left out of "
+                        f"the noise figure and the paired ratios" if marked else ""))
+    noisy = [row for row in timed if row.get("noisy")]
+    if noisy:
+        notes.append(f"noisy: {len(noisy)} of {len(timed)} timed rows spread more than a quiet machine's (half "
+                     f"their samples further than {100 * NOISY_SPREAD:.0f}% from their placement's median, "
+                     f"preempted samples left out): their intervals are wider; rerun on a quieter machine, or "
+                     f"--repeat to see the spread between runs")
+    spread = [row for row in timed if (row.get("placement_spread") or 0) > PLACEMENT_NOTE]
+    if spread:
+        notes.append(f"placement spread: on {len(spread)} rows the copies of the data on different pages differ "
+                     f"by more than {100 * PLACEMENT_NOTE:.0f}% (the cache placement, not noise; the median is over "
+                     f"them: docs/measurement.md, Placements)")
+    return Table([], [], notes=tuple(notes))
 
 
 def case_order(rows: list[Mapping]) -> dict[str, int]:
@@ -52,7 +94,8 @@ def row_table(rows: list[Mapping]) -> Table:
                Column("note", "why the status is what it is", False)]
     body = []
     for row in sorted(rows, key=lambda row: order[row["case"]]):
-        note = row.get("message") or ("noisy (cv %.0f%%)" % (100 * row["cv"]) if row.get("noisy") else "")
+        note = row.get("message") or (f"noisy ({100 * row['sample_spread']:.0f}% spread; wider interval)"
+                                      if row.get("noisy") else "")
         body.append([Cell(row["case"]), _series(row), text_cell(row["threads"]), Cell(row["status"]),
                      time_cell(row.get("median_ns")), time_cell(row.get("native_median_ns")),
                      number_cell(row.get("gflops"), ".1f"), number_cell(row.get("rel_err"), ".1e"),

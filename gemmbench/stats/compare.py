@@ -1,7 +1,7 @@
 """Comparing two sets of results: which rows got slower, faster, broke or were fixed.
 
-On a shared machine a row's own time moves 15-35% from run to run while each run looks tight,
-so the verdict of a pair rests on the most trustworthy figure both sides have:
+On a shared machine a row's own time moves far more from run to run than its samples spread
+within a run (docs/compare.md), so the verdict of a pair rests on the most trustworthy figure both sides have:
 
 1. instructions per call (metric instructions): deterministic, judged by their ratio, and only
    where the compiler, numpy, BLAS and Python versions agree (else "dependencies changed");

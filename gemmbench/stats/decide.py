@@ -20,6 +20,12 @@ The best is chosen among our backends (role "ours"). Each choice is also held ag
 fastest peer row (role "peer": a production runtime users could ship instead) of its precision
 in the same rounds. Like with like: a peer has no native loop, so that comparison pairs both
 sides' Python-call samples round by round.
+
+A decision holds for one set of conditions (`Conditions`: the cache state the calls found and
+the pages the data sat on): rows measured under others are left out, and the table's heading
+says which it shows. By default that is hot cache on huge pages where such rows exist. Rows of
+different conditions share their rounds (each row's baseline is the baseline's row under its own
+conditions), so hot and cold, huge and normal, pair round by round too.
 """
 
 from __future__ import annotations
@@ -194,18 +200,56 @@ def of_backend(row: Mapping, spec: str) -> bool:
     return row.get("backend") == backend and (not variant or row.get("variant") == variant)
 
 
+PAGE_WORDS = {"huge": "2 MiB pages", "normal": "4 KiB pages (as malloc gives)"}
+CACHE_WORDS = {"hot": "hot cache (calls back to back)", "between": "other layers' data read between calls",
+               "cold": "cold cache (weights pushed out before each call)"}
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a row's calls ran under: the cache state they found and the pages their data sat on."""
+
+    cache: str = "hot"
+    pages: str = "huge"
+
+    def text(self) -> str:
+        return f"{CACHE_WORDS.get(self.cache, self.cache)}, {PAGE_WORDS.get(self.pages, self.pages)}"
+
+
+def conditions_of(row: Mapping) -> Conditions:
+    """A row's conditions; rows of files older than the columns ran hot, on huge pages where they could."""
+    cache, pages = row.get("cache"), row.get("pages")
+    return Conditions(cache if isinstance(cache, str) and cache else "hot",
+                      pages if isinstance(pages, str) and pages else "huge")
+
+
+def default_conditions(present: Iterable[Conditions]) -> Conditions | None:
+    """Hot cache on huge pages where measured, else hot on any pages, else the first present."""
+    found = list(dict.fromkeys(present))
+    for wanted in (Conditions(), Conditions("hot", "normal")):
+        if wanted in found:
+            return wanted
+    return found[0] if found else None
+
+
+
 # ---- the baseline and the speed-up -------------------------------------------------------------
 
 
+def baseline_key(row: Mapping) -> tuple:
+    """What a row's baseline shares with it: its rounds (rounds_of) and its conditions (conditions_of)."""
+    return (*rounds_of(row), conditions_of(row))
+
+
 def baselines(rows: Iterable[Mapping], baseline: str = DEFAULT_BASELINE) -> dict[tuple, Mapping]:
-    """rounds (rounds_of) -> the baseline's row there: its fastest timed row of the backend (or the
+    """baseline_key -> the baseline's row there: its fastest timed row of the backend (or the
     backend:variant) named, so no speed-up is flattered by a slow baseline variant."""
     found: dict[tuple, Mapping] = {}
     for row in rows:
         if of_backend(row, baseline) and timed(row):
-            held = found.get(rounds_of(row))
+            held = found.get(baseline_key(row))
             if held is None or time_of(row)[0] < time_of(held)[0]:
-                found[rounds_of(row)] = row
+                found[baseline_key(row)] = row
     return found
 
 
@@ -230,7 +274,7 @@ def pair(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASEL
     """Each row's PAIRING_COLUMNS against `baseline`: the one rule for a baseline and a speed-up."""
     records = _records(rows)
     bases = baselines(records, baseline)
-    return [pairing(row, bases.get(rounds_of(row))) for row in records]
+    return [pairing(row, bases.get(baseline_key(row))) for row in records]
 
 
 def paired_with(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASELINE) -> list[dict]:
@@ -319,6 +363,18 @@ class Decision:
     choices: tuple[Choice, ...]
     folded: tuple[tuple[str, int], ...]  # backends with reference-only variants, and their timed rows left out
     untimed: tuple[str, ...]  # cases with no timed row to choose from
+    conditions: Conditions | None = None  # what its rows ran under (None: no timed row at all)
+    others: tuple[Conditions, ...] = ()  # conditions other rows ran under, left out of this decision
+
+    def conditions_text(self) -> str:
+        """What the numbers hold for, and what else was measured: for the table's heading."""
+        if self.conditions is None:
+            return ""
+        text = self.conditions.text()
+        caches = [c for c in dict.fromkeys(o.cache for o in self.others) if c != self.conditions.cache]
+        pages = [p for p in dict.fromkeys(o.pages for o in self.others) if p != self.conditions.pages]
+        also = ([f"cache {', '.join(caches)}"] if caches else []) + ([f"pages {', '.join(pages)}"] if pages else [])
+        return text + (f"; also measured: {'; '.join(also)}" if also else "")
 
     @property
     def has_rtf(self) -> bool:
@@ -354,11 +410,20 @@ def _precision_rank(precision: str) -> tuple[int, str]:
 
 
 def decide(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASELINE, *,
-           paired: bool = False) -> Decision:
-    """Per case, thread count and run: the best timed row of each precision, in the order rows came.
+           paired: bool = False, conditions: Conditions | None = None) -> Decision:
+    """Per case, thread count and run: the best timed row of each precision, in the order rows came,
+    among the rows measured under `conditions` (default_conditions when not given).
 
     paired: the rows carry their pairing against `baseline` already (a report's prepared frame)."""
     records = _records(rows) if paired else paired_with(rows, baseline)
+    present = list(dict.fromkeys(conditions_of(r) for r in records if timed(r)))
+    chosen = conditions or default_conditions(present)
+    records = [r for r in records if chosen is None or conditions_of(r) == chosen]
+    decision = _decide(records, baseline)
+    return dataclasses.replace(decision, conditions=chosen, others=tuple(c for c in present if c != chosen))
+
+
+def _decide(records: list[Mapping], baseline: str) -> Decision:
     groups: dict[tuple, list[Mapping]] = {}
     for row in records:
         groups.setdefault(_key(row), []).append(row)

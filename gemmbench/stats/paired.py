@@ -54,14 +54,22 @@ def best_samples(row: Mapping, figure: str = "best") -> tuple[np.ndarray, np.nda
     return None
 
 
+def _marked(row: Mapping) -> set[int]:
+    """Rounds whose kept sample was still preempted after its retakes (gemmbench.measure.timing)."""
+    rounds = row.get("preempted_rounds")
+    return set(np.asarray(rounds, dtype=int).tolist()) if _present(rounds) else set()
+
+
 def round_ratios(row: Mapping, other: Mapping, figure: str = "best") -> np.ndarray:
-    """Per-round ratios row / other over the rounds both have (empty when they cannot be paired)."""
+    """Per-round ratios row / other over the rounds both have, leaving out rounds where either
+    kept a preempted sample (empty when they cannot be paired)."""
     mine, theirs = best_samples(row, figure), best_samples(other, figure)
     if mine is None or theirs is None:
         return np.empty(0)
+    marked = _marked(row) | _marked(other)
     by_round = dict(zip(theirs[1].tolist(), theirs[0].tolist()))
     ratios = [value / by_round[r] for value, r in zip(mine[0].tolist(), mine[1].tolist())
-              if by_round.get(r, 0) > 0]
+              if by_round.get(r, 0) > 0 and r not in marked]
     return np.asarray(ratios, dtype=float)
 
 

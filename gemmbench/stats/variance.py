@@ -63,12 +63,12 @@ class Pair:
 
 def _one_process(rounds: int, min_time: float, pair: Pair):
     """One pair of fresh workers measuring the case in `rounds` rounds: (baseline slot, kernel slot)."""
-    from gemmbench.measure.runner import available_cpus
+    from gemmbench.measure import cpus
     from gemmbench.measure.supervisor import Group, Settings, Supervisor
 
     case = matrix_case("gru_a_recurrent", 1152, 384)
     timing = TimingSettings(warmup=0.05, min_time=min_time, samples=rounds, max_time=1e9)
-    supervisor = Supervisor(Settings(cpus=available_cpus(), memory_limit=None, seed=int(time.time())))
+    supervisor = Supervisor(Settings(cpus=list(cpus.choose().cpus), memory_limit=None, seed=int(time.time())))
     rows = (pair.baseline, pair.kernel)
     try:
         slots = supervisor.measure_case(case, timing, [Group(row.backend, 1, (row.variant,)) for row in rows], set())

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from gbtest import own_stderr
 from faultkit import ROOT, start_cli, temp_files, wait_for_rows
 from gemmbench.data.results import load_results, read_metadata
 
@@ -58,7 +59,7 @@ def test_a_signal_saves_completed_rows_marks_the_file_partial_and_kills_the_work
     meta = read_metadata(path)
     assert meta["complete"] is False
     assert f"{len(saved)} rows, 0 failed; partial results (interrupted by {name}): {path}" in stdout
-    assert stderr == (f"gemmbench: interrupted by {name}; {len(saved)} completed rows are saved in {path}, "
+    assert own_stderr(stderr) == (f"gemmbench: interrupted by {name}; {len(saved)} completed rows are saved in {path}, "
                       f"marked partial; finish with: gemmbench run --resume {path}\n")
     assert temp_files(out) == [] and list(out.iterdir()) == [path]
     workers = recorded.pids()

@@ -19,7 +19,7 @@ BAD_SUITES = {
     "malformed YAML": ("name: t\ncases: [\n", "line 3, column 1: malformed YAML: expected the node content"),
     "tab indentation": ("name: t\ncases:\n\t- {name: a}\n", "malformed YAML: found character '\\t'"),
     "empty file": ("", "top level: the file holds no suite (it is empty, or only comments); a suite is a mapping "
-                       "with fields name, description, defaults, backends, isa, cases"),
+                       "with fields name, description, defaults, backends, isa, cpus, cases"),
     "top level is a list": ("- a\n- b\n", "top level: must be a mapping"),
     "unknown key": (case("m: 4, k: 4, sampels: 3"), "case 'a': unknown field 'sampels' (did you mean 'samples'?)"),
     "unknown top-level key": ("name: t\ndescripton: x\ncases: [{name: a, m: 4, k: 4}]\n",

@@ -51,7 +51,7 @@ def test_a_number_yaml_reads_as_text_says_so():
 def test_an_empty_suite_file_says_it_is_empty():
     for text in ("", "# nothing but a comment\n"):
         assert problems(text) == ["s.yaml: top level: the file holds no suite (it is empty, or only comments); a "
-                                  "suite is a mapping with fields name, description, defaults, backends, isa, cases"]
+                                  "suite is a mapping with fields name, description, defaults, backends, isa, cpus, cases"]
 
 
 def weights_problem(path) -> str:
