@@ -160,6 +160,7 @@ def build_report(stdout: str) -> dict[str, str]:
     return dict(item.removesuffix(")").rsplit(" (", 1) for item in what.split(", "))
 
 
+@pytest.mark.slow  # two CLI builds and a compile: seconds
 def test_build_command_compiles_then_reuses(cli, tmp_path, monkeypatch):
     """Into a cache holding every library this (simulated AVX2) CPU runs but one, copied from the test run's
     cache: the first build compiles that one and finds the others, the second finds all."""
