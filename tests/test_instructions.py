@@ -35,32 +35,55 @@ def test_without_valgrind_the_metric_is_refused_with_the_install_line(cli, tmp_p
                             f"({instructions.INSTALL_HINT})\n"
 
 
+# One counting run serves the tests below: a worker under callgrind costs tens of seconds to start.
+COUNTED_SUITE = """\
+name: ic
+backends: [numpy, csimd:scalar, csimd:avx512]
+defaults: {warmup: 0.001, min_time: 0.0002, samples: 3}
+cases:
+  - {name: a, m: 48, k: 32}
+  - {name: again, m: 48, k: 32}
+  - {name: batch, op: gemm, m: 48, k: 32, n: 16, backends: [csimd:amx-int8, csimd:amx-bf16]}
+"""
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory) -> dict[tuple[str, str, str], object]:
+    """The rows of one real run of COUNTED_SUITE with --metric instructions, keyed (case, backend, variant)."""
+    from gemmbench.cases.suite import load_suite
+    from gemmbench.data.results import load_results
+    from gemmbench.measure.runner import RunOptions, run_suite
+
+    folder = tmp_path_factory.mktemp("counted")
+    (folder / "ic.yaml").write_text(COUNTED_SUITE)
+    outcome = run_suite(load_suite(folder / "ic.yaml"), RunOptions(out_dir=folder / "out", progress=False,
+                                                                   metric="instructions"))
+    return {(r.case, r.backend, r.variant): r for r in load_results(outcome.path).itertuples()}
+
+
 @slow
 @needs_valgrind
-def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(run_rows):
-    rows = run_rows("name: ic\nbackends: [numpy, csimd:scalar, csimd:avx512]\n"
-                    "defaults: {warmup: 0.001, min_time: 0.0002, samples: 3}\n"
-                    "cases: [{name: a, m: 48, k: 32}, {name: again, m: 48, k: 32}]\n", metric="instructions")
+def test_counts_repeat_exactly_and_avx512_is_unavailable_under_valgrind(counted):
     for case in ("a", "again"):
-        avx512 = rows[(case, "csimd", "avx512")]  # valgrind's CPUID hides AVX-512: refused, never a SIGILL
+        avx512 = counted[(case, "csimd", "avx512")]  # valgrind's CPUID hides AVX-512: refused, never a SIGILL
         assert avx512.status == "unavailable" and "CPU lacks avx512f" in avx512.message
         for variant in (("numpy", "matmul"), ("csimd", "scalar")):
-            row = rows[(case, *variant)]
+            row = counted[(case, *variant)]
             assert row.status == "ok" and row.metric == "instructions" and row.instructions > 100
             assert row.est_cycles >= row.instructions and row.samples_ns is None
     for variant in (("numpy", "matmul"), ("csimd", "scalar")):  # the same calls count the same, within 0.1%
-        assert rows[("a", *variant)].instructions == pytest.approx(rows[("again", *variant)].instructions, rel=1e-3)
+        assert counted[("a", *variant)].instructions == pytest.approx(counted[("again", *variant)].instructions,
+                                                                      rel=1e-3)
 
 
 @slow
 @needs_valgrind
-def test_amx_is_unavailable_under_valgrind_with_the_reason(run_rows):
-    rows = run_rows("name: ic\nbackends: [csimd:amx-int8, csimd:amx-bf16]\n"
-                    "defaults: {warmup: 0.001, min_time: 0.0002, samples: 3}\n"
-                    "cases: [{name: batch, op: gemm, m: 48, k: 32, n: 16}]\n", metric="instructions")
+def test_amx_is_unavailable_under_valgrind_with_the_reason(counted):
     for variant in ("amx-int8", "amx-bf16"):  # valgrind passes the permission request on, then faults on a tile
-        row = rows[("batch", "csimd", variant)]
+        row = counted[("batch", "csimd", variant)]
         assert row.status == "unavailable" and "valgrind runs no AMX" in row.message
+    assert {key for key in counted if key[0] == "batch"} == {("batch", "csimd", "amx-int8"),
+                                                             ("batch", "csimd", "amx-bf16")}
 
 
 def test_a_counting_run_s_summary_lists_counts_fewest_first():

@@ -180,8 +180,8 @@ GB_INLINE void block(const int bf16, const uint8_t *a0, const uint8_t *b0, int64
 /* ---- the results ----
  *
  * A C tile is stored straight into Y where all of it lies inside Y (a vector load of data a
- * tile store just wrote waits for the store to commit: reading each C tile back through a
- * scratch buffer took 200 ns a tile here, three quarters of the call); the ragged tiles of the
+ * tile store just wrote waits for the store to commit, so reading each C tile back through a
+ * scratch buffer cost most of the call: docs/journal/2026-11-29-amx.md); the ragged tiles of the
  * last row panel and the last columns go through a scratch copy of their real rows and columns.
  * int8 tiles land in Y as their int32 sums, dequantised in place once the pass is done. */
 

@@ -97,9 +97,8 @@ GB_INLINE void dense_panel(const gb_product *a, const float *restrict x, const u
 }
 
 /* Four whole panels (64 rows) at once, two accumulators each: a broadcast activation (pair)
- * serves four weight vectors instead of one, and eight chains cover the latency. GRU-A 1152x384,
- * 2026-11-29: vdpbf16ps (here it issues once in 2 cycles, 8 cycles deep) 9.1-9.5 us against
- * 10.2 us one panel at a time with four chains, sixteen chains no faster. */
+ * serves four weight vectors instead of one, and eight chains cover vdpbf16ps's latency (it is
+ * deep and issues at half rate); more chains gained nothing (docs/journal/2026-11-29-half-precision.md). */
 #if defined(GB_BF16_DOT)
 GB_INLINE void dense_four_panels(const gb_product *a, const float *restrict x, const uint16_t *restrict act,
                                  float *restrict y, int64_t p0) {

@@ -70,9 +70,8 @@ GB_INLINE int64_t gb_now_ns(void) {
 /* ---- the eight uint16 columns of a lockstep step (groups.c), as two words of four ----
  * x86: one 16-byte vector load and two moves to general registers instead of two 8-byte loads.
  * The 16x1 float kernel runs out of load slots (per block: its weights, the broadcast of its
- * input, a share of the index) before vector ALU slots; one load less per eight blocks: GRU-A
- * 1152x384 at 10%, avx512 1.50 -> 1.45 us, avx2 1.85 -> 1.82 us (2026-11-29). The 8x4 int8
- * kernel gains nothing from it (its avx2 build lost 5%), so it keeps its scalar loads. The
+ * input, a share of the index) before vector ALU slots, so one load less per eight blocks pays
+ * (docs/journal/2026-11-29-csimd-kernels.md). The 8x4 int8 kernel lost by it, so it keeps its scalar loads. The
  * empty asm keeps gcc from splitting the vector load back into two scalar loads. */
 #if defined(__AVX2__) || defined(__AVX512F__)
 GB_INLINE void gb_columns8(const int32_t *idx, uint64_t *c0, uint64_t *c1) {

@@ -80,7 +80,7 @@ GB_INLINE v16f v16_widen_fp16(const uint16_t *w) {
 #if defined(__AVX512F__) && defined(__AVX512FP16__)
 #define GB_FP16_MATH 1
 /* Products one fp16 lane sums before they go to float32: fp16 keeps 11 significant bits, so a
- * lane summing all of k = 384 products would lose about 0.5% (measured: docs/csimd.md). */
+ * lane summing all of k = 384 products would lose far more (docs/journal/2026-11-29-half-precision.md). */
 #define GB_FP16_TERMS 8
 typedef __m512h v32h;
 GB_INLINE v32h v32h_zero(void) { return _mm512_setzero_ph(); }

@@ -57,8 +57,8 @@ GB_INLINE uint8_t gb_quantize_one(float x) {
 
 /* ---- activations: 32 at once, u8 = 127 + rint(127 * clip(x, -1, 1)) ----
  * In 256-bit registers on AVX-512 too: the 8x4 kernel is all ymm, and 512-bit instructions
- * in it cost more than they save (50 ns of an 800 ns call, measured on a Sapphire Rapids
- * class VM: likely the core's frequency license for 512-bit work). */
+ * in it cost more than they save, likely through the core's frequency license for 512-bit work
+ * (docs/journal/2026-11-29-csimd-kernels.md). */
 #if defined(__AVX2__)
 /* rint(127 * clip(x, -1, 1)) as int32, 8 lanes */
 GB_INLINE __m256i quantize8_ps(__m256 x) {

@@ -65,8 +65,8 @@ GB_INLINE void int8_panel(const int8_t *restrict packed, int64_t m, int64_t grou
 
 /* Four whole panels (64 rows) at once: each broadcast of 4 activation bytes serves four weight
  * vectors instead of one, so a dot product costs 1.25 loads instead of 2 (the one-panel loop
- * is load-bound in L2; GRU-A 1152x384: 2.69 against 3.04 us in a C loop, 2026-11-29). The
- * gb_simd_int8.h layer's dot4 re-broadcasts per call; the compiler keeps one broadcast. */
+ * is load-bound in L2: docs/journal/2026-11-29-csimd-kernels.md). The gb_simd_int8.h layer's
+ * dot4 re-broadcasts per call; the compiler keeps one broadcast. */
 GB_INLINE void int8_four_panels(const int8_t *restrict packed, int64_t groups, const float *restrict scale,
                                 const int32_t *restrict corr, const uint8_t *restrict xq, float *restrict y,
                                 int64_t r0) {

@@ -2,8 +2,11 @@
 
 The cache key follows codepy's jit: the bytes of every source and header, the compiler's
 path and `--version` line, and the full command line. The library is written to a temp
-file in the cache directory and moved into place with os.replace, so processes compiling
-the same key at once each publish a complete file and never a torn one.
+file in the cache directory and moved into place with os.replace, so a reader never sees a
+torn file. One process compiles a key at a time: it holds an flock on a hidden lock file
+beside the library while it compiles, and another process that needs the same library waits
+for it and then finds it (parallel test workers, runs started together: a library is compiled
+once, not once per process).
 
 Compiler flags come only from the ISA table (gemmbench.machine.isa); the level, never -march=native, decides the ISA.
 Compiling does not ask which CPU this is (the machine's fingerprint compiles its own probe with it);
@@ -12,6 +15,7 @@ loading a library for this CPU does (gemmbench.machine.native).
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -19,9 +23,12 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from gemmbench.data import atomic
 from gemmbench.machine import isa
@@ -98,10 +105,13 @@ def cache_dir() -> Path:
 
 
 def compile_command(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, output: str) -> list[str]:
+    """The one command that builds the library (what the cache key hashes; `build` runs it as its parts)."""
     c_files = [str(p) for p in sources if p.suffix == ".c"]
-    include_dirs = sorted({str(p.parent) for p in sources})
-    includes = [arg for d in include_dirs for arg in ("-I", d)]
-    return [*compiler, *variant.cflags, *COMMON_FLAGS, *includes, *c_files, "-o", output]
+    return [*compiler, *variant.cflags, *COMMON_FLAGS, *_includes(sources), *c_files, "-o", output]
+
+
+def _includes(sources: Sequence[Path]) -> list[str]:
+    return [arg for d in sorted({str(p.parent) for p in sources}) for arg in ("-I", d)]
 
 
 def cache_key(compiler: Sequence[str], sources: Sequence[Path], variant: IsaLevel, version: str) -> str:
@@ -155,15 +165,54 @@ def library_path(sources: Iterable[str | os.PathLike], variant: str | IsaLevel, 
 
 def _compile(compiler: list[str], paths: list[Path], level: IsaLevel, target: Path) -> None:
     try:
-        with atomic.publishing(target) as tmp:
-            try:
-                proc = subprocess.run(compile_command(compiler, paths, level, str(tmp)), capture_output=True,
-                                      text=True, timeout=COMPILE_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {target.name}; "
-                                       f"killed") from None
-            if proc.returncode != 0:
-                raise NativeBuildError(_first_error_line(proc.stderr))
+        with _compiling(target):
+            if target.exists():  # another process compiled it while this one waited for the lock
+                return
+            with atomic.publishing(target) as tmp, tempfile.TemporaryDirectory(dir=target.parent,
+                                                                                 prefix=f".{target.name}.") as scratch:
+                _compile_and_link(compiler, paths, level, tmp, Path(scratch), target.name)
     except OSError as exc:  # the cache, not the compiler: say where and how to choose another
         raise NativeBuildError(f"the kernel cache {target.parent} cannot be written ({exc.strerror or exc}); set "
                                f"GEMMBENCH_CACHE to a folder that can") from None
+
+
+def _compile_and_link(compiler: list[str], paths: list[Path], level: IsaLevel, output: Path, scratch: Path,
+                      name: str) -> None:
+    """What compile_command does in one call, with the .c files compiled side by side on the CPUs this process
+    may use, then linked in the same order: the same library, sooner (a level's slowest file sets the pace)."""
+    c_files = [p for p in paths if p.suffix == ".c"]
+    objects = [scratch / f"{i}-{p.stem}.o" for i, p in enumerate(c_files)]
+    flags = [*compiler, *level.cflags, *COMMON_FLAGS, *_includes(paths)]
+    commands = [[*flags, "-c", str(c), "-o", str(o)] for c, o in zip(c_files, objects)]
+    with ThreadPoolExecutor(max_workers=min(len(commands), len(os.sched_getaffinity(0)))) as pool:
+        for proc in list(pool.map(_run, commands)):  # every compile ends before an error is raised
+            _check(proc, name)
+    _check(_run([*compiler, *level.cflags, *COMMON_FLAGS, *map(str, objects), "-o", str(output)]), name)
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess | None:
+    """The command's outcome, or None when it outlived COMPILE_TIMEOUT (then it was killed)."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _check(proc: subprocess.CompletedProcess | None, name: str) -> None:
+    if proc is None:
+        raise NativeBuildError(f"the C compiler took longer than {COMPILE_TIMEOUT} s for {name}; killed")
+    if proc.returncode != 0:
+        raise NativeBuildError(_first_error_line(proc.stderr))
+
+
+@contextmanager
+def _compiling(target: Path) -> Iterator[None]:
+    """Held while this process compiles `target`: an flock on `.NAME.lock` beside it. The kernel drops it
+    when its holder dies; the empty lock file stays, so a waiter never holds a lock on a removed file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
