@@ -372,7 +372,7 @@ def write_synthetic(path: Path) -> Path:
     return write_rows(rows, path, "r1", "synthetic", "2026-01-01T00:00:00+00:00")
 
 
-def test_noisy_rows_measured_on_several_pages_are_named_as_such(tmp_path):
+def test_noisy_rows_are_counted_with_the_spread_they_were_judged_by(tmp_path):
     from gemmbench.report.content import _noisy
 
     spread = {"cv": 0.14, "noisy": True}
@@ -383,8 +383,8 @@ def test_noisy_rows_measured_on_several_pages_are_named_as_such(tmp_path):
     results.add(rows)
     results.close()
     (warning,) = _noisy(report_data.load([tmp_path / "p.parquet"]))
-    assert warning.text.startswith("2 of 3 timed rows are noisy") and "1 of them took turns on copies" in warning.text
-    assert len(warning.details) == 2
+    assert warning.text.startswith("2 of 3 timed rows are noisy") and "placement_spread" in warning.text
+    assert warning.details == ["gru_a · numpy:matmul · 1 thr: 14% spread", "gru_a · csimd:avx512 · 1 thr: 14% spread"]
 
 
 def test_derived_columns(tmp_path):

@@ -385,7 +385,20 @@ def _parse_metadata(schema: pa.Schema, path: Path) -> dict:
     if version > SCHEMA_VERSION:
         raise UsageError(f"{path}: written by a newer gemmbench (schema {version}; this one reads "
                          f"up to {SCHEMA_VERSION}); upgrade gemmbench to read it")
+    if not _plot_kinds_valid(meta.get("plots", [])):
+        raise UsageError(f"{path}: gemmbench metadata is damaged ('plots' is not a list of plot kinds)")
     return meta
+
+
+def _plot_kinds_valid(plots) -> bool:
+    """Whether metadata 'plots' is what a run writes: PlotKind fields, each text."""
+    from gemmbench.op import PlotKind
+
+    fields = {f.name for f in dataclasses.fields(PlotKind)}
+    required = {f.name for f in dataclasses.fields(PlotKind) if f.default is dataclasses.MISSING}
+    return isinstance(plots, list) and all(
+        isinstance(kind, dict) and required <= kind.keys() <= fields and all(isinstance(v, str) for v in kind.values())
+        for kind in plots)
 
 
 def _unreadable(path: Path, exc: Exception) -> UsageError:

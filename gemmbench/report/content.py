@@ -152,7 +152,9 @@ def _noisy(data: ReportData) -> list[ReportWarning]:
     noisy = timed[timed["noisy"].fillna(False).astype(bool)]
     if noisy.empty:
         return []
-    spread = noisy["sample_spread"] if "sample_spread" in noisy else noisy["cv"]  # older files judged the cv
+    spread = noisy["cv"]  # rows of older files were judged by their cv
+    if "sample_spread" in noisy:
+        spread = noisy["sample_spread"].fillna(spread)
     details = [f"{row.case} · {row.label} · {int(row.threads)} thr: {100 * value:.0f}% spread"
                for row, value in zip(noisy.itertuples(), spread)]
     return [ReportWarning("warn", f"{len(noisy)} of {len(timed)} timed rows are noisy: half their samples lie further "

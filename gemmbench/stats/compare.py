@@ -300,8 +300,8 @@ def _best_ns(row: dict) -> float:
 
 
 def _where(row: dict) -> tuple:
-    """The rounds a row was sampled in, on its machine: where its baseline row is."""
-    return (*decide.rounds_of(row), str(row.get("feature_key") or ""))
+    """The rounds and conditions a row was sampled in, on its machine: where its baseline row is."""
+    return (*decide.baseline_key(row), str(row.get("feature_key") or ""))
 
 
 def read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = False) -> Side:
