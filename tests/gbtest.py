@@ -92,3 +92,18 @@ def traced_peak(call) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def composed_step(case, state=None) -> tuple:
+    """An lpcnet_step case's workload and the numpy composition's output of one run from `state`
+    (default: the workload's x)."""
+    from gemmbench.backend import Variant
+    from gemmbench.backends.numpy_blas import NumpyBackend
+    from gemmbench.cases.workload import make_workload
+    from gemmbench.ops.lpcnet_step import Composed
+
+    workload = make_workload(case)
+    backend = Composed(NumpyBackend())
+    out = workload.new_output()
+    backend.run(backend.prepare(workload, Variant("matmul")), workload.x if state is None else state, out)
+    return workload, out

@@ -26,7 +26,7 @@ from gemmbench.backends.csimd import lpcnet
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.int8_numpy import Int8NumpyBackend
 from gemmbench.op import Case
-from gemmbench.ops.lpcnet_step import StepSpec
+from gemmbench.ops.lpcnet_step import LpcnetStep, StepSpec, judge_draws
 from gemmbench.ops.matrix import Sparsity, matrix_case
 from gemmbench.cases.workload import make_workload
 
@@ -184,8 +184,8 @@ def test_every_product_kernel_on_vocoder_and_odd_shapes(variant: Variant, on_tar
 
 # ---- the fused step ----
 
-def step_case(name: str, k: int, sparsity, sizes: dict, steps: int, start: int) -> Case:
-    return Case(name, "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **sizes, steps=steps, start=start))
+def step_case(name: str, k: int, sparsity, sizes: dict, steps: int, start: int, **choices) -> Case:
+    return Case(name, "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **sizes, steps=steps, start=start, **choices))
 
 
 @pytest.mark.parametrize("variant", variant_params("float32", "int8"))
@@ -208,6 +208,28 @@ def test_the_fused_lpcnet_step(variant: Variant, on_target) -> None:
             assert verdict.rel_err < 2e-6, (wl.case.name, verdict.rel_err)
         levels = wl.case.spec.levels
         assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("variant", variant_params("float32", "int8"))
+def test_the_fused_step_draws_down_the_tree_with_either_activation(variant: Variant, on_target) -> None:
+    """NEON's reciprocal refinement, fold-and-compare and draws: the tree judged as the gate judges it."""
+    executor = on_target(variant)
+    precision = variant.precision or "float32"
+    jobs, workloads = [], []
+    for name, k, sparsity, sizes, steps, start in STEPS[precision]:
+        for activation in ("accurate", "fast"):
+            tree_sizes = {**sizes, "levels": 32 if sizes["levels"] & (sizes["levels"] - 1) else sizes["levels"]}
+            wl = make_workload(step_case(name, k, sparsity, tree_sizes, 3 * steps, start, output="tree",
+                                         sampling="on", activation=activation))
+            step = lpcnet.prepare_step(executor.kernels, wl, precision)
+            jobs.append((step, wl.x, np.full(wl.reference.shape, np.nan, np.float32)))
+            workloads.append(wl)
+    for wl, out in zip(workloads, executor.steps(jobs)):
+        verdict = judge_draws(wl, out, precision, LpcnetStep().tolerance(wl.case, precision))
+        assert verdict.ok, f"{variant.name} {wl.case.name} {wl.case.spec.activation}: {verdict.message}"
+        if precision == "float32" and wl.case.spec.activation == "accurate":
+            n = wl.case.spec.state_size
+            np.testing.assert_array_equal(out[n:], wl.reference[n:])
 
 
 # ---- the variants an aarch64 machine offers ----

@@ -18,6 +18,8 @@ INSTRUCTIONS_ONLY = {"instructions", "d1_misses", "ll_misses", "est_cycles"}  # 
 RUN_LEVEL = {"call_floor_ns"}  # runs that time a backend with a native call path
 COMPOSITE_ONLY = {"steps", "sample_rate", "time_per_sample_ns", "rtf", "native_time_per_sample_ns", "native_rtf",
                   "parts_ratio", "parts_warning"} | {c for c in COLUMN_NAMES if c.startswith(("part_", "share_"))}
+STEP_CHOICES = {"activation", "activation_max_abs_err", "output", "sampling"}  # every lpcnet_step row
+TREE_ONLY = {"flipped_samples", "near_tie_flips"}  # lpcnet_step rows with output: tree
 MATRIX = {"m", "k", "n", "density", "sparsity", "weight_bytes"}
 OTHER_OPS = {name for name, _, _, op in op_columns() if op not in ("gemv", "gemm", "lpcnet_step")} - MATRIX
 
@@ -32,10 +34,12 @@ def test_run_quick_end_to_end(cli, tmp_path):
     products = frame[frame["op"] != "lpcnet_step"]
     filled = [c for c in COLUMN_NAMES if products[c].notna().all()]
     assert set(COLUMN_NAMES) - set(filled) <= (OPTIONAL_WHEN_NO_NATIVE | COMPOSITE_ONLY | ROOFLINE_ONLY
-                                               | INSTRUCTIONS_ONLY | RUN_LEVEL | OTHER_OPS | CONDITIONAL)
+                                               | INSTRUCTIONS_ONLY | RUN_LEVEL | OTHER_OPS | CONDITIONAL
+                                               | STEP_CHOICES | TREE_ONLY)
     step = frame[frame["op"] == "lpcnet_step"]
-    assert len(step) == 1 and step[sorted(COMPOSITE_ONLY - {"native_time_per_sample_ns", "native_rtf"})].notna().all(
-        axis=None)  # the vocoder step fills every composite column (numpy has no native loop)
+    assert len(step) == 1 and step[sorted(COMPOSITE_ONLY - {"native_time_per_sample_ns", "native_rtf"} | STEP_CHOICES)
+                                   ].notna().all(axis=None)  # the vocoder step fills every composite column and
+    # states its choices (numpy has no native loop)
     assert "Traceback" not in result.stderr
 
 

@@ -1,9 +1,11 @@
 """csimd's fused LPCNet step (lpcnet.c), real compiled C on every variant this CPU runs: against the
-composed step over numpy and the float64 reference, state carry, native loop, parts, real runs."""
+composed step over numpy and the float64 reference, state carry, native loop, parts, real runs; with
+the fast activations, the tree output and sampling too, and refused where the CPU lacks a level."""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -21,9 +23,11 @@ from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
 from gemmbench.measure.timing import TimingSettings
 from gemmbench.op import Case
-from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec
+from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec, judge_draws
 from gemmbench.ops.matrix import Sparsity, matrix_case
 from gemmbench.cases.workload import make_workload
+
+from gbtest import results_path
 
 pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
 
@@ -64,10 +68,13 @@ def pairs(kinds) -> list:
             and not BACKEND.skip_reason(step_case(kind, 1), v)]
 
 
-def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame") -> Case:
+def step_case(gru_a: str, steps: int, start: int = 0, conditioning: str = "per_frame", **choices) -> Case:
+    """choices: activation, output, sampling (a tree needs levels a power of two: 32 for the ragged sizes)."""
     k, sparsity, sizes = GRU_A[gru_a]
+    if choices.get("output") == "tree" and sizes["levels"] & (sizes["levels"] - 1):
+        sizes = {**sizes, "levels": 32}
     return Case(gru_a, "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **sizes, steps=steps, start=start,
-                                               conditioning=conditioning))
+                                               conditioning=conditioning, **choices))
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,6 +116,47 @@ def test_fused_step_matches_the_composed_step_and_the_reference(variant, gru_a, 
     assert np.sum(out[-levels:], dtype=np.float64) == pytest.approx(1.0, rel=1e-5) and (out[-levels:] > 0).all()
 
 
+@pytest.mark.parametrize("variant, gru_a", pairs(["dense-ragged", "16x1", "8x4", "8x4-diag-ragged"]))
+@pytest.mark.parametrize("sampling", ["off", "on"])
+@pytest.mark.parametrize("activation", ["accurate", "fast"])
+def test_the_tree_draws_what_the_float64_reference_draws(variant, gru_a, sampling, activation):
+    case = step_case(gru_a, 320, output="tree", sampling=sampling, activation=activation)
+    precision = variant.precision or "float32"
+    _, out = fused(case, variant)
+    verdict = judge_draws(workload(case), out, precision, LpcnetStep().tolerance(case, precision))
+    assert verdict.ok, verdict.message
+    if precision == "float32" and activation == "accurate":  # exact: no draw leaves the reference's walk
+        n = case.spec.state_size
+        np.testing.assert_array_equal(out[n:], workload(case).reference[n:])
+        assert verdict.columns == {"flipped_samples": 0, "near_tie_flips": 0} and verdict.rel_err < 2e-6
+
+
+@pytest.mark.parametrize("variant", variants("float32"))
+@pytest.mark.parametrize("levels", [2, 8, 64])  # depths 1, 3, 6: the walk's last round stops short of ROUND levels
+def test_a_tree_of_any_depth_draws_exactly_what_the_reference_draws(variant, levels):
+    k, sparsity, sizes = GRU_A["dense-ragged"]
+    case = Case(f"tree-{levels}", "lpcnet_step", StepSpec(3 * k, k, 1, sparsity, **{**sizes, "levels": levels}, steps=40,
+                                                          output="tree", sampling="on"))
+    _, out = fused(case, variant)
+    n = case.spec.state_size
+    np.testing.assert_array_equal(out[n:], workload(case).reference[n:])
+
+
+@pytest.mark.parametrize("variant", variants("float32"))
+@pytest.mark.parametrize("output", ["full", "tree"])
+def test_fast_activations_cost_what_their_bound_says(variant, output):
+    choices = dict(output=output, sampling="on" if output == "tree" else "off")
+    case = step_case("16x1", 320, activation="fast", **choices)
+    _, out = fused(case, variant)
+    n = case.spec.state_size
+    to_reference = verify.check(out[:n], workload(case).reference[:n], "float32", 1.0).rel_err
+    _, accurate = fused(step_case("16x1", 320, **choices), variant)
+    accurate_error = verify.check(accurate[:n], workload(case).reference[:n], "float32", 1.0).rel_err
+    assert 10 * accurate_error < to_reference <= LpcnetStep().tolerance(case, "float32")  # the approximation shows
+    if variant.isa == "scalar":  # it divides: numpy's rational function, to float32 rounding
+        assert verify.check(out, composed(case).astype(np.float64), "float32", 1e-5).ok
+
+
 @pytest.mark.parametrize("variant", variants("int8", "bf16", "fp16"))
 def test_gru_a_alone_in_int8_bf16_or_fp16_passes_too(variant):
     case = step_case("8x4" if variant.precision == "int8" else "16x1", 320)
@@ -116,23 +164,30 @@ def test_gru_a_alone_in_int8_bf16_or_fp16_passes_too(variant):
     out = workload(case).new_output()
     lpcnet.run(step, workload(case).x, out)
     assert step.precision == variant.precision and step.small_precision == "float32"
-    assert "GRU-B and output float32 dense" in lpcnet.describe(step)
+    assert "GRU-B float32 dense; output float32 dense and softmax" in lpcnet.describe(step)
+    assert "sigmoid and tanh float32 accurate (Cephes exp)" in lpcnet.describe(step)
     assert verify.check(out, workload(case).reference, variant.precision).ok
 
 
 @pytest.mark.parametrize("variant, gru_a", pairs(["dense-ragged", "16x1-ragged", "8x4-diag-ragged"]))
-def test_two_runs_of_half_the_sequence_equal_one_run(variant, gru_a):
-    whole = step_case(gru_a, 30)
+@pytest.mark.parametrize("output", ["full", "tree"])
+def test_two_runs_of_half_the_sequence_equal_one_run(variant, gru_a, output):
+    choices = dict(output=output, activation="fast" if output == "tree" else "accurate")
+    whole = step_case(gru_a, 30, **choices)
     state_size = whole.spec.state_size
-    _, first = fused(step_case(gru_a, 15), variant)
-    _, second = fused(step_case(gru_a, 15, start=15), variant, state=first[:state_size].copy())
+    _, first = fused(step_case(gru_a, 15, **choices), variant)
+    _, second = fused(step_case(gru_a, 15, start=15, **choices), variant, state=first[:state_size].copy())
     _, one_run = fused(whole, variant)
+    if output == "tree":  # the second call draws the sequence's next 15 samples
+        np.testing.assert_array_equal(np.concatenate([first[state_size:], second[state_size:]]), one_run[state_size:])
+        second, one_run = second[:state_size], one_run[:state_size]
     np.testing.assert_array_equal(second, one_run)  # the same arithmetic on the same values
 
 
 @pytest.mark.parametrize("variant, gru_a", pairs(["dense-ragged", "16x1-ragged", "8x4-diag-ragged"]))
-def test_python_and_native_loops_agree_and_every_call_starts_again_from_x(variant, gru_a):
-    case = step_case(gru_a, 25, conditioning="per_sample")
+@pytest.mark.parametrize("choices", [{}, {"output": "tree", "sampling": "on", "activation": "fast"}], ids=["full", "tree"])
+def test_python_and_native_loops_agree_and_every_call_starts_again_from_x(variant, gru_a, choices):
+    case = step_case(gru_a, 25, conditioning="per_sample", **choices)
     prepared, out = fused(case, variant)
     x = workload(case).x.copy()
     native_out = np.full_like(out, np.nan)
@@ -145,8 +200,10 @@ def test_python_and_native_loops_agree_and_every_call_starts_again_from_x(varian
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
-def test_parts_are_native_loops_that_leave_the_step_right(variant):
-    case = step_case("8x4-diag-ragged" if variant.precision == "int8" else "16x1-ragged", 20)
+@pytest.mark.parametrize("output", ["full", "tree"])
+def test_parts_are_native_loops_that_leave_the_step_right(variant, output):
+    case = step_case("8x4-diag-ragged" if variant.precision == "int8" else "16x1-ragged", 20, output=output,
+                     sampling="on" if output == "tree" else "off")
     prepared, out = fused(case, variant)
     parts = BACKEND.parts(prepared, workload(case).x)
     assert tuple(parts) == PARTS
@@ -162,29 +219,6 @@ def test_gemv_kernels_have_no_parts():
     case = matrix_case("g", 32, 16)
     prepared = BACKEND.prepare(make_workload(case), Variant("scalar", isa="scalar"))
     assert BACKEND.parts(prepared, np.zeros(16, np.float32)) == {}
-
-
-@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
-def test_activations_stay_within_their_documented_error(isa):
-    if native.missing_cpu_flags(isa):
-        pytest.skip(f"CPU lacks {isa}")
-    kern = K.load_kernels(isa)
-    x = np.linspace(-20, 20, 400_001).astype(np.float32)
-    x64 = x.astype(np.float64)
-    exp = lpcnet.activation(kern, "exp", x).astype(np.float64)
-    sigmoid = lpcnet.activation(kern, "sigmoid", x).astype(np.float64)
-    tanh = lpcnet.activation(kern, "tanh", x).astype(np.float64)
-    ulp = np.spacing(np.exp(x64).astype(np.float32)).astype(np.float64)
-    assert np.max(np.abs(exp - np.exp(x64)) / ulp) <= 2.0
-    assert np.max(np.abs(sigmoid - 1 / (1 + np.exp(-x64))) / (1 / (1 + np.exp(-x64)))) <= 2.5e-7
-    assert np.max(np.abs(tanh - np.tanh(x64))) <= 2.5e-7
-    away_from_zero = np.abs(x64) >= 0.5
-    assert np.max(np.abs(tanh - np.tanh(x64))[away_from_zero] / np.abs(np.tanh(x64[away_from_zero]))) <= 4e-7
-    extremes = np.float32([-1e4, -200, -88, 88, 200, 1e4])
-    assert np.isfinite(lpcnet.activation(kern, "exp", extremes)).all()
-    assert np.array_equal(lpcnet.activation(kern, "tanh", extremes), np.sign(extremes))
-    tiny_sigmoid = lpcnet.activation(kern, "sigmoid", extremes)
-    assert (tiny_sigmoid[:3] < 1e-37).all() and (tiny_sigmoid[:3] > 0).all() and (tiny_sigmoid[3:] == 1).all()
 
 
 def test_an_isa_the_cpu_lacks_is_an_unavailable_row_not_a_composition():
@@ -204,6 +238,8 @@ cases:
      steps: 30, density: 0.2, block: 8x4}
   - {name: s16x1, op: lpcnet_step, m: 144, k: 48, hidden_b: 8, cond_size: 12, levels: 40, frame_size: 7,
      steps: 30, density: {u: 0.1, r: 0.1, s: 0.3}, block: 16x1, keep_diagonal: true}
+  - {name: s8x4-tree, op: lpcnet_step, m: 120, k: 40, hidden_b: 8, cond_size: 12, levels: 32, frame_size: 7,
+     steps: 30, density: 0.2, block: 8x4, output: tree, sampling: on, activation: fast}
 """))
     outcome = run_suite(suite, RunOptions(out_dir=tmp_path, progress=False))
     rows = {(r.case, r.variant): r for r in load_results(outcome.path).itertuples()}
@@ -216,11 +252,15 @@ cases:
             assert row.status == "unavailable"
             continue
         int8 = variant.endswith("-int8")
-        if (case == "s8x4") != int8:
+        if case.startswith("s8x4") != int8:
             assert row.status == "skipped" and "sparse kernel takes" in row.message
             continue
         assert row.status == "ok", row.message
         assert row.detail.startswith("lpcnet_step fused in C") and "cc -O" in row.detail
+        tree = case == "s8x4-tree"
+        assert (row.output, row.sampling, row.activation) == (("tree", "on", "fast") if tree else ("full", "off", "accurate"))
+        assert ("output a tree draw" in row.detail and "fast (rational)" in row.detail) == tree
+        assert (row.flipped_samples >= 0) if tree else np.isnan(row.flipped_samples)
         half = variant.split("-")[-1] if variant.endswith(("-bf16", "-fp16")) else None
         gru_a = "sparse8x4_int8_gemv" if int8 else f"sparse16_{half}_gemv" if half else "sparse16_sgemv"
         assert f"GRU-A {gru_a}" in row.detail
@@ -228,3 +268,32 @@ cases:
         assert row.median_ns > 0 and row.rtf == pytest.approx(row.median_ns / 30 * 16000e-9)
         shares = [getattr(row, f"share_{name}") for name in PARTS]
         assert sum(shares) == pytest.approx(1.0) and min(shares) > 0 and row.parts_ratio > 0
+
+
+def test_each_new_variant_is_refused_in_one_line_where_the_cpu_lacks_its_level(write_suite, tmp_path, cli):
+    """A real run on a simulated AVX2 machine: the tree, fast and sampling rows of the AVX-512 levels are
+    unavailable with the reason, the AVX2 ones run."""
+    suite = write_suite("""
+name: lacking
+backends: ["csimd:avx2-int8", "csimd:avx512vnni-int8", "csimd:avx2", "csimd:avx512"]
+cases:
+  - {name: s8x4, op: lpcnet_step, m: 120, k: 40, hidden_b: 8, cond_size: 12, levels: 32, frame_size: 7, steps: 20,
+     density: 0.2, block: 8x4, output: tree, sampling: [off, on], activation: fast}
+  - {name: s16x1, op: lpcnet_step, m: 144, k: 48, hidden_b: 8, cond_size: 12, levels: 32, frame_size: 7, steps: 20,
+     density: {u: 0.1, r: 0.1, s: 0.3}, block: 16x1, output: [full, tree], activation: [accurate, fast]}
+""")
+    if native.missing_cpu_flags("avx2"):
+        pytest.skip("CPU lacks avx2")
+    result = cli("run", suite, "-o", tmp_path, "--no-check", "--no-progress",
+                 env={**os.environ, "GEMMBENCH_CPU_FLAGS": "-avx512f"})
+    assert result.returncode == 0, result.stderr
+    rows = load_results(results_path(result.stdout))
+    assert len(rows) == 6 * 4  # 2 + 4 cases on 4 variants
+    for row in rows.itertuples():
+        if row.variant.startswith("avx512"):  # availability is decided before the case is looked at
+            assert row.status == "unavailable" and row.message.startswith("CPU lacks ") and "avx512f" in row.message
+            assert "\n" not in row.message
+        elif row.case.startswith("s8x4") == row.variant.endswith("-int8"):
+            assert row.status == "ok", row.message
+        else:
+            assert row.status == "skipped"

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
+from gbtest import composed_step
 from gemmbench.measure import verify
 from gemmbench.backend import Backend, Variant
-from gemmbench.backends.numpy_blas import NumpyBackend
 from gemmbench.errors import SuiteError
 from gemmbench.data.results import load_results
 from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite, parse_suite
 from gemmbench.op import Case
-from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, run_reference
+from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, reference_run
 from gemmbench.ops.matrix import Sparsity
 from gemmbench.cases.workload import counts, make_workload
 
@@ -23,21 +23,12 @@ def step_case(steps=1, start=0, dtype="float32", conditioning="per_frame", spars
     return Case("step", "lpcnet_step", spec, dtype, seed)
 
 
-def composed_output(case, state=None):
-    workload = make_workload(case)
-    backend = Composed(NumpyBackend())
-    prepared = backend.prepare(workload, Variant("matmul"))
-    out = workload.new_output()
-    backend.run(prepared, workload.x if state is None else state, out)
-    return workload, out
-
-
 @pytest.mark.parametrize("dtype, precision", [("float32", "float32"), ("float64", "float64")])
 @pytest.mark.parametrize("sparsity", [None, Sparsity((0.05, 0.05, 0.2), (16, 1), True)])
 @pytest.mark.parametrize("conditioning", ["per_frame", "per_sample"])
 def test_composed_step_matches_the_float64_reference(dtype, precision, sparsity, conditioning):
     case = step_case(steps=25, dtype=dtype, conditioning=conditioning, sparsity=sparsity, k=48)
-    workload, out = composed_output(case)
+    workload, out = composed_step(case)
     verdict = verify.check(out, workload.reference, precision)
     assert verdict.ok, verdict.message
     probabilities = out[-SMALL["levels"]:]
@@ -51,12 +42,12 @@ def test_two_runs_of_half_the_sequence_equal_one_run():
     mid_state = first_half.reference[:dims.state_size]
     second = make_workload(step_case(steps=15, start=15))
     assert np.array_equal(second.x, whole.x)  # the initial state does not depend on the length
-    continued = run_reference(second.case.spec, second.extra, mid_state)
+    continued = reference_run(second.case.spec, second.extra, mid_state, 0).out
     np.testing.assert_array_equal(continued, whole.reference)
     # the composed backend carries state the same way
-    _, out_first = composed_output(step_case(steps=15))
-    _, out_second = composed_output(step_case(steps=15, start=15), state=out_first[:dims.state_size])
-    _, out_whole = composed_output(step_case(steps=30))
+    _, out_first = composed_step(step_case(steps=15))
+    _, out_second = composed_step(step_case(steps=15, start=15), state=out_first[:dims.state_size])
+    _, out_whole = composed_step(step_case(steps=30))
     np.testing.assert_allclose(out_second, out_whole, rtol=0, atol=1e-6)
 
 

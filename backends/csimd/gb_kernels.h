@@ -175,12 +175,24 @@ typedef struct {
     float *xb, *rb, *cond_b_out; /* (3 hidden_b) */
     float *o;               /* (2 levels) */
     float *p;               /* (levels): the distribution */
+    float *gates;           /* (2 hidden_a padded to 16): GRU-A's update gate and candidate input between passes */
+    int64_t activation;     /* GB_ACTIVATION_*: sigmoid and tanh accurate or fast (gb_vmath.h) */
+    int64_t output;         /* GB_OUTPUT_*: the distribution (full) or a sample drawn down the tree */
+    int64_t sampling;       /* tree: feed each draw back as the next sample's inputs */
+    int64_t depth;          /* tree: log2(levels), at most 8 (a draw byte per level) */
+    int64_t draw_key;       /* tree: the SplitMix64 seed of the draws (its uint64 bits) */
+    const float *tree;      /* tree: the dual FC packed per round root (lpcnet.c, draw) */
+    const float *thresholds; /* tree: (256) logit((byte + 0.5) / 256) */
+    int32_t *samples;       /* tree: (steps) the call's draws */
 } gb_lpcnet;
 
 enum { GB_PART_CONDITIONING = 0, GB_PART_GRU_A_PRODUCT, GB_PART_GRU_A_GATES, GB_PART_GRU_B, GB_PART_OUTPUT };
+enum { GB_ACTIVATION_ACCURATE = 0, GB_ACTIVATION_FAST = 1 };
+enum { GB_OUTPUT_FULL = 0, GB_OUTPUT_TREE = 1 };
+enum { GB_FN_EXP = 0, GB_FN_SIGMOID, GB_FN_TANH, GB_FN_SIGMOID_FAST, GB_FN_TANH_FAST };
 
 /* One sample t: from != NULL starts from the state [ha, hb] in it; to != NULL receives
- * [ha, hb, p] afterwards. Conditioning is projected at t == start, at frame starts, or
+ * [ha, hb, p] afterwards (tree: [ha, hb, the call's draws]). Conditioning is projected at t == start, at frame starts, or
  * every sample (per_sample). */
 void gb_lpcnet_step(gb_lpcnet *net, int64_t t, const float *from, float *to);
 /* The call's whole sequence from x into out, `loops` times; elapsed ns. */
@@ -188,7 +200,7 @@ int64_t gb_lpcnet_run_time(gb_lpcnet *net, const float *x, float *out, int64_t l
 /* One part (GB_PART_*) `loops` times, t cycling over the call's samples; elapsed ns. Runs
  * on the state the last step left; the parts' sum is one step. */
 int64_t gb_lpcnet_part_time(gb_lpcnet *net, int64_t part, int64_t loops);
-/* The step's float32 approximations over n values: fn 0 exp, 1 sigmoid, 2 tanh. */
+/* The step's float32 approximations over n values (fn: GB_FN_*). */
 void gb_activation(int64_t fn, const float *x, int64_t n, float *y);
 
 /* The layout of each struct the wrapper mirrors ("gb_product", "gb_call", "gb_lpcnet"): its

@@ -31,7 +31,9 @@ static const field lpcnet_fields[] = {
     FIELD(gb_lpcnet, bias_a), FIELD(gb_lpcnet, bias_b), FIELD(gb_lpcnet, tables), FIELD(gb_lpcnet, out_gain),
     FIELD(gb_lpcnet, features), FIELD(gb_lpcnet, inputs), FIELD(gb_lpcnet, ha), FIELD(gb_lpcnet, hb),
     FIELD(gb_lpcnet, ra), FIELD(gb_lpcnet, cond_a_out), FIELD(gb_lpcnet, xb), FIELD(gb_lpcnet, rb),
-    FIELD(gb_lpcnet, cond_b_out), FIELD(gb_lpcnet, o), FIELD(gb_lpcnet, p), END};
+    FIELD(gb_lpcnet, cond_b_out), FIELD(gb_lpcnet, o), FIELD(gb_lpcnet, p), FIELD(gb_lpcnet, gates), FIELD(gb_lpcnet, activation),
+    FIELD(gb_lpcnet, output), FIELD(gb_lpcnet, sampling), FIELD(gb_lpcnet, depth), FIELD(gb_lpcnet, draw_key),
+    FIELD(gb_lpcnet, tree), FIELD(gb_lpcnet, thresholds), FIELD(gb_lpcnet, samples), END};
 
 static const struct {
     const char *name;

@@ -10,7 +10,10 @@ Kernels: GRU-A's recurrent product runs the kernel csimd runs for the case as a 
 int8, bf16 and fp16 variants GRU-B's two products and the output layer are dense in that precision
 too (`SMALL_PRODUCTS_TOO`: see there); the conditioning projections are float32 dense in every
 variant, as LPCNet's frame-rate side is. Gates, the table gather, tanh and the softmax are
-float32 (gb_vmath.h: its exp is within 2 ulp).
+float32 (gb_vmath.h: accurate or fast sigmoid and tanh, as the case says; the softmax's exp is
+within 2 ulp). The tree output (`output: tree`) walks float32 weights in every variant: a
+level reads 2 x hidden_b weights, nothing an int8 kernel would speed up; `tree_blocks` packs
+them for lpcnet.c's rounds of three levels.
 
 The C step reads and writes only buffers owned by the prepared object (never the harness's
 arrays, except x at the first sample and out at the last), so every call starts again from x,
@@ -26,6 +29,7 @@ import numpy as np
 
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.op import Workload
+from gemmbench.ops import lpcnet_sampling as sampler
 from gemmbench.ops.lpcnet_step import PARTS, StepSpec
 from gemmbench.measure.timing import Loop
 
@@ -35,10 +39,16 @@ from gemmbench.measure.timing import Loop
 # still far inside bf16's 1%. The figures: docs/journal/2026-11-22-dense-gemv-on-zen5.md and
 # docs/journal/2026-11-29-half-precision.md.
 SMALL_PRODUCTS_TOO = True
-ACTIVATIONS = {"exp": 0, "sigmoid": 1, "tanh": 2}  # gb_activation's fn codes
+# gb_activation's fn codes (GB_FN_*): (name, activation variant)
+FUNCTIONS = {("exp", "accurate"): 0, ("sigmoid", "accurate"): 1, ("tanh", "accurate"): 2,
+             ("sigmoid", "fast"): 3, ("tanh", "fast"): 4}
+ACTIVATION_CODES = {"accurate": 0, "fast": 1}  # GB_ACTIVATION_*
+OUTPUT_CODES = {"full": 0, "tree": 1}  # GB_OUTPUT_*
+ROUND = 4  # tree levels one round of lpcnet.c's walk computes at once (its ROUND)
 PRODUCTS = ("gru_a", "cond_a", "gru_b_in", "gru_b_rec", "cond_b", "out")
 INPUTS = ("bias_a", "bias_b", "tables", "out_gain", "features", "inputs")
-BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p")
+BUFFERS = ("ha", "hb", "ra", "cond_a_out", "xb", "rb", "cond_b_out", "o", "p", "gates")
+TREE = ("tree", "thresholds", "samples")
 _I = ctypes.c_int64
 
 
@@ -48,7 +58,9 @@ class _Net(ctypes.Structure):
     _fields_ = ([(name, _I) for name in ("hidden_a", "hidden_b", "cond_size", "levels", "frame_size",
                                              "per_sample", "start", "steps")]
                 + [(name, K.Product) for name in PRODUCTS]
-                + [(name, ctypes.c_void_p) for name in INPUTS + BUFFERS])
+                + [(name, ctypes.c_void_p) for name in INPUTS + BUFFERS]
+                + [(name, _I) for name in ("activation", "output", "sampling", "depth", "draw_key")]
+                + [(name, ctypes.c_void_p) for name in TREE])
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,14 +68,47 @@ def _check_layout(kernels: K.Kernels) -> None:
     K.check_layout(kernels, "gb_lpcnet", _Net)
 
 
+def _padded(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
 def _buffers(dims: StepSpec) -> dict[str, np.ndarray]:
     na, nb, levels = dims.hidden_a, dims.hidden_b, dims.levels
-    sizes = {"ha": na, "hb": nb, "ra": 3 * na, "cond_a_out": 3 * na, "xb": 3 * nb, "rb": 3 * nb,
-             "cond_b_out": 3 * nb, "o": 2 * levels, "p": levels}
+    sizes = {"ha": na, "hb": _padded(nb), "ra": 3 * na, "cond_a_out": 3 * na, "xb": 3 * nb, "rb": 3 * nb,
+             "cond_b_out": 3 * nb, "o": 2 * levels, "p": levels, "gates": 2 * _padded(na)}
+    # hb: the tree reads whole vectors of it; gates: GRU-A's gate passes write whole vectors
     buffers = {name: K.aligned_empty(size, np.float32) for name, size in sizes.items()}
     for buffer in buffers.values():
         buffer[:] = 0
     return buffers
+
+
+def tree_blocks(out: np.ndarray, gain: np.ndarray, depth: int) -> np.ndarray:
+    """The dual FC as lpcnet.c's walk reads it: per round root (rounds of ROUND levels, roots in order),
+    a block of hidden_b (padded to 16) rows of 2 x 16 lanes, then a row of 2 x 16 gains. Lane q holds node
+    q of the round (root n; 2n, 2n + 1; 4n .. 4n + 3; ...): channel 1 in the row's first 16 lanes,
+    channel 2 in its last 16."""
+    levels, hidden_b = gain.shape[1], out.shape[1]
+    cols = _padded(hidden_b)
+    blocks = []
+    for first in range(0, depth, ROUND):
+        span = min(ROUND, depth - first)
+        for root in range(1 << first, 2 << first):
+            block = np.zeros((cols + 1, 2, 16), np.float32)
+            nodes = [node for level in range(span) for node in range(root << level, (root + 1) << level)]
+            for lane, node in enumerate(nodes):
+                block[:hidden_b, 0, lane], block[:hidden_b, 1, lane] = out[node], out[levels + node]
+                block[cols, :, lane] = gain[:, node]
+            blocks.append(block)
+    return K.aligned_copy(np.concatenate(blocks).ravel(), np.float32)
+
+
+def _tree_arrays(dims: StepSpec, extra: dict) -> dict[str, np.ndarray]:
+    if dims.output != "tree":
+        return {}
+    return {"tree": tree_blocks(extra["out"], extra["out_gain"], dims.depth),
+            "thresholds": K.aligned_copy(sampler.THRESHOLDS, np.float32),
+            "samples": K.aligned_copy(np.zeros(dims.steps), np.int32)}
 
 
 class LpcnetStep:
@@ -113,10 +158,14 @@ def prepare_step(kernels: K.Kernels, workload: Workload, precision: str = "float
     arrays = {name: K.aligned_copy(np.ascontiguousarray(extra[name]), np.int32 if name == "inputs" else np.float32)
               for name in INPUTS}
     arrays.update(_buffers(dims))
+    arrays.update(_tree_arrays(dims, extra))
     net = _Net(dims.hidden_a, dims.hidden_b, dims.cond_size, dims.levels, dims.frame_size,
                dims.conditioning == "per_sample", dims.start, dims.steps,
                *(products[name].product for name in PRODUCTS),
-               *(arrays[name].ctypes.data for name in INPUTS + BUFFERS))
+               *(arrays[name].ctypes.data for name in INPUTS + BUFFERS),
+               ACTIVATION_CODES[dims.activation], OUTPUT_CODES[dims.output], dims.sampling == "on", dims.depth or 0,
+               sampler.draw_key(workload.case.seed),
+               *(arrays[name].ctypes.data if name in arrays else None for name in TREE))
     return LpcnetStep(kernels, dims, net, products, arrays)
 
 
@@ -160,14 +209,18 @@ def part_loops(step: LpcnetStep, x: np.ndarray) -> dict[str, tuple[Loop, float]]
 
 
 def describe(step: LpcnetStep) -> str:
+    dims = step.dims
+    how = {"accurate": "accurate (Cephes exp)", "fast": "fast (rational)"}[dims.activation]
+    output = (f"output a tree draw (float32, {ROUND} levels a round), sampling {dims.sampling}"
+              if dims.output == "tree" else f"output {step.small_precision} dense and softmax")
     return (f"lpcnet_step fused in C ({step.kernels.variant}): GRU-A {step.products['gru_a'].kernel}; "
-            f"GRU-B and output {step.small_precision} dense; conditioning float32 dense; gates, tanh and "
-            f"softmax float32 (Cephes exp)")
+            f"GRU-B {step.small_precision} dense; {output}; conditioning float32 dense; sigmoid and tanh "
+            f"float32 {how}")
 
 
-def activation(kernels: K.Kernels, name: str, x: np.ndarray) -> np.ndarray:
-    """The step's float32 exp, sigmoid or tanh over x (for checking their error)."""
+def activation(kernels: K.Kernels, name: str, x: np.ndarray, variant: str = "accurate") -> np.ndarray:
+    """The step's float32 exp, sigmoid or tanh over x, the named variant (for checking their error)."""
     xc = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty_like(xc)
-    kernels.lib.gb_activation(ACTIVATIONS[name], xc.ctypes.data, xc.size, y.ctypes.data)
+    kernels.lib.gb_activation(FUNCTIONS[name, variant], xc.ctypes.data, xc.size, y.ctypes.data)
     return y

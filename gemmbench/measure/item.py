@@ -70,7 +70,8 @@ def not_run(status: str, message: str) -> dict:
 
 
 def verdict_columns(verdict: Verdict) -> dict:
-    return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db}
+    return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db,
+            **verdict.columns}
 
 
 @dataclass
@@ -228,7 +229,7 @@ class Item:
         if verdict.ok:
             return verdict
         return Verdict(False, verdict.max_abs_err, verdict.rel_err, verdict.snr_db, verdict.tolerance,
-                       f"{what}: {verdict.message}")
+                       f"{what}: {verdict.message}", verdict.columns)
 
     def _native_call(self, placement: Placement):
         backend, prepared, x, out = self.backend, placement.bound[0], self.x, self.out

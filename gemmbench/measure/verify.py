@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class Verdict:
     snr_db: float
     tolerance: float
     message: str = ""
+    columns: dict = field(default_factory=dict)  # op columns the judging found (lpcnet_step's tree: flipped draws)
 
 
 def check(output: np.ndarray, reference: np.ndarray, precision: str, tolerance: float | None = None) -> Verdict:
