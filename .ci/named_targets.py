@@ -5,8 +5,9 @@ uses, so .ci/lint tells it these names are used. Prints them comma-separated."""
 import ast
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 TARGET = re.compile(r"^[A-Za-z_]\w*(?:\.\w+)+:([A-Za-z_]\w*)$")
 

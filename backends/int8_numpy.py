@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gemmbench.formats import quant
 from gemmbench.backend import Backend, Variant
+from gemmbench.formats import quant
 from gemmbench.op import Workload
 
 # Per-row and per-tensor scales, restricted and full range, both activation kinds; and the

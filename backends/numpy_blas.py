@@ -8,9 +8,9 @@ from typing import Callable
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
+from gemmbench.cases.workload import aligned_copy
 from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 from gemmbench.op import Workload
-from gemmbench.cases.workload import aligned_copy
 
 
 class NumpyBackend(Backend):

@@ -42,9 +42,9 @@ from typing import Callable, Union
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
+from gemmbench.cases.workload import aligned_empty
 from gemmbench.machine.fingerprint import blas_libraries, blas_summary
 from gemmbench.op import Case, Workload
-from gemmbench.cases.workload import aligned_empty
 
 # The smallest dimension from which one level stopped losing to np.matmul on the machine it was
 # chosen on (`python -m gemmbench.backends.strassen` measures yours; the sweep it was chosen

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gemmbench import registry
-
 from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli  # noqa: F401  (helpers shared with test modules)
-
+from gemmbench import registry
 
 
 def pytest_addoption(parser):
@@ -101,9 +99,9 @@ def quick_results(tmp_path_factory) -> Path:
 @pytest.fixture
 def run_rows(write_suite, tmp_path):
     """Run a suite body for real (workers, parquet) and return its rows keyed (case, backend, variant)."""
+    from gemmbench.cases.suite import load_suite
     from gemmbench.data.results import load_results
     from gemmbench.measure.runner import RunOptions, run_suite
-    from gemmbench.cases.suite import load_suite
 
     def run(body: str, key: tuple[str, ...] = ("case", "backend", "variant"), **options):
         outcome = run_suite(load_suite(write_suite(body)), RunOptions(out_dir=tmp_path / "out", progress=False,

@@ -69,7 +69,6 @@ def check_allocates_no_output(backend, variant_name: str) -> None:
     """The bound call allocates no array as large as its output (1152 floats: 4.5 KiB) on the Python
     side: no copy of the result, no fresh output per call (the libraries' own malloc is not seen)."""
     from gbtest import bound_backend, traced_peak
-
     from gemmbench.op import Case
     from gemmbench.ops.matrix import MatrixSpec
 

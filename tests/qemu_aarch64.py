@@ -26,9 +26,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from gemmbench.machine import isa, native
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
+from gemmbench.machine import isa, native
 
 NATIVE = isa.host_arch() == "aarch64"  # then the library is built and disassembled by the machine's own tools
 CROSS_CC = "aarch64-linux-gnu-gcc"

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import qemu_aarch64 as Q
 
-from gemmbench.machine import isa, native
-from gemmbench.measure import verify
+import qemu_aarch64 as Q
 from gemmbench.backend import Variant
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.int8_numpy import Int8NumpyBackend
+from gemmbench.cases.workload import make_workload
+from gemmbench.machine import isa, native
+from gemmbench.measure import verify
 from gemmbench.op import Case
 from gemmbench.ops.lpcnet_step import LpcnetStep, StepSpec, judge_draws
 from gemmbench.ops.matrix import Sparsity, matrix_case
-from gemmbench.cases.workload import make_workload
 
 NATIVE = Q.NATIVE
 EPS32 = float(np.finfo(np.float32).eps)

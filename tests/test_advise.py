@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gemmbench.formats import quant
+from gbtest import ROOT
 from gemmbench.advise import accuracy
 from gemmbench.advise.frontier import Candidate, Ratio, beats, frontier, recommend
 from gemmbench.commands.advise import parse_budget
 from gemmbench.errors import UsageError
-
-from gbtest import ROOT
+from gemmbench.formats import quant
 
 EXAMPLE = ROOT / "suites" / "models" / "example.npz"
 

@@ -3,11 +3,10 @@
 import json
 
 from gbtest import results_path
-
+from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import column_names, load_results, op_columns
 from gemmbench.report.summary import summary
 from gemmbench.report.text import text
-from gemmbench.data.results import column_names, load_results, op_columns
-from gemmbench.cases.suite import load_suite
 
 COLUMN_NAMES = column_names()
 OPTIONAL_WHEN_NO_NATIVE = {"native_loops", "native_samples_ns", "native_median_ns", "native_iqr_ns",

@@ -11,11 +11,10 @@ import json
 
 import numpy as np
 import pytest
+
 from gbtest import write_results
-
-from gemmbench.stats.compare import compare_frames, verdict
 from gemmbench.data.results import load_results
-
+from gemmbench.stats.compare import compare_frames, verdict
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

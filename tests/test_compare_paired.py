@@ -3,10 +3,10 @@ run-level tests across repeats, and instruction counts gated only where the depe
 
 import numpy as np
 import pytest
-from gbtest import write_results
 
-from gemmbench.stats.compare import compare_frames
+from gbtest import write_results
 from gemmbench.data.results import load_results
+from gemmbench.stats.compare import compare_frames
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 
@@ -16,8 +16,8 @@ ROUNDS = 25
 @pytest.fixture(scope="module")
 def paired_run(tmp_path_factory):
     """A real run with a baseline (numpy) and a kernel (csimd scalar) measured in the same rounds."""
-    from gemmbench.measure.runner import RunOptions, run_suite
     from gemmbench.cases.suite import parse_suite
+    from gemmbench.measure.runner import RunOptions, run_suite
 
     suite = parse_suite("name: pairs\nbackends: [numpy, csimd:scalar]\n"
                         f"defaults: {{warmup: 0.001, min_time: 0.0005, samples: {ROUNDS}, max_time: 5}}\n"

@@ -90,9 +90,9 @@ def test_a_real_switched_out_sample_is_marked_and_taken_again():
 
 @needs_linux
 def test_csimd_reads_the_threads_clocks_in_c_around_its_native_loop():
-    from gemmbench.backends.csimd import kernels as K
-
     import numpy as np
+
+    from gemmbench.backends.csimd import kernels as K
 
     kern = K.load_kernels("scalar")
     w = np.ones((64, 32), np.float32)
@@ -177,7 +177,6 @@ cases:
 def condition_rows(tmp_path_factory):
     """One real run of SUITE through the CLI: its stdout and its rows."""
     from gbtest import results_path, run_cli
-
     from gemmbench.data.results import load_results
 
     if not pages.advisable():

@@ -9,11 +9,11 @@ import pytest
 
 from gemmbench import registry
 from gemmbench.machine import fingerprint as machine
+from gemmbench.measure.verify import check
 from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Case
 from gemmbench.ops import conv1d as op
 from gemmbench.ops.conv1d import Conv1dSpec
-from gemmbench.measure.verify import check
 
 pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

@@ -4,6 +4,7 @@ case validation and the streaming check of its verify."""
 from __future__ import annotations
 
 import itertools
+
 import numpy as np
 import pytest
 import scipy.signal

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gemmbench.measure import instructions
-from gemmbench.machine import isa, native
-from gemmbench.formats import quant
 from gemmbench.backends.csimd import amx
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd.backend import CSimdBackend
+from gemmbench.formats import quant
+from gemmbench.machine import isa, native
+from gemmbench.measure import instructions
 from gemmbench.measure.verify import TOLERANCE
 
 SHAPES = [(1152, 384), (1000, 383), (17, 5), (33, 130), (16, 64)]  # m not a multiple of 16, k not of 64 or 32

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gemmbench.backends.csimd import kernels as K
 from gemmbench.formats import blocksparse, quant
 from gemmbench.machine import native
-from gemmbench.backends.csimd import kernels as K
 
 pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

@@ -141,11 +141,11 @@ def test_with_only_peers_timed_the_best_peer_is_shown_as_such():
 def test_a_real_run_names_the_peer_that_beats_our_best(plugins, run_rows, tmp_path):
     """A real run through workers and parquet: the peer's rows say so, and both the end of the run and the
     report's first screen name it as faster than ours (ours waits half a millisecond in every call)."""
+    from gemmbench.cases.suite import parse_suite
     from gemmbench.data.results import load_results
     from gemmbench.measure.runner import RunOptions, run_suite
-    from gemmbench.cases.suite import parse_suite
-    from gemmbench.report import data as report_data
     from gemmbench.report import content
+    from gemmbench.report import data as report_data
     from gemmbench.report.summary import summary
 
     suite = parse_suite("name: peers\nbackends: [test-dawdle, test-peer]\ndefaults: {warmup: 0.001, min_time: 0.0002, "

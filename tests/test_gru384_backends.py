@@ -1,12 +1,11 @@
 """The shipped gru384 suite with every registered backend: each gives every case a row that explains itself."""
 
+import pytest
 import yaml
 
 from gemmbench import registry
 from gemmbench.backends.torch_backend import INSTALL_HINT
 from gemmbench.cases.suite import load_suite, resolve
-
-import pytest
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

@@ -11,10 +11,10 @@ from gemmbench.backends.iir.csimd_direct import CsimdDirect
 from gemmbench.backends.iir.numpy_block import NumpyBlock
 from gemmbench.backends.iir.numpy_loop import NumpyLoop
 from gemmbench.backends.iir.scipy_sosfilt import ScipySosfilt
+from gemmbench.cases.workload import aligned_empty
 from gemmbench.machine import native
 from gemmbench.op import Calls, Case
 from gemmbench.ops.iir_bank import IirBank, IirBankSpec, make
-from gemmbench.cases.workload import aligned_empty
 
 pytestmark = pytest.mark.slow  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

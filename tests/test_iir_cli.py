@@ -3,10 +3,10 @@ bad fields refused with one line each and exit status 2."""
 
 import pytest
 
+from gemmbench.data.results import load_results
 from gemmbench.ops.iir_plot import method_plot
 from gemmbench.report.data import load
 from gemmbench.report.kinds import render
-from gemmbench.data.results import load_results
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from gbtest import bound_backend, traced_peak
 
-from gemmbench.machine import native
-from gemmbench.formats import quant
+from gbtest import bound_backend, traced_peak
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.int8_numpy import SCHEME_NAMES, Int8NumpyBackend
+from gemmbench.formats import quant
+from gemmbench.machine import native
 from gemmbench.ops.matrix import Sparsity, matrix_case
 
 SHAPES = """

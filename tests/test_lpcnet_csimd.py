@@ -10,24 +10,23 @@ import os
 import numpy as np
 import pytest
 
-from gemmbench.machine import native
-from gemmbench.measure import verify
+from gbtest import results_path
 from gemmbench.backend import Variant
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.backends.csimd import lpcnet
 from gemmbench.backends.csimd.backend import CSimdBackend
 from gemmbench.backends.numpy_blas import NumpyBackend
-from gemmbench.measure.item import Context, Item
-from gemmbench.data.results import load_results
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.cases.workload import make_workload
+from gemmbench.data.results import load_results
+from gemmbench.machine import native
+from gemmbench.measure import verify
+from gemmbench.measure.item import Context, Item
+from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.measure.timing import TimingSettings
 from gemmbench.op import Case
 from gemmbench.ops.lpcnet_step import PARTS, Composed, LpcnetStep, StepSpec, judge_draws
 from gemmbench.ops.matrix import Sparsity, matrix_case
-from gemmbench.cases.workload import make_workload
-
-from gbtest import results_path
 
 pytestmark = [pytest.mark.skipif(native.find_compiler() is None, reason="no C compiler found"), pytest.mark.slow]  # every kernel x variant x shape: .ci/run and `pytest --slow`
 

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from gemmbench.machine import caches, cpusim, featurekey, isa, fingerprint as machine, native
 from gemmbench.errors import UsageError
+from gemmbench.machine import caches, cpusim, featurekey, isa, native
+from gemmbench.machine import fingerprint as machine
 
 # SIMD-relevant flags of the development VM (Intel Xeon, AVX-512 FP16 and AMX) and of the AMD EPYC
 # Zen 5 the committed baseline was measured on (its rows' cpu_flags).

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
-from gbtest import ROOT, write_results
 
-from gemmbench.errors import UsageError
+from gbtest import ROOT, write_results
 from gemmbench.data.merge import merge_results
 from gemmbench.data.results import column_names, load_results, read_metadata
+from gemmbench.errors import UsageError
 
 OTHER_KEY = "arm-neoverse-n2"
 

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from gemmbench.cases.workload import aligned_copy, aligned_empty
 from gemmbench.measure import pages
 from gemmbench.measure.timing import TimingSettings
-from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 
 def _smaps_entry(address: int) -> dict[str, str]:

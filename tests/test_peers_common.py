@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from gbtest import results_path
-
 from gemmbench import registry
 from gemmbench.backend import ROLES
 from gemmbench.backends.peers.base import INSTALL_HINT

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
-
 from gemmbench.backends.peers.litert import LiteRTBackend
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +28,6 @@ def test_the_bound_call_reads_and_writes_the_harness_arrays_in_place(variant, n)
 
 def test_an_output_off_a_64_byte_boundary_is_staged_and_the_detail_says_so():
     from gbtest import bound_backend
-
     from gemmbench.cases.workload import aligned_empty
     from gemmbench.op import Case
     from gemmbench.ops.matrix import MatrixSpec

@@ -2,9 +2,8 @@
 
 import pytest
 
-from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
-
 from gemmbench.backends.peers.onnx_runtime import OnnxRuntimeBackend
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 
 @pytest.fixture(autouse=True)

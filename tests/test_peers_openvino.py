@@ -2,11 +2,10 @@
 
 import pytest
 
-from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
-
 from gemmbench import register_backend, registry
 from gemmbench.backends.peers.openvino_runtime import OpenVinoBackend
 from gemmbench.machine.fingerprint import cpu_flags
+from peerstest import check_allocates_no_output, check_in_place, check_odd_rows, need
 
 
 @pytest.fixture(autouse=True)

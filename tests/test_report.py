@@ -19,13 +19,13 @@ import pytest
 
 from gbtest import FAST_DEFAULTS, PLUGINS, ROOT, run_cli, write_rows
 from gemmbench import registry
+from gemmbench.data.results import ResultsFile, RunInfo, load_results, read_metadata
 from gemmbench.machine.fingerprint import real_cpu_flags
+from gemmbench.measure.timing import statistics
 from gemmbench.report import data as report_data
 from gemmbench.report import kinds, plots
 from gemmbench.report.html import TEMPLATE, render_html, template_text
 from gemmbench.report.select import RowFilter
-from gemmbench.data.results import load_results, ResultsFile, RunInfo, read_metadata
-from gemmbench.measure.timing import statistics
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from gbtest import ROOT, write_rows
+from gemmbench.measure.timing import statistics
 from gemmbench.report import content, kinds, plots
 from gemmbench.report import data as report_data
 from gemmbench.report.html import render_html, write_report
-from gemmbench.measure.timing import statistics
 
 SAMPLES = 25
 M, K = 1152, 384

@@ -5,8 +5,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gemmbench.data.results import (
+    SCHEMA_VERSION,
+    ResultsFile,
+    RunInfo,
+    column_names,
+    journal_path,
+    load_results,
+    read_metadata,
+)
 from gemmbench.errors import UsageError
-from gemmbench.data.results import SCHEMA_VERSION, ResultsFile, RunInfo, column_names, journal_path, load_results, read_metadata
 
 
 def row(case: str, **extra) -> dict:

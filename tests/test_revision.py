@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from gbtest import ROOT
 
+from gbtest import ROOT
 from gemmbench.machine import revision
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from gemmbench.machine import isa, native, roofline
 from gemmbench.data.results import load_results, read_metadata
+from gemmbench.machine import isa, native, roofline
 
 ROOF = roofline.Roof(
     feature_key="test", measured="2026-01-01T00:00:00+00:00", cpu=0,

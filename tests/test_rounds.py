@@ -2,12 +2,11 @@
 order, rows paired round by round, repeats in fresh workers, and a crash mid-rounds costing its row only."""
 
 import numpy as np
+import pytest
 
-from gemmbench.stats import paired
 from gemmbench.data.results import read_metadata
 from gemmbench.measure.timing import REFERENCE_SAMPLES
-
-import pytest
+from gemmbench.stats import paired
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

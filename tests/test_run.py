@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from gemmbench.machine.fingerprint import real_cpu_flags
-from gemmbench.data.results import load_results, read_metadata
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import load_results, read_metadata
+from gemmbench.machine.fingerprint import real_cpu_flags
+from gemmbench.measure.runner import RunOptions, run_suite
 
 CASES = """
 name: faults

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from gbtest import bound_backend, traced_peak
 
+from gbtest import bound_backend, traced_peak
 from gemmbench.backends.scipy_sparse import ScipySparseBackend
-from gemmbench.ops.matrix import Sparsity, matrix_case
 from gemmbench.cases.workload import make_workload
+from gemmbench.ops.matrix import Sparsity, matrix_case
 
 LPCNET = Sparsity((0.05, 0.05, 0.2), (16, 1), keep_diagonal=True)
 SPARSE_CASES = {

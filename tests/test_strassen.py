@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from gbtest import bound_backend, traced_peak
 
+from gbtest import bound_backend, traced_peak
 from gemmbench.backends import strassen
 from gemmbench.backends.strassen import StrassenBackend
 from gemmbench.ops.matrix import matrix_case

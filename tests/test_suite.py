@@ -1,7 +1,7 @@
 import pytest
 
-from gemmbench.errors import SuiteError, UsageError
 from gemmbench.cases.suite import load_suite, parse_suite, shipped_suites
+from gemmbench.errors import SuiteError, UsageError
 
 GOOD = """
 name: t

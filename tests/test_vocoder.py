@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 
 from gbtest import composed_step
-from gemmbench.measure import verify
 from gemmbench.backend import Backend, Variant
-from gemmbench.errors import SuiteError
-from gemmbench.data.results import load_results
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite, parse_suite
+from gemmbench.cases.workload import counts, make_workload
+from gemmbench.data.results import load_results
+from gemmbench.errors import SuiteError
+from gemmbench.measure import verify
+from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.op import Case
 from gemmbench.ops.lpcnet_step import Composed, StepSpec, derived_columns, part_columns, reference_run
 from gemmbench.ops.matrix import Sparsity
-from gemmbench.cases.workload import counts, make_workload
 
 SMALL = dict(hidden_b=8, cond_size=16, levels=32, frame_size=10)
 

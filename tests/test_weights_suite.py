@@ -8,11 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from gemmbench.errors import SuiteError, UsageError
-from gemmbench.data.results import load_results
-from gemmbench.cases.suite import load_suite
-
 from gbtest import FAST_DEFAULTS
+from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import load_results
+from gemmbench.errors import SuiteError, UsageError
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gbtest import ROOT
 
+from gbtest import ROOT
 from gemmbench.cli import build_parser
 from gemmbench.machine.fingerprint import fingerprint
 
@@ -169,8 +169,8 @@ def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) 
     """A `run` job's artifact as the committed baseline's machine would upload it now: its rows, keyed
     in today's format, every sample `slowdown` times slower."""
     import numpy as np
-    from gbtest import write_results
 
+    from gbtest import write_results
     from gemmbench.data.results import load_results
 
     rows = load_results(OLD_BASELINE)
@@ -188,7 +188,6 @@ def epyc_artifacts(tmp_path, feature_key=NEW_EPYC_KEY, slowdown=2.0, **columns) 
 def epyc_baseline(root: Path, name: str) -> None:
     """The committed rows keyed as the EPYC's today, stored as its baseline under `name`."""
     from gbtest import write_results
-
     from gemmbench.data.results import load_results
 
     rows = load_results(OLD_BASELINE).assign(feature_key=NEW_EPYC_KEY)
@@ -237,7 +236,6 @@ def test_the_counts_job_gates_on_the_committed_instruction_counts(tmp_path):
     """The counts job's compare step against the committed counts: a copy of them passes; the same
     rows 5% up (one kernel made slower by an extra pass) fail the 2% gate."""
     from gbtest import write_results
-
     from gemmbench.data.results import load_results
 
     committed = ROOT / "results" / "instructions-baseline"

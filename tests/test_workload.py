@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gemmbench.ops.matrix import Sparsity, matrix_case, prune
 from gemmbench.cases.workload import aligned_copy, aligned_empty, case_from_dict, case_to_dict, counts, make_workload
+from gemmbench.ops.matrix import Sparsity, matrix_case, prune
 
 
 def test_data_is_deterministic_and_seeded():

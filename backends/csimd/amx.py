@@ -24,10 +24,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from gemmbench.machine import isa
-from gemmbench.formats import quant
 from gemmbench.backends.csimd import kernels as K
 from gemmbench.cases.workload import aligned_empty
+from gemmbench.formats import quant
+from gemmbench.machine import isa
 
 LEVELS = {"int8": "amx-int8", "bf16": "amx-bf16"}  # the ISA level of each precision's tiles
 

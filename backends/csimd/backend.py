@@ -23,12 +23,12 @@ from typing import Callable
 
 import numpy as np
 
-from gemmbench.machine import isa, native
 from gemmbench.backend import Backend, Variant
 from gemmbench.backends.csimd import amx, kernels, lpcnet
+from gemmbench.machine import isa, native
 from gemmbench.measure.instructions import under_valgrind
-from gemmbench.op import Case, Workload
 from gemmbench.measure.timing import Loop
+from gemmbench.op import Case, Workload
 
 MAX_BATCH = 64
 GEMM_PRECISIONS = ("float32", "int8")  # the dense batched products (gemm.c) besides the AMX tiles

@@ -57,10 +57,10 @@ from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 
+from gemmbench.cases.workload import aligned_copy, aligned_empty
 from gemmbench.formats import blocksparse, quant
 from gemmbench.machine import isa, native
 from gemmbench.measure.timing import Clocks, Loop, python_loop
-from gemmbench.cases.workload import aligned_copy, aligned_empty
 
 SOURCE_DIR = Path(__file__).resolve().parent
 LEVELS = ("scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "avx512fp16", "amx-int8", "amx-bf16", "neon",

@@ -28,10 +28,10 @@ import functools
 import numpy as np
 
 from gemmbench.backends.csimd import kernels as K
+from gemmbench.measure.timing import Loop
 from gemmbench.op import Workload
 from gemmbench.ops import lpcnet_sampling as sampler
 from gemmbench.ops.lpcnet_step import PARTS, StepSpec
-from gemmbench.measure.timing import Loop
 
 # GRU-B (48x384, 48x16) and the output layer (512x16) in the variant's precision too. In int8
 # they run faster (GRU-B several times, and so the whole step), and the step's error stays far inside the 5%

@@ -13,12 +13,12 @@ from typing import Mapping
 import numpy as np
 import yaml
 
-from gemmbench.formats import quant
 from gemmbench.advise import accuracy, frontier, sweep
 from gemmbench.advise.accuracy import Activations, OutlierRows
 from gemmbench.advise.frontier import Advice, Candidate, Ratio
 from gemmbench.advise.target import Target, activations, inputs_for
 from gemmbench.cases.arrayfile import ArrayRef
+from gemmbench.formats import quant
 from gemmbench.stats.decide import is_reference, samples_of, stored_speedup, time_of, timed
 
 SCHEME_IN_DETAIL = re.compile(r"int8 scheme ([\w-]+)")
@@ -61,8 +61,8 @@ class Outcome:
 def run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef | None, out_dir: Path,
               progress: bool | None, seed: int | None):
     """The formats of every matrix as one suite, through the real runner (verified, then timed in rounds)."""
-    from gemmbench.measure.runner import RunOptions, run_suite
     from gemmbench.cases.suite import parse_suite
+    from gemmbench.measure.runner import RunOptions, run_suite
 
     planned, cases = [], []
     for target in targets:
@@ -94,8 +94,8 @@ def advise(targets: list[Target], budget: float, settings: sweep.Settings, input
 
 def judge(target: Target, plans: list[sweep.Planned], rows: list[dict], budget: float,
           acts: Activations) -> MatrixAdvice:
-    from gemmbench.data.results import FAILED_STATUSES
     from gemmbench.cases.workload import make_workload
+    from gemmbench.data.results import FAILED_STATUSES
 
     names = {plan.name: plan for plan in plans}
     mine = [row for row in rows if row["case"] in names]

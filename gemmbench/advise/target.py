@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench.cases import arrayfile
-from gemmbench.formats import blockdetect
 from gemmbench.advise.accuracy import Activations
+from gemmbench.cases import arrayfile
 from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
 from gemmbench.errors import UsageError
+from gemmbench.formats import blockdetect
 from gemmbench.ops.matrix import BLOCK_SHAPES, generate_activations
 
 GENERATED_VECTORS = 256  # activations generated when none are recorded

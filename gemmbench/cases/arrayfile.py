@@ -400,8 +400,8 @@ def _flatten(value: Any, prefix: str, into: dict, tensor_type: type) -> None:
 
 def check_fits(elements: int, what: str) -> None:
     """Refuse an array that would not fit in the memory a case may take (before loading it)."""
-    from gemmbench.machine.fingerprint import physical_memory
     from gemmbench.cases.suite import MEMORY_SHARE
+    from gemmbench.machine.fingerprint import physical_memory
 
     needed = elements * 8 * FLOAT64_COPIES
     limit = physical_memory() * MEMORY_SHARE

@@ -16,16 +16,17 @@ from typing import Any
 
 import yaml
 
-from gemmbench.machine import isa as isa_table
 from gemmbench import registry
-from gemmbench.errors import SuiteError, UsageError
 from gemmbench.cases.fields import INT_LIMIT, FieldReader, Problems, brief, did_you_mean, is_int
 from gemmbench.cases.fields import label as _label
-from gemmbench.machine.fingerprint import physical_memory
-from gemmbench.op import Case, Op
-from gemmbench.measure import cache as cache_states, pages as page_modes
-from gemmbench.measure.timing import TimingSettings
 from gemmbench.cases.workload import DTYPES, case_from_dict, case_to_dict
+from gemmbench.errors import SuiteError, UsageError
+from gemmbench.machine import isa as isa_table
+from gemmbench.machine.fingerprint import physical_memory
+from gemmbench.measure import cache as cache_states
+from gemmbench.measure import pages as page_modes
+from gemmbench.measure.timing import TimingSettings
+from gemmbench.op import Case, Op
 
 TOP_KEYS = ("name", "description", "defaults", "backends", "isa", "cpus", "cases")
 TIMING_KEYS = tuple(f.name for f in fields(TimingSettings))

@@ -63,9 +63,8 @@ def backend_list(text: str, option: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     from gemmbench.advise import sweep
     from gemmbench.advise.advisor import advise
-    from gemmbench.advise.page import write_page, write_table
+    from gemmbench.advise.page import default_folder, write_page, write_table
     from gemmbench.advise.target import recorded, targets
-    from gemmbench.advise.page import default_folder
     from gemmbench.advise.text import outcome_text
     from gemmbench.data import output
 

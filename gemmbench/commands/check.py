@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from gemmbench import defaults
 from gemmbench.errors import UsageError
-from gemmbench.stats.decide import DEFAULT_BASELINE
 from gemmbench.report.textable import render
+from gemmbench.stats.decide import DEFAULT_BASELINE
 
 if TYPE_CHECKING:
     from gemmbench.cases.suite import Selection

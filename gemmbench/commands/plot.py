@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gemmbench.cases.fields import did_you_mean
 from gemmbench.commands.report import add_row_options, row_filter
 from gemmbench.data import output
 from gemmbench.errors import UsageError
-from gemmbench.cases.fields import did_you_mean
 
 NAME = "plot"
 HELP = "draw one kind of plot of results files or directories to a PNG or SVG file"

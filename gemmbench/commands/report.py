@@ -46,7 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gemmbench.report.html import write_report
-
     from gemmbench.stats.decide import Conditions
 
     conditions = None

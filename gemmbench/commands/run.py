@@ -169,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace):
-    from gemmbench.measure.runner import RunOptions, run_suite
     from gemmbench.cases.suite import load_suite
+    from gemmbench.measure.runner import RunOptions, run_suite
 
     if args.suite is None:
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gemmbench.measure.runner import RunOptions, check_selections
     from gemmbench.cases.suite import load_suite
+    from gemmbench.measure.runner import RunOptions, check_selections
 
     problems: list[str] = []
     for path in args.suites:

@@ -20,12 +20,19 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gemmbench.data import atomic
 from gemmbench.cases.fields import brief
+from gemmbench.data import atomic
+from gemmbench.data.results import (
+    METADATA_KEY,
+    SCHEMA_VERSION,
+    encode,
+    plot_kinds,
+    read_metadata,
+    read_table,
+    result_files,
+)
 from gemmbench.errors import UsageError
 from gemmbench.machine.featurekey import is_simulated
-from gemmbench.data.results import (METADATA_KEY, SCHEMA_VERSION, encode, plot_kinds, read_metadata, read_table,
-                                    result_files)
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and pyarrow call a missing value
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gemmbench.machine import isa
 from gemmbench.errors import UsageError
+from gemmbench.machine import isa
 
 ENV = "GEMMBENCH_CPU_FLAGS"
 # Flag prefixes that decide which kernels can run; the rest of /proc/cpuinfo is noise here.

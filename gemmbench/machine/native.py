@@ -11,9 +11,21 @@ import ctypes
 import os
 from typing import Iterable
 
-from gemmbench.machine.compiler import (COMMON_FLAGS, COMPILE_TIMEOUT, CompilerIdentity, NativeBuildError,  # noqa: F401
-                                        build, cache_dir, cache_key, compile_command, compile_flags,
-                                        compiler_identity, find_compiler, level_of, library_path)
+from gemmbench.machine.compiler import (  # noqa: F401
+    COMMON_FLAGS,
+    COMPILE_TIMEOUT,
+    CompilerIdentity,
+    NativeBuildError,
+    build,
+    cache_dir,
+    cache_key,
+    compile_command,
+    compile_flags,
+    compiler_identity,
+    find_compiler,
+    level_of,
+    library_path,
+)
 from gemmbench.machine.fingerprint import cpu_flags
 from gemmbench.machine.isa import IsaLevel
 

@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gemmbench.data import atomic
-from gemmbench.machine import isa, fingerprint as machine, native
-from gemmbench.machine import caches as sysfs_caches
 from gemmbench.cases.workload import aligned_empty
+from gemmbench.data import atomic
+from gemmbench.machine import caches as sysfs_caches
+from gemmbench.machine import fingerprint as machine
+from gemmbench.machine import isa, native
 
 PROBE_SOURCES = [Path(__file__).resolve().parent.parent / "probes" / "roofline.c"]
 SWEEP_MIN, SWEEP_MAX = 16 << 10, 512 << 20

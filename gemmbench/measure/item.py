@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import functools
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gemmbench import registry
-from gemmbench.measure import cache, pages, timing
 from gemmbench.backend import Backend, Variant
+from gemmbench.cases.workload import aligned_copy
+from gemmbench.measure import cache, pages, timing
+from gemmbench.measure.verify import Verdict, combine
 from gemmbench.method import MethodBackend
 from gemmbench.op import Calls, Op, Workload
-from gemmbench.measure.verify import Verdict, combine
-from gemmbench.cases.workload import aligned_copy
 
 # Each sample is preceded by this share of its calls, untimed: after another process's sample
 # the caches hold that process's data, and the first calls would pay for refilling them.

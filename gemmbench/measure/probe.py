@@ -111,9 +111,9 @@ class _Child:
     """One probe process over a list of backends."""
 
     def __init__(self, names: list[str], build: bool, ops: list[str]):
-        from gemmbench.measure.supervisor import PACKAGE_PARENT, child_setup, startup_timeout
         from gemmbench.measure import interrupts
         from gemmbench.measure.reaping import Cage
+        from gemmbench.measure.supervisor import PACKAGE_PARENT, child_setup, startup_timeout
         from gemmbench.measure.tail import Tail
 
         self.timeout = BUILD_TIMEOUT if build else startup_timeout()

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gemmbench.cases.workload import case_to_dict, op_of
 from gemmbench.measure import timing
 from gemmbench.op import Case
-from gemmbench.cases.workload import case_to_dict, op_of
 
 
 def case_columns(case: Case) -> dict:

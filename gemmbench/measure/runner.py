@@ -20,24 +20,39 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gemmbench import registry
-from gemmbench.data import filekind
-from gemmbench.measure import interrupts, probe
-from gemmbench.errors import SuiteError, UsageError
 from gemmbench.cases.fields import brief, did_you_mean, is_int, is_number
-from gemmbench.measure.interrupts import RunInterrupted
-from gemmbench.machine.isa import parse_spec
+from gemmbench.cases.suite import (
+    Selection,
+    Suite,
+    SuiteCase,
+    load_suite,
+    parse_selection,
+    parse_suite,
+    suite_from_dict,
+    suite_json,
+)
+from gemmbench.data import filekind
+from gemmbench.data.results import (
+    FAILED_STATUSES,
+    ResultsFile,
+    RunInfo,
+    column_names,
+    find_run,
+    read_metadata,
+    read_table,
+    writer_lock,
+)
+from gemmbench.errors import SuiteError, UsageError
 from gemmbench.machine.fingerprint import Machine, default_worker_memory_limit, fingerprint
+from gemmbench.machine.isa import parse_spec
+from gemmbench.measure import interrupts, probe
+from gemmbench.measure.interrupts import RunInterrupted
 from gemmbench.measure.progress import Progress
+from gemmbench.measure.rows import Sampled, finished_row, not_run_row
+from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
 from gemmbench.stats import decide
 from gemmbench.stats.decide import DEFAULT_BASELINE
-from gemmbench.data.results import (FAILED_STATUSES, ResultsFile, RunInfo, column_names, find_run, read_metadata,
-                               read_table, writer_lock)
-from gemmbench.measure.rows import Sampled, finished_row, not_run_row
-from gemmbench.cases.suite import (Selection, Suite, SuiteCase, load_suite, parse_selection, parse_suite, suite_from_dict,
-                                   suite_json)
-from gemmbench.measure.supervisor import Group, Settings, Slot, Supervisor, startup_timeout
 from gemmbench.stats.noise import Check
-
 
 METRICS = ("time", "instructions")
 SHARED = "shared"  # RunOptions.memory_limit: the default budget shared among the run's workers

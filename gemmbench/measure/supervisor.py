@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from gemmbench.cases.workload import case_to_dict
 from gemmbench.measure import interrupts
 from gemmbench.measure.reaping import Cage
 from gemmbench.measure.tail import Tail
+from gemmbench.measure.timing import MIN_SAMPLES, TimingSettings
 from gemmbench.op import Case
 from gemmbench.report.textable import size
-from gemmbench.measure.timing import MIN_SAMPLES, TimingSettings
-from gemmbench.cases.workload import case_to_dict
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")

@@ -70,10 +70,10 @@ class Worker:
 
     def prepare(self, command: dict) -> bool:
         """Make the case's data and start each variant's item; False: the worker must retire."""
+        from gemmbench.cases.workload import case_from_dict, make_workload, op_of
         from gemmbench.measure.isolation import Guard
         from gemmbench.measure.item import Context, Item, failure_message, not_run
         from gemmbench.measure.timing import TimingSettings
-        from gemmbench.cases.workload import case_from_dict, make_workload, op_of
 
         self.drop()
         case = case_from_dict(command["case"])

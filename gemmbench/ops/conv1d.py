@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gemmbench.measure.verify import TOLERANCE as verify_tolerance
 from gemmbench.op import Calls, Case, Column, Counts, Op, Workload
 from gemmbench.report.kinds import PlotKind
-from gemmbench.measure.verify import TOLERANCE as verify_tolerance
 
 if TYPE_CHECKING:
     from gemmbench.cases.fields import FieldReader

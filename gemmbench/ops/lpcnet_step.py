@@ -38,15 +38,29 @@ import numpy as np
 
 from gemmbench.backend import Backend
 from gemmbench.cases.fields import FieldReader
+from gemmbench.measure.timing import Loop, python_loop
 from gemmbench.measure.verify import Verdict, check
 from gemmbench.op import Calls, Case, Column, Counts, Op
 from gemmbench.ops import lpcnet_activations as act
 from gemmbench.ops import lpcnet_sampling as tree
-from gemmbench.ops.matrix import (MATRIX_COLUMNS, MATRIX_FIELDS, MatrixSpec, MatrixWorkload, file_weights,
-                                  generate_activations, generate_weights, matrix_columns, matrix_files,
-                                  matrix_label, prune, read_matrix_file, read_shape, read_sparsity, spec_from_dict)
+from gemmbench.ops.matrix import (
+    MATRIX_COLUMNS,
+    MATRIX_FIELDS,
+    MatrixSpec,
+    MatrixWorkload,
+    file_weights,
+    generate_activations,
+    generate_weights,
+    matrix_columns,
+    matrix_files,
+    matrix_label,
+    prune,
+    read_matrix_file,
+    read_shape,
+    read_sparsity,
+    spec_from_dict,
+)
 from gemmbench.report.kinds import PlotKind
-from gemmbench.measure.timing import Loop, python_loop
 
 PARTS = ("conditioning", "gru_a_product", "gru_a_gates", "gru_b", "output")
 CONDITIONING = ("per_frame", "per_sample")

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gemmbench.cases import arrayfile
-from gemmbench.formats import blockdetect
 from gemmbench.cases.arrayfile import ArrayFileError, ArrayRef
 from gemmbench.cases.fields import FieldReader
+from gemmbench.formats import blockdetect
 from gemmbench.op import Case, Column, Counts, Op, PlotKind, Workload
 
 BLOCK_SHAPES = ((16, 1), (8, 4), (4, 8), (1, 1), (16, 4), (8, 1), (4, 4))

@@ -15,8 +15,14 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from gemmbench.data.results import (FAILED_STATUSES, NOT_RUN_STATUSES, plot_kinds, read_metadata, read_table,
-                                    result_files)
+from gemmbench.data.results import (
+    FAILED_STATUSES,
+    NOT_RUN_STATUSES,
+    plot_kinds,
+    read_metadata,
+    read_table,
+    result_files,
+)
 from gemmbench.errors import UsageError
 from gemmbench.machine import isa
 from gemmbench.machine.revision import UNKNOWN

@@ -14,12 +14,12 @@ from typing import Iterable
 
 from gemmbench.data import output
 from gemmbench.data.results import files_read
+from gemmbench.errors import UsageError
 from gemmbench.measure.progress import Progress
+from gemmbench.report import conditions as report_conditions
 from gemmbench.report import content, kinds
 from gemmbench.report.data import ReportData, load
 from gemmbench.report.select import RowFilter
-from gemmbench.errors import UsageError
-from gemmbench.report import conditions as report_conditions
 from gemmbench.stats.decide import DEFAULT_BASELINE, INTERVAL_LEVEL, Conditions, conditions_of
 
 TEMPLATE = "report.html.j2"

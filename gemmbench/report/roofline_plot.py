@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gemmbench.machine.roofline import intensity
 from gemmbench.report.data import ReportData
 from gemmbench.report.kinds import NoPlotData
 from gemmbench.report.plots import GRID, figure_legend, log_axis, panel_grid, unique_handles
-from gemmbench.machine.roofline import intensity
 
 LEVEL_STYLES = {"L1": ":", "L2": "--", "L3": "-.", "memory": "-"}
 PEAK_COLORS = {"float32": "#444", "int8": "#a05000"}

@@ -8,11 +8,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from gemmbench.ops.lpcnet_step import PARTS
 from gemmbench.report.data import ReportData
-from gemmbench.report.table import time_text
 from gemmbench.report.kinds import NoPlotData
 from gemmbench.report.plots import GRID, figure_legend, grouped_bars, log_axis
-from gemmbench.ops.lpcnet_step import PARTS
+from gemmbench.report.table import time_text
 
 PART_COLORS = dict(zip(PARTS, ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")))
 PART_NAMES = {"conditioning": "frame conditioning", "gru_a_product": "GRU-A product", "gru_a_gates": "GRU-A gates",

@@ -23,7 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gemmbench.measure import cpus as cpu_choice, pages
+from gemmbench.measure import cpus as cpu_choice
+from gemmbench.measure import pages
 
 CALIBRATION_SECONDS = 1.0
 SAMPLE_NS = 2_000_000  # each calibration sample lasts about this long

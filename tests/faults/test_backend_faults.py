@@ -8,10 +8,10 @@ import pytest
 
 from faultkit import temp_files
 from gbtest import own_stderr, results_path
-from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, physical_memory
-from gemmbench.data.results import load_results, read_metadata
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import load_results, read_metadata
+from gemmbench.machine.fingerprint import WORKER_MEMORY_SHARE, physical_memory
+from gemmbench.measure.runner import RunOptions, run_suite
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 
@@ -142,9 +142,9 @@ def test_bad_memory_limit_is_refused(cli, value):
 
 
 def test_a_worker_that_cannot_be_started_is_a_crashed_row(plugins):
-    from gemmbench.ops.matrix import matrix_case
     from gemmbench.measure.supervisor import Group, Settings, Supervisor
     from gemmbench.measure.timing import TimingSettings
+    from gemmbench.ops.matrix import matrix_case
 
     supervisor = Supervisor(Settings(cpus=[0], memory_limit=None, python="/no/such/python"))
     (slot,) = supervisor.measure_case(matrix_case("small", 32, 16), TimingSettings(timeout=5), [Group("test-good", 1)], set())

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gemmbench.cases.suite import parse_suite
 from gemmbench.cli import main
 from gemmbench.measure.runner import RunOptions, run_suite
-from gemmbench.cases.suite import parse_suite
 
 SUITE = ("name: gate\nbackends: [numpy]\ndefaults: {warmup: 0.001, min_time: 0.0002, samples: 5, max_time: 0.05}\n"
          "cases: [{name: a, m: 16, k: 8}, {name: b, m: 32, k: 8}]\n")

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from faultkit import start_cli, temp_files
-from gemmbench.measure import runner
-from gemmbench.data.results import ResultsFile, RunInfo, load_results, read_metadata
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import ResultsFile, RunInfo, load_results, read_metadata
+from gemmbench.measure import runner
+from gemmbench.measure.runner import RunOptions, run_suite
 
 SUITE = "name: together\nbackends: [test-good]\ncases: [{name: a, m: 16, k: 8, seed: [1, 2, 3]}]\n"
 

@@ -5,11 +5,11 @@ import resource
 import subprocess
 import sys
 
-from gbtest import own_stderr
-from faultkit import ROOT, as_ordinary_user, temp_files
-from gemmbench.data.results import load_results, read_metadata
-
 import pytest
+
+from faultkit import ROOT, as_ordinary_user, temp_files
+from gbtest import own_stderr
+from gemmbench.data.results import load_results, read_metadata
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from gbtest import own_stderr
 from faultkit import ROOT, start_cli, temp_files, wait_for_rows
+from gbtest import own_stderr
 from gemmbench.data.results import load_results, read_metadata
 
 pytestmark = pytest.mark.slow  # real runs through the CLI: .ci/run and `pytest --slow` run them

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gemmbench.cases.suite import parse_suite
 from gemmbench.cli import main
 from gemmbench.data.results import load_results
 from gemmbench.measure.runner import RunOptions, run_suite
-from gemmbench.cases.suite import parse_suite
 
 SUITE = ("name: lines\nbackends: [numpy]\ndefaults: {warmup: 0.001, min_time: 0.0002, samples: 3, max_time: 0.05}\n"
          "cases: [{name: a, m: 16, k: 8}]\n")

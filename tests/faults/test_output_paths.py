@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from faultkit import ROOT, as_ordinary_user, temp_files
+from gemmbench.cases.suite import parse_suite
 from gemmbench.cli import main
 from gemmbench.measure.runner import RunOptions, run_suite
-from gemmbench.cases.suite import parse_suite
 
 SUITE = ("name: out\nbackends: [numpy]\ndefaults: {warmup: 0.001, min_time: 0.0002, samples: 3, max_time: 0.05}\n"
          "cases: [{name: a, m: 16, k: 8}]\n")

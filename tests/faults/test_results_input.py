@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gemmbench.errors import UsageError
-from gemmbench.data.results import SCHEMA_VERSION, column_names, load_results, read_metadata
-from gemmbench.measure.runner import RunOptions, run_suite
 from gemmbench.cases.suite import parse_suite
+from gemmbench.data.results import SCHEMA_VERSION, column_names, load_results, read_metadata
+from gemmbench.errors import UsageError
+from gemmbench.measure.runner import RunOptions, run_suite
 
 # Columns this schema added over version 0: a version-0 file lacks them.
 ADDED_SINCE_V0 = ["isa", "useful_flops", "useful_gflops", "precision", "tolerance", "feature_key", "native_loops",

@@ -5,10 +5,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from gemmbench.errors import UsageError
-from gemmbench.data.results import load_results, read_metadata, writer_lock
-from gemmbench.measure.runner import RunOptions, resume_run, run_suite
 from gemmbench.cases.suite import load_suite
+from gemmbench.data.results import load_results, read_metadata, writer_lock
+from gemmbench.errors import UsageError
+from gemmbench.measure.runner import RunOptions, resume_run, run_suite
 
 SUITE = """
 name: resumable

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faultkit import places, within_promise
-from gemmbench.errors import SuiteError, UsageError
-from gemmbench.measure.runner import RunOptions, check_selections
 from gemmbench import registry
 from gemmbench.cases.suite import HARNESS_KEYS, TOP_KEYS, parse_suite, shipped_suites, suite_from_dict, suite_to_dict
+from gemmbench.errors import SuiteError, UsageError
+from gemmbench.measure.runner import RunOptions, check_selections
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATH = "fuzz.yaml"

@@ -3,8 +3,8 @@ nothing run or written."""
 
 import pytest
 
-from gemmbench.errors import SuiteError
 from gemmbench.cases.suite import parse_suite
+from gemmbench.errors import SuiteError
 
 DEEP = "name: t\ncases: " + "[" * 5000 + "]" * 5000 + "\n"
 GRID = "name: t\ncases: [{name: a, m: [" + ", ".join(map(str, range(1, 401))) + "], k: [" + \

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gemmbench.backend import Backend, Variant
+from gemmbench.measure.verify import check
 from gemmbench.op import Case, Column, Counts, Op, Workload
 from gemmbench.report.kinds import PlotKind
-from gemmbench.measure.verify import check
 
 
 @dataclass(frozen=True)
