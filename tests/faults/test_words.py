@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from faultkit import ROOT
-from gbtest import results_path
+from gbtest import own_stderr, results_path
 from gemmbench.cases.suite import parse_suite
 from gemmbench.data.results import load_results
 from gemmbench.errors import SuiteError
@@ -98,7 +98,7 @@ def test_an_unwritable_kernel_cache_makes_csimd_unavailable_saying_why(write_sui
     suite = write_suite("name: cache\nbackends: [csimd, numpy]\ncases: [{name: a, m: 16, k: 8}]\n")
     result = cli("run", suite, "-o", tmp_path / "out", "--no-progress",
                  env={**os.environ, "GEMMBENCH_CACHE": str(blocker / "cache")})
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, own_stderr(result.stderr)) == (0, "")
     rows = load_results(results_path(result.stdout))
     csimd = rows[rows["backend"] == "csimd"]
     assert len(csimd) == 1 and csimd.iloc[0]["status"] == "unavailable"
