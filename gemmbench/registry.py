@@ -137,7 +137,7 @@ ops: Registry[Op] = Registry("gemmbench.ops", "op", _broken_op)
 methods: Registry[Method] = Registry("gemmbench.methods", "method", _broken_method)
 
 
-def methods_for(backend: str) -> list[Method]:
+def _methods_for(backend: str) -> list[Method]:
     """The methods registered for the backend named `backend`, in the order of their names."""
     return [method for method in map(methods.get, methods.names()) if backend in method.backends]
 
@@ -156,7 +156,7 @@ def method_problems(backend: Backend) -> list[str]:
 def _offered(backend: Backend) -> tuple[list[Variant], list[str]]:
     offered, problems = list(backend.variants()), []
     taken = {variant.name for variant in offered}
-    for method in methods_for(backend.name):
+    for method in _methods_for(backend.name):
         try:
             declared = method.variants()
         except Exception as exc:  # a broken method plugin costs its own variants only
@@ -172,7 +172,7 @@ def _offered(backend: Backend) -> tuple[list[Variant], list[str]]:
     return offered, problems
 
 
-def broken_methods() -> list[BrokenMethod]:
+def _broken_methods() -> list[BrokenMethod]:
     """Method plugins that failed to load, each with its reason."""
     return [method for method in map(methods.get, methods.names()) if isinstance(method, BrokenMethod)]
 
@@ -215,7 +215,7 @@ def status(name: str) -> BackendStatus:
     try:
         lacking = tuple(v.name for v in variants if ok and not backend.variant_available(v, flags)[0])
         builds = backend.offers("build")
-        problems = tuple([method.reason for method in broken_methods()] + method_problems(backend))
+        problems = tuple([method.reason for method in _broken_methods()] + method_problems(backend))
         gemv = tuple(v.name for v in variants if ok and v.name not in lacking and v.precision is None
                      and backend.runs(v, "gemv"))
         role = str(backend.role)

@@ -319,3 +319,15 @@ def test_a_suite_names_cache_states_and_pages_and_refuses_others_in_one_line(wri
     assert any("field 'cache': must be one of hot, between, cold or a list of them" in p for p in problems)
     assert any("field 'pages': must be one of huge, normal or a list of them" in p for p in problems)
     assert any("field 'cpus': must be a CPU number or a list of them" in p for p in problems)
+
+
+def test_the_preempted_note_counts_marked_rounds_of_rows_read_back_from_a_file():
+    import numpy as np
+
+    from gemmbench.report.summary import _sample_notes
+
+    rows = [{"status": "ok", "samples_ns": np.array([1.0, 2.0]), "preempted_samples": 3,
+             "preempted_rounds": np.array([], dtype=np.int64)},  # as load_results gives them: arrays
+            {"status": "ok", "samples_ns": np.array([1.0]), "preempted_samples": 2, "preempted_rounds": np.array([4])}]
+    (note,) = [cells for cells in _sample_notes(rows).notes if "preempted" in cells]
+    assert note.startswith("preempted samples: 5 ") and "; 1 kept after the retakes ran out" in note

@@ -58,7 +58,7 @@ class Outcome:
     noise: str  # the run's noise warning, '' when quiet
 
 
-def run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef | None, out_dir: Path,
+def _run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef | None, out_dir: Path,
               progress: bool | None, seed: int | None):
     """The formats of every matrix as one suite, through the real runner (verified, then timed in rounds)."""
     from gemmbench.cases.suite import parse_suite
@@ -78,7 +78,7 @@ def run_sweep(targets: list[Target], settings: sweep.Settings, inputs: ArrayRef 
 def advise(targets: list[Target], budget: float, settings: sweep.Settings, inputs: ArrayRef | None,
            out_dir: Path, progress: bool | None = None, seed: int | None = None) -> Outcome:
     start = time.monotonic()
-    planned, outcome = run_sweep(targets, settings, inputs, out_dir, progress, seed)
+    planned, outcome = _run_sweep(targets, settings, inputs, out_dir, progress, seed)
     rows = outcome.rows
     by_target: dict[int, list[sweep.Planned]] = {}
     for plan in planned:
@@ -134,7 +134,7 @@ def _case_of(rows: list[dict], name: str):
                            "spec": json.loads(row["params"])})
 
 
-def scheme_of(row: Mapping) -> quant.QuantScheme | None:
+def _scheme_of(row: Mapping) -> quant.QuantScheme | None:
     """The int8 scheme an int8 row ran, as its detail names it."""
     if row.get("precision") != "int8":
         return None
@@ -145,7 +145,7 @@ def scheme_of(row: Mapping) -> quant.QuantScheme | None:
 def _row_error(row: Mapping, workload, acts: Activations, truth: np.ndarray,
                format_error: float) -> tuple[float, str, bool | None]:
     """(error on the activations, the int8 scheme or '', whether the row's measured error matched the model)."""
-    scheme = scheme_of(row)
+    scheme = _scheme_of(row)
     if scheme is None:
         return accuracy.combined(format_error, float(row.get("rel_err") or 0.0)), "", None
     error = accuracy.scheme_error(workload.weights, workload.diagonal, scheme, acts.x, truth)
@@ -198,7 +198,7 @@ def _schemes(target: Target, dense: sweep.Planned, mine: list[dict], acts: Activ
     workload = make_workload(_case_of(rows, dense.name))
     ran: dict[tuple[str, bool], list[str]] = {}
     for row in mine:
-        scheme = scheme_of(row)
+        scheme = _scheme_of(row)
         if row["case"] == dense.name and scheme is not None and row["status"] in ("ok", "wrong"):
             ran.setdefault((scheme.name, row["status"] == "ok"), []).append(f"{row['backend']}:{row['variant']}")
     errors = [SchemeError(name, accuracy.scheme_error(workload.weights, None, scheme, acts.x, truth),

@@ -64,12 +64,12 @@ def same_error(a: float, b: float) -> bool:
     return abs(a - b) <= ERROR_SLACK * max(a, b)
 
 
-def as_accurate(a: Candidate, b: Candidate) -> bool:
+def _as_accurate(a: Candidate, b: Candidate) -> bool:
     """a's error is no worse than b's."""
     return a.error <= b.error or same_error(a.error, b.error)
 
 
-def scale_ratio(fast: Candidate, slow: Candidate) -> Ratio:
+def _scale_ratio(fast: Candidate, slow: Candidate) -> Ratio:
     """slow / fast from their own times, the interval from both candidates' intervals."""
     return Ratio(slow.time_ns / fast.time_ns, slow.low_ns / fast.high_ns, slow.high_ns / fast.low_ns)
 
@@ -77,19 +77,19 @@ def scale_ratio(fast: Candidate, slow: Candidate) -> Ratio:
 Pairing = Callable[[Candidate, Candidate], "Ratio | None"]
 
 
-def slower_by(fast: Candidate, slow: Candidate, pairing: Pairing | None = None) -> Ratio:
+def _slower_by(fast: Candidate, slow: Candidate, pairing: Pairing | None = None) -> Ratio:
     """slow's time over fast's: paired round by round when `pairing` can (same case), else from their intervals."""
     paired = pairing(fast, slow) if pairing is not None else None
-    return paired if paired is not None else scale_ratio(fast, slow)
+    return paired if paired is not None else _scale_ratio(fast, slow)
 
 
 def beats(a: Candidate, b: Candidate, pairing: Pairing | None = None) -> bool:
     """a is more accurate than b and no slower (by their medians), or as accurate and faster beyond the noise."""
-    if a is b or not as_accurate(a, b) or a.time_ns > b.time_ns:
+    if a is b or not _as_accurate(a, b) or a.time_ns > b.time_ns:
         return False
     if not same_error(a.error, b.error):
         return True  # b's only hope was speed, and its median is no better
-    return a.time_ns < b.time_ns and slower_by(a, b, pairing).low > 1
+    return a.time_ns < b.time_ns and _slower_by(a, b, pairing).low > 1
 
 
 def frontier(candidates: list[Candidate], pairing: Pairing | None = None) -> list[Candidate]:
@@ -117,6 +117,6 @@ def recommend(candidates: list[Candidate], budget: float, pairing: Pairing | Non
         return Advice(budget, None, None, None, closest)
     best = within[0]
     runner_up = within[1] if len(within) > 1 else None
-    versus = slower_by(best, runner_up, pairing) if runner_up is not None else None
-    ties = tuple(c for c in within[1:] if slower_by(best, c, pairing).tie)
+    versus = _slower_by(best, runner_up, pairing) if runner_up is not None else None
+    ties = tuple(c for c in within[1:] if _slower_by(best, c, pairing).tie)
     return Advice(budget, best, runner_up, versus, None, ties)

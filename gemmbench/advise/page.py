@@ -15,11 +15,11 @@ from gemmbench.advise.text import CAVEAT, budget_text, matrix_text
 TEMPLATE = "advise.html.j2"
 
 
-def table_path(outcome: Outcome) -> Path:
+def _table_path(outcome: Outcome) -> Path:
     return outcome.run_path.with_name(outcome.run_path.stem + ".advice.parquet")
 
 
-def table_rows(outcome: Outcome) -> list[dict]:
+def _table_rows(outcome: Outcome) -> list[dict]:
     rows = []
     for matrix in outcome.matrices:
         on_frontier = {c.label for c in matrix.frontier}
@@ -45,13 +45,13 @@ def write_table(outcome: Outcome) -> Path:
 
     from gemmbench.data.atomic import publishing
 
-    path = table_path(outcome)
+    path = _table_path(outcome)
     with publishing(path) as tmp:
-        pd.DataFrame(table_rows(outcome)).to_parquet(tmp, index=False)
+        pd.DataFrame(_table_rows(outcome)).to_parquet(tmp, index=False)
     return path
 
 
-def frontier_figure(matrix: MatrixAdvice, budget: float):
+def _frontier_figure(matrix: MatrixAdvice, budget: float):
     """Error against time, log-log: every candidate, the frontier with its time intervals, the budget."""
     from matplotlib.figure import Figure
 
@@ -93,7 +93,7 @@ def default_folder() -> Path:
     return Path("reports")
 
 
-def default_page(outcome: Outcome) -> Path:
+def _default_page(outcome: Outcome) -> Path:
     return default_folder() / (outcome.run_path.stem + ".html")
 
 
@@ -105,9 +105,9 @@ def write_page(outcome: Outcome, path: Path | None = None, reading: Iterable[str
     from gemmbench.data import output
     from gemmbench.report.html import image_html
 
-    path = path or default_page(outcome)
+    path = path or _default_page(outcome)
     sections = [{"title": m.target.ref.source, "text": matrix_text(m, outcome.budget),
-                 "plot": image_html(frontier_figure(m, outcome.budget), f"frontier of {m.target.ref.source}")
+                 "plot": image_html(_frontier_figure(m, outcome.budget), f"frontier of {m.target.ref.source}")
                  if m.candidates else "",
                  "candidates": sorted(m.candidates, key=lambda c: (c.time_ns, c.error))}
                 for m in outcome.matrices]

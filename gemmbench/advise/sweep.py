@@ -46,11 +46,11 @@ class Planned:
     format: str  # 'dense', 'own 16x1 mask', '8x4 @10%'
 
 
-def file_field(ref: ArrayRef) -> dict:
+def _file_field(ref: ArrayRef) -> dict:
     return {"file": ref.path, "key": ref.key, "transpose": ref.transpose}
 
 
-def held_density(target: Target, block: tuple[int, int]) -> float:
+def _held_density(target: Target, block: tuple[int, int]) -> float:
     """The share of `block`'s grid holding a nonzero (the detected diagonal apart): 1 when dense."""
     if not target.structure.sparse:
         return 1.0
@@ -61,7 +61,7 @@ def held_density(target: Target, block: tuple[int, int]) -> float:
     return occupied_blocks(nonzero, block) / ((m // block[0]) * (k // block[1]))
 
 
-def density_field(target: Target, density: float) -> float | dict:
+def _density_field(target: Target, density: float) -> float | dict:
     """One density; per square gate when the matrix keeps a diagonal (each gate's own, as LPCNet's GRU)."""
     m, k = target.shape
     if not target.structure.diagonal:
@@ -81,8 +81,8 @@ def usable(backends: tuple[str, ...]) -> list[str]:
 def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -> list[tuple[Planned, dict]]:
     """(what it is, its suite case) for each format of the sweep on one matrix."""
     m, k = target.shape
-    common = {"op": "gemv", "weights": file_field(target.ref),
-              **({"inputs": file_field(inputs)} if inputs is not None else {})}
+    common = {"op": "gemv", "weights": _file_field(target.ref),
+              **({"inputs": _file_field(inputs)} if inputs is not None else {})}
     dense_backends = usable((*settings.dense, *settings.references))
     out = [(Planned(f"{target.name} dense", target, "dense"),
             {**common, "name": f"{target.name} dense", "backends": dense_backends,
@@ -97,14 +97,14 @@ def planned_cases(target: Target, settings: Settings, inputs: ArrayRef | None) -
     for block in settings.blocks:
         if m % block[0] or k % block[1]:
             continue
-        held = held_density(target, block)
+        held = _held_density(target, block)
         for density in settings.densities:
             if density >= held * 0.98:  # no further pruning: the own mask (or dense) already stands for it
                 continue
             label = f"{block[0]}x{block[1]} @{density:.0%}"
             name = f"{target.name} {label}"
             out.append((Planned(name, target, label),
-                        {**common, "name": name, "density": density_field(target, density),
+                        {**common, "name": name, "density": _density_field(target, density),
                          "block": f"{block[0]}x{block[1]}", "backends": sparse_backends}))
     return out
 

@@ -28,7 +28,7 @@ def percent(value: float) -> str:
     return f"{value:.2g}"
 
 
-def error_text(value: float) -> str:
+def _error_text(value: float) -> str:
     return f"{percent(value)} ({snr_db(value):.1f} dB)" if value > 0 else "exact"
 
 
@@ -38,7 +38,7 @@ def time_text(c: Candidate) -> str:
     return f"{duration(c.time_ns)} ({duration(c.low_ns)}-{duration(c.high_ns)})"
 
 
-def candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> Table:
+def _candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> Table:
     columns = [Column("format", "storage format, precision and int8 scheme", False),
                Column("kernel", "backend:variant", False),
                Column(f"time ({100 * INTERVAL_LEVEL:.0f}% interval)", "median per call, native loop where measured",
@@ -48,16 +48,16 @@ def candidate_table(candidates: list[Candidate], marks: dict[str, str]) -> Table
                Column("error (SNR)", "the product's error on the activations", False),
                Column("", "the recommendation and its runner-up", False)]
     body = [[Cell(c.format), Cell(c.kernel), Cell(time_text(c)), Cell(c.speedup.text() if c.speedup else ""),
-             Cell(error_text(c.error)), Cell(marks.get(c.label, ""))] for c in candidates]
+             Cell(_error_text(c.error)), Cell(marks.get(c.label, ""))] for c in candidates]
     return Table(columns, body)
 
 
-def scheme_table(advice: MatrixAdvice) -> Table:
+def _scheme_table(advice: MatrixAdvice) -> Table:
     columns = [Column("scheme", "int8 quantization scheme", False),
                Column("error (SNR)", "its error on the dense matrix and the activations", False),
                Column("timed here by", "kernels that ran it, verified and timed", False),
                Column("refused by the correctness gate", "kernels that ran it and failed the gate", False)]
-    body = [[Cell(s.scheme), Cell(error_text(s.error)), Cell(", ".join(s.kernels) or "no kernel timed"),
+    body = [[Cell(s.scheme), Cell(_error_text(s.error)), Cell(", ".join(s.kernels) or "no kernel timed"),
              Cell(", ".join(s.refused))] for s in advice.schemes]
     return Table(columns, body)
 
@@ -72,7 +72,7 @@ def matrix_text(advice: MatrixAdvice, budget: float) -> str:
                   f"vs {DEFAULT_BASELINE} dense: the speed-up over numpy's dense product in the same case, paired "
                   "round by round):"]
     marks = _marks(advice)
-    lines.append(text(candidate_table(list(advice.frontier), marks)))
+    lines.append(text(_candidate_table(list(advice.frontier), marks)))
     lines += [""] + _recommendation(advice, budget)
     lines += [""] + _schemes(advice)
     lines += _outliers(advice)
@@ -94,20 +94,20 @@ def _recommendation(advice: MatrixAdvice, budget: float) -> list[str]:
     if verdict.best is None:
         closest = verdict.most_accurate
         return [f"nothing is within {budget_text(budget)}; the most accurate: {closest.kernel} on "
-                f"{closest.format}, error {error_text(closest.error)}, {time_text(closest)}"] if closest else []
+                f"{closest.format}, error {_error_text(closest.error)}, {time_text(closest)}"] if closest else []
     best = verdict.best
     lines = [f"recommended within {percent(budget)}: {best.kernel} on {best.format}: {time_text(best)}, "
-             f"error {error_text(best.error)}"]
+             f"error {_error_text(best.error)}"]
     if verdict.runner_up is None:
         return lines + ["runner-up: none (no other format is within the budget)"]
     runner, versus = verdict.runner_up, verdict.versus
     how = (f"a tie within the noise ({versus.text()} the time; pick on error, or measure again)" if versus.tie
            else f"beaten: {versus.text()} the time, beyond the noise")
     lines.append(f"runner-up: {runner.kernel} on {runner.format}: {time_text(runner)}, error "
-                 f"{error_text(runner.error)}; {how}")
+                 f"{_error_text(runner.error)}; {how}")
     others = [c for c in verdict.ties if c is not runner]
     if others:
-        shown = "; ".join(f"{c.kernel} on {c.format} ({time_text(c)}, error {error_text(c.error)})" for c in others[:3])
+        shown = "; ".join(f"{c.kernel} on {c.format} ({time_text(c)}, error {_error_text(c.error)})" for c in others[:3])
         more = f" and {len(others) - 3} more" if len(others) > 3 else ""
         lines.append(f"also a tie with the recommendation within the noise: {shown}{more}")
     return lines
@@ -119,7 +119,7 @@ def _schemes(advice: MatrixAdvice) -> list[str]:
     clipped = advice.activations.clipped
     lines = [f"int8 schemes on the dense matrix (u8 offset schemes clip activations to [-1, 1]: "
              f"{percent(clipped) if clipped else 'none'} of the activation values used lay outside it):"]
-    lines.append(text(scheme_table(advice)))
+    lines.append(text(_scheme_table(advice)))
     done, total = advice.int8_checked
     if total:
         lines.append(f"each int8 row's error measured by the run on its inputs equals its scheme's model: "
@@ -133,10 +133,10 @@ def _outliers(advice: MatrixAdvice) -> list[str]:
         return []
     rows = ", ".join(map(str, found.rows[:8])) + (" ..." if len(found.rows) > 8 else "")
     return ["", f"outlier rows: {len(found.rows)} (max |w| at least {found.factor:.1f}x the median row's: rows {rows})",
-            f"  per-tensor int8 ({found.tensor_scheme}): error {error_text(found.per_tensor[0])} on them, "
-            f"{error_text(found.per_tensor[1])} on the other rows",
-            f"  per-row int8 ({found.row_scheme}): error {error_text(found.per_row[0])} on them, "
-            f"{error_text(found.per_row[1])} on the other rows"]
+            f"  per-tensor int8 ({found.tensor_scheme}): error {_error_text(found.per_tensor[0])} on them, "
+            f"{_error_text(found.per_tensor[1])} on the other rows",
+            f"  per-row int8 ({found.row_scheme}): error {_error_text(found.per_row[0])} on them, "
+            f"{_error_text(found.per_row[1])} on the other rows"]
 
 
 def _failures(advice: MatrixAdvice) -> list[str]:

@@ -270,7 +270,7 @@ def _npy_header(handle, name: str, stored: int) -> Entry:
     if dtype.hasobject:
         raise ArrayFileError(f"{name}: holds Python objects (a pickle inside the array); refused: only "
                              f"numeric arrays are read")
-    check_fits(math.prod(shape), name)  # first: of a huge promise, what the case could never hold says more
+    _check_fits(math.prod(shape), name)  # first: of a huge promise, what the case could never hold says more
     promised = handle.tell() + math.prod(shape) * dtype.itemsize
     if promised > stored:
         raise ArrayFileError(f"{name}: its header promises a {'x'.join(map(str, shape))} {dtype.name} array "
@@ -357,7 +357,7 @@ def _check_torch_size(path: Path) -> None:
             stored = sum(i.file_size for i in members)
     except zipfile.BadZipFile:  # the legacy format: the file itself is the measure
         stored = path.stat().st_size
-    check_fits(stored // 2, path.name)  # at least 2 bytes an element (bf16/fp16): the most elements it can hold
+    _check_fits(stored // 2, path.name)  # at least 2 bytes an element (bf16/fp16): the most elements it can hold
 
 
 def _torch_module(name: str):
@@ -398,7 +398,7 @@ def _flatten(value: Any, prefix: str, into: dict, tensor_type: type) -> None:
 
 # ---------------------------------------------------------------- loading
 
-def check_fits(elements: int, what: str) -> None:
+def _check_fits(elements: int, what: str) -> None:
     """Refuse an array that would not fit in the memory a case may take (before loading it)."""
     from gemmbench.cases.suite import MEMORY_SHARE
     from gemmbench.machine.fingerprint import physical_memory
@@ -454,7 +454,7 @@ def load(ref: ArrayRef, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
         raise ArrayFileError(f"{what}: shape {head.shape} is {len(head.shape)}-D; it must be {want}")
     if head.elements == 0:
         raise ArrayFileError(f"{what}: shape {head.shape} holds no values; every dimension must be at least 1")
-    check_fits(head.elements, what)
+    _check_fits(head.elements, what)
     stat = os.stat(ref.path)
     return _load_cached(ref.path, ref.key, ref.transpose, stat.st_mtime_ns, stat.st_size)
 

@@ -33,7 +33,7 @@ def label(value: Any) -> str:
 YAML_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def number_as_text(value: Any) -> str:
+def _number_as_text(value: Any) -> str:
     """' (YAML reads 5e-4 as text ...)' for a string YAML 1.1 did not take for the number it looks like, else ''.
 
     YAML 1.1 (PyYAML) reads an exponent as a number only with a dot and a signed exponent (5.0e-4)."""
@@ -108,7 +108,7 @@ class FieldReader:
         """Report field `key` as wrong: '... field 'key': <message>, got <value>'."""
         self.ok = False
         value = self.values.get(key)
-        self.problems.add(self.where, f"field '{key}': {message}, got {brief(value)}{number_as_text(value)}")
+        self.problems.add(self.where, f"field '{key}': {message}, got {brief(value)}{_number_as_text(value)}")
 
     def problem(self, message: str) -> None:
         """Report a problem of the case as a whole (no single field to blame)."""

@@ -131,7 +131,7 @@ def parse_suite(text: str, path: str = "<suite>", base: Path | None = None) -> S
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise SuiteError([f"{path}: YAML: value refused: {str(exc).split(';')[0][:120]}"]) from None
     problems = Problems(path)
-    base = base or suite_folder(path)
+    base = base or _suite_folder(path)
     suite = _build_suite(document, path, problems, base)
     if problems.lines:
         raise SuiteError(problems.lines)
@@ -162,7 +162,7 @@ class SuiteLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def suite_folder(path: str) -> Path:
+def _suite_folder(path: str) -> Path:
     """The folder a suite's file fields (weights, inputs) are relative to: the suite file's own
     (the working directory for a suite given as text)."""
     file = Path(path)

@@ -38,19 +38,19 @@ def case_to_dict(case: Case) -> dict:
 
 def case_from_dict(data: dict) -> Case:
     op = registry.ops.get(data["op"])
-    return Case(data["name"], data["op"], op.spec_from_dict(freeze_dict(data["spec"])), data["dtype"], data["seed"])
+    return Case(data["name"], data["op"], op.spec_from_dict(_freeze_dict(data["spec"])), data["dtype"], data["seed"])
 
 
-def freeze_dict(data: dict) -> dict:
+def _freeze_dict(data: dict) -> dict:
     """JSON lists back to tuples, so specs stay hashable."""
-    return {key: freeze(value) for key, value in data.items()}
+    return {key: _freeze(value) for key, value in data.items()}
 
 
-def freeze(value: Any) -> Any:
+def _freeze(value: Any) -> Any:
     if isinstance(value, list):
-        return tuple(freeze(v) for v in value)
+        return tuple(_freeze(v) for v in value)
     if isinstance(value, dict):
-        return {k: freeze(v) for k, v in value.items()}
+        return {k: _freeze(v) for k, v in value.items()}
     return value
 
 

@@ -55,7 +55,7 @@ def parse_budget(text: str) -> float:
                      f"(a relative error in (0, 1]); got {text!r}")
 
 
-def backend_list(text: str, option: str) -> tuple[str, ...]:
+def _backend_list(text: str, option: str) -> tuple[str, ...]:
     """'csimd,torch' -> ('csimd', 'torch'); a name no backend has is refused."""
     return tuple(known_backend(name.strip(), option) for name in text.split(",") if name.strip())
 
@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     budget = parse_budget(args.budget)
     settings = replace(sweep.QUICK if args.quick else sweep.DEFAULT,
-                       dense=backend_list(args.backends, "--backends"),
-                       sparse=backend_list(args.sparse_backends, "--sparse-backends"))
+                       dense=_backend_list(args.backends, "--backends"),
+                       sparse=_backend_list(args.sparse_backends, "--sparse-backends"))
     matrices = targets(args.weights, args.transpose)
     inputs = recorded(args.inputs) if args.inputs else None
     reading = [m.ref.path for m in matrices] + ([inputs.path] if inputs else [])

@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
         figures = kinds.pages(args.kind, results, titled=True)
     except kinds.NoPlotData as reason:
         raise UsageError(f"{', '.join(args.results)}: no {args.kind} plot: {reason}") from None
-    for path, figure in zip(page_paths(args.out, len(figures)), figures):
+    for path, figure in zip(_page_paths(args.out, len(figures)), figures):
         output.write(path, kinds.render(figure, fmt, args.dpi), reading)
         print(path)
     return 0
 
 
-def page_paths(out: Path, count: int) -> list[Path]:
+def _page_paths(out: Path, count: int) -> list[Path]:
     """speedup.png, speedup-2.png, speedup-3.png, ... for a kind drawn on `count` pages."""
     return [out] + [out.with_name(f"{out.stem}-{n}{out.suffix}") for n in range(2, count + 1)]

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then write the HTML report to reports/<results name>.html and print its path")
 
 
-def parse_selections(values: list[str] | None) -> tuple | None:
+def _parse_selections(values: list[str] | None) -> tuple | None:
     from gemmbench.cases.suite import parse_selection
 
     if not values:
@@ -81,7 +81,7 @@ def parse_selections(values: list[str] | None) -> tuple | None:
     return tuple(selections) or None
 
 
-def parse_threads(value: str | None) -> tuple[int, ...] | None:
+def _parse_threads(value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     try:
@@ -93,7 +93,7 @@ def parse_threads(value: str | None) -> tuple[int, ...] | None:
     return threads
 
 
-def parse_cpus(value: str | None) -> tuple[int, ...] | None:
+def _parse_cpus(value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     try:
@@ -105,7 +105,7 @@ def parse_cpus(value: str | None) -> tuple[int, ...] | None:
     return cpus
 
 
-def parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+def _parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
     """'cold' or 'hot,cold' from `allowed`; None when not given."""
     if value is None:
         return None
@@ -115,7 +115,7 @@ def parse_choices(option: str, value: str | None, allowed: tuple[str, ...]) -> t
     return chosen
 
 
-def parse_memory_limit(value: str | None) -> int | str | None:
+def _parse_memory_limit(value: str | None) -> int | str | None:
     """'8G', '512M', '1.5GiB', '50%' (of physical memory) or 'none'; None gives the default (shared)."""
     from gemmbench.measure.runner import SHARED
 
@@ -155,14 +155,14 @@ def run(args: argparse.Namespace) -> int:
         ignore_all()  # a second Ctrl-C must not cut the report short, nor kill us on exit
         if stop.outcome is None:
             raise
-        print_outcome(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
+        _print_outcome(stop.outcome, args.quiet, f"partial results ({stop}): ", args.verbose)
         print(f"gemmbench: {stop}; {len(stop.outcome.rows)} completed rows are saved in "
               f"{stop.outcome.path}, marked partial; finish with: gemmbench run --resume {stop.outcome.path}",
               file=sys.stderr)
         return 128 + stop.signum
-    print_outcome(outcome, args.quiet, "results: ", args.verbose)
+    _print_outcome(outcome, args.quiet, "results: ", args.verbose)
     if args.report:
-        render_report(outcome, args.quiet)
+        _render_report(outcome, args.quiet)
     elif not args.quiet:
         print(f"next: gemmbench report {outcome.path}")
     return outcome.exit_status
@@ -176,13 +176,13 @@ def _start(args: argparse.Namespace):
         raise UsageError("run: give a SUITE to run, or --resume RUN to finish an interrupted run")
     from gemmbench.measure import cache, pages
 
-    options = RunOptions(out_dir=args.out, backends=parse_selections(args.backend),
-                         threads=parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
+    options = RunOptions(out_dir=args.out, backends=_parse_selections(args.backend),
+                         threads=_parse_threads(args.threads), isa=args.isa, roofline=args.roofline,
                          progress=args.progress,
-                         timeout=args.timeout, memory_limit=parse_memory_limit(args.memory_limit),
+                         timeout=args.timeout, memory_limit=_parse_memory_limit(args.memory_limit),
                          repeat=args.repeat, seed=args.seed, check=args.check, metric=args.metric,
-                         cpus=parse_cpus(args.cpus), cache=parse_choices("--cache", args.cache, cache.STATES),
-                         pages=parse_choices("--pages", args.pages, pages.MODES))
+                         cpus=_parse_cpus(args.cpus), cache=_parse_choices("--cache", args.cache, cache.STATES),
+                         pages=_parse_choices("--pages", args.pages, pages.MODES))
     return run_suite(load_suite(args.suite), options)
 
 
@@ -195,7 +195,7 @@ def _resume(args: argparse.Namespace):
     return resume_run(args.resume, args.out, args.suite, args.progress)
 
 
-def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> None:
+def _print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> None:
     if not quiet:
         print(summary(outcome.rows, verbose))
         print()
@@ -211,7 +211,7 @@ def print_outcome(outcome, quiet: bool, label: str, verbose: bool = False) -> No
     print(outcome.path)
 
 
-def render_report(outcome, quiet: bool) -> None:
+def _render_report(outcome, quiet: bool) -> None:
     from gemmbench.report.html import write_report
 
     print(("" if quiet else "report: ") + str(write_report([outcome.path])))

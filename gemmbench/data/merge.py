@@ -60,11 +60,11 @@ class Written:
 NAME_LENGTH = 120  # of a partition value or a run id in a file name: with the rest, well inside 255 bytes
 
 
-def partition_path(root: Path, feature_key: str, date: str, run_id: str) -> Path:
-    return root / f"feature_key={feature_key}" / f"date={date}" / f"part-{file_part(run_id)}.parquet"
+def _partition_path(root: Path, feature_key: str, date: str, run_id: str) -> Path:
+    return root / f"feature_key={feature_key}" / f"date={date}" / f"part-{_file_part(run_id)}.parquet"
 
 
-def file_part(run_id: str) -> str:
+def _file_part(run_id: str) -> str:
     """The run id as part of a file name: itself when it is short and safe (gemmbench's own ids are);
     otherwise its safe characters, shortened, and a hash of the whole, so two ids never share a file."""
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in run_id)
@@ -91,7 +91,7 @@ def _run_date(table: pa.Table, meta: dict) -> str | None:
     return str(started)[:10] if started else None
 
 
-def run_parts(path: Path) -> list[RunPart]:
+def _run_parts(path: Path) -> list[RunPart]:
     """Split one results file into its runs and, within each run, its feature keys."""
     table = read_table(path)
     meta = read_metadata(path)
@@ -134,11 +134,11 @@ def merge_results(paths: Iterable[str | os.PathLike], into: str | os.PathLike) -
         raise UsageError(f"{root}: --into must be a directory")
     found: dict[Path, list[RunPart]] = {}
     for path in result_files(paths):
-        for part in run_parts(path):
-            found.setdefault(partition_path(root, part.feature_key, part.date, part.run_id), []).append(part)
+        for part in _run_parts(path):
+            found.setdefault(_partition_path(root, part.feature_key, part.date, part.run_id), []).append(part)
     written = []
     for destination, candidates in found.items():
-        existing = run_parts(destination) if destination.exists() else []
+        existing = _run_parts(destination) if destination.exists() else []
         chosen = _fullest(existing + [c for c in candidates if c.source.resolve() != destination.resolve()])
         if existing and (chosen is existing[0] or _same(chosen, existing[0])):
             written.append(Written(chosen, destination, "unchanged"))

@@ -326,7 +326,7 @@ def _cut_to_last_commit(path: Path) -> None:
             journal.truncate(end)
 
 
-def journal_rows(path: Path, after_seq: int) -> list[dict]:
+def _journal_rows(path: Path, after_seq: int) -> list[dict]:
     """Committed rows of a partial run's journal that are not in its parquet file yet."""
     try:
         data = journal_path(path).read_bytes()
@@ -562,7 +562,7 @@ def _with_journal(table: pa.Table, path: Path) -> pa.Table | None:
     if not journal_path(path).exists():
         return None
     seqs = [s for s in table.column("seq").to_pylist() if s is not None]
-    pending = journal_rows(path, max(seqs, default=-1))
+    pending = _journal_rows(path, max(seqs, default=-1))
     if not pending:
         return table
     extra = pa.Table.from_pylist([{name: row.get(name) for name in table.column_names} for row in pending],

@@ -15,7 +15,7 @@ BEGIN = ("<!-- columns: generated from gemmbench/data/results.py by `python -m g
 END = "<!-- end of generated columns -->"
 
 
-def columns_markdown() -> str:
+def _columns_markdown() -> str:
     """The core columns every row has, then the columns each installed op adds to its rows."""
     from gemmbench.data.results import CORE_COLUMNS, op_columns
 
@@ -44,7 +44,7 @@ def refreshed(text: str, where: str = "the file") -> str:
     _, end, tail = rest.partition(END)
     if not begin or not end:
         raise ValueError(f"{where}: no generated-columns markers ({BEGIN!r} ... {END!r})")
-    return f"{head}{BEGIN}\n{columns_markdown()}\n{END}{tail}"
+    return f"{head}{BEGIN}\n{_columns_markdown()}\n{END}{tail}"
 
 
 def main(argv: list[str]) -> int:

@@ -91,7 +91,7 @@ class Structure:
         return "; ".join(parts)
 
 
-def candidate_shapes(kernel_shapes: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+def _candidate_shapes(kernel_shapes: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
     """The kernel shapes and their transposes, largest first (ties: kernel shapes first)."""
     shapes = list(dict.fromkeys([*kernel_shapes, *((c, r) for r, c in kernel_shapes)]))
     return sorted(shapes, key=lambda s: (-s[0] * s[1], s not in kernel_shapes))
@@ -118,7 +118,7 @@ def fit_blocks(nonzero: np.ndarray, block: tuple[int, int], offset: tuple[int, i
     return Fit(block, offset, solid_blocks, strays, fill)
 
 
-def best_fit(nonzero: np.ndarray, shapes: list[tuple[int, int]]) -> Fit:
+def _best_fit(nonzero: np.ndarray, shapes: list[tuple[int, int]]) -> Fit:
     """The largest shape that tiles the nonzeros, on the kernels' grid if it tiles there, else on the
     grid where it fits best."""
     count = int(nonzero.sum())
@@ -162,12 +162,12 @@ def detect(weights: np.ndarray, kernel_shapes: tuple[tuple[int, int], ...]) -> S
         return Structure(m, k, count, None)
     if count == 0:  # every shape and grid fails to tile nothing: searching them all only costs time
         return Structure(m, k, 0, fit_blocks(nonzero, (1, 1)), storage=(1, 1))
-    shapes = candidate_shapes(kernel_shapes)
-    fit, diagonal = best_fit(nonzero, shapes), False
+    shapes = _candidate_shapes(kernel_shapes)
+    fit, diagonal = _best_fit(nonzero, shapes), False
     if m % k == 0 and m > k and nonzero[diagonal_positions(m, k)].all():
         apart = nonzero.copy()
         apart[diagonal_positions(m, k)] = False
-        without = best_fit(apart, shapes)
+        without = _best_fit(apart, shapes)
         if (without.area, -without.strays) > (fit.area, -fit.strays):
             fit, diagonal, nonzero = without, True, apart
     storage = _storage(nonzero, fit, kernel_shapes)

@@ -49,7 +49,7 @@ class BlockSparse:
         return mask
 
 
-def grid_shape(m: int, k: int, block: tuple[int, int]) -> tuple[int, int]:
+def _grid_shape(m: int, k: int, block: tuple[int, int]) -> tuple[int, int]:
     br, bc = block
     if m % br or k % bc:
         raise ValueError(f"a {m}x{k} matrix does not split into {br}x{bc} blocks (rows must divide by {br}, "
@@ -65,7 +65,7 @@ def diagonal_positions(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 def block_mask_of(weights: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     """Blocks holding at least one nonzero, as a bool (m/br, k/bc) grid."""
     m, k = weights.shape
-    r, c = grid_shape(m, k, block)
+    r, c = _grid_shape(m, k, block)
     return (weights.reshape(r, block[0], c, block[1]) != 0).any(axis=(1, 3))
 
 
@@ -85,11 +85,11 @@ def _transposed_message(what: str, block: tuple[int, int]) -> str:
             f"down {br} output rows; transpose each gate's blocks before converting")
 
 
-def check_orientation(weights: np.ndarray, mask: np.ndarray, block: tuple[int, int]) -> None:
+def _check_orientation(weights: np.ndarray, mask: np.ndarray, block: tuple[int, int]) -> None:
     """Raise OrientationError if the mask has the transposed block grid or the weights look transposed."""
     m, k = weights.shape
     br, bc = block
-    grid = grid_shape(m, k, block)
+    grid = _grid_shape(m, k, block)
     if mask.shape != grid:
         if br != bc and m % bc == 0 and k % br == 0 and mask.shape == (m // bc, k // br):
             raise OrientationError(_transposed_message(f"block mask of shape {mask.shape}", block))
@@ -126,7 +126,7 @@ def to_block_sparse(
     br, bc = block
     mask = np.asarray(mask, dtype=bool)
     part = _block_part(weights, diagonal)
-    check_orientation(part, mask, block)
+    _check_orientation(part, mask, block)
     r, c = mask.shape
     blocks = part.reshape(r, br, c, bc).transpose(0, 2, 1, 3)  # (block-row, block-col, br, bc)
     outside = int(np.count_nonzero(blocks[~mask]))

@@ -157,13 +157,13 @@ def round_fp16(values: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(values, dtype=np.float32).astype(np.float16).view(np.uint16)
 
 
-def fp16_to_float32(bits: np.ndarray) -> np.ndarray:
+def _fp16_to_float32(bits: np.ndarray) -> np.ndarray:
     """fp16 bit patterns (uint16) as the float32 values they stand for (exact)."""
     return np.asarray(bits, dtype=np.uint16).view(np.float16).astype(np.float32)
 
 
 # The 16-bit float formats: (float32 -> bit patterns, bit patterns -> float32).
-HALF_FORMATS = {"bf16": (round_bf16, bf16_to_float32), "fp16": (round_fp16, fp16_to_float32)}
+HALF_FORMATS = {"bf16": (round_bf16, bf16_to_float32), "fp16": (round_fp16, _fp16_to_float32)}
 
 
 def half_gemv_reference(precision: str, rounded: np.ndarray, x: np.ndarray, diagonal: np.ndarray | None = None,

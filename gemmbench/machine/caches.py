@@ -28,12 +28,12 @@ class Cache:
         return f"L{self.level}" + {"Data": "d", "Instruction": "i"}.get(self.kind, "")
 
 
-def parse_size(text: str) -> int:
+def _parse_size(text: str) -> int:
     text = text.strip()
     return int(text[:-1]) * _UNITS[text[-1]] if text and text[-1] in _UNITS else int(text)
 
 
-def parse_cpu_list(text: str) -> frozenset[int]:
+def _parse_cpu_list(text: str) -> frozenset[int]:
     """'0-3,8' -> {0, 1, 2, 3, 8}"""
     cpus: set[int] = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -49,8 +49,8 @@ def caches(root: Path = SYSFS_CPUS) -> list[Cache]:
         try:
             level = int((index / "level").read_text())
             kind = (index / "type").read_text().strip()
-            size = parse_size((index / "size").read_text())
-            shared = parse_cpu_list((index / "shared_cpu_list").read_text())
+            size = _parse_size((index / "size").read_text())
+            shared = _parse_cpu_list((index / "shared_cpu_list").read_text())
         except (OSError, ValueError, KeyError):
             continue
         cpu = int(index.parent.parent.name[3:])
@@ -65,7 +65,7 @@ def caches(root: Path = SYSFS_CPUS) -> list[Cache]:
 
 def _core_threads(root: Path, cpu: int) -> frozenset[int]:
     try:
-        return parse_cpu_list((root / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text())
+        return _parse_cpu_list((root / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text())
     except (OSError, ValueError):
         return frozenset({cpu})
 

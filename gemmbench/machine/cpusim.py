@@ -34,7 +34,7 @@ _BUILDS_ON: dict[str, tuple[str, ...]] = {
 }
 
 
-def builds_on(flag: str) -> tuple[str, ...]:
+def _builds_on(flag: str) -> tuple[str, ...]:
     """The flags `flag` needs beside it (direct ones only)."""
     for family, root in (("avx512", "avx512f"), ("amx_", "amx_tile"), ("sve", "sve")):
         if flag.startswith(family) and flag != root:
@@ -42,7 +42,7 @@ def builds_on(flag: str) -> tuple[str, ...]:
     return _BUILDS_ON.get(flag, ())
 
 
-def is_simd(flag: str) -> bool:
+def _is_simd(flag: str) -> bool:
     return flag.startswith(SIMD_FLAG_PREFIXES)
 
 
@@ -100,7 +100,7 @@ LIBRARIES = (
 )
 
 
-def known_flags() -> frozenset[str]:
+def _known_flags() -> frozenset[str]:
     """Every flag name gemmbench knows: a name outside these and the CPU's own is a typo."""
     named = [*_BUILDS_ON, *(f for needs in _BUILDS_ON.values() for f in needs),
              *(f for needs in NUMPY_FEATURES.values() for f in needs),
@@ -128,7 +128,7 @@ def _closed_hidden(hidden: set[str], real: frozenset[str]) -> frozenset[str]:
     hidden = set(hidden) & real
     grew = True
     while grew:
-        more = {flag for flag in real - hidden if set(builds_on(flag)) & hidden}
+        more = {flag for flag in real - hidden if set(_builds_on(flag)) & hidden}
         hidden |= more
         grew = bool(more)
     return frozenset(hidden)
@@ -140,7 +140,7 @@ def _with_foundations(flags: set[str]) -> set[str]:
         flag = todo.pop()
         if flag not in found:
             found.add(flag)
-            todo.extend(builds_on(flag))
+            todo.extend(_builds_on(flag))
     return found
 
 
@@ -154,7 +154,7 @@ def parse(spec: str, real: frozenset[str]) -> Simulation | None:
         raise UsageError(f"{ENV}={spec!r}: either hide flags (every name with a leading '-': -avx512f,-amx_tile) "
                          f"or list the SIMD flags to keep (avx2,fma), not both")
     bare = [name.lstrip("-") for name in names]
-    unknown = [name for name in bare if not _FLAG.fullmatch(name) or name not in real | known_flags()]
+    unknown = [name for name in bare if not _FLAG.fullmatch(name) or name not in real | _known_flags()]
     if unknown:
         raise UsageError(f"{ENV}={spec!r}: unknown CPU flag {', '.join(map(repr, unknown))}: neither this CPU nor "
                          f"gemmbench knows it (spell flags as /proc/cpuinfo does: avx2, avx512f, avx512_vnni, "
@@ -163,7 +163,7 @@ def parse(spec: str, real: frozenset[str]) -> Simulation | None:
         hidden = _closed_hidden(set(bare), real)
     else:
         keep = _with_foundations(set(bare))
-        hidden = _closed_hidden({flag for flag in real if is_simd(flag) and flag not in keep}, real)
+        hidden = _closed_hidden({flag for flag in real if _is_simd(flag) and flag not in keep}, real)
     return Simulation(spec.strip(), real - hidden, hidden)
 
 

@@ -54,7 +54,7 @@ def identity(fields: dict[str, str]) -> CpuIdentity | None:
     return None
 
 
-def brand_slug(cpu_model: str) -> str:
+def _brand_slug(cpu_model: str) -> str:
     """A key part from a brand string alone (where the OS gives no CPUID fields): marks and clock dropped."""
     text = re.sub(r"\((r|tm|c)\)|@.*$|\b(cpu|processor)\b", " ", cpu_model.lower())
     return _slug(text)
@@ -62,7 +62,7 @@ def brand_slug(cpu_model: str) -> str:
 
 def compose(cpu: CpuIdentity | str, flags, key_flags: tuple[str, ...], simulated: bool = False) -> str:
     """The key: the identity's slug (or a brand slug), the key flags present, '+simulated' when simulated."""
-    head = cpu.slug if isinstance(cpu, CpuIdentity) else brand_slug(cpu)
+    head = cpu.slug if isinstance(cpu, CpuIdentity) else _brand_slug(cpu)
     present = set(flags)
     return "+".join([head, *(flag for flag in key_flags if flag in present), *([SIMULATED] if simulated else [])])
 

@@ -99,7 +99,7 @@ def real_cpu_flags() -> frozenset[str]:
     flags = fields.get("flags", fields.get("Features"))
     flags = frozenset(flags.split()) if flags is not None else frozenset(_py_cpuinfo().get("flags", []))
     if under_valgrind():
-        reported = cpuid_flags()
+        reported = _cpuid_flags()
         if reported is not None:
             flags = flags - (frozenset(CPUID_FLAGS) - reported)
     return flags
@@ -110,7 +110,7 @@ CPUID_FLAGS = ("fma", "avx2", "avx512f", "avx512dq", "avx512bw", "avx512vl", "av
                "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "avx_vnni")
 
 
-def cpuid_flags() -> frozenset[str] | None:
+def _cpuid_flags() -> frozenset[str] | None:
     """The flags CPUID (with the OS's XGETBV state) reports, or None where it cannot be read."""
     import ctypes
     import platform
@@ -147,7 +147,7 @@ def cpu_flags() -> frozenset[str]:
     return real_cpu_flags() if simulated is None else simulated.flags
 
 
-def simd_flags(flags: frozenset[str] | set[str] | list[str]) -> list[str]:
+def _simd_flags(flags: frozenset[str] | set[str] | list[str]) -> list[str]:
     return sorted(f for f in flags if f.startswith(SIMD_FLAG_PREFIXES))
 
 
@@ -166,7 +166,7 @@ def feature_key(model: str | featurekey.CpuIdentity, flags: list[str] | frozense
 def machine_key() -> str:
     """This machine's feature key, as a run records it (simulation included)."""
     identity = cpu_identity()
-    return feature_key(identity or cpu_model(), simd_flags(cpu_flags()), simulated=simulation() is not None)
+    return feature_key(identity or cpu_model(), _simd_flags(cpu_flags()), simulated=simulation() is not None)
 
 
 
@@ -278,7 +278,7 @@ def fingerprint() -> Machine:
     return Machine(
         host=socket.gethostname(),
         cpu_model=cpu_model(),
-        cpu_flags=" ".join(simd_flags(cpu_flags())),
+        cpu_flags=" ".join(_simd_flags(cpu_flags())),
         cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         os=f"{platform.system()} {platform.release()}",
         python_version=platform.python_version(),

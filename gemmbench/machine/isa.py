@@ -101,14 +101,14 @@ def get(name: str) -> IsaLevel:
         raise ValueError(f"unknown ISA level {name!r} (known: {', '.join(LEVELS)})") from None
 
 
-def runs_on(level: IsaLevel, arch: str) -> bool:
+def _runs_on(level: IsaLevel, arch: str) -> bool:
     return level.arch in (ANY_ARCH, arch)
 
 
 def levels_for(arch: str | None = None) -> list[IsaLevel]:
     """The levels code can be built for on `arch` (default: this machine), in table order."""
     arch = arch or host_arch()
-    return [level for level in LEVELS.values() if runs_on(level, arch)]
+    return [level for level in LEVELS.values() if _runs_on(level, arch)]
 
 
 @functools.cache

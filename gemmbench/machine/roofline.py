@@ -141,21 +141,21 @@ def _best_rate(run, work_per_unit: float) -> float:
     return max(work_per_unit * units / max(run(units), 1) for _ in range(SAMPLES))
 
 
-def peak_fma(lib: ctypes.CDLL) -> float:
+def _peak_fma(lib: ctypes.CDLL) -> float:
     """GFLOP/s of float32 multiply-add on one core."""
     sink = ctypes.c_float()
     flops = 2 * lib.gb_probe_fma_lanes() * lib.gb_probe_chains()
     return _best_rate(lambda iters: lib.gb_probe_fma(iters, ctypes.byref(sink)), flops)
 
 
-def peak_int8(lib: ctypes.CDLL) -> float:
+def _peak_int8(lib: ctypes.CDLL) -> float:
     """G int8 operations per second (a multiply and an add per u8 x s8 product) on one core."""
     sink = ctypes.c_int32()
     ops = 2 * lib.gb_probe_int8_macs() * lib.gb_probe_chains()
     return _best_rate(lambda iters: lib.gb_probe_int8(iters, ctypes.byref(sink)), ops)
 
 
-def peak_half(lib: ctypes.CDLL) -> float:
+def _peak_half(lib: ctypes.CDLL) -> float:
     """GFLOP/s of the level's bf16 dot product or fp16 multiply-add instruction on one core."""
     sink = ctypes.c_float()
     flops = lib.gb_probe_half_flops() * lib.gb_probe_chains()
@@ -176,7 +176,7 @@ def clock_ghz(lib: ctypes.CDLL) -> float:
     return cycles * CLOCK_CHAIN / max(fastest, 1)
 
 
-def read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
+def _read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
     """GB/s reading a `size`-byte working set again and again (the median of a few samples)."""
     floats = max(128, size // 4 // 128 * 128)
     buf = aligned_empty((floats,), np.float32)
@@ -195,7 +195,7 @@ def read_bandwidth(lib: ctypes.CDLL, size: int) -> float:
     return statistics.median(samples)
 
 
-def cache_sizes() -> dict[str, int]:
+def _cache_sizes() -> dict[str, int]:
     """Data/unified cache sizes from sysfs: bytes of one cache per level (L1, L2 per core; L3 shared)."""
     return sysfs_caches.data_cache_sizes(sysfs_caches.caches())
 
@@ -237,7 +237,7 @@ def _running_median(values: list[float]) -> list[float]:
     return [values[0], *inner, values[-1]] if len(values) > 1 else list(values)
 
 
-def find_plateaus(sweep: list[tuple[int, float]]) -> list[Plateau]:
+def _find_plateaus(sweep: list[tuple[int, float]]) -> list[Plateau]:
     """Plateaus of a bandwidth sweep, fastest first. A lone working set between two plateaus is
     a knee, not a level (except the first one: the sweep starts inside L1); neighbours within
     STEP of each other, or out of order, are one level seen twice (noise, TLB reach)."""
@@ -281,7 +281,7 @@ def levels(sweep: list[tuple[int, float]], caches: dict[str, int]) -> tuple[list
     The last plateau is memory when it starts at or beyond the largest cache sysfs names, or when
     there are more plateaus than caches.
     """
-    plateaus = find_plateaus(sweep)
+    plateaus = _find_plateaus(sweep)
     if not plateaus:
         return [], ["the bandwidth sweep measured nothing"]
     beyond = bool(caches) and plateaus[-1].first >= max(caches.values())  # a full cache thrashes
@@ -306,7 +306,7 @@ def levels(sweep: list[tuple[int, float]], caches: dict[str, int]) -> tuple[list
     return found, notes
 
 
-def measuring_cpu() -> int:
+def _measuring_cpu() -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     return cpus[-1]  # the CPU single-thread workers use
 
@@ -318,18 +318,18 @@ def sweep_sizes(max_bytes: int = SWEEP_MAX, memory: int | None = None) -> list[i
     return [SWEEP_MIN << i for i in range(int(math.log2(max(top, SWEEP_MIN) // SWEEP_MIN)) + 1)]
 
 
-def measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
+def _measure_roof(max_bytes: int = SWEEP_MAX) -> Roof:
     """Run the probes here; pinned to one CPU by the caller (see measure_in_worker)."""
     usable = [level.name for level in isa.levels_for() if not native.missing_cpu_flags(level) and level.probed]
-    cpu = measuring_cpu()
+    cpu = _measuring_cpu()
     libs = {name: _library(name) for name in usable}
-    peak = {name: peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
-    int8 = {name: peak_int8(lib) for name, lib in libs.items() if "int8" in isa.get(name).gains}
-    half = {name: peak_half(lib) for name, lib in libs.items() if lib.gb_probe_half_flops()}
+    peak = {name: _peak_fma(lib) for name, lib in libs.items() if "float32" in isa.get(name).gains}
+    int8 = {name: _peak_int8(lib) for name, lib in libs.items() if "int8" in isa.get(name).gains}
+    half = {name: _peak_half(lib) for name, lib in libs.items() if lib.gb_probe_half_flops()}
     widest = libs[max(peak, key=isa.rank)]
-    sweep = [(size, read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
+    sweep = [(size, _read_bandwidth(widest, size)) for size in sweep_sizes(max_bytes)]
     clock = clock_ghz(widest)
-    caches = cache_sizes()
+    caches = _cache_sizes()
     found, notes = levels(sweep, caches)
     if sweep[-1][0] < max_bytes:
         notes.append(f"the sweep stopped at {sysfs_caches.format_size(sweep[-1][0])}, a quarter of this machine's "
@@ -373,7 +373,7 @@ def measure_in_worker(max_bytes: int = SWEEP_MAX) -> Roof:
     from gemmbench.measure.supervisor import PACKAGE_PARENT, child_setup
 
     proc = subprocess.run([sys.executable, "-m", "gemmbench.machine.roofline", str(max_bytes)], capture_output=True,
-                          text=True, cwd=PACKAGE_PARENT, preexec_fn=child_setup({measuring_cpu()}, None))
+                          text=True, cwd=PACKAGE_PARENT, preexec_fn=child_setup({_measuring_cpu()}, None))
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise UsageError(f"measuring the roofline failed: {last}")
@@ -462,7 +462,7 @@ def row_columns(roof: Roof, row: dict) -> dict:
         time = row["median_ns"]
     achieved = row["useful_flops"] / time
     return {"roof_gflops": attainable, "roof_pct": 100 * achieved / attainable, "roof_level": level,
-            "weight_bytes": weights, **core_columns(roof, row, time)}
+            "weight_bytes": weights, **_core_columns(roof, row, time)}
 
 
 # ---------------------------------------------------------------- in-core bound
@@ -475,7 +475,7 @@ def row_columns(roof: Roof, row: dict) -> dict:
 BLOCKS_PER_CYCLE = 1.0
 
 
-def core_columns(roof: Roof, row: dict, time_ns: float) -> dict:
+def _core_columns(roof: Roof, row: dict, time_ns: float) -> dict:
     """core_bound_ns and core_pct of a block-sparse row (empty when dense or the clock is unknown)."""
     blocks = _blocks(row)
     if blocks is None or not roof.clock_ghz:
@@ -485,4 +485,4 @@ def core_columns(roof: Roof, row: dict, time_ns: float) -> dict:
 
 
 if __name__ == "__main__":  # measure_in_worker's child: already pinned
-    print(measure_roof(int(__import__("sys").argv[1])).to_json())
+    print(_measure_roof(int(__import__("sys").argv[1])).to_json())

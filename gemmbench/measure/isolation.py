@@ -25,12 +25,12 @@ WRITE_HINT = ("the case's arrays are read-only to a variant; a backend that must
               "writable_workload = True")
 
 
-def read_only(workload: Workload) -> Workload:
+def _read_only(workload: Workload) -> Workload:
     """The workload with every array a read-only view of the original."""
     return _map_arrays(workload, _read_only_view)
 
 
-def writable_copy(workload: Workload) -> Workload:
+def _writable_copy(workload: Workload) -> Workload:
     """The workload with every array a copy of its own, writable."""
     return _map_arrays(workload, np.array)
 
@@ -43,7 +43,7 @@ def arrays(workload: Workload) -> dict[str, np.ndarray]:
     return found
 
 
-def checksums(workload: Workload) -> dict[str, int]:
+def _checksums(workload: Workload) -> dict[str, int]:
     """A CRC-32 of every array of the workload, by name."""
     return {name: zlib.crc32(np.ascontiguousarray(array)) for name, array in arrays(workload).items()}
 
@@ -54,15 +54,15 @@ class Guard:
     def __init__(self, make: Callable[[], Workload]):
         self.make = make
         self.workload = make()
-        self.sums = checksums(self.workload)
+        self.sums = _checksums(self.workload)
 
     def view(self, writable: bool) -> Workload:
-        return writable_copy(self.workload) if writable else read_only(self.workload)
+        return _writable_copy(self.workload) if writable else _read_only(self.workload)
 
     def changed(self) -> list[str]:
         """The arrays a variant changed since the last check, each then made afresh in place: the other
         variants' prepared states may hold views of them."""
-        now = checksums(self.workload)
+        now = _checksums(self.workload)
         changed = [name for name, crc in self.sums.items() if now.get(name) != crc]
         if changed:
             fresh, held = arrays(self.make()), arrays(self.workload)

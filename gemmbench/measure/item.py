@@ -69,7 +69,7 @@ def not_run(status: str, message: str) -> dict:
     return {"status": status, "message": message}
 
 
-def verdict_columns(verdict: Verdict) -> dict:
+def _verdict_columns(verdict: Verdict) -> dict:
     return {"max_abs_err": verdict.max_abs_err, "rel_err": verdict.rel_err, "snr_db": verdict.snr_db,
             **verdict.columns}
 
@@ -166,7 +166,7 @@ class Item:
             placement = self._place()
             verdict = self._verify_placement(placement, f" (placement {len(self.placements) + 1})")
             self.placements.append(placement)
-        columns.update(verdict_columns(verdict))
+        columns.update(_verdict_columns(verdict))
         if not verdict.ok:
             return {**columns, **not_run("wrong", verdict.message)}
         self._calibrate()
@@ -310,7 +310,7 @@ class Item:
                 where = f" (placement {number})" if number > 1 else ""
                 after = self._verify(placement, "wrong after repeated calls" + where, native=False)
                 if not after.ok:
-                    return {**columns, **verdict_columns(after), **not_run("wrong", after.message)}
+                    return {**columns, **_verdict_columns(after), **not_run("wrong", after.message)}
         except (Exception, SystemExit) as exc:
             return not_run("error", failure_message(exc) + _read_only_note(exc))
         return columns

@@ -101,7 +101,7 @@ def large_bytes(nbytes: int, alignment: int = 64) -> np.ndarray:
     global _placed
     _placed += nbytes
     if _mode == "huge":
-        return huge_bytes(nbytes)
+        return _huge_bytes(nbytes)
     raw = np.empty(nbytes + alignment, dtype=np.uint8)  # malloc, as a C program's
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + nbytes]
@@ -113,7 +113,7 @@ def _advisable_here() -> bool:
     return advisable()
 
 
-def huge_bytes(nbytes: int) -> np.ndarray:
+def _huge_bytes(nbytes: int) -> np.ndarray:
     """`nbytes` uninitialised bytes starting on a 2 MiB boundary, advised onto huge pages.
 
     MemoryError when the address space is refused (the worker's --memory-limit), as for numpy's own arrays."""

@@ -52,7 +52,7 @@ def _cpu_columns(prefix: str, values: list[float | None]) -> dict:
     return {f"{prefix}cpu_samples_ns": kept, f"{prefix}cpu_median_ns": float(np.median(kept))}
 
 
-def sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
+def _sample_columns(sampled: Sampled, resolution_ns: float) -> dict:
     """The statistics of one row's samples (Python calls, and the native loop where measured).
 
     `noisy` judges the samples "best" ranks the row by (native where measured), within each
@@ -83,7 +83,7 @@ def _known(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def rates(row: dict) -> dict:
+def _rates(row: dict) -> dict:
     """GFLOP/s and GB/s from the op's counts and the Python-call median."""
     median = row.get("median_ns")
     if not median or math.isnan(median):
@@ -98,9 +98,9 @@ def finished_row(case: Case, started: dict, sampled: Sampled, finish: dict, reso
     parts = finish.pop("parts", None)
     row.update(finish)
     if sampled.wall:  # kept when the re-check after the samples found the output wrong: the raw data stays
-        row.update(sample_columns(sampled, resolution_ns))
+        row.update(_sample_columns(sampled, resolution_ns))
     if row["status"] != "ok":
         return row
-    row.update(rates(row))
+    row.update(_rates(row))
     row.update(op_of(case).derive(case, row, parts))
     return row

@@ -177,7 +177,7 @@ def check_selections(suite: Suite, options: RunOptions) -> None:
                                  f"{', '.join(status.variants)}")
 
 
-def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
+def _groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
     """The workers a case's rows need: one per backend, thread count and variant choice."""
     by_backend: dict[str, set[str] | None] = {}
     for selection in _selections(suite_case, options):
@@ -191,10 +191,10 @@ def groups_of(suite_case: SuiteCase, options: RunOptions) -> list[Group]:
     return [Group(backend, threads, tuple(sorted(by_backend[backend])) if by_backend[backend] else None, isa,
                   cache, pages)
             for threads in options.threads or suite_case.threads for cache in options.cache or suite_case.cache
-            for pages in page_settings(suite_case, options) for backend in backends]
+            for pages in _page_settings(suite_case, options) for backend in backends]
 
 
-def page_settings(suite_case: SuiteCase, options: RunOptions) -> tuple[str, ...]:
+def _page_settings(suite_case: SuiteCase, options: RunOptions) -> tuple[str, ...]:
     """The case's page settings; by default huge pages where the machine gives them (else normal)."""
     from gemmbench.measure import pages
 
@@ -249,7 +249,7 @@ def check_options(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--repeat: expected a positive number of repeats, got {options.repeat!r}")
     if options.metric not in METRICS:
         raise UsageError(f"--metric: expected one of {', '.join(METRICS)}, got {options.metric!r}")
-    check_conditions(suite, options)
+    _check_conditions(suite, options)
     if options.metric == "instructions":
         from gemmbench.measure import instructions
 
@@ -258,7 +258,7 @@ def check_options(suite: Suite, options: RunOptions) -> None:
             raise UsageError(f"--metric instructions: {reason}")
 
 
-def check_conditions(suite: Suite, options: RunOptions) -> None:
+def _check_conditions(suite: Suite, options: RunOptions) -> None:
     """The CPUs, cache states and pages a run asks for, refused in one line where this machine cannot give them."""
     from gemmbench.measure import cache, cpus, pages
 
@@ -437,7 +437,7 @@ def _execute(suite: Suite, options: RunOptions, machine: Machine, results: Resul
                 show.begin("checking how noisy the machine is")
                 results.extra["noise_check"] = observe(choice.cpus[0], RUN_CHECK_SECONDS, choice).as_dict()
             settings = replace(_settings(options), cpus=list(choice.cpus), ops=frozenset(c.case.op for c in suite.cases),
-                               memory_limit=worker_memory_limit(options, workers_of(suite, options)))
+                               memory_limit=_worker_memory_limit(options, _workers_of(suite, options)))
             for repeat in range(options.repeat):
                 supervisor = Supervisor(settings, on_begin=show.begin)
                 results.extra["round_seed"] = options.seed
@@ -469,16 +469,16 @@ def _plot_kinds(suite: Suite) -> list[dict]:
     return [asdict(kind) for op in ops for kind in registry.ops.get(op).plots]
 
 
-def workers_of(suite: Suite, options: RunOptions) -> int:
+def _workers_of(suite: Suite, options: RunOptions) -> int:
     """How many workers the run has alive at its end: one per group (the supervisor keeps each)."""
     from gemmbench.measure.cpus import allowed
 
     cpus = len(allowed())
-    return len({group for suite_case in suite.cases for group in groups_of(suite_case, options)
+    return len({group for suite_case in suite.cases for group in _groups_of(suite_case, options)
                 if group.threads <= cpus})
 
 
-def worker_memory_limit(options: RunOptions, workers: int) -> int | None:
+def _worker_memory_limit(options: RunOptions, workers: int) -> int | None:
     """Each worker's limit: the one given, else (SHARED) an even share of the machine's budget."""
     if options.memory_limit == SHARED:
         return default_worker_memory_limit() // max(1, workers)
@@ -522,7 +522,7 @@ def _run_case(suite_case: SuiteCase, repeat: int, supervisor: Supervisor, option
     """Every row of one case, measured in interleaved rounds, written together."""
     case, cpus = suite_case.case, supervisor.settings.cpus
     groups, rows = [], []
-    for group in groups_of(suite_case, options):
+    for group in _groups_of(suite_case, options):
         if group.threads > len(cpus):
             if (repeat, case.name, group.backend, "", group.threads, group.cache, group.pages) not in done:
                 rows.append((group, not_run_row(case, "", "skipped",

@@ -214,7 +214,7 @@ def cycling_loop(calls: list[Callable[[], None]], clock: Callable[[], int] = tim
     return loop
 
 
-def warm_up(loop: Loop, seconds: float) -> None:
+def _warm_up(loop: Loop, seconds: float) -> None:
     spent = 0
     calls = 1
     while spent < seconds * 1e9:
@@ -251,7 +251,7 @@ def sample(loop: Loop, loops: int, settings: TimingSettings,
 
 def warm_and_calibrate(loop: Loop, settings: TimingSettings, resolution_ns: float) -> int:
     """Warm the loop up, then the calls per sample that make a sample long enough to trust."""
-    warm_up(loop, settings.warmup)
+    _warm_up(loop, settings.warmup)
     return calibrate(loop, max(settings.min_time * 1e9, RESOLUTION_FACTOR * resolution_ns))
 
 

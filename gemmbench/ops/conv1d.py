@@ -179,7 +179,7 @@ def transposed_tap_range(spec: Conv1dSpec, k: int) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def useful_products(spec: Conv1dSpec) -> int:
+def _useful_products(spec: Conv1dSpec) -> int:
     """(output or input frame, tap) pairs that multiply real data into a kept output."""
     ranges = transposed_tap_range if spec.transposed else tap_range
     return sum(hi - lo for lo, hi in (ranges(spec, k) for k in range(spec.k)))
@@ -206,7 +206,7 @@ def correlate(x: np.ndarray, w: np.ndarray, dilation: int) -> np.ndarray:
     return out
 
 
-def transpose_full(x: np.ndarray, w: np.ndarray, stride: int, dilation: int) -> np.ndarray:
+def _transpose_full(x: np.ndarray, w: np.ndarray, stride: int, dilation: int) -> np.ndarray:
     """float64 conv_transpose1d of channels-first x (C_in, T) by w (C_in, C_out, K), uncropped."""
     c_in, c_out, taps = w.shape
     t = x.shape[1]
@@ -221,7 +221,7 @@ def reference(spec: Conv1dSpec, x: np.ndarray, w: np.ndarray, history: np.ndarra
     """The float64 answer of one call (streaming: the first, from `history`), in the case layout."""
     xc, wd = to_channels_first(x, spec).astype(np.float64), w.astype(np.float64)
     if spec.transposed:
-        out = transpose_full(xc, wd, spec.stride, spec.dilation)[:, spec.crop:spec.crop + spec.t_out]
+        out = _transpose_full(xc, wd, spec.stride, spec.dilation)[:, spec.crop:spec.crop + spec.t_out]
     else:
         if spec.streaming:
             xc = np.concatenate([to_channels_first(history, spec).astype(np.float64), xc], axis=1)
@@ -230,7 +230,7 @@ def reference(spec: Conv1dSpec, x: np.ndarray, w: np.ndarray, history: np.ndarra
     return from_channels_first(out, spec)
 
 
-def stream_reference(workload: Conv1dWorkload, calls: int) -> np.ndarray:
+def _stream_reference(workload: Conv1dWorkload, calls: int) -> np.ndarray:
     """float64 outputs of `calls` streaming calls that each get x, concatenated along time."""
     spec = workload.spec
     frames = [to_channels_first(workload.history, spec)] + [to_channels_first(workload.x, spec)] * calls
@@ -319,7 +319,7 @@ class Conv1d(Op):
         return size * (x + weights + 2 * out + lowered) + 8 * out
 
     def label(self, case: Case) -> str:
-        return shape_label(case.spec)
+        return _shape_label(case.spec)
 
     def make(self, case: Case) -> Conv1dWorkload:
         return make(case)
@@ -329,7 +329,7 @@ class Conv1d(Op):
         size = np.dtype(case.dtype).itemsize
         elements = spec.c_in * spec.c_out * spec.k + spec.c_in * spec.t + spec.c_out * spec.t_out
         state = 2 * spec.c_in * spec.history  # a streaming call reads and rewrites its state
-        useful = 2 * spec.c_in * spec.c_out * useful_products(spec)
+        useful = 2 * spec.c_in * spec.c_out * _useful_products(spec)
         return Counts(flops=_flops(spec), bytes=size * (elements + state), useful_flops=useful)
 
     def case_columns(self, case: Case) -> dict:
@@ -348,7 +348,7 @@ class Conv1d(Op):
         return verify(workload, calls, precision, self.tolerance(workload.case, precision), native)
 
 
-def shape_label(spec: Conv1dSpec) -> str:
+def _shape_label(spec: Conv1dSpec) -> str:
     dil = f" d={spec.dilation}" if spec.dilation != 1 else ""
     up = f" s={spec.stride}" if spec.transposed else ""
     return (f"{spec.c_in}->{spec.c_out} k={spec.k}{dil}{up} T={spec.t} {spec.padding} "
@@ -398,7 +398,7 @@ def verify(workload: Workload, calls: Calls, precision: str, tolerance: float, n
         run()
         outputs.append(to_channels_first(calls.out, spec).copy())
     got = from_channels_first(np.concatenate(outputs, axis=1), spec)
-    verdict = check(got, stream_reference(workload, len(outputs)), precision, tolerance)
+    verdict = check(got, _stream_reference(workload, len(outputs)), precision, tolerance)
     calls.reset()
     if verdict.ok:
         return verdict

@@ -96,16 +96,16 @@ def block_gemm_flops(spec: IirBankSpec, length: int) -> int:
     return 2 * spec.b * spec.f * blocks * (length * length + 2 * n * length)
 
 
-def tolerance(max_radius: float, precision: str) -> float:
+def tolerance(_max_radius: float, precision: str) -> float:
     from gemmbench.measure.verify import TOLERANCE
 
     base = TOLERANCE[precision]
-    if max_radius <= TOLERANCE_RADIUS:
+    if _max_radius <= TOLERANCE_RADIUS:
         return base
-    return base * (1.0 - TOLERANCE_RADIUS) / (1.0 - max_radius)
+    return base * (1.0 - TOLERANCE_RADIUS) / (1.0 - _max_radius)
 
 
-def max_radius(spec: IirBankSpec, dtype: str) -> float:
+def _max_radius(spec: IirBankSpec, dtype: str) -> float:
     coeffs = design.coefficients(spec.bank).astype(dtype)
     return float(design.pole_radii(coeffs).max())
 
@@ -239,7 +239,7 @@ class IirBank(Op):
         return Counts(flops=flops, bytes=moved)
 
     def case_columns(self, case: Case) -> dict:
-        return {"coef_rounding_err": rounding_error(case), "pole_radius_max": max_radius(case.spec, case.dtype)}
+        return {"coef_rounding_err": rounding_error(case), "pole_radius_max": _max_radius(case.spec, case.dtype)}
 
     def derive(self, case: Case, row: dict, parts: dict[str, float] | None) -> dict:
         s: IirBankSpec = case.spec
@@ -280,7 +280,7 @@ class IirBank(Op):
     # ---- judging a backend
 
     def tolerance(self, case: Case, precision: str) -> float:
-        return tolerance(max_radius(case.spec, case.dtype), precision)
+        return tolerance(_max_radius(case.spec, case.dtype), precision)
 
     def verify(self, workload: IirBankWorkload, calls: Calls, precision: str, native: bool = False) -> "Verdict":
         """A first call from the reset state, then a second that must continue it."""

@@ -42,7 +42,7 @@ def mel(hz: np.ndarray | float) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
 
 
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
 
 
@@ -50,11 +50,11 @@ def centres(design: BankDesign) -> np.ndarray:
     """Centre frequencies in Hz, ascending, fmin and fmax included (one filter: fmin)."""
     n = design.filters
     if design.design == "mel":
-        return mel_to_hz(np.linspace(mel(design.fmin), mel(design.fmax), n))
+        return _mel_to_hz(np.linspace(mel(design.fmin), mel(design.fmax), n))
     return np.geomspace(design.fmin, design.fmax, n)
 
 
-def section_coefficients(design: BankDesign) -> np.ndarray:
+def _section_coefficients(design: BankDesign) -> np.ndarray:
     """float64 (filters, 5): one section of each filter (every section of a filter is the same)."""
     w0 = 2.0 * math.pi * centres(design) / design.sample_rate
     if design.pole_radius is None:
@@ -76,7 +76,7 @@ def _gain(b0, b1, b2, a1, a2, w):
 
 def coefficients(design: BankDesign) -> np.ndarray:
     """float64 (filters, sections, 5)."""
-    one = section_coefficients(design)
+    one = _section_coefficients(design)
     return np.repeat(one[:, None, :], design.sections, axis=1)
 
 

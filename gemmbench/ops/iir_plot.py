@@ -17,7 +17,7 @@ ROW_HEIGHT = 0.24  # inches per method
 CASE_MARGIN = 0.9  # inches per case: title and axis labels
 
 
-def bank_rows(data: ReportData) -> pd.DataFrame:
+def _bank_rows(data: ReportData) -> pd.DataFrame:
     """iir_bank rows that were timed or judged (ok and wrong), with the time a row is shown at."""
     frame = data.frame
     rows = frame[(frame["op"] == "iir_bank") & frame["status"].isin(["ok", "wrong"])].copy()
@@ -29,20 +29,20 @@ def bank_rows(data: ReportData) -> pd.DataFrame:
 
 
 def method_plot(data: ReportData) -> Figure:
-    rows = bank_rows(data)
+    rows = _bank_rows(data)
     cases = list(dict.fromkeys(rows["case"]))
     heights = [CASE_MARGIN + ROW_HEIGHT * rows[rows["case"] == case]["label"].nunique() for case in cases]
     figure = new_figure(sum(heights))
     grid = figure.add_gridspec(len(cases), 2, height_ratios=heights, width_ratios=(3, 2))
     for index, case in enumerate(cases):
         timing, error = figure.add_subplot(grid[index, 0]), figure.add_subplot(grid[index, 1])
-        draw_case(data, rows[rows["case"] == case], timing, error)
+        _draw_case(data, rows[rows["case"] == case], timing, error)
         timing.set_title(f"{case} · {rows[rows['case'] == case]['shape'].iloc[0]}", loc="left", fontsize="medium",
                          fontweight="bold")
     return figure
 
 
-def draw_case(data: ReportData, rows: pd.DataFrame, timing: Axes, error: Axes) -> None:
+def _draw_case(data: ReportData, rows: pd.DataFrame, timing: Axes, error: Axes) -> None:
     rows = rows.sort_values("time_ns", ascending=False, na_position="first")
     positions = np.arange(len(rows))
     colors = [data.colors.get(series, "#777777") for series in rows["series"]]
@@ -65,10 +65,10 @@ def draw_case(data: ReportData, rows: pd.DataFrame, timing: Axes, error: Axes) -
         timing.set_xlim(min(low, floor if pd.notna(floor) else low) / 2, high * 2)
         log_time_axis(timing, "x")
     timing.set_xlabel("time per call (native loop where measured)", fontsize="small")
-    draw_errors(rows, positions, colors, error)
+    _draw_errors(rows, positions, colors, error)
 
 
-def draw_errors(rows: pd.DataFrame, positions: np.ndarray, colors: list[str], axes: Axes) -> None:
+def _draw_errors(rows: pd.DataFrame, positions: np.ndarray, colors: list[str], axes: Axes) -> None:
     errors = rows["rel_err"].to_numpy(dtype=float)
     shown = np.isfinite(errors) & (errors > 0)
     axes.scatter(errors[shown], positions[shown], c=np.array(colors)[shown], zorder=3)

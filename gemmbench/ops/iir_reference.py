@@ -30,7 +30,7 @@ def frame_energy(y: np.ndarray, frame: int) -> np.ndarray:
     return np.einsum("...j,...j->...", shaped, shaped)
 
 
-def zero_state(filters: int, sections: int, signals: int) -> np.ndarray:
+def _zero_state(filters: int, sections: int, signals: int) -> np.ndarray:
     return np.zeros((filters, sections, signals, 2))
 
 
@@ -51,7 +51,7 @@ def filter_bank(sos: np.ndarray, x: np.ndarray, output: str, frame: int,
     """Every filter of `sos` (F, S, 6) over every signal of `x` (B, T), from `state` (zero when None)."""
     x = np.asarray(x, dtype=np.float64)
     filters, sections = sos.shape[:2]
-    state = zero_state(filters, sections, x.shape[0]) if state is None else state
+    state = _zero_state(filters, sections, x.shape[0]) if state is None else state
     out = np.empty(_shape(x, filters, output, frame))
     final = np.empty_like(state)
     for f in range(filters):
@@ -65,7 +65,7 @@ def rounding_error(exact_sos: np.ndarray, given: Filtered, x: np.ndarray, output
     the bank on the coefficients the backend gets; filter by filter, so no second output is held."""
     x = np.asarray(x, dtype=np.float64)
     filters, sections = exact_sos.shape[:2]
-    state = zero_state(filters, sections, x.shape[0]) if state is None else state
+    state = _zero_state(filters, sections, x.shape[0]) if state is None else state
     err = ref = 0.0
     for f in range(filters):
         exact, _ = _one_filter(exact_sos[f], x, state[f], output, frame)

@@ -66,22 +66,22 @@ def _rational(x: np.ndarray, clamp: float, numerator: tuple, denominator: tuple,
     return num / den + dtype.type(offset)
 
 
-def tanh_fast(x: np.ndarray) -> np.ndarray:
+def _tanh_fast(x: np.ndarray) -> np.ndarray:
     return _rational(x, TANH_CLAMP, TANH_NUMERATOR, TANH_DENOMINATOR, 0.0)
 
 
-def sigmoid_fast(x: np.ndarray) -> np.ndarray:
+def _sigmoid_fast(x: np.ndarray) -> np.ndarray:
     return _rational(x, SIGMOID_CLAMP, SIGMOID_NUMERATOR, SIGMOID_DENOMINATOR, 0.5)
 
 
-def sigmoid_accurate(x: np.ndarray) -> np.ndarray:
+def _sigmoid_accurate(x: np.ndarray) -> np.ndarray:
     one = x.dtype.type(1)
     return one / (one + np.exp(-x))
 
 
 FUNCTIONS = {
-    "accurate": {"sigmoid": sigmoid_accurate, "tanh": np.tanh},
-    "fast": {"sigmoid": sigmoid_fast, "tanh": tanh_fast},
+    "accurate": {"sigmoid": _sigmoid_accurate, "tanh": np.tanh},
+    "fast": {"sigmoid": _sigmoid_fast, "tanh": _tanh_fast},
 }
 
 

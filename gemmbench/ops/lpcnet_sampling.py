@@ -78,7 +78,7 @@ def depth_of(levels: int) -> int | None:
     return depth if levels == 1 << depth and 1 <= depth <= MAX_DEPTH else None
 
 
-def splitmix64(z: int) -> int:
+def _splitmix64(z: int) -> int:
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
     z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK
     return z ^ (z >> 31)
@@ -86,7 +86,7 @@ def splitmix64(z: int) -> int:
 
 def draw_word(seed: int, t: int) -> int:
     """Sample t's draws: the (t + 1)-th output of SplitMix64 seeded with `seed`."""
-    return splitmix64((seed + (t + 1) * GOLDEN) & _MASK)
+    return _splitmix64((seed + (t + 1) * GOLDEN) & _MASK)
 
 
 def draw_key(seed: int) -> int:

@@ -139,7 +139,7 @@ def _flops(dims: StepSpec, gru_a_weights: int) -> int:
     return dims.steps * (per_step + 2 * gru_a_weights) + dims.projections * per_projection
 
 
-def step_bytes(dims: StepSpec, itemsize: int) -> int:
+def _step_bytes(dims: StepSpec, itemsize: int) -> int:
     """Weights read once per call (they stay cache-resident across steps) plus state in and out."""
     weights = sum(m * k for m, k in dims.matrices().values())
     tables = 3 * dims.levels * 3 * dims.hidden_a
@@ -166,7 +166,7 @@ class StepWorkload(MatrixWorkload):
     margins: np.ndarray | None = None  # tree: (steps, depth) float64 logit - threshold along the reference's walk
 
 
-def make_step(case: Case) -> StepWorkload:
+def _make_step(case: Case) -> StepWorkload:
     dims: StepSpec = case.spec
     # Separate streams, so a sequence's first samples and frames do not depend on its length.
     rng, inputs_rng, features_rng, state_rng = (np.random.default_rng([case.seed, i]) for i in range(4))
@@ -610,10 +610,10 @@ class LpcnetStep(Op):
     def counts(self, case: Case) -> Counts:
         spec: StepSpec = case.spec
         return Counts(flops=_flops(spec, spec.m * spec.k), useful_flops=_flops(spec, spec.nonzeros),
-                      bytes=step_bytes(spec, np.dtype(case.dtype).itemsize))
+                      bytes=_step_bytes(spec, np.dtype(case.dtype).itemsize))
 
     def make(self, case: Case) -> StepWorkload:
-        return make_step(case)
+        return _make_step(case)
 
     def case_columns(self, case: Case) -> dict:
         spec: StepSpec = case.spec

@@ -156,7 +156,7 @@ def file_weights(spec: MatrixSpec, rng: np.random.Generator) -> np.ndarray:
     return arrayfile.load(spec.weights)
 
 
-def recorded_inputs(ref: ArrayRef, n: int) -> np.ndarray:
+def _recorded_inputs(ref: ArrayRef, n: int) -> np.ndarray:
     """Up to MAX_INPUTS inputs, evenly spaced through the file's rows: (N, k) for gemv, (N, k, n) for
     gemm, each X made of n consecutive rows."""
     array = arrayfile.load(ref, (1, 2))
@@ -173,7 +173,7 @@ def product(weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return inputs @ weights.T if inputs.ndim == 2 else weights @ inputs
 
 
-def make_matrices(case: Case, x_shape: tuple[int, ...]) -> MatrixWorkload:
+def _make_matrices(case: Case, x_shape: tuple[int, ...]) -> MatrixWorkload:
     spec: MatrixSpec = case.spec
     rng = np.random.default_rng(case.seed)
     weights = file_weights(spec, rng)
@@ -182,7 +182,7 @@ def make_matrices(case: Case, x_shape: tuple[int, ...]) -> MatrixWorkload:
         weights, mask, diagonal = prune(weights, spec.sparsity)
     inputs = None
     if spec.inputs is not None:
-        inputs = np.ascontiguousarray(recorded_inputs(spec.inputs, spec.n), dtype=case.dtype)
+        inputs = np.ascontiguousarray(_recorded_inputs(spec.inputs, spec.n), dtype=case.dtype)
         x = inputs[0]
     else:
         x = np.ascontiguousarray(generate_activations(rng, x_shape), dtype=case.dtype)
@@ -221,13 +221,13 @@ def read_matrix_file(read: FieldReader, key: str = "weights") -> MatrixFile | No
         if size_key in read and read.get(size_key) != size:
             read.bad(size_key, f"the matrix {ref.source} is {weights.shape[0]}x{weights.shape[1]}; "
                                f"give {size_key}: {size} or leave {size_key} out")
-    return MatrixFile(ref, weights, structure_of(ref, weights))
+    return MatrixFile(ref, weights, _structure_of(ref, weights))
 
 
 _STRUCTURES: dict[tuple, blockdetect.Structure] = {}
 
 
-def structure_of(ref: ArrayRef, weights: np.ndarray) -> blockdetect.Structure:
+def _structure_of(ref: ArrayRef, weights: np.ndarray) -> blockdetect.Structure:
     """The detected block structure, once per file content (a grid of cases reads one file often)."""
     key = (ref.sha256, ref.key, ref.transpose)
     if key not in _STRUCTURES:
@@ -243,7 +243,7 @@ def read_shape(read: FieldReader, source: MatrixFile | None) -> tuple[int, int]:
     return read.positive_int("m"), read.positive_int("k")
 
 
-def read_inputs(read: FieldReader, k: int, n: int) -> ArrayRef | None:
+def _read_inputs(read: FieldReader, k: int, n: int) -> ArrayRef | None:
     """The `inputs` field: a file of input vectors, one a row, k values each."""
     raw = read.get("inputs")
     if raw is None:
@@ -279,7 +279,7 @@ def read_sparsity(read: FieldReader, m: int, k: int, source: MatrixFile | None =
         if sparse_keys:
             read.bad(sparse_keys[0], "only applies with a 'density' field" +
                      (" (without one, the file's own mask is kept)" if own else ""))
-        return own_sparsity(source) if own else None
+        return _own_sparsity(source) if own else None
     if isinstance(raw, dict):
         densities = list(raw.values())
         if not raw:
@@ -305,7 +305,7 @@ def read_sparsity(read: FieldReader, m: int, k: int, source: MatrixFile | None =
     return sparsity
 
 
-def own_sparsity(source: MatrixFile) -> Sparsity:
+def _own_sparsity(source: MatrixFile) -> Sparsity:
     """The file's own mask as a Sparsity: per gate (square gates when it keeps a diagonal), the share of
     its storage blocks holding a nonzero, so pruning at that density keeps exactly those blocks."""
     structure = source.structure
@@ -395,7 +395,7 @@ def matrix_columns(spec: MatrixSpec) -> dict:
             "weights_structure": spec.structure}
 
 
-def inputs_columns(spec: MatrixSpec) -> dict:
+def _inputs_columns(spec: MatrixSpec) -> dict:
     return {"inputs_source": spec.inputs.source if spec.inputs else "",
             "inputs_sha256": spec.inputs.sha256 if spec.inputs else ""}
 
@@ -436,7 +436,7 @@ class MatrixProduct(Op):
         m, k = read_shape(read, source)
         n = self.read_n(read)
         return MatrixSpec(m, k, n, read_sparsity(read, m, k, source), source.ref if source else None,
-                          read_inputs(read, k, n), source.structure.text() if source else "")
+                          _read_inputs(read, k, n), source.structure.text() if source else "")
 
     def spec_from_dict(self, data: dict) -> MatrixSpec:
         return spec_from_dict(MatrixSpec, data)
@@ -458,7 +458,7 @@ class MatrixProduct(Op):
                       bytes=itemsize * (spec.m * spec.k + spec.k * spec.n + spec.m * spec.n))
 
     def case_columns(self, case: Case) -> dict:
-        return {**matrix_columns(case.spec), **inputs_columns(case.spec)}
+        return {**matrix_columns(case.spec), **_inputs_columns(case.spec)}
 
     def roof(self, case: Case, row: dict, roof: Any) -> dict:
         from gemmbench.machine import roofline
@@ -476,7 +476,7 @@ class Gemv(MatrixProduct):
         return 1
 
     def make(self, case: Case) -> MatrixWorkload:
-        return make_matrices(case, (case.spec.k,))
+        return _make_matrices(case, (case.spec.k,))
 
 
 class Gemm(MatrixProduct):
@@ -484,7 +484,7 @@ class Gemm(MatrixProduct):
     doc = "matrix product out = W X with X of n columns (batched frames)"
 
     def make(self, case: Case) -> MatrixWorkload:
-        return make_matrices(case, (case.spec.k, case.spec.n))
+        return _make_matrices(case, (case.spec.k, case.spec.n))
 
 
 def matrix_case(name: str, m: int, k: int, n: int = 1, *, sparsity: Sparsity | None = None, dtype: str = "float32",

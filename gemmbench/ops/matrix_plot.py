@@ -26,7 +26,7 @@ class Sweep:
     rows: pd.DataFrame
 
 
-def sparsity_pattern(sparsity) -> str:
+def _sparsity_pattern(sparsity) -> str:
     """A sparsity label without its densities: '16x1@0.05/0.05/0.2+diag' -> '16x1 blocks, 3 gates, diagonal'."""
     if not isinstance(sparsity, str) or not sparsity:
         return ""
@@ -40,7 +40,7 @@ def sweeps(ok: pd.DataFrame) -> list[Sweep]:
     dense rows sharing op and n that differ by m·k."""
     found = []
     ok = ok[ok["m"].notna() & ok["k"].notna()]
-    ok = ok.assign(pattern=ok["sparsity"].map(sparsity_pattern), weights=ok["m"] * ok["k"])
+    ok = ok.assign(pattern=ok["sparsity"].map(_sparsity_pattern), weights=ok["m"] * ok["k"])
     for (op, m, k, n, dtype, threads), rows in ok.groupby(["op", "m", "k", "n", "dtype", "threads"], sort=False):
         dense = rows[rows["pattern"] == ""]
         for pattern, sparse in rows[rows["pattern"] != ""].groupby("pattern", sort=False):
@@ -72,10 +72,10 @@ def sweep_plot(data: ReportData) -> list[Figure]:
     found = sweeps(data.plotted)
     if not found:
         raise NoPlotData("no cases share op and shape at different densities, nor differ only in size (m·k)")
-    return paged_panels(found, 2, 3.6, lambda sweep, axes: draw_sweep(data, sweep, axes))
+    return paged_panels(found, 2, 3.6, lambda sweep, axes: _draw_sweep(data, sweep, axes))
 
 
-def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
+def _draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
     lines, bases = {}, {}  # label -> (run, quartiles by x); run -> the baseline's quartiles by x
     for label, rows in sweep.rows.sort_values(["series", "run_order"]).groupby("label", sort=False):
         rows = rows.sort_values(sweep.x)
@@ -91,20 +91,20 @@ def draw_sweep(data: ReportData, sweep: Sweep, axes: Axes) -> None:
     log_time_axis(axes, "y")
     if sweep.x == "density":
         log_axis(axes, "x", lambda v: f"{v:g}")
-        marks = [(label, color, break_even(line, bases[run])) for label, (run, line, color) in lines.items()
+        marks = [(label, color, _break_even(line, bases[run])) for label, (run, line, color) in lines.items()
                  if run in bases and line is not bases[run]]
-        label_break_evens(axes, [(label, color, x) for label, color, x in marks if x is not None],
+        _label_break_evens(axes, [(label, color, x) for label, color, x in marks if x is not None],
                           data.baseline)
     else:
         log_axis(axes, "x", lambda v: f"{v:,.0f}", most=5)
-        label_cases(axes, sweep.rows)
+        _label_cases(axes, sweep.rows)
     axes.set_title(sweep.title, fontsize="medium")
     axes.set_xlabel(sweep.xlabel)
     axes.set_ylabel("time per call (native where measured)")
     axes.grid(which="major", **GRID)
 
 
-def break_even(line: pd.DataFrame, base: pd.DataFrame) -> float | None:
+def _break_even(line: pd.DataFrame, base: pd.DataFrame) -> float | None:
     """The density where a kernel that beats the baseline when sparse, and loses when dense, crosses it.
 
     Both ends must be clear beyond the interquartile ranges, and the kernel itself must get faster as
@@ -121,7 +121,7 @@ def break_even(line: pd.DataFrame, base: pd.DataFrame) -> float | None:
     return x if clear else None
 
 
-def label_break_evens(axes: Axes, marks: list[tuple[str, str, float]], baseline: str) -> None:
+def _label_break_evens(axes: Axes, marks: list[tuple[str, str, float]], baseline: str) -> None:
     """A dotted line in the series' colour at each break-even, and one legend-like block naming them all.
 
     One block, not a label per line: break-evens of several kernels often lie close together."""
@@ -134,7 +134,7 @@ def label_break_evens(axes: Axes, marks: list[tuple[str, str, float]], baseline:
               bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#bbb", "alpha": 0.9})
 
 
-def label_cases(axes: Axes, rows: pd.DataFrame) -> None:
+def _label_cases(axes: Axes, rows: pd.DataFrame) -> None:
     """Name the case at each size along the top edge."""
     names = rows.groupby("weights")["case"].agg(lambda cases: ", ".join(dict.fromkeys(cases)))
     top = axes.secondary_xaxis("top")

@@ -52,7 +52,7 @@ def _counted(what: str, backends: list[str]) -> str:
     return f"{len(backends)} {what}: {counts}"
 
 
-def pair_table(title: str, pairs: tuple[Pair, ...], alpha: float, verbose: bool) -> Table:
+def _pair_table(title: str, pairs: tuple[Pair, ...], alpha: float, verbose: bool) -> Table:
     columns = [Column("case", "case name", False), Column("backend:variant", "backend and variant", False),
                Column("thr", "threads"), Column("base", "BASE's figure"), Column("new", "NEW's figure"),
                Column("own", "the row's own time (or count), new/base"),
@@ -74,7 +74,7 @@ def _by_feature_keys(pairs: tuple[Pair, ...]) -> dict[tuple[str, str], tuple[Pai
     return {keys: tuple(group) for keys, group in groups.items()}
 
 
-def geomean_tables(means: tuple[GeoMean, ...]) -> list[Table]:
+def _geomean_tables(means: tuple[GeoMean, ...]) -> list[Table]:
     """One table per pair of feature keys, the keys in its title."""
     tables = []
     columns = [Column("backend", "backend, or backend:variant", False), Column("rows", "pairs timed on both sides"),
@@ -88,7 +88,7 @@ def geomean_tables(means: tuple[GeoMean, ...]) -> list[Table]:
     return tables
 
 
-def unmatched_tables(title: str, rows: tuple[Unmatched, ...], verbose: bool) -> list[Table]:
+def _unmatched_tables(title: str, rows: tuple[Unmatched, ...], verbose: bool) -> list[Table]:
     """Per feature key: timed and failed rows listed, rows that did not run counted per backend."""
     tables = []
     columns = [Column("case", "case name", False), Column("backend:variant", "backend and variant", False),
@@ -106,18 +106,18 @@ def unmatched_tables(title: str, rows: tuple[Unmatched, ...], verbose: bool) -> 
 
 def tables(comparison: Comparison, verbose: bool = False) -> list[Table]:
     """Every table of a comparison, in the order they are shown."""
-    found = [pair_table(f"feature key {base_key}", pairs, comparison.alpha, verbose)
+    found = [_pair_table(f"feature key {base_key}", pairs, comparison.alpha, verbose)
              for (base_key, _), pairs in _by_feature_keys(comparison.pairs).items()]
-    found += [pair_table(f"cross-machine, never gates: base {base_key} vs new {new_key}", pairs, comparison.alpha,
+    found += [_pair_table(f"cross-machine, never gates: base {base_key} vs new {new_key}", pairs, comparison.alpha,
                          verbose)
               for (base_key, new_key), pairs in _by_feature_keys(comparison.cross_machine).items()]
-    found += geomean_tables(comparison.geomeans)
-    found += unmatched_tables("only in NEW (added)", comparison.added, verbose)
-    found += unmatched_tables("only in BASE (removed)", comparison.removed, verbose)
+    found += _geomean_tables(comparison.geomeans)
+    found += _unmatched_tables("only in NEW (added)", comparison.added, verbose)
+    found += _unmatched_tables("only in BASE (removed)", comparison.removed, verbose)
     return found
 
 
-def key_notes(comparison: Comparison) -> list[str]:
+def _key_notes(comparison: Comparison) -> list[str]:
     """Simulated CPUs: said before anything else."""
     notes = [f"{key} is a simulated CPU (GEMMBENCH_CPU_FLAGS): a smaller machine's choice of variants timed on "
               f"another machine, never a machine's baseline" for key in comparison.simulated_keys]
@@ -159,7 +159,7 @@ def as_text(comparison: Comparison, base: str, new: str, as_markdown: bool = Fal
             f"instructions, paired, runs (across repeats), else one run's samples, which gate only past the "
             f"drift threshold" + ("" if verbose else "; -v lists unchanged and untimed pairs too"))
     out = [f"## gemmbench compare: {base} -> {new}" if as_markdown else f"compare {base} -> {new}", "", rule, ""]
-    notes = key_notes(comparison)
+    notes = _key_notes(comparison)
     out += [f"note: {note}" for note in notes] + ([""] if notes else [])
     for table in tables(comparison, verbose):
         out += [layout(table), ""]

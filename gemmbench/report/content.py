@@ -53,14 +53,14 @@ def anchor(text: str) -> str:
     return "case-" + "".join(c if c.isalnum() or c in "_-" else "-" for c in text).strip("-")
 
 
-def case_shape(row: pd.Series) -> str:
+def _case_shape(row: pd.Series) -> str:
     """gemv · 1152x384 16x1@0.1: what is computed (the op and its own label), not in which precision."""
     return " · ".join(str(row[c]) for c in ("op", "shape") if isinstance(row[c], str) and row[c])
 
 
-def describe_case(row: pd.Series) -> str:
+def _describe_case(row: pd.Series) -> str:
     """The shape and the case dtype, then the work: 0.885 MFLOP dense-equivalent · 1.78 MB"""
-    parts = [f"{case_shape(row)} · {row['dtype']} data"] if case_shape(row) else []
+    parts = [f"{_case_shape(row)} · {row['dtype']} data"] if _case_shape(row) else []
     if not is_missing(row["flops"]):
         parts.append(f"{row['flops'] / 1e6:.3g} MFLOP dense-equivalent")
     if not is_missing(row["bytes"]):
@@ -281,7 +281,7 @@ def case_sections(data: ReportData) -> list[CaseSection]:
         table = Table([c for c, _ in columns], [[make(r) for _, make in columns] for _, r in rows.iterrows()],
                       [f"status-{status}" for status in rows["status"]])
         described = every[every["op"].notna()]
-        sections.append(CaseSection(case, anchor(case), describe_case(described.iloc[0]) if len(described) else "",
+        sections.append(CaseSection(case, anchor(case), _describe_case(described.iloc[0]) if len(described) else "",
                                     table, _left_out(every[hidden])))
     return sections
 
@@ -317,7 +317,7 @@ def conditions(decision: Decision) -> str:
     return "; ".join(said)
 
 
-def decision_title(decision: Decision) -> str:
+def _decision_title(decision: Decision) -> str:
     where = conditions(decision)
     return ("best per case and precision" + (f" ({where})" if where else "") + ": verified rows of our backends, by "
             "native time where measured, else the Python call; ★ fastest of the case, for a vocoder calling it from C")
@@ -340,7 +340,7 @@ def decision_table(decision: Decision, run_labels: dict[str, str] | None = None,
     notes = [f"reference only, never a choice: {decision.folded_text()}{where}"] if decision.folded else []
     notes += [f"no timed row: {', '.join(decision.untimed)}"] if decision.untimed else []
     notes += _peer_wins(decision)
-    return Table(columns, rows, css, decision_title(decision), tuple(notes))
+    return Table(columns, rows, css, _decision_title(decision), tuple(notes))
 
 
 def _decision_columns(decision: Decision) -> list[Column]:

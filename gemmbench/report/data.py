@@ -222,10 +222,10 @@ PEER_MARK = " (peer)"  # after the backend:variant of a peer runtime's row, in t
 
 
 def _colors(series: pd.Series) -> dict[str, str]:
-    return distinct_colors(sorted(set(series)))
+    return _distinct_colors(sorted(set(series)))
 
 
-def distinct_colors(names: list) -> dict:
+def _distinct_colors(names: list) -> dict:
     """A distinct colour per name: tab10, else the 60 of tab20, tab20b and tab20c, else evenly spaced hues."""
     from matplotlib import colormaps
     from matplotlib.colors import hsv_to_rgb, to_hex

@@ -44,7 +44,7 @@ def template_text() -> str:
     return resources.files("gemmbench.report").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
 
 
-def plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
+def _plot_sections(data: ReportData, plot_kinds: dict[str, kinds.PlotKind] | None = None,
                   progress: Progress | None = None) -> list[PlotSection]:
     sections = []
     plot_kinds = plot_kinds or kinds.available(data)
@@ -98,7 +98,7 @@ def render_html(data: ReportData, title: str | None = None, progress: Progress |
         version=__version__, data=data, runs=data.runs, rows=len(data.frame), timed=len(data.ok),
         failures=content.failures(data), notes=content.notes(data), decision=decision, choices=choices,
         conditions=content.conditions(choices), level=INTERVAL_LEVEL,
-        reference=content.reference_table(data), plots=plot_sections(data, progress=progress),
+        reference=content.reference_table(data), plots=_plot_sections(data, progress=progress),
         cases=content.case_sections(data), compared=compared)
 
 
@@ -111,7 +111,7 @@ def _check_conditions(data: ReportData, conditions: Conditions | None) -> None:
                          f"pages; these results hold: {measured}")
 
 
-def default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
+def _default_path(data: ReportData, folder: Path = Path("reports")) -> Path:
     """reports/<results file name>.html for one run; named after the suites and newest run for several."""
     if len(data.runs) == 1:
         return folder / (Path(data.runs[0].file).stem + ".html")
@@ -134,7 +134,7 @@ def write_report(results: Iterable[str | os.PathLike], out: str | os.PathLike | 
         output.checked(out, reading)  # before reading and drawing: a bad path costs no time
     data = load(results, baseline, rows, every_sample)
     _check_conditions(data, conditions)
-    path = output.checked(out if out is not None else default_path(data), reading)
+    path = output.checked(out if out is not None else _default_path(data), reading)
     drawn = [kind for kind in kinds.available(data).values() if every_sample or not kind.on_demand]
     show = Progress(sys.stderr, progress, total=len(drawn), unit="plots")
     try:

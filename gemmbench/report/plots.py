@@ -53,7 +53,7 @@ def panel_grid(count: int, ncols: int, panel_height: float) -> tuple[Figure, lis
     return figure, axes[:count]
 
 
-def panel_pages(panels: list, ncols: int, panel_height: float) -> list[tuple[Figure, list[tuple[object, Axes]]]]:
+def _panel_pages(panels: list, ncols: int, panel_height: float) -> list[tuple[Figure, list[tuple[object, Axes]]]]:
     """Panels laid out `ncols` a row, as many rows a page as fit MAX_HEIGHT: [(figure, [(panel, axes)])]."""
     per_page = ncols * max(1, int((MAX_HEIGHT - 0.8) // panel_height))
     pages = []
@@ -67,7 +67,7 @@ def panel_pages(panels: list, ncols: int, panel_height: float) -> list[tuple[Fig
 def paged_panels(panels: list, ncols: int, panel_height: float, draw: Callable[[object, Axes], None]) -> list[Figure]:
     """Each panel drawn (draw(panel, axes)) on as many pages as it takes, a legend atop each page."""
     figures = []
-    for figure, placed in panel_pages(panels, ncols, panel_height):
+    for figure, placed in _panel_pages(panels, ncols, panel_height):
         for panel, axes in placed:
             draw(panel, axes)
         figure_legend(figure, *unique_handles([axes for _, axes in placed]))
@@ -75,7 +75,7 @@ def paged_panels(panels: list, ncols: int, panel_height: float, draw: Callable[[
     return figures
 
 
-def paginate(sizes: list[float], capacity: float) -> list[list[int]]:
+def _paginate(sizes: list[float], capacity: float) -> list[list[int]]:
     """Indices of consecutive items grouped so each group's sizes add up to at most `capacity` (one item at least)."""
     pages, current, used = [], [], 0.0
     for index, size in enumerate(sizes):
@@ -91,12 +91,12 @@ def thread_text(threads) -> str:
     return f"{int(threads)} thread" + ("" if int(threads) == 1 else "s")
 
 
-def case_title(data: ReportData, case: str, threads=None) -> str:
+def _case_title(data: ReportData, case: str, threads=None) -> str:
     several_threads = data.ok["threads"].nunique() > 1
     return case + (f" · {thread_text(threads)}" if threads is not None and several_threads else "")
 
 
-def nice_log_ticks(low: float, high: float, most: int = 7) -> list[float]:
+def _nice_log_ticks(low: float, high: float, most: int = 7) -> list[float]:
     """Three to `most` readable tick values between low and high for a log axis."""
     exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
     mantissa_sets = ((1,), (1, 2, 5), (1, 3), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
@@ -119,7 +119,7 @@ def log_axis(axes: Axes, axis: str, text: Callable[[float], str], most: int = 7)
     (axes.set_yscale if axis == "y" else axes.set_xscale)("log")
     target = axes.yaxis if axis == "y" else axes.xaxis
     low, high = axes.get_ylim() if axis == "y" else axes.get_xlim()
-    target.set_major_locator(FixedLocator(nice_log_ticks(low, high, most)))
+    target.set_major_locator(FixedLocator(_nice_log_ticks(low, high, most)))
     target.set_major_formatter(FuncFormatter(lambda value, _: text(value)))
     target.set_minor_locator(NullLocator())
 
@@ -149,7 +149,7 @@ def is_peer(row: pd.Series) -> bool:
     return row["role"] == PEER
 
 
-def row_label(data: ReportData, row: pd.Series, with_threads: bool) -> str:
+def _row_label(data: ReportData, row: pd.Series, with_threads: bool) -> str:
     text = row["series"] + (PEER_MARK if is_peer(row) else "") + (f" · {int(row['threads'])} thr" if with_threads else "")
     return text + (f" @ {row['run_label']}" if data.several_runs else "")
 
@@ -166,10 +166,10 @@ def grouped_bars(data: ReportData, rows: pd.DataFrame, row_height: float, margin
     for (case, threads), group in rows.groupby(["case", "threads"], sort=False, dropna=False):
         group = order(group)
         for start in range(0, len(group), capacity - 1):
-            title = case_title(data, case, threads) + (" (continued)" if start else "")
+            title = _case_title(data, case, threads) + (" (continued)" if start else "")
             pieces.append((title, group.iloc[start:start + capacity - 1]))
     pages = []
-    for page in paginate([len(group) + 1.4 for _, group in pieces], capacity):
+    for page in _paginate([len(group) + 1.4 for _, group in pieces], capacity):
         chosen = [pieces[i] for i in page]
         figure = new_figure(row_height * sum(len(group) + 1.4 for _, group in chosen) + margin)
         axes = figure.subplots()
@@ -181,7 +181,7 @@ def grouped_bars(data: ReportData, rows: pd.DataFrame, row_height: float, margin
             for _, row in group.iterrows():
                 draw_row(axes, y, row)
                 ticks.append(y)
-                names.append(row_label(data, row, False))
+                names.append(_row_label(data, row, False))
                 y += 1
             y += 0.4
         axes.set_yticks(ticks, names, fontsize="small")
@@ -270,7 +270,7 @@ def isa_rows(data: ReportData, levels: list[str]) -> list[IsaRow]:
             for _, row in mine.iterrows():
                 cells[row["isa"]] = ((f"{time_text(row['time_ns'])}  {lowest / row['time_ns']:.2g}×", lowest / row["time_ns"])
                                      if row["timed"] else (str(row["status"]), math.nan))
-            label = f"{case_title(data, case, threads)} · {backend} {precision}"
+            label = f"{_case_title(data, case, threads)} · {backend} {precision}"
             found.append(IsaRow(label + (f" @ {data.runs[int(run)].label}" if data.several_runs else ""), cells))
     return found
 
@@ -287,7 +287,7 @@ def isa_plot(data: ReportData) -> list[Figure]:
     span = max(abs(math.log2(min(speedups))), abs(math.log2(max(speedups))), 1.0)
     row_height, margin = 0.3, 1.3
     figures = []
-    for page in paginate([row_height] * len(rows), MAX_HEIGHT - margin):
+    for page in _paginate([row_height] * len(rows), MAX_HEIGHT - margin):
         chosen = [rows[i] for i in page]
         figure = new_figure(row_height * len(chosen) + margin)
         axes = figure.subplots()
@@ -322,10 +322,10 @@ def thread_plot(data: ReportData) -> list[Figure]:
     if rows.empty:
         raise NoPlotData("no case was run at several thread counts")
     return paged_panels(list(rows.groupby("case", sort=False)), 3, 3.0,
-                        lambda keyed, axes: draw_threads(data, *keyed, axes))
+                        lambda keyed, axes: _draw_threads(data, *keyed, axes))
 
 
-def draw_threads(data: ReportData, case: str, panel: pd.DataFrame, axes: Axes) -> None:
+def _draw_threads(data: ReportData, case: str, panel: pd.DataFrame, axes: Axes) -> None:
     for label, line in panel.sort_values(["series", "run_order"]).groupby("label", sort=False):
         line = line.groupby("threads", as_index=False).agg(
             time_ns=("time_ns", "min"), series=("series", "first"), run_order=("run_order", "first"))
@@ -361,13 +361,13 @@ def accuracy_plot(data: ReportData) -> list[Figure]:
 
     def draw(keyed, axes: Axes) -> None:
         (case, threads), panel = keyed
-        draw_accuracy(data, panel, axes, exact)
-        axes.set_title(case_title(data, case, threads), fontsize="medium")
+        _draw_accuracy(data, panel, axes, exact)
+        axes.set_title(_case_title(data, case, threads), fontsize="medium")
 
     return paged_panels(list(rows.groupby(["case", "threads"], sort=False, dropna=False)), 2, 3.4, draw)
 
 
-def draw_accuracy(data: ReportData, panel: pd.DataFrame, axes: Axes, exact: float) -> None:
+def _draw_accuracy(data: ReportData, panel: pd.DataFrame, axes: Axes, exact: float) -> None:
     for label, points in panel.groupby("label", sort=False):  # one collection per series: fast to draw
         run = int(points["run_order"].iloc[0])
         snr = points["accuracy_db"].where(np.isfinite(points["accuracy_db"]), exact)
@@ -405,7 +405,7 @@ def samples_plot(data: ReportData) -> list[Figure]:
     for case, panel in rows.groupby("case", sort=False):
         boxes = []
         for _, row in panel.sort_values(["series", "threads", "run_order"]).iterrows():
-            name, color = row_label(data, row, with_threads), data.colors[row["series"]]
+            name, color = _row_label(data, row, with_threads), data.colors[row["series"]]
             boxes.append((np.asarray(row["samples_ns"], dtype=float), f"{name}  (n={len(row['samples_ns'])})", color))
             if _has_samples(row["native_samples_ns"]):
                 boxes.append((np.asarray(row["native_samples_ns"], dtype=float), f"{name}, native loop", color))
@@ -413,12 +413,12 @@ def samples_plot(data: ReportData) -> list[Figure]:
             panels.append((case + (" (continued)" if start else ""), boxes[start:start + per_panel]))
     rng = np.random.default_rng(0) if data.every_sample else None  # jitter only; fixed: the same picture
     figures = []
-    for page in paginate([0.3 * len(boxes) + 0.75 for _, boxes in panels], MAX_HEIGHT - 0.6):
+    for page in _paginate([0.3 * len(boxes) + 0.75 for _, boxes in panels], MAX_HEIGHT - 0.6):
         figure = new_figure(sum(0.3 * len(panels[i][1]) + 0.75 for i in page) + 0.6)
         axes_list = np.atleast_1d(figure.subplots(len(page), 1, height_ratios=[len(panels[i][1]) + 2.5 for i in page]))
         for i, axes in zip(page, axes_list):
             title, boxes = panels[i]
-            draw_boxes(axes, *map(list, zip(*boxes)), rng)
+            _draw_boxes(axes, *map(list, zip(*boxes)), rng)
             axes.set_title(title, fontsize="medium", loc="left")
         axes_list[-1].set_xlabel("time per call in each sample (box: quartiles; whiskers: 1.5 IQR"
                                  + ("; dots: every sample)" if data.every_sample else ")"))
@@ -430,7 +430,7 @@ def _has_samples(samples) -> bool:
     return samples is not None and len(samples) > 0
 
 
-def draw_boxes(axes: Axes, distributions: list[np.ndarray], names: list[str], colors: list[str],
+def _draw_boxes(axes: Axes, distributions: list[np.ndarray], names: list[str], colors: list[str],
                rng: np.random.Generator | None) -> None:
     """Box plots; with a random generator, every sample as a jittered dot over its box."""
     positions = np.arange(len(distributions))

@@ -23,12 +23,12 @@ def roofline_plot(data: ReportData) -> Figure:
         raise NoPlotData("no run was measured with --roofline (gemmbench run SUITE --roofline)")
     figure, axes_list = panel_grid(len(runs), 1, 5.5)
     for run_id, axes in zip(runs, axes_list):
-        draw_roofline(data, data.roofs[run_id], rows[rows["run_id"] == run_id], axes)
+        _draw_roofline(data, data.roofs[run_id], rows[rows["run_id"] == run_id], axes)
     figure_legend(figure, *unique_handles(axes_list))
     return figure
 
 
-def draw_roofline(data: ReportData, roof: dict, rows: pd.DataFrame, axes) -> None:
+def _draw_roofline(data: ReportData, roof: dict, rows: pd.DataFrame, axes) -> None:
     points = rows.assign(ai=[intensity(row) for row in rows.to_dict("records")],
                          time=rows["native_median_ns"].fillna(rows["median_ns"]))
     points = points.assign(achieved=points["useful_flops"] / points["time"])

@@ -26,22 +26,22 @@ def summary(rows: list[Mapping], every_row: bool = False) -> list[Table]:
     failed = [row for row in rows if row["status"] in FAILED_STATUSES]
     tables = []
     if every_row:
-        tables.append(row_table(rows))
+        tables.append(_row_table(rows))
     elif failed:
-        tables.append(failure_table(failed))
+        tables.append(_failure_table(failed))
     counted = [row for row in rows if row.get("metric") == "instructions" and row["status"] == "ok"]
     if counted:
-        tables.append(counts_table(counted))
+        tables.append(_counts_table(counted))
     else:
         decision = decide(rows)
-        tables += [decision_table(decision, listed="-v lists them"), *condition_tables(rows, decision)]
+        tables += [decision_table(decision, listed="-v lists them"), *_condition_tables(rows, decision)]
     if not every_row:
-        tables.append(not_run_table(rows))
-    tables.append(sample_notes(rows))
+        tables.append(_not_run_table(rows))
+    tables.append(_sample_notes(rows))
     return [table for table in tables if table.rows or table.notes]
 
 
-def condition_tables(rows: list[Mapping], decision) -> list[Table]:
+def _condition_tables(rows: list[Mapping], decision) -> list[Table]:
     """The decision's choices and the baseline's rows under the other cache states and pages measured,
     and vocoder steps' GRU-A products beside the same product measured alone."""
     chosen = {(c.case, c.series) for c in decision.choices}
@@ -50,14 +50,14 @@ def condition_tables(rows: list[Mapping], decision) -> list[Table]:
     return [conditions.cache_table(rows, chosen), conditions.pages_table(rows, chosen), conditions.step_table(rows)]
 
 
-def sample_notes(rows: list[Mapping]) -> Table:
+def _sample_notes(rows: list[Mapping]) -> Table:
     """What the samples' own checks found (preempted samples, noisy rows, placement spread), what each
     means and what to do: notes without rows."""
     timed = [row for row in rows if row["status"] == "ok" and row.get("samples_ns") is not None]
     notes = []
     preempted = sum(int(row.get("preempted_samples") or 0) for row in timed)
     if preempted:
-        marked = sum(len(row.get("preempted_rounds") or ()) for row in timed)
+        marked = sum(_count(row.get("preempted_rounds")) for row in timed)
         notes.append(f"preempted samples: {preempted} (their thread was switched out), each taken again"
                      + (f"; {marked} kept after the retakes ran out, marked (preempted_rounds) and left out of "
                         f"the noise figure and the paired ratios" if marked else ""))
@@ -75,7 +75,7 @@ def sample_notes(rows: list[Mapping]) -> Table:
     return Table([], [], notes=tuple(notes))
 
 
-def case_order(rows: list[Mapping]) -> dict[str, int]:
+def _case_order(rows: list[Mapping]) -> dict[str, int]:
     """Each case's position: where its first row is."""
     return {case: i for i, case in reversed(list(enumerate(row["case"] for row in rows)))}
 
@@ -84,9 +84,9 @@ def _series(row: Mapping) -> Cell:
     return Cell(f"{row['backend']}:{row['variant']}")
 
 
-def row_table(rows: list[Mapping]) -> Table:
+def _row_table(rows: list[Mapping]) -> Table:
     """Every given row by case, in the order the cases first appear."""
-    order = case_order(rows)
+    order = _case_order(rows)
     columns = [Column("case", "case name", False), Column("backend:variant", "backend and variant", False),
                Column("threads", "threads requested"), Column("status", "what became of the row", False),
                Column("median", "median Python call"), Column("native", "median inside native code"),
@@ -103,9 +103,9 @@ def row_table(rows: list[Mapping]) -> Table:
     return Table(columns, body, title="every row", notes=() if body else ("no row was measured",))
 
 
-def counts_table(rows: list[Mapping]) -> Table:
+def _counts_table(rows: list[Mapping]) -> Table:
     """Instruction-count rows (run --metric instructions): per call, fewest first within each case."""
-    order = case_order(rows)
+    order = _case_order(rows)
     columns = [Column("case", "case name", False), Column("backend:variant", "backend and variant", False),
                Column("instructions", "per call"), Column("est. cycles", "instructions + 10 x L1 + 100 x LL misses"),
                Column("D1 misses", "simulated L1 data misses per call"),
@@ -120,7 +120,7 @@ def counts_table(rows: list[Mapping]) -> Table:
                                       "on them)")
 
 
-def failure_table(rows: list[Mapping]) -> Table:
+def _failure_table(rows: list[Mapping]) -> Table:
     columns = [Column("case", "case name", False), Column("backend:variant", "backend and variant", False),
                Column("threads", "threads requested"), Column("status", "what went wrong", False),
                Column("why", "the row's message", False)]
@@ -129,7 +129,7 @@ def failure_table(rows: list[Mapping]) -> Table:
     return Table(columns, body, title=f"FAILED: {len(rows)} row{'s' if len(rows) != 1 else ''}")
 
 
-def not_run_table(rows: list[Mapping]) -> Table:
+def _not_run_table(rows: list[Mapping]) -> Table:
     """Per backend and status, the rows that did not run: how many, and the most common reason."""
     columns = [Column("backend", "backend name", False), Column("status", "skipped or unavailable", False),
                Column("rows", "rows with this status"), Column("e.g.", "the most common reason", False)]
@@ -141,3 +141,8 @@ def not_run_table(rows: list[Mapping]) -> Table:
                 common = max(set(messages), key=messages.count)
                 body.append([Cell(backend), Cell(status), number_cell(len(messages), "d"), Cell(common)])
     return Table(columns, body, title="not run (-v lists every row)")
+
+
+def _count(values) -> int:
+    """How many values a list column holds: a list, a numpy array (rows read back from a file) or missing."""
+    return 0 if values is None or isinstance(values, float) else len(values)

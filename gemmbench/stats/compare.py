@@ -209,7 +209,7 @@ def _clean(value):
 ANY_SUITE = "*"  # the suite of a key when rows are matched across suite names
 
 
-def row_key(row: dict, any_suite: bool = False) -> RowKey:
+def _row_key(row: dict, any_suite: bool = False) -> RowKey:
     key = RowKey(**{name: _clean(row.get(name)) for name in MATCH_COLUMNS})
     return dataclasses.replace(key, suite=ANY_SUITE) if any_suite else key
 
@@ -221,7 +221,7 @@ def _samples(value) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def compare_samples(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
+def _compare_samples(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
     from scipy.stats import mannwhitneyu
 
     base_median, new_median = float(np.median(base)), float(np.median(new))
@@ -237,10 +237,10 @@ def _figure(base_row: dict, new_row: dict, column: str, source: str, alpha: floa
     base, new = _samples(base_row.get(column)), _samples(new_row.get(column))
     if base.size == 0 or new.size == 0 or np.median(base) <= 0:
         return None
-    return compare_samples(base, new, alpha, source)
+    return _compare_samples(base, new, alpha, source)
 
 
-def compare_levels(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
+def _compare_levels(base: np.ndarray, new: np.ndarray, alpha: float, source: str) -> Figure:
     """Run-level figures (one value per run or repeat): the ratio of geometric means, Welch's t-test on
     the logarithms and its interval; this is the variance that separates runs on a shared machine."""
     from scipy import stats
@@ -253,7 +253,7 @@ def compare_levels(base: np.ndarray, new: np.ndarray, alpha: float, source: str)
                   float(np.exp(low)), float(np.exp(high)), float(test.pvalue), int(base.size), int(new.size))
 
 
-def compare_counts(base_row: dict, new_row: dict) -> Figure | None:
+def _compare_counts(base_row: dict, new_row: dict) -> Figure | None:
     """Instructions per call: deterministic, so the ratio is the change (no test, no interval)."""
     base, new = _clean(base_row.get("instructions")), _clean(new_row.get("instructions"))
     if not base or not new:
@@ -266,7 +266,7 @@ def compare_counts(base_row: dict, new_row: dict) -> Figure | None:
 COUNT_DEPENDENCIES = ("compiler", "numpy_version", "blas", "python_version")
 
 
-def changed_dependencies(base_row: dict, new_row: dict) -> tuple[str, ...]:
+def _changed_dependencies(base_row: dict, new_row: dict) -> tuple[str, ...]:
     return tuple(name for name in COUNT_DEPENDENCIES if _clean(base_row.get(name)) != _clean(new_row.get(name)))
 
 
@@ -304,12 +304,12 @@ def _where(row: dict) -> tuple:
     return (*decide.baseline_key(row), str(row.get("feature_key") or ""))
 
 
-def read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = False) -> Side:
+def _read_side(frame, baseline: str, any_suite: bool = False, all_runs: bool = False) -> Side:
     """The rows of one side: the newest run of each key with all its repeats (every run with all_runs)."""
     grouped: dict[tuple[RowKey, str], list[dict]] = defaultdict(list)
     records = frame.to_dict("records")
     for row in records:
-        grouped[(row_key(row, any_suite), str(row.get("feature_key") or ""))].append(row)
+        grouped[(_row_key(row, any_suite), str(row.get("feature_key") or ""))].append(row)
     instances = {}
     for ident, rows in grouped.items():
         if not all_runs:
@@ -330,7 +330,7 @@ def _paired_values(rows: list[dict], side: Side) -> list[tuple[dict, dict]]:
             if row.get("status") == "ok" and _where(row) in side.baselines and side.baselines[_where(row)] is not row]
 
 
-def paired_figure(base_rows: list[dict], new_rows: list[dict], base: Side, new: Side, alpha: float) -> Figure | None:
+def _paired_figure(base_rows: list[dict], new_rows: list[dict], base: Side, new: Side, alpha: float) -> Figure | None:
     """The change of the row's ratio to its baseline backend, paired round by round within each run."""
     base_pairs, new_pairs = _paired_values(base_rows, base), _paired_values(new_rows, new)
     if not base_pairs or not new_pairs:
@@ -339,25 +339,25 @@ def paired_figure(base_rows: list[dict], new_rows: list[dict], base: Side, new: 
         base_medians = [paired.paired_ratio(r, b) for r, b in base_pairs]
         new_medians = [paired.paired_ratio(r, b) for r, b in new_pairs]
         if None not in base_medians and None not in new_medians:
-            return compare_levels(np.array([m.ratio for m in base_medians]), np.array([m.ratio for m in new_medians]),
+            return _compare_levels(np.array([m.ratio for m in base_medians]), np.array([m.ratio for m in new_medians]),
                                   alpha, "paired runs")
     base_ratios, new_ratios = paired.round_ratios(*base_pairs[-1]), paired.round_ratios(*new_pairs[-1])
     if base_ratios.size < 2 or new_ratios.size < 2:
         return None
-    return compare_samples(base_ratios, new_ratios, alpha, "paired")
+    return _compare_samples(base_ratios, new_ratios, alpha, "paired")
 
 
-def runs_figure(base_rows: list[dict], new_rows: list[dict], alpha: float) -> Figure | None:
+def _runs_figure(base_rows: list[dict], new_rows: list[dict], alpha: float) -> Figure | None:
     """The row's own time across runs (or repeats): only with at least two on each side."""
     base = np.array([_best_ns(r) for r in base_rows if r.get("status") == "ok"])
     new = np.array([_best_ns(r) for r in new_rows if r.get("status") == "ok"])
     base, new = base[np.isfinite(base) & (base > 0)], new[np.isfinite(new) & (new > 0)]
     if base.size < 2 or new.size < 2:
         return None
-    return compare_levels(base, new, alpha, "runs")
+    return _compare_levels(base, new, alpha, "runs")
 
 
-def compare_rows(base_rows: list[dict] | dict, new_rows: list[dict] | dict, threshold: float, alpha: float,
+def _compare_rows(base_rows: list[dict] | dict, new_rows: list[dict] | dict, threshold: float, alpha: float,
                  any_suite: bool = False, base: Side | None = None, new: Side | None = None,
                  drift: float = DRIFT_THRESHOLD) -> Pair:
     """Judge one row compared across the two sides, each given as its instances (a run's repeats)."""
@@ -368,17 +368,17 @@ def compare_rows(base_rows: list[dict] | dict, new_rows: list[dict] | dict, thre
     both_ok = base_status == "ok" and new_status == "ok"
     python = _figure(base_row, new_row, "samples_ns", "python", alpha) if both_ok else None
     native = _figure(base_row, new_row, "native_samples_ns", "native", alpha) if both_ok else None
-    counts = compare_counts(base_row, new_row) if both_ok else None
-    relative = paired_figure(base_rows, new_rows, base, new, alpha) if both_ok and base and new else None
-    runs = runs_figure(base_rows, new_rows, alpha) if both_ok else None
+    counts = _compare_counts(base_row, new_row) if both_ok else None
+    relative = _paired_figure(base_rows, new_rows, base, new, alpha) if both_ok and base and new else None
+    runs = _runs_figure(base_rows, new_rows, alpha) if both_ok else None
     gating, limit, note = _gating(counts, relative, runs, native or python, threshold, drift,
-                                  changed_dependencies(base_row, new_row) if counts else ())
+                                  _changed_dependencies(base_row, new_row) if counts else ())
     judged = verdict(base_status, new_status, gating, limit, alpha)
     if note and judged in ("slower", "faster"):
         judged = "dependencies changed"
     elif gating is relative and len(base_rows) == len(new_rows) == 1 and judged in ("slower", "faster"):
         judged = _own_time_agrees(judged, native or python, threshold)
-    return Pair(row_key(base_row, any_suite), str(base_row.get("feature_key") or ""),
+    return Pair(_row_key(base_row, any_suite), str(base_row.get("feature_key") or ""),
                 str(new_row.get("feature_key") or ""), base_status, new_status, judged, python, native,
                 runs, relative, counts, gating.source if gating else "", len(base_rows), len(new_rows),
                 note if judged == "dependencies changed" else "")
@@ -414,7 +414,7 @@ def _recency(row: dict) -> tuple:
     return (0, "") if _clean(stamp) is None else (1, str(stamp), str(row.get("run_id")))
 
 
-def geometric_means(pairs: tuple[Pair, ...]) -> tuple[GeoMean, ...]:
+def _geometric_means(pairs: tuple[Pair, ...]) -> tuple[GeoMean, ...]:
     """Per feature-key pair, per backend and per backend:variant (when a backend has several)."""
     groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     variants: dict[tuple[str, str, str], set[str]] = defaultdict(set)
@@ -469,11 +469,11 @@ def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_
     takes the same way on any x86-64 host with the same code and versions."""
     if any_machine:
         base, new = base.assign(feature_key=ANY_MACHINE), new.assign(feature_key=ANY_MACHINE)
-    base_side, new_side = read_side(base, baseline, any_suite, all_runs), read_side(new, baseline, any_suite, all_runs)
+    base_side, new_side = _read_side(base, baseline, any_suite, all_runs), _read_side(new, baseline, any_suite, all_runs)
     base_rows, new_rows = base_side.instances, new_side.instances
 
     def judge(b, n) -> Pair:
-        return compare_rows(base_rows[b], new_rows[n], threshold, alpha, any_suite, base_side, new_side, drift)
+        return _compare_rows(base_rows[b], new_rows[n], threshold, alpha, any_suite, base_side, new_side, drift)
 
     same = [ident for ident in new_rows if ident in base_rows]
     pairs = [judge(i, i) for i in same]
@@ -483,7 +483,7 @@ def compare_frames(base, new, threshold: float = 0.05, alpha: float = 0.01, any_
     used_new = set(same) | {n for _, n in crossed}
     return Comparison(threshold, alpha, tuple(sorted(pairs, key=_order)), tuple(sorted(cross, key=_order)),
                       _unmatched(new_rows, used_new), _unmatched(base_rows, used_base),
-                      geometric_means(tuple(pairs) + tuple(cross)), base_side.dropped, new_side.dropped)
+                      _geometric_means(tuple(pairs) + tuple(cross)), base_side.dropped, new_side.dropped)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def precision_of(row: Mapping) -> str:
     return precision if isinstance(precision, str) and precision else str(row.get("dtype") or "")
 
 
-def series_of(row: Mapping) -> str:
+def _series_of(row: Mapping) -> str:
     """backend:variant"""
     return f"{row.get('backend')}:{row.get('variant') or ''}"
 
@@ -164,7 +164,7 @@ def speedup(row: Mapping, other: Mapping, level: float = INTERVAL_LEVEL, figure:
     other_ns, other_source = time_of(other) if figure == "best" else (python_ns(other), "python")
     if not (row_ns > 0 and other_ns > 0):
         return None
-    pair = paired.paired_ratio(row, other, level, figure) if same_rounds(row, other) else None
+    pair = paired.paired_ratio(row, other, level, figure) if _same_rounds(row, other) else None
     if pair is not None and pair.rounds >= 2:
         return Interval(1 / pair.ratio, 1 / pair.high, 1 / pair.low, level)
     ratio = other_ns / row_ns
@@ -179,15 +179,15 @@ def _threads(value) -> int | None:
     return None if _missing(value) else int(value)
 
 
-def rounds_of(row: Mapping) -> tuple:
+def _rounds_of(row: Mapping) -> tuple:
     """The rounds a row was sampled in: its run, repeat, case and thread count."""
     repeat = row.get("repeat")
     return (str(row.get("run_id") or ""), 0 if _missing(repeat) else int(repeat),
             str(row.get("case")), _threads(row.get("threads")))
 
 
-def same_rounds(row: Mapping, other: Mapping) -> bool:
-    return rounds_of(row) == rounds_of(other)
+def _same_rounds(row: Mapping, other: Mapping) -> bool:
+    return _rounds_of(row) == _rounds_of(other)
 
 
 def timed(row: Mapping) -> bool:
@@ -223,7 +223,7 @@ def conditions_of(row: Mapping) -> Conditions:
                       pages if isinstance(pages, str) and pages else "huge")
 
 
-def default_conditions(present: Iterable[Conditions]) -> Conditions | None:
+def _default_conditions(present: Iterable[Conditions]) -> Conditions | None:
     """Hot cache on huge pages where measured, else hot on any pages, else the first present."""
     found = list(dict.fromkeys(present))
     for wanted in (Conditions(), Conditions("hot", "normal")):
@@ -238,7 +238,7 @@ def default_conditions(present: Iterable[Conditions]) -> Conditions | None:
 
 def baseline_key(row: Mapping) -> tuple:
     """What a row's baseline shares with it: its rounds (rounds_of) and its conditions (conditions_of)."""
-    return (*rounds_of(row), conditions_of(row))
+    return (*_rounds_of(row), conditions_of(row))
 
 
 def baselines(rows: Iterable[Mapping], baseline: str = DEFAULT_BASELINE) -> dict[tuple, Mapping]:
@@ -258,11 +258,11 @@ def pairing(row: Mapping, base: Mapping | None) -> dict:
     if base is None or not timed(row):
         return {"baseline": "", "speedup": None, "speedup_low": None, "speedup_high": None}
     if base is row:
-        return {"baseline": series_of(row), "speedup": 1.0, "speedup_low": 1.0, "speedup_high": 1.0}
+        return {"baseline": _series_of(row), "speedup": 1.0, "speedup_low": 1.0, "speedup_high": 1.0}
     interval = speedup(row, base)
     if interval is None:
-        return {"baseline": series_of(base), "speedup": None, "speedup_low": None, "speedup_high": None}
-    return {"baseline": series_of(base), "speedup": interval.ratio, "speedup_low": _or_none(interval.low),
+        return {"baseline": _series_of(base), "speedup": None, "speedup_low": None, "speedup_high": None}
+    return {"baseline": _series_of(base), "speedup": interval.ratio, "speedup_low": _or_none(interval.low),
             "speedup_high": _or_none(interval.high)}
 
 
@@ -277,7 +277,7 @@ def pair(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASEL
     return [pairing(row, bases.get(baseline_key(row))) for row in records]
 
 
-def paired_with(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASELINE) -> list[dict]:
+def _paired_with(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BASELINE) -> list[dict]:
     """The rows, each carrying its pairing against `baseline`: as stored (a run pairs every row with
     DEFAULT_BASELINE) or, against another baseline or for rows that never had one, paired now."""
     records = _records(rows)
@@ -295,10 +295,10 @@ def stored_speedup(row: Mapping) -> Interval | None:
                     float(high) if _finite(high) else math.nan)
 
 
-def is_baseline_row(row: Mapping) -> bool:
+def _is_baseline_row(row: Mapping) -> bool:
     """Whether the row is its own baseline (the fastest baseline row of its rounds)."""
     baseline = row.get("baseline")
-    return isinstance(baseline, str) and baseline == series_of(row)
+    return isinstance(baseline, str) and baseline == _series_of(row)
 
 
 def _records(rows: Iterable[Mapping] | "pd.DataFrame") -> list[Mapping]:
@@ -415,9 +415,9 @@ def decide(rows: Iterable[Mapping] | "pd.DataFrame", baseline: str = DEFAULT_BAS
     among the rows measured under `conditions` (default_conditions when not given).
 
     paired: the rows carry their pairing against `baseline` already (a report's prepared frame)."""
-    records = _records(rows) if paired else paired_with(rows, baseline)
+    records = _records(rows) if paired else _paired_with(rows, baseline)
     present = list(dict.fromkeys(conditions_of(r) for r in records if timed(r)))
-    chosen = conditions or default_conditions(present)
+    chosen = conditions or _default_conditions(present)
     records = [r for r in records if chosen is None or conditions_of(r) == chosen]
     decision = _decide(records, baseline)
     return dataclasses.replace(decision, conditions=chosen, others=tuple(c for c in present if c != chosen))
@@ -455,12 +455,12 @@ def _choose(contenders: list[Mapping]) -> list[Choice]:
     fastest = min((best for best, _, _ in bests.values() if any(best is r for r in ours)),
                   key=lambda r: time_of(r)[0])
     chosen = [_choice(best, precision, count, best is fastest,
-                      None if is_peer(best) else _versus(best, [r for r in peers if same_rounds(r, best)]))
+                      None if is_peer(best) else _versus(best, [r for r in peers if _same_rounds(r, best)]))
               for precision, (best, count, peers) in bests.items()]
     # A vocoder in C pays the native time; a Python loop pays the call: name its winner too.
     from_python = min(ours, key=python_ns)
     if from_python is not fastest:
-        chosen[0] = dataclasses.replace(chosen[0], from_python=series_of(from_python),
+        chosen[0] = dataclasses.replace(chosen[0], from_python=_series_of(from_python),
                                         from_python_ns=python_ns(from_python))
     return chosen
 
@@ -470,7 +470,7 @@ def _versus(best: Mapping, peers: list[Mapping]) -> VersusPeer | None:
     if not peers:
         return None
     rival = min(peers, key=python_ns)
-    return VersusPeer(series_of(rival), python_ns(rival), speedup(best, rival, figure="python"))
+    return VersusPeer(_series_of(rival), python_ns(rival), speedup(best, rival, figure="python"))
 
 
 def _choice(row: Mapping, precision: str, candidates: int, fastest: bool, versus: VersusPeer | None) -> Choice:
@@ -486,5 +486,5 @@ def _choice(row: Mapping, precision: str, candidates: int, fastest: bool, versus
         time_ns=time_ns, figure=figure, native_ns=float(native) if _finite(native) else math.nan,
         python_ns=python_ns(row), rtf=float(rtf) if _finite(rtf) else math.nan,
         snr_db=snr_of(row), rel_err=float(row["rel_err"]) if _finite(row.get("rel_err")) else math.nan,
-        speedup=stored_speedup(row), is_baseline=is_baseline_row(row), fastest=fastest, candidates=candidates,
+        speedup=stored_speedup(row), is_baseline=_is_baseline_row(row), fastest=fastest, candidates=candidates,
         versus=versus)

@@ -42,7 +42,7 @@ def _present(value) -> bool:
     return value is not None and not (isinstance(value, float) and np.isnan(value)) and len(value) > 0
 
 
-def best_samples(row: Mapping, figure: str = "best") -> tuple[np.ndarray, np.ndarray] | None:
+def _best_samples(row: Mapping, figure: str = "best") -> tuple[np.ndarray, np.ndarray] | None:
     """(samples, rounds) of a row's figure (FIGURES), or None when it has no round-tagged samples."""
     rounds = row.get("sample_rounds")
     if not _present(rounds):
@@ -63,7 +63,7 @@ def _marked(row: Mapping) -> set[int]:
 def round_ratios(row: Mapping, other: Mapping, figure: str = "best") -> np.ndarray:
     """Per-round ratios row / other over the rounds both have, leaving out rounds where either
     kept a preempted sample (empty when they cannot be paired)."""
-    mine, theirs = best_samples(row, figure), best_samples(other, figure)
+    mine, theirs = _best_samples(row, figure), _best_samples(other, figure)
     if mine is None or theirs is None:
         return np.empty(0)
     marked = _marked(row) | _marked(other)
