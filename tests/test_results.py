@@ -109,7 +109,8 @@ def test_docs_document_every_column():
     assert not undocumented
 
 
-COMMITTED = sorted((Path(__file__).resolve().parent.parent / "results").rglob("*.parquet"))
+COMMITTED = sorted(path for path in (Path(__file__).resolve().parent.parent / "results").rglob("*.parquet")
+                   if read_metadata(path)["schema_version"] < SCHEMA_VERSION)  # the files of older schemas
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.parent.name for p in COMMITTED])
