@@ -16,6 +16,7 @@ from gemmbench.report import conditions
 from gemmbench.report.content import decision_table
 from gemmbench.report.table import Cell, Column, Table, number_cell, text_cell, time_cell
 from gemmbench.stats.decide import decide
+from gemmbench.stats.paired import marked_rounds
 
 NOTE_LENGTH = 70  # characters of a row's message in the every-row table
 WHY_LENGTH = 100  # in the failures table
@@ -57,7 +58,7 @@ def _sample_notes(rows: list[Mapping]) -> Table:
     notes = []
     preempted = sum(int(row.get("preempted_samples") or 0) for row in timed)
     if preempted:
-        marked = sum(_count(row.get("preempted_rounds")) for row in timed)
+        marked = sum(len(marked_rounds(row)) for row in timed)
         notes.append(f"preempted samples: {preempted} (their thread was switched out), each taken again"
                      + (f"; {marked} kept after the retakes ran out, marked (preempted_rounds) and left out of "
                         f"the noise figure and the paired ratios" if marked else ""))
@@ -141,8 +142,3 @@ def _not_run_table(rows: list[Mapping]) -> Table:
                 common = max(set(messages), key=messages.count)
                 body.append([Cell(backend), Cell(status), number_cell(len(messages), "d"), Cell(common)])
     return Table(columns, body, title="not run (-v lists every row)")
-
-
-def _count(values) -> int:
-    """How many values a list column holds: a list, a numpy array (rows read back from a file) or missing."""
-    return 0 if values is None or isinstance(values, float) else len(values)

@@ -54,7 +54,7 @@ def _best_samples(row: Mapping, figure: str = "best") -> tuple[np.ndarray, np.nd
     return None
 
 
-def _marked(row: Mapping) -> set[int]:
+def marked_rounds(row: Mapping) -> set[int]:
     """Rounds whose kept sample was still preempted after its retakes (gemmbench.measure.timing)."""
     rounds = row.get("preempted_rounds")
     return set(np.asarray(rounds, dtype=int).tolist()) if _present(rounds) else set()
@@ -66,7 +66,7 @@ def round_ratios(row: Mapping, other: Mapping, figure: str = "best") -> np.ndarr
     mine, theirs = _best_samples(row, figure), _best_samples(other, figure)
     if mine is None or theirs is None:
         return np.empty(0)
-    marked = _marked(row) | _marked(other)
+    marked = marked_rounds(row) | marked_rounds(other)
     by_round = dict(zip(theirs[1].tolist(), theirs[0].tolist()))
     ratios = [value / by_round[r] for value, r in zip(mine[0].tolist(), mine[1].tolist())
               if by_round.get(r, 0) > 0 and r not in marked]
